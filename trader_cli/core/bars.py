@@ -15,6 +15,7 @@ from trader_cli.core.calendar import MarketCalendar
 from trader_cli.core.intervals import Interval
 
 FIELDS = ("ts", "open", "high", "low", "close", "volume")
+OPEN_AFTER_MIDNIGHT_NS = (9 * 3600 + 30 * 60) * 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,12 @@ def aggregate(base: Bars, interval: Interval, calendar: MarketCalendar) -> Bars:
     key = day_idx.astype(np.int64) * 1_000_000 + bucket
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     ends = np.r_[starts[1:], len(base)] - 1
-    ts = opens[starts] + bucket[starts] * (0 if interval.is_daily else interval.duration_ns)
+    if interval.is_daily:
+        # Daily bars are stamped at New York midnight of the trading date (as vendors do);
+        # the NYSE always opens at 09:30 local time.
+        ts = opens[starts] - OPEN_AFTER_MIDNIGHT_NS
+    else:
+        ts = opens[starts] + bucket[starts] * interval.duration_ns
     return Bars(
         ts=ts.astype(np.int64),
         open=base.open[starts],

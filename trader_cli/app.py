@@ -1,0 +1,167 @@
+"""The typer app (the only command registry) and ``run_line``, which the REPL, scripts, ``exec``
+and the tests all use to run one command."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import traceback
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2)
+from typer.core import TyperGroup
+import typer
+
+from trader_cli.commands import config as config_cmds
+from trader_cli.commands import data as data_cmds
+from trader_cli.commands import meta as meta_cmds
+from trader_cli.context import AppContext
+
+app = typer.Typer(
+    name="trader-cli",
+    help="An interactive shell for trading sessions. Run with no arguments to open the shell.",
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["--help", "-h"]},
+)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Bar store folder (overrides env and config).")] = None,
+    config: Annotated[str | None, typer.Option("--config", "-c", help="Session config file.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print replay events.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Global options; they apply to the rest of the run."""
+    obj: AppContext = ctx.obj
+    if data_dir is not None:
+        obj.data_dir_option = data_dir
+    if config is not None:
+        obj.config_path = config
+    obj.quiet = obj.quiet or quiet
+    obj.assume_yes = obj.assume_yes or yes
+    if ctx.invoked_subcommand is None and not obj.interactive:
+        obj.extras["open_shell"] = True
+
+
+app.add_typer(data_cmds.app, name="data")
+app.add_typer(config_cmds.app, name="config")
+meta_cmds.register(app)
+
+
+@lru_cache(maxsize=1)
+def command_tree() -> TyperGroup:
+    """The click command built from the typer app (built once)."""
+    cmd = typer.main.get_command(app)
+    assert isinstance(cmd, TyperGroup)
+    return cmd
+
+
+def _usage_message(err: click.exceptions.UsageError) -> str:
+    text = err.format_message().strip().rstrip(".")
+    path = err.ctx.command_path.removeprefix("trader-cli").strip() if err.ctx else ""
+    hint = f"help {path}" if path else "help"
+    return f"{text} (see: {hint})"
+
+
+def run_args(obj: AppContext, args: list[str]) -> int:
+    """Run one command given as arguments; render its result; return the exit code."""
+    from trader_cli.core.errors import TraderCliError, exit_code_for
+
+    obj.output_request = None
+    try:
+        rv = command_tree().main(args, prog_name="trader-cli", standalone_mode=False, obj=obj)
+    except click.exceptions.NoArgsIsHelpError as err:
+        obj.renderer.text(err.ctx.get_help() if err.ctx else "")
+        return 0
+    except click.exceptions.UsageError as err:
+        obj.renderer.error(_usage_message(err))
+        return 2
+    except typer.Abort:
+        obj.renderer.error("cancelled")
+        return 1
+    except typer.Exit as err:
+        return int(err.exit_code)
+    except meta_cmds.ShellExit:
+        raise
+    except TraderCliError as err:
+        obj.renderer.error(str(err))
+        return exit_code_for(err)
+    except KeyboardInterrupt:
+        obj.renderer.error("cancelled (Ctrl-C); the session is intact")
+        return 130
+    except Exception as err:  # noqa: BLE001 - a bug must not kill the shell; it is logged in full
+        log = _log_crash()
+        obj.renderer.error(f"internal error: {type(err).__name__}: {err} (details in {log}; please report it)")
+        return 1
+    if isinstance(rv, int) and not isinstance(rv, bool):
+        return rv  # click's exit code (e.g. after --help)
+    if rv is not None:
+        obj.renderer.result(rv, obj.output_request or obj.output)
+    return int(getattr(rv, "exit_code", 0) or 0)
+
+
+def run_line(obj: AppContext, line: str) -> int:
+    """Run one command line (the REPL, scripts, exec and tests all come through here)."""
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return 0
+    try:
+        args = shlex.split(text)
+    except ValueError as err:
+        obj.renderer.error(f"cannot split the line into words: {err} (check the quotes)")
+        return 2
+    return run_args(obj, args)
+
+
+def _log_crash() -> Path:
+    import datetime as dt
+    import os
+
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "trader-cli"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        path = base / "crash.log"
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"--- {dt.datetime.now().isoformat()}\n{traceback.format_exc()}\n")
+        return path
+    except OSError:
+        return Path("(unwritable log)")
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: no arguments opens the shell (or reads a script from a non-terminal stdin)."""
+    obj = AppContext()
+    try:
+        if not argv:
+            if sys.stdin.isatty():
+                from trader_cli.shell.repl import run_repl
+
+                return run_repl(obj)
+            return meta_cmds.run_stream(obj, sys.stdin, "<stdin>", keep_going=False, params={}).exit_code
+        code = run_args(obj, argv)
+        if obj.extras.pop("open_shell", False):
+            from trader_cli.shell.repl import run_repl
+
+            return run_repl(obj)
+        return code
+    except meta_cmds.ShellExit:
+        return 0
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return 0
+    finally:
+        if obj.has_coordinator:
+            obj.coordinator.shutdown()
+
+
+def _quiet_broken_pipe() -> None:
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

@@ -1,0 +1,180 @@
+"""Shell-level commands: help, exit, run (scripts), exec."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any
+
+from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2)
+from typer.core import TyperGroup
+import typer
+
+from trader_cli.commands.common import OutputOpt, app_ctx
+
+
+class ShellExit(Exception):
+    """Raised by ``exit``: leave the shell (or end the script)."""
+
+
+_PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$(\d+)")
+MAX_DEPTH = 8
+
+
+def substitute(line: str, positional: list[str], named: dict[str, str]) -> str:
+    """Replace ``$1…$N`` and ``${NAME}`` in a script line; unknown ones raise UsageError."""
+    from trader_cli.core.errors import UsageError
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(1):
+            if m.group(1) not in named:
+                raise UsageError(f"${{{m.group(1)}}} is not set (pass {m.group(1)}=VALUE to run)")
+            return named[m.group(1)]
+        i = int(m.group(2))
+        if i < 1 or i > len(positional):
+            raise UsageError(f"${i} is not set (the script got {len(positional)} argument(s))")
+        return positional[i - 1]
+
+    return _PARAM.sub(repl, line)
+
+
+def run_stream(obj: Any, lines: Iterable[str], name: str, keep_going: bool, params: dict[str, Any]) -> Any:
+    """Run script lines through ``run_line``; stop at the first failure unless keep_going."""
+    from trader_cli.app import run_line
+    from trader_cli.core.errors import UsageError
+    from trader_cli.core.results import ScriptSummary
+
+    depth = obj.extras.get("script_depth", 0)
+    if depth >= MAX_DEPTH:
+        raise UsageError(f"scripts nest more than {MAX_DEPTH} deep (does {name} run itself?)")
+    obj.extras["script_depth"] = depth + 1
+    started = time.perf_counter()
+    ran = failed = 0
+    exit_code = 0
+    failures: list[str] = []
+    try:
+        for lineno, raw in enumerate(lines, start=1):
+            text = raw.strip()
+            if not text or text.startswith("#"):
+                continue
+            try:
+                text = substitute(text, params.get("positional", []), params.get("named", {}))
+            except UsageError as err:
+                code = 2
+                obj.renderer.error(f"{name}:{lineno}: {err}")
+            else:
+                ran += 1
+                code = run_line(obj, text)
+                if code:
+                    obj.renderer.note(f"{name}:{lineno}: failed (exit {code}): {text}")
+            if code:
+                failed += 1
+                failures.append(f"{name}:{lineno}")
+                exit_code = exit_code or code
+                if not keep_going:
+                    break
+    finally:
+        obj.extras["script_depth"] = depth
+    return ScriptSummary(script=name, commands_run=ran, failed=failed, failed_lines=failures,
+                         seconds=round(time.perf_counter() - started, 3), exit_code=exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the shell-level commands to the root app."""
+
+    @app.command("help")
+    def help_(ctx: typer.Context, command: Annotated[list[str] | None, typer.Argument(help="A command, e.g. data import.")] = None) -> object:
+        """List the commands, or show one command's help. Example: help data import"""
+        from trader_cli.app import command_tree
+
+        root = command_tree()
+        if not command:
+            return commands_table(root)
+        cmd: click.core.Command = root
+        path: list[str] = []
+        for word in command:
+            if not isinstance(cmd, TyperGroup) or cmd.get_command(ctx, word) is None:
+                from trader_cli.core.errors import UsageError
+
+                hint = suggest(word, list(cmd.commands) if isinstance(cmd, TyperGroup) else [])
+                raise UsageError(f"no command '{' '.join([*path, word])}'{hint} (see: help)")
+            cmd = cmd.get_command(ctx, word)  # type: ignore[assignment]
+            path.append(word)
+        with click.core.Context(cmd, info_name=" ".join(path), parent=None) as sub:
+            app_ctx(ctx).renderer.text(cmd.get_help(sub))
+        return None
+
+    @app.command("exit")
+    def exit_(ctx: typer.Context) -> None:
+        """Leave the shell, stopping the session. Example: exit"""
+        raise ShellExit()
+
+    @app.command("run")
+    def run(
+        ctx: typer.Context,
+        path: Annotated[str, typer.Argument(help="A script of commands ('-' for stdin).")],
+        args: Annotated[list[str] | None, typer.Argument(help="Parameters: $1..$N, NAME=VALUE for ${NAME}.")] = None,
+        keep_going: Annotated[bool, typer.Option("--keep-going", "-k", help="Go on after a failing line.")] = False,
+        output: OutputOpt = None,
+    ) -> object:
+        """Run a script of commands (# comments, blank lines, $1/${NAME} parameters).
+        Example: run scripts/demo.trader AAPL DAYS=3"""
+        import sys
+
+        from trader_cli.core.errors import DataError
+
+        positional = list(args or [])
+        named = dict(a.split("=", 1) for a in positional if re.match(r"^[A-Za-z_]\w*=", a))
+        params = {"positional": positional, "named": named}
+        obj = app_ctx(ctx)
+        if path == "-":
+            return run_stream(obj, sys.stdin, "<stdin>", keep_going, params)
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (FileNotFoundError, IsADirectoryError) as err:
+            raise DataError(f"no script at {path} (give the path of a file of commands)") from err
+        except (OSError, UnicodeDecodeError) as err:
+            raise DataError(f"cannot read script {path}: {err}") from err
+        return run_stream(obj, text.splitlines(), p.name, keep_going, params)
+
+    @app.command("exec")
+    def exec_(
+        ctx: typer.Context,
+        commands: Annotated[list[str], typer.Argument(help="Commands, one per argument.")],
+        keep_going: Annotated[bool, typer.Option("--keep-going", "-k", help="Go on after a failing command.")] = False,
+    ) -> object:
+        """Run commands given as arguments. Example: exec "data list" "config check configs/default.json" """
+        return run_stream(app_ctx(ctx), commands, "exec", keep_going, {})
+
+
+def suggest(word: str, choices: list[str]) -> str:
+    """' (did you mean X?)' for a near miss, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=2, cutoff=0.5)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
+def commands_table(root: TyperGroup) -> Any:
+    """Every command of the tree with its one-line help."""
+    from trader_cli.core.results import Tabular
+
+    rows: list[list[Any]] = []
+
+    def walk(group: TyperGroup, prefix: str) -> None:
+        for name in sorted(group.commands):
+            cmd = group.commands[name]
+            if cmd.hidden:
+                continue
+            full = f"{prefix}{name}"
+            if isinstance(cmd, TyperGroup):
+                walk(cmd, full + " ")
+            else:
+                rows.append([full, (cmd.get_short_help_str(limit=80))])
+
+    walk(root, "")
+    return Tabular(title="commands", columns=["command", "what it does"], rows=rows,
+                   caption="help COMMAND for details and an example")

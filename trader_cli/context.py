@@ -1,0 +1,101 @@
+"""AppContext: what every command handler gets in ``ctx.obj`` (no module-level singletons)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trader_cli.render import OutputMode, Renderer
+
+if TYPE_CHECKING:
+    from trader_cli.core.config import SessionConfig
+    from trader_cli.core.coordinator import SessionCoordinator
+    from trader_cli.core.store import DataManager
+
+
+def default_output() -> OutputMode:
+    """The output mode for a whole run: TRADER_CLI_OUTPUT, else table."""
+    try:
+        return OutputMode(os.environ.get("TRADER_CLI_OUTPUT", "table").strip().lower())
+    except ValueError:
+        return OutputMode.table
+
+
+@dataclass
+class AppContext:
+    """Coordinator, renderer, output mode and paths for one shell or one script run."""
+
+    renderer: Renderer = field(default_factory=Renderer)
+    output: OutputMode = field(default_factory=default_output)
+    data_dir_option: str | None = None
+    config_path: str | None = field(default_factory=lambda: os.environ.get("TRADER_CLI_CONFIG"))
+    interactive: bool = False
+    quiet: bool = False
+    assume_yes: bool = False
+    output_request: OutputMode | None = None
+    _coordinator: SessionCoordinator | None = None
+    _config: SessionConfig | None = None
+    _config_loaded_from: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def config(self) -> SessionConfig | None:
+        """The session config in use (loaded on first use; None when there is none)."""
+        from trader_cli.core.config import load_config
+
+        path = self.config_path
+        if path is None and Path("configs/default.json").exists():
+            path = "configs/default.json"
+        if path is None:
+            return None
+        if self._config is None or self._config_loaded_from != path:
+            self._config = load_config(path)
+            self._config_loaded_from = path
+        return self._config
+
+    def data_dir(self) -> Path:
+        """The data dir by the precedence rule (option, env, config, ./data)."""
+        from trader_cli.core.config import resolve_data_dir
+        from trader_cli.core.errors import ConfigError
+
+        try:
+            cfg = self.config()
+        except ConfigError:
+            cfg = None  # a broken config is reported by the commands that use it
+        return resolve_data_dir(self.data_dir_option, cfg, self._config_loaded_from)
+
+    def store(self) -> DataManager:
+        """The bar store of the session if one exists, else of the data dir."""
+        if self._coordinator is not None:
+            return self._coordinator.store
+        from trader_cli.core.store import DataManager
+
+        cache = self.extras.get("store")
+        if cache is None or cache.data_dir != self.data_dir():
+            cache = DataManager(self.data_dir())
+            self.extras["store"] = cache
+        return cache  # type: ignore[no-any-return]
+
+    @property
+    def coordinator(self) -> SessionCoordinator:
+        """The one session coordinator (created on first use)."""
+        if self._coordinator is None:
+            from trader_cli.core.coordinator import SessionCoordinator
+
+            self._coordinator = SessionCoordinator(store_factory=self.store_for)
+        return self._coordinator
+
+    @property
+    def has_coordinator(self) -> bool:
+        """True once a coordinator exists."""
+        return self._coordinator is not None
+
+    def store_for(self, data_dir: Path) -> DataManager:
+        """A store for a data dir (shared with ``store()`` when it is the same dir)."""
+        from trader_cli.core.store import DataManager
+
+        cache = self.extras.get("store")
+        if cache is not None and cache.data_dir == data_dir:
+            return cache  # type: ignore[no-any-return]
+        return DataManager(data_dir)

@@ -1,0 +1,229 @@
+"""CSV import: ``timestamp,open,high,low,close,volume`` (optionally ``symbol``) into the store.
+
+Timestamps may be ISO 8601 with an offset, ISO 8601 without one (read in ``tz``), or epoch
+seconds / milliseconds. The whole file is checked before anything is written; a file with bad
+rows is rejected with the first of them listed by line number and nothing changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+
+from trader_cli.core.bars import Bars
+from trader_cli.core.calendar import NS_PER_DAY, ny_dates
+from trader_cli.core.errors import DataError, ImportRejected
+from trader_cli.core.intervals import Interval
+from trader_cli.core.store import DataManager, check_symbol
+
+REQUIRED = ("timestamp", "open", "high", "low", "close", "volume")
+MAX_LISTED = 10
+
+
+@dataclass(frozen=True)
+class ImportedSymbol:
+    """What one symbol's import did."""
+
+    symbol: str
+    interval: str
+    rows: int
+    first_ns: int
+    last_ns: int
+    stored_rows: int
+
+
+def _read_table(path: Path) -> Any:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if not path.is_file():
+        raise DataError(f"no such file: {path} (give the path of a CSV file)")
+    try:
+        opts = pacsv.ConvertOptions(column_types=_all_strings(path), strings_can_be_null=False)
+        return pacsv.read_csv(path, convert_options=opts)
+    except pa.ArrowInvalid as err:
+        raise DataError(f"{path} is not a readable CSV file ({str(err).splitlines()[0]})") from err
+
+
+def _all_strings(path: Path) -> dict[str, Any]:
+    import pyarrow as pa
+
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        header = fh.readline().strip().split(",")
+    return {name: pa.string() for name in header}
+
+
+def _parse_timestamps(values: list[str], tz: str) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """UTC ns per row and the rows that did not parse (row index, reason)."""
+    out = np.zeros(len(values), dtype=np.int64)
+    bad: list[tuple[int, str]] = []
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise DataError(f"unknown time zone '{tz}' (use an IANA name such as America/New_York)") from err
+    fast = _parse_fast(values, tz)
+    if fast is not None:
+        return fast, bad
+    for i, text in enumerate(values):
+        try:
+            out[i] = _parse_one(text.strip(), zone)
+        except ValueError:
+            bad.append((i, f"unparseable timestamp '{text[:40]}'"))
+    return out, bad
+
+
+def _parse_fast(values: list[str], tz: str) -> np.ndarray | None:
+    """Vectorised parse of a homogeneous column; None when it needs the row-by-row path."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(values, pa.string())
+    if not len(values):
+        return np.zeros(0, dtype=np.int64)
+    sample = values[0].strip()
+    try:
+        if sample.isdigit():
+            nums = pc.cast(arr, pa.int64()).to_numpy()
+            return np.asarray(_epoch_to_ns(nums), dtype=np.int64)
+        if len(sample) > 19 and (sample.endswith("Z") or sample[19] in "+-" or "+" in sample[10:] or sample[-6] in "+-"):
+            out = pc.cast(arr, pa.timestamp("ns", "UTC"))
+            return np.asarray(out.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+        naive = pc.cast(arr, pa.timestamp("ns"))
+        local = pc.assume_timezone(naive, timezone=tz, ambiguous="earliest", nonexistent="earliest")
+        return np.asarray(local.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        return None
+
+
+def _epoch_to_ns(nums: np.ndarray) -> np.ndarray:
+    # Seconds until ~5138 AD are below 1e11; anything larger is milliseconds.
+    return np.where(np.abs(nums) < 100_000_000_000, nums * 1_000_000_000, nums * 1_000_000)
+
+
+def _parse_one(text: str, zone: ZoneInfo) -> int:
+    if text.lstrip("-").isdigit():
+        return int(_epoch_to_ns(np.array([int(text)]))[0])
+    d = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=zone)
+    return int(d.timestamp()) * 1_000_000_000 + d.microsecond * 1000
+
+
+def _parse_numbers(name: str, values: list[str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return pc.cast(pa.array(values, pa.string()), pa.float64()).to_numpy(zero_copy_only=False), []
+    except (pa.ArrowInvalid, ValueError):
+        out = np.zeros(len(values))
+        bad = []
+        for i, text in enumerate(values):
+            try:
+                out[i] = float(text)
+            except ValueError:
+                bad.append((i, f"unparseable {name} '{text[:40]}'"))
+        return out, bad
+
+
+def _row_problems(ts: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
+                  v: np.ndarray, interval: Interval) -> list[tuple[int, str]]:
+    """Per-row checks, vectorised; (row index, reason)."""
+    problems: list[tuple[int, str]] = []
+    prices = np.vstack([o, h, lo, c, v])
+    for i in np.flatnonzero(np.isnan(prices).any(axis=0) | np.isinf(prices).any(axis=0)):
+        problems.append((int(i), "NaN or infinite value"))
+    for i in np.flatnonzero((prices < 0).any(axis=0)):
+        problems.append((int(i), "negative value"))
+    for i in np.flatnonzero(h < lo):
+        problems.append((int(i), f"high {h[i]:g} < low {lo[i]:g}"))
+    for i in np.flatnonzero((h >= lo) & ((o > h) | (o < lo))):
+        problems.append((int(i), f"open {o[i]:g} outside low..high {lo[i]:g}..{h[i]:g}"))
+    for i in np.flatnonzero((h >= lo) & ((c > h) | (c < lo))):
+        problems.append((int(i), f"close {c[i]:g} outside low..high {lo[i]:g}..{h[i]:g}"))
+    if interval.is_intraday:
+        for i in np.flatnonzero(ts % interval.duration_ns != 0):
+            problems.append((int(i), f"timestamp is not on a {interval.name} boundary"))
+    return problems
+
+
+def _duplicates(ts: np.ndarray, groups: np.ndarray) -> list[tuple[int, str]]:
+    order = np.lexsort((ts, groups))
+    same = (ts[order][1:] == ts[order][:-1]) & (groups[order][1:] == groups[order][:-1])
+    return [(int(order[k + 1]), "duplicate timestamp") for k in np.flatnonzero(same)]
+
+
+def _daily_midnight(ts: np.ndarray) -> np.ndarray:
+    """Daily bars are stamped at New York midnight of their trading date."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    days = ny_dates(ts)
+    naive = pa.array(days * NS_PER_DAY, pa.timestamp("ns"))
+    local = pc.assume_timezone(naive, timezone="America/New_York")
+    return np.asarray(local.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def import_csv(store: DataManager, path: str | Path, interval: str, symbol: str | None = None,
+               tz: str = "America/New_York") -> list[ImportedSymbol]:
+    """Check the whole file, then write every symbol in it atomically; raises ImportRejected
+    (listing the first bad lines) and writes nothing when any row is bad."""
+    iv = Interval.parse(interval)
+    path = Path(path)
+    table = _read_table(path)
+    names = [n.strip().lower() for n in table.column_names]
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        raise DataError(f"{path} lacks column(s) {', '.join(missing)} "
+                        f"(expected header: {','.join(REQUIRED)}[,symbol])")
+    cols = {n: table.column(i).to_pylist() for i, n in enumerate(names)}
+    has_symbol_col = "symbol" in cols
+    if has_symbol_col and symbol:
+        raise DataError(f"{path} has a symbol column: leave out --symbol to import every symbol in it")
+    if not has_symbol_col and not symbol:
+        raise DataError(f"{path} has no symbol column: give --symbol SYMBOL")
+    ts, problems = _parse_timestamps(cols["timestamp"], tz)
+    fields = {}
+    for name in REQUIRED[1:]:
+        fields[name], bad = _parse_numbers(name, cols[name])
+        problems += bad
+    sym_col = [check_symbol_safe(s) for s in cols["symbol"]] if has_symbol_col else None
+    if sym_col is not None:
+        problems += [(i, f"bad symbol '{cols['symbol'][i]}'") for i, s in enumerate(sym_col) if s is None]
+    if iv.is_daily:
+        ts = _daily_midnight(ts)
+    problems += _row_problems(ts, fields["open"], fields["high"], fields["low"], fields["close"],
+                              fields["volume"], iv)
+    symbols = np.array(sym_col if sym_col is not None else [check_symbol(symbol or "")] * len(ts), dtype=object)
+    _, group_ids = np.unique(symbols.astype(str), return_inverse=True)
+    problems += _duplicates(ts, group_ids)
+    if not len(ts):
+        raise ImportRejected(f"{path} has no rows to import")
+    if problems:
+        problems.sort()
+        listed = "; ".join(f"line {i + 2}: {why}" for i, why in problems[:MAX_LISTED])
+        more = f" (and {len(problems) - MAX_LISTED} more)" if len(problems) > MAX_LISTED else ""
+        raise ImportRejected(
+            f"rejected {path.name}: {len(problems)} bad row(s), nothing was written — {listed}{more}",
+            [(i + 2, why) for i, why in problems],
+        )
+    by_symbol: dict[str, Bars] = {}
+    for sym in sorted(set(symbols.tolist())):
+        sel = np.flatnonzero(symbols == sym)
+        sel = sel[np.argsort(ts[sel], kind="stable")]
+        by_symbol[sym] = Bars(ts[sel], *(fields[f][sel] for f in REQUIRED[1:]))
+    stored = store.write_many(by_symbol, iv, source=f"import {path.name}")
+    return [ImportedSymbol(s, iv.name, len(b), int(b.ts[0]), int(b.ts[-1]), stored[s]) for s, b in by_symbol.items()]
+
+
+def check_symbol_safe(text: str) -> str | None:
+    """``check_symbol`` that answers None instead of raising."""
+    try:
+        return check_symbol(text)
+    except DataError:
+        return None

@@ -1,0 +1,121 @@
+"""Turn result values into output: a rich table (TTY), JSON, or CSV. Handlers never print."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from enum import Enum
+from typing import IO, Any
+
+
+class OutputMode(str, Enum):
+    """How results are written to stdout."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def to_jsonable(result: Any) -> Any:
+    """A JSON-able value for any result (pydantic models, dataclasses, plain data)."""
+    from trader_cli.core.results import Document, Tabular
+
+    if isinstance(result, Tabular):
+        return result.records()
+    if isinstance(result, Document):
+        return result.data
+    if hasattr(result, "model_dump"):
+        return result.model_dump(mode="json")
+    if isinstance(result, list):
+        return [to_jsonable(r) for r in result]
+    return result
+
+
+def write_json(result: Any, out: IO[str]) -> None:
+    """JSON alone on stdout, so scripts can parse it."""
+    out.write(json.dumps(to_jsonable(result), indent=2, default=str))
+    out.write("\n")
+
+
+def write_csv(result: Any, out: IO[str]) -> None:
+    """CSV of a tabular result (others: a single JSON cell)."""
+    from trader_cli.render.views import as_tables
+
+    w = csv.writer(out, lineterminator="\n")
+    for i, table in enumerate(as_tables(result)):
+        if i:
+            out.write("\n")
+        w.writerow(table.columns)
+        for row in table.rows:
+            w.writerow(["" if v is None else v for v in row])
+
+
+class Renderer:
+    """Writes results to one stdout console and diagnostics to one stderr console."""
+
+    def __init__(self, out: IO[str] | None = None, err: IO[str] | None = None, width: int | None = None) -> None:
+        self._out_file = out
+        self._err_file = err
+        self._width = width
+        self._out: Any = None
+        self._err: Any = None
+
+    @property
+    def out(self) -> Any:
+        """The rich console for data (stdout)."""
+        if self._out is None:
+            from rich.console import Console
+
+            self._out = Console(file=self._out_file, width=self._width)
+        return self._out
+
+    @property
+    def err(self) -> Any:
+        """The rich console for diagnostics (stderr)."""
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(file=self._err_file, stderr=True, width=self._width, highlight=False, soft_wrap=True)
+        return self._err
+
+    def result(self, result: Any, mode: OutputMode) -> None:
+        """Show one result in the chosen mode."""
+        if result is None:
+            return
+        if mode is OutputMode.json:
+            write_json(result, self._out_file or sys.stdout)
+        elif mode is OutputMode.csv:
+            write_csv(result, self._out_file or sys.stdout)
+        else:
+            from trader_cli.render.views import renderables
+
+            for r in renderables(result):
+                self.out.print(r)
+
+    def error(self, text: str) -> None:
+        """One line on stderr saying what went wrong and what to do."""
+        self.err.print(f"[bold red]error:[/] {_escape(text)}")
+
+    def note(self, text: str) -> None:
+        """A diagnostic line on stderr."""
+        self.err.print(_escape(text))
+
+    def text(self, text: str) -> None:
+        """Plain text on stdout (help pages)."""
+        stream = self._out_file or sys.stdout
+        stream.write(text if text.endswith("\n") else text + "\n")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def render_to_string(result: Any, mode: OutputMode = OutputMode.table, width: int = 100) -> str:
+    """Render a result into a string (tests, records)."""
+    buf = io.StringIO()
+    Renderer(out=buf, err=buf, width=width).result(result, mode)
+    return buf.getvalue()

@@ -1,0 +1,97 @@
+"""Rich renderables for result values (tables, messages, documents)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import singledispatch
+from typing import Any
+
+from rich.console import RenderableType
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from trader_cli.core.results import Document, Message, Tabular
+
+
+def fmt(value: Any) -> str:
+    """A cell's text: floats without noise, None as a dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}" if abs(value) >= 10000 else str(int(value))
+        return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:,.2f}"
+    return str(value)
+
+
+def table_of(t: Tabular) -> Table:
+    """A rich Table for a Tabular result."""
+    table = Table(title=t.title or None, caption=t.caption, header_style="bold", expand=False)
+    for c in t.columns:
+        table.add_column(c, overflow="fold")
+    for row in t.rows:
+        table.add_row(*(fmt(v) for v in row))
+    return table
+
+
+@singledispatch
+def renderables(result: Any) -> list[RenderableType]:
+    """What to print for a result (override per result type with ``register``)."""
+    if isinstance(result, list):
+        out: list[RenderableType] = []
+        for r in result:
+            out.extend(renderables(r))
+        return out
+    if hasattr(result, "model_dump"):
+        return [Syntax(json.dumps(result.model_dump(mode="json"), indent=2), "json", theme="ansi_dark")]
+    return [Text(str(result))]
+
+
+@renderables.register
+def _(result: Tabular) -> list[RenderableType]:
+    return [table_of(result)]
+
+
+@renderables.register
+def _(result: Message) -> list[RenderableType]:
+    style = {"info": "", "ok": "green", "warn": "yellow"}[result.level]
+    return [Text(result.text, style=style)]
+
+
+@renderables.register
+def _(result: Document) -> list[RenderableType]:
+    title = [Text(result.title, style="bold")] if result.title else []
+    return [*title, Syntax(json.dumps(result.data, indent=2, default=str), "json", theme="ansi_dark")]
+
+
+@singledispatch
+def as_tables(result: Any) -> list[Tabular]:
+    """The tabular form of a result (for CSV)."""
+    if isinstance(result, list):
+        return [t for r in result for t in as_tables(r)]
+    if hasattr(result, "model_dump"):
+        data = result.model_dump(mode="json")
+        return [Tabular(columns=list(data), rows=[[json.dumps(v) if isinstance(v, (dict, list)) else v for v in data.values()]])]
+    return [Tabular(columns=["value"], rows=[[str(result)]])]
+
+
+@as_tables.register
+def _(result: Tabular) -> list[Tabular]:
+    return [result]
+
+
+@as_tables.register
+def _(result: Message) -> list[Tabular]:
+    return [Tabular(columns=["message"], rows=[[result.text]])]
+
+
+def register_view(kind: type, view: Callable[[Any], list[RenderableType]],
+                  tables: Callable[[Any], list[Tabular]] | None = None) -> None:
+    """Add the table view (and optionally the CSV tables) for a result type."""
+    renderables.register(kind)(view)
+    if tables is not None:
+        as_tables.register(kind)(tables)
