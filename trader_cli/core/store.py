@@ -16,6 +16,7 @@ Every write goes to a temp file in the same folder and is renamed into place (at
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -114,7 +115,8 @@ class DataManager:
 
     def intervals_for(self, symbol: str) -> list[str]:
         """Intervals stored for a symbol, shortest first."""
-        found = [iv for iv in self._interval_dirs() if (self._bars_dir() / iv / f"{symbol}.parquet").exists()]
+        name = f"{symbol}.parquet"
+        found = [iv for iv in self._interval_dirs() if (self._bars_dir() / iv / name).exists()]
         return sorted(found, key=lambda n: Interval.parse(n).seconds)
 
     def symbols(self, interval: Interval | str | None = None) -> list[str]:
@@ -154,7 +156,9 @@ class DataManager:
         try:
             st = path.stat()
         except FileNotFoundError as err:
-            raise StoreError(f"no bars stored at {path} (import them with: data import FILE.csv)") from err
+            raise StoreError(
+                f"no bars stored at {path} (import them with: data import FILE.csv)"
+            ) from err
         stamp = (st.st_mtime_ns, st.st_size)
         with self._lock:
             cached = self._index.get(path)
@@ -164,9 +168,7 @@ class DataManager:
             md = pq.read_metadata(path)
             schema = md.schema.to_arrow_schema()
         except (OSError, pa.ArrowException) as err:
-            raise StoreError(
-                f"cannot read {path}: the file is corrupt ({err}); delete it and re-import the symbol"
-            ) from err
+            raise _corrupt(path, err) from err
         expected = _schema()
         if [(f.name, f.type) for f in schema] != [(f.name, f.type) for f in expected]:
             got = ", ".join(f"{f.name}:{f.type}" for f in schema)
@@ -174,12 +176,8 @@ class DataManager:
                 f"{path} has the wrong schema ({got}); expected ts:timestamp[ns, tz=UTC], "
                 "open, high, low, close, volume as double; re-import the symbol"
             )
-        n = md.num_row_groups
-        mins = np.array([md.row_group(i).column(0).statistics.min_raw for i in range(n)], dtype=np.int64)
-        maxs = np.array([md.row_group(i).column(0).statistics.max_raw for i in range(n)], dtype=np.int64)
-        raw = (md.metadata or {}).get(_META_KEY)
-        info = json.loads(raw) if raw else {}
-        entry = _FileIndex(stamp, md, mins, maxs, info)
+        mins, maxs = _ts_bounds(path, md)
+        entry = _FileIndex(stamp, md, mins, maxs, _file_info(md))
         with self._lock:
             self._index[path] = entry
         return entry
@@ -201,16 +199,14 @@ class DataManager:
         idx = self._file_index(path)
         lo = -(2**63) if start_ns is None else start_ns
         hi = 2**63 - 1 if end_ns is None else end_ns
-        sel = np.flatnonzero((idx.maxs >= lo) & (idx.mins < hi))
+        sel = np.flatnonzero((idx.maxs >= lo) & (idx.mins < hi) & (idx.mins <= idx.maxs))
         if not len(sel):
             return Bars.empty()
         try:
             pf = pq.ParquetFile(path, metadata=idx.metadata)
             table = pf.read_row_groups(sel.tolist(), use_threads=False)
         except (OSError, pa.ArrowException) as err:
-            raise StoreError(
-                f"cannot read {path}: the file is corrupt ({err}); delete it and re-import the symbol"
-            ) from err
+            raise _corrupt(path, err) from err
         cols = [table.column(i).combine_chunks() for i in range(6)]
         ts = cols[0].cast(pa.int64()).to_numpy()
         bars = Bars(ts, *(c.to_numpy() for c in cols[1:]))
@@ -233,8 +229,8 @@ class DataManager:
                         symbol=path.stem,
                         interval=iv,
                         rows=int(idx.metadata.num_rows),
-                        first_ns=int(idx.mins.min()) if len(idx.mins) else 0,
-                        last_ns=int(idx.maxs.max()) if len(idx.maxs) else 0,
+                        first_ns=int(idx.mins.min()) if idx.metadata.num_rows else 0,
+                        last_ns=int(idx.maxs.max()) if idx.metadata.num_rows else 0,
                         days=int(info.get("days", 0)),
                         source=str(info.get("source", "unknown")),
                         path=str(path),
@@ -250,7 +246,11 @@ class DataManager:
 
         path = self.path_for(symbol, interval)
         self._file_index(path)
-        ts = pq.read_table(path, columns=["ts"]).column(0).combine_chunks().cast(pa.int64()).to_numpy()
+        try:
+            column = pq.read_table(path, columns=["ts"]).column(0).combine_chunks()
+        except (OSError, pa.ArrowException) as err:
+            raise _corrupt(path, err) from err
+        ts = column.cast(pa.int64()).to_numpy()
         return np.unique(ny_dates(ts))
 
     # -- writing ---------------------------------------------------------------------------
@@ -259,19 +259,23 @@ class DataManager:
         [first, last]; atomic. Returns the number of rows now stored."""
         return self.write_many({symbol: bars}, interval, source)[symbol]
 
-    def write_many(self, by_symbol: dict[str, Bars], interval: Interval | str, source: str) -> dict[str, int]:
+    def write_many(
+        self, by_symbol: dict[str, Bars], interval: Interval | str, source: str
+    ) -> dict[str, int]:
         """``write`` for several symbols: every temp file is written before any is renamed."""
         iv = Interval.parse(interval)
         staged: list[tuple[Path, Path]] = []
         counts: dict[str, int] = {}
+        for symbol, bars in by_symbol.items():
+            _check_bars(symbol, bars)
         try:
             for symbol, bars in by_symbol.items():
                 path = self.path_for(symbol, iv)
                 merged = self._merge(path, iv, bars)
                 tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
                 path.parent.mkdir(parents=True, exist_ok=True)
+                staged.append((tmp, path))  # before writing: a failed write is cleaned up too
                 self._write_file(tmp, merged, iv, source)
-                staged.append((tmp, path))
                 counts[symbol] = len(merged)
             for tmp, path in staged:
                 os.replace(tmp, path)
@@ -282,9 +286,11 @@ class DataManager:
         return counts
 
     def _merge(self, path: Path, interval: Interval, new: Bars) -> Bars:
-        if not path.exists() or not len(new):
+        if not path.exists():
             return new
         old = self.read(path.stem, interval)
+        if not len(new):
+            return old  # writing nothing keeps what is stored
         keep = (old.ts < new.ts[0]) | (old.ts > new.ts[-1])
         merged = Bars.concat([old.take(keep), new])
         order = np.argsort(merged.ts, kind="stable")
@@ -298,23 +304,77 @@ class DataManager:
         info = {
             "source": source,
             "rows": len(bars),
-            "days": int(len(np.unique(ny_dates(bars.ts)))) if len(bars) else 0,
+            "days": len(np.unique(ny_dates(bars.ts))) if len(bars) else 0,
             "interval": interval.name,
         }
         schema = _schema().with_metadata({_META_KEY: json.dumps(info).encode()})
         table = pa.table(
-            [pa.array(bars.ts, pa.timestamp("ns", "UTC"))] + [pa.array(getattr(bars, f)) for f in FIELDS[1:]],
+            [
+                pa.array(bars.ts, pa.timestamp("ns", "UTC")),
+                *(pa.array(getattr(bars, f)) for f in FIELDS[1:]),
+            ],
             schema=schema,
         )
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.empty(0, dtype=np.int64)
-        with pq.ParquetWriter(tmp, schema, compression="lz4", use_dictionary=False, write_statistics=["ts"]) as w:
-            bounds = list(starts) + [len(bars)]
-            for a, b in zip(bounds[:-1], bounds[1:], strict=False):
-                w.write_table(table.slice(int(a), int(b - a)))
-            if not len(bars):
-                w.write_table(table)
+        # One row group per key; an empty series gets none.
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys
+        bounds = [*(int(a) for a in starts), len(bars)]
+        with pq.ParquetWriter(
+            tmp, schema, compression="lz4", use_dictionary=False, write_statistics=["ts"]
+        ) as w:
+            for a, b in itertools.pairwise(bounds):
+                w.write_table(table.slice(a, b - a))
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+
+
+def _corrupt(path: Path, err: Exception) -> StoreError:
+    """The error for a file pyarrow cannot read."""
+    return StoreError(
+        f"cannot read {path}: the file is corrupt ({err}); delete it and re-import the symbol"
+    )
+
+
+def _check_bars(symbol: str, bars: Bars) -> None:
+    """Bars to store: parallel arrays of one length, start times strictly increasing."""
+    lengths = {f: int(np.shape(getattr(bars, f))[0]) for f in FIELDS}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{f} {n}" for f, n in lengths.items())
+        raise DataError(f"cannot store {symbol}: its bar columns differ in length ({shown})")
+    if len(bars) > 1 and not bool(np.all(np.diff(bars.ts) > 0)):
+        raise DataError(
+            f"cannot store {symbol}: bar start times must be strictly increasing (sort the "
+            "bars and drop duplicate timestamps first)"
+        )
+
+
+def _ts_bounds(path: Path, md: Any) -> tuple[np.ndarray, np.ndarray]:
+    """First and last ``ts`` of every row group from the footer statistics; an empty row group
+    gets an empty range (min > max) so no read selects it."""
+    n = md.num_row_groups
+    mins = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    maxs = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    for i in range(n):
+        group = md.row_group(i)
+        if group.num_rows == 0:
+            continue
+        stats = group.column(0).statistics
+        if stats is None or not stats.has_min_max:
+            raise StoreError(
+                f"{path} has no ts statistics in row group {i} (not written by trader-cli); "
+                "re-import the symbol"
+            )
+        mins[i], maxs[i] = int(stats.min_raw), int(stats.max_raw)
+    return mins, maxs
+
+
+def _file_info(md: Any) -> dict[str, Any]:
+    """The ``trader_cli`` key-value metadata of a file ({} when absent or unreadable)."""
+    raw = (md.metadata or {}).get(_META_KEY)
+    try:
+        info = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def iter_bars(bars: Bars) -> Iterator[tuple[int, float, float, float, float, float]]:

@@ -1,0 +1,471 @@
+"""DataManager: round trip, window reads, layout, schema and corruption checks, atomic writes,
+coverage; and the synthetic sample shipped in data/ (and the script that makes it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from trader_cli.core.bars import FIELDS, Bars, aggregate
+from trader_cli.core.calendar import NS_PER_MINUTE, MarketCalendar, ny_dates, ordinal_to_date
+from trader_cli.core.errors import DataError, StoreError
+from trader_cli.core.intervals import Interval
+from trader_cli.core.store import DataManager, check_symbol
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "data"
+MakeBars = Callable[..., Bars]
+MONDAY, TUESDAY = dt.date(2024, 12, 2), dt.date(2024, 12, 3)
+
+
+def assert_same(a: Bars, b: Bars) -> None:
+    assert len(a) == len(b)
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+
+
+def temp_files(store: DataManager) -> list[Path]:
+    return [p for p in store.data_dir.rglob("*") if p.name.endswith(".tmp")]
+
+
+# -- round trip and reads ----------------------------------------------------------------------
+def test_round_trip_keeps_values_and_dtypes(store: DataManager, bars_factory: MakeBars) -> None:
+    bars = Bars.concat([bars_factory(MONDAY, 390), bars_factory(TUESDAY, 390, seed=1)])
+    assert store.write("AAPL", "1m", bars, source="test") == 780
+    back = store.read("AAPL", "1m")
+    assert_same(back, bars)
+    assert back.ts.dtype == np.int64
+    for f in FIELDS[1:]:
+        assert getattr(back, f).dtype == np.float64
+    schema = pq.read_schema(store.path_for("AAPL", "1m"))
+    assert [(f.name, str(f.type), f.nullable) for f in schema] == [
+        ("ts", "timestamp[ns, tz=UTC]", False),
+        ("open", "double", False), ("high", "double", False), ("low", "double", False),
+        ("close", "double", False), ("volume", "double", False),
+    ]
+
+
+def test_layout_is_one_file_per_symbol_and_interval(store: DataManager, bars_factory: MakeBars,
+                                                     cal: MarketCalendar) -> None:
+    minutes = bars_factory(MONDAY, 5)
+    store.write("AAPL", "1m", minutes, source="test")
+    store.write("MSFT", "1m", minutes, source="test")
+    store.write("MSFT", "1d", aggregate(minutes, Interval.parse("1d"), cal), source="test")
+    assert store.path_for("AAPL", "1m") == store.data_dir / "bars" / "1m" / "AAPL.parquet"
+    assert store.path_for("AAPL", "1m").is_file()
+    assert store.symbols() == ["AAPL", "MSFT"]
+    assert store.symbols("1d") == ["MSFT"]
+    assert store.intervals_for("MSFT") == ["1m", "1d"]
+    assert store.has("AAPL", "1m") and not store.has("AAPL", "1d")
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (0, 1),  # exactly the first bar
+        (0, 0),  # an empty window
+        (10, 20),
+        (389, 391),  # Monday's last bar and Tuesday's first
+        (100, 700),
+        (None, 5),
+        (775, None),
+        (None, None),
+    ],
+)
+def test_window_reads_start_inclusive_end_exclusive(filled_store: DataManager,
+                                                    start: int | None, end: int | None) -> None:
+    everything = filled_store.read("AAPL", "1m")
+    ts = everything.ts.tolist()
+    lo = None if start is None else ts[start]
+    hi = None if end is None else ts[end]
+    got = filled_store.read("AAPL", "1m", lo, hi)
+    assert_same(got, everything.slice(start or 0, end))
+    assert all((lo is None or t >= lo) and (hi is None or t < hi) for t in got.ts.tolist())
+
+
+def test_window_bounds_between_bar_starts(filled_store: DataManager) -> None:
+    ts = filled_store.read("AAPL", "1m").ts
+    got = filled_store.read("AAPL", "1m", int(ts[3]) + 1, int(ts[6]) + 1)
+    assert got.ts.tolist() == ts[4:7].tolist()
+    assert len(filled_store.read("AAPL", "1m", 0, int(ts[0]))) == 0
+    assert len(filled_store.read("AAPL", "1m", int(ts[-1]) + 1, None)) == 0
+
+
+def test_window_on_a_day_without_bars_is_empty(filled_store: DataManager,
+                                               cal: MarketCalendar) -> None:
+    o, c = cal.open_close(dt.date(2024, 11, 29))
+    assert len(filled_store.read("AAPL", "1m", o, c)) == 0
+
+
+def test_reading_a_symbol_never_stored_is_a_store_error(store: DataManager) -> None:
+    with pytest.raises(StoreError, match=r"no bars stored at .*NOPE\.parquet.*data import"):
+        store.read("NOPE", "1m")
+
+
+# -- layout of row groups ----------------------------------------------------------------------
+def test_one_row_group_per_new_york_day_for_1m(store: DataManager, bars_factory: MakeBars,
+                                                cal: MarketCalendar) -> None:
+    days = [dt.date(2024, 11, 1), dt.date(2024, 11, 4), dt.date(2024, 11, 29)]  # across DST
+    store.write("SPY", "1m", Bars.concat([bars_factory(d) for d in days]), source="test")
+    md = pq.read_metadata(store.path_for("SPY", "1m"))
+    assert md.num_row_groups == 3
+    assert [md.row_group(i).num_rows for i in range(3)] == [390, 390, 210]
+    for i, day in enumerate(days):
+        stats = md.row_group(i).column(0).statistics
+        assert (stats.min_raw, stats.max_raw) == (cal.open_close(day)[0],
+                                                 cal.open_close(day)[1] - NS_PER_MINUTE)
+
+
+def test_row_groups_per_month_for_intraday_and_per_year_for_daily(
+        store: DataManager, bars_factory: MakeBars, cal: MarketCalendar) -> None:
+    days = [dt.date(2024, 11, 29), MONDAY, TUESDAY]
+    base = Bars.concat([bars_factory(d, seed=i) for i, d in enumerate(days)])
+    store.write("SPY", "5m", aggregate(base, Interval.parse("5m"), cal), source="test")
+    assert pq.read_metadata(store.path_for("SPY", "5m")).num_row_groups == 2  # Nov, Dec
+    daily = aggregate(base, Interval.parse("1d"), cal)
+    jan = aggregate(bars_factory(dt.date(2025, 1, 2), 5), Interval.parse("1d"), cal)
+    store.write("SPY", "1d", Bars.concat([daily, jan]), source="test")
+    assert pq.read_metadata(store.path_for("SPY", "1d")).num_row_groups == 2  # 2024, 2025
+
+
+def test_a_window_read_touches_only_its_row_groups(filled_store: DataManager, cal: MarketCalendar,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[int]] = []
+    real = pq.ParquetFile.read_row_groups
+
+    def spy(self: pq.ParquetFile, row_groups: list[int], *args: object, **kw: object) -> pa.Table:
+        seen.append(list(row_groups))
+        return real(self, row_groups, *args, **kw)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_groups", spy)
+    o, c = cal.open_close(TUESDAY)
+    assert len(filled_store.read("AAPL", "1m", o, c)) == 390
+    assert seen == [[1]]
+
+
+# -- schema and corruption ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "table",
+    [
+        pa.table({"ts": pa.array([1], pa.timestamp("ms", "UTC")), "open": [1.0], "high": [1.0],
+                  "low": [1.0], "close": [1.0], "volume": [1.0]}),
+        pa.table({"ts": pa.array([1], pa.timestamp("ns", "UTC")), "open": [1.0], "high": [1.0],
+                  "low": [1.0], "close": [1.0], "volume": pa.array([1], pa.int64())}),
+        pa.table({"ts": pa.array([1], pa.timestamp("ns", "UTC")), "open": [1.0]}),
+        pa.table({"time": pa.array([1], pa.timestamp("ns", "UTC")), "open": [1.0], "high": [1.0],
+                  "low": [1.0], "close": [1.0], "volume": [1.0]}),
+    ],
+    ids=["ts-in-ms", "int-volume", "missing-columns", "renamed-ts"],
+)
+def test_a_file_with_the_wrong_schema_is_a_store_error(store: DataManager,
+                                                       table: pa.Table) -> None:
+    path = store.path_for("BAD", "1m")
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path)
+    with pytest.raises(StoreError, match=r"BAD\.parquet has the wrong schema .*re-import"):
+        store.read("BAD", "1m")
+    with pytest.raises(StoreError, match="wrong schema"):
+        store.coverage()
+
+
+def test_a_file_without_ts_statistics_is_a_store_error(store: DataManager,
+                                                       bars_factory: MakeBars) -> None:
+    b = bars_factory(MONDAY, 3)
+    table = pa.table([pa.array(b.ts, pa.timestamp("ns", "UTC")), b.open, b.high, b.low, b.close,
+                      b.volume], names=list(FIELDS))
+    path = store.path_for("NOSTATS", "1m")
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path, write_statistics=False)
+    with pytest.raises(StoreError, match="no ts statistics"):
+        store.read("NOSTATS", "1m")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_a_corrupt_file_is_a_store_error(filled_store: DataManager, damage: str) -> None:
+    path = filled_store.path_for("AAPL", "1m")
+    good = path.read_bytes()
+    fresh = DataManager(filled_store.data_dir)  # no cached footer
+    if damage == "garbage":
+        path.write_bytes(b"this is not parquet at all" * 100)
+    elif damage == "truncated":
+        path.write_bytes(good[: len(good) // 2])
+    else:
+        path.write_bytes(b"")
+    with pytest.raises(StoreError, match=r"cannot read .*AAPL\.parquet: the file is corrupt"):
+        fresh.read("AAPL", "1m")
+
+
+def test_damaged_row_data_is_a_store_error(filled_store: DataManager) -> None:
+    # Footer intact, column data overwritten: only reading the rows can notice.
+    path = filled_store.path_for("AAPL", "1m")
+    data = bytearray(path.read_bytes())
+    data[4:len(data) // 2] = b"\xff" * (len(data) // 2 - 4)
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="corrupt"):
+        DataManager(filled_store.data_dir).read("AAPL", "1m")
+
+
+# -- coverage ----------------------------------------------------------------------------------
+def test_coverage_from_footers(filled_store: DataManager, two_days: list[dt.date],
+                               cal: MarketCalendar, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_rows(*args: object, **kw: object) -> None:
+        raise AssertionError("coverage must not read row data")
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_groups", no_rows)
+    monkeypatch.setattr(pq, "read_table", no_rows)
+    (row,) = filled_store.coverage()
+    assert (row.symbol, row.interval, row.rows, row.days, row.source) == ("AAPL", "1m", 780, 2,
+                                                                           "test")
+    assert row.first_ns == cal.open_close(two_days[0])[0]
+    assert row.last_ns == cal.open_close(two_days[1])[1] - NS_PER_MINUTE
+    assert row.size_bytes == filled_store.path_for("AAPL", "1m").stat().st_size
+    assert filled_store.coverage("MSFT") == []
+
+
+def test_trading_days_present(filled_store: DataManager, two_days: list[dt.date]) -> None:
+    days = filled_store.trading_days_present("AAPL", "1m")
+    assert [ordinal_to_date(int(o)) for o in days] == two_days
+
+
+# -- writing: merge and atomicity --------------------------------------------------------------
+def test_overlapping_write_replaces_that_range(filled_store: DataManager,
+                                               cal: MarketCalendar) -> None:
+    before = filled_store.read("AAPL", "1m")
+    open_ns = cal.open_close(MONDAY)[0]
+    # New bars at 10:00 and 10:29 only: everything stored from 10:00 to 10:29 is replaced.
+    ts = np.array([open_ns + 30 * NS_PER_MINUTE, open_ns + 59 * NS_PER_MINUTE])
+    new = Bars(ts, np.array([5.0, 6.0]), np.array([5.5, 6.5]), np.array([4.5, 5.5]),
+               np.array([5.2, 6.2]), np.array([1.0, 2.0]))
+    assert filled_store.write("AAPL", "1m", new, source="fix") == 780 - 30 + 2
+    after = filled_store.read("AAPL", "1m")
+    replaced = (before.ts >= ts[0]) & (before.ts <= ts[-1])
+    assert_same(after, Bars.concat([before.take(before.ts < ts[0]), new,
+                                    before.take(before.ts > ts[-1])]))
+    assert int(replaced.sum()) == 30
+    assert filled_store.coverage()[0].source == "fix"
+
+
+def test_writing_adjacent_days_appends(store: DataManager, bars_factory: MakeBars) -> None:
+    mon, tue = bars_factory(MONDAY), bars_factory(TUESDAY, seed=3)
+    store.write("AAPL", "1m", tue, source="test")
+    store.write("AAPL", "1m", mon, source="test")
+    assert_same(store.read("AAPL", "1m"), Bars.concat([mon, tue]))
+    assert pq.read_metadata(store.path_for("AAPL", "1m")).num_row_groups == 2
+
+
+def test_rewriting_the_same_bars_changes_nothing(filled_store: DataManager) -> None:
+    before = filled_store.read("AAPL", "1m")
+    filled_store.write("AAPL", "1m", before, source="test")
+    assert_same(filled_store.read("AAPL", "1m"), before)
+
+
+def test_writing_no_bars_keeps_what_is_stored(filled_store: DataManager) -> None:
+    before = filled_store.read("AAPL", "1m")
+    assert filled_store.write("AAPL", "1m", Bars.empty(), source="test") == len(before)
+    assert_same(filled_store.read("AAPL", "1m"), before)
+
+
+def test_an_empty_file_reads_as_no_bars(store: DataManager) -> None:
+    store.write("NEW", "1m", Bars.empty(), source="test")
+    assert len(store.read("NEW", "1m")) == 0
+    (row,) = store.coverage()
+    assert (row.rows, row.first_ns, row.last_ns, row.days) == (0, 0, 0, 0)
+
+
+def test_a_read_after_a_write_sees_the_new_file(filled_store: DataManager,
+                                                bars_factory: MakeBars) -> None:
+    filled_store.read("AAPL", "1m")  # caches the footer
+    extra = bars_factory(dt.date(2024, 12, 4), 10)
+    filled_store.write("AAPL", "1m", extra, source="test")
+    assert len(filled_store.read("AAPL", "1m")) == 790
+
+
+def test_a_failing_write_leaves_the_stored_file_untouched(
+        filled_store: DataManager, bars_factory: MakeBars,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    path = filled_store.path_for("AAPL", "1m")
+    original = path.read_bytes()
+    calls = {"n": 0}
+    real = pq.ParquetWriter.write_table
+
+    def fail_on_second(self: pq.ParquetWriter, table: pa.Table, *a: object, **kw: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the temp file exists and holds one row group
+            raise OSError("disk full")
+        real(self, table, *a, **kw)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", fail_on_second)
+    with pytest.raises(OSError, match="disk full"):
+        filled_store.write("AAPL", "1m", bars_factory(dt.date(2024, 12, 4)), source="new")
+    assert path.read_bytes() == original
+    assert temp_files(filled_store) == []
+    monkeypatch.undo()
+    assert len(DataManager(filled_store.data_dir).read("AAPL", "1m")) == 780
+
+
+def test_write_many_renames_nothing_when_one_symbol_fails(
+        filled_store: DataManager, bars_factory: MakeBars,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    path = filled_store.path_for("AAPL", "1m")
+    original = path.read_bytes()
+    real = pq.ParquetWriter.__init__
+
+    def fail_for_msft(self: pq.ParquetWriter, where: object, *a: object, **kw: object) -> None:
+        if "MSFT" in str(where):
+            raise OSError("no space left on device")
+        real(self, where, *a, **kw)
+
+    monkeypatch.setattr(pq.ParquetWriter, "__init__", fail_for_msft)
+    with pytest.raises(OSError, match="no space"):
+        filled_store.write_many({"AAPL": bars_factory(dt.date(2024, 12, 4)),
+                                 "MSFT": bars_factory(dt.date(2024, 12, 4))}, "1m", source="x")
+    assert path.read_bytes() == original
+    assert not filled_store.has("MSFT", "1m")
+    assert temp_files(filled_store) == []
+
+
+@pytest.mark.parametrize("problem", ["ragged", "unsorted", "duplicate"])
+def test_bad_bars_are_refused_before_anything_is_written(
+        filled_store: DataManager, bars_factory: MakeBars, problem: str) -> None:
+    path = filled_store.path_for("AAPL", "1m")
+    original = path.read_bytes()
+    b = bars_factory(dt.date(2024, 12, 4), 5)
+    if problem == "ragged":
+        bad = Bars(b.ts, b.open[:4], b.high, b.low, b.close, b.volume)
+        match = r"columns differ in length \(ts 5, open 4"
+    elif problem == "unsorted":
+        bad = b.take(np.array([0, 2, 1, 3, 4]))
+        match = "strictly increasing"
+    else:
+        bad = b.take(np.array([0, 1, 1, 2]))
+        match = "strictly increasing"
+    with pytest.raises(DataError, match=match):
+        filled_store.write("AAPL", "1m", bad, source="x")
+    assert path.read_bytes() == original
+    assert temp_files(filled_store) == []
+
+
+def test_metadata_records_source_rows_and_days(filled_store: DataManager) -> None:
+    md = pq.read_metadata(filled_store.path_for("AAPL", "1m"))
+    info = json.loads(md.metadata[b"trader_cli"])
+    assert info == {"source": "test", "rows": 780, "days": 2, "interval": "1m"}
+
+
+@pytest.mark.parametrize(("text", "sym"), [("aapl", "AAPL"), (" brk.b ", "BRK.B"), ("X", "X")])
+def test_check_symbol_normalises(text: str, sym: str) -> None:
+    assert check_symbol(text) == sym
+
+
+@pytest.mark.parametrize("text", ["", "1ABC", "../etc", "A B", "TOOLONGSYMBOLNAME"])
+def test_check_symbol_rejects(text: str) -> None:
+    with pytest.raises(DataError, match="bad symbol"):
+        check_symbol(text)
+
+
+# -- the shipped synthetic sample (data/) and scripts/make_sample_data.py -----------------------
+SAMPLE_SYMBOLS = ["AAPL", "AMD", "AMZN", "GOOGL", "JPM", "META", "MSFT", "NVDA", "QQQ", "RIVN",
+                  "SPY", "TSLA"]
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_sample_data",
+                                                  REPO / "scripts" / "make_sample_data.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+@pytest.fixture(scope="module")
+def sample() -> DataManager:
+    return DataManager(SAMPLE)
+
+
+def test_sample_has_twelve_symbols_in_1m_and_1d(sample: DataManager) -> None:
+    assert sample.symbols("1m") == SAMPLE_SYMBOLS
+    assert sample.symbols("1d") == SAMPLE_SYMBOLS
+    for row in sample.coverage():
+        assert row.source == "synthetic sample (scripts/make_sample_data.py, seed 7)"
+
+
+def test_sample_minutes_follow_the_calendar(sample: DataManager, cal: MarketCalendar) -> None:
+    days = cal.trading_days(dt.date(2024, 11, 1), dt.date(2024, 12, 31))
+    for sym in ("AAPL", "SPY"):
+        bars = sample.read(sym, "1m")
+        dates = ny_dates(bars.ts)
+        present, counts = np.unique(dates, return_counts=True)
+        assert [ordinal_to_date(int(o)) for o in present] == days
+        per_day = dict(zip((ordinal_to_date(int(o)) for o in present), counts.tolist(),
+                           strict=True))
+        assert per_day[dt.date(2024, 11, 29)] == per_day[dt.date(2024, 12, 24)] == 210
+        assert all(n == cal.expected_bars(d, "1m") for d, n in per_day.items())
+        assert dt.date(2024, 11, 28) not in per_day
+        assert bool(cal.session_of(bars.ts)[1].all())
+
+
+def test_sample_rivn_is_the_one_symbol_with_gaps(sample: DataManager,
+                                                 cal: MarketCalendar) -> None:
+    days = cal.trading_days(dt.date(2024, 11, 1), dt.date(2024, 12, 31))
+    full = sum(cal.expected_bars(d, "1m") for d in days)
+    for sym in SAMPLE_SYMBOLS:
+        n = len(sample.read(sym, "1m"))
+        if sym == "RIVN":
+            assert 0.95 * full < n < 0.99 * full
+        else:
+            assert n == full
+    rivn = sample.read("RIVN", "1m")
+    opens = {cal.open_close(d)[0] for d in days}
+    assert opens <= set(rivn.ts.tolist())  # the first minute of every day is there
+
+
+def test_sample_bars_are_consistent(sample: DataManager) -> None:
+    for sym in SAMPLE_SYMBOLS:
+        for iv in ("1m", "1d"):
+            b = sample.read(sym, iv)
+            assert bool(np.all(b.low <= np.minimum(b.open, b.close)))
+            assert bool(np.all(b.high >= np.maximum(b.open, b.close)))
+            assert bool(np.all(b.low > 0))
+            assert bool(np.all(np.round(b.close, 2) == b.close))
+            assert bool(np.all(b.volume == np.round(b.volume))) and bool(np.all(b.volume > 0))
+
+
+def test_sample_daily_bars_are_the_aggregated_minutes(sample: DataManager,
+                                                      cal: MarketCalendar) -> None:
+    start = cal.open_close(dt.date(2024, 11, 1))[0] - 12 * 3600 * 10**9
+    for sym in SAMPLE_SYMBOLS:
+        daily = sample.read(sym, "1d")
+        assert_same(daily.window(start, 2**62),
+                    aggregate(sample.read(sym, "1m"), Interval.parse("1d"), cal))
+        early = daily.before(start)
+        assert ordinal_to_date(int(ny_dates(early.ts[:1])[0])) == dt.date(2024, 1, 2)
+        assert len(daily) >= 250  # a daily sma 200 has data
+
+
+def test_sample_script_is_deterministic(tmp_path: Path) -> None:
+    script = load_script()
+    script.write_sample(tmp_path / "a", seed=7, symbols=["RIVN", "SPY"])
+    script.write_sample(tmp_path / "b", seed=7, symbols=["RIVN", "SPY"])
+    script.write_sample(tmp_path / "b", seed=7, symbols=["RIVN", "SPY"])  # a rerun in place
+    a, b = DataManager(tmp_path / "a"), DataManager(tmp_path / "b")
+    for sym in ("RIVN", "SPY"):
+        for iv in ("1m", "1d"):
+            assert_same(a.read(sym, iv), b.read(sym, iv))
+            assert_same(a.read(sym, iv), DataManager(SAMPLE).read(sym, iv))
+    other = load_script()
+    other.write_sample(tmp_path / "c", seed=8, symbols=["SPY"])
+    assert not np.array_equal(DataManager(tmp_path / "c").read("SPY", "1m").close,
+                              a.read("SPY", "1m").close)
