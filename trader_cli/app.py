@@ -14,9 +14,13 @@ from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2)
 from typer.core import TyperGroup
 import typer
 
+from trader_cli.commands import add as add_cmds
 from trader_cli.commands import config as config_cmds
 from trader_cli.commands import data as data_cmds
 from trader_cli.commands import meta as meta_cmds
+from trader_cli.commands import session as session_cmds
+from trader_cli.commands import system as system_cmds
+from trader_cli.commands import time as time_cmds
 from trader_cli.context import AppContext
 
 app = typer.Typer(
@@ -49,7 +53,13 @@ def _root(
         obj.extras["open_shell"] = True
 
 
+app.add_typer(system_cmds.app, name="system")
 app.add_typer(data_cmds.app, name="data")
+app.add_typer(add_cmds.add_app, name="add")
+app.add_typer(add_cmds.remove_app, name="remove")
+app.add_typer(add_cmds.plan_app, name="plan")
+app.add_typer(time_cmds.app, name="time")
+app.add_typer(session_cmds.app, name="session")
 app.add_typer(config_cmds.app, name="config")
 meta_cmds.register(app)
 
@@ -101,9 +111,16 @@ def run_args(obj: AppContext, args: list[str]) -> int:
         return 1
     if isinstance(rv, int) and not isinstance(rv, bool):
         return rv  # click's exit code (e.g. after --help)
+    from trader_cli.core.results import ScriptSummary
+
+    if isinstance(rv, ScriptSummary):
+        # A diagnostic, not data: stdout carries only the commands' own output.
+        if obj.extras.get("script_depth", 0) == 0 and (rv.failed or obj.interactive or rv.script != "exec"):
+            obj.renderer.note(rv.line())
+        return rv.exit_code
     if rv is not None:
         obj.renderer.result(rv, obj.output_request or obj.output)
-    return int(getattr(rv, "exit_code", 0) or 0)
+    return 0
 
 
 def run_line(obj: AppContext, line: str) -> int:

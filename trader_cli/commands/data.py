@@ -52,3 +52,63 @@ def import_(
     rows = [[d.symbol, d.interval, d.rows, iso_utc(d.first_ns), iso_utc(d.last_ns), d.stored_rows] for d in done]
     return Tabular(title=f"imported {path}", columns=["symbol", "interval", "imported", "first", "last", "stored"],
                    rows=rows)
+
+
+@app.command("session")
+def session(ctx: typer.Context, output: OutputOpt = None) -> object:
+    """The session's symbols: provenance, intervals, bars, indicators, quality. Example: data session"""
+    from trader_cli.render.session_views import session_table
+
+    return session_table(app_ctx(ctx).coordinator)
+
+
+@app.command("symbol")
+def symbol_(ctx: typer.Context, symbol: Annotated[str, typer.Argument(help="Ticker.")], output: OutputOpt = None) -> object:
+    """One symbol in detail: metadata, intervals, indicators with latest values. Example: data symbol AAPL"""
+    from trader_cli.core.export import build_export
+    from trader_cli.core.results import Document
+    from trader_cli.core.store import check_symbol
+
+    coord = app_ctx(ctx).coordinator
+    sym = check_symbol(symbol)
+    coord.session.require(sym)
+    return Document(title=sym, data=build_export(coord)["symbols"][sym])
+
+
+@app.command("bars")
+def bars(
+    ctx: typer.Context,
+    symbol: Annotated[str, typer.Argument(help="Ticker.")],
+    interval: Annotated[str | None, typer.Argument(help="Interval (default: the base interval).")] = None,
+    last: Annotated[int, typer.Option("--last", "-n", min=1, help="How many of the latest bars.")] = 20,
+    output: OutputOpt = None,
+) -> object:
+    """The latest bars of a symbol (history, then session). Example: data bars AAPL 5m --last 10"""
+    from trader_cli.core.store import check_symbol
+    from trader_cli.render.session_views import bars_table
+
+    coord = app_ctx(ctx).coordinator
+    sym = check_symbol(symbol)
+    iv = interval or coord.session.require(sym).base_interval
+    hist, sess = coord.bars(sym, iv)
+    return bars_table(sym, iv, hist, sess, last)
+
+
+@app.command("quality")
+def quality(ctx: typer.Context, symbol: Annotated[str | None, typer.Argument(help="Ticker (default: all).")] = None,
+            output: OutputOpt = None) -> object:
+    """Bars present ÷ expected per symbol and interval, with gaps. Example: data quality RIVN"""
+    from trader_cli.core.results import Tabular
+    from trader_cli.core.store import check_symbol
+
+    coord = app_ctx(ctx).coordinator
+    syms = [check_symbol(symbol)] if symbol else sorted(coord.session.symbols)
+    rows = []
+    for sym in syms:
+        coord.session.require(sym)
+        for q in coord.quality_of(sym):
+            gaps = "; ".join(f"{g.start}..{g.end} ({g.missing})" for g in q.gaps[:3])
+            more = f" +{len(q.gaps) - 3} more" if len(q.gaps) > 3 else ""
+            rows.append([sym, q.interval, q.present, q.expected, f"{q.ratio:.2%}", len(q.gaps), (gaps + more) or "—"])
+    return Tabular(title="data quality", columns=["symbol", "interval", "present", "expected", "quality", "gaps",
+                                                  "first gaps"], rows=rows)

@@ -47,3 +47,8 @@ class ScriptSummary(BaseModel):
     failed_lines: list[str] = Field(default_factory=list)
     seconds: float
     exit_code: int = 0
+
+    def line(self) -> str:
+        """One summary line, e.g. 'demo.trader: 12 command(s) run, 1 failed (line 7), 0.41 s'."""
+        where = f" ({', '.join(self.failed_lines)})" if self.failed_lines else ""
+        return f"{self.script}: {self.commands_run} command(s) run, {self.failed} failed{where}, {self.seconds:.2f} s"

@@ -26,6 +26,8 @@ def to_jsonable(result: Any) -> Any:
         return result.records()
     if isinstance(result, Document):
         return result.data
+    if hasattr(result, "to_json"):
+        return result.to_json()
     if hasattr(result, "model_dump"):
         return result.model_dump(mode="json")
     if isinstance(result, list):

@@ -1,0 +1,115 @@
+"""``add …``, ``remove symbol`` and ``plan add …``: every addition goes analyze → validate → provision."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from trader_cli.commands.common import OutputOpt, app_ctx
+
+
+class Source(str, Enum):
+    """Who asks for an addition."""
+
+    strategy = "strategy"
+    scanner = "scanner"
+    adhoc = "adhoc"
+
+
+add_app = typer.Typer(help="Add a symbol, a bar interval or an indicator to the session.", no_args_is_help=True)
+remove_app = typer.Typer(help="Remove things from the session.", no_args_is_help=True)
+plan_app = typer.Typer(help="Show what an addition would need and do, without changing anything.", no_args_is_help=True)
+plan_add = typer.Typer(help="Plan an addition.", no_args_is_help=True)
+plan_app.add_typer(plan_add, name="add")
+
+SymbolArg = Annotated[str, typer.Argument(help="Ticker, e.g. AAPL.")]
+IntervalArg = Annotated[str, typer.Argument(help="Bar interval: 1m 5m 15m 30m 1h 1d.")]
+NameArg = Annotated[str, typer.Argument(help="Indicator: sma ema wma rsi macd bbands atr stoch obv vwap.")]
+ParamsArg = Annotated[list[str] | None, typer.Argument(help="Indicator parameters, e.g. 20 (or 12 26 9 for macd).")]
+IvOpt = Annotated[str | None, typer.Option("--interval", "-i", help="Interval (default: the base interval).")]
+DaysOpt = Annotated[int | None, typer.Option("--days", min=0, max=2000, help="Trading days of history to load.")]
+
+
+def _views() -> None:
+    import trader_cli.render.session_views  # noqa: F401 - registers the views
+
+
+def _run(ctx: typer.Context, plan: bool, operation: str, symbol: str, source: str, **kw: object) -> object:
+    _views()
+    coord = app_ctx(ctx).coordinator
+    if plan:
+        return coord.analyze(operation, symbol, source, **kw)
+    return coord.add(operation, symbol, source, **kw)
+
+
+def _symbol(ctx: typer.Context, symbol: str, source: Source, plan: bool) -> object:
+    return _run(ctx, plan, "symbol", symbol, source.value)
+
+
+def _bar(ctx: typer.Context, symbol: str, interval: str, days: int | None, source: Source, plan: bool) -> object:
+    return _run(ctx, plan, "bar", symbol, source.value, interval=interval, days=days)
+
+
+def _indicator(ctx: typer.Context, symbol: str, name: str, params: list[str] | None, interval: str | None,
+               source: Source, plan: bool) -> object:
+    return _run(ctx, plan, "indicator", symbol, source.value, indicator=(name, list(params or []), interval))
+
+
+@add_app.command("symbol")
+def add_symbol(ctx: typer.Context, symbol: SymbolArg,
+               source: Annotated[Source, typer.Option("--source", help="strategy, scanner or adhoc.")] = Source.strategy,
+               output: OutputOpt = None) -> object:
+    """Add a symbol in full (config intervals, history, indicators); upgrades an adhoc one.
+    Example: add symbol TSLA"""
+    return _symbol(ctx, symbol, source, plan=False)
+
+
+@add_app.command("bar")
+def add_bar(ctx: typer.Context, symbol: SymbolArg, interval: IntervalArg, days: DaysOpt = None,
+            source: Annotated[Source, typer.Option("--source")] = Source.adhoc, output: OutputOpt = None) -> object:
+    """Add a bar interval to a symbol (auto-provisions an unknown symbol lightweight).
+    Example: add bar TSLA 15m --days 3"""
+    return _bar(ctx, symbol, interval, days, source, plan=False)
+
+
+@add_app.command("indicator", context_settings={"ignore_unknown_options": True})
+def add_indicator(ctx: typer.Context, symbol: SymbolArg, name: NameArg, params: ParamsArg = None,
+                  interval: IvOpt = None, source: Annotated[Source, typer.Option("--source")] = Source.adhoc,
+                  output: OutputOpt = None) -> object:
+    """Add an indicator to a symbol (auto-provisions an unknown symbol lightweight).
+    Example: add indicator AAPL sma 20 --interval 5m"""
+    return _indicator(ctx, symbol, name, params, interval, source, plan=False)
+
+
+@remove_app.command("symbol")
+def remove_symbol(ctx: typer.Context, symbol: SymbolArg) -> object:
+    """Remove a symbol and everything it holds. Example: remove symbol TSLA"""
+    from trader_cli.core.results import Message
+
+    data = app_ctx(ctx).coordinator.remove_symbol(symbol)
+    return Message(text=f"removed {data.symbol} ({len(data.intervals)} interval(s), {len(data.indicators)} indicator(s))",
+                   level="ok")
+
+
+@plan_add.command("symbol")
+def plan_symbol(ctx: typer.Context, symbol: SymbolArg,
+                source: Annotated[Source, typer.Option("--source")] = Source.strategy, output: OutputOpt = None) -> object:
+    """Show the plan for adding a symbol. Example: plan add symbol TSLA"""
+    return _symbol(ctx, symbol, source, plan=True)
+
+
+@plan_add.command("bar")
+def plan_bar(ctx: typer.Context, symbol: SymbolArg, interval: IntervalArg, days: DaysOpt = None,
+             source: Annotated[Source, typer.Option("--source")] = Source.adhoc, output: OutputOpt = None) -> object:
+    """Show the plan for adding a bar interval. Example: plan add bar TSLA 15m"""
+    return _bar(ctx, symbol, interval, days, source, plan=True)
+
+
+@plan_add.command("indicator", context_settings={"ignore_unknown_options": True})
+def plan_indicator(ctx: typer.Context, symbol: SymbolArg, name: NameArg, params: ParamsArg = None,
+                   interval: IvOpt = None, source: Annotated[Source, typer.Option("--source")] = Source.adhoc,
+                   output: OutputOpt = None) -> object:
+    """Show the plan for adding an indicator. Example: plan add indicator AAPL sma 200 --interval 5m"""
+    return _indicator(ctx, symbol, name, params, interval, source, plan=True)

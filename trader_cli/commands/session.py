@@ -1,0 +1,47 @@
+"""``session …``: export the session, print the export's JSON Schema."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from trader_cli.commands.common import OutputOpt, app_ctx
+
+app = typer.Typer(help="Export the session (JSON, CSV) and its schema.", no_args_is_help=True)
+
+
+class Format(str, Enum):
+    """Export file formats."""
+
+    json = "json"
+    csv = "csv"
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="File to write (atomically).")],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="json or csv.")] = Format.json,
+    bars: Annotated[bool, typer.Option("--bars", help="Include every bar and indicator value.")] = False,
+    output: OutputOpt = None,
+) -> object:
+    """Write the session to a file. Example: session export out/session.json --bars"""
+    from pathlib import Path
+
+    from trader_cli.core.export import export_session
+    from trader_cli.core.results import Message
+
+    data = export_session(app_ctx(ctx).coordinator, Path(path), fmt.value, bars)
+    return Message(text=f"exported {len(data['symbols'])} symbol(s) to {path} ({fmt.value}{', with bars' if bars else ''})",
+                   level="ok")
+
+
+@app.command("schema")
+def schema(output: OutputOpt = None) -> object:
+    """The JSON Schema of the session export. Example: session schema"""
+    from trader_cli.core.export import export_schema
+    from trader_cli.core.results import Document
+
+    return Document(title="session export JSON Schema", data=export_schema())

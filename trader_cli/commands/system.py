@@ -1,0 +1,91 @@
+"""``system …``: start, stop, pause, resume, wait, status."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from trader_cli.commands.common import OutputOpt, app_ctx
+
+app = typer.Typer(help="Start, stop and control the session.", no_args_is_help=True)
+
+
+@app.command("start")
+def start(
+    ctx: typer.Context,
+    config: Annotated[str | None, typer.Option("--config", "-c", help="Session config (default: the shell's).")] = None,
+    paused: Annotated[bool, typer.Option("--paused", help="Provision, then hold the clock at the open.")] = False,
+    speed: Annotated[float | None, typer.Option("--speed", min=0, help="0 = as fast as possible, 1 = real time, 60 = a minute per second.")] = None,
+    output: OutputOpt = None,
+) -> object:
+    """Validate and load the config's symbols, then start the replay clock.
+    Example: system start --config configs/default.json --paused"""
+    import trader_cli.render.session_views  # noqa: F401 - registers the views
+
+    obj = app_ctx(ctx)
+    if config is not None:
+        obj.config_path = config
+    cfg = obj.config()
+    if cfg is None:
+        from trader_cli.core.errors import ConfigError
+
+        raise ConfigError("no session config (give --config FILE or set TRADER_CLI_CONFIG)")
+    return obj.coordinator.start(cfg, obj.data_dir(), paused=paused, speed=speed)
+
+
+@app.command("stop")
+def stop(ctx: typer.Context) -> object:
+    """Stop the session and drop its data. Example: system stop"""
+    from trader_cli.core.results import Message
+
+    app_ctx(ctx).coordinator.stop()
+    return Message(text="session stopped", level="ok")
+
+
+@app.command("pause")
+def pause(ctx: typer.Context) -> object:
+    """Hold the replay clock. Example: system pause"""
+    from trader_cli.core.results import Message
+
+    coord = app_ctx(ctx).coordinator
+    coord.pause()
+    return Message(text=f"paused at {coord.status()['time']}", level="ok")
+
+
+@app.command("resume")
+def resume(ctx: typer.Context) -> object:
+    """Let the replay clock run again. Example: system resume"""
+    from trader_cli.core.results import Message
+
+    coord = app_ctx(ctx).coordinator
+    coord.resume()
+    return Message(text=f"running from {coord.status()['time']} at speed {coord.speed:g}", level="ok")
+
+
+@app.command("wait")
+def wait(
+    ctx: typer.Context,
+    timeout: Annotated[float | None, typer.Option("--timeout", min=0, help="Give up after this many seconds.")] = None,
+) -> object:
+    """Block until the backtest finishes (Ctrl-C returns to the prompt). Example: system wait"""
+    from trader_cli.core.errors import SessionStateError
+    from trader_cli.core.results import Message
+
+    coord = app_ctx(ctx).coordinator
+    if not coord.wait(timeout):
+        raise SessionStateError(f"still running after {timeout:g} s (at {coord.status()['time']})")
+    return Message(text=coord.events[-1].text if coord.events else "finished", level="ok")
+
+
+@app.command("status")
+def status(ctx: typer.Context, output: OutputOpt = None) -> object:
+    """State, simulated time, trading day, progress, speed, symbols. Example: system status"""
+    from trader_cli.core.results import Document
+    from trader_cli.render.session_views import status_table
+
+    obj = app_ctx(ctx)
+    st = obj.coordinator.status()
+    if (obj.output_request or obj.output).value == "json":
+        return Document(data=st)
+    return status_table(st)

@@ -1,0 +1,587 @@
+"""SessionCoordinator: the one object every command talks to.
+
+It owns the session lifecycle, the replay clock thread and every addition, each of which goes
+analyze → validate → provision. All symbol mutations (including a replay minute) happen under
+``session.lock``; the replay applies one minute for every symbol as one step under that lock,
+so a concurrent addition sees the session between two minutes, never inside one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trader_cli.core.bars import OPEN_AFTER_MIDNIGHT_NS, Bars, aggregate, session_bars
+from trader_cli.core.calendar import NS_PER_MINUTE, Clock, nyse, to_ny
+from trader_cli.core.config import SessionConfig
+from trader_cli.core.errors import SessionStateError, ValidationFailed
+from trader_cli.core.intervals import Interval
+from trader_cli.core.provisioning.executor import ProvisioningReport, execute
+from trader_cli.core.provisioning.requirements import IndicatorPlan, ProvisioningRequirements, analyze_requirements
+from trader_cli.core.provisioning.validation import SymbolValidationResult, validate_symbol
+from trader_cli.core.quality import IntervalQuality, expected_starts, measure
+from trader_cli.core.replay import DayBook
+from trader_cli.core.session import (
+    IndicatorSlot,
+    SessionData,
+    SessionState,
+    SymbolMetadata,
+    SymbolSessionData,
+    check_transition,
+)
+from trader_cli.core.store import DataManager, check_symbol
+from trader_cli.core.streams import IndicatorHub
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the replay wants the trader to know (day start/end, additions, errors)."""
+
+    kind: str
+    text: str
+    at_ns: int | None
+
+
+@dataclass
+class AdditionResult:
+    """The outcome of one addition: the plan, the step report (None for a duplicate)."""
+
+    requirements: ProvisioningRequirements
+    report: ProvisioningReport | None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON data: the plan and the step report."""
+        return {"requirements": self.requirements.model_dump(mode="json"),
+                "report": self.report.model_dump(mode="json") if self.report else None,
+                "message": self.requirements.message or (self.report.message if self.report else "")}
+
+
+@dataclass
+class StartResult:
+    """What ``system start`` did: validation of every config symbol and each one's provisioning."""
+
+    validations: list[SymbolValidationResult]
+    reports: list[ProvisioningReport]
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON data: validation of every config symbol and each provisioning report."""
+        return {"validation": [v.model_dump(mode="json") for v in self.validations],
+                "provisioning": [r.model_dump(mode="json") for r in self.reports],
+                "seconds": round(self.seconds, 4)}
+
+
+class SessionCoordinator:
+    """Lifecycle, replay clock and provisioning for one session (see module doc)."""
+
+    def __init__(self, store_factory: Callable[[Path], DataManager] = DataManager) -> None:
+        self.store_factory = store_factory
+        self.store: DataManager = store_factory(Path("data"))
+        self.calendar = nyse()
+        self.clock = Clock(simulated=True)
+        self.state = SessionState.stopped
+        self.session = SessionData()
+        self.hub = IndicatorHub()
+        self.book: DayBook | None = None
+        self.config: SessionConfig | None = None
+        self.days: list[dt.date] = []
+        self.day_pos = 0
+        self.speed = 0.0
+        self.derived: set[str] = set()
+        self.events: deque[Event] = deque(maxlen=1000)
+        self.on_event: Callable[[Event], None] | None = None
+        self.minutes_done = 0
+        self.bars_replayed = 0
+        self.replay_wall = 0.0
+        self._free_lanes: list[int] = []
+        self._next_lane = 0
+        self._want = 0
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._finished = threading.Event()
+
+    # -- events -----------------------------------------------------------------------------
+    def emit(self, kind: str, text: str) -> None:
+        """Record an event and hand it to the listener (the shell prints it above the prompt)."""
+        ev = Event(kind, text, self.clock.now_ns())
+        self.events.append(ev)
+        if self.on_event is not None:
+            self.on_event(ev)
+
+    # -- locking ----------------------------------------------------------------------------
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the symbol lock between two replay minutes (the replay yields to waiters)."""
+        self._want += 1
+        try:
+            self.session.lock.acquire()
+        finally:
+            self._want -= 1
+        try:
+            yield
+        finally:
+            self.session.lock.release()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def _transition(self, target: SessionState) -> None:
+        check_transition(self.state, target)
+        self.state = target
+
+    @property
+    def session_day(self) -> dt.date:
+        """The trading day being replayed."""
+        if self.book is None:
+            raise SessionStateError("no session (start one with: system start)")
+        return self.book.day
+
+    def start(self, config: SessionConfig, data_dir: Path, paused: bool = False,
+              speed: float | None = None) -> StartResult:
+        """Validate and provision every config symbol, then start (or hold) the replay clock."""
+        if config.mode != "backtest":
+            raise SessionStateError("live mode needs a broker connection, which this build does not have "
+                                    "(set \"mode\": \"backtest\")")
+        assert config.backtest_config is not None
+        days = self.calendar.trading_days(config.backtest_config.start_date, config.backtest_config.end_date)
+        if not days:
+            raise SessionStateError(f"no NYSE trading days between {config.backtest_config.start_date} and "
+                                    f"{config.backtest_config.end_date} (check backtest_config)")
+        if self.state in (SessionState.running, SessionState.paused):
+            raise SessionStateError(f"a session is already {self.state.value} (stop it first with: system stop)")
+        t0 = time.perf_counter()
+        self._reset()
+        self._transition(SessionState.provisioning)
+        self.config, self.days, self.day_pos = config, days, 0
+        self.speed = config.backtest_config.speed_multiplier if speed is None else speed
+        self.store = self.store_factory(data_dir)
+        sd = config.session_data_config
+        self.derived = {iv for iv in sd.derived_intervals if iv != sd.base_interval}
+        self.book = DayBook(self.calendar, days[0], [Interval.parse(x) for x in sorted(self.derived)], len(sd.symbols))
+        self.clock.set(self.book.open_ns)
+        validations, reports = self._provision_config_symbols(sd.symbols)
+        if not reports:
+            self.state = SessionState.stopped
+            self.book = None
+            raise ValidationFailed("every config symbol failed validation; the session did not start: "
+                                   + "; ".join(f"{v.symbol}: {v.reason}" for v in validations))
+        self._transition(SessionState.paused if paused else SessionState.running)
+        self.emit("day_start", f"session day {days[0]} (1 of {len(days)}), {len(reports)} symbol(s)")
+        self._finished.clear()
+        if not paused:
+            self._start_thread()
+        return StartResult(validations, reports, time.perf_counter() - t0)
+
+    def _reset(self) -> None:
+        self.session.clear()
+        self.hub = IndicatorHub()
+        self._free_lanes.clear()
+        self._next_lane = 0
+        self.minutes_done = self.bars_replayed = 0
+        self.replay_wall = 0.0
+        self.events.clear()
+
+    def _provision_config_symbols(self, symbols: list[str]) -> tuple[list[SymbolValidationResult], list[ProvisioningReport]]:
+        validations, reports = [], []
+        for sym in dict.fromkeys(symbols):
+            req = self.analyze("symbol", sym, "config")
+            validations.append(req.validation or SymbolValidationResult(symbol=sym, reason="; ".join(req.validation_errors)))
+            if not req.can_proceed:
+                self.emit("dropped", f"{sym} dropped: {validations[-1].reason}")
+                continue
+            with self.exclusive():
+                reports.append(execute(self, req))
+        return validations, reports
+
+    def _start_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._thread = threading.Thread(target=self._run_clock, name="replay-clock", daemon=True)
+        self._thread.start()
+
+    def pause(self) -> None:
+        """Hold the replay clock."""
+        with self._cv:
+            self._transition(SessionState.paused)
+            self._cv.notify_all()
+
+    def resume(self) -> None:
+        """Let the replay clock run again."""
+        with self._cv:
+            self._transition(SessionState.running)
+            self._cv.notify_all()
+        self._start_thread()
+
+    def stop(self) -> None:
+        """Stop the session and drop its data."""
+        with self._cv:
+            self._transition(SessionState.stopped)
+            self._cv.notify_all()
+        self._join()
+        with self.exclusive():
+            self._reset()
+            self.book = None
+        self._finished.set()
+
+    def shutdown(self) -> None:
+        """Stop the clock thread if one runs (leaving the program)."""
+        with self._cv:
+            if self.state in (SessionState.running, SessionState.paused):
+                self.state = SessionState.stopped
+            self._cv.notify_all()
+        self._join()
+
+    def _join(self) -> None:
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout=10)
+        self._thread = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the backtest finishes (True) or ``timeout`` passes (False)."""
+        if self.state == SessionState.paused:
+            raise SessionStateError("the session is paused; resume it first (system resume) or step it with: time advance")
+        if self.state not in (SessionState.running, SessionState.finished):
+            raise SessionStateError(f"no running session to wait for (state: {self.state.value})")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._finished.wait(0.1):
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+        return True
+
+    # -- the clock ----------------------------------------------------------------------------
+    def _run_clock(self) -> None:
+        paced_from = (time.monotonic(), self.minutes_done)
+        while True:
+            with self._cv:
+                while self.state == SessionState.paused:
+                    self._cv.wait(0.5)
+                    paced_from = (time.monotonic(), self.minutes_done)
+                if self.state != SessionState.running:
+                    break
+            if self._want:
+                time.sleep(0.0005)  # let a waiting command take the lock between two minutes
+            with self.session.lock:
+                if self.state != SessionState.running:
+                    continue
+                t = time.perf_counter()
+                self._step()
+                self.replay_wall += time.perf_counter() - t
+            if self.speed > 0:
+                due = paced_from[0] + (self.minutes_done - paced_from[1]) * 60.0 / self.speed
+                delay = due - time.monotonic()
+                if delay > 0:
+                    with self._cv:
+                        self._cv.wait(delay)
+
+    def _step(self) -> None:
+        """One minute for every symbol (caller holds the lock)."""
+        book = self.book
+        assert book is not None
+        if book.done:
+            self._roll_day()
+            return
+        k, completed = book.step()
+        self.hub.on_bar("1m", book.base, k)
+        for g, j in completed:
+            self.hub.on_bar(g.interval.name, g, j)
+        self.clock.set(book.now_ns)
+        self.minutes_done += 1
+        self.bars_replayed += int(np.count_nonzero(~np.isnan(book.base.cols["close"][k])))
+        if book.done:
+            self.emit("day_end", f"session day {book.day} closed ({self.day_pos + 1} of {len(self.days)})")
+            if self.day_pos + 1 >= len(self.days):
+                self._finish()
+
+    def _finish(self) -> None:
+        with self._cv:
+            self.state = SessionState.finished
+            self._cv.notify_all()
+        rate = self.bars_replayed / self.replay_wall if self.replay_wall else 0.0
+        self.emit("finished", f"backtest finished: {len(self.days)} day(s), {self.bars_replayed:,} bars, "
+                              f"{len(self.session.symbols)} symbol(s), {self.replay_wall:.2f} s replay, {rate:,.0f} bars/s")
+        self._finished.set()
+
+    def _roll_day(self) -> None:
+        """Move to the next session day: today's bars join history, trailing windows roll forward."""
+        old = self.book
+        assert old is not None
+        self.day_pos += 1
+        day = self.days[self.day_pos]
+        for data in self.session.symbols.values():
+            for iv in data.intervals:
+                today = old.session_bars(data.lane, iv)
+                depth = data.history_days.get(iv, 0)
+                joined = Bars.concat([data.history.get(iv, Bars.empty()), today])
+                data.history[iv] = joined.slice(int(np.searchsorted(joined.ts, self._cutoff(day, depth, iv))))
+        book = DayBook(self.calendar, day, [Interval.parse(x) for x in sorted(self.derived)], old.capacity)
+        self.book = book
+        self._fill_lanes(book)
+        self.hub.reset_day({iv: len(g.ts) for iv, g in book.derived.items()} | {"1m": book.n_min})
+        self.clock.set(book.open_ns)
+        self.emit("day_start", f"session day {day} ({self.day_pos + 1} of {len(self.days)})")
+
+    def _fill_lanes(self, book: DayBook) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        items = list(self.session.symbols.values())
+
+        def read(d: SymbolSessionData) -> tuple[int, Bars]:
+            return d.lane, self.store.read(d.symbol, "1m", book.open_ns, book.close_ns)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for lane, bars in pool.map(read, items):
+                book.fill_lane(lane, bars)
+
+    def _cutoff(self, day: dt.date, depth: int, interval: str) -> int:
+        """Earliest bar start kept for ``depth`` trading days of history before ``day``."""
+        back = self.calendar.trading_days_back(day, depth) if depth else []
+        if not back:
+            return self.calendar.open_close(day)[0]
+        first_open = self.calendar.open_close(back[0])[0]
+        return first_open - OPEN_AFTER_MIDNIGHT_NS if Interval.parse(interval).is_daily else first_open
+
+    # -- stepping a paused session ------------------------------------------------------------
+    def advance(self, minutes: int, should_stop: Callable[[], bool] | None = None) -> int:
+        """Step a paused session ``minutes`` minutes (stops early at the end of the backtest);
+        returns the minutes stepped."""
+        if self.state != SessionState.paused:
+            hint = "pause it first with: system pause" if self.state == SessionState.running else "start one with: system start"
+            raise SessionStateError(f"time advance steps a paused session (state: {self.state.value}; {hint})")
+        done = 0
+        while done < minutes and self.state == SessionState.paused:
+            if should_stop is not None and should_stop():
+                break
+            with self.exclusive():
+                t = time.perf_counter()
+                before = self.minutes_done
+                self._step()
+                self.replay_wall += time.perf_counter() - t
+                done += self.minutes_done - before
+        return done
+
+    def minutes_until(self, target_ns: int) -> int:
+        """Replay minutes from now until ``target_ns`` (crossing days on the calendar)."""
+        book = self.book
+        if book is None:
+            raise SessionStateError("no session (start one with: system start)")
+        now = book.now_ns
+        if target_ns <= now:
+            raise SessionStateError(f"{to_ny(target_ns):%Y-%m-%d %H:%M} is not after now ({to_ny(now):%Y-%m-%d %H:%M})")
+        total = 0
+        for d in self.days[self.day_pos:]:
+            o, c = self.calendar.open_close(d)
+            lo = max(o, now)
+            hi = min(c, target_ns)
+            if hi > lo:
+                total += (hi - lo) // NS_PER_MINUTE
+        return int(total)
+
+    # -- additions ------------------------------------------------------------------------------
+    def _require_session(self) -> None:
+        if self.state not in (SessionState.running, SessionState.paused, SessionState.provisioning):
+            raise SessionStateError(f"no active session (state: {self.state.value}; start one with: system start)")
+
+    def analyze(self, operation: str, symbol: str, source: str, **kw: Any) -> ProvisioningRequirements:
+        """Phases 1 and 2 (analyze, validate) for an addition; changes nothing."""
+        self._require_session()
+        assert self.config is not None and self.book is not None
+        sym = check_symbol(symbol)
+        existing = self.session.get(sym)
+        req = analyze_requirements(operation, sym, source, existing=existing,  # type: ignore[arg-type]
+                                   config=self.config.session_data_config, session_day=self.book.day,
+                                   calendar=self.calendar, **kw)
+        if req.outcome in ("rejected",):
+            req.can_proceed = False
+            return req
+        if req.outcome == "duplicate":
+            req.can_proceed = True
+            return req
+        cfg_iv = [iv.name for iv in self.config.intervals()] if operation == "symbol" else None
+        v = validate_symbol(self.store, self.calendar, sym, req.required_intervals, self.book.day,
+                            req.history_first_day, cfg_iv)
+        req.validation = v
+        req.can_proceed = v.can_proceed
+        if not v.can_proceed:
+            req.validation_errors.append(v.reason)
+        elif not v.has_historical_data and req.historical_days:
+            req.warnings.append(v.reason)
+        return req
+
+    def add(self, operation: str, symbol: str, source: str, **kw: Any) -> AdditionResult:
+        """Analyze → validate → provision one addition (symbol, bar or indicator)."""
+        with self.exclusive():
+            req = self.analyze(operation, symbol, source, **kw)
+            if not req.can_proceed:
+                raise ValidationFailed(f"cannot add {operation} for {req.symbol}: {'; '.join(req.validation_errors)}")
+            if req.outcome == "duplicate":
+                return AdditionResult(req, None)
+            report = execute(self, req)
+        self.emit("added", f"{req.operation} {req.symbol}: {req.outcome} ({report.total_ms:.1f} ms)")
+        return AdditionResult(req, report)
+
+    def remove_symbol(self, symbol: str) -> SymbolSessionData:
+        """Remove a symbol and everything it holds."""
+        self._require_session()
+        with self.exclusive():
+            data = self.session.require(check_symbol(symbol))
+            self._drop_symbol(data.symbol)
+        self.emit("removed", f"{data.symbol} removed")
+        return data
+
+    # -- provisioning steps (called by the executor under the lock) ------------------------------
+    def _alloc_lane(self) -> int:
+        if self._free_lanes:
+            return self._free_lanes.pop()
+        lane = self._next_lane
+        self._next_lane += 1
+        assert self.book is not None
+        self.book.ensure_capacity(self._next_lane)
+        return lane
+
+    def _create_symbol(self, req: ProvisioningRequirements) -> None:
+        started = self.state in (SessionState.running, SessionState.paused)
+        meta = SymbolMetadata(**req.metadata, added_at=self.clock.now_ns() if started else None)
+        data = SymbolSessionData(symbol=req.symbol, base_interval=req.base_interval, metadata=meta,
+                                 lane=self._alloc_lane())
+        self.session.symbols[req.symbol] = data
+
+    def _drop_symbol(self, symbol: str) -> None:
+        data = self.session.symbols.pop(symbol, None)
+        if data is None:
+            return
+        for key in list(data.indicators):
+            self.hub.unregister(key, data.lane)
+        if self.book is not None:
+            self.book.clear_lane(data.lane)
+        self._free_lanes.append(data.lane)
+
+    def _upgrade_symbol(self, req: ProvisioningRequirements) -> Callable[[], None]:
+        data = self.session.require(req.symbol)
+        before = SymbolMetadata(**vars(data.metadata))
+        data.metadata.meets_session_config_requirements = True
+        data.metadata.upgraded_from_adhoc = True
+        data.metadata.added_by = req.source  # type: ignore[assignment]
+
+        def restore() -> None:
+            data.metadata = before
+        return restore
+
+    def _add_interval(self, symbol: str, interval: str) -> Callable[[], None]:
+        data = self.session.require(symbol)
+        if interval not in data.intervals:
+            data.intervals.append(interval)
+            data.intervals.sort(key=lambda n: Interval.parse(n).seconds)
+        if interval != data.base_interval and interval not in self.derived:
+            assert self.book is not None
+            self.derived.add(interval)
+            self.book.add_derived(Interval.parse(interval))
+
+        def restore() -> None:
+            if interval in data.intervals:
+                data.intervals.remove(interval)
+            data.history.pop(interval, None)
+        return restore
+
+    def _load_history(self, req: ProvisioningRequirements) -> tuple[int, Callable[[], None]]:
+        data = self.session.require(req.symbol)
+        assert self.book is not None
+        old_hist, old_days = dict(data.history), dict(data.history_days)
+        wanted = {iv: max(req.history_days_by_interval.get(iv, 0), data.history_days.get(iv, 0)) for iv in data.intervals}
+        deepest = max(wanted.values(), default=0)
+        day = self.book.day
+        base = Bars.empty()
+        if deepest:
+            base = session_bars(self.store.read(data.symbol, "1m", self._cutoff(day, deepest, "1m"), self.book.open_ns),
+                                self.calendar)
+        rows = 0
+        for iv, n in wanted.items():
+            ivl = Interval.parse(iv)
+            if not n:
+                hist = Bars.empty()
+            elif ivl.is_daily and self.store.has(data.symbol, "1d"):
+                hist = self.store.read(data.symbol, "1d", self._cutoff(day, n, iv), self.book.open_ns - OPEN_AFTER_MIDNIGHT_NS)
+            else:
+                part = base.slice(int(np.searchsorted(base.ts, self._cutoff(day, n, "1m"))))
+                hist = part if iv == "1m" else aggregate(part, ivl, self.calendar)
+            data.history[iv] = hist
+            data.history_days[iv] = n
+            rows += len(hist)
+
+        def restore() -> None:
+            data.history, data.history_days = old_hist, old_days
+        return rows, restore
+
+    def _load_session(self, symbol: str) -> int:
+        data = self.session.require(symbol)
+        book = self.book
+        assert book is not None
+        book.fill_lane(data.lane, self.store.read(symbol, "1m", book.open_ns, book.close_ns))
+        return book.session_count(data.lane, "1m")
+
+    def _register_indicator(self, symbol: str, plan: IndicatorPlan) -> Callable[[], None]:
+        from trader_cli.core.indicators import IndicatorRequest
+
+        data = self.session.require(symbol)
+        book = self.book
+        assert book is not None
+        request = IndicatorRequest.parse(plan.name, plan.params, Interval.parse(plan.interval))
+        grid = book.grid(plan.interval)
+        blane = self.hub.register(request, data.lane, data.history.get(plan.interval, Bars.empty()),
+                                  book.session_bars(data.lane, plan.interval), grid)
+        data.indicators[request.key] = IndicatorSlot(request, blane)
+
+        def restore() -> None:
+            self.hub.unregister(request.key, data.lane)
+            data.indicators.pop(request.key, None)
+        return restore
+
+    # -- reading --------------------------------------------------------------------------------
+    def bars(self, symbol: str, interval: str) -> tuple[Bars, Bars]:
+        """(historical, session) bars of a symbol's interval."""
+        data = self.session.require(check_symbol(symbol))
+        iv = Interval.parse(interval).name
+        if iv not in data.intervals:
+            raise SessionStateError(f"{data.symbol} has no {iv} bars (it has {', '.join(data.intervals)}; "
+                                    f"add them with: add bar {data.symbol} {iv})")
+        assert self.book is not None
+        return data.history.get(iv, Bars.empty()), self.book.session_bars(data.lane, iv)
+
+    def quality_of(self, symbol: str) -> list[IntervalQuality]:
+        """Bars present ÷ expected for each interval of a symbol, with gaps."""
+        data = self.session.require(symbol)
+        assert self.book is not None
+        out = []
+        for iv in data.intervals:
+            hist, today = self.bars(symbol, iv)
+            days = self.calendar.trading_days_back(self.book.day, data.history_days.get(iv, 0))
+            exp = np.concatenate([expected_starts(self.calendar, days, Interval.parse(iv)),
+                                  expected_starts(self.calendar, [self.book.day], Interval.parse(iv), self.book.now_ns)])
+            out.append(measure(Bars.concat([hist, today]), exp, Interval.parse(iv)))
+        return out
+
+    def status(self) -> dict[str, Any]:
+        """State, simulated time, trading day, progress, speed and symbol count."""
+        book = self.book
+        total_min = sum(self.calendar.expected_bars(d, "1m") for d in self.days) if self.days else 0
+        return {
+            "state": self.state.value,
+            "mode": self.config.mode if self.config else None,
+            "config": self.config.name if self.config else None,
+            "trading_day": str(book.day) if book else None,
+            "day": f"{self.day_pos + 1} of {len(self.days)}" if self.days else None,
+            "time": f"{to_ny(book.now_ns):%Y-%m-%d %H:%M} ET" if book else None,
+            "minutes_replayed": self.minutes_done,
+            "minutes_total": total_min,
+            "progress_pct": round(100.0 * self.minutes_done / total_min, 2) if total_min else 0.0,
+            "bars_replayed": self.bars_replayed,
+            "speed": self.speed,
+            "symbols": len(self.session.symbols),
+        }

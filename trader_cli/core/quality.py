@@ -1,0 +1,69 @@
+"""Data quality: bars present ÷ bars expected on the calendar, and the gaps."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from trader_cli.core.bars import OPEN_AFTER_MIDNIGHT_NS, Bars
+from trader_cli.core.calendar import NS_PER_MINUTE, MarketCalendar, iso_utc
+from trader_cli.core.intervals import Interval
+
+
+class Gap(BaseModel):
+    """A run of missing bars: first and last missing bar start, and how many."""
+
+    start: str
+    end: str
+    missing: int
+
+
+class IntervalQuality(BaseModel):
+    """Quality of one symbol's bars of one interval over the days held."""
+
+    interval: str
+    present: int
+    expected: int
+    ratio: float
+    gaps: list[Gap] = Field(default_factory=list)
+
+
+def expected_starts(calendar: MarketCalendar, days: list[dt.date], interval: Interval,
+                    upto_ns: int | None = None) -> np.ndarray:
+    """Every bar start the calendar expects on ``days`` (only bars complete by ``upto_ns``)."""
+    parts = []
+    for d in days:
+        o, c = calendar.open_close(d)
+        if interval.is_daily:
+            starts = np.array([o - OPEN_AFTER_MIDNIGHT_NS], dtype=np.int64)
+            ends = np.array([c])
+        else:
+            starts = np.arange(o, c, interval.duration_ns, dtype=np.int64)
+            ends = np.minimum(starts + interval.duration_ns, c)
+        if upto_ns is not None:
+            starts = starts[ends <= upto_ns]
+        parts.append(starts)
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+
+def measure(bars: Bars, expected: np.ndarray, interval: Interval, max_gaps: int = 50) -> IntervalQuality:
+    """Compare the bars held with the bars expected."""
+    present_mask = np.isin(expected, bars.ts)
+    present = int(present_mask.sum())
+    missing_idx = np.flatnonzero(~present_mask)
+    gaps: list[Gap] = []
+    if len(missing_idx):
+        breaks = np.flatnonzero(np.diff(missing_idx) != 1)
+        run_starts = np.r_[0, breaks + 1]
+        run_ends = np.r_[breaks, len(missing_idx) - 1]
+        for a, b in zip(run_starts[:max_gaps], run_ends[:max_gaps], strict=True):
+            gaps.append(Gap(start=iso_utc(int(expected[missing_idx[a]])), end=iso_utc(int(expected[missing_idx[b]])),
+                            missing=int(b - a + 1)))
+    n = len(expected)
+    return IntervalQuality(interval=interval.name, present=present, expected=n,
+                           ratio=round(present / n, 6) if n else 1.0, gaps=gaps)
+
+
+NS_PER_MIN = NS_PER_MINUTE

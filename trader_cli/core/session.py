@@ -1,0 +1,121 @@
+"""Session data: the symbols a session holds, their bars, indicators and provenance metadata.
+
+Historical bars (the trading days before the session day) are kept per symbol and interval as
+columnar ``Bars``; the session day's bars live in the replay book (``core/replay.py``), which
+holds every symbol of an interval in one array so a minute is applied to all symbols at once.
+All mutations happen under ``SessionData.lock`` (the symbol lock).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Literal
+
+from trader_cli.core.bars import Bars
+from trader_cli.core.errors import SessionStateError
+
+if TYPE_CHECKING:
+    from trader_cli.core.indicators import IndicatorRequest
+
+AddedBy = Literal["config", "strategy", "scanner", "adhoc"]
+SOURCES: tuple[str, ...] = ("config", "strategy", "scanner", "adhoc")
+
+
+class SessionState(str, Enum):
+    """The session lifecycle: stopped → provisioning → running ⇄ paused → finished."""
+
+    stopped = "stopped"
+    provisioning = "provisioning"
+    running = "running"
+    paused = "paused"
+    finished = "finished"
+
+
+_ALLOWED: dict[SessionState, set[SessionState]] = {
+    SessionState.stopped: {SessionState.provisioning},
+    SessionState.provisioning: {SessionState.running, SessionState.paused, SessionState.stopped},
+    SessionState.running: {SessionState.paused, SessionState.finished, SessionState.stopped},
+    SessionState.paused: {SessionState.running, SessionState.finished, SessionState.stopped},
+    SessionState.finished: {SessionState.stopped, SessionState.provisioning},
+}
+
+_HINTS = {
+    SessionState.stopped: "start one with: system start",
+    SessionState.provisioning: "wait for start-up to finish",
+    SessionState.running: "pause it with: system pause",
+    SessionState.paused: "resume it with: system resume",
+    SessionState.finished: "the backtest is over; start a new one with: system start",
+}
+
+
+def check_transition(current: SessionState, target: SessionState) -> None:
+    """Raise SessionStateError (with what to do) for an illegal lifecycle transition."""
+    if target not in _ALLOWED[current]:
+        raise SessionStateError(
+            f"cannot go from {current.value} to {target.value} ({_HINTS[current]})"
+        )
+
+
+@dataclass
+class SymbolMetadata:
+    """Where a symbol came from and how fully it is loaded (names as in the design notes)."""
+
+    meets_session_config_requirements: bool = False
+    added_by: AddedBy = "config"
+    auto_provisioned: bool = False
+    added_at: int | None = None  # simulated time (UTC ns) of the addition; None before the session starts
+    upgraded_from_adhoc: bool = False
+
+
+@dataclass
+class IndicatorSlot:
+    """An indicator registered on a symbol: its request and where its state lives."""
+
+    request: IndicatorRequest
+    bank_lane: int
+
+
+@dataclass
+class SymbolSessionData:
+    """Everything the session holds for one symbol (removing the symbol removes all of it)."""
+
+    symbol: str
+    base_interval: str
+    metadata: SymbolMetadata
+    lane: int
+    intervals: list[str] = field(default_factory=list)
+    history: dict[str, Bars] = field(default_factory=dict)
+    history_days: dict[str, int] = field(default_factory=dict)
+    indicators: dict[str, IndicatorSlot] = field(default_factory=dict)
+
+    @property
+    def is_full(self) -> bool:
+        """True when loaded to the session config's requirements."""
+        return self.metadata.meets_session_config_requirements
+
+
+class SessionData:
+    """The symbols of a session, keyed by ticker, guarded by one symbol lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.symbols: dict[str, SymbolSessionData] = {}
+
+    def get(self, symbol: str) -> SymbolSessionData | None:
+        """The symbol's data, or None."""
+        return self.symbols.get(symbol)
+
+    def require(self, symbol: str) -> SymbolSessionData:
+        """The symbol's data; SessionStateError naming the loaded symbols when absent."""
+        data = self.symbols.get(symbol)
+        if data is None:
+            held = ", ".join(sorted(self.symbols)) or "none"
+            raise SessionStateError(f"{symbol} is not in the session (loaded: {held}; add it with: add symbol {symbol})")
+        return data
+
+    def clear(self) -> None:
+        """Drop every symbol."""
+        with self.lock:
+            self.symbols.clear()

@@ -1,0 +1,145 @@
+"""Indicator streams for the replay: one bank per indicator key, updated for all its symbols at
+once on each completed bar of its interval, with today's values recorded per bar."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from trader_cli.core.bars import Bars
+from trader_cli.core.replay import Grid
+
+if TYPE_CHECKING:
+    from trader_cli.core.indicators import IndicatorBank, IndicatorRequest
+
+
+@dataclass
+class Stream:
+    """One indicator key (e.g. ``sma_20_5m``) across every symbol that registered it."""
+
+    request: IndicatorRequest
+    bank: IndicatorBank
+    outputs: tuple[str, ...]
+    members: dict[int, int] = field(default_factory=dict)  # replay lane -> bank lane
+    lanes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    bank_lanes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    values: dict[str, np.ndarray] = field(default_factory=dict)  # output -> (bars today × bank capacity)
+
+    def _reindex(self) -> None:
+        items = sorted(self.members.items())
+        self.lanes = np.array([a for a, _ in items], dtype=np.int64)
+        self.bank_lanes = np.array([b for _, b in items], dtype=np.int64)
+
+    def reset_day(self, n_bars: int) -> None:
+        """Start today's value record (``n_bars`` bars of the interval today)."""
+        cap = max(1, int(self.bank_lanes.max()) + 1 if len(self.bank_lanes) else 1)
+        self.values = {o: np.full((n_bars, cap), np.nan) for o in self.outputs}
+
+    def _ensure_cols(self, bank_lane: int) -> None:
+        for o, a in self.values.items():
+            if bank_lane >= a.shape[1]:
+                wide = np.full((a.shape[0], max(bank_lane + 1, int(a.shape[1] * 1.5) + 1)), np.nan)
+                wide[:, : a.shape[1]] = a
+                self.values[o] = wide
+
+    def update(self, grid: Grid, row: int) -> None:
+        """Feed bar ``row`` of ``grid`` to every member lane that has a bar there."""
+        if not len(self.lanes):
+            return
+        cols = grid.cols
+        close = cols["close"][row, self.lanes]
+        have = ~np.isnan(close)
+        if have.all():
+            lanes, blanes = self.lanes, self.bank_lanes
+        else:
+            lanes, blanes = self.lanes[have], self.bank_lanes[have]
+            close = close[have]
+            if not len(lanes):
+                return
+        ts = np.full(len(lanes), grid.ts[row], dtype=np.int64)
+        self.bank.update(blanes, ts, cols["open"][row, lanes], cols["high"][row, lanes],
+                         cols["low"][row, lanes], close, cols["volume"][row, lanes])
+        latest = self.bank.latest_all()
+        for o in self.outputs:
+            self.values[o][row, blanes] = latest[o][blanes]
+
+
+class IndicatorHub:
+    """Every indicator stream of the session, keyed by indicator key."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, Stream] = {}
+
+    def register(self, request: IndicatorRequest, lane: int, seed: Bars, seed_session: Bars,
+                 grid: Grid | None) -> int:
+        """Add a symbol (replay lane) to the key's stream, seeded with its history plus the
+        session bars already completed; returns the bank lane."""
+        from trader_cli.core.indicators import get_indicator
+
+        key = request.key
+        stream = self.streams.get(key)
+        if stream is None:
+            ind = get_indicator(request.name)
+            stream = Stream(request, ind.new_bank(request.params), tuple(ind.outputs))
+            self.streams[key] = stream
+            stream.reset_day(len(grid.ts) if grid is not None else 0)
+        blane = stream.bank.add_lane()
+        stream.bank.seed(blane, Bars.concat([seed, seed_session]))
+        stream.members[lane] = blane
+        stream._reindex()
+        stream._ensure_cols(blane)
+        if grid is not None and len(seed_session):
+            self._record_catch_up(stream, request, blane, seed, seed_session, grid)
+        return blane
+
+    def _record_catch_up(self, stream: Stream, request: IndicatorRequest, blane: int, seed: Bars,
+                         session: Bars, grid: Grid) -> None:
+        """Today's values for bars that completed before the symbol was added (batch path)."""
+        from trader_cli.core.indicators import get_indicator
+
+        out = get_indicator(request.name).batch(Bars.concat([seed, session]), request.params)
+        rows = np.searchsorted(grid.ts, session.ts)
+        for o in stream.outputs:
+            stream.values[o][rows, blane] = out[o][len(seed):]
+
+    def unregister(self, key: str, lane: int) -> None:
+        """Remove a symbol from a stream (drops the stream when it was the last one)."""
+        stream = self.streams.get(key)
+        if stream is None or lane not in stream.members:
+            return
+        blane = stream.members.pop(lane)
+        stream.bank.free_lane(blane)
+        for a in stream.values.values():
+            if blane < a.shape[1]:
+                a[:, blane] = np.nan
+        stream._reindex()
+        if not stream.members:
+            del self.streams[key]
+
+    def on_bar(self, interval: str, grid: Grid, row: int) -> None:
+        """A bar of ``interval`` completed at ``row`` for every lane: update its streams."""
+        for stream in self.streams.values():
+            if stream.request.interval.name == interval:
+                stream.update(grid, row)
+
+    def reset_day(self, bars_per_interval: dict[str, int]) -> None:
+        """A new session day: clear today's value records."""
+        for stream in self.streams.values():
+            stream.reset_day(bars_per_interval.get(stream.request.interval.name, 0))
+
+    def latest(self, key: str, lane: int) -> dict[str, float] | None:
+        """The key's latest outputs for a lane, or None while not ready."""
+        stream = self.streams[key]
+        return stream.bank.latest(stream.members[lane])
+
+    def today(self, key: str, lane: int, rows: int) -> dict[str, np.ndarray]:
+        """Today's recorded values of a lane's indicator for the first ``rows`` bars."""
+        stream = self.streams[key]
+        blane = stream.members[lane]
+        return {o: stream.values[o][:rows, blane] for o in stream.outputs}
+
+    def describe(self) -> dict[str, Any]:
+        """Keys and member counts (for status)."""
+        return {k: len(s.members) for k, s in self.streams.items()}

@@ -1,0 +1,131 @@
+"""Tables for the session: plans, step reports, validation, the session table, bars, quality."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import RenderableType
+
+from trader_cli.core.calendar import iso_utc, to_ny
+from trader_cli.core.coordinator import AdditionResult, SessionCoordinator, StartResult
+from trader_cli.core.provisioning.executor import ProvisioningReport
+from trader_cli.core.provisioning.requirements import ProvisioningRequirements
+from trader_cli.core.provisioning.validation import SymbolValidationResult
+from trader_cli.core.results import Message, Tabular
+from trader_cli.render.views import register_view, renderables, table_of
+
+
+def ny(ts: int | None) -> str | None:
+    """A UTC ns time as New York wall-clock text."""
+    return None if ts is None else f"{to_ny(ts):%Y-%m-%d %H:%M}"
+
+
+def plan_table(req: ProvisioningRequirements) -> Tabular:
+    """The requirements of one addition and the steps it would take."""
+    ind = ", ".join(f"{p.key} (warmup {p.warmup_bars} bars = {p.historical_days} day(s))" for p in req.indicators)
+    rows = [
+        ["operation", f"add {req.operation}"], ["symbol", req.symbol], ["source", req.source],
+        ["outcome", req.outcome], ["symbol exists", req.symbol_exists],
+        ["intervals", ", ".join(req.required_intervals)], ["base interval", req.base_interval],
+        ["history", f"{req.historical_days} trading day(s)"
+                    + (f" ({req.history_first_day} .. {req.history_last_day}, ~{req.historical_bars} bars)"
+                       if req.history_first_day else "")],
+        ["indicators", ind or "—"],
+        ["can proceed", req.can_proceed],
+        ["steps", " → ".join(req.provisioning_steps) or "none"],
+    ]
+    if req.metadata:
+        rows.append(["metadata", ", ".join(f"{k}={v}" for k, v in req.metadata.items())])
+    for e in req.validation_errors:
+        rows.append(["error", e])
+    for w in req.warnings:
+        rows.append(["warning", w])
+    return Tabular(title=f"plan: add {req.operation} {req.symbol}", columns=["", ""], rows=rows)
+
+
+def report_table(rep: ProvisioningReport) -> Tabular:
+    """Each executed step with status, rows and time."""
+    rows: list[list[Any]] = [[s.step, s.status, s.rows, f"{s.ms:.2f}", s.detail] for s in rep.steps]
+    return Tabular(title=f"provisioned {rep.symbol} ({rep.outcome})", columns=["step", "status", "rows", "ms", "detail"],
+                   rows=rows, caption=f"total {rep.total_ms:.1f} ms")
+
+
+def validation_table(vals: list[SymbolValidationResult]) -> Tabular:
+    """Validation of several symbols."""
+    rows: list[list[Any]] = [[v.symbol, v.can_proceed, v.reason, v.data_source, ", ".join(v.intervals_supported),
+                              v.has_historical_data] for v in vals]
+    return Tabular(title="validation", columns=["symbol", "can proceed", "reason", "source", "intervals", "history"],
+                   rows=rows)
+
+
+def _addition_tables(res: AdditionResult) -> list[Tabular]:
+    out = [plan_table(res.requirements)]
+    if res.report is not None:
+        out.append(report_table(res.report))
+    return out
+
+
+def _addition_view(res: AdditionResult) -> list[RenderableType]:
+    if res.report is None:
+        return renderables(Message(text=res.requirements.message or "nothing to do", level="ok"))
+    return [table_of(t) for t in _addition_tables(res)]
+
+
+def _start_tables(res: StartResult) -> list[Tabular]:
+    rows = [[r.symbol, r.outcome, len(r.steps), sum(s.rows for s in r.steps), f"{r.total_ms:.1f}"] for r in res.reports]
+    return [validation_table(res.validations),
+            Tabular(title="provisioning", columns=["symbol", "outcome", "steps", "rows", "ms"], rows=rows,
+                    caption=f"started in {res.seconds:.2f} s")]
+
+
+def _start_view(res: StartResult) -> list[RenderableType]:
+    return [table_of(t) for t in _start_tables(res)]
+
+
+register_view(AdditionResult, _addition_view, _addition_tables)
+register_view(StartResult, _start_view, _start_tables)
+register_view(ProvisioningRequirements, lambda r: [table_of(plan_table(r))], lambda r: [plan_table(r)])
+
+
+def session_table(coord: SessionCoordinator) -> Tabular:
+    """One row per symbol: provenance, intervals, bar counts, indicators, quality."""
+    rows = []
+    with coord.exclusive():
+        for sym in sorted(coord.session.symbols):
+            d = coord.session.symbols[sym]
+            counts = []
+            for iv in d.intervals:
+                h, s = coord.bars(sym, iv)
+                counts.append(f"{iv}:{len(h)}+{len(s)}")
+            q = coord.quality_of(sym)
+            qmin = min((x.ratio for x in q), default=1.0)
+            m = d.metadata
+            rows.append([sym, m.added_by, "full" if m.meets_session_config_requirements else "adhoc",
+                         m.auto_provisioned, m.upgraded_from_adhoc, ny(m.added_at) or "—",
+                         " ".join(d.intervals), " ".join(counts), " ".join(d.indicators) or "—", f"{qmin:.1%}"])
+        st = coord.status()
+    caption = f"{st['state']} · {st['time'] or '—'} · bars shown as history+session"
+    return Tabular(title="session", columns=["symbol", "added_by", "load", "auto", "upgraded", "added_at", "intervals",
+                                             "bars", "indicators", "quality"], rows=rows, caption=caption)
+
+
+def status_table(status: dict[str, Any]) -> Tabular:
+    """The session status as key/value rows."""
+    return Tabular(title="status", columns=["key", "value"], rows=[[k, v] for k, v in status.items()])
+
+
+def bars_table(symbol: str, interval: str, hist: Any, sess: Any, last: int) -> Tabular:
+    """The last ``last`` bars (history then session) as a table."""
+    from trader_cli.core.bars import Bars
+
+    both = Bars.concat([hist, sess])
+    n_hist = len(hist)
+    start = max(0, len(both) - last)
+    rows = []
+    for i in range(start, len(both)):
+        rows.append([iso_utc(int(both.ts[i])), ny(int(both.ts[i])), float(both.open[i]), float(both.high[i]),
+                     float(both.low[i]), float(both.close[i]), float(both.volume[i]),
+                     "history" if i < n_hist else "session"])
+    return Tabular(title=f"{symbol} {interval} bars", columns=["timestamp", "new_york", "open", "high", "low", "close",
+                                                              "volume", "part"], rows=rows,
+                   caption=f"{len(hist)} historical + {len(sess)} session bars; showing {len(rows)}")
