@@ -13,8 +13,7 @@ Before a lane's warmup completes its values are stored but never shown: ``latest
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -27,13 +26,14 @@ if TYPE_CHECKING:
     from trader_cli.core.indicators.base import Indicator
 
 IndexArray = NDArray[np.intp]
+_T = TypeVar("_T", bound=np.generic)
 
 # A Window re-sums its ring buffer at least this often (and at its first full window) so the
 # running sums never drift: error stays at a few hundred roundings of one window's values.
 REFRESH_EVERY = 512
 
 
-def _grown(arr: NDArray[np.generic], capacity: int, fill: float) -> NDArray[np.generic]:
+def _grown(arr: NDArray[_T], capacity: int, fill: float) -> NDArray[_T]:
     out = np.full((capacity, *arr.shape[1:]), fill, dtype=arr.dtype)
     out[: arr.shape[0]] = arr
     return out
@@ -42,7 +42,7 @@ def _grown(arr: NDArray[np.generic], capacity: int, fill: float) -> NDArray[np.g
 class LanePart:
     """Per-lane arrays (first axis = lane) that can grow and be reset lane by lane."""
 
-    _fills: dict[str, float] = {}
+    _fills: dict[str, float]  # attribute name -> value of a reset lane (set by each part)
 
     def resize(self, capacity: int) -> None:
         """Grow every per-lane array to ``capacity`` lanes (new lanes start reset)."""
@@ -208,7 +208,7 @@ class WindowMax(LanePart):
         if done.any():
             full = lanes[done]
             self.suffix[full, :p] = np.maximum.accumulate(self.buf[full][:, ::-1], axis=1)[:, ::-1]
-        return out
+        return np.asarray(out, dtype=np.float64)
 
     def load(self, lane: int, x: FloatArray) -> None:
         """Set the lane as if every value of ``x`` had been pushed."""
@@ -299,10 +299,10 @@ class IndicatorBank:
 
     def _resize(self, capacity: int) -> None:
         self._capacity = capacity
-        self._count = _grown(self._count, capacity, 0)  # type: ignore[assignment]
-        self._in_use = _grown(self._in_use, capacity, False)  # type: ignore[assignment]
+        self._count = _grown(self._count, capacity, 0)
+        self._in_use = _grown(self._in_use, capacity, False)
         for name in self._values:
-            self._values[name] = _grown(self._values[name], capacity, np.nan)  # type: ignore[assignment]
+            self._values[name] = _grown(self._values[name], capacity, np.nan)
         for part in self._parts:
             part.resize(capacity)
 
@@ -315,7 +315,9 @@ class IndicatorBank:
 
     def _check_lane(self, lane: int) -> None:
         if not (0 <= lane < self._capacity and self._in_use[lane]):
-            raise IndicatorError(f"{self.indicator.name} lane {lane} is not in use (add_lane first)")
+            raise IndicatorError(
+                f"{self.indicator.name} lane {lane} is not in use (add_lane first)"
+            )
 
     # -- feeding ------------------------------------------------------------------------------
     def seed(self, lane: int, bars: Bars) -> None:
@@ -342,10 +344,12 @@ class IndicatorBank:
             in_use = False
         if not in_use:
             bad = [int(i) for i in idx if not (0 <= i < self._capacity and self._in_use[i])]
-            raise IndicatorError(f"{self.indicator.name} lanes not in use: {bad[:5]} (add_lane first)")
+            raise IndicatorError(
+                f"{self.indicator.name} lanes not in use: {bad[:5]} (add_lane first)"
+            )
         c = self._count[idx] + 1
         self._count[idx] = c
-        self._step(idx, c, BarColumns(ts, open, high, low, close, volume))
+        self._step(idx, c, BarColumns(len(idx), ts, open, high, low, close, volume))
 
     def _store(self, lanes: IndexArray, **values: FloatArray) -> None:
         for name, v in values.items():
@@ -359,7 +363,8 @@ class IndicatorBank:
     def ready(self) -> NDArray[np.bool_]:
         """Per lane: True once it has a value (warmup complete)."""
         first = self._values[self.indicator.outputs[0]]
-        return self._in_use & (self._count >= self.warmup) & ~np.isnan(first)
+        ok: NDArray[np.bool_] = self._in_use & (self._count >= self.warmup) & ~np.isnan(first)
+        return ok
 
     def latest(self, lane: int) -> dict[str, float] | None:
         """The lane's current values, or None while it is not ready."""
@@ -381,24 +386,25 @@ class IndicatorBank:
 
 
 class BarColumns:
-    """One bar per updated lane, as float64 / int64 columns aligned with the lane index array."""
+    """One bar per updated lane, as float64 / int64 columns aligned with the lane index array
+    (a single value is used for every lane)."""
 
     __slots__ = ("close", "high", "low", "open", "ts", "volume")
 
-    def __init__(self, ts: ArrayLike, open: ArrayLike, high: ArrayLike, low: ArrayLike,
+    def __init__(self, n: int, ts: ArrayLike, open: ArrayLike, high: ArrayLike, low: ArrayLike,
                  close: ArrayLike, volume: ArrayLike) -> None:
-        self.ts: IntArray = np.asarray(ts, dtype=np.int64).reshape(-1)
-        self.open: FloatArray = _col(open)
-        self.high: FloatArray = _col(high)
-        self.low: FloatArray = _col(low)
-        self.close: FloatArray = _col(close)
-        self.volume: FloatArray = _col(volume)
+        self.ts: IntArray = _col(ts, n, np.int64)
+        self.open: FloatArray = _col(open, n, np.float64)
+        self.high: FloatArray = _col(high, n, np.float64)
+        self.low: FloatArray = _col(low, n, np.float64)
+        self.close: FloatArray = _col(close, n, np.float64)
+        self.volume: FloatArray = _col(volume, n, np.float64)
 
 
-def _col(values: ArrayLike) -> FloatArray:
-    return np.asarray(values, dtype=np.float64).reshape(-1)
-
-
-def last_values(series: Sequence[FloatArray]) -> list[float]:
-    """The last element of each array, as floats (NaN for an empty one)."""
-    return [float(s[-1]) if len(s) else float("nan") for s in series]
+def _col(values: ArrayLike, n: int, dtype: type) -> NDArray[Any]:
+    arr = np.asarray(values, dtype=dtype).reshape(-1)
+    if arr.shape[0] == n:
+        return arr
+    if arr.shape[0] == 1:
+        return np.full(n, arr[0], dtype=dtype)
+    raise IndicatorError(f"a bar field has {arr.shape[0]} values for {n} lanes")

@@ -73,7 +73,9 @@ def _as_number(raw: RawParam) -> float | None:
 
 
 def _shown(raw: RawParam) -> str:
-    return format_param(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else str(raw)
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return format_param(raw)
+    return str(raw)
 
 
 def format_param(value: RawParam) -> str:
@@ -93,14 +95,15 @@ class Indicator:
     session_anchored: ClassVar[bool] = False  # resets every session (vwap): needs no history
 
     def resolve_params(self, raw: Sequence[RawParam]) -> Params:
-        """Validate and convert ``raw`` positional params, filling defaults; IndicatorError if bad."""
+        """Validate and convert positional params, filling defaults (IndicatorError if bad)."""
         if isinstance(raw, str | bytes):
             raw = [raw]  # type: ignore[list-item]
         raw = list(raw)
         if len(raw) > len(self.params):
             raise IndicatorError(f"{self.name} takes {self._arity_text()} "
                                  f"(got {len(raw)}: {', '.join(_shown(r) for r in raw)})")
-        values = tuple(spec.convert(self.name, r) for spec, r in zip(self.params, raw, strict=False))
+        pairs = zip(self.params, raw, strict=False)
+        values = tuple(spec.convert(self.name, r) for spec, r in pairs)
         values += tuple(spec.default for spec in self.params[len(raw):])
         self._check(values)
         return values

@@ -19,7 +19,8 @@ _MAX_GROWTH = 1e100
 # Rolling sums restart every block (re-centred on a value of the block), so rounding error scales
 # with the block, not with the whole series.
 _MIN_BLOCK = 1024
-_VAR_BLOCK = 64  # shorter for variances: E[d^2] - E[d]^2 loses what d's spread around the block holds
+# Shorter blocks for variances: E[d^2] - E[d]^2 loses precision with the spread of d in a block.
+_VAR_BLOCK = 64
 
 
 def ema_filter(x: FloatArray, k: float, y0: float) -> FloatArray:
@@ -111,7 +112,7 @@ def rolling_mean_var(x: FloatArray, period: int) -> tuple[FloatArray, FloatArray
 
 
 def weighted_mean(x: FloatArray, period: int) -> FloatArray:
-    """Linearly weighted mean of every window (weights 1..period, newest heaviest), as TA-Lib WMA."""
+    """Linearly weighted mean of every window (weights 1..period, newest heaviest), as WMA."""
     weights = np.arange(period, 0, -1, dtype=np.float64)  # np.convolve flips the kernel
     return np.convolve(x, weights, mode="valid") / (period * (period + 1) / 2.0)
 

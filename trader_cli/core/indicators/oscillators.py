@@ -96,7 +96,9 @@ class MACD(Indicator):
     def _check(self, params: Params) -> None:
         fast, slow = int(params[0]), int(params[1])
         if fast >= slow:
-            raise IndicatorError(f"macd fast period must be shorter than slow (got fast {fast}, slow {slow})")
+            raise IndicatorError(
+                f"macd fast period must be shorter than slow (got fast {fast}, slow {slow})"
+            )
 
     def _warmup(self, params: Params) -> int:
         return int(params[1]) + int(params[2]) - 1
@@ -203,7 +205,9 @@ class STOCHBank(IndicatorBank):
         fastk, slowk = self.highest.period, self.k_window.period
         highest = self.highest.push(lanes, c, bar.high)
         lowest = -self.neg_lowest.push(lanes, c, -bar.low)
-        live, m, (close, highest, lowest) = started(lanes, c - (fastk - 1), bar.close, highest, lowest)
+        live, m, (close, highest, lowest) = started(
+            lanes, c - (fastk - 1), bar.close, highest, lowest
+        )
         if not len(live):
             return
         self.k_window.push(live, m, kernels.fast_k(close, highest, lowest))

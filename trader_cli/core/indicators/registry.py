@@ -11,9 +11,10 @@ from trader_cli.core.indicators.oscillators import MACD, RSI, STOCH
 from trader_cli.core.indicators.volatility import ATR, BBANDS
 from trader_cli.core.indicators.volume import OBV, VWAP
 
-_REGISTRY: dict[str, Indicator] = {
-    ind.name: ind for ind in (SMA(), EMA(), WMA(), RSI(), MACD(), BBANDS(), ATR(), STOCH(), OBV(), VWAP())
-}
+_FAMILIES: tuple[Indicator, ...] = (
+    SMA(), EMA(), WMA(), RSI(), MACD(), BBANDS(), ATR(), STOCH(), OBV(), VWAP()
+)
+_REGISTRY: dict[str, Indicator] = {ind.name: ind for ind in _FAMILIES}
 
 
 def indicator_names() -> list[str]:

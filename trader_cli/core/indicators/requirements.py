@@ -71,9 +71,12 @@ class IndicatorRequirements:
         }
 
 
-def analyze_indicator_requirements(request: IndicatorRequest, session_date: dt.date,
-                                   calendar: MarketCalendar | None = None,
-                                   stored_intervals: set[str] | None = None) -> IndicatorRequirements:
+def analyze_indicator_requirements(
+    request: IndicatorRequest,
+    session_date: dt.date,
+    calendar: MarketCalendar | None = None,
+    stored_intervals: set[str] | None = None,
+) -> IndicatorRequirements:
     """The warmup of ``request`` in bars and the trading days before ``session_date`` that hold
     them (oldest first); a session-anchored indicator (vwap) needs no history."""
     cal = calendar or nyse()

@@ -20,8 +20,8 @@ from trader_cli.core.indicators.base import (
     FloatArray,
     Indicator,
     IntArray,
-    ParamSpec,
     Params,
+    ParamSpec,
     nan_prefixed,
     period,
 )

@@ -106,7 +106,7 @@ def _day_end(dates: IntArray) -> IntArray:
 
 
 class VWAPBank(IndicatorBank):
-    """Streaming VWAP: the day's running price×volume and volume per lane, reset on a new day."""
+    """Streaming VWAP: the day's running price*volume and volume per lane, reset on a new day."""
 
     def _setup(self, capacity: int) -> None:
         self.sums = Scalars(capacity, pv=0.0, v=0.0)
