@@ -7,6 +7,7 @@ rows is rejected with the first of them listed by line number and nothing change
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +54,9 @@ def _read_table(path: Path) -> Any:
 def _all_strings(path: Path) -> dict[str, Any]:
     import pyarrow as pa
 
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        header = fh.readline().strip().split(",")
+    # utf-8-sig: the reader drops a byte-order mark (Excel writes one), so the names must too.
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        header = next(csv.reader(fh), [])
     return {name: pa.string() for name in header}
 
 
@@ -65,7 +67,9 @@ def _parse_timestamps(values: list[str], tz: str) -> tuple[np.ndarray, list[tupl
     try:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as err:
-        raise DataError(f"unknown time zone '{tz}' (use an IANA name such as America/New_York)") from err
+        raise DataError(
+            f"unknown time zone '{tz}' (use an IANA name such as America/New_York)"
+        ) from err
     fast = _parse_fast(values, tz)
     if fast is not None:
         return fast, bad
@@ -90,7 +94,12 @@ def _parse_fast(values: list[str], tz: str) -> np.ndarray | None:
         if sample.isdigit():
             nums = pc.cast(arr, pa.int64()).to_numpy()
             return np.asarray(_epoch_to_ns(nums), dtype=np.int64)
-        if len(sample) > 19 and (sample.endswith("Z") or sample[19] in "+-" or "+" in sample[10:] or sample[-6] in "+-"):
+        # A guess from the first row only: Arrow refuses a row that does not fit the guess,
+        # and the row-by-row path then reads every row as it is.
+        offset = len(sample) > 19 and (
+            sample.endswith("Z") or sample[19] in "+-" or "+" in sample[10:] or sample[-6] in "+-"
+        )
+        if offset:
             out = pc.cast(arr, pa.timestamp("ns", "UTC"))
             return np.asarray(out.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
         naive = pc.cast(arr, pa.timestamp("ns"))
@@ -119,7 +128,8 @@ def _parse_numbers(name: str, values: list[str]) -> tuple[np.ndarray, list[tuple
     import pyarrow.compute as pc
 
     try:
-        return pc.cast(pa.array(values, pa.string()), pa.float64()).to_numpy(zero_copy_only=False), []
+        parsed = pc.cast(pa.array(values, pa.string()), pa.float64())
+        return parsed.to_numpy(zero_copy_only=False), []
     except (pa.ArrowInvalid, ValueError):
         out = np.zeros(len(values))
         bad = []
@@ -175,6 +185,42 @@ def import_csv(store: DataManager, path: str | Path, interval: str, symbol: str 
     (listing the first bad lines) and writes nothing when any row is bad."""
     iv = Interval.parse(interval)
     path = Path(path)
+    cols = _columns(path, symbol)
+    ts, problems = _parse_timestamps(cols["timestamp"], tz)
+    fields = {}
+    for name in REQUIRED[1:]:
+        fields[name], bad = _parse_numbers(name, cols[name])
+        problems += bad
+    if "symbol" in cols:
+        checked = [check_symbol_safe(s) for s in cols["symbol"]]
+        problems += [(i, f"bad symbol '{cols['symbol'][i]}'")
+                     for i, s in enumerate(checked) if s is None]
+        symbols = np.array(checked, dtype=object)
+    else:
+        symbols = np.array([check_symbol(symbol or "")] * len(ts), dtype=object)
+    if not len(ts):
+        raise ImportRejected(f"{path} has no rows to import")
+    if iv.is_daily:
+        ts = _daily_midnight(ts)
+    unreadable = {i for i, _ in problems}  # their values are placeholders: check nothing else
+    _, group_ids = np.unique(symbols.astype(str), return_inverse=True)
+    checks = _row_problems(ts, fields["open"], fields["high"], fields["low"], fields["close"],
+                           fields["volume"], iv) + _duplicates(ts, group_ids)
+    problems += [p for p in checks if p[0] not in unreadable]
+    if problems:
+        raise _rejection(path, problems, _line_numbers(path, len(ts)))
+    by_symbol: dict[str, Bars] = {}
+    for sym in sorted(set(symbols.tolist())):
+        sel = np.flatnonzero(symbols == sym)
+        sel = sel[np.argsort(ts[sel], kind="stable")]
+        by_symbol[sym] = Bars(ts[sel], *(fields[f][sel] for f in REQUIRED[1:]))
+    stored = store.write_many(by_symbol, iv, source=f"import {path.name}")
+    return [ImportedSymbol(s, iv.name, len(b), int(b.ts[0]), int(b.ts[-1]), stored[s])
+            for s, b in by_symbol.items()]
+
+
+def _columns(path: Path, symbol: str | None) -> dict[str, list[str]]:
+    """The file's columns by lower-cased name, after checking the header and --symbol."""
     table = _read_table(path)
     names = [n.strip().lower() for n in table.column_names]
     missing = [c for c in REQUIRED if c not in names]
@@ -182,43 +228,34 @@ def import_csv(store: DataManager, path: str | Path, interval: str, symbol: str 
         raise DataError(f"{path} lacks column(s) {', '.join(missing)} "
                         f"(expected header: {','.join(REQUIRED)}[,symbol])")
     cols = {n: table.column(i).to_pylist() for i, n in enumerate(names)}
-    has_symbol_col = "symbol" in cols
-    if has_symbol_col and symbol:
-        raise DataError(f"{path} has a symbol column: leave out --symbol to import every symbol in it")
-    if not has_symbol_col and not symbol:
+    if "symbol" in cols and symbol:
+        raise DataError(f"{path} has a symbol column: leave out --symbol to import every "
+                        "symbol in it")
+    if "symbol" not in cols and not symbol:
         raise DataError(f"{path} has no symbol column: give --symbol SYMBOL")
-    ts, problems = _parse_timestamps(cols["timestamp"], tz)
-    fields = {}
-    for name in REQUIRED[1:]:
-        fields[name], bad = _parse_numbers(name, cols[name])
-        problems += bad
-    sym_col = [check_symbol_safe(s) for s in cols["symbol"]] if has_symbol_col else None
-    if sym_col is not None:
-        problems += [(i, f"bad symbol '{cols['symbol'][i]}'") for i, s in enumerate(sym_col) if s is None]
-    if iv.is_daily:
-        ts = _daily_midnight(ts)
-    problems += _row_problems(ts, fields["open"], fields["high"], fields["low"], fields["close"],
-                              fields["volume"], iv)
-    symbols = np.array(sym_col if sym_col is not None else [check_symbol(symbol or "")] * len(ts), dtype=object)
-    _, group_ids = np.unique(symbols.astype(str), return_inverse=True)
-    problems += _duplicates(ts, group_ids)
-    if not len(ts):
-        raise ImportRejected(f"{path} has no rows to import")
-    if problems:
-        problems.sort()
-        listed = "; ".join(f"line {i + 2}: {why}" for i, why in problems[:MAX_LISTED])
-        more = f" (and {len(problems) - MAX_LISTED} more)" if len(problems) > MAX_LISTED else ""
-        raise ImportRejected(
-            f"rejected {path.name}: {len(problems)} bad row(s), nothing was written — {listed}{more}",
-            [(i + 2, why) for i, why in problems],
-        )
-    by_symbol: dict[str, Bars] = {}
-    for sym in sorted(set(symbols.tolist())):
-        sel = np.flatnonzero(symbols == sym)
-        sel = sel[np.argsort(ts[sel], kind="stable")]
-        by_symbol[sym] = Bars(ts[sel], *(fields[f][sel] for f in REQUIRED[1:]))
-    stored = store.write_many(by_symbol, iv, source=f"import {path.name}")
-    return [ImportedSymbol(s, iv.name, len(b), int(b.ts[0]), int(b.ts[-1]), stored[s]) for s, b in by_symbol.items()]
+    return cols
+
+
+def _line_numbers(path: Path, rows: int) -> np.ndarray:
+    """The line (header = line 1) of each data row. The CSV reader skips empty lines, so row i
+    is line i + 2 only in a file without them; a quoted line break falls back to i + 2."""
+    with open(path, "rb") as fh:
+        filled = [n for n, line in enumerate(fh, start=1) if line.rstrip(b"\r\n")]
+    if len(filled) - 1 != rows:
+        return np.arange(rows, dtype=np.int64) + 2
+    return np.array(filled[1:], dtype=np.int64)
+
+
+def _rejection(path: Path, problems: list[tuple[int, str]], lines: np.ndarray) -> ImportRejected:
+    """ImportRejected listing the first problems by line number."""
+    numbered = [(int(lines[i]), why) for i, why in sorted(set(problems))]
+    rows = len({i for i, _ in problems})
+    listed = "; ".join(f"line {n}: {why}" for n, why in numbered[:MAX_LISTED])
+    more = f" (and {len(numbered) - MAX_LISTED} more)" if len(numbered) > MAX_LISTED else ""
+    return ImportRejected(
+        f"rejected {path.name}: {rows} bad row(s), nothing was written — {listed}{more}",
+        numbered,
+    )
 
 
 def check_symbol_safe(text: str) -> str | None:
