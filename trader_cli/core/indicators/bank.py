@@ -402,7 +402,7 @@ class BarColumns:
 
 
 def _col(values: ArrayLike, n: int, dtype: type) -> NDArray[Any]:
-    arr = np.asarray(values, dtype=dtype).reshape(-1)
+    arr: NDArray[Any] = np.asarray(values, dtype=dtype).reshape(-1)
     if arr.shape[0] == n:
         return arr
     if arr.shape[0] == 1:

@@ -77,13 +77,8 @@ class VWAP(Indicator):
         return 1
 
     def _batch(self, bars: Bars, params: Params) -> dict[str, FloatArray]:
-        dates = ny_dates(bars.ts)
-        first = np.flatnonzero(np.r_[True, dates[1:] != dates[:-1]])
-        day = np.cumsum(np.r_[True, dates[1:] != dates[:-1]]) - 1
         pv = _typical(bars.high, bars.low, bars.close) * bars.volume
-        cum_pv, cum_v = np.cumsum(pv), np.cumsum(bars.volume)
-        day_pv = cum_pv - (cum_pv - pv)[first][day]
-        day_v = cum_v - (cum_v - bars.volume)[first][day]
+        day_pv, day_v = _cumsum_by_day(ny_dates(bars.ts), pv, bars.volume)
         return {"value": _ratio(day_pv, day_v)}
 
     def _bank(self, params: Params, capacity: int) -> IndicatorBank:
@@ -92,6 +87,23 @@ class VWAP(Indicator):
 
 def _typical(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
     return (high + low + close) / 3.0
+
+
+def _cumsum_by_day(dates: IntArray, *columns: FloatArray) -> list[FloatArray]:
+    """Running totals of each column that restart on every new date. Each day is a row of a
+    (days x longest day) grid, so the sums run in the same order as the streaming bank's."""
+    new_day = np.r_[True, dates[1:] != dates[:-1]]
+    first = np.flatnonzero(new_day)
+    day = np.cumsum(new_day) - 1
+    pos = np.arange(len(dates)) - first[day]
+    longest = int(pos.max()) + 1
+    out = []
+    for col in columns:
+        grid = np.zeros((len(first), longest))
+        grid[day, pos] = col
+        np.cumsum(grid, axis=1, out=grid)
+        out.append(grid[day, pos])
+    return out
 
 
 def _ratio(pv: FloatArray, v: FloatArray) -> FloatArray:
