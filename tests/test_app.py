@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.core import TyperGroup
 
+from trader_cli.app import command_tree, run_line
 from trader_cli.app import main as app_main
-from trader_cli.app import run_line
 from trader_cli.commands.meta import ShellExit
 from trader_cli.context import AppContext
 from trader_cli.render import Renderer
@@ -100,17 +101,36 @@ def good_csv(tmp_path: Path) -> Path:
 
 def _cli_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
-    env.update(HOME=str(tmp_path / "home"), XDG_STATE_HOME=str(tmp_path / "home" / "state"),
-               TRADER_CLI_DATA_DIR=str(tmp_path / "store"))
+    env.update(
+        HOME=str(tmp_path / "home"),
+        XDG_STATE_HOME=str(tmp_path / "home" / "state"),
+        TRADER_CLI_DATA_DIR=str(tmp_path / "store"),
+    )
     return env
 
 
-# -- help -----------------------------------------------------------------------------------
+# -- help ------------------------------------------------------------------------------------------
 def test_help_lists_every_command(shell: Shell) -> None:
     res = shell("help")
     assert res.code == 0 and res.err == ""
     for command in ("data list", "data import", "config check", "run", "exec", "exit"):
         assert re.search(rf"^\W*{re.escape(command)}\s", res.out, re.M), (command, res.out)
+
+
+def test_help_lists_every_leaf_of_the_command_tree(shell: Shell) -> None:
+    def leaves(group: TyperGroup, prefix: str) -> list[str]:
+        out = []
+        for name, cmd in group.commands.items():
+            if cmd.hidden:
+                continue
+            out += (
+                leaves(cmd, f"{prefix}{name} ") if isinstance(cmd, TyperGroup) else [prefix + name]
+            )
+        return out
+
+    text = " ".join(shell("help").out.split())
+    missing = [c for c in leaves(command_tree(), "") if c not in text]
+    assert not missing
 
 
 def test_help_of_one_command_shows_an_example(shell: Shell) -> None:
@@ -126,7 +146,7 @@ def test_help_of_an_unknown_command_suggests(shell: Shell) -> None:
     assert len(res.err_lines) == 1 and "import" in res.err
 
 
-# -- usage errors ---------------------------------------------------------------------------
+# -- usage errors ----------------------------------------------------------------------------------
 def test_unknown_command_is_one_line_with_a_suggestion(shell: Shell) -> None:
     res = shell("hlep")
     assert res.code == 2
@@ -165,7 +185,7 @@ def test_blank_and_comment_lines_do_nothing(shell: Shell) -> None:
     assert shell("# data import x.csv") == Outcome(0, "", "")
 
 
-# -- data import / data list ------------------------------------------------------------------
+# -- data import / data list -----------------------------------------------------------------------
 def test_import_then_list_as_json(shell: Shell, good_csv: Path) -> None:
     res = shell(f"data import {good_csv} --symbol aapl --interval 1m")
     assert res.code == 0, res.err
@@ -182,8 +202,9 @@ def test_list_of_an_empty_store_says_how_to_import(shell: Shell) -> None:
     assert "data import" in " ".join(res.out.split())
 
 
-def test_output_env_makes_json_the_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                           good_csv: Path) -> None:
+def test_output_env_makes_json_the_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, good_csv: Path
+) -> None:
     monkeypatch.setenv("TRADER_CLI_OUTPUT", "json")
     sh = Shell(tmp_path / "store")
     assert shell_ok(sh, f"data import {good_csv} --symbol SPY")
@@ -205,8 +226,9 @@ def test_csv_output(shell: Shell, good_csv: Path) -> None:
     assert lines[1].startswith("SPY,1m,3,")
 
 
-def test_bad_csv_is_rejected_whole_and_the_store_is_unchanged(shell: Shell, good_csv: Path,
-                                                               tmp_path: Path) -> None:
+def test_bad_csv_is_rejected_whole_and_the_store_is_unchanged(
+    shell: Shell, good_csv: Path, tmp_path: Path
+) -> None:
     assert shell_ok(shell, f"data import {good_csv} --symbol SPY")
     stored = shell.data_dir / "bars" / "1m" / "SPY.parquet"
     before = stored.read_bytes()
@@ -228,7 +250,7 @@ def test_import_of_a_missing_file_is_one_line(shell: Shell) -> None:
     assert len(res.err_lines) == 1 and "nowhere.csv" in res.err
 
 
-# -- config check -------------------------------------------------------------------------------
+# -- config check ----------------------------------------------------------------------------------
 def test_config_check_of_the_default_config() -> None:
     sh = Shell(Path("store"))
     res = sh(f"config check {ROOT / 'configs' / 'default.json'}")
@@ -255,7 +277,7 @@ def test_config_check_of_invalid_json_gives_the_line(shell: Shell, tmp_path: Pat
     assert len(res.err_lines) == 1 and "line 3" in res.err
 
 
-# -- run FILE -----------------------------------------------------------------------------------
+# -- run FILE --------------------------------------------------------------------------------------
 def _script(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
@@ -263,19 +285,29 @@ def _script(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_run_skips_comments_and_blank_lines(shell: Shell, tmp_path: Path, good_csv: Path) -> None:
-    script = _script(tmp_path, "ok.trader", f"# a comment\n\n   \ndata import {good_csv} --symbol AAA\n"
-                                             "  # indented comment\ndata list\n")
+    script = _script(
+        tmp_path,
+        "ok.trader",
+        f"# a comment\n\n   \ndata import {good_csv} --symbol AAA\n"
+        "  # indented comment\ndata list\n",
+    )
     res = shell(f"run {script}")
     assert res.code == 0, res.err
-    assert res.err == ""
+    assert "error" not in res.err
+    assert "ok.trader: 2 command(s) run, 0 failed" in res.err  # the summary is a diagnostic
+    assert "AAA" in res.out
     assert shell.stored() == {"AAA": 3}
 
 
 def test_run_stops_at_the_first_failing_line(shell: Shell, tmp_path: Path, good_csv: Path) -> None:
-    script = _script(tmp_path, "stop.trader", "# check the config, then import\n"
-                                               "data list\n"
-                                               "config check missing.json\n"
-                                               f"data import {good_csv} --symbol AAA\n")
+    script = _script(
+        tmp_path,
+        "stop.trader",
+        "# check the config, then import\n"
+        "data list\n"
+        "config check missing.json\n"
+        f"data import {good_csv} --symbol AAA\n",
+    )
     res = shell(f"run {script}")
     assert res.code == 1
     assert "stop.trader:3" in res.err
@@ -284,7 +316,9 @@ def test_run_stops_at_the_first_failing_line(shell: Shell, tmp_path: Path, good_
 
 
 def test_run_keep_going_runs_the_rest(shell: Shell, tmp_path: Path, good_csv: Path) -> None:
-    script = _script(tmp_path, "go.trader", f"config check missing.json\ndata import {good_csv} --symbol AAA\n")
+    script = _script(
+        tmp_path, "go.trader", f"config check missing.json\ndata import {good_csv} --symbol AAA\n"
+    )
     res = shell(f"run --keep-going {script}")
     assert res.code == 1
     assert "go.trader:1" in res.err
@@ -305,9 +339,14 @@ def test_run_parameters(shell: Shell, tmp_path: Path, good_csv: Path) -> None:
     assert shell.stored() == {"AAPL": 3}
 
 
-def test_run_positional_and_named_like_the_help_example(shell: Shell, tmp_path: Path, good_csv: Path) -> None:
-    script = _script(tmp_path, "f.trader", f"data import {good_csv} --symbol $1\n# ${{DAYS}} days\n"
-                                           "data list $1 --output json\n")
+def test_run_positional_and_named_like_the_help_example(
+    shell: Shell, tmp_path: Path, good_csv: Path
+) -> None:
+    script = _script(
+        tmp_path,
+        "f.trader",
+        f"data import {good_csv} --symbol $1\n# ${{DAYS}} days\ndata list $1 --output json\n",
+    )
     res = shell(f"run {script} AAPL DAYS=3")
     assert res.code == 0, res.err
     assert '"symbol": "AAPL"' in res.out
@@ -336,7 +375,7 @@ def test_a_script_that_runs_itself_stops(shell: Shell, tmp_path: Path) -> None:
     assert "deep" in res.err
 
 
-# -- exec -----------------------------------------------------------------------------------------
+# -- exec ------------------------------------------------------------------------------------------
 def test_exec_runs_each_argument(shell: Shell, good_csv: Path) -> None:
     res = shell(f'exec "data import {good_csv} --symbol AAA" "data list"')
     assert res.code == 0, res.err
@@ -359,9 +398,10 @@ def test_exit_raises_shell_exit(shell: Shell) -> None:
         shell("exit")
 
 
-# -- the one-shot entry point -----------------------------------------------------------------------
-def test_main_exit_codes_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+# -- the one-shot entry point ----------------------------------------------------------------------
+def test_main_exit_codes_in_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("TRADER_CLI_DATA_DIR", str(tmp_path / "store"))
     assert app_main(["data", "list", "--output", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
@@ -373,8 +413,14 @@ def test_main_exit_codes_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 
 def test_cli_unknown_command_is_exit_2(tmp_path: Path) -> None:
-    proc = subprocess.run([str(TRADER_CLI), "hlep"], env=_cli_env(tmp_path), cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(TRADER_CLI), "hlep"],
+        env=_cli_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1 and "Did you mean" in proc.stderr
@@ -382,23 +428,43 @@ def test_cli_unknown_command_is_exit_2(tmp_path: Path) -> None:
 
 def test_cli_run_of_a_failing_script_is_exit_1(tmp_path: Path) -> None:
     script = _script(tmp_path, "fail.trader", "data list\nconfig check missing.json\ndata list\n")
-    proc = subprocess.run([str(TRADER_CLI), "run", str(script)], env=_cli_env(tmp_path), cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(TRADER_CLI), "run", str(script)],
+        env=_cli_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert "fail.trader:2" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_cli_stdin_script(tmp_path: Path) -> None:
-    proc = subprocess.run([str(TRADER_CLI)], input="data list --output json\n", env=_cli_env(tmp_path),
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(TRADER_CLI)],
+        input="data list --output json\n",
+        env=_cli_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == []
 
 
 def test_cli_failing_stdin_script(tmp_path: Path) -> None:
-    proc = subprocess.run([str(TRADER_CLI)], input="# comment\ndata list\nbogus command\ndata list\n",
-                          env=_cli_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(TRADER_CLI)],
+        input="# comment\ndata list\nbogus command\ndata list\n",
+        env=_cli_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0
     assert "<stdin>:3" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -413,26 +479,92 @@ def test_odd_paths_are_one_line_user_errors(shell: Shell, command: str, arg: str
     assert len(res.err_lines) == 1, res.err
 
 
-# -- any line at all ----------------------------------------------------------------------------------
-WORDS = ["help", "data", "list", "import", "config", "check", "schema", "run", "exec", "exit",
-         "--output", "-o", "json", "csv", "table", "--help", "-h", "--symbol", "-s", "--interval", "-i",
-         "1m", "5m", "--tz", "--keep-going", "-k", "--data-dir", "--config", "--quiet", "-q", "--yes",
-         "SPY", "-", "--", "$1", "${X}", "=", "X=1"]
-NO_NEWLINES = st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",))
+# -- any line at all -------------------------------------------------------------------------------
+WORDS = [
+    "help",
+    "data",
+    "list",
+    "import",
+    "config",
+    "check",
+    "schema",
+    "run",
+    "exec",
+    "exit",
+    "--output",
+    "-o",
+    "json",
+    "csv",
+    "table",
+    "--help",
+    "-h",
+    "--symbol",
+    "-s",
+    "--interval",
+    "-i",
+    "1m",
+    "5m",
+    "--tz",
+    "--keep-going",
+    "-k",
+    "--data-dir",
+    "--config",
+    "--quiet",
+    "-q",
+    "--yes",
+    "SPY",
+    "-",
+    "--",
+    "$1",
+    "${X}",
+    "=",
+    "X=1",
+    # session commands: with no session they must fail cleanly too ("system wait" is left out)
+    "add",
+    "symbol",
+    "bar",
+    "indicator",
+    "sma",
+    "20",
+    "plan",
+    "remove",
+    "time",
+    "now",
+    "advance",
+    "until",
+    "10:00",
+    "session",
+    "export",
+    "x.json",
+    "bars",
+    "quality",
+    "system",
+    "status",
+    "stop",
+    "pause",
+    "resume",
+]
+NO_NEWLINES = st.characters(codec="utf-8", exclude_characters="\n\r")
 TOKENS = st.one_of(
     st.sampled_from(WORDS),
     st.sampled_from(WORDS).map(lambda w: w[:-1] if len(w) > 2 else w + "x"),  # near misses
     st.text(NO_NEWLINES, max_size=20),
-    st.text(st.characters(min_codepoint=0x80, max_codepoint=0x2FFFF, blacklist_categories=("Cs",)), max_size=8),
+    st.text(
+        st.characters(codec="utf-8", min_codepoint=0x80, max_codepoint=0x2FFFF),
+        max_size=8,
+    ),
     st.text(NO_NEWLINES, min_size=500, max_size=3000),
 )
 LINES = st.lists(st.tuples(TOKENS, st.booleans()), max_size=8).map(
     lambda toks: " ".join(shlex.quote(t) if quoted else t for t, quoted in toks)
 )
-SCRIPT_FAILURE = re.compile(r"^(exec|<stdin>|[^:]+):\d+: ")
+# What a script run may print on stderr besides errors: "NAME:LINE: failed …" and its summary.
+SCRIPT_DIAGNOSTIC = re.compile(r"^.*:\d+: |^.*: \d+ command\(s\) run, \d+ failed")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(line=LINES)
 def test_any_line_fails_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # `run -` reads stdin
@@ -441,6 +573,9 @@ def test_any_line_fails_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         res = sh(line)
     except ShellExit:
         return  # `exit` (also from inside exec/run) leaves the shell by design
+    finally:
+        if sh.obj.has_coordinator:
+            sh.obj.coordinator.shutdown()
     text = res.out + res.err
     assert "Traceback" not in text
     assert "internal error" not in res.err, (line, res.err)
@@ -448,7 +583,10 @@ def test_any_line_fails_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     words = set(line.split())
     if words & {"run", "exec"}:
         for err_line in res.err_lines:
-            assert err_line.startswith("error:") or SCRIPT_FAILURE.match(err_line), (line, res.err)
+            assert err_line.startswith("error:") or SCRIPT_DIAGNOSTIC.match(err_line), (
+                line,
+                res.err,
+            )
         return
     if res.code:
         assert len(res.err_lines) == 1, (line, res.err)

@@ -26,12 +26,21 @@ def _imported_modules(path: Path) -> list[tuple[int, str]]:
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.append((node.lineno, node.module))
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr == "import_module" and node.args
-              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
-            found.append((node.lineno, node.args[0].value))
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "__import__"
-              and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ) or (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "__import__"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             found.append((node.lineno, node.args[0].value))
     return found
 
@@ -47,11 +56,15 @@ def test_there_is_a_core_to_check() -> None:
 
 @pytest.mark.parametrize("path", _core_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_core_imports_no_face_library(path: Path) -> None:
-    bad = [f"{path.relative_to(PACKAGE)}:{line}: imports {mod}"
-           for line, mod in _imported_modules(path)
-           if mod.split(".")[0] in FACE_LIBRARIES
-           or mod.startswith(("trader_cli.commands", "trader_cli.shell", "trader_cli.render", "trader_cli.app"))
-           or mod in ("trader_cli.context",)]
+    bad = [
+        f"{path.relative_to(PACKAGE)}:{line}: imports {mod}"
+        for line, mod in _imported_modules(path)
+        if mod.split(".")[0] in FACE_LIBRARIES
+        or mod.startswith(
+            ("trader_cli.commands", "trader_cli.shell", "trader_cli.render", "trader_cli.app")
+        )
+        or mod in ("trader_cli.context",)
+    ]
     assert not bad, "\n".join(bad)
 
 
@@ -71,15 +84,24 @@ def test_the_import_walker_sees_lazy_and_aliased_imports(tmp_path: Path) -> None
 
 def _modules_after(statement: str) -> set[str]:
     code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=PACKAGE.parent, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PACKAGE.parent,
+        check=True,
+    )
     return set(json.loads(proc.stdout))
 
 
-@pytest.mark.parametrize("statement", [
-    "import trader_cli.app",
-    "from trader_cli.app import command_tree; command_tree()",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import trader_cli.app",
+        "from trader_cli.app import command_tree; command_tree()",
+    ],
+)
 def test_importing_the_app_loads_no_heavy_library(statement: str) -> None:
     loaded = {m.split(".")[0] for m in _modules_after(statement)}
     assert not (loaded & HEAVY_LIBRARIES), sorted(loaded & HEAVY_LIBRARIES)
