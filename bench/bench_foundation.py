@@ -7,6 +7,7 @@ Prints medians (see bench/README.md for what each figure means and the targets).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _util import (  # noqa: E402  (after the sys.path set-up above, so the module runs alone)
+from _util import (
     DEFAULT_CONFIG,
     REAL_DATA,
     SYNTH_BARS,
@@ -53,7 +54,9 @@ def _time_to_prompt(base: Path) -> float:
 
     env = fresh_user_env(base, TRADER_CLI_CONFIG=str(DEFAULT_CONFIG), TERM="xterm-256color")
     t0 = time.perf_counter()
-    child = pexpect.spawn(str(TRADER_CLI), env=env, cwd=str(base), dimensions=(40, 160), encoding="utf-8")
+    child = pexpect.spawn(
+        str(TRADER_CLI), env=env, cwd=str(base), dimensions=(40, 160), encoding="utf-8"
+    )
     try:
         while child.expect([CPR_REQUEST, PROMPT], timeout=10) == 0:
             child.send(CPR_ANSWER)
@@ -68,7 +71,7 @@ def _time_to_prompt(base: Path) -> float:
 def bench_startup(store_dir: Path | None) -> list[Row]:
     """Shell start-to-prompt in a pty, and one-shot ``data list`` wall time."""
     rows: list[Row] = []
-    progress(f"shell start-to-prompt × {SHELL_RUNS}")
+    progress(f"shell start-to-prompt x {SHELL_RUNS}")
     samples = []
     for i in range(SHELL_RUNS):
         base = temp_dir(f"shell{i}")
@@ -80,18 +83,22 @@ def bench_startup(store_dir: Path | None) -> list[Row]:
 
     targets: list[tuple[str, list[str]]] = [("one-shot `data list`, empty store", [])]
     if store_dir is not None:
-        targets.append((f"one-shot `data list`, {SYNTH_SYMBOLS}-symbol store", ["--data-dir", str(store_dir)]))
+        targets.append(
+            (f"one-shot `data list`, {SYNTH_SYMBOLS}-symbol store", ["--data-dir", str(store_dir)])
+        )
     for label, extra in targets:
-        progress(f"{label} × {ONESHOT_RUNS}")
+        progress(f"{label} x {ONESHOT_RUNS}")
         base = temp_dir("oneshot")
         empty = base / "empty-store"
         empty.mkdir()
-        env = fresh_user_env(base, TRADER_CLI_CONFIG=str(DEFAULT_CONFIG), TRADER_CLI_DATA_DIR=str(empty))
+        env = fresh_user_env(
+            base, TRADER_CLI_CONFIG=str(DEFAULT_CONFIG), TRADER_CLI_DATA_DIR=str(empty)
+        )
         argv = [str(TRADER_CLI), *extra, "data", "list"]
+        once = functools.partial(
+            subprocess.run, argv, env=env, cwd=base, check=True, stdout=subprocess.DEVNULL
+        )
         try:
-            def once(argv: list[str] = argv, env: dict[str, str] = env) -> None:
-                subprocess.run(argv, env=env, cwd=base, check=True, stdout=subprocess.DEVNULL)
-
             rows.append((label, ms(median_seconds(once, ONESHOT_RUNS)), "ms"))
         finally:
             shutil.rmtree(base, ignore_errors=True)
@@ -102,13 +109,17 @@ def bench_startup(store_dir: Path | None) -> list[Row]:
 def synth_csv(out: Path) -> Path:
     """Generate the synthetic 50-symbol CSV with the shared peer script (once per run)."""
     progress(f"generating {SYNTH_SYMBOLS} symbols of 1m bars {SYNTH_FIRST}..{SYNTH_LAST}")
-    subprocess.run([sys.executable, str(SYNTH_BARS), str(out), str(SYNTH_SYMBOLS), SYNTH_FIRST, SYNTH_LAST],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, str(SYNTH_BARS), str(out), str(SYNTH_SYMBOLS), SYNTH_FIRST, SYNTH_LAST],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return out / "bars.csv"
 
 
-def _median_import(csv: Path, base: Path, runs: int, interval: str = "1m",
-                   symbol: str | None = None) -> tuple[float, Path]:
+def _median_import(
+    csv: Path, base: Path, runs: int, interval: str = "1m", symbol: str | None = None
+) -> tuple[float, Path]:
     """Median time of importing ``csv`` into a fresh store; returns it and the last store."""
     from trader_cli.core.csv_import import import_csv
     from trader_cli.core.store import DataManager
@@ -131,7 +142,9 @@ def window_bounds(days: int) -> tuple[int, int]:
     from trader_cli.core.calendar import nyse
 
     cal = nyse()
-    trading = cal.trading_days(dt.date.fromisoformat(SYNTH_FIRST), dt.date.fromisoformat(SYNTH_LAST))
+    trading = cal.trading_days(
+        dt.date.fromisoformat(SYNTH_FIRST), dt.date.fromisoformat(SYNTH_LAST)
+    )
     window = trading[-days:]
     start, _ = cal.open_close(window[0])
     _, end = cal.open_close(window[-1])
@@ -164,10 +177,26 @@ def bench_reads(store_dir: Path) -> list[Row]:
     progress("reads, 1 and 50 symbols, cold and warm")
     label = f"read {WINDOW_DAYS}d 1m"
     return [
-        (f"{label}, 1 symbol, cold (target ≤ 5 ms)", ms(median_seconds(cold(read_one), READ_RUNS)), "ms"),
-        (f"{label}, 1 symbol, warm (target ≤ 5 ms)", ms(median_seconds(lambda: read_one(warm_dm), READ_RUNS)), "ms"),
-        (f"{label}, {SYNTH_SYMBOLS} symbols, cold", ms(median_seconds(cold(read_all), READ_50_RUNS)), "ms"),
-        (f"{label}, {SYNTH_SYMBOLS} symbols, warm", ms(median_seconds(lambda: read_all(warm_dm), READ_50_RUNS)), "ms"),
+        (
+            f"{label}, 1 symbol, cold (target ≤ 5 ms)",
+            ms(median_seconds(cold(read_one), READ_RUNS)),
+            "ms",
+        ),
+        (
+            f"{label}, 1 symbol, warm (target ≤ 5 ms)",
+            ms(median_seconds(lambda: read_one(warm_dm), READ_RUNS)),
+            "ms",
+        ),
+        (
+            f"{label}, {SYNTH_SYMBOLS} symbols, cold",
+            ms(median_seconds(cold(read_all), READ_50_RUNS)),
+            "ms",
+        ),
+        (
+            f"{label}, {SYNTH_SYMBOLS} symbols, warm",
+            ms(median_seconds(lambda: read_all(warm_dm), READ_50_RUNS)),
+            "ms",
+        ),
     ]
 
 
@@ -181,7 +210,7 @@ def bench_real_imports(base: Path) -> list[Row]:
             progress(f"{path} is missing: skipped")
             rows.append((f"import {name}", float("nan"), "ms"))
             continue
-        progress(f"import {name} × {REAL_IMPORT_RUNS}")
+        progress(f"import {name} x {REAL_IMPORT_RUNS}")
         with open(path, encoding="utf-8") as fh:
             n = sum(1 for _ in fh) - 1
         t, _ = _median_import(path, base / name, REAL_IMPORT_RUNS, interval=interval, symbol="SPY")
@@ -197,7 +226,7 @@ def main() -> list[Row]:
         csv = synth_csv(base / "synth")
         with open(csv, encoding="utf-8") as fh:
             n = sum(1 for _ in fh) - 1
-        progress(f"import {SYNTH_SYMBOLS}-symbol CSV × {SYNTH_IMPORT_RUNS}")
+        progress(f"import {SYNTH_SYMBOLS}-symbol CSV x {SYNTH_IMPORT_RUNS}")
         t, store_dir = _median_import(csv, base / "synth-stores", SYNTH_IMPORT_RUNS)
         rows += bench_startup(store_dir)
         rows += bench_reads(store_dir)

@@ -29,7 +29,7 @@ def available() -> list[str]:
 
 
 def resolve(names: list[str]) -> list[str]:
-    """Module names for the names given on the command line (``foundation`` or ``bench_foundation``)."""
+    """Module names for the names given (``foundation`` or ``bench_foundation``)."""
     known = available()
     if not names:
         return known
@@ -38,7 +38,8 @@ def resolve(names: list[str]) -> list[str]:
         stem = Path(name).stem
         module = stem if stem.startswith("bench_") else f"bench_{stem}"
         if module not in known:
-            raise SystemExit(f"no benchmark '{name}' (have: {', '.join(m.removeprefix('bench_') for m in known)})")
+            have = ", ".join(m.removeprefix("bench_") for m in known)
+            raise SystemExit(f"no benchmark '{name}' (have: {have})")
         chosen.append(module)
     return chosen
 
@@ -55,7 +56,7 @@ def run(modules: list[str]) -> tuple[list[tuple[str, float, str, str]], list[str
             result = importlib.import_module(module).main()
             for label, median, unit in result:
                 rows.append((str(label), float(median), str(unit), short))
-        except Exception:  # noqa: BLE001 - one broken benchmark must not hide the others' figures
+        except Exception:
             traceback.print_exc()
             failed.append(module)
         print(f"  {module} took {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
@@ -65,12 +66,18 @@ def run(modules: list[str]) -> tuple[list[tuple[str, float, str, str]], list[str
 def main(argv: list[str] | None = None) -> int:
     """Parse the names, run the modules, print the table; 1 when a module failed."""
     parser = argparse.ArgumentParser(description="Run trader-cli benchmarks and print medians.")
-    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(available())})")
+    parser.add_argument(
+        "names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(available())})"
+    )
     args = parser.parse_args(argv)
     modules = resolve(args.names)
     started = time.perf_counter()
     rows, failed = run(modules)
-    print(format_table(rows, title=f"trader-cli benchmarks (medians; {time.perf_counter() - started:.0f} s)"))
+    print(
+        format_table(
+            rows, title=f"trader-cli benchmarks (medians; {time.perf_counter() - started:.0f} s)"
+        )
+    )
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1
