@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from trader_cli.core.errors import ConfigError, IntervalError, TraderCliError
+from trader_cli.core.errors import ConfigError, DataError, IntervalError, TraderCliError
 from trader_cli.core.intervals import Interval
 
 Source = Literal["config", "strategy", "scanner", "adhoc"]
@@ -37,7 +37,7 @@ class BacktestConfig(_Strict):
 
     start_date: dt.date
     end_date: dt.date
-    speed_multiplier: float = Field(0, ge=0)
+    speed_multiplier: float = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> BacktestConfig:
@@ -49,7 +49,7 @@ class BacktestConfig(_Strict):
 class HistoricalConfig(_Strict):
     """How many trading days of history to load before each session day."""
 
-    trailing_days: int = Field(5, ge=0, le=2000)
+    trailing_days: int = Field(default=5, ge=0, le=2000)
 
 
 class IndicatorConfig(_Strict):
@@ -77,20 +77,36 @@ class SessionDataConfig(_Strict):
     @field_validator("symbols")
     @classmethod
     def _symbols(cls, v: list[str]) -> list[str]:
-        return [s.strip().upper() for s in v]
+        from trader_cli.core.store import check_symbol  # lazy: the store pulls in numpy
+
+        try:
+            return [check_symbol(s) for s in v]
+        except DataError as err:
+            raise ValueError(str(err)) from err
 
     @field_validator("base_interval")
     @classmethod
     def _base(cls, v: str) -> str:
         iv = _interval(v)
         if iv.name not in ("1s", "1m"):
-            raise ValueError(f"base_interval must be 1s or 1m (got '{v}')")
+            raise ValueError("base_interval must be 1s or 1m")
         return iv.name
 
     @field_validator("derived_intervals")
     @classmethod
     def _derived(cls, v: list[str]) -> list[str]:
         return [_interval(x).name for x in v]
+
+    @model_validator(mode="after")
+    def _derived_from_base(self) -> SessionDataConfig:
+        base = Interval.parse(self.base_interval)
+        for name in self.derived_intervals:
+            if Interval.parse(name) < base:
+                raise ValueError(
+                    f"derived interval '{name}' is shorter than base_interval "
+                    f"'{self.base_interval}', so it cannot be built from it"
+                )
+        return self
 
 
 class SessionConfig(_Strict):
@@ -110,7 +126,8 @@ class SessionConfig(_Strict):
 
     def intervals(self) -> list[Interval]:
         """Base then derived intervals, shortest first, without repeats."""
-        names = {self.session_data_config.base_interval, *self.session_data_config.derived_intervals}
+        data = self.session_data_config
+        names = {data.base_interval, *data.derived_intervals}
         return sorted(Interval.parse(n) for n in names)
 
 
@@ -121,9 +138,10 @@ def _describe(err: ValidationError) -> str:
     if first["type"] == "extra_forbidden":
         return f"unknown key '{loc}' (remove it; see: config schema)"
     value = first.get("input")
-    shown = json.dumps(value)[:60] if not isinstance(value, dict) else "{…}"
+    # A whole object says nothing useful: the message names the offending values itself.
+    shown = "" if isinstance(value, dict) else f" (got {json.dumps(value, default=str)[:60]})"
     more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
-    return f"{loc}: {msg} (got {shown}){more}"
+    return f"{loc}: {msg}{shown}{more}"
 
 
 def parse_config(data: Any, origin: str = "config") -> SessionConfig:
@@ -148,7 +166,9 @@ def load_config(path: str | Path) -> SessionConfig:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ConfigError(f"{p}: not valid JSON at line {err.lineno} column {err.colno}: {err.msg}") from err
+        raise ConfigError(
+            f"{p}: not valid JSON at line {err.lineno} column {err.colno}: {err.msg}"
+        ) from err
     return parse_config(data, str(p))
 
 
@@ -157,7 +177,9 @@ def config_schema() -> dict[str, Any]:
     return SessionConfig.model_json_schema()
 
 
-def resolve_data_dir(option: str | None, config: SessionConfig | None, config_path: str | Path | None) -> Path:
+def resolve_data_dir(
+    option: str | None, config: SessionConfig | None, config_path: str | Path | None
+) -> Path:
     """Apply the data-dir precedence (see module doc)."""
     if option:
         return Path(option)

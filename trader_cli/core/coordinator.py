@@ -23,7 +23,7 @@ import numpy as np
 from trader_cli.core.bars import OPEN_AFTER_MIDNIGHT_NS, Bars, aggregate, session_bars
 from trader_cli.core.calendar import NS_PER_MINUTE, Clock, nyse, to_ny
 from trader_cli.core.config import SessionConfig
-from trader_cli.core.errors import SessionStateError, ValidationFailed
+from trader_cli.core.errors import SessionStateError, TraderCliError, ValidationFailed
 from trader_cli.core.intervals import Interval
 from trader_cli.core.provisioning.executor import ProvisioningReport, execute
 from trader_cli.core.provisioning.requirements import IndicatorPlan, ProvisioningRequirements, analyze_requirements
@@ -102,6 +102,8 @@ class SessionCoordinator:
         self.minutes_done = 0
         self.bars_replayed = 0
         self.replay_wall = 0.0
+        self._today_read: dict[str, Bars] = {}
+        self._prefetch: tuple[dt.date, threading.Thread, dict[str, Bars]] | None = None
         self._free_lanes: list[int] = []
         self._next_lane = 0
         self._want = 0
@@ -173,6 +175,7 @@ class SessionCoordinator:
             raise ValidationFailed("every config symbol failed validation; the session did not start: "
                                    + "; ".join(f"{v.symbol}: {v.reason}" for v in validations))
         self._transition(SessionState.paused if paused else SessionState.running)
+        self._start_prefetch()
         self.emit("day_start", f"session day {days[0]} (1 of {len(days)}), {len(reports)} symbol(s)")
         self._finished.clear()
         if not paused:
@@ -197,7 +200,7 @@ class SessionCoordinator:
                 self.emit("dropped", f"{sym} dropped: {validations[-1].reason}")
                 continue
             with self.exclusive():
-                reports.append(execute(self, req))
+                reports.append(self._execute(req))
         return validations, reports
 
     def _start_thread(self) -> None:
@@ -329,16 +332,39 @@ class SessionCoordinator:
         self.emit("day_start", f"session day {day} ({self.day_pos + 1} of {len(self.days)})")
 
     def _fill_lanes(self, book: DayBook) -> None:
-        from concurrent.futures import ThreadPoolExecutor
+        """Fill every symbol's lane of a new day from the prefetched reads (or read now)."""
+        ready: dict[str, Bars] = {}
+        pre = self._prefetch
+        if pre is not None and pre[0] == book.day:
+            pre[1].join()
+            ready = pre[2]
+        self._prefetch = None
+        for d in self.session.symbols.values():
+            bars = ready.get(d.symbol)
+            if bars is None:
+                bars = self.store.read(d.symbol, "1m", book.open_ns, book.close_ns)
+            book.fill_lane(d.lane, bars, fresh=True)
+        self._start_prefetch()
 
-        items = list(self.session.symbols.values())
+    def _start_prefetch(self) -> None:
+        """Read the next session day's bars in the background while this one replays."""
+        if self.day_pos + 1 >= len(self.days):
+            return
+        day = self.days[self.day_pos + 1]
+        o, c = self.calendar.open_close(day)
+        symbols = list(self.session.symbols)
+        out: dict[str, Bars] = {}
 
-        def read(d: SymbolSessionData) -> tuple[int, Bars]:
-            return d.lane, self.store.read(d.symbol, "1m", book.open_ns, book.close_ns)
+        def work() -> None:
+            for sym in symbols:
+                try:
+                    out[sym] = self.store.read(sym, "1m", o, c)
+                except TraderCliError:
+                    continue  # read again (and reported) when the day starts
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            for lane, bars in pool.map(read, items):
-                book.fill_lane(lane, bars)
+        t = threading.Thread(target=work, name="prefetch", daemon=True)
+        t.start()
+        self._prefetch = (day, t, out)
 
     def _cutoff(self, day: dt.date, depth: int, interval: str) -> int:
         """Earliest bar start kept for ``depth`` trading days of history before ``day``."""
@@ -423,7 +449,7 @@ class SessionCoordinator:
                 raise ValidationFailed(f"cannot add {operation} for {req.symbol}: {'; '.join(req.validation_errors)}")
             if req.outcome == "duplicate":
                 return AdditionResult(req, None)
-            report = execute(self, req)
+            report = self._execute(req)
         self.emit("added", f"{req.operation} {req.symbol}: {req.outcome} ({report.total_ms:.1f} ms)")
         return AdditionResult(req, report)
 
@@ -435,6 +461,12 @@ class SessionCoordinator:
             self._drop_symbol(data.symbol)
         self.emit("removed", f"{data.symbol} removed")
         return data
+
+    def _execute(self, req: ProvisioningRequirements) -> ProvisioningReport:
+        try:
+            return execute(self, req)
+        finally:
+            self._today_read.clear()
 
     # -- provisioning steps (called by the executor under the lock) ------------------------------
     def _alloc_lane(self) -> int:
@@ -497,10 +529,11 @@ class SessionCoordinator:
         wanted = {iv: max(req.history_days_by_interval.get(iv, 0), data.history_days.get(iv, 0)) for iv in data.intervals}
         deepest = max(wanted.values(), default=0)
         day = self.book.day
-        base = Bars.empty()
-        if deepest:
-            base = session_bars(self.store.read(data.symbol, "1m", self._cutoff(day, deepest, "1m"), self.book.open_ns),
-                                self.calendar)
+        # One read serves the history and (for a new symbol) today's bars, kept for load_session.
+        both = self.store.read(data.symbol, "1m", self._cutoff(day, deepest, "1m"), self.book.close_ns)
+        split = int(np.searchsorted(both.ts, self.book.open_ns))
+        self._today_read[data.symbol] = both.slice(split)
+        base = session_bars(both.slice(0, split), self.calendar) if deepest else Bars.empty()
         rows = 0
         for iv, n in wanted.items():
             ivl = Interval.parse(iv)
@@ -523,7 +556,10 @@ class SessionCoordinator:
         data = self.session.require(symbol)
         book = self.book
         assert book is not None
-        book.fill_lane(data.lane, self.store.read(symbol, "1m", book.open_ns, book.close_ns))
+        today = self._today_read.pop(symbol, None)
+        if today is None:
+            today = self.store.read(symbol, "1m", book.open_ns, book.close_ns)
+        book.fill_lane(data.lane, today)
         return book.session_count(data.lane, "1m")
 
     def _register_indicator(self, symbol: str, plan: IndicatorPlan) -> Callable[[], None]:

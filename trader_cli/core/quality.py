@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from trader_cli.core.bars import OPEN_AFTER_MIDNIGHT_NS, Bars
-from trader_cli.core.calendar import NS_PER_MINUTE, MarketCalendar, iso_utc
+from trader_cli.core.calendar import MarketCalendar, iso_utc
 from trader_cli.core.intervals import Interval
 
 
@@ -50,7 +50,10 @@ def expected_starts(calendar: MarketCalendar, days: list[dt.date], interval: Int
 
 def measure(bars: Bars, expected: np.ndarray, interval: Interval, max_gaps: int = 50) -> IntervalQuality:
     """Compare the bars held with the bars expected."""
-    present_mask = np.isin(expected, bars.ts)
+    # Both are sorted: a binary search beats np.isin's sort of the union.
+    pos = np.searchsorted(bars.ts, expected)
+    present_mask = pos < len(bars.ts)
+    present_mask[present_mask] = bars.ts[pos[present_mask]] == expected[present_mask]
     present = int(present_mask.sum())
     missing_idx = np.flatnonzero(~present_mask)
     gaps: list[Gap] = []
@@ -65,5 +68,3 @@ def measure(bars: Bars, expected: np.ndarray, interval: Interval, max_gaps: int 
     return IntervalQuality(interval=interval.name, present=present, expected=n,
                            ratio=round(present / n, 6) if n else 1.0, gaps=gaps)
 
-
-NS_PER_MIN = NS_PER_MINUTE

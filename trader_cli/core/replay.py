@@ -107,11 +107,13 @@ class DayBook:
         g.completed = done
         return g
 
-    def fill_lane(self, lane: int, bars: Bars) -> None:
+    def fill_lane(self, lane: int, bars: Bars, fresh: bool = False) -> None:
         """Put a symbol's bars of this day into its lane (regular-session 1m bars only) and
-        compute its derived bars for the windows already completed."""
+        compute its derived bars for the windows already completed (``fresh``: the lane is
+        known to be empty)."""
         self.ensure_capacity(lane + 1)
-        self.clear_lane(lane)
+        if not fresh:
+            self.clear_lane(lane)
         if len(bars):
             rows = (bars.ts - self.open_ns) // NS_PER_MINUTE
             ok = (rows >= 0) & (rows < self.n_min) & ((bars.ts - self.open_ns) % NS_PER_MINUTE == 0)
@@ -119,6 +121,8 @@ class DayBook:
             for f in PRICE_FIELDS:
                 self.base.cols[f][rows, lane] = getattr(bars, f)[ok]
         for g in self.derived.values():
+            if not g.completed:
+                continue
             passed = self.base.lane_bars(lane, self.cursor)
             agg = aggregate(passed, g.interval, self.calendar)
             done = g.completed

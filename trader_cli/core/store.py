@@ -208,8 +208,8 @@ class DataManager:
         except (OSError, pa.ArrowException) as err:
             raise _corrupt(path, err) from err
         cols = [table.column(i).combine_chunks() for i in range(6)]
-        ts = cols[0].cast(pa.int64()).to_numpy()
-        bars = Bars(ts, *(c.to_numpy() for c in cols[1:]))
+        bars = Bars(_np(cols[0], np.int64), *(_np(c, np.float64) for c in cols[1:]))
+        ts = bars.ts
         a = 0 if start_ns is None else int(np.searchsorted(ts, start_ns, "left"))
         b = len(ts) if end_ns is None else int(np.searchsorted(ts, end_ns, "left"))
         return bars if (a == 0 and b == len(ts)) else bars.slice(a, b)
@@ -375,6 +375,13 @@ def _file_info(md: Any) -> dict[str, Any]:
     except ValueError:
         return {}
     return info if isinstance(info, dict) else {}
+
+
+def _np(arr: Any, dtype: Any) -> np.ndarray:
+    """A numpy view of a null-free fixed-width Arrow array (no pandas, no copy)."""
+    if arr.null_count:
+        raise StoreError("the store holds null values; re-import the symbol")
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * 8)
 
 
 def iter_bars(bars: Bars) -> Iterator[tuple[int, float, float, float, float, float]]:

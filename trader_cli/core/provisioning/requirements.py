@@ -58,6 +58,21 @@ class ProvisioningRequirements(BaseModel):
 def indicator_plans(specs: list[tuple[str, list[Any], str]], session_day: dt.date,
                     calendar: MarketCalendar) -> list[IndicatorPlan]:
     """Analyse (name, params, interval) triples with the indicators' own warmup analysis."""
+    key = (tuple((n, tuple(p), iv) for n, p, iv in specs), session_day, id(calendar))
+    cached = _PLANS.get(key)
+    if cached is None:
+        cached = _indicator_plans(specs, session_day, calendar)
+        if len(_PLANS) > 256:
+            _PLANS.clear()
+        _PLANS[key] = cached
+    return [p.model_copy() for p in cached]
+
+
+_PLANS: dict[Any, list[IndicatorPlan]] = {}
+
+
+def _indicator_plans(specs: list[tuple[str, list[Any], str]], session_day: dt.date,
+                     calendar: MarketCalendar) -> list[IndicatorPlan]:
     from trader_cli.core.indicators import IndicatorRequest, analyze_indicator_requirements
 
     plans = []
