@@ -161,8 +161,8 @@ def load_config(path: str | Path) -> SessionConfig:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError as err:
         raise ConfigError(f"no config file at {p} (see configs/ for examples)") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read config {p}: {err}") from err
+    except (OSError, ValueError) as err:  # ValueError: undecodable text, a NUL in the path
+        raise ConfigError(f"cannot read config {_printable(p)}: {err}") from err
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
@@ -170,6 +170,11 @@ def load_config(path: str | Path) -> SessionConfig:
             f"{p}: not valid JSON at line {err.lineno} column {err.colno}: {err.msg}"
         ) from err
     return parse_config(data, str(p))
+
+
+def _printable(path: Path) -> str:
+    """A path fit for a one-line message: control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(path))
 
 
 def config_schema() -> dict[str, Any]:

@@ -1,0 +1,221 @@
+"""Session config: defaults, the shipped config, error messages naming field and value, and the
+data-dir precedence."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trader_cli.core.config import (
+    SessionConfig,
+    config_schema,
+    load_config,
+    parse_config,
+    resolve_data_dir,
+)
+from trader_cli.core.errors import ConfigError
+from trader_cli.core.intervals import Interval
+
+REPO = Path(__file__).resolve().parents[2]
+BACKTEST = {"start_date": "2024-12-02", "end_date": "2024-12-03"}
+
+
+def backtest(**session_data: Any) -> dict[str, Any]:
+    """A minimal valid backtest config with the given session_data_config keys."""
+    return {"backtest_config": dict(BACKTEST), "session_data_config": session_data}
+
+
+def write_json(tmp_path: Path, data: Any, name: str = "session.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return path
+
+
+# -- defaults and the shipped config -----------------------------------------------------------
+def test_defaults_of_a_minimal_backtest_config() -> None:
+    cfg = parse_config({"backtest_config": BACKTEST})
+    assert (cfg.name, cfg.mode, cfg.data_dir) == ("default", "backtest", None)
+    assert cfg.backtest_config is not None
+    assert cfg.backtest_config.start_date == dt.date(2024, 12, 2)
+    assert cfg.backtest_config.speed_multiplier == 0
+    data = cfg.session_data_config
+    assert (data.symbols, data.base_interval, data.derived_intervals, data.indicators) == (
+        [], "1m", [], [])
+    assert data.historical.trailing_days == 5
+    assert cfg.intervals() == [Interval.parse("1m")]
+
+
+def test_a_live_config_needs_no_dates() -> None:
+    cfg = parse_config({"mode": "live"})
+    assert cfg.mode == "live" and cfg.backtest_config is None
+
+
+def test_the_shipped_default_config_loads() -> None:
+    cfg = load_config(REPO / "configs" / "default.json")
+    assert cfg.mode == "backtest"
+    assert cfg.backtest_config is not None
+    assert cfg.backtest_config.start_date <= cfg.backtest_config.end_date
+    data = cfg.session_data_config
+    assert data.symbols == ["AAPL", "RIVN"]
+    assert [iv.name for iv in cfg.intervals()] == ["1m", "5m", "15m"]
+    assert [(i.name, i.params, i.interval) for i in data.indicators] == [("sma", [20], "5m")]
+    # Its data_dir points at the shipped sample.
+    assert resolve_data_dir(None, cfg, REPO / "configs" / "default.json").resolve() == (
+        REPO / "data").resolve()
+
+
+def test_every_shipped_config_loads() -> None:
+    for path in sorted((REPO / "configs").glob("*.json")):
+        load_config(path)
+
+
+def test_values_are_normalised() -> None:
+    cfg = parse_config(backtest(symbols=["aapl", " brk.b "], derived_intervals=["5M", "1h", "5m"],
+                                base_interval="1M",
+                                indicators=[{"name": "ema", "params": [9], "interval": "15M"}]))
+    data = cfg.session_data_config
+    assert data.symbols == ["AAPL", "BRK.B"]
+    assert data.base_interval == "1m"
+    assert data.indicators[0].interval == "15m"
+    assert [iv.name for iv in cfg.intervals()] == ["1m", "5m", "1h"]
+
+
+def test_the_model_is_frozen() -> None:
+    cfg = parse_config({"mode": "live"})
+    with pytest.raises(ValueError, match="frozen"):
+        cfg.name = "other"  # type: ignore[misc]
+
+
+def test_the_schema_describes_the_top_level_keys() -> None:
+    schema = config_schema()
+    assert set(schema["properties"]) == set(SessionConfig.model_fields)
+    assert schema.get("additionalProperties") is False
+
+
+# -- error messages ----------------------------------------------------------------------------
+def test_an_unknown_key_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"^config: unknown key 'sesion_data_config' \(remove it"):
+        parse_config({"mode": "live", "sesion_data_config": {}})
+
+
+def test_an_unknown_nested_key_is_named_with_its_path() -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'session_data_config\.historical\.days'"):
+        parse_config(backtest(historical={"days": 3}))
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (backtest(derived_intervals=["5m", "7m"]),
+         "session_data_config.derived_intervals: unknown interval '7m' (use one of 1s, 1m, 5m, "
+         "15m, 30m, 1h, 1d)"),
+        (backtest(base_interval="5m"),
+         "session_data_config.base_interval: base_interval must be 1s or 1m (got \"5m\")"),
+        (backtest(derived_intervals=["1s"]),
+         "session_data_config: derived interval '1s' is shorter than base_interval '1m'"),
+        (backtest(indicators=[{"name": "sma", "interval": "2m"}]),
+         "session_data_config.indicators.0.interval: unknown interval '2m'"),
+        (backtest(historical={"trailing_days": -1}),
+         "session_data_config.historical.trailing_days: Input should be greater than or equal "
+         "to 0 (got -1)"),
+        (backtest(symbols=["AAPL", "no good"]),
+         "session_data_config.symbols: bad symbol 'no good'"),
+        ({"mode": "paper"}, "mode: Input should be 'backtest' or 'live' (got \"paper\")"),
+        ({"backtest_config": {"start_date": "2024-12-03", "end_date": "2024-12-02"}},
+         "backtest_config: end_date 2024-12-02 is before start_date 2024-12-03"),
+        ({"backtest_config": {"start_date": "2024-13-01", "end_date": "2024-12-02"}},
+         "backtest_config.start_date: Input should be a valid date"),
+        ({"backtest_config": {**BACKTEST, "speed_multiplier": -2}},
+         "backtest_config.speed_multiplier: Input should be greater than or equal to 0 (got -2)"),
+        ({"mode": "backtest"},
+         "mode 'backtest' needs backtest_config with start_date and end_date"),
+        ({}, "mode 'backtest' needs backtest_config with start_date and end_date"),
+        ([], "Input should be a valid dictionary"),
+    ],
+)
+def test_bad_values_name_the_field_and_the_value(data: Any, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, "session.json")
+    message = str(info.value)
+    assert message.startswith("session.json: ")
+    assert expected in message
+    assert "{…}" not in message
+
+
+def test_several_problems_are_counted() -> None:
+    with pytest.raises(ConfigError, match=r"\(and 1 more problem\(s\)\)$"):
+        parse_config({"mode": "paper", "name": 3, "backtest_config": BACKTEST})
+
+
+def test_bad_json_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{\n  "name": "x",\n  "mode": "live"\n  "data_dir": "d"\n}\n')
+    with pytest.raises(ConfigError, match=r"broken\.json: not valid JSON at line 4 column 3"):
+        load_config(path)
+
+
+def test_a_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no config file at .*nope\.json"):
+        load_config(tmp_path / "nope.json")
+
+
+def test_a_config_file_error_names_the_file(tmp_path: Path) -> None:
+    path = write_json(tmp_path, {"mode": "live", "colour": "blue"})
+    with pytest.raises(ConfigError, match=rf"^{path}: unknown key 'colour'"):
+        load_config(path)
+
+
+# -- data dir precedence -----------------------------------------------------------------------
+@pytest.fixture
+def no_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.delenv("TRADER_CLI_DATA_DIR", raising=False)
+    return monkeypatch
+
+
+def test_the_option_wins(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    no_env.setenv("TRADER_CLI_DATA_DIR", "/from/env")
+    cfg = parse_config({"mode": "live", "data_dir": "from-config"})
+    assert resolve_data_dir("/from/option", cfg, tmp_path / "c.json") == Path("/from/option")
+
+
+def test_then_the_environment(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    no_env.setenv("TRADER_CLI_DATA_DIR", "/from/env")
+    cfg = parse_config({"mode": "live", "data_dir": "from-config"})
+    assert resolve_data_dir(None, cfg, tmp_path / "c.json") == Path("/from/env")
+
+
+def test_then_the_config_relative_to_its_file(no_env: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    (tmp_path / "cfg").mkdir()
+    path = write_json(tmp_path, {"mode": "live", "data_dir": "../bars"}, name="cfg/c.json")
+    cfg = load_config(path)
+    got = resolve_data_dir(None, cfg, path)
+    assert got == tmp_path / "cfg" / ".." / "bars"
+    assert got.resolve() == (tmp_path / "bars").resolve()
+
+
+def test_an_absolute_config_data_dir_is_kept(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cfg = parse_config({"mode": "live", "data_dir": str(tmp_path / "abs")})
+    assert resolve_data_dir(None, cfg, "/elsewhere/c.json") == tmp_path / "abs"
+
+
+def test_a_config_without_a_file_is_relative_to_the_working_dir(
+        no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    no_env.chdir(tmp_path)
+    cfg = parse_config({"mode": "live", "data_dir": "mine"})
+    assert resolve_data_dir(None, cfg, None) == tmp_path / "mine"
+
+
+def test_finally_data_in_the_working_dir(no_env: pytest.MonkeyPatch) -> None:
+    assert resolve_data_dir(None, None, None) == Path("data")
+    cfg = parse_config({"mode": "live"})  # a config without data_dir falls through too
+    assert resolve_data_dir(None, cfg, "/x/c.json") == Path("data")
+
+
+def test_empty_option_and_environment_are_unset(no_env: pytest.MonkeyPatch) -> None:
+    no_env.setenv("TRADER_CLI_DATA_DIR", "")
+    assert resolve_data_dir("", None, None) == Path("data")
