@@ -355,6 +355,14 @@ def test_bad_bars_are_refused_before_anything_is_written(
     assert temp_files(filled_store) == []
 
 
+@pytest.mark.parametrize("symbol", ["../../outside", "aapl", "A B"])
+def test_only_tickers_are_written(store: DataManager, bars_factory: MakeBars,
+                                  symbol: str) -> None:
+    with pytest.raises(DataError):
+        store.write(symbol, "1m", bars_factory(MONDAY, 3), source="x")
+    assert not store.data_dir.exists()
+
+
 def test_metadata_records_source_rows_and_days(filled_store: DataManager) -> None:
     md = pq.read_metadata(filled_store.path_for("AAPL", "1m"))
     info = json.loads(md.metadata[b"trader_cli"])

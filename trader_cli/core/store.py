@@ -335,7 +335,10 @@ def _corrupt(path: Path, err: Exception) -> StoreError:
 
 
 def _check_bars(symbol: str, bars: Bars) -> None:
-    """Bars to store: parallel arrays of one length, start times strictly increasing."""
+    """Bars to store: a ticker (no path tricks), parallel arrays of one length, start times
+    strictly increasing."""
+    if check_symbol(symbol) != symbol:
+        raise DataError(f"cannot store '{symbol}': write the ticker as {check_symbol(symbol)}")
     lengths = {f: int(np.shape(getattr(bars, f))[0]) for f in FIELDS}
     if len(set(lengths.values())) > 1:
         shown = ", ".join(f"{f} {n}" for f, n in lengths.items())
