@@ -41,14 +41,13 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 # A test install also satisfies a plain run; a plain install does not satisfy a test run.
-plain="$( (cat "$ROOT/pyproject.toml"; echo "extras=") | cksum | cut -d' ' -f1)"
 test_stamp="$( (cat "$ROOT/pyproject.toml"; echo "extras=[test]") | cksum | cut -d' ' -f1)"
 if [ "$have" != "$want" ] && ! { [ -z "$extras" ] && [ "$have" = "$test_stamp" ]; }; then
     say "installing trader-cli${extras} into .venv (pyproject.toml changed or first run)"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e "$ROOT$extras" >&2
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q \
+        --config-settings editable_mode=compat -e "$ROOT$extras" >&2
     echo "$want" > "$stamp"
 fi
-: "$plain"
 
 export TRADER_CLI_CONFIG="${TRADER_CLI_CONFIG:-$ROOT/configs/default.json}"
 

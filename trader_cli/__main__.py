@@ -7,9 +7,15 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line (no arguments opens the shell) and return the exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args and sys.stdin.isatty() and sys.stdout.isatty():
+        # Straight to the prompt: the command tree is built in the background meanwhile.
+        from trader_cli.shell.repl import open_shell
+
+        return open_shell()
     from trader_cli.app import main as app_main
 
-    return app_main(sys.argv[1:] if argv is None else argv)
+    return app_main(args)
 
 
 if __name__ == "__main__":

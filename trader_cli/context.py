@@ -84,7 +84,13 @@ class AppContext:
             from trader_cli.core.coordinator import SessionCoordinator
 
             self._coordinator = SessionCoordinator(store_factory=self.store_for)
+            self._coordinator.on_event = self._print_event
         return self._coordinator
+
+    def _print_event(self, event: object) -> None:
+        """Replay events go to stderr (above the prompt in the shell) unless --quiet."""
+        if not self.quiet:
+            self.renderer.note(f"» {getattr(event, 'text', event)}")
 
     @property
     def has_coordinator(self) -> bool:

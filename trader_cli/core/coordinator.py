@@ -103,6 +103,7 @@ class SessionCoordinator:
         self.bars_replayed = 0
         self.replay_wall = 0.0
         self._today_read: dict[str, Bars] = {}
+        self._total_minutes = 0
         self._prefetch: tuple[dt.date, threading.Thread, dict[str, Bars]] | None = None
         self._free_lanes: list[int] = []
         self._next_lane = 0
@@ -162,6 +163,7 @@ class SessionCoordinator:
         self._reset()
         self._transition(SessionState.provisioning)
         self.config, self.days, self.day_pos = config, days, 0
+        self._total_minutes = sum(self.calendar.expected_bars(d, "1m") for d in days)
         self.speed = config.backtest_config.speed_multiplier if speed is None else speed
         self.store = self.store_factory(data_dir)
         sd = config.session_data_config
@@ -606,7 +608,7 @@ class SessionCoordinator:
     def status(self) -> dict[str, Any]:
         """State, simulated time, trading day, progress, speed and symbol count."""
         book = self.book
-        total_min = sum(self.calendar.expected_bars(d, "1m") for d in self.days) if self.days else 0
+        total_min = self._total_minutes
         return {
             "state": self.state.value,
             "mode": self.config.mode if self.config else None,

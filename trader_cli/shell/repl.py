@@ -1,9 +1,14 @@
-"""The REPL: a prompt_toolkit loop that hands each line to ``run_line``."""
+"""The REPL: a prompt_toolkit loop that hands each line to ``run_line``.
+
+The prompt shows mode and state (``backtest·running 2024-12-02 10:41 >``) and a bottom toolbar
+shows simulated time, progress, speed and symbol count; both refresh while the clock runs.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from trader_cli.context import AppContext
 
@@ -17,35 +22,101 @@ def history_path() -> Path:
     return Path(base) / "trader-cli" / "history"
 
 
-def run_repl(obj: AppContext) -> int:
+def prompt_text(obj: AppContext) -> str:
+    """``trader>`` before any session, else mode·state and the simulated time."""
+    if not obj.has_coordinator:
+        return "trader> "
+    st = obj.coordinator.status()
+    if st["state"] == "stopped":
+        return "trader> "
+    when = (st["time"] or "").removesuffix(" ET")
+    return f"{st['mode']}·{st['state']} {when} > "
+
+
+def toolbar_text(obj: AppContext) -> str:
+    """Simulated time, progress %, speed, symbols, and key hints."""
+    hints = "Tab complete · ↑/Ctrl-R history · Ctrl-C cancel · Ctrl-D exit"
+    if not obj.has_coordinator or obj.coordinator.state.value == "stopped":
+        return f" no session (system start) │ {hints}"
+    st = obj.coordinator.status()
+    speed = "max" if not st["speed"] else f"{st['speed']:g}x"
+    return (f" {st['time']} │ day {st['day']} │ {st['progress_pct']:.1f}% │ speed {speed} │ "
+            f"{st['symbols']} symbols │ {hints}")
+
+
+def _confirm_exit(obj: AppContext, session: Any) -> bool:
+    """Ask before leaving with a running session (unless --yes)."""
+    if obj.assume_yes or not obj.has_coordinator:
+        return True
+    if obj.coordinator.state.value not in ("running", "paused"):
+        return True
+    try:
+        answer = session.prompt("a session is active; stop it and exit? [y/N] ", bottom_toolbar=None)
+    except (EOFError, KeyboardInterrupt):
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def open_shell() -> int:
+    """The shell with a fresh context (``trader-cli`` with no arguments)."""
+    obj = AppContext()
+    try:
+        return run_repl(obj, warm_up=True)
+    finally:
+        if obj.has_coordinator:
+            obj.coordinator.shutdown()
+
+
+def _warm_up() -> None:
+    """Import the command tree while the trader reads the prompt."""
+    from trader_cli.app import command_tree
+
+    command_tree()
+
+
+def run_repl(obj: AppContext, warm_up: bool = False) -> int:
     """Read lines until exit or Ctrl-D; a user error prints one line and the prompt comes back."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
     from prompt_toolkit.history import FileHistory, InMemoryHistory
     from prompt_toolkit.patch_stdout import patch_stdout
 
-    from trader_cli.app import run_line
-    from trader_cli.commands.meta import ShellExit
-
     obj.interactive = True
+    if warm_up:
+        import threading
+
+        threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
     hist_file = history_path()
     try:
         hist_file.parent.mkdir(parents=True, exist_ok=True)
         history: FileHistory | InMemoryHistory = FileHistory(str(hist_file))
     except OSError:
         history = InMemoryHistory()
-    session: PromptSession[str] = PromptSession(history=history, auto_suggest=AutoSuggestFromHistory())
+    session: PromptSession[str] = PromptSession(
+        history=history, auto_suggest=AutoSuggestFromHistory(), enable_history_search=False,
+        bottom_toolbar=lambda: toolbar_text(obj), refresh_interval=0.5,
+    )
     with patch_stdout(raw=True):
         obj.renderer.note("trader-cli — type 'help' for commands, 'exit' or Ctrl-D to leave")
-        while True:
-            try:
-                line = session.prompt("trader> ")
-            except KeyboardInterrupt:
-                continue
-            except EOFError:
-                break
-            try:
-                run_line(obj, line)
-            except ShellExit:
-                break
-    return 0
+        return _loop(obj, session)
+
+
+def _loop(obj: AppContext, session: Any) -> int:
+    """Prompt, run, repeat (the command tree is imported once the first line arrives)."""
+    while True:
+        try:
+            line = session.prompt(lambda: prompt_text(obj))
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            if _confirm_exit(obj, session):
+                return 0
+            continue
+        from trader_cli.app import run_line
+        from trader_cli.commands.meta import ShellExit
+
+        try:
+            run_line(obj, line)
+        except ShellExit:
+            if _confirm_exit(obj, session):
+                return 0

@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 from trader_cli.core.bars import Bars
 from trader_cli.core.errors import IndicatorError
 from trader_cli.core.indicators.base import FloatArray, IntArray, Params
+from trader_cli.core.indicators.kernels import ill_conditioned
 
 if TYPE_CHECKING:
     from trader_cli.core.indicators.base import Indicator
@@ -137,9 +138,13 @@ class Window(LanePart):
         if self.weighted:  # every weight drops by one, the oldest (weight 1) leaves, x gets p
             self.w[lanes] = self.w[lanes] - s1 + p * dx
         self.s1[lanes] = s1 + (dx - do)
-        if self.squares:
-            self.s2[lanes] += dx * dx - do * do
         due = (m % self.refresh_every == 0) | (m == p)
+        if self.squares:
+            s2 = self.s2[lanes] + (dx * dx - do * do)
+            self.s2[lanes] = s2
+            drift = (s1 + (dx - do)) / p
+            # re-centre as soon as the variance formula loses precision (kernels.ill_conditioned)
+            due |= ill_conditioned(drift, s2 / p - drift * drift, c) & (m >= p)
         if due.any():
             self._resum(lanes[due], m[due], centred=True)
 

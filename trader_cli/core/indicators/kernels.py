@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import NDArray
 
 from trader_cli.core.indicators.base import FloatArray
 
@@ -96,19 +97,40 @@ def rolling_mean(x: FloatArray, period: int) -> FloatArray:
 
 
 def rolling_mean_var(x: FloatArray, period: int) -> tuple[FloatArray, FloatArray]:
-    """Mean and population variance of every window of ``period`` values; the sums are of
-    deviations from a value of the same short block, so prices far from zero lose no precision."""
+    """Mean and population variance of every window of ``period`` values.
+
+    Sums are of deviations ``d`` from a value of the same short block, so prices far from zero
+    lose no precision; where ``E[d^2] - E[d]^2`` is still ill-conditioned (a window far flatter
+    than its distance from the block's value, e.g. a run of equal closes) the window is summed
+    again around its own mean, so a flat window has a standard deviation of 0, not ~1e-8.
+    """
     block = max(_VAR_BLOCK, 4 * period)
     rows, windows = _block_rows(x, period, block)
     centre = rows[:, rows.shape[1] // 2].copy()
     dev = rows - centre[:, None]
-    s1 = _window_sums(dev, period, block) / period
+    drift = _window_sums(dev, period, block) / period
     dev *= dev
     var = _window_sums(dev, period, block) / period
-    var -= s1 * s1
+    var -= drift * drift
+    bad = ill_conditioned(drift, var, centre[:, None]).ravel()[:windows]
+    mean = (drift + centre[:, None]).ravel()[:windows]
+    var = var.ravel()[:windows]
+    if bad.any():
+        where = np.flatnonzero(bad)
+        exact = sliding_window_view(x, period)[where]
+        mean[where] = exact.mean(axis=1)
+        var[where] = np.square(exact - mean[where, None]).mean(axis=1)
     np.maximum(var, 0.0, out=var)
-    s1 += centre[:, None]
-    return s1.ravel()[:windows], var.ravel()[:windows]
+    return mean, var
+
+
+def ill_conditioned(drift: FloatArray, var: FloatArray, centre: FloatArray) -> NDArray[np.bool_]:
+    """True where a variance computed as ``E[d^2] - drift^2`` (``drift`` = window mean - centre)
+    has lost too much precision to trust: the drift dwarfs the spread, yet is not itself a
+    rounding-level difference from the centre."""
+    d2 = drift * drift
+    ill: NDArray[np.bool_] = (d2 > 1e4 * var) & (np.abs(drift) > 1e-12 * np.abs(centre))
+    return ill
 
 
 def weighted_mean(x: FloatArray, period: int) -> FloatArray:
