@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trader_cli.core.bars import Bars, aggregate, session_bars
 from trader_cli.core.calendar import NS_PER_MINUTE, MarketCalendar, to_ny
@@ -177,3 +179,36 @@ def test_bars_window_and_before(bars_factory: MakeBars) -> None:
     assert len(Bars.concat([])) == 0
     assert len(Bars.concat([Bars.empty(), base])) == 10
     assert base.nbytes() == 10 * 6 * 8
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    day=st.sampled_from([MONDAY, BLACK_FRIDAY, dt.date(2024, 11, 4)]),
+    name=st.sampled_from(["5m", "15m", "30m", "1h", "1d"]),
+    keep=st.lists(st.booleans(), min_size=390, max_size=390),
+)
+def test_aggregate_matches_a_window_by_window_reference(day: dt.date, name: str,
+                                                        keep: list[bool]) -> None:
+    from trader_cli.core.calendar import nyse
+
+    cal = nyse()
+    open_ns, close_ns = cal.open_close(day)
+    n = (close_ns - open_ns) // NS_PER_MINUTE
+    rng = np.random.default_rng(len(keep))
+    close = 100 + np.cumsum(rng.normal(0, 0.1, n))
+    base = Bars(open_ns + np.arange(n, dtype=np.int64) * NS_PER_MINUTE, close - 0.05,
+                close + 0.2, close - 0.2, close, rng.integers(1, 100, n).astype(float))
+    base = base.take(np.array(keep[:n]))
+    iv = Interval.parse(name)
+    out = aggregate(base, iv, cal)
+    step = close_ns - open_ns if iv.is_daily else iv.duration_ns
+    expected = []
+    for start in range(open_ns, close_ns, step):
+        w = base.window(start, min(start + step, close_ns))
+        if len(w):
+            stamp = start - (9 * 3600 + 30 * 60) * 10**9 if iv.is_daily else start
+            expected.append((stamp, w.open[0], w.high.max(), w.low.min(), w.close[-1],
+                             w.volume.sum()))
+    got = list(zip(out.ts.tolist(), out.open.tolist(), out.high.tolist(), out.low.tolist(),
+                   out.close.tolist(), out.volume.tolist(), strict=True))
+    assert got == expected
