@@ -135,9 +135,9 @@ def register(app: typer.Typer) -> None:
         try:
             text = p.read_text(encoding="utf-8")
         except (FileNotFoundError, IsADirectoryError) as err:
-            raise DataError(f"no script at {path} (give the path of a file of commands)") from err
-        except (OSError, UnicodeDecodeError) as err:
-            raise DataError(f"cannot read script {path}: {err}") from err
+            raise DataError(f"no script at {path!r} (give the path of a file of commands)") from err
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise DataError(f"cannot read script {path!r}: {err}") from err
         return run_stream(obj, text.splitlines(), p.name, keep_going, params)
 
     @app.command("exec")

@@ -83,6 +83,8 @@ def aggregate(base: Bars, interval: Interval, calendar: MarketCalendar) -> Bars:
     """Derived bars of ``interval`` from sorted base bars, session by session (see module doc)."""
     if not len(base):
         return Bars.empty()
+    if interval.is_daily and len(base) > 1 and int(np.min(np.diff(base.ts))) >= 20 * 3_600_000_000_000:
+        return base  # already daily bars (stamped at midnight, outside any session)
     day_idx, inside = calendar.session_of(base.ts)
     if not bool(inside.all()):
         base = base.take(inside)
