@@ -51,10 +51,14 @@ def ms(seconds: float) -> float:
     return seconds * 1000.0
 
 
-def fresh_user_env(base: Path, **extra: str) -> dict[str, str]:
+def fresh_user_env(base: Path, pycache: Path | None = None, **extra: str) -> dict[str, str]:
     """An environment with HOME and the XDG dirs inside ``base`` (so no run sees another's
-    history, caches or state), plus ``extra`` variables."""
+    history, caches or state), plus ``extra`` variables. With ``pycache``, Python caches
+    bytecode there (as an installed package does) even where PYTHONDONTWRITEBYTECODE is set."""
     env = dict(os.environ)
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
     for key in (
         "TRADER_CLI_CONFIG",
         "TRADER_CLI_DATA_DIR",

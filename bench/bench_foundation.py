@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import shutil
 import subprocess
 import sys
@@ -48,11 +49,13 @@ CPR_ANSWER = "\x1b[1;1R"
 
 
 # -- 1. start-up ------------------------------------------------------------------------------
-def _time_to_prompt(base: Path) -> float:
+def _time_to_prompt(base: Path, pycache: Path | None) -> float:
     """Spawn the shell in a pty and time until its prompt is drawn; then leave it."""
     import pexpect
 
-    env = fresh_user_env(base, TRADER_CLI_CONFIG=str(DEFAULT_CONFIG), TERM="xterm-256color")
+    env = fresh_user_env(
+        base, pycache, TRADER_CLI_CONFIG=str(DEFAULT_CONFIG), TERM="xterm-256color"
+    )
     t0 = time.perf_counter()
     child = pexpect.spawn(
         str(TRADER_CLI), env=env, cwd=str(base), dimensions=(40, 160), encoding="utf-8"
@@ -68,40 +71,51 @@ def _time_to_prompt(base: Path) -> float:
     return elapsed
 
 
-def bench_startup(store_dir: Path | None) -> list[Row]:
-    """Shell start-to-prompt in a pty, and one-shot ``data list`` wall time."""
-    rows: list[Row] = []
-    progress(f"shell start-to-prompt x {SHELL_RUNS}")
+def _shell_start(pycache: Path | None) -> float:
+    """Median start-to-prompt, each run with a new HOME (one untimed warm-up run first)."""
     samples = []
-    for i in range(SHELL_RUNS):
+    for i in range(SHELL_RUNS + 1):
         base = temp_dir(f"shell{i}")
         try:
-            samples.append(_time_to_prompt(base))
+            samples.append(_time_to_prompt(base, pycache))
         finally:
             shutil.rmtree(base, ignore_errors=True)
-    rows.append(("shell start-to-prompt (target ≤ 300 ms)", ms(median_of(samples)), "ms"))
+    return median_of(samples[1:])
 
-    targets: list[tuple[str, list[str]]] = [("one-shot `data list`, empty store", [])]
+
+def _oneshot(label: str, extra: list[str], pycache: Path | None) -> Row:
+    """Median wall time of ``trader-cli [extra] data list`` (one untimed warm-up run first)."""
+    progress(f"{label} x {ONESHOT_RUNS}")
+    base = temp_dir("oneshot")
+    empty = base / "empty-store"
+    empty.mkdir()
+    env = fresh_user_env(
+        base, pycache, TRADER_CLI_CONFIG=str(DEFAULT_CONFIG), TRADER_CLI_DATA_DIR=str(empty)
+    )
+    argv = [str(TRADER_CLI), *extra, "data", "list"]
+    once = functools.partial(
+        subprocess.run, argv, env=env, cwd=base, check=True, stdout=subprocess.DEVNULL
+    )
+    try:
+        once()
+        return (label, ms(median_seconds(once, ONESHOT_RUNS)), "ms")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def bench_startup(store_dir: Path | None, pycache: Path) -> list[Row]:
+    """Shell start-to-prompt in a pty, and one-shot ``data list`` wall time. Python caches
+    bytecode in ``pycache`` as an installed package would; start-up is also measured without
+    a bytecode cache for trader_cli, as in a checkout where PYTHONDONTWRITEBYTECODE is set."""
+    progress(f"shell start-to-prompt x {SHELL_RUNS}, bytecode cached")
+    rows: list[Row] = [("shell start-to-prompt (target ≤ 300 ms)", ms(_shell_start(pycache)), "ms")]
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        progress(f"shell start-to-prompt x {SHELL_RUNS}, PYTHONDONTWRITEBYTECODE as set")
+        rows.append(("shell start-to-prompt, no bytecode cache", ms(_shell_start(None)), "ms"))
+    rows.append(_oneshot("one-shot `data list`, empty store", [], pycache))
     if store_dir is not None:
-        targets.append(
-            (f"one-shot `data list`, {SYNTH_SYMBOLS}-symbol store", ["--data-dir", str(store_dir)])
-        )
-    for label, extra in targets:
-        progress(f"{label} x {ONESHOT_RUNS}")
-        base = temp_dir("oneshot")
-        empty = base / "empty-store"
-        empty.mkdir()
-        env = fresh_user_env(
-            base, TRADER_CLI_CONFIG=str(DEFAULT_CONFIG), TRADER_CLI_DATA_DIR=str(empty)
-        )
-        argv = [str(TRADER_CLI), *extra, "data", "list"]
-        once = functools.partial(
-            subprocess.run, argv, env=env, cwd=base, check=True, stdout=subprocess.DEVNULL
-        )
-        try:
-            rows.append((label, ms(median_seconds(once, ONESHOT_RUNS)), "ms"))
-        finally:
-            shutil.rmtree(base, ignore_errors=True)
+        label = f"one-shot `data list`, {SYNTH_SYMBOLS}-symbol store"
+        rows.append(_oneshot(label, ["--data-dir", str(store_dir)], pycache))
     return rows
 
 
@@ -228,7 +242,7 @@ def main() -> list[Row]:
             n = sum(1 for _ in fh) - 1
         progress(f"import {SYNTH_SYMBOLS}-symbol CSV x {SYNTH_IMPORT_RUNS}")
         t, store_dir = _median_import(csv, base / "synth-stores", SYNTH_IMPORT_RUNS)
-        rows += bench_startup(store_dir)
+        rows += bench_startup(store_dir, base / "pycache")
         rows += bench_reads(store_dir)
         rows.append((f"import {SYNTH_SYMBOLS}-symbol CSV ({n:,} rows)", ms(t), "ms"))
         rows += bench_real_imports(base / "real")
