@@ -92,8 +92,11 @@ def run_repl(obj: AppContext, warm_up: bool = False) -> int:
         history: FileHistory | InMemoryHistory = FileHistory(str(hist_file))
     except OSError:
         history = InMemoryHistory()
+    from trader_cli.shell.completer import CommandCompleter
+
     session: PromptSession[str] = PromptSession(
         history=history, auto_suggest=AutoSuggestFromHistory(), enable_history_search=False,
+        completer=CommandCompleter(obj), complete_in_thread=True, complete_while_typing=False,
         bottom_toolbar=lambda: toolbar_text(obj), refresh_interval=0.5,
     )
     with patch_stdout(raw=True):
