@@ -13,6 +13,7 @@ Before a lane's warmup completes its values are stored but never shown: ``latest
 from __future__ import annotations
 
 import heapq
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -392,18 +393,42 @@ class IndicatorBank:
 
 class BarColumns:
     """One bar per updated lane, as float64 / int64 columns aligned with the lane index array
-    (a single value is used for every lane)."""
-
-    __slots__ = ("close", "high", "low", "open", "ts", "volume")
+    (a single value is used for every lane). Each field is converted on first use only."""
 
     def __init__(self, n: int, ts: ArrayLike, open: ArrayLike, high: ArrayLike, low: ArrayLike,
                  close: ArrayLike, volume: ArrayLike) -> None:
-        self.ts: IntArray = _col(ts, n, np.int64)
-        self.open: FloatArray = _col(open, n, np.float64)
-        self.high: FloatArray = _col(high, n, np.float64)
-        self.low: FloatArray = _col(low, n, np.float64)
-        self.close: FloatArray = _col(close, n, np.float64)
-        self.volume: FloatArray = _col(volume, n, np.float64)
+        self._n = n
+        self._raw = (ts, open, high, low, close, volume)
+
+    @cached_property
+    def ts(self) -> IntArray:
+        """Bar start times, UTC ns."""
+        return _col(self._raw[0], self._n, np.int64)
+
+    @cached_property
+    def open(self) -> FloatArray:
+        """Opens."""
+        return _col(self._raw[1], self._n, np.float64)
+
+    @cached_property
+    def high(self) -> FloatArray:
+        """Highs."""
+        return _col(self._raw[2], self._n, np.float64)
+
+    @cached_property
+    def low(self) -> FloatArray:
+        """Lows."""
+        return _col(self._raw[3], self._n, np.float64)
+
+    @cached_property
+    def close(self) -> FloatArray:
+        """Closes."""
+        return _col(self._raw[4], self._n, np.float64)
+
+    @cached_property
+    def volume(self) -> FloatArray:
+        """Volumes."""
+        return _col(self._raw[5], self._n, np.float64)
 
 
 def _col(values: ArrayLike, n: int, dtype: type) -> NDArray[Any]:

@@ -153,6 +153,13 @@ class Indicator:
         raise NotImplementedError
 
 
+def warmup_buffer(n: int, first: int) -> tuple[FloatArray, FloatArray]:
+    """A length-``n`` output, NaN before index ``first``, and the view from ``first`` on to fill."""
+    out = np.empty(n)
+    out[:first] = np.nan
+    return out, out[first:]
+
+
 def nan_prefixed(values: FloatArray, n: int) -> FloatArray:
     """``values`` (the last len(values) positions of a length-``n`` series) with NaN before them."""
     out = np.empty(n)

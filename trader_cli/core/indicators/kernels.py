@@ -17,52 +17,99 @@ from trader_cli.core.indicators.base import FloatArray
 # ema_filter works in chunks inside which (1-k)^-j stays below this, so nothing overflows and the
 # carry between chunks is applied exactly.
 _MAX_GROWTH = 1e100
-# Rolling sums restart every block (re-centred on a value of the block), so rounding error scales
-# with the block, not with the whole series.
+# Rolling sums restart every block, so rounding error scales with the block, not the series.
 _MIN_BLOCK = 1024
 # Shorter blocks for variances: E[d^2] - E[d]^2 loses precision with the spread of d in a block.
 _VAR_BLOCK = 64
 
 
-def ema_filter(x: FloatArray, k: float, y0: float) -> FloatArray:
-    """``y[t] = y[t-1] + k*(x[t] - y[t-1])`` with ``y[-1] = y0``.
+def ema_filter(x: FloatArray, k: float, y0: float, out: FloatArray | None = None) -> FloatArray:
+    """``y[t] = y[t-1] + k*(x[t] - y[t-1])`` with ``y[-1] = y0`` (into ``out`` when given).
 
-    Within a chunk of L values the recursion has the closed form
-    ``y[i] = a^(i+1)*carry + k*a^i * cumsum(a^-j * x[j])[i]`` with ``a = 1-k``; chunks are sized so
-    that ``a^-L`` stays finite, and each chunk's carry is the previous chunk's last value.
+    In a chunk of L values the recursion has the closed form ``y[i] = k*a^i * (S[i] + a*c/k)``
+    with ``a = 1-k``, ``S = cumsum(a^-j * x[j])`` and ``c`` the value before the chunk. Chunks
+    are sized so ``a^-L`` stays finite; each chunk's carry comes from one dot product, so the
+    only Python loop is one scalar step per chunk (a few dozen for a year of 1m bars).
     """
     n = len(x)
+    res = np.empty(n) if out is None else out
     a = 1.0 - k
     if n == 0 or a <= 0.0:
-        return np.array(x, dtype=np.float64, copy=True)
+        res[:] = x
+        return res
     size = int(min(n, max(1.0, math.log(_MAX_GROWTH) / -math.log(a))))
-    chunks = -(-n // size)
-    if chunks * size == n:
-        flat = np.asarray(x, dtype=np.float64)
-    else:
-        flat = np.zeros(chunks * size)
-        flat[:n] = x
     j = np.arange(size, dtype=np.float64)
-    rows = flat.reshape(chunks, size) * (a ** -j)
-    np.cumsum(rows, axis=1, out=rows)
-    rows *= k * a**j
-    decay = a ** (j + 1.0)
-    carries = [y0]
-    last_decay = float(decay[-1])
-    for end in rows[:-1, -1].tolist():  # one scalar step per chunk
-        carries.append(end + last_decay * carries[-1])
-    rows += np.asarray(carries)[:, None] * decay
-    return rows.ravel()[:n]
+    grow = a**-j
+    scale = k * a**j
+    end_factor = k * a ** (size - 1)
+    carry = y0
+    full = n // size
+    if full:
+        rows = np.ascontiguousarray(x[: full * size]).reshape(full, size)
+        block = res[: full * size].reshape(full, size)
+        totals = rows @ grow
+        np.multiply(rows, grow, out=block)
+        starts = np.empty(full)
+        for b, total in enumerate(totals.tolist()):  # one scalar step per chunk
+            starts[b] = a * carry / k
+            carry = end_factor * (total + starts[b])
+        block[:, 0] += starts
+        np.cumsum(block, axis=1, out=block)
+        block *= scale
+    rest = n - full * size
+    if rest:
+        tail = res[full * size :]
+        np.multiply(x[full * size :], grow[:rest], out=tail)
+        tail[0] += a * carry / k
+        np.cumsum(tail, out=tail)
+        tail *= scale[:rest]
+    return res
 
 
-def seeded_ema(x: FloatArray, period: int, k: float) -> FloatArray:
+def seeded_ema(x: FloatArray, period: int, k: float, out: FloatArray | None = None) -> FloatArray:
     """TA-Lib's EMA seeding: the mean of the first ``period`` values, then ``ema_filter``.
     Returns ``len(x) - period + 1`` values (the first is the seed)."""
+    res = np.empty(len(x) - period + 1) if out is None else out
     seed = float(np.mean(x[:period]))
-    out = np.empty(len(x) - period + 1)
-    out[0] = seed
-    out[1:] = ema_filter(x[period:], k, seed)
-    return out
+    res[0] = seed
+    ema_filter(x[period:], k, seed, out=res[1:])
+    return res
+
+
+def rolling_mean(x: FloatArray, period: int, out: FloatArray | None = None) -> FloatArray:
+    """Mean of every window of ``period`` values (``len(x) - period + 1`` of them).
+
+    Prefix sums restart every block, so their rounding error scales with the block, not with the
+    series; a window reaching back into the previous block adds that block's total.
+    """
+    n = len(x)
+    windows = n - period + 1
+    res = np.empty(windows) if out is None else out
+    block = max(_MIN_BLOCK, 4 * period)
+    sums = _blockwise_cumsum(x, block)
+    res[0] = sums[period - 1]
+    np.subtract(sums[period:], sums[:-period], out=res[1:])
+    blocks = (n - 1) // block  # blocks after the first that hold a window's end
+    if blocks:
+        ends = np.arange(1, blocks + 1)[:, None] * block + np.arange(period)[None, :]
+        fix = (ends < n).ravel()
+        totals = np.repeat(sums[block - 1 : blocks * block : block], period)[fix]
+        res[ends.ravel()[fix] - period + 1] += totals
+    res /= period
+    return res
+
+
+def _blockwise_cumsum(x: FloatArray, block: int) -> FloatArray:
+    """Running sums of ``x`` that restart at every multiple of ``block``."""
+    n = len(x)
+    full = n // block
+    sums = np.empty(n)
+    if full:
+        rows = np.ascontiguousarray(x[: full * block]).reshape(full, block)
+        np.cumsum(rows, axis=1, out=sums[: full * block].reshape(full, block))
+    if n > full * block:
+        np.cumsum(x[full * block :], out=sums[full * block :])
+    return sums
 
 
 def _block_rows(x: FloatArray, period: int, block: int) -> tuple[FloatArray, int]:
@@ -82,18 +129,6 @@ def _window_sums(dev: FloatArray, period: int, block: int) -> FloatArray:
     sums[:, 0] = 0.0
     np.cumsum(dev, axis=1, out=sums[:, 1:])
     return sums[:, period : period + block] - sums[:, :block]
-
-
-def rolling_mean(x: FloatArray, period: int) -> FloatArray:
-    """Mean of every window of ``period`` values (``len(x) - period + 1`` of them)."""
-    block = max(_MIN_BLOCK, 4 * period)
-    rows, windows = _block_rows(x, period, block)
-    centre = rows[:, rows.shape[1] // 2].copy()
-    dev = rows - centre[:, None]
-    mean = _window_sums(dev, period, block)
-    mean /= period
-    mean += centre[:, None]
-    return mean.ravel()[:windows]
 
 
 def rolling_mean_var(x: FloatArray, period: int) -> tuple[FloatArray, FloatArray]:

@@ -19,6 +19,7 @@ from trader_cli.core.indicators.base import (
     Params,
     nan_prefixed,
     period,
+    warmup_buffer,
 )
 
 
@@ -39,7 +40,9 @@ class SMA(Indicator):
 
     def _batch(self, bars: Bars, params: Params) -> dict[str, FloatArray]:
         n = int(params[0])
-        return {"value": nan_prefixed(kernels.rolling_mean(bars.close, n), len(bars))}
+        out, valid = warmup_buffer(len(bars), n - 1)
+        kernels.rolling_mean(bars.close, n, out=valid)
+        return {"value": out}
 
     def _bank(self, params: Params, capacity: int) -> IndicatorBank:
         return SMABank(self, params, capacity)
@@ -73,7 +76,9 @@ class EMA(Indicator):
 
     def _batch(self, bars: Bars, params: Params) -> dict[str, FloatArray]:
         n = int(params[0])
-        return {"value": nan_prefixed(kernels.seeded_ema(bars.close, n, ema_k(n)), len(bars))}
+        out, valid = warmup_buffer(len(bars), n - 1)
+        kernels.seeded_ema(bars.close, n, ema_k(n), out=valid)
+        return {"value": out}
 
     def _bank(self, params: Params, capacity: int) -> IndicatorBank:
         return EMABank(self, params, capacity)
