@@ -140,6 +140,16 @@ def test_help_of_one_command_shows_an_example(shell: Shell) -> None:
     assert "--symbol" in res.out
 
 
+@pytest.mark.parametrize("line", ["data list --help", "data import -h", "--help", "data"])
+def test_help_options_write_to_the_renderer(
+    shell: Shell, line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    res = shell(line)
+    assert res.code == 0
+    assert "Usage:" in res.out  # not on the process's stdout, past the renderer
+    assert capsys.readouterr().out == ""
+
+
 def test_help_of_an_unknown_command_suggests(shell: Shell) -> None:
     res = shell("help data imprt")
     assert res.code == 2 and res.out == ""
