@@ -69,28 +69,34 @@ def _scale(name: str, bars: Bars) -> float:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=indicator_and_params(), bars=series())
-def test_bank_fed_bar_by_bar_equals_batch(case: tuple[str, tuple[int | float, ...]],
-                                          bars: Bars) -> None:
+@given(case=indicator_and_params(), bars=series(), cut_at=st.floats(0.0, 1.0))
+def test_bank_fed_bar_by_bar_equals_batch(case: tuple[str, tuple[int | float, ...]], bars: Bars,
+                                          cut_at: float) -> None:
+    """Lane ``fed`` gets every bar through update(); lane ``seeded`` is seeded with the bars
+    before a random cut and then updated together with ``fed`` in the same calls."""
     name, params = case
     ind = get_indicator(name)
     warmup = ind.warmup_bars(params)
     batch = ind.batch(bars, params)
     scale = _scale(name, bars)
     bank = ind.new_bank(params, capacity=1)
-    bank.add_lane()
-    lane = bank.add_lane()  # not lane 0, and the bank grows
+    fed, seeded = bank.add_lane(), bank.add_lane()  # the bank grows on the second lane
+    cut = int(cut_at * len(bars))
+    bank.seed(seeded, bars.slice(0, cut))
     for i in range(len(bars)):
-        bank.update([lane], bars.ts[i], bars.open[i], bars.high[i], bars.low[i], bars.close[i],
+        lanes = [fed] if i < cut else [seeded, fed]
+        bank.update(lanes, bars.ts[i], bars.open[i], bars.high[i], bars.low[i], bars.close[i],
                     bars.volume[i])
-        got = bank.latest(lane)
         ready = i >= warmup - 1
-        assert (got is not None) == ready, f"bar {i}: ready={got is not None}, warmup {warmup}"
-        assert bool(bank.ready()[lane]) == ready
-        for out, values in batch.items():
-            if not ready:
-                assert np.isnan(values[i]), f"batch {out}[{i}] is set before warmup"
-                continue
-            assert got is not None
-            assert abs(got[out] - values[i]) <= 1e-9 * max(abs(values[i]), scale), (
-                f"{name}{params} {out}[{i}]: bank {got[out]!r} batch {values[i]!r}")
+        checked = [fed] if i < cut - 1 else [fed, seeded]  # seeded holds bars[:cut] from i=cut-1
+        for lane in checked:
+            got = bank.latest(lane)
+            assert (got is not None) == ready, f"bar {i}: ready={got is not None}, warmup {warmup}"
+            assert bool(bank.ready()[lane]) == ready
+            for out, values in batch.items():
+                if not ready:
+                    assert np.isnan(values[i]), f"batch {out}[{i}] is set before warmup"
+                    continue
+                assert got is not None
+                assert abs(got[out] - values[i]) <= 1e-9 * max(abs(values[i]), scale), (
+                    f"{name}{params} {out}[{i}] lane {lane}: bank {got[out]!r} batch {values[i]!r}")
