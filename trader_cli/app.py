@@ -15,9 +15,11 @@ from typer.core import TyperGroup
 import typer
 
 from trader_cli.commands import add as add_cmds
+from trader_cli.commands import chart as chart_cmds
 from trader_cli.commands import config as config_cmds
 from trader_cli.commands import data as data_cmds
 from trader_cli.commands import meta as meta_cmds
+from trader_cli.commands import record as record_cmds
 from trader_cli.commands import session as session_cmds
 from trader_cli.commands import system as system_cmds
 from trader_cli.commands import time as time_cmds
@@ -54,6 +56,7 @@ def _root(
 
 
 app.add_typer(system_cmds.app, name="system")
+chart_cmds.register(data_cmds.app)
 app.add_typer(data_cmds.app, name="data")
 app.add_typer(add_cmds.add_app, name="add")
 app.add_typer(add_cmds.remove_app, name="remove")
@@ -61,7 +64,9 @@ app.add_typer(add_cmds.plan_app, name="plan")
 app.add_typer(time_cmds.app, name="time")
 app.add_typer(session_cmds.app, name="session")
 app.add_typer(config_cmds.app, name="config")
+app.add_typer(record_cmds.app, name="record")
 meta_cmds.register(app)
+record_cmds.register_watch(app)
 
 
 @lru_cache(maxsize=1)
@@ -97,7 +102,7 @@ def run_args(obj: AppContext, args: list[str]) -> int:
         return 1
     except typer.Exit as err:
         return int(err.exit_code)
-    except meta_cmds.ShellExit:
+    except (meta_cmds.ShellExit, BrokenPipeError):
         raise
     except TraderCliError as err:
         obj.renderer.error(str(err))
@@ -133,7 +138,10 @@ def run_line(obj: AppContext, line: str) -> int:
     except ValueError as err:
         obj.renderer.error(f"cannot split the line into words: {err} (check the quotes)")
         return 2
-    return run_args(obj, args)
+    code = run_args(obj, args)
+    if obj.interactive and not obj.extras.get("script_depth"):
+        record_cmds.note_line(obj, text, code)
+    return code
 
 
 def _log_crash() -> Path:
