@@ -36,12 +36,13 @@ class Bars:
         return cls(np.empty(0, dtype=np.int64), f, f.copy(), f.copy(), f.copy(), f.copy())
 
     @classmethod
-    def concat(cls, parts: list[Bars]) -> Bars:
-        """Bars of several series one after another (callers keep them in time order)."""
+    def concat(cls, parts: list[Bars], copy: bool = False) -> Bars:
+        """Bars of several series one after another (callers keep them in time order);
+        ``copy`` always returns fresh arrays (never a view that keeps a larger array alive)."""
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()
-        if len(parts) == 1:
+        if len(parts) == 1 and not copy:
             return parts[0]
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in FIELDS))
 

@@ -105,6 +105,7 @@ class SessionCoordinator:
         self._today_read: dict[str, Bars] = {}
         self._total_minutes = 0
         self._prefetch: tuple[dt.date, threading.Thread, dict[str, Bars]] | None = None
+        self.past: list[tuple[int, DayBook]] = []
         self._free_lanes: list[int] = []
         self._next_lane = 0
         self._want = 0
@@ -186,6 +187,7 @@ class SessionCoordinator:
 
     def _reset(self) -> None:
         self.session.clear()
+        self.past = []
         self.hub = IndicatorHub()
         self._free_lanes.clear()
         self._next_lane = 0
@@ -315,23 +317,40 @@ class SessionCoordinator:
         self._finished.set()
 
     def _roll_day(self) -> None:
-        """Move to the next session day: today's bars join history, trailing windows roll forward."""
+        """Move to the next session day. The finished day's grids join ``past`` whole (all
+        symbols at once), so the roll costs nothing per symbol; trailing windows are applied when
+        a symbol's history is read (``history``)."""
         old = self.book
         assert old is not None
+        self.past.append((self.day_pos, old))
         self.day_pos += 1
         day = self.days[self.day_pos]
-        for data in self.session.symbols.values():
-            for iv in data.intervals:
-                today = old.session_bars(data.lane, iv)
-                depth = data.history_days.get(iv, 0)
-                joined = Bars.concat([data.history.get(iv, Bars.empty()), today])
-                data.history[iv] = joined.slice(int(np.searchsorted(joined.ts, self._cutoff(day, depth, iv))))
+        depth = max((n for d in self.session.symbols.values() for n in d.history_days.values()), default=0)
+        self.past = self.past[-depth:] if depth else []
+        for data in self.session.symbols.values():  # drop loaded arrays the window has left
+            for iv, bars in list(data.loaded.items()):
+                if len(bars) and bars.ts[-1] < self._cutoff(day, data.history_days.get(iv, 0), iv):
+                    data.loaded[iv] = Bars.empty()
+        self.book = None
         book = DayBook(self.calendar, day, [Interval.parse(x) for x in sorted(self.derived)], old.capacity)
+        del old
         self.book = book
         self._fill_lanes(book)
         self.hub.reset_day({iv: len(g.ts) for iv, g in book.derived.items()} | {"1m": book.n_min})
         self.clock.set(book.open_ns)
         self.emit("day_start", f"session day {day} ({self.day_pos + 1} of {len(self.days)})")
+
+    def history(self, data: SymbolSessionData, interval: str) -> Bars:
+        """A symbol's historical bars of an interval: its trailing window of trading days before
+        the session day, from what was loaded plus the days replayed since."""
+        assert self.book is not None
+        cut = self._cutoff(self.book.day, data.history_days.get(interval, 0), interval)
+        loaded = data.loaded.get(interval, Bars.empty())
+        parts = [loaded.slice(int(np.searchsorted(loaded.ts, cut)))]
+        for pos, book in self.past:
+            if pos >= data.since_pos and book.close_ns > cut and interval in (book.derived.keys() | {"1m"}):
+                parts.append(book.session_bars(data.lane, interval))
+        return Bars.concat(parts)
 
     def _fill_lanes(self, book: DayBook) -> None:
         """Fill every symbol's lane of a new day from the prefetched reads (or read now)."""
@@ -521,13 +540,13 @@ class SessionCoordinator:
         def restore() -> None:
             if interval in data.intervals:
                 data.intervals.remove(interval)
-            data.history.pop(interval, None)
+            data.loaded.pop(interval, None)
         return restore
 
     def _load_history(self, req: ProvisioningRequirements) -> tuple[int, Callable[[], None]]:
         data = self.session.require(req.symbol)
         assert self.book is not None
-        old_hist, old_days = dict(data.history), dict(data.history_days)
+        old_hist, old_days, old_since = dict(data.loaded), dict(data.history_days), data.since_pos
         wanted = {iv: max(req.history_days_by_interval.get(iv, 0), data.history_days.get(iv, 0)) for iv in data.intervals}
         deepest = max(wanted.values(), default=0)
         day = self.book.day
@@ -546,12 +565,13 @@ class SessionCoordinator:
             else:
                 part = base.slice(int(np.searchsorted(base.ts, self._cutoff(day, n, "1m"))))
                 hist = part if iv == "1m" else aggregate(part, ivl, self.calendar)
-            data.history[iv] = hist
+            data.loaded[iv] = hist
             data.history_days[iv] = n
             rows += len(hist)
+        data.since_pos = self.day_pos
 
         def restore() -> None:
-            data.history, data.history_days = old_hist, old_days
+            data.loaded, data.history_days, data.since_pos = old_hist, old_days, old_since
         return rows, restore
 
     def _load_session(self, symbol: str) -> int:
@@ -572,7 +592,7 @@ class SessionCoordinator:
         assert book is not None
         request = IndicatorRequest.parse(plan.name, plan.params, Interval.parse(plan.interval))
         grid = book.grid(plan.interval)
-        blane = self.hub.register(request, data.lane, data.history.get(plan.interval, Bars.empty()),
+        blane = self.hub.register(request, data.lane, self.history(data, plan.interval),
                                   book.session_bars(data.lane, plan.interval), grid)
         data.indicators[request.key] = IndicatorSlot(request, blane)
 
@@ -590,7 +610,7 @@ class SessionCoordinator:
             raise SessionStateError(f"{data.symbol} has no {iv} bars (it has {', '.join(data.intervals)}; "
                                     f"add them with: add bar {data.symbol} {iv})")
         assert self.book is not None
-        return data.history.get(iv, Bars.empty()), self.book.session_bars(data.lane, iv)
+        return self.history(data, iv), self.book.session_bars(data.lane, iv)
 
     def quality_of(self, symbol: str) -> list[IntervalQuality]:
         """Bars present ÷ expected for each interval of a symbol, with gaps."""

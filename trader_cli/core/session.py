@@ -86,8 +86,11 @@ class SymbolSessionData:
     metadata: SymbolMetadata
     lane: int
     intervals: list[str] = field(default_factory=list)
-    history: dict[str, Bars] = field(default_factory=dict)
+    # History = ``loaded`` (read from the store at provisioning, trading days before day
+    # ``since_pos`` of the backtest) + the symbol's lane of the replayed days since then.
+    loaded: dict[str, Bars] = field(default_factory=dict)
     history_days: dict[str, int] = field(default_factory=dict)
+    since_pos: int = 0
     indicators: dict[str, IndicatorSlot] = field(default_factory=dict)
 
     @property

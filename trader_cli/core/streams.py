@@ -26,11 +26,15 @@ class Stream:
     lanes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     bank_lanes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     values: dict[str, np.ndarray] = field(default_factory=dict)  # output -> (bars today × bank capacity)
+    dense: bool = False
 
     def _reindex(self) -> None:
         items = sorted(self.members.items())
         self.lanes = np.array([a for a, _ in items], dtype=np.int64)
         self.bank_lanes = np.array([b for _, b in items], dtype=np.int64)
+        n = len(items)
+        # The common case: symbols 0..n-1 map to bank lanes 0..n-1, so rows are plain views.
+        self.dense = bool(n and self.lanes[-1] == n - 1 and self.bank_lanes[-1] == n - 1)
 
     def reset_day(self, n_bars: int) -> None:
         """Start today's value record (``n_bars`` bars of the interval today)."""
@@ -46,21 +50,30 @@ class Stream:
 
     def update(self, grid: Grid, row: int) -> None:
         """Feed bar ``row`` of ``grid`` to every member lane that has a bar there."""
-        if not len(self.lanes):
+        n = len(self.lanes)
+        if not n:
             return
         cols = grid.cols
-        close = cols["close"][row, self.lanes]
-        have = ~np.isnan(close)
-        if have.all():
-            lanes, blanes = self.lanes, self.bank_lanes
-        else:
-            lanes, blanes = self.lanes[have], self.bank_lanes[have]
-            close = close[have]
-            if not len(lanes):
+        if self.dense:
+            close = cols["close"][row, :n]
+            have = close == close  # False where NaN (no bar)
+            if have.all():
+                self.bank.update(self.bank_lanes, grid.ts[row], cols["open"][row, :n], cols["high"][row, :n],
+                                 cols["low"][row, :n], close, cols["volume"][row, :n])
+                self._record(row, self.bank_lanes)
                 return
-        ts = np.full(len(lanes), grid.ts[row], dtype=np.int64)
-        self.bank.update(blanes, ts, cols["open"][row, lanes], cols["high"][row, lanes],
-                         cols["low"][row, lanes], close, cols["volume"][row, lanes])
+            lanes, blanes = self.lanes[have], self.bank_lanes[have]
+        else:
+            have = ~np.isnan(cols["close"][row, self.lanes])
+            lanes, blanes = self.lanes[have], self.bank_lanes[have]
+        if not len(lanes):
+            return
+        self.bank.update(blanes, grid.ts[row], cols["open"][row, lanes], cols["high"][row, lanes],
+                         cols["low"][row, lanes], cols["close"][row, lanes], cols["volume"][row, lanes])
+        self._record(row, blanes)
+
+    def _record(self, row: int, blanes: np.ndarray) -> None:
+        """Keep today's values of the updated lanes (NaN while a lane is not ready)."""
         latest = self.bank.latest_all()
         for o in self.outputs:
             self.values[o][row, blanes] = latest[o][blanes]
