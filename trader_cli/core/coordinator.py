@@ -42,6 +42,9 @@ from trader_cli.core.store import DataManager, check_symbol
 from trader_cli.core.streams import IndicatorHub
 
 
+FEED_DAYS = 2  # days read ahead per symbol (memory: about one day's bars per day ahead)
+
+
 @dataclass(frozen=True)
 class Event:
     """Something the replay wants the trader to know (day start/end, additions, errors)."""
@@ -104,8 +107,11 @@ class SessionCoordinator:
         self.replay_wall = 0.0
         self._today_read: dict[str, Bars] = {}
         self._total_minutes = 0
-        self._prefetch: tuple[dt.date, threading.Thread, dict[str, Bars]] | None = None
+        self._feed: dict[str, Bars] = {}
+        self._feed_end_pos = 0
+        self._next_feed: tuple[int, threading.Thread, dict[str, Bars]] | None = None
         self.past: list[tuple[int, DayBook]] = []
+        self._cutoffs: dict[tuple[dt.date, int, str], int] = {}
         self._free_lanes: list[int] = []
         self._next_lane = 0
         self._want = 0
@@ -164,6 +170,7 @@ class SessionCoordinator:
         self._reset()
         self._transition(SessionState.provisioning)
         self.config, self.days, self.day_pos = config, days, 0
+        self._feed, self._feed_end_pos, self._next_feed = {}, min(FEED_DAYS, len(days) - 1), None
         self._total_minutes = sum(self.calendar.expected_bars(d, "1m") for d in days)
         self.speed = config.backtest_config.speed_multiplier if speed is None else speed
         self.store = self.store_factory(data_dir)
@@ -178,7 +185,8 @@ class SessionCoordinator:
             raise ValidationFailed("every config symbol failed validation; the session did not start: "
                                    + "; ".join(f"{v.symbol}: {v.reason}" for v in validations))
         self._transition(SessionState.paused if paused else SessionState.running)
-        self._start_prefetch()
+        if self._feed_end_pos <= 1:
+            self._read_ahead()
         self.emit("day_start", f"session day {days[0]} (1 of {len(days)}), {len(reports)} symbol(s)")
         self._finished.clear()
         if not paused:
@@ -352,27 +360,38 @@ class SessionCoordinator:
                 parts.append(book.session_bars(data.lane, interval))
         return Bars.concat(parts)
 
-    def _fill_lanes(self, book: DayBook) -> None:
-        """Fill every symbol's lane of a new day from the prefetched reads (or read now)."""
-        ready: dict[str, Bars] = {}
-        pre = self._prefetch
-        if pre is not None and pre[0] == book.day:
-            pre[1].join()
-            ready = pre[2]
-        self._prefetch = None
-        for d in self.session.symbols.values():
-            bars = ready.get(d.symbol)
-            if bars is None:
-                bars = self.store.read(d.symbol, "1m", book.open_ns, book.close_ns)
-            book.fill_lane(d.lane, bars, fresh=True)
-        self._start_prefetch()
+    # -- the feed: upcoming days' bars, read ahead ---------------------------------------------
+    # Reading one day for every symbol costs one file read per symbol, whatever the number of
+    # days in it, so bars are read FEED_DAYS days ahead in one read per symbol: at provisioning
+    # (in the same read as the history) and then in the background a day before they are needed.
+    def _feed_end_ns(self) -> int:
+        return self.calendar.open_close(self.days[self._feed_end_pos])[1]
 
-    def _start_prefetch(self) -> None:
-        """Read the next session day's bars in the background while this one replays."""
-        if self.day_pos + 1 >= len(self.days):
+    def _fill_lanes(self, book: DayBook) -> None:
+        """Fill every symbol's lane of a new day from the feed (or read it now)."""
+        nxt = self._next_feed
+        if self.day_pos > self._feed_end_pos and nxt is not None:
+            nxt[1].join()
+            self._feed, self._feed_end_pos, self._next_feed = nxt[2], nxt[0], None
+        covered = self.day_pos <= self._feed_end_pos
+        for d in self.session.symbols.values():
+            feed = self._feed.get(d.symbol) if covered else None
+            bars = feed.window(book.open_ns, book.close_ns) if feed is not None else \
+                self.store.read(d.symbol, "1m", book.open_ns, book.close_ns)
+            book.fill_lane(d.lane, bars, fresh=True)
+        if self.day_pos >= self._feed_end_pos:
+            self._feed = {}
+        if self.day_pos == self._feed_end_pos - 1 or (self.day_pos == self._feed_end_pos and self._next_feed is None):
+            self._read_ahead()
+
+    def _read_ahead(self) -> None:
+        """Read the next FEED_DAYS days for every symbol in the background."""
+        first = self._feed_end_pos + 1
+        if first >= len(self.days):
             return
-        day = self.days[self.day_pos + 1]
-        o, c = self.calendar.open_close(day)
+        last = min(first + FEED_DAYS - 1, len(self.days) - 1)
+        o = self.calendar.open_close(self.days[first])[0]
+        c = self.calendar.open_close(self.days[last])[1]
         symbols = list(self.session.symbols)
         out: dict[str, Bars] = {}
 
@@ -383,12 +402,19 @@ class SessionCoordinator:
                 except TraderCliError:
                     continue  # read again (and reported) when the day starts
 
-        t = threading.Thread(target=work, name="prefetch", daemon=True)
+        t = threading.Thread(target=work, name="read-ahead", daemon=True)
         t.start()
-        self._prefetch = (day, t, out)
+        self._next_feed = (last, t, out)
 
     def _cutoff(self, day: dt.date, depth: int, interval: str) -> int:
         """Earliest bar start kept for ``depth`` trading days of history before ``day``."""
+        key = (day, depth, interval)
+        hit = self._cutoffs.get(key)
+        if hit is None:
+            hit = self._cutoffs[key] = self._compute_cutoff(day, depth, interval)
+        return hit
+
+    def _compute_cutoff(self, day: dt.date, depth: int, interval: str) -> int:
         back = self.calendar.trading_days_back(day, depth) if depth else []
         if not back:
             return self.calendar.open_close(day)[0]
@@ -508,6 +534,7 @@ class SessionCoordinator:
 
     def _drop_symbol(self, symbol: str) -> None:
         data = self.session.symbols.pop(symbol, None)
+        self._feed.pop(symbol, None)
         if data is None:
             return
         for key in list(data.indicators):
@@ -550,10 +577,14 @@ class SessionCoordinator:
         wanted = {iv: max(req.history_days_by_interval.get(iv, 0), data.history_days.get(iv, 0)) for iv in data.intervals}
         deepest = max(wanted.values(), default=0)
         day = self.book.day
-        # One read serves the history and (for a new symbol) today's bars, kept for load_session.
-        both = self.store.read(data.symbol, "1m", self._cutoff(day, deepest, "1m"), self.book.close_ns)
+        # One read serves the history, today's bars (kept for load_session) and the feed.
+        end = max(self.book.close_ns, self._feed_end_ns())
+        both = self.store.read(data.symbol, "1m", self._cutoff(day, deepest, "1m"), end)
         split = int(np.searchsorted(both.ts, self.book.open_ns))
-        self._today_read[data.symbol] = both.slice(split)
+        ahead = int(np.searchsorted(both.ts, self.book.close_ns))
+        self._today_read[data.symbol] = both.slice(split, ahead)
+        if ahead < len(both):
+            self._feed[data.symbol] = both.slice(ahead)
         base = session_bars(both.slice(0, split), self.calendar) if deepest else Bars.empty()
         rows = 0
         for iv, n in wanted.items():

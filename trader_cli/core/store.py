@@ -107,6 +107,7 @@ class DataManager:
         self.data_dir = Path(data_dir)
         self._index: dict[Path, _FileIndex] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     # -- layout -----------------------------------------------------------------------------
     def path_for(self, symbol: str, interval: Interval | str) -> Path:
@@ -182,6 +183,23 @@ class DataManager:
             self._index[path] = entry
         return entry
 
+    def _open(self, path: Path, idx: _FileIndex) -> Any:
+        """An open ParquetFile for this thread (one per thread: they are not shared across
+        threads), reopened when the file changed."""
+        import pyarrow.parquet as pq
+
+        cache: dict[Path, tuple[tuple[int, int], Any]] | None = getattr(self._local, "files", None)
+        if cache is None:
+            cache = self._local.files = {}
+        hit = cache.get(path)
+        if hit is not None and hit[0] == idx.stamp:
+            return hit[1]
+        pf = pq.ParquetFile(path, metadata=idx.metadata)
+        if len(cache) >= 1024:
+            cache.clear()
+        cache[path] = (idx.stamp, pf)
+        return pf
+
     # -- reading ---------------------------------------------------------------------------
     def read(
         self,
@@ -203,8 +221,7 @@ class DataManager:
         if not len(sel):
             return Bars.empty()
         try:
-            pf = pq.ParquetFile(path, metadata=idx.metadata)
-            table = pf.read_row_groups(sel.tolist(), use_threads=False)
+            table = self._open(path, idx).read_row_groups(sel.tolist(), use_threads=False)
         except (OSError, pa.ArrowException) as err:
             raise _corrupt(path, err) from err
         cols = [table.column(i).combine_chunks() for i in range(6)]
