@@ -3,6 +3,7 @@ and the tests all use to run one command."""
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import sys
 import traceback
@@ -77,6 +78,11 @@ def command_tree() -> TyperGroup:
     return cmd
 
 
+class OutputClosed(Exception):
+    """Stdout's reader went away (``| head``). Not an OSError, so the command tree's own EPIPE
+    handling does not turn it into an exit: ``main`` ends quietly, with status 0, in one place."""
+
+
 def _usage_message(err: click.exceptions.UsageError) -> str:
     text = err.format_message().strip().rstrip(".")
     path = err.ctx.command_path.removeprefix("trader-cli").strip() if err.ctx else ""
@@ -89,8 +95,11 @@ def run_args(obj: AppContext, args: list[str]) -> int:
     from trader_cli.core.errors import TraderCliError, exit_code_for
 
     obj.output_request = None
+    target = obj.renderer.out_file
     try:
-        rv = command_tree().main(args, prog_name="trader-cli", standalone_mode=False, obj=obj)
+        # Help pages are printed by the command tree itself: send them where results go.
+        with contextlib.redirect_stdout(target) if target is not None else contextlib.nullcontext():
+            rv = command_tree().main(args, prog_name="trader-cli", standalone_mode=False, obj=obj)
     except click.exceptions.NoArgsIsHelpError as err:
         obj.renderer.text(err.ctx.get_help() if err.ctx else "")
         return 0
@@ -102,8 +111,10 @@ def run_args(obj: AppContext, args: list[str]) -> int:
         return 1
     except typer.Exit as err:
         return int(err.exit_code)
-    except (meta_cmds.ShellExit, BrokenPipeError):
+    except (meta_cmds.ShellExit, OutputClosed):
         raise
+    except BrokenPipeError as err:
+        raise OutputClosed() from err
     except TraderCliError as err:
         obj.renderer.error(str(err))
         return exit_code_for(err)
@@ -124,7 +135,10 @@ def run_args(obj: AppContext, args: list[str]) -> int:
             obj.renderer.note(rv.line())
         return rv.exit_code
     if rv is not None:
-        obj.renderer.result(rv, obj.output_request or obj.output)
+        try:
+            obj.renderer.result(rv, obj.output_request or obj.output)
+        except BrokenPipeError as err:
+            raise OutputClosed() from err
     return 0
 
 
@@ -177,7 +191,7 @@ def main(argv: list[str]) -> int:
         return code
     except meta_cmds.ShellExit:
         return 0
-    except BrokenPipeError:
+    except (BrokenPipeError, OutputClosed):
         _quiet_broken_pipe()
         return 0
     finally:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -102,7 +103,8 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"no command '{' '.join([*path, word])}'{hint} (see: help)")
             cmd = cmd.get_command(ctx, word)  # type: ignore[assignment]
             path.append(word)
-        with click.core.Context(cmd, info_name=" ".join(path), parent=None) as sub:
+        with click.core.Context(cmd, info_name=" ".join(path), parent=None,
+                                help_option_names=["--help", "-h"]) as sub:
             app_ctx(ctx).renderer.text(cmd.get_help(sub))
         return None
 
@@ -130,24 +132,43 @@ def register(app: typer.Typer) -> None:
         params = {"positional": positional, "named": named}
         obj = app_ctx(ctx)
         if path == "-":
-            return run_stream(obj, sys.stdin, "<stdin>", keep_going, params)
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (FileNotFoundError, IsADirectoryError) as err:
-            raise DataError(f"no script at {path!r} (give the path of a file of commands)") from err
-        except (OSError, UnicodeDecodeError, ValueError) as err:
-            raise DataError(f"cannot read script {path!r}: {err}") from err
-        return run_stream(obj, text.splitlines(), p.name, keep_going, params)
+            lines: Iterable[str] = sys.stdin
+            name = "<stdin>"
+        else:
+            p = Path(path)
+            try:
+                lines = p.read_text(encoding="utf-8").splitlines()
+            except (FileNotFoundError, IsADirectoryError) as err:
+                raise DataError(f"no script at {path!r} (give the path of a file of commands)") from err
+            except (OSError, UnicodeDecodeError, ValueError) as err:
+                raise DataError(f"cannot read script {path!r}: {err}") from err
+            name = p.name
+        with _default_output(obj):
+            return run_stream(obj, lines, name, keep_going, params)
 
     @app.command("exec")
     def exec_(
         ctx: typer.Context,
         commands: Annotated[list[str], typer.Argument(help="Commands, one per argument.")],
         keep_going: Annotated[bool, typer.Option("--keep-going", "-k", help="Go on after a failing command.")] = False,
+        output: OutputOpt = None,
     ) -> object:
         """Run commands given as arguments. Example: exec "data list" "config check configs/default.json" """
-        return run_stream(app_ctx(ctx), commands, "exec", keep_going, {})
+        obj = app_ctx(ctx)
+        with _default_output(obj):
+            return run_stream(obj, commands, "exec", keep_going, {})
+
+
+@contextmanager
+def _default_output(obj: Any) -> Iterator[None]:
+    """``run -o json …``: the script's commands default to that output mode."""
+    saved = obj.output
+    if obj.output_request is not None:
+        obj.output = obj.output_request
+    try:
+        yield
+    finally:
+        obj.output = saved
 
 
 def suggest(word: str, choices: list[str]) -> str:

@@ -65,12 +65,22 @@ class Renderer:
         self._err: Any = None
 
     @property
+    def out_file(self) -> IO[str] | None:
+        """The stream results go to (None: whatever sys.stdout is at the time)."""
+        return self._out_file
+
+    @property
     def out(self) -> Any:
         """The rich console for data (stdout)."""
         if self._out is None:
             from rich.console import Console
 
-            self._out = Console(file=self._out_file, width=self._width)
+            class _Out(Console):
+                def on_broken_pipe(self) -> None:
+                    # The reader went away (e.g. `| head`): one quiet exit path for every mode.
+                    raise BrokenPipeError
+
+            self._out = _Out(file=self._out_file, width=self._width)
         return self._out
 
     @property
@@ -98,7 +108,7 @@ class Renderer:
 
     def error(self, text: str) -> None:
         """One line on stderr saying what went wrong and what to do."""
-        self.err.print(f"[bold red]error:[/] {_escape(text)}")
+        self.err.print(f"[bold red]error:[/] {_escape(one_line(text))}")
 
     def note(self, text: str) -> None:
         """A diagnostic line on stderr."""
@@ -108,6 +118,13 @@ class Renderer:
         """Plain text on stdout (help pages)."""
         stream = self._out_file or sys.stdout
         stream.write(text if text.endswith("\n") else text + "\n")
+
+
+def one_line(text: str) -> str:
+    """Text with control and line-breaking characters shown as escapes (errors stay one line)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _escape(text: str) -> str:
