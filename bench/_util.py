@@ -27,9 +27,7 @@ SYNTH_BARS = SHARED / "peers" / "synth_bars.py"
 REAL_DATA = SHARED / "data" / "real"
 
 
-def median_seconds(
-    fn: Callable[[], Any], repeat: int, setup: Callable[[], Any] | None = None
-) -> float:
+def median_seconds(fn: Callable[[], Any], repeat: int, setup: Callable[[], Any] | None = None) -> float:
     """Median wall time of ``fn()`` over ``repeat`` runs; ``setup()`` runs untimed before each."""
     times = []
     for _ in range(repeat):
@@ -96,8 +94,7 @@ def format_table(rows: Sequence[Sequence[Any]], title: str | None = None) -> str
     has_module = any(len(r) > 3 for r in rows)
     header = ["benchmark", "median", "unit"] + (["module"] if has_module else [])
     body = [
-        [str(r[0]), _fmt_number(r[1]), str(r[2])]
-        + ([str(r[3]) if len(r) > 3 else ""] if has_module else [])
+        [str(r[0]), _fmt_number(r[1]), str(r[2])] + ([str(r[3]) if len(r) > 3 else ""] if has_module else [])
         for r in rows
     ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
@@ -105,8 +102,7 @@ def format_table(rows: Sequence[Sequence[Any]], title: str | None = None) -> str
 
     def line(cells: list[str]) -> str:
         parts = [
-            c.rjust(w) if i in align_right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            c.rjust(w) if i in align_right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ]
         return "  ".join(parts).rstrip()
 

@@ -53,13 +53,9 @@ def _time_to_prompt(base: Path, pycache: Path | None) -> float:
     """Spawn the shell in a pty and time until its prompt is drawn; then leave it."""
     import pexpect
 
-    env = fresh_user_env(
-        base, pycache, TRADER_CLI_CONFIG=str(DEFAULT_CONFIG), TERM="xterm-256color"
-    )
+    env = fresh_user_env(base, pycache, TRADER_CLI_CONFIG=str(DEFAULT_CONFIG), TERM="xterm-256color")
     t0 = time.perf_counter()
-    child = pexpect.spawn(
-        str(TRADER_CLI), env=env, cwd=str(base), dimensions=(40, 160), encoding="utf-8"
-    )
+    child = pexpect.spawn(str(TRADER_CLI), env=env, cwd=str(base), dimensions=(40, 160), encoding="utf-8")
     try:
         while child.expect([CPR_REQUEST, PROMPT], timeout=10) == 0:
             child.send(CPR_ANSWER)
@@ -89,13 +85,9 @@ def _oneshot(label: str, extra: list[str], pycache: Path | None) -> Row:
     base = temp_dir("oneshot")
     empty = base / "empty-store"
     empty.mkdir()
-    env = fresh_user_env(
-        base, pycache, TRADER_CLI_CONFIG=str(DEFAULT_CONFIG), TRADER_CLI_DATA_DIR=str(empty)
-    )
+    env = fresh_user_env(base, pycache, TRADER_CLI_CONFIG=str(DEFAULT_CONFIG), TRADER_CLI_DATA_DIR=str(empty))
     argv = [str(TRADER_CLI), *extra, "data", "list"]
-    once = functools.partial(
-        subprocess.run, argv, env=env, cwd=base, check=True, stdout=subprocess.DEVNULL
-    )
+    once = functools.partial(subprocess.run, argv, env=env, cwd=base, check=True, stdout=subprocess.DEVNULL)
     try:
         once()
         return (label, ms(median_seconds(once, ONESHOT_RUNS)), "ms")
@@ -156,9 +148,7 @@ def window_bounds(days: int) -> tuple[int, int]:
     from trader_cli.core.calendar import nyse
 
     cal = nyse()
-    trading = cal.trading_days(
-        dt.date.fromisoformat(SYNTH_FIRST), dt.date.fromisoformat(SYNTH_LAST)
-    )
+    trading = cal.trading_days(dt.date.fromisoformat(SYNTH_FIRST), dt.date.fromisoformat(SYNTH_LAST))
     window = trading[-days:]
     start, _ = cal.open_close(window[0])
     _, end = cal.open_close(window[-1])

@@ -39,9 +39,9 @@ def year_of_1m_bars(seed: int = 1) -> Bars:
     cent-rounded random walk around 100."""
     cal = nyse()
     sessions = [cal.open_close(day) for day in cal.trading_days(*YEAR)]
-    ts = np.concatenate([
-        start + np.arange((end - start) // NS_PER_MINUTE) * NS_PER_MINUTE for start, end in sessions
-    ]).astype(np.int64)
+    ts = np.concatenate(
+        [start + np.arange((end - start) // NS_PER_MINUTE) * NS_PER_MINUTE for start, end in sessions]
+    ).astype(np.int64)
     return random_walk(ts, seed)
 
 
@@ -63,8 +63,7 @@ def batch_rows(bars: Bars) -> list[Row]:
         ind = get_indicator(name)
         ind.batch(bars)  # warm caches
         secs = median_seconds(lambda ind=ind: ind.batch(bars), BATCH_RUNS)
-        rows.append((f"batch {name}, 1 year of 1m ({len(bars):,} bars)", len(bars) / secs / 1e6,
-                     "M bars/s"))
+        rows.append((f"batch {name}, 1 year of 1m ({len(bars):,} bars)", len(bars) / secs / 1e6, "M bars/s"))
     return rows
 
 
@@ -75,8 +74,9 @@ def _lane_grid(lanes: int, steps: int) -> list[np.ndarray]:
     open_ = np.vstack([close[:1], close[:-1]])
     high = np.maximum(open_, close) + 0.02
     low = np.minimum(open_, close) - 0.02
-    ts = np.broadcast_to((1_704_205_800 + 60 * np.arange(steps, dtype=np.int64))[:, None] * 10**9,
-                         (steps, lanes)).copy()
+    ts = np.broadcast_to(
+        (1_704_205_800 + 60 * np.arange(steps, dtype=np.int64))[:, None] * 10**9, (steps, lanes)
+    ).copy()
     volume = rng.integers(100, 10_000, (steps, lanes)).astype(np.float64)
     return [ts, open_, high, low, close, volume]
 
@@ -101,8 +101,9 @@ def bank_rows(lanes: int, steps: int, history: Bars) -> list[Row]:
                 bank.update(index, *(g[i] for g in grid))
 
         secs = median_seconds(run, BANK_RUNS)
-        rows.append((f"bank update {name}, {lanes} lane{'s' if lanes > 1 else ''}/call",
-                     secs / (steps * lanes) * 1e9, "ns/bar"))
+        rows.append(
+            (f"bank update {name}, {lanes} lane{'s' if lanes > 1 else ''}/call", secs / (steps * lanes) * 1e9, "ns/bar")
+        )
     return rows
 
 
@@ -129,15 +130,15 @@ def drift_rows(bars: Bars) -> list[Row]:
         lane = np.array([bank.add_lane()])
         worst = 0.0
         for i in range(len(series)):
-            bank.update(lane, series.ts[i], series.open[i], series.high[i], series.low[i],
-                        series.close[i], series.volume[i])
+            bank.update(
+                lane, series.ts[i], series.open[i], series.high[i], series.low[i], series.close[i], series.volume[i]
+            )
             if i % 97 == 0 or i == len(series) - 1:
                 got = bank.latest(0)
                 if got is not None:
                     err = max(abs(got[k] - batch[k][i]) / abs(batch[k][i]) for k in got)
                     worst = max(worst, err)
-        rows.append((f"drift {name}, {len(series):,} updates (max rel vs batch)", worst * 1e12,
-                     "x 1e-12"))
+        rows.append((f"drift {name}, {len(series):,} updates (max rel vs batch)", worst * 1e12, "x 1e-12"))
     return rows
 
 

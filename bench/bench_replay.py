@@ -64,9 +64,7 @@ def replay_config(n: int, first: str = FIRST_DAY, last: str = LAST_DAY) -> Sessi
     )
 
 
-def started(
-    data: Path, n: int, first: str = FIRST_DAY, last: str = LAST_DAY
-) -> tuple[SessionCoordinator, float]:
+def started(data: Path, n: int, first: str = FIRST_DAY, last: str = LAST_DAY) -> tuple[SessionCoordinator, float]:
     """A fresh coordinator started paused on ``n`` symbols, and the seconds ``start`` took."""
     coord = SessionCoordinator(DataManager)
     t0 = time.perf_counter()

@@ -132,9 +132,7 @@ def bench_export(data: Path) -> list[Row]:
                 export_session(coord, path, "json", with_bars=with_bars)
                 samples.append(time.perf_counter() - t0)
             label = "with bars" if with_bars else "no bars"
-            rows.append(
-                (f"export json 50 symbols @+{EXPORT_MINUTES} min, {label}", median_of(samples), "s")
-            )
+            rows.append((f"export json 50 symbols @+{EXPORT_MINUTES} min, {label}", median_of(samples), "s"))
             rows.append((f"export json 50 symbols, {label}: size", path.stat().st_size / 1e6, "MB"))
     finally:
         coord.shutdown()

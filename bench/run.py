@@ -66,18 +66,12 @@ def run(modules: list[str]) -> tuple[list[tuple[str, float, str, str]], list[str
 def main(argv: list[str] | None = None) -> int:
     """Parse the names, run the modules, print the table; 1 when a module failed."""
     parser = argparse.ArgumentParser(description="Run trader-cli benchmarks and print medians.")
-    parser.add_argument(
-        "names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(available())})"
-    )
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(available())})")
     args = parser.parse_args(argv)
     modules = resolve(args.names)
     started = time.perf_counter()
     rows, failed = run(modules)
-    print(
-        format_table(
-            rows, title=f"trader-cli benchmarks (medians; {time.perf_counter() - started:.0f} s)"
-        )
-    )
+    print(format_table(rows, title=f"trader-cli benchmarks (medians; {time.perf_counter() - started:.0f} s)"))
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

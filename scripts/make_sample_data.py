@@ -141,9 +141,7 @@ def early_daily_bars(symbol: str, seed: int, first_open: float, calendar: Market
     return Bars(ts, o, h, lo, c, volume)
 
 
-def build(
-    symbols: list[str], seed: int, calendar: MarketCalendar
-) -> tuple[dict[str, Bars], dict[str, Bars]]:
+def build(symbols: list[str], seed: int, calendar: MarketCalendar) -> tuple[dict[str, Bars], dict[str, Bars]]:
     """The 1m and 1d bars of every symbol (nothing is written)."""
     daily_iv = Interval.parse("1d")
     minutes: dict[str, Bars] = {}
@@ -175,8 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     args = parser.parse_args(argv)
     counts = write_sample(Path(args.out), args.seed)
-    print(f"wrote {sum(counts.values())} 1m bars for {len(counts)} symbols into {args.out}",
-          file=sys.stderr)
+    print(f"wrote {sum(counts.values())} 1m bars for {len(counts)} symbols into {args.out}", file=sys.stderr)
     return 0
 
 

@@ -18,8 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO / "data"
 
 
-def make_bars(day: dt.date, n_minutes: int | None = None, start_price: float = 100.0,
-              seed: int = 0, offset_minutes: int = 0) -> Bars:
+def make_bars(
+    day: dt.date, n_minutes: int | None = None, start_price: float = 100.0, seed: int = 0, offset_minutes: int = 0
+) -> Bars:
     """``n_minutes`` consecutive 1m bars from the session open of ``day`` (plus ``offset_minutes``;
     all of the session when n_minutes is None): a small seeded random walk, OHLC consistent,
     prices in cents, whole-number volume."""

@@ -123,9 +123,7 @@ def test_help_lists_every_leaf_of_the_command_tree(shell: Shell) -> None:
         for name, cmd in group.commands.items():
             if cmd.hidden:
                 continue
-            out += (
-                leaves(cmd, f"{prefix}{name} ") if isinstance(cmd, TyperGroup) else [prefix + name]
-            )
+            out += leaves(cmd, f"{prefix}{name} ") if isinstance(cmd, TyperGroup) else [prefix + name]
         return out
 
     text = " ".join(shell("help").out.split())
@@ -141,9 +139,7 @@ def test_help_of_one_command_shows_an_example(shell: Shell) -> None:
 
 
 @pytest.mark.parametrize("line", ["data list --help", "data import -h", "--help", "data"])
-def test_help_options_write_to_the_renderer(
-    shell: Shell, line: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_help_options_write_to_the_renderer(shell: Shell, line: str, capsys: pytest.CaptureFixture[str]) -> None:
     res = shell(line)
     assert res.code == 0
     assert "Usage:" in res.out  # not on the process's stdout, past the renderer
@@ -212,9 +208,7 @@ def test_list_of_an_empty_store_says_how_to_import(shell: Shell) -> None:
     assert "data import" in " ".join(res.out.split())
 
 
-def test_output_env_makes_json_the_default(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, good_csv: Path
-) -> None:
+def test_output_env_makes_json_the_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, good_csv: Path) -> None:
     monkeypatch.setenv("TRADER_CLI_OUTPUT", "json")
     sh = Shell(tmp_path / "store")
     assert shell_ok(sh, f"data import {good_csv} --symbol SPY")
@@ -236,9 +230,7 @@ def test_csv_output(shell: Shell, good_csv: Path) -> None:
     assert lines[1].startswith("SPY,1m,3,")
 
 
-def test_bad_csv_is_rejected_whole_and_the_store_is_unchanged(
-    shell: Shell, good_csv: Path, tmp_path: Path
-) -> None:
+def test_bad_csv_is_rejected_whole_and_the_store_is_unchanged(shell: Shell, good_csv: Path, tmp_path: Path) -> None:
     assert shell_ok(shell, f"data import {good_csv} --symbol SPY")
     stored = shell.data_dir / "bars" / "1m" / "SPY.parquet"
     before = stored.read_bytes()
@@ -298,8 +290,7 @@ def test_run_skips_comments_and_blank_lines(shell: Shell, tmp_path: Path, good_c
     script = _script(
         tmp_path,
         "ok.trader",
-        f"# a comment\n\n   \ndata import {good_csv} --symbol AAA\n"
-        "  # indented comment\ndata list\n",
+        f"# a comment\n\n   \ndata import {good_csv} --symbol AAA\n  # indented comment\ndata list\n",
     )
     res = shell(f"run {script}")
     assert res.code == 0, res.err
@@ -313,10 +304,7 @@ def test_run_stops_at_the_first_failing_line(shell: Shell, tmp_path: Path, good_
     script = _script(
         tmp_path,
         "stop.trader",
-        "# check the config, then import\n"
-        "data list\n"
-        "config check missing.json\n"
-        f"data import {good_csv} --symbol AAA\n",
+        f"# check the config, then import\ndata list\nconfig check missing.json\ndata import {good_csv} --symbol AAA\n",
     )
     res = shell(f"run {script}")
     assert res.code == 1
@@ -326,9 +314,7 @@ def test_run_stops_at_the_first_failing_line(shell: Shell, tmp_path: Path, good_
 
 
 def test_run_keep_going_runs_the_rest(shell: Shell, tmp_path: Path, good_csv: Path) -> None:
-    script = _script(
-        tmp_path, "go.trader", f"config check missing.json\ndata import {good_csv} --symbol AAA\n"
-    )
+    script = _script(tmp_path, "go.trader", f"config check missing.json\ndata import {good_csv} --symbol AAA\n")
     res = shell(f"run --keep-going {script}")
     assert res.code == 1
     assert "go.trader:1" in res.err
@@ -349,9 +335,7 @@ def test_run_parameters(shell: Shell, tmp_path: Path, good_csv: Path) -> None:
     assert shell.stored() == {"AAPL": 3}
 
 
-def test_run_positional_and_named_like_the_help_example(
-    shell: Shell, tmp_path: Path, good_csv: Path
-) -> None:
+def test_run_positional_and_named_like_the_help_example(shell: Shell, tmp_path: Path, good_csv: Path) -> None:
     script = _script(
         tmp_path,
         "f.trader",
@@ -572,9 +556,7 @@ LINES = st.lists(st.tuples(TOKENS, st.booleans()), max_size=8).map(
 SCRIPT_DIAGNOSTIC = re.compile(r"^.*:\d+: |^.*: \d+ command\(s\) run, \d+ failed")
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(line=LINES)
 def test_any_line_fails_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # `run -` reads stdin

@@ -143,9 +143,7 @@ def test_overlays_and_lower_panels_draw_every_output(coord: SessionCoordinator) 
         assert label in text  # the price panel's legend
     titles = [line.strip() for line in lines_of(res) if line.strip().startswith(("rsi_", "macd_"))]
     assert titles == ["rsi_14_5m", "macd_12_26_9_5m  ▚ macd  • signal  + histogram"]
-    assert (
-        sum(line.lstrip().startswith("┌") for line in lines_of(res)) == 4
-    )  # price, rsi, macd, volume
+    assert sum(line.lstrip().startswith("┌") for line in lines_of(res)) == 4  # price, rsi, macd, volume
 
 
 def test_indicator_values_exist_only_for_session_bars(coord: SessionCoordinator) -> None:
@@ -153,10 +151,7 @@ def test_indicator_values_exist_only_for_session_bars(coord: SessionCoordinator)
     sma, macd = series.indicators
     start = series.session_start
     assert start == 60 - 24  # two hours of 5m bars today
-    assert (
-        np.isnan(sma.outputs["value"][:start]).all()
-        and np.isfinite(sma.outputs["value"][start:]).all()
-    )
+    assert np.isnan(sma.outputs["value"][:start]).all() and np.isfinite(sma.outputs["value"][start:]).all()
     lane = coord.session.symbols["AAPL"].lane
     latest = coord.hub.latest("macd_12_26_9_5m", lane)
     assert latest is not None and set(macd.outputs) == {"macd", "signal", "histogram"}
@@ -290,7 +285,5 @@ def test_the_command_module_imports_no_plotting_library() -> None:
         "import sys, trader_cli.commands.chart; "
         "print(sorted(m for m in ('plotext', 'matplotlib', 'numpy') if m in sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"

@@ -60,9 +60,7 @@ def test_core_imports_no_face_library(path: Path) -> None:
         f"{path.relative_to(PACKAGE)}:{line}: imports {mod}"
         for line, mod in _imported_modules(path)
         if mod.split(".")[0] in FACE_LIBRARIES
-        or mod.startswith(
-            ("trader_cli.commands", "trader_cli.shell", "trader_cli.render", "trader_cli.app")
-        )
+        or mod.startswith(("trader_cli.commands", "trader_cli.shell", "trader_cli.render", "trader_cli.app"))
         or mod in ("trader_cli.context",)
     ]
     assert not bad, "\n".join(bad)

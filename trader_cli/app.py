@@ -11,9 +11,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
+import typer
 from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2)
 from typer.core import TyperGroup
-import typer
 
 from trader_cli.commands import add as add_cmds
 from trader_cli.commands import chart as chart_cmds
@@ -39,7 +39,9 @@ app = typer.Typer(
 @app.callback(invoke_without_command=True)
 def _root(
     ctx: typer.Context,
-    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Bar store folder (overrides env and config).")] = None,
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="Bar store folder (overrides env and config).")
+    ] = None,
     config: Annotated[str | None, typer.Option("--config", "-c", help="Session config file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print replay events.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -121,7 +123,7 @@ def run_args(obj: AppContext, args: list[str]) -> int:
     except KeyboardInterrupt:
         obj.renderer.error("cancelled (Ctrl-C); the session is intact")
         return 130
-    except Exception as err:  # noqa: BLE001 - a bug must not kill the shell; it is logged in full
+    except Exception as err:
         log = _log_crash()
         obj.renderer.error(f"internal error: {type(err).__name__}: {err} (details in {log}; please report it)")
         return 1
@@ -182,7 +184,7 @@ def main(argv: list[str]) -> int:
                 from trader_cli.shell.repl import run_repl
 
                 return run_repl(obj)
-            return meta_cmds.run_stream(obj, sys.stdin, "<stdin>", keep_going=False, params={}).exit_code
+            return int(meta_cmds.run_stream(obj, sys.stdin, "<stdin>", keep_going=False, params={}).exit_code)
         code = run_args(obj, argv)
         if obj.extras.pop("open_shell", False):
             from trader_cli.shell.repl import run_repl

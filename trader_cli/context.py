@@ -71,11 +71,11 @@ class AppContext:
             return self._coordinator.store
         from trader_cli.core.store import DataManager
 
-        cache = self.extras.get("store")
+        cache: DataManager | None = self.extras.get("store")
         if cache is None or cache.data_dir != self.data_dir():
             cache = DataManager(self.data_dir())
             self.extras["store"] = cache
-        return cache  # type: ignore[no-any-return]
+        return cache
 
     @property
     def coordinator(self) -> SessionCoordinator:

@@ -62,21 +62,18 @@ def test_aggregate_of_nothing_is_empty(cal: MarketCalendar) -> None:
     assert len(aggregate(Bars.empty(), Interval.parse("5m"), cal)) == 0
 
 
-def test_bars_align_to_the_open_not_the_first_bar(cal: MarketCalendar,
-                                                  bars_factory: MakeBars) -> None:
+def test_bars_align_to_the_open_not_the_first_bar(cal: MarketCalendar, bars_factory: MakeBars) -> None:
     # Starting at 09:33, the first 5m bar is still stamped 09:30 and covers 09:33..09:34.
     base = bars_factory(MONDAY, 12, offset_minutes=3)
     out = aggregate(base, Interval.parse("5m"), cal)
     assert [hhmm(t) for t in out.ts] == ["09:30", "09:35", "09:40"]
     assert out.open[0] == base.open[0]
     assert out.close[0] == base.close[1]  # 09:34
-    assert out.volume.tolist() == [base.volume[:2].sum(), base.volume[2:7].sum(),
-                                   base.volume[7:].sum()]
+    assert out.volume.tolist() == [base.volume[:2].sum(), base.volume[2:7].sum(), base.volume[7:].sum()]
 
 
 @pytest.mark.parametrize(("name", "count"), [("5m", 78), ("15m", 26), ("30m", 13), ("1h", 7)])
-def test_full_day_bar_counts_and_stamps(cal: MarketCalendar, bars_factory: MakeBars,
-                                        name: str, count: int) -> None:
+def test_full_day_bar_counts_and_stamps(cal: MarketCalendar, bars_factory: MakeBars, name: str, count: int) -> None:
     iv = Interval.parse(name)
     out = aggregate(bars_factory(MONDAY), iv, cal)
     assert len(out) == count == cal.expected_bars(MONDAY, iv)
@@ -90,21 +87,24 @@ def test_bars_never_span_two_sessions(cal: MarketCalendar, bars_factory: MakeBar
     tue = bars_factory(dt.date(2024, 12, 3), 7, start_price=200.0)
     out = aggregate(Bars.concat([mon, tue]), Interval.parse("1h"), cal)
     assert len(out) == 2
-    assert [to_ny(int(t)).strftime("%m-%d %H:%M") for t in out.ts] == ["12-02 15:30",
-                                                                          "12-03 09:30"]
+    assert [to_ny(int(t)).strftime("%m-%d %H:%M") for t in out.ts] == ["12-02 15:30", "12-03 09:30"]
     assert out.open.tolist() == [mon.open[0], tue.open[0]]
     assert out.close.tolist() == [mon.close[-1], tue.close[-1]]
     assert out.high[0] == mon.high.max() and out.low[1] == tue.low.min()
     assert out.volume.tolist() == [mon.volume.sum(), tue.volume.sum()]
 
 
-@pytest.mark.parametrize(("name", "stamps", "last_stamp", "last_minutes"), [
-    ("15m", 14, "12:45", 15),
-    ("30m", 7, "12:30", 30),
-    ("1h", 4, "12:30", 30),
-])
-def test_early_close_last_bar_ends_at_13_00(cal: MarketCalendar, bars_factory: MakeBars, name: str,
-                                          stamps: int, last_stamp: str, last_minutes: int) -> None:
+@pytest.mark.parametrize(
+    ("name", "stamps", "last_stamp", "last_minutes"),
+    [
+        ("15m", 14, "12:45", 15),
+        ("30m", 7, "12:30", 30),
+        ("1h", 4, "12:30", 30),
+    ],
+)
+def test_early_close_last_bar_ends_at_13_00(
+    cal: MarketCalendar, bars_factory: MakeBars, name: str, stamps: int, last_stamp: str, last_minutes: int
+) -> None:
     # 210 minutes: 15m and 30m bars fit exactly; the last 1h bar is short (30 minutes).
     base = bars_factory(BLACK_FRIDAY)
     assert len(base) == 210
@@ -125,8 +125,7 @@ def test_early_close_hour_bars(cal: MarketCalendar, bars_factory: MakeBars) -> N
     assert out.low[-1] == base.low[180:].min()
 
 
-def test_a_window_with_no_base_bars_yields_no_bar(cal: MarketCalendar,
-                                                 bars_factory: MakeBars) -> None:
+def test_a_window_with_no_base_bars_yields_no_bar(cal: MarketCalendar, bars_factory: MakeBars) -> None:
     base = bars_factory(MONDAY, 15)
     keep = np.ones(15, dtype=bool)
     keep[5:10] = False  # 09:35..09:39 missing
@@ -140,11 +139,15 @@ def test_a_window_with_no_base_bars_yields_no_bar(cal: MarketCalendar,
 def test_extended_hours_bars_are_left_out(cal: MarketCalendar, bars_factory: MakeBars) -> None:
     session = bars_factory(MONDAY, 10)
     open_ns, close_ns = cal.open_close(MONDAY)
-    pre = Bars(np.array([open_ns - 5 * NS_PER_MINUTE, open_ns - NS_PER_MINUTE]),
-               np.array([1.0, 1.0]), np.array([999.0, 999.0]), np.array([0.5, 0.5]),
-               np.array([1.0, 1.0]), np.array([1e9, 1e9]))
-    post = Bars(np.array([close_ns, close_ns + NS_PER_MINUTE]), pre.open, pre.high, pre.low,
-                pre.close, pre.volume)
+    pre = Bars(
+        np.array([open_ns - 5 * NS_PER_MINUTE, open_ns - NS_PER_MINUTE]),
+        np.array([1.0, 1.0]),
+        np.array([999.0, 999.0]),
+        np.array([0.5, 0.5]),
+        np.array([1.0, 1.0]),
+        np.array([1e9, 1e9]),
+    )
+    post = Bars(np.array([close_ns, close_ns + NS_PER_MINUTE]), pre.open, pre.high, pre.low, pre.close, pre.volume)
     mixed = Bars.concat([pre, session, post])
     for name in ("5m", "1h", "1d"):
         out = aggregate(mixed, Interval.parse(name), cal)
@@ -155,18 +158,19 @@ def test_extended_hours_bars_are_left_out(cal: MarketCalendar, bars_factory: Mak
     assert len(aggregate(Bars.concat([pre, post]), Interval.parse("5m"), cal)) == 0
 
 
-def test_daily_bars_are_stamped_at_new_york_midnight(cal: MarketCalendar,
-                                                     bars_factory: MakeBars) -> None:
+def test_daily_bars_are_stamped_at_new_york_midnight(cal: MarketCalendar, bars_factory: MakeBars) -> None:
     # One day on each side of the end of DST (2024-11-03): midnight is UTC-4 then UTC-5.
     days = [dt.date(2024, 11, 1), dt.date(2024, 11, 4), BLACK_FRIDAY]
     base = Bars.concat([bars_factory(d, seed=i) for i, d in enumerate(days)])
     out = aggregate(base, Interval.parse("1d"), cal)
-    assert [to_ny(int(t)) for t in out.ts] == [
-        dt.datetime(d.year, d.month, d.day, tzinfo=NY) for d in days
-    ]
+    assert [to_ny(int(t)) for t in out.ts] == [dt.datetime(d.year, d.month, d.day, tzinfo=NY) for d in days]
     first = bars_factory(days[0], seed=0)
     assert (out.open[0], out.high[0], out.low[0], out.close[0], out.volume[0]) == (
-        first.open[0], first.high.max(), first.low.min(), first.close[-1], first.volume.sum()
+        first.open[0],
+        first.high.max(),
+        first.low.min(),
+        first.close[-1],
+        first.volume.sum(),
     )
 
 
@@ -187,8 +191,7 @@ def test_bars_window_and_before(bars_factory: MakeBars) -> None:
     name=st.sampled_from(["5m", "15m", "30m", "1h", "1d"]),
     keep=st.lists(st.booleans(), min_size=390, max_size=390),
 )
-def test_aggregate_matches_a_window_by_window_reference(day: dt.date, name: str,
-                                                        keep: list[bool]) -> None:
+def test_aggregate_matches_a_window_by_window_reference(day: dt.date, name: str, keep: list[bool]) -> None:
     from trader_cli.core.calendar import nyse
 
     cal = nyse()
@@ -196,8 +199,14 @@ def test_aggregate_matches_a_window_by_window_reference(day: dt.date, name: str,
     n = (close_ns - open_ns) // NS_PER_MINUTE
     rng = np.random.default_rng(len(keep))
     close = 100 + np.cumsum(rng.normal(0, 0.1, n))
-    base = Bars(open_ns + np.arange(n, dtype=np.int64) * NS_PER_MINUTE, close - 0.05,
-                close + 0.2, close - 0.2, close, rng.integers(1, 100, n).astype(float))
+    base = Bars(
+        open_ns + np.arange(n, dtype=np.int64) * NS_PER_MINUTE,
+        close - 0.05,
+        close + 0.2,
+        close - 0.2,
+        close,
+        rng.integers(1, 100, n).astype(float),
+    )
     base = base.take(np.array(keep[:n]))
     iv = Interval.parse(name)
     out = aggregate(base, iv, cal)
@@ -207,8 +216,16 @@ def test_aggregate_matches_a_window_by_window_reference(day: dt.date, name: str,
         w = base.window(start, min(start + step, close_ns))
         if len(w):
             stamp = start - (9 * 3600 + 30 * 60) * 10**9 if iv.is_daily else start
-            expected.append((stamp, w.open[0], w.high.max(), w.low.min(), w.close[-1],
-                             w.volume.sum()))
-    got = list(zip(out.ts.tolist(), out.open.tolist(), out.high.tolist(), out.low.tolist(),
-                   out.close.tolist(), out.volume.tolist(), strict=True))
+            expected.append((stamp, w.open[0], w.high.max(), w.low.min(), w.close[-1], w.volume.sum()))
+    got = list(
+        zip(
+            out.ts.tolist(),
+            out.open.tolist(),
+            out.high.tolist(),
+            out.low.tolist(),
+            out.close.tolist(),
+            out.volume.tolist(),
+            strict=True,
+        )
+    )
     assert got == expected

@@ -45,8 +45,7 @@ def test_open_close_of_a_regular_day_in_utc(cal: MarketCalendar) -> None:
 
 @pytest.mark.parametrize("day", [BLACK_FRIDAY, CHRISTMAS_EVE])
 def test_early_closes_end_at_13_00(cal: MarketCalendar, day: dt.date) -> None:
-    assert cal.open_close(day) == (ns(day.year, day.month, day.day, 9, 30),
-                                   ns(day.year, day.month, day.day, 13))
+    assert cal.open_close(day) == (ns(day.year, day.month, day.day, 9, 30), ns(day.year, day.month, day.day, 13))
     assert cal.is_early_close(day)
     assert cal.expected_bars(day, "1m") == 210
 
@@ -77,8 +76,13 @@ def test_open_close_of_a_holiday_raises(cal: MarketCalendar) -> None:
 
 def test_trading_days_is_inclusive_and_skips_holidays(cal: MarketCalendar) -> None:
     days = cal.trading_days(dt.date(2024, 11, 25), dt.date(2024, 12, 2))
-    assert days == [dt.date(2024, 11, 25), dt.date(2024, 11, 26), dt.date(2024, 11, 27),
-                    BLACK_FRIDAY, dt.date(2024, 12, 2)]
+    assert days == [
+        dt.date(2024, 11, 25),
+        dt.date(2024, 11, 26),
+        dt.date(2024, 11, 27),
+        BLACK_FRIDAY,
+        dt.date(2024, 12, 2),
+    ]
     assert len(cal.trading_days(dt.date(2024, 11, 1), dt.date(2024, 12, 31))) == 41
 
 
@@ -132,8 +136,7 @@ def test_ny_dates_across_the_end_of_dst(cal: MarketCalendar) -> None:
     ]
     ts = np.array([int(s.timestamp()) * 1_000_000_000 for s in stamps], dtype=np.int64)
     got = [ordinal_to_date(int(o)) for o in ny_dates(ts)]
-    assert got == [dt.date(2024, 11, 2), dt.date(2024, 11, 3), dt.date(2024, 11, 3),
-                   dt.date(2024, 11, 4)]
+    assert got == [dt.date(2024, 11, 2), dt.date(2024, 11, 3), dt.date(2024, 11, 3), dt.date(2024, 11, 4)]
 
 
 def test_ny_dates_across_the_start_of_dst() -> None:

@@ -43,8 +43,7 @@ def test_defaults_of_a_minimal_backtest_config() -> None:
     assert cfg.backtest_config.start_date == dt.date(2024, 12, 2)
     assert cfg.backtest_config.speed_multiplier == 0
     data = cfg.session_data_config
-    assert (data.symbols, data.base_interval, data.derived_intervals, data.indicators) == (
-        [], "1m", [], [])
+    assert (data.symbols, data.base_interval, data.derived_intervals, data.indicators) == ([], "1m", [], [])
     assert data.historical.trailing_days == 5
     assert cfg.intervals() == [Interval.parse("1m")]
 
@@ -64,8 +63,7 @@ def test_the_shipped_default_config_loads() -> None:
     assert [iv.name for iv in cfg.intervals()] == ["1m", "5m", "15m"]
     assert [(i.name, i.params, i.interval) for i in data.indicators] == [("sma", [20], "5m")]
     # Its data_dir points at the shipped sample.
-    assert resolve_data_dir(None, cfg, REPO / "configs" / "default.json").resolve() == (
-        REPO / "data").resolve()
+    assert resolve_data_dir(None, cfg, REPO / "configs" / "default.json").resolve() == (REPO / "data").resolve()
 
 
 def test_every_shipped_config_loads() -> None:
@@ -74,9 +72,14 @@ def test_every_shipped_config_loads() -> None:
 
 
 def test_values_are_normalised() -> None:
-    cfg = parse_config(backtest(symbols=["aapl", " brk.b "], derived_intervals=["5M", "1h", "5m"],
-                                base_interval="1M",
-                                indicators=[{"name": "ema", "params": [9], "interval": "15M"}]))
+    cfg = parse_config(
+        backtest(
+            symbols=["aapl", " brk.b "],
+            derived_intervals=["5M", "1h", "5m"],
+            base_interval="1M",
+            indicators=[{"name": "ema", "params": [9], "interval": "15M"}],
+        )
+    )
     data = cfg.session_data_config
     assert data.symbols == ["AAPL", "BRK.B"]
     assert data.base_interval == "1m"
@@ -110,29 +113,38 @@ def test_an_unknown_nested_key_is_named_with_its_path() -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (backtest(derived_intervals=["5m", "7m"]),
-         "session_data_config.derived_intervals: unknown interval '7m' (use one of 1s, 1m, 5m, "
-         "15m, 30m, 1h, 1d)"),
-        (backtest(base_interval="5m"),
-         "session_data_config.base_interval: base_interval must be 1s or 1m (got \"5m\")"),
-        (backtest(derived_intervals=["1s"]),
-         "session_data_config: derived interval '1s' is shorter than base_interval '1m'"),
-        (backtest(indicators=[{"name": "sma", "interval": "2m"}]),
-         "session_data_config.indicators.0.interval: unknown interval '2m'"),
-        (backtest(historical={"trailing_days": -1}),
-         "session_data_config.historical.trailing_days: Input should be greater than or equal "
-         "to 0 (got -1)"),
-        (backtest(symbols=["AAPL", "no good"]),
-         "session_data_config.symbols: bad symbol 'no good'"),
+        (
+            backtest(derived_intervals=["5m", "7m"]),
+            "session_data_config.derived_intervals: unknown interval '7m' (use one of 1s, 1m, 5m, 15m, 30m, 1h, 1d)",
+        ),
+        (backtest(base_interval="5m"), 'session_data_config.base_interval: base_interval must be 1s or 1m (got "5m")'),
+        (
+            backtest(derived_intervals=["1s"]),
+            "session_data_config: derived interval '1s' is shorter than base_interval '1m'",
+        ),
+        (
+            backtest(indicators=[{"name": "sma", "interval": "2m"}]),
+            "session_data_config.indicators.0.interval: unknown interval '2m'",
+        ),
+        (
+            backtest(historical={"trailing_days": -1}),
+            "session_data_config.historical.trailing_days: Input should be greater than or equal to 0 (got -1)",
+        ),
+        (backtest(symbols=["AAPL", "no good"]), "session_data_config.symbols: bad symbol 'no good'"),
         ({"mode": "paper"}, "mode: Input should be 'backtest' or 'live' (got \"paper\")"),
-        ({"backtest_config": {"start_date": "2024-12-03", "end_date": "2024-12-02"}},
-         "backtest_config: end_date 2024-12-02 is before start_date 2024-12-03"),
-        ({"backtest_config": {"start_date": "2024-13-01", "end_date": "2024-12-02"}},
-         "backtest_config.start_date: Input should be a valid date"),
-        ({"backtest_config": {**BACKTEST, "speed_multiplier": -2}},
-         "backtest_config.speed_multiplier: Input should be greater than or equal to 0 (got -2)"),
-        ({"mode": "backtest"},
-         "mode 'backtest' needs backtest_config with start_date and end_date"),
+        (
+            {"backtest_config": {"start_date": "2024-12-03", "end_date": "2024-12-02"}},
+            "backtest_config: end_date 2024-12-02 is before start_date 2024-12-03",
+        ),
+        (
+            {"backtest_config": {"start_date": "2024-13-01", "end_date": "2024-12-02"}},
+            "backtest_config.start_date: Input should be a valid date",
+        ),
+        (
+            {"backtest_config": {**BACKTEST, "speed_multiplier": -2}},
+            "backtest_config.speed_multiplier: Input should be greater than or equal to 0 (got -2)",
+        ),
+        ({"mode": "backtest"}, "mode 'backtest' needs backtest_config with start_date and end_date"),
         ({}, "mode 'backtest' needs backtest_config with start_date and end_date"),
         ([], "Input should be a valid dictionary"),
     ],
@@ -188,8 +200,7 @@ def test_then_the_environment(no_env: pytest.MonkeyPatch, tmp_path: Path) -> Non
     assert resolve_data_dir(None, cfg, tmp_path / "c.json") == Path("/from/env")
 
 
-def test_then_the_config_relative_to_its_file(no_env: pytest.MonkeyPatch,
-                                              tmp_path: Path) -> None:
+def test_then_the_config_relative_to_its_file(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "cfg").mkdir()
     path = write_json(tmp_path, {"mode": "live", "data_dir": "../bars"}, name="cfg/c.json")
     cfg = load_config(path)
@@ -203,8 +214,7 @@ def test_an_absolute_config_data_dir_is_kept(no_env: pytest.MonkeyPatch, tmp_pat
     assert resolve_data_dir(None, cfg, "/elsewhere/c.json") == tmp_path / "abs"
 
 
-def test_a_config_without_a_file_is_relative_to_the_working_dir(
-        no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_config_without_a_file_is_relative_to_the_working_dir(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     no_env.chdir(tmp_path)
     cfg = parse_config({"mode": "live", "data_dir": "mine"})
     assert resolve_data_dir(None, cfg, None) == tmp_path / "mine"

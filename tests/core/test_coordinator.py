@@ -24,10 +24,13 @@ REPO = Path(__file__).resolve().parents[2]
 def config(symbols: list[str], **over: Any) -> SessionConfig:
     """A backtest config over the bundled sample, like configs/default.json."""
     raw: dict[str, Any] = {
-        "name": "test", "mode": "backtest",
+        "name": "test",
+        "mode": "backtest",
         "backtest_config": {"start_date": "2024-12-02", "end_date": "2024-12-03", "speed_multiplier": 0},
         "session_data_config": {
-            "symbols": symbols, "base_interval": "1m", "derived_intervals": ["5m", "15m"],
+            "symbols": symbols,
+            "base_interval": "1m",
+            "derived_intervals": ["5m", "15m"],
             "historical": {"trailing_days": 5},
             "indicators": [{"name": "sma", "params": [20], "interval": "5m"}, {"name": "rsi", "params": [14]}],
         },
@@ -117,7 +120,7 @@ def test_upgrade_adhoc_to_full(coord: SessionCoordinator, sample: Path) -> None:
     assert m.meets_session_config_requirements and m.upgraded_from_adhoc and m.added_by == "strategy"
     assert m.auto_provisioned  # it was auto-provisioned once; that stays true
     assert tsla.intervals == ["1m", "5m", "15m"] and set(tsla.indicators) == {"sma_20_5m", "rsi_14_1m"}
-    assert [s.step for s in res.report.steps][0] == "upgrade_symbol"
+    assert next(s.step for s in res.report.steps) == "upgrade_symbol"
 
 
 def test_duplicate_full_symbol_changes_nothing(coord: SessionCoordinator, sample: Path) -> None:
@@ -176,7 +179,9 @@ def test_remove_symbol_gone_from_export(coord: SessionCoordinator, sample: Path,
         coord.remove_symbol("TSLA")
 
 
-def test_export_validates_against_schema_and_reads_back(coord: SessionCoordinator, sample: Path, tmp_path: Path) -> None:
+def test_export_validates_against_schema_and_reads_back(
+    coord: SessionCoordinator, sample: Path, tmp_path: Path
+) -> None:
     start(coord, sample, ["AAPL", "RIVN"])
     coord.advance(45)
     coord.add("indicator", "MSFT", "adhoc", indicator=("macd", [], "1m"))
@@ -187,7 +192,12 @@ def test_export_validates_against_schema_and_reads_back(coord: SessionCoordinato
         jsonschema.validate(data, export_schema())
         model = SessionExport.model_validate(data)
         assert set(model.symbols["AAPL"].metadata.model_dump()) == {
-            "meets_session_config_requirements", "added_by", "auto_provisioned", "added_at", "upgraded_from_adhoc"}
+            "meets_session_config_requirements",
+            "added_by",
+            "auto_provisioned",
+            "added_at",
+            "upgraded_from_adhoc",
+        }
     aapl = data["symbols"]["AAPL"]
     assert aapl["intervals"]["1m"]["session_bars"] == 45
     bars = aapl["intervals"]["1m"]["bars"]

@@ -39,38 +39,42 @@ def snapshot(store: DataManager) -> dict[str, bytes]:
 
 # -- timestamp formats -------------------------------------------------------------------------
 def test_iso_with_offset(store: DataManager, tmp_path: Path) -> None:
-    path = write_csv(tmp_path, "2013-10-04T09:30:00-04:00,10,11,9,10.5,100",
-                     "2013-10-04T09:31:00-04:00,10.5,11,10,10.8,200")
+    path = write_csv(
+        tmp_path, "2013-10-04T09:30:00-04:00,10,11,9,10.5,100", "2013-10-04T09:31:00-04:00,10.5,11,10,10.8,200"
+    )
     (done,) = import_csv(store, path, "1m", symbol="spy")
     assert (done.symbol, done.interval, done.rows, done.stored_rows) == ("SPY", "1m", 2, 2)
     bars = store.read("SPY", "1m")
-    assert bars.ts.tolist() == [ns(dt.datetime(2013, 10, 4, 13, 30, tzinfo=UTC)),
-                                ns(dt.datetime(2013, 10, 4, 13, 31, tzinfo=UTC))]
+    assert bars.ts.tolist() == [
+        ns(dt.datetime(2013, 10, 4, 13, 30, tzinfo=UTC)),
+        ns(dt.datetime(2013, 10, 4, 13, 31, tzinfo=UTC)),
+    ]
     assert bars.open.tolist() == [10, 10.5] and bars.high.tolist() == [11, 11]
     assert bars.low.tolist() == [9, 10] and bars.close.tolist() == [10.5, 10.8]
     assert bars.volume.tolist() == [100, 200]
     assert store.coverage()[0].source == "import bars.csv"
 
 
-@pytest.mark.parametrize("stamp", ["2024-12-02T14:30:00Z", "2024-12-02 14:30:00+00:00",
-                                   "2024-12-02T09:30:00.000-05:00", "2024-12-02T15:30:00+01:00"])
+@pytest.mark.parametrize(
+    "stamp",
+    ["2024-12-02T14:30:00Z", "2024-12-02 14:30:00+00:00", "2024-12-02T09:30:00.000-05:00", "2024-12-02T15:30:00+01:00"],
+)
 def test_iso_offset_spellings(store: DataManager, tmp_path: Path, stamp: str) -> None:
     import_csv(store, write_csv(tmp_path, f"{stamp},1,1,1,1,1"), "1m", symbol="X")
     assert store.read("X", "1m").ts.tolist() == [ns(dt.datetime(2024, 12, 2, 14, 30, tzinfo=UTC))]
 
 
-@pytest.mark.parametrize(("tz", "utc_hour"), [("America/New_York", 14), ("UTC", 9),
-                                               ("Europe/London", 9), ("Asia/Tokyo", 0)])
-def test_iso_without_offset_is_read_in_tz(store: DataManager, tmp_path: Path, tz: str,
-                                          utc_hour: int) -> None:
+@pytest.mark.parametrize(
+    ("tz", "utc_hour"), [("America/New_York", 14), ("UTC", 9), ("Europe/London", 9), ("Asia/Tokyo", 0)]
+)
+def test_iso_without_offset_is_read_in_tz(store: DataManager, tmp_path: Path, tz: str, utc_hour: int) -> None:
     path = write_csv(tmp_path, "2024-12-02T09:30:00,1,1,1,1,1", "2024-12-02 09:31:00,1,1,1,1,1")
     import_csv(store, path, "1m", symbol="X", tz=tz)
     first = dt.datetime(2024, 12, 2, utc_hour, 30, tzinfo=UTC)
     assert store.read("X", "1m").ts.tolist() == [ns(first), ns(first) + 60 * 10**9]
 
 
-def test_iso_without_offset_defaults_to_new_york_across_dst(store: DataManager,
-                                                           tmp_path: Path) -> None:
+def test_iso_without_offset_defaults_to_new_york_across_dst(store: DataManager, tmp_path: Path) -> None:
     path = write_csv(tmp_path, "2024-11-01T09:30:00,1,1,1,1,1", "2024-11-04T09:30:00,1,1,1,1,1")
     import_csv(store, path, "1m", symbol="X")
     local = [to_ny(int(t)) for t in store.read("X", "1m").ts]
@@ -79,8 +83,7 @@ def test_iso_without_offset_defaults_to_new_york_across_dst(store: DataManager,
 
 
 def test_rows_with_and_without_offset_in_one_file(store: DataManager, tmp_path: Path) -> None:
-    path = write_csv(tmp_path, "2013-10-04T09:30:00-04:00,1,1,1,1,1",
-                     "2013-10-04T09:31:00,1,1,1,1,1")
+    path = write_csv(tmp_path, "2013-10-04T09:30:00-04:00,1,1,1,1,1", "2013-10-04T09:31:00,1,1,1,1,1")
     import_csv(store, path, "1m", symbol="X")
     start = ns(dt.datetime(2013, 10, 4, 13, 30, tzinfo=UTC))
     assert store.read("X", "1m").ts.tolist() == [start, start + 60 * 10**9]
@@ -89,38 +92,47 @@ def test_rows_with_and_without_offset_in_one_file(store: DataManager, tmp_path: 
 def test_epoch_seconds_and_milliseconds(store: DataManager, tmp_path: Path) -> None:
     start = ns(dt.datetime(2024, 12, 2, 14, 30, tzinfo=UTC))
     secs = start // 10**9
-    import_csv(store, write_csv(tmp_path, f"{secs},1,1,1,1,1", f"{secs + 60},1,1,1,1,1",
-                                name="s.csv"), "1m", symbol="S")
-    import_csv(store, write_csv(tmp_path, f"{secs * 1000},1,1,1,1,1",
-                                f"{(secs + 60) * 1000},1,1,1,1,1", name="ms.csv"), "1m",
-               symbol="MS")
-    import_csv(store, write_csv(tmp_path, f"{secs},1,1,1,1,1", f"{(secs + 60) * 1000},1,1,1,1,1",
-                                name="mixed.csv"), "1m", symbol="MIX")
+    import_csv(
+        store, write_csv(tmp_path, f"{secs},1,1,1,1,1", f"{secs + 60},1,1,1,1,1", name="s.csv"), "1m", symbol="S"
+    )
+    import_csv(
+        store,
+        write_csv(tmp_path, f"{secs * 1000},1,1,1,1,1", f"{(secs + 60) * 1000},1,1,1,1,1", name="ms.csv"),
+        "1m",
+        symbol="MS",
+    )
+    import_csv(
+        store,
+        write_csv(tmp_path, f"{secs},1,1,1,1,1", f"{(secs + 60) * 1000},1,1,1,1,1", name="mixed.csv"),
+        "1m",
+        symbol="MIX",
+    )
     for sym in ("S", "MS", "MIX"):
         assert store.read(sym, "1m").ts.tolist() == [start, start + 60 * 10**9], sym
 
 
 def test_header_in_any_case_with_a_byte_order_mark(store: DataManager, tmp_path: Path) -> None:
     path = tmp_path / "excel.csv"
-    path.write_bytes(b"\xef\xbb\xbfTimestamp,Open,High,Low,Close,Volume\r\n"
-                     b"2024-12-02T09:30:00-05:00,1,2,0.5,1.5,10\r\n")
+    path.write_bytes(
+        b"\xef\xbb\xbfTimestamp,Open,High,Low,Close,Volume\r\n2024-12-02T09:30:00-05:00,1,2,0.5,1.5,10\r\n"
+    )
     (done,) = import_csv(store, path, "1m", symbol="X")
     assert done.rows == 1
     assert store.read("X", "1m").high.tolist() == [2.0]
 
 
 def test_daily_bars_are_stamped_at_new_york_midnight(store: DataManager, tmp_path: Path) -> None:
-    path = write_csv(tmp_path, "2024-12-02,1,2,0.5,1.5,10",
-                     "2024-12-03T16:00:00-05:00,1,2,0.5,1.5,10")
+    path = write_csv(tmp_path, "2024-12-02,1,2,0.5,1.5,10", "2024-12-03T16:00:00-05:00,1,2,0.5,1.5,10")
     import_csv(store, path, "1d", symbol="X")
     ny = ZoneInfo("America/New_York")
-    assert store.read("X", "1d").ts.tolist() == [ns(dt.datetime(2024, 12, 2, tzinfo=ny)),
-                                                 ns(dt.datetime(2024, 12, 3, tzinfo=ny))]
+    assert store.read("X", "1d").ts.tolist() == [
+        ns(dt.datetime(2024, 12, 2, tzinfo=ny)),
+        ns(dt.datetime(2024, 12, 3, tzinfo=ny)),
+    ]
 
 
 # -- symbols -----------------------------------------------------------------------------------
-def test_a_symbol_column_imports_several_symbols_at_once(store: DataManager,
-                                                        tmp_path: Path) -> None:
+def test_a_symbol_column_imports_several_symbols_at_once(store: DataManager, tmp_path: Path) -> None:
     path = write_csv(
         tmp_path,
         "2024-12-02T09:31:00-05:00,2,2,2,2,20,aapl",
@@ -138,10 +150,8 @@ def test_a_symbol_column_imports_several_symbols_at_once(store: DataManager,
     assert store.read("MSFT", "1m").volume.tolist() == [50]
 
 
-def test_symbol_option_with_a_symbol_column_is_an_error(store: DataManager,
-                                                       tmp_path: Path) -> None:
-    path = write_csv(tmp_path, "2024-12-02T09:30:00-05:00,1,1,1,1,1,AAPL",
-                     header=HEADER + ",symbol")
+def test_symbol_option_with_a_symbol_column_is_an_error(store: DataManager, tmp_path: Path) -> None:
+    path = write_csv(tmp_path, "2024-12-02T09:30:00-05:00,1,1,1,1,1,AAPL", header=HEADER + ",symbol")
     with pytest.raises(DataError, match="has a symbol column: leave out --symbol"):
         import_csv(store, path, "1m", symbol="AAPL")
     assert snapshot(store) == {}
@@ -180,8 +190,7 @@ GOOD = "2024-12-02T09:30:00-05:00,10,11,9,10.5,100"
         ("2024-12-02T09:31:30-05:00,10,11,9,10,100", "timestamp is not on a 1m boundary"),
     ],
 )
-def test_a_bad_row_rejects_the_file_by_line_number(store: DataManager, tmp_path: Path,
-                                                   row: str, reason: str) -> None:
+def test_a_bad_row_rejects_the_file_by_line_number(store: DataManager, tmp_path: Path, row: str, reason: str) -> None:
     path = write_csv(tmp_path, GOOD, GOOD.replace("09:30", "09:32"), row)
     with pytest.raises(ImportRejected) as info:
         import_csv(store, path, "1m", symbol="X")
@@ -195,8 +204,7 @@ def test_a_bad_row_rejects_the_file_by_line_number(store: DataManager, tmp_path:
 def test_a_rejected_file_leaves_the_store_unchanged(store: DataManager, tmp_path: Path) -> None:
     import_csv(store, write_csv(tmp_path, GOOD, name="first.csv"), "1m", symbol="X")
     before = snapshot(store)
-    bad = write_csv(tmp_path, GOOD.replace("10.5", "10.6"),
-                    "2024-12-02T09:31:00-05:00,10,9,11,10,1", name="second.csv")
+    bad = write_csv(tmp_path, GOOD.replace("10.5", "10.6"), "2024-12-02T09:31:00-05:00,10,9,11,10,1", name="second.csv")
     with pytest.raises(ImportRejected, match="line 3: high 9 < low 11"):
         import_csv(store, bad, "1m", symbol="X")
     assert snapshot(store) == before
@@ -214,8 +222,7 @@ def test_every_bad_line_is_reported(store: DataManager, tmp_path: Path) -> None:
     assert str(err).endswith("(and 2 more)")
 
 
-def test_only_the_real_problem_of_an_unparseable_row_is_listed(store: DataManager,
-                                                              tmp_path: Path) -> None:
+def test_only_the_real_problem_of_an_unparseable_row_is_listed(store: DataManager, tmp_path: Path) -> None:
     path = write_csv(tmp_path, GOOD, "2024-12-02T09:31:00-05:00,abc,11,9,10,100")
     with pytest.raises(ImportRejected) as info:
         import_csv(store, path, "1m", symbol="X")
@@ -233,8 +240,7 @@ def test_line_numbers_count_blank_lines(store: DataManager, tmp_path: Path) -> N
 def test_duplicates_are_per_symbol(store: DataManager, tmp_path: Path) -> None:
     path = write_csv(tmp_path, GOOD + ",AAPL", GOOD + ",MSFT", header=HEADER + ",symbol")
     assert len(import_csv(store, path, "1m")) == 2
-    dup = write_csv(tmp_path, GOOD + ",AAPL", GOOD + ",aapl", header=HEADER + ",symbol",
-                    name="dup.csv")
+    dup = write_csv(tmp_path, GOOD + ",AAPL", GOOD + ",aapl", header=HEADER + ",symbol", name="dup.csv")
     with pytest.raises(ImportRejected, match="line 3: duplicate timestamp"):
         import_csv(store, dup, "1m")
 
@@ -249,8 +255,11 @@ def test_a_bad_symbol_in_the_column_is_rejected(store: DataManager, tmp_path: Pa
 # -- the file as a whole ----------------------------------------------------------------------
 def test_missing_columns_are_named(store: DataManager, tmp_path: Path) -> None:
     path = write_csv(tmp_path, "2024-12-02T09:30:00-05:00,1,1,1", header="timestamp,open,high,low")
-    with pytest.raises(DataError, match=r"lacks column\(s\) close, volume \(expected header: "
-                                        r"timestamp,open,high,low,close,volume\[,symbol\]\)"):
+    with pytest.raises(
+        DataError,
+        match=r"lacks column\(s\) close, volume \(expected header: "
+        r"timestamp,open,high,low,close,volume\[,symbol\]\)",
+    ):
         import_csv(store, path, "1m", symbol="X")
 
 

@@ -19,15 +19,17 @@ MONDAY_AFTER_THANKSGIVING = dt.date(2024, 12, 2)
 D = dt.date
 
 
-def _analyze(name: str, params: list[int | float], interval: str,
-             day: dt.date = MONDAY_AFTER_THANKSGIVING,
-             stored: set[str] | None = None) -> IndicatorRequirements:
-    return analyze_indicator_requirements(IndicatorRequest.parse(name, params, interval), day,
-                                          stored_intervals=stored)
+def _analyze(
+    name: str,
+    params: list[int | float],
+    interval: str,
+    day: dt.date = MONDAY_AFTER_THANKSGIVING,
+    stored: set[str] | None = None,
+) -> IndicatorRequirements:
+    return analyze_indicator_requirements(IndicatorRequest.parse(name, params, interval), day, stored_intervals=stored)
 
 
-def test_sma_200_on_5m_reaches_back_across_thanksgiving_and_early_close(
-        cal: MarketCalendar) -> None:
+def test_sma_200_on_5m_reaches_back_across_thanksgiving_and_early_close(cal: MarketCalendar) -> None:
     assert not cal.is_trading_day(D(2024, 11, 28))
     assert cal.expected_bars(D(2024, 11, 29), "5m") == 42
     req = _analyze("sma", [200], "5m")
@@ -40,15 +42,17 @@ def test_sma_200_on_5m_reaches_back_across_thanksgiving_and_early_close(
     assert req.bars_available == 42 + 3 * 78
 
 
-@pytest.mark.parametrize(("period", "days", "bars"), [
-    (1, (D(2024, 11, 29),), 42),
-    (42, (D(2024, 11, 29),), 42),  # exactly the early close's bars
-    (43, (D(2024, 11, 27), D(2024, 11, 29)), 120),
-    (120, (D(2024, 11, 27), D(2024, 11, 29)), 120),
-    (121, (D(2024, 11, 26), D(2024, 11, 27), D(2024, 11, 29)), 198),
-])
-def test_day_count_steps_exactly_at_the_boundaries(period: int, days: tuple[dt.date, ...],
-                                                   bars: int) -> None:
+@pytest.mark.parametrize(
+    ("period", "days", "bars"),
+    [
+        (1, (D(2024, 11, 29),), 42),
+        (42, (D(2024, 11, 29),), 42),  # exactly the early close's bars
+        (43, (D(2024, 11, 27), D(2024, 11, 29)), 120),
+        (120, (D(2024, 11, 27), D(2024, 11, 29)), 120),
+        (121, (D(2024, 11, 26), D(2024, 11, 27), D(2024, 11, 29)), 198),
+    ],
+)
+def test_day_count_steps_exactly_at_the_boundaries(period: int, days: tuple[dt.date, ...], bars: int) -> None:
     req = _analyze("sma", [period], "5m")
     assert (req.history_days, req.bars_available) == (days, bars)
 
@@ -82,8 +86,7 @@ def test_vwap_needs_no_history() -> None:
 def test_daily_bars_count_one_per_trading_day() -> None:
     req = _analyze("sma", [5], "1d", stored={"1m"})
     assert req.base_interval == Interval.parse("1m")
-    assert req.history_days == (D(2024, 11, 22), D(2024, 11, 25), D(2024, 11, 26), D(2024, 11, 27),
-                                D(2024, 11, 29))
+    assert req.history_days == (D(2024, 11, 22), D(2024, 11, 25), D(2024, 11, 26), D(2024, 11, 27), D(2024, 11, 29))
     assert req.bars_available == 5
     assert _analyze("sma", [5], "1d", stored={"1m", "1d"}).base_interval == Interval.parse("1d")
 

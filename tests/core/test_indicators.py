@@ -25,9 +25,16 @@ from trader_cli.core.indicators import (
 Arrays = dict[str, np.ndarray]
 TALIB_RTOL = 1e-8
 BANK_RTOL = 1e-9
-DAYS = [dt.date(2024, 11, 25), dt.date(2024, 11, 26), dt.date(2024, 11, 27),
-        dt.date(2024, 11, 29), dt.date(2024, 12, 2), dt.date(2024, 12, 3),
-        dt.date(2024, 12, 4), dt.date(2024, 12, 5)]  # across Thanksgiving and an early close
+DAYS = [
+    dt.date(2024, 11, 25),
+    dt.date(2024, 11, 26),
+    dt.date(2024, 11, 27),
+    dt.date(2024, 11, 29),
+    dt.date(2024, 12, 2),
+    dt.date(2024, 12, 3),
+    dt.date(2024, 12, 4),
+    dt.date(2024, 12, 5),
+]  # across Thanksgiving and an early close
 
 
 def _talib(name: str, p: tuple[int | float, ...], b: Bars) -> Arrays:
@@ -41,9 +48,12 @@ def _talib(name: str, p: tuple[int | float, ...], b: Bars) -> Arrays:
         out = talib.STOCH(h, lo, c, int(p[0]), int(p[1]), 0, int(p[2]), 0)
         return dict(zip(("slowk", "slowd"), out, strict=True))
     single: dict[str, Callable[[], np.ndarray]] = {
-        "sma": lambda: talib.SMA(c, *p), "ema": lambda: talib.EMA(c, *p),
-        "wma": lambda: talib.WMA(c, *p), "rsi": lambda: talib.RSI(c, *p),
-        "atr": lambda: talib.ATR(h, lo, c, *p), "obv": lambda: talib.OBV(c, v),
+        "sma": lambda: talib.SMA(c, *p),
+        "ema": lambda: talib.EMA(c, *p),
+        "wma": lambda: talib.WMA(c, *p),
+        "rsi": lambda: talib.RSI(c, *p),
+        "atr": lambda: talib.ATR(h, lo, c, *p),
+        "obv": lambda: talib.OBV(c, v),
     }
     return {"value": single[name]()}
 
@@ -69,8 +79,7 @@ def reference(name: str, params: tuple[int | float, ...], b: Bars) -> Arrays:
 def assert_matches(actual: Arrays, expected: Arrays, rtol: float) -> None:
     """Same NaN positions; values within ``rtol`` relative to each value or, for values near zero
     (a histogram crossing zero), to the output's scale."""
-    scale = max(float(np.nanmax(np.abs(e))) if np.isfinite(e).any() else 0.0
-                for e in expected.values())
+    scale = max(float(np.nanmax(np.abs(e))) if np.isfinite(e).any() else 0.0 for e in expected.values())
     for name, e in expected.items():
         a = actual[name]
         np.testing.assert_array_equal(np.isnan(a), np.isnan(e), err_msg=f"{name}: NaN positions")
@@ -83,8 +92,15 @@ def feed_bar_by_bar(name: str, params: tuple[int | float, ...], b: Bars) -> Arra
     lane = bank.add_lane()
     out = {o: np.full(len(b), np.nan) for o in get_indicator(name).outputs}
     for i in range(len(b)):
-        bank.update([lane], b.ts[i:i + 1], b.open[i:i + 1], b.high[i:i + 1], b.low[i:i + 1],
-                    b.close[i:i + 1], b.volume[i:i + 1])
+        bank.update(
+            [lane],
+            b.ts[i : i + 1],
+            b.open[i : i + 1],
+            b.high[i : i + 1],
+            b.low[i : i + 1],
+            b.close[i : i + 1],
+            b.volume[i : i + 1],
+        )
         got = bank.latest(lane)
         for o, v in (got or {}).items():
             out[o][i] = v
@@ -100,8 +116,7 @@ def seed_then_update(name: str, params: tuple[int | float, ...], b: Bars, cut: i
     out = {o: np.full(len(b), np.nan) for o in get_indicator(name).outputs}
     for i in range(cut - 1, len(b)):
         if i >= cut:
-            bank.update(np.array([lane]), b.ts[i], b.open[i], b.high[i], b.low[i], b.close[i],
-                        b.volume[i])
+            bank.update(np.array([lane]), b.ts[i], b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i])
         for o, v in (bank.latest(lane) or {}).items():
             out[o][i] = v
     return out
@@ -121,18 +136,33 @@ def gapped(walk: Bars) -> Bars:
 
 
 CASES = [
-    ("sma", ()), ("sma", (5,)), ("ema", ()), ("ema", (50,)), ("wma", ()), ("wma", (9,)),
-    ("rsi", ()), ("rsi", (7,)), ("macd", ()), ("macd", (5, 35, 5)), ("bbands", ()),
-    ("bbands", (10, 1.5)), ("atr", ()), ("atr", (5,)), ("stoch", ()), ("stoch", (14, 3, 5)),
-    ("obv", ()), ("vwap", ()),
+    ("sma", ()),
+    ("sma", (5,)),
+    ("ema", ()),
+    ("ema", (50,)),
+    ("wma", ()),
+    ("wma", (9,)),
+    ("rsi", ()),
+    ("rsi", (7,)),
+    ("macd", ()),
+    ("macd", (5, 35, 5)),
+    ("bbands", ()),
+    ("bbands", (10, 1.5)),
+    ("atr", ()),
+    ("atr", (5,)),
+    ("stoch", ()),
+    ("stoch", (14, 3, 5)),
+    ("obv", ()),
+    ("vwap", ()),
 ]
 IDS = [f"{n}{'-' + '-'.join(map(str, p)) if p else ''}" for n, p in CASES]
 
 
 @pytest.mark.parametrize(("name", "raw"), CASES, ids=IDS)
 @pytest.mark.parametrize("series", ["walk", "gapped"])
-def test_batch_and_bank_match_the_reference(name: str, raw: tuple[int | float, ...], series: str,
-                                            request: pytest.FixtureRequest) -> None:
+def test_batch_and_bank_match_the_reference(
+    name: str, raw: tuple[int | float, ...], series: str, request: pytest.FixtureRequest
+) -> None:
     b: Bars = request.getfixturevalue(series)
     params = get_indicator(name).resolve_params(raw)
     expected = reference(name, params, b)
@@ -157,8 +187,9 @@ def test_many_lanes_with_missing_bars_match_each_lanes_own_series(name: str, wal
     series = []
     for k in range(3):
         scale = 1.0 + 0.5 * k
-        shifted = Bars(grid.ts, grid.open * scale, grid.high * scale, grid.low * scale,
-                       grid.close * scale, grid.volume + 100 * k)
+        shifted = Bars(
+            grid.ts, grid.open * scale, grid.high * scale, grid.low * scale, grid.close * scale, grid.volume + 100 * k
+        )
         series.append((shifted, rng.random(n) > 0.1 * (k + 1)))
     bank = get_indicator(name).new_bank(capacity=1)
     lanes = [bank.add_lane() for _ in series]
@@ -167,8 +198,10 @@ def test_many_lanes_with_missing_bars_match_each_lanes_own_series(name: str, wal
         has = [k for k, (_, mask) in enumerate(series) if mask[i]]
         if not has:
             continue
-        cols = [np.array([getattr(series[k][0], f)[i] for k in has])
-                for f in ("ts", "open", "high", "low", "close", "volume")]
+        cols = [
+            np.array([getattr(series[k][0], f)[i] for k in has])
+            for f in ("ts", "open", "high", "low", "close", "volume")
+        ]
         bank.update(np.array([lanes[k] for k in has])[::-1], *(c[::-1] for c in cols))
         now = bank.latest_all()
         for o in seen:
@@ -196,8 +229,7 @@ def test_vwap_without_volume_is_not_ready() -> None:
     out = get_indicator("vwap").batch(b)["value"]
     assert np.isnan(out[:2]).all() and np.isfinite(out[2:]).all()
     s = Streaming("vwap")
-    got = [s.update(int(b.ts[i]), b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i])
-           for i in range(len(b))]
+    got = [s.update(int(b.ts[i]), b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i]) for i in range(len(b))]
     assert got[0] is None and got[1] is None
     assert got[2] is not None and got[2]["value"] == pytest.approx(out[2], rel=1e-12)
 
@@ -218,20 +250,23 @@ def test_batch_of_a_short_series_is_all_nan() -> None:
 
 
 # -- parameters, registry and keys -----------------------------------------------------------
-@pytest.mark.parametrize(("name", "raw", "message"), [
-    ("sma", [-3], "sma period must be a whole number >= 1 (got -3)"),
-    ("sma", [2.5], "sma period must be a whole number >= 1 (got 2.5)"),
-    ("sma", ["abc"], "sma period must be a whole number >= 1 (got abc)"),
-    ("sma", [0], "sma period must be a whole number >= 1 (got 0)"),
-    ("sma", [100_001], "sma period must be a whole number <= 100000 (got 100001)"),
-    ("rsi", [1], "rsi period must be a whole number >= 2 (got 1)"),
-    ("bbands", [20, -1], "bbands nbdev must be a number >= 0 (got -1)"),
-    ("bbands", [20, "nan"], "bbands nbdev must be a number >= 0 (got nan)"),
-    ("macd", [26, 12], "macd fast period must be shorter than slow (got fast 26, slow 12)"),
-    ("macd", [12, 12], "macd fast period must be shorter than slow (got fast 12, slow 12)"),
-    ("sma", [20, 5], "sma takes at most 1 parameter (period) (got 2: 20, 5)"),
-    ("obv", [1], "obv takes no parameters (got 1: 1)"),
-])
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("sma", [-3], "sma period must be a whole number >= 1 (got -3)"),
+        ("sma", [2.5], "sma period must be a whole number >= 1 (got 2.5)"),
+        ("sma", ["abc"], "sma period must be a whole number >= 1 (got abc)"),
+        ("sma", [0], "sma period must be a whole number >= 1 (got 0)"),
+        ("sma", [100_001], "sma period must be a whole number <= 100000 (got 100001)"),
+        ("rsi", [1], "rsi period must be a whole number >= 2 (got 1)"),
+        ("bbands", [20, -1], "bbands nbdev must be a number >= 0 (got -1)"),
+        ("bbands", [20, "nan"], "bbands nbdev must be a number >= 0 (got nan)"),
+        ("macd", [26, 12], "macd fast period must be shorter than slow (got fast 26, slow 12)"),
+        ("macd", [12, 12], "macd fast period must be shorter than slow (got fast 12, slow 12)"),
+        ("sma", [20, 5], "sma takes at most 1 parameter (period) (got 2: 20, 5)"),
+        ("obv", [1], "obv takes no parameters (got 1: 1)"),
+    ],
+)
 def test_bad_params_raise_one_actionable_line(name: str, raw: list[object], message: str) -> None:
     with pytest.raises(IndicatorError) as err:
         get_indicator(name).resolve_params(raw)  # type: ignore[arg-type]
@@ -267,8 +302,7 @@ def test_unknown_indicator_suggests_the_closest_name() -> None:
 
 
 def test_registry_lists_every_family_with_declared_outputs() -> None:
-    assert indicator_names() == ["atr", "bbands", "ema", "macd", "obv", "rsi", "sma", "stoch",
-                                 "vwap", "wma"]
+    assert indicator_names() == ["atr", "bbands", "ema", "macd", "obv", "rsi", "sma", "stoch", "vwap", "wma"]
     assert get_indicator(" SMA ").name == "sma"
     assert get_indicator("macd").outputs == ("macd", "signal", "histogram")
     assert get_indicator("bbands").outputs == ("upper", "middle", "lower")
@@ -280,16 +314,19 @@ def test_registry_lists_every_family_with_declared_outputs() -> None:
         assert all(isinstance(p, ParamSpec) and p.kind in (int, float) for p in ind.params)
 
 
-@pytest.mark.parametrize(("name", "raw", "interval", "key"), [
-    ("sma", [20], "5m", "sma_20_5m"),
-    ("sma", [], "1m", "sma_20_1m"),
-    ("bbands", [20, 2.5], "5m", "bbands_20_2.5_5m"),
-    ("bbands", [20, 2.0], "5m", "bbands_20_2_5m"),
-    ("bbands", ["20", "2"], "15m", "bbands_20_2_15m"),
-    ("macd", [], "1m", "macd_12_26_9_1m"),
-    ("vwap", [], "1m", "vwap_1m"),
-    ("RSI", ["7"], "1h", "rsi_7_1h"),
-])
+@pytest.mark.parametrize(
+    ("name", "raw", "interval", "key"),
+    [
+        ("sma", [20], "5m", "sma_20_5m"),
+        ("sma", [], "1m", "sma_20_1m"),
+        ("bbands", [20, 2.5], "5m", "bbands_20_2.5_5m"),
+        ("bbands", [20, 2.0], "5m", "bbands_20_2_5m"),
+        ("bbands", ["20", "2"], "15m", "bbands_20_2_15m"),
+        ("macd", [], "1m", "macd_12_26_9_1m"),
+        ("vwap", [], "1m", "vwap_1m"),
+        ("RSI", ["7"], "1h", "rsi_7_1h"),
+    ],
+)
 def test_request_key(name: str, raw: list[int | float | str], interval: str, key: str) -> None:
     assert IndicatorRequest.parse(name, raw, interval).key == key
 
@@ -297,9 +334,15 @@ def test_request_key(name: str, raw: list[int | float | str], interval: str, key
 # -- banks: lanes, readiness, Streaming -------------------------------------------------------
 def _step(bank: object, lanes: list[int], b: Bars, i: int) -> None:
     n = len(lanes)
-    bank.update(np.array(lanes), np.full(n, b.ts[i]), np.full(n, b.open[i]),  # type: ignore[attr-defined]
-                np.full(n, b.high[i]), np.full(n, b.low[i]), np.full(n, b.close[i]),
-                np.full(n, b.volume[i]))
+    bank.update(
+        np.array(lanes),
+        np.full(n, b.ts[i]),
+        np.full(n, b.open[i]),  # type: ignore[attr-defined]
+        np.full(n, b.high[i]),
+        np.full(n, b.low[i]),
+        np.full(n, b.close[i]),
+        np.full(n, b.volume[i]),
+    )
 
 
 def test_lanes_grow_keep_their_state_and_freed_lanes_are_reused(walk: Bars) -> None:
@@ -371,8 +414,7 @@ def test_streaming_equals_batch(walk: Bars) -> None:
             assert got is None
         else:
             assert got == {k: pytest.approx(expected[k][i], rel=1e-12) for k in expected}
-    assert s.seed(b.slice(0, 50)) == {k: pytest.approx(expected[k][49], rel=1e-12)
-                                      for k in expected}
+    assert s.seed(b.slice(0, 50)) == {k: pytest.approx(expected[k][49], rel=1e-12) for k in expected}
 
 
 def test_a_flat_run_has_zero_width_bands_in_batch_and_bank(walk: Bars) -> None:

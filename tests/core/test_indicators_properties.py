@@ -70,8 +70,7 @@ def _scale(name: str, bars: Bars) -> float:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=indicator_and_params(), bars=series(), cut_at=st.floats(0.0, 1.0))
-def test_bank_fed_bar_by_bar_equals_batch(case: tuple[str, tuple[int | float, ...]], bars: Bars,
-                                          cut_at: float) -> None:
+def test_bank_fed_bar_by_bar_equals_batch(case: tuple[str, tuple[int | float, ...]], bars: Bars, cut_at: float) -> None:
     """Lane ``fed`` gets every bar through update(); lane ``seeded`` is seeded with the bars
     before a random cut and then updated together with ``fed`` in the same calls."""
     name, params = case
@@ -85,8 +84,7 @@ def test_bank_fed_bar_by_bar_equals_batch(case: tuple[str, tuple[int | float, ..
     bank.seed(seeded, bars.slice(0, cut))
     for i in range(len(bars)):
         lanes = [fed] if i < cut else [seeded, fed]
-        bank.update(lanes, bars.ts[i], bars.open[i], bars.high[i], bars.low[i], bars.close[i],
-                    bars.volume[i])
+        bank.update(lanes, bars.ts[i], bars.open[i], bars.high[i], bars.low[i], bars.close[i], bars.volume[i])
         ready = i >= warmup - 1
         checked = [fed] if i < cut - 1 else [fed, seeded]  # seeded holds bars[:cut] from i=cut-1
         for lane in checked:
@@ -99,4 +97,5 @@ def test_bank_fed_bar_by_bar_equals_batch(case: tuple[str, tuple[int | float, ..
                     continue
                 assert got is not None
                 assert abs(got[out] - values[i]) <= 1e-9 * max(abs(values[i]), scale), (
-                    f"{name}{params} {out}[{i}] lane {lane}: bank {got[out]!r} batch {values[i]!r}")
+                    f"{name}{params} {out}[{i}] lane {lane}: bank {got[out]!r} batch {values[i]!r}"
+                )

@@ -37,15 +37,16 @@ def test_parse_passes_an_interval_through() -> None:
 def test_unknown_interval_names_the_valid_ones(text: str) -> None:
     with pytest.raises(IntervalError) as info:
         Interval.parse(text)
-    assert str(info.value) == (
-        f"unknown interval '{text}' (use one of 1s, 1m, 5m, 15m, 30m, 1h, 1d)"
-    )
+    assert str(info.value) == (f"unknown interval '{text}' (use one of 1s, 1m, 5m, 15m, 30m, 1h, 1d)")
     assert isinstance(info.value, TraderCliError)
 
 
 def test_exact_message_for_7m() -> None:
-    with pytest.raises(IntervalError, match=r"^unknown interval '7m' \(use one of 1s, 1m, 5m, "
-                       r"15m, 30m, 1h, 1d\)$"):
+    with pytest.raises(
+        IntervalError,
+        match=r"^unknown interval '7m' \(use one of 1s, 1m, 5m, "
+        r"15m, 30m, 1h, 1d\)$",
+    ):
         Interval.parse("7m")
 
 

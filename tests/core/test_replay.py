@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from trader_cli.core.bars import Bars, aggregate, session_bars
-from trader_cli.core.calendar import nyse, ny_dates, ordinal_to_date
+from trader_cli.core.calendar import ny_dates, nyse, ordinal_to_date
 from trader_cli.core.config import parse_config
 from trader_cli.core.coordinator import SessionCoordinator
 from trader_cli.core.export import build_export
@@ -36,12 +36,20 @@ INDICATORS = [
 
 
 def make(start: str, end: str, symbols: list[str], speed: float = 0) -> Any:
-    return parse_config({
-        "name": "replay", "mode": "backtest",
-        "backtest_config": {"start_date": start, "end_date": end, "speed_multiplier": speed},
-        "session_data_config": {"symbols": symbols, "base_interval": "1m",
-                                "derived_intervals": ["5m", "15m", "1h"],
-                                "historical": {"trailing_days": 3}, "indicators": INDICATORS}})
+    return parse_config(
+        {
+            "name": "replay",
+            "mode": "backtest",
+            "backtest_config": {"start_date": start, "end_date": end, "speed_multiplier": speed},
+            "session_data_config": {
+                "symbols": symbols,
+                "base_interval": "1m",
+                "derived_intervals": ["5m", "15m", "1h"],
+                "historical": {"trailing_days": 3},
+                "indicators": INDICATORS,
+            },
+        }
+    )
 
 
 @pytest.fixture
@@ -94,8 +102,9 @@ def check_against_batch(coord: SessionCoordinator, sym: str) -> None:
         rows = np.searchsorted(g.ts, today.ts)
         idx = np.searchsorted(series.ts, today.ts)
         for out in expect:
-            np.testing.assert_allclose(got[out][rows], expect[out][idx], rtol=1e-9, atol=1e-9,
-                                       err_msg=f"{sym} {key} {out}")
+            np.testing.assert_allclose(
+                got[out][rows], expect[out][idx], rtol=1e-9, atol=1e-9, err_msg=f"{sym} {key} {out}"
+            )
 
 
 def test_full_replay_equals_batch_across_holiday_and_early_close(coord: SessionCoordinator) -> None:
@@ -157,7 +166,7 @@ def test_concurrent_adds_and_removes_drop_or_duplicate_nothing(coord: SessionCoo
                         coord.add("bar", sym, "adhoc", interval="15m", days=2)
                     else:
                         coord.add("indicator", sym, "adhoc", indicator=("ema", ["10"], "5m"))
-        except BaseException as err:  # noqa: BLE001 - surfaced by the assertion below
+        except BaseException as err:
             errors.append(err)
 
     coord.resume()

@@ -50,13 +50,17 @@ def test_round_trip_keeps_values_and_dtypes(store: DataManager, bars_factory: Ma
     schema = pq.read_schema(store.path_for("AAPL", "1m"))
     assert [(f.name, str(f.type), f.nullable) for f in schema] == [
         ("ts", "timestamp[ns, tz=UTC]", False),
-        ("open", "double", False), ("high", "double", False), ("low", "double", False),
-        ("close", "double", False), ("volume", "double", False),
+        ("open", "double", False),
+        ("high", "double", False),
+        ("low", "double", False),
+        ("close", "double", False),
+        ("volume", "double", False),
     ]
 
 
-def test_layout_is_one_file_per_symbol_and_interval(store: DataManager, bars_factory: MakeBars,
-                                                     cal: MarketCalendar) -> None:
+def test_layout_is_one_file_per_symbol_and_interval(
+    store: DataManager, bars_factory: MakeBars, cal: MarketCalendar
+) -> None:
     minutes = bars_factory(MONDAY, 5)
     store.write("AAPL", "1m", minutes, source="test")
     store.write("MSFT", "1m", minutes, source="test")
@@ -82,8 +86,9 @@ def test_layout_is_one_file_per_symbol_and_interval(store: DataManager, bars_fac
         (None, None),
     ],
 )
-def test_window_reads_start_inclusive_end_exclusive(filled_store: DataManager,
-                                                    start: int | None, end: int | None) -> None:
+def test_window_reads_start_inclusive_end_exclusive(
+    filled_store: DataManager, start: int | None, end: int | None
+) -> None:
     everything = filled_store.read("AAPL", "1m")
     ts = everything.ts.tolist()
     lo = None if start is None else ts[start]
@@ -101,8 +106,7 @@ def test_window_bounds_between_bar_starts(filled_store: DataManager) -> None:
     assert len(filled_store.read("AAPL", "1m", int(ts[-1]) + 1, None)) == 0
 
 
-def test_window_on_a_day_without_bars_is_empty(filled_store: DataManager,
-                                               cal: MarketCalendar) -> None:
+def test_window_on_a_day_without_bars_is_empty(filled_store: DataManager, cal: MarketCalendar) -> None:
     o, c = cal.open_close(dt.date(2024, 11, 29))
     assert len(filled_store.read("AAPL", "1m", o, c)) == 0
 
@@ -113,8 +117,7 @@ def test_reading_a_symbol_never_stored_is_a_store_error(store: DataManager) -> N
 
 
 # -- layout of row groups ----------------------------------------------------------------------
-def test_one_row_group_per_new_york_day_for_1m(store: DataManager, bars_factory: MakeBars,
-                                                cal: MarketCalendar) -> None:
+def test_one_row_group_per_new_york_day_for_1m(store: DataManager, bars_factory: MakeBars, cal: MarketCalendar) -> None:
     days = [dt.date(2024, 11, 1), dt.date(2024, 11, 4), dt.date(2024, 11, 29)]  # across DST
     store.write("SPY", "1m", Bars.concat([bars_factory(d) for d in days]), source="test")
     md = pq.read_metadata(store.path_for("SPY", "1m"))
@@ -122,12 +125,12 @@ def test_one_row_group_per_new_york_day_for_1m(store: DataManager, bars_factory:
     assert [md.row_group(i).num_rows for i in range(3)] == [390, 390, 210]
     for i, day in enumerate(days):
         stats = md.row_group(i).column(0).statistics
-        assert (stats.min_raw, stats.max_raw) == (cal.open_close(day)[0],
-                                                 cal.open_close(day)[1] - NS_PER_MINUTE)
+        assert (stats.min_raw, stats.max_raw) == (cal.open_close(day)[0], cal.open_close(day)[1] - NS_PER_MINUTE)
 
 
 def test_row_groups_per_month_for_intraday_and_per_year_for_daily(
-        store: DataManager, bars_factory: MakeBars, cal: MarketCalendar) -> None:
+    store: DataManager, bars_factory: MakeBars, cal: MarketCalendar
+) -> None:
     days = [dt.date(2024, 11, 29), MONDAY, TUESDAY]
     base = Bars.concat([bars_factory(d, seed=i) for i, d in enumerate(days)])
     store.write("SPY", "5m", aggregate(base, Interval.parse("5m"), cal), source="test")
@@ -138,8 +141,9 @@ def test_row_groups_per_month_for_intraday_and_per_year_for_daily(
     assert pq.read_metadata(store.path_for("SPY", "1d")).num_row_groups == 2  # 2024, 2025
 
 
-def test_a_window_read_touches_only_its_row_groups(filled_store: DataManager, cal: MarketCalendar,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_window_read_touches_only_its_row_groups(
+    filled_store: DataManager, cal: MarketCalendar, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: list[list[int]] = []
     real = pq.ParquetFile.read_row_groups
 
@@ -157,18 +161,41 @@ def test_a_window_read_touches_only_its_row_groups(filled_store: DataManager, ca
 @pytest.mark.parametrize(
     "table",
     [
-        pa.table({"ts": pa.array([1], pa.timestamp("ms", "UTC")), "open": [1.0], "high": [1.0],
-                  "low": [1.0], "close": [1.0], "volume": [1.0]}),
-        pa.table({"ts": pa.array([1], pa.timestamp("ns", "UTC")), "open": [1.0], "high": [1.0],
-                  "low": [1.0], "close": [1.0], "volume": pa.array([1], pa.int64())}),
+        pa.table(
+            {
+                "ts": pa.array([1], pa.timestamp("ms", "UTC")),
+                "open": [1.0],
+                "high": [1.0],
+                "low": [1.0],
+                "close": [1.0],
+                "volume": [1.0],
+            }
+        ),
+        pa.table(
+            {
+                "ts": pa.array([1], pa.timestamp("ns", "UTC")),
+                "open": [1.0],
+                "high": [1.0],
+                "low": [1.0],
+                "close": [1.0],
+                "volume": pa.array([1], pa.int64()),
+            }
+        ),
         pa.table({"ts": pa.array([1], pa.timestamp("ns", "UTC")), "open": [1.0]}),
-        pa.table({"time": pa.array([1], pa.timestamp("ns", "UTC")), "open": [1.0], "high": [1.0],
-                  "low": [1.0], "close": [1.0], "volume": [1.0]}),
+        pa.table(
+            {
+                "time": pa.array([1], pa.timestamp("ns", "UTC")),
+                "open": [1.0],
+                "high": [1.0],
+                "low": [1.0],
+                "close": [1.0],
+                "volume": [1.0],
+            }
+        ),
     ],
     ids=["ts-in-ms", "int-volume", "missing-columns", "renamed-ts"],
 )
-def test_a_file_with_the_wrong_schema_is_a_store_error(store: DataManager,
-                                                       table: pa.Table) -> None:
+def test_a_file_with_the_wrong_schema_is_a_store_error(store: DataManager, table: pa.Table) -> None:
     path = store.path_for("BAD", "1m")
     path.parent.mkdir(parents=True)
     pq.write_table(table, path)
@@ -178,11 +205,11 @@ def test_a_file_with_the_wrong_schema_is_a_store_error(store: DataManager,
         store.coverage()
 
 
-def test_a_file_without_ts_statistics_is_a_store_error(store: DataManager,
-                                                       bars_factory: MakeBars) -> None:
+def test_a_file_without_ts_statistics_is_a_store_error(store: DataManager, bars_factory: MakeBars) -> None:
     b = bars_factory(MONDAY, 3)
-    table = pa.table([pa.array(b.ts, pa.timestamp("ns", "UTC")), b.open, b.high, b.low, b.close,
-                      b.volume], names=list(FIELDS))
+    table = pa.table(
+        [pa.array(b.ts, pa.timestamp("ns", "UTC")), b.open, b.high, b.low, b.close, b.volume], names=list(FIELDS)
+    )
     path = store.path_for("NOSTATS", "1m")
     path.parent.mkdir(parents=True)
     pq.write_table(table, path, write_statistics=False)
@@ -209,23 +236,23 @@ def test_damaged_row_data_is_a_store_error(filled_store: DataManager) -> None:
     # Footer intact, column data overwritten: only reading the rows can notice.
     path = filled_store.path_for("AAPL", "1m")
     data = bytearray(path.read_bytes())
-    data[4:len(data) // 2] = b"\xff" * (len(data) // 2 - 4)
+    data[4 : len(data) // 2] = b"\xff" * (len(data) // 2 - 4)
     path.write_bytes(bytes(data))
     with pytest.raises(StoreError, match="corrupt"):
         DataManager(filled_store.data_dir).read("AAPL", "1m")
 
 
 # -- coverage ----------------------------------------------------------------------------------
-def test_coverage_from_footers(filled_store: DataManager, two_days: list[dt.date],
-                               cal: MarketCalendar, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_coverage_from_footers(
+    filled_store: DataManager, two_days: list[dt.date], cal: MarketCalendar, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_rows(*args: object, **kw: object) -> None:
         raise AssertionError("coverage must not read row data")
 
     monkeypatch.setattr(pq.ParquetFile, "read_row_groups", no_rows)
     monkeypatch.setattr(pq, "read_table", no_rows)
     (row,) = filled_store.coverage()
-    assert (row.symbol, row.interval, row.rows, row.days, row.source) == ("AAPL", "1m", 780, 2,
-                                                                           "test")
+    assert (row.symbol, row.interval, row.rows, row.days, row.source) == ("AAPL", "1m", 780, 2, "test")
     assert row.first_ns == cal.open_close(two_days[0])[0]
     assert row.last_ns == cal.open_close(two_days[1])[1] - NS_PER_MINUTE
     assert row.size_bytes == filled_store.path_for("AAPL", "1m").stat().st_size
@@ -238,19 +265,18 @@ def test_trading_days_present(filled_store: DataManager, two_days: list[dt.date]
 
 
 # -- writing: merge and atomicity --------------------------------------------------------------
-def test_overlapping_write_replaces_that_range(filled_store: DataManager,
-                                               cal: MarketCalendar) -> None:
+def test_overlapping_write_replaces_that_range(filled_store: DataManager, cal: MarketCalendar) -> None:
     before = filled_store.read("AAPL", "1m")
     open_ns = cal.open_close(MONDAY)[0]
     # New bars at 10:00 and 10:29 only: everything stored from 10:00 to 10:29 is replaced.
     ts = np.array([open_ns + 30 * NS_PER_MINUTE, open_ns + 59 * NS_PER_MINUTE])
-    new = Bars(ts, np.array([5.0, 6.0]), np.array([5.5, 6.5]), np.array([4.5, 5.5]),
-               np.array([5.2, 6.2]), np.array([1.0, 2.0]))
+    new = Bars(
+        ts, np.array([5.0, 6.0]), np.array([5.5, 6.5]), np.array([4.5, 5.5]), np.array([5.2, 6.2]), np.array([1.0, 2.0])
+    )
     assert filled_store.write("AAPL", "1m", new, source="fix") == 780 - 30 + 2
     after = filled_store.read("AAPL", "1m")
     replaced = (before.ts >= ts[0]) & (before.ts <= ts[-1])
-    assert_same(after, Bars.concat([before.take(before.ts < ts[0]), new,
-                                    before.take(before.ts > ts[-1])]))
+    assert_same(after, Bars.concat([before.take(before.ts < ts[0]), new, before.take(before.ts > ts[-1])]))
     assert int(replaced.sum()) == 30
     assert filled_store.coverage()[0].source == "fix"
 
@@ -282,8 +308,7 @@ def test_an_empty_file_reads_as_no_bars(store: DataManager) -> None:
     assert (row.rows, row.first_ns, row.last_ns, row.days) == (0, 0, 0, 0)
 
 
-def test_a_read_after_a_write_sees_the_new_file(filled_store: DataManager,
-                                                bars_factory: MakeBars) -> None:
+def test_a_read_after_a_write_sees_the_new_file(filled_store: DataManager, bars_factory: MakeBars) -> None:
     filled_store.read("AAPL", "1m")  # caches the footer
     extra = bars_factory(dt.date(2024, 12, 4), 10)
     filled_store.write("AAPL", "1m", extra, source="test")
@@ -291,8 +316,8 @@ def test_a_read_after_a_write_sees_the_new_file(filled_store: DataManager,
 
 
 def test_a_failing_write_leaves_the_stored_file_untouched(
-        filled_store: DataManager, bars_factory: MakeBars,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    filled_store: DataManager, bars_factory: MakeBars, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = filled_store.path_for("AAPL", "1m")
     original = path.read_bytes()
     calls = {"n": 0}
@@ -314,8 +339,8 @@ def test_a_failing_write_leaves_the_stored_file_untouched(
 
 
 def test_write_many_renames_nothing_when_one_symbol_fails(
-        filled_store: DataManager, bars_factory: MakeBars,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    filled_store: DataManager, bars_factory: MakeBars, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = filled_store.path_for("AAPL", "1m")
     original = path.read_bytes()
     real = pq.ParquetWriter.__init__
@@ -327,8 +352,9 @@ def test_write_many_renames_nothing_when_one_symbol_fails(
 
     monkeypatch.setattr(pq.ParquetWriter, "__init__", fail_for_msft)
     with pytest.raises(OSError, match="no space"):
-        filled_store.write_many({"AAPL": bars_factory(dt.date(2024, 12, 4)),
-                                 "MSFT": bars_factory(dt.date(2024, 12, 4))}, "1m", source="x")
+        filled_store.write_many(
+            {"AAPL": bars_factory(dt.date(2024, 12, 4)), "MSFT": bars_factory(dt.date(2024, 12, 4))}, "1m", source="x"
+        )
     assert path.read_bytes() == original
     assert not filled_store.has("MSFT", "1m")
     assert temp_files(filled_store) == []
@@ -336,7 +362,8 @@ def test_write_many_renames_nothing_when_one_symbol_fails(
 
 @pytest.mark.parametrize("problem", ["ragged", "unsorted", "duplicate"])
 def test_bad_bars_are_refused_before_anything_is_written(
-        filled_store: DataManager, bars_factory: MakeBars, problem: str) -> None:
+    filled_store: DataManager, bars_factory: MakeBars, problem: str
+) -> None:
     path = filled_store.path_for("AAPL", "1m")
     original = path.read_bytes()
     b = bars_factory(dt.date(2024, 12, 4), 5)
@@ -356,8 +383,7 @@ def test_bad_bars_are_refused_before_anything_is_written(
 
 
 @pytest.mark.parametrize("symbol", ["../../outside", "aapl", "A B"])
-def test_only_tickers_are_written(store: DataManager, bars_factory: MakeBars,
-                                  symbol: str) -> None:
+def test_only_tickers_are_written(store: DataManager, bars_factory: MakeBars, symbol: str) -> None:
     with pytest.raises(DataError):
         store.write(symbol, "1m", bars_factory(MONDAY, 3), source="x")
     assert not store.data_dir.exists()
@@ -381,13 +407,11 @@ def test_check_symbol_rejects(text: str) -> None:
 
 
 # -- the shipped synthetic sample (data/) and scripts/make_sample_data.py -----------------------
-SAMPLE_SYMBOLS = ["AAPL", "AMD", "AMZN", "GOOGL", "JPM", "META", "MSFT", "NVDA", "QQQ", "RIVN",
-                  "SPY", "TSLA"]
+SAMPLE_SYMBOLS = ["AAPL", "AMD", "AMZN", "GOOGL", "JPM", "META", "MSFT", "NVDA", "QQQ", "RIVN", "SPY", "TSLA"]
 
 
 def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_sample_data",
-                                                  REPO / "scripts" / "make_sample_data.py")
+    spec = importlib.util.spec_from_file_location("make_sample_data", REPO / "scripts" / "make_sample_data.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while it executes
@@ -417,16 +441,14 @@ def test_sample_minutes_follow_the_calendar(sample: DataManager, cal: MarketCale
         dates = ny_dates(bars.ts)
         present, counts = np.unique(dates, return_counts=True)
         assert [ordinal_to_date(int(o)) for o in present] == days
-        per_day = dict(zip((ordinal_to_date(int(o)) for o in present), counts.tolist(),
-                           strict=True))
+        per_day = dict(zip((ordinal_to_date(int(o)) for o in present), counts.tolist(), strict=True))
         assert per_day[dt.date(2024, 11, 29)] == per_day[dt.date(2024, 12, 24)] == 210
         assert all(n == cal.expected_bars(d, "1m") for d, n in per_day.items())
         assert dt.date(2024, 11, 28) not in per_day
         assert bool(cal.session_of(bars.ts)[1].all())
 
 
-def test_sample_rivn_is_the_one_symbol_with_gaps(sample: DataManager,
-                                                 cal: MarketCalendar) -> None:
+def test_sample_rivn_is_the_one_symbol_with_gaps(sample: DataManager, cal: MarketCalendar) -> None:
     days = cal.trading_days(dt.date(2024, 11, 1), dt.date(2024, 12, 31))
     full = sum(cal.expected_bars(d, "1m") for d in days)
     for sym in SAMPLE_SYMBOLS:
@@ -451,13 +473,11 @@ def test_sample_bars_are_consistent(sample: DataManager) -> None:
             assert bool(np.all(b.volume == np.round(b.volume))) and bool(np.all(b.volume > 0))
 
 
-def test_sample_daily_bars_are_the_aggregated_minutes(sample: DataManager,
-                                                      cal: MarketCalendar) -> None:
+def test_sample_daily_bars_are_the_aggregated_minutes(sample: DataManager, cal: MarketCalendar) -> None:
     start = cal.open_close(dt.date(2024, 11, 1))[0] - 12 * 3600 * 10**9
     for sym in SAMPLE_SYMBOLS:
         daily = sample.read(sym, "1d")
-        assert_same(daily.window(start, 2**62),
-                    aggregate(sample.read(sym, "1m"), Interval.parse("1d"), cal))
+        assert_same(daily.window(start, 2**62), aggregate(sample.read(sym, "1m"), Interval.parse("1d"), cal))
         early = daily.before(start)
         assert ordinal_to_date(int(ny_dates(early.ts[:1])[0])) == dt.date(2024, 1, 2)
         assert len(daily) >= 250  # a daily sma 200 has data
@@ -475,5 +495,4 @@ def test_sample_script_is_deterministic(tmp_path: Path) -> None:
             assert_same(a.read(sym, iv), DataManager(SAMPLE).read(sym, iv))
     other = load_script()
     other.write_sample(tmp_path / "c", seed=8, symbols=["SPY"])
-    assert not np.array_equal(DataManager(tmp_path / "c").read("SPY", "1m").close,
-                              a.read("SPY", "1m").close)
+    assert not np.array_equal(DataManager(tmp_path / "c").read("SPY", "1m").close, a.read("SPY", "1m").close)

@@ -20,9 +20,7 @@ PROMPT = r"trader>"
 # prompt_toolkit asks the terminal where the cursor is (CPR); a real terminal answers.
 CPR_REQUEST = r"\x1b\[6n"
 CPR_ANSWER = "\x1b[1;1R"
-ANSI = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78]"
-)
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
 
 
 def strip_ansi(text: str) -> str:

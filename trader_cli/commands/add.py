@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -10,7 +10,7 @@ import typer
 from trader_cli.commands.common import OutputOpt, app_ctx
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     """Who asks for an addition."""
 
     strategy = "strategy"
@@ -52,32 +52,54 @@ def _bar(ctx: typer.Context, symbol: str, interval: str, days: int | None, sourc
     return _run(ctx, plan, "bar", symbol, source.value, interval=interval, days=days)
 
 
-def _indicator(ctx: typer.Context, symbol: str, name: str, params: list[str] | None, interval: str | None,
-               source: Source, plan: bool) -> object:
+def _indicator(
+    ctx: typer.Context,
+    symbol: str,
+    name: str,
+    params: list[str] | None,
+    interval: str | None,
+    source: Source,
+    plan: bool,
+) -> object:
     return _run(ctx, plan, "indicator", symbol, source.value, indicator=(name, list(params or []), interval))
 
 
 @add_app.command("symbol")
-def add_symbol(ctx: typer.Context, symbol: SymbolArg,
-               source: Annotated[Source, typer.Option("--source", help="strategy, scanner or adhoc.")] = Source.strategy,
-               output: OutputOpt = None) -> object:
+def add_symbol(
+    ctx: typer.Context,
+    symbol: SymbolArg,
+    source: Annotated[Source, typer.Option("--source", help="strategy, scanner or adhoc.")] = Source.strategy,
+    output: OutputOpt = None,
+) -> object:
     """Add a symbol in full (config intervals, history, indicators); upgrades an adhoc one.
     Example: add symbol TSLA"""
     return _symbol(ctx, symbol, source, plan=False)
 
 
 @add_app.command("bar")
-def add_bar(ctx: typer.Context, symbol: SymbolArg, interval: IntervalArg, days: DaysOpt = None,
-            source: Annotated[Source, typer.Option("--source")] = Source.adhoc, output: OutputOpt = None) -> object:
+def add_bar(
+    ctx: typer.Context,
+    symbol: SymbolArg,
+    interval: IntervalArg,
+    days: DaysOpt = None,
+    source: Annotated[Source, typer.Option("--source")] = Source.adhoc,
+    output: OutputOpt = None,
+) -> object:
     """Add a bar interval to a symbol (auto-provisions an unknown symbol lightweight).
     Example: add bar TSLA 15m --days 3"""
     return _bar(ctx, symbol, interval, days, source, plan=False)
 
 
 @add_app.command("indicator", context_settings={"ignore_unknown_options": True})
-def add_indicator(ctx: typer.Context, symbol: SymbolArg, name: NameArg, params: ParamsArg = None,
-                  interval: IvOpt = None, source: Annotated[Source, typer.Option("--source")] = Source.adhoc,
-                  output: OutputOpt = None) -> object:
+def add_indicator(
+    ctx: typer.Context,
+    symbol: SymbolArg,
+    name: NameArg,
+    params: ParamsArg = None,
+    interval: IvOpt = None,
+    source: Annotated[Source, typer.Option("--source")] = Source.adhoc,
+    output: OutputOpt = None,
+) -> object:
     """Add an indicator to a symbol (auto-provisions an unknown symbol lightweight).
     Example: add indicator AAPL sma 20 --interval 5m"""
     return _indicator(ctx, symbol, name, params, interval, source, plan=False)
@@ -89,27 +111,45 @@ def remove_symbol(ctx: typer.Context, symbol: SymbolArg) -> object:
     from trader_cli.core.results import Message
 
     data = app_ctx(ctx).coordinator.remove_symbol(symbol)
-    return Message(text=f"removed {data.symbol} ({len(data.intervals)} interval(s), {len(data.indicators)} indicator(s))",
-                   level="ok")
+    return Message(
+        text=f"removed {data.symbol} ({len(data.intervals)} interval(s), {len(data.indicators)} indicator(s))",
+        level="ok",
+    )
 
 
 @plan_add.command("symbol")
-def plan_symbol(ctx: typer.Context, symbol: SymbolArg,
-                source: Annotated[Source, typer.Option("--source")] = Source.strategy, output: OutputOpt = None) -> object:
+def plan_symbol(
+    ctx: typer.Context,
+    symbol: SymbolArg,
+    source: Annotated[Source, typer.Option("--source")] = Source.strategy,
+    output: OutputOpt = None,
+) -> object:
     """Show the plan for adding a symbol. Example: plan add symbol TSLA"""
     return _symbol(ctx, symbol, source, plan=True)
 
 
 @plan_add.command("bar")
-def plan_bar(ctx: typer.Context, symbol: SymbolArg, interval: IntervalArg, days: DaysOpt = None,
-             source: Annotated[Source, typer.Option("--source")] = Source.adhoc, output: OutputOpt = None) -> object:
+def plan_bar(
+    ctx: typer.Context,
+    symbol: SymbolArg,
+    interval: IntervalArg,
+    days: DaysOpt = None,
+    source: Annotated[Source, typer.Option("--source")] = Source.adhoc,
+    output: OutputOpt = None,
+) -> object:
     """Show the plan for adding a bar interval. Example: plan add bar TSLA 15m"""
     return _bar(ctx, symbol, interval, days, source, plan=True)
 
 
 @plan_add.command("indicator", context_settings={"ignore_unknown_options": True})
-def plan_indicator(ctx: typer.Context, symbol: SymbolArg, name: NameArg, params: ParamsArg = None,
-                   interval: IvOpt = None, source: Annotated[Source, typer.Option("--source")] = Source.adhoc,
-                   output: OutputOpt = None) -> object:
+def plan_indicator(
+    ctx: typer.Context,
+    symbol: SymbolArg,
+    name: NameArg,
+    params: ParamsArg = None,
+    interval: IvOpt = None,
+    source: Annotated[Source, typer.Option("--source")] = Source.adhoc,
+    output: OutputOpt = None,
+) -> object:
     """Show the plan for adding an indicator. Example: plan add indicator AAPL sma 200 --interval 5m"""
     return _indicator(ctx, symbol, name, params, interval, source, plan=True)

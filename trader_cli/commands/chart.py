@@ -14,12 +14,8 @@ from trader_cli.render import OutputMode
 def chart(
     ctx: typer.Context,
     symbol: Annotated[str, typer.Argument(help="Ticker.")],
-    interval: Annotated[
-        str | None, typer.Argument(help="Interval (default: the base interval).")
-    ] = None,
-    last: Annotated[
-        int, typer.Option("--last", "-n", min=1, help="How many of the latest bars.")
-    ] = 120,
+    interval: Annotated[str | None, typer.Argument(help="Interval (default: the base interval).")] = None,
+    last: Annotated[int, typer.Option("--last", "-n", min=1, help="How many of the latest bars.")] = 120,
     with_: Annotated[
         list[str] | None,
         typer.Option(
@@ -28,12 +24,8 @@ def chart(
             help="Indicator keys to draw, comma-separated (e.g. sma_20_5m,rsi_14_5m).",
         ),
     ] = None,
-    png: Annotated[
-        str | None, typer.Option("--png", help="Also write the chart as a PNG image to this file.")
-    ] = None,
-    line: Annotated[
-        bool, typer.Option("--line", help="Draw the close as a line instead of candles.")
-    ] = False,
+    png: Annotated[str | None, typer.Option("--png", help="Also write the chart as a PNG image to this file.")] = None,
+    line: Annotated[bool, typer.Option("--line", help="Draw the close as a line instead of candles.")] = False,
     output: OutputOpt = None,
 ) -> object:
     """Candles (or a line) with volume beneath and indicators overlaid, in the terminal.

@@ -17,8 +17,13 @@ def _remember_output(ctx: typer.Context, value: OutputMode | None) -> OutputMode
 
 OutputOpt = Annotated[
     OutputMode | None,
-    typer.Option("--output", "-o", help="table, json or csv (default: table, or $TRADER_CLI_OUTPUT).",
-                 callback=_remember_output, case_sensitive=False),
+    typer.Option(
+        "--output",
+        "-o",
+        help="table, json or csv (default: table, or $TRADER_CLI_OUTPUT).",
+        callback=_remember_output,
+        case_sensitive=False,
+    ),
 ]
 
 

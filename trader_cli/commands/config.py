@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,15 +23,23 @@ def check(
     cfg = load_config(path)
     sd = cfg.session_data_config
     bt = cfg.backtest_config
-    rows = [
-        ["name", cfg.name], ["mode", cfg.mode], ["data_dir", cfg.data_dir or "(default)"],
+    rows: list[list[Any]] = [
+        ["name", cfg.name],
+        ["mode", cfg.mode],
+        ["data_dir", cfg.data_dir or "(default)"],
         ["dates", f"{bt.start_date} .. {bt.end_date}" if bt else "—"],
         ["speed", bt.speed_multiplier if bt else "—"],
-        ["symbols", ", ".join(sd.symbols)], ["base_interval", sd.base_interval],
+        ["symbols", ", ".join(sd.symbols)],
+        ["base_interval", sd.base_interval],
         ["derived_intervals", ", ".join(sd.derived_intervals) or "—"],
         ["trailing_days", sd.historical.trailing_days],
-        ["indicators", ", ".join(f"{i.name}{tuple(i.params) if i.params else ''}@{i.interval or sd.base_interval}"
-                                 for i in sd.indicators) or "—"],
+        [
+            "indicators",
+            ", ".join(
+                f"{i.name}{tuple(i.params) if i.params else ''}@{i.interval or sd.base_interval}" for i in sd.indicators
+            )
+            or "—",
+        ],
     ]
     return Tabular(title=f"{path}: valid", columns=["key", "value"], rows=rows)
 

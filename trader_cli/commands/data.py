@@ -29,15 +29,21 @@ def list_(
     caption = f"data dir: {store.data_dir}"
     if not rows:
         caption += " — empty: import bars with: data import FILE.csv --symbol SYM --interval 1m"
-    return Tabular(title="bar store", columns=["symbol", "interval", "bars", "first", "last", "days", "source"],
-                   rows=rows, caption=caption)
+    return Tabular(
+        title="bar store",
+        columns=["symbol", "interval", "bars", "first", "last", "days", "source"],
+        rows=rows,
+        caption=caption,
+    )
 
 
 @app.command("import")
 def import_(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="CSV file: timestamp,open,high,low,close,volume[,symbol].")],
-    symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Symbol (when the CSV has no symbol column).")] = None,
+    symbol: Annotated[
+        str | None, typer.Option("--symbol", "-s", help="Symbol (when the CSV has no symbol column).")
+    ] = None,
     interval: Annotated[str, typer.Option("--interval", "-i", help="Bar interval of the file.")] = "1m",
     tz: Annotated[str, typer.Option("--tz", help="Time zone of timestamps without an offset.")] = "America/New_York",
     output: OutputOpt = None,
@@ -50,8 +56,9 @@ def import_(
 
     done = import_csv(app_ctx(ctx).store(), path, interval, symbol=symbol, tz=tz)
     rows = [[d.symbol, d.interval, d.rows, iso_utc(d.first_ns), iso_utc(d.last_ns), d.stored_rows] for d in done]
-    return Tabular(title=f"imported {path}", columns=["symbol", "interval", "imported", "first", "last", "stored"],
-                   rows=rows)
+    return Tabular(
+        title=f"imported {path}", columns=["symbol", "interval", "imported", "first", "last", "stored"], rows=rows
+    )
 
 
 @app.command("session")
@@ -63,7 +70,9 @@ def session(ctx: typer.Context, output: OutputOpt = None) -> object:
 
 
 @app.command("symbol")
-def symbol_(ctx: typer.Context, symbol: Annotated[str, typer.Argument(help="Ticker.")], output: OutputOpt = None) -> object:
+def symbol_(
+    ctx: typer.Context, symbol: Annotated[str, typer.Argument(help="Ticker.")], output: OutputOpt = None
+) -> object:
     """One symbol in detail: metadata, intervals, indicators with latest values. Example: data symbol AAPL"""
     from trader_cli.core.export import build_export
     from trader_cli.core.results import Document
@@ -95,8 +104,11 @@ def bars(
 
 
 @app.command("quality")
-def quality(ctx: typer.Context, symbol: Annotated[str | None, typer.Argument(help="Ticker (default: all).")] = None,
-            output: OutputOpt = None) -> object:
+def quality(
+    ctx: typer.Context,
+    symbol: Annotated[str | None, typer.Argument(help="Ticker (default: all).")] = None,
+    output: OutputOpt = None,
+) -> object:
     """Bars present ÷ expected per symbol and interval, with gaps. Example: data quality RIVN"""
     from trader_cli.core.results import Tabular
     from trader_cli.core.store import check_symbol
@@ -110,5 +122,8 @@ def quality(ctx: typer.Context, symbol: Annotated[str | None, typer.Argument(hel
             gaps = "; ".join(f"{g.start}..{g.end} ({g.missing})" for g in q.gaps[:3])
             more = f" +{len(q.gaps) - 3} more" if len(q.gaps) > 3 else ""
             rows.append([sym, q.interval, q.present, q.expected, f"{q.ratio:.2%}", len(q.gaps), (gaps + more) or "—"])
-    return Tabular(title="data quality", columns=["symbol", "interval", "present", "expected", "quality", "gaps",
-                                                  "first gaps"], rows=rows)
+    return Tabular(
+        title="data quality",
+        columns=["symbol", "interval", "present", "expected", "quality", "gaps", "first gaps"],
+        rows=rows,
+    )

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import typer
 from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2)
 from typer.core import TyperGroup
-import typer
 
 from trader_cli.commands.common import OutputOpt, app_ctx
 
@@ -78,15 +78,24 @@ def run_stream(obj: Any, lines: Iterable[str], name: str, keep_going: bool, para
                     break
     finally:
         obj.extras["script_depth"] = depth
-    return ScriptSummary(script=name, commands_run=ran, failed=failed, failed_lines=failures,
-                         seconds=round(time.perf_counter() - started, 3), exit_code=exit_code)
+    return ScriptSummary(
+        script=name,
+        commands_run=ran,
+        failed=failed,
+        failed_lines=failures,
+        seconds=round(time.perf_counter() - started, 3),
+        exit_code=exit_code,
+    )
 
 
 def register(app: typer.Typer) -> None:
     """Add the shell-level commands to the root app."""
 
     @app.command("help")
-    def help_(ctx: typer.Context, command: Annotated[list[str] | None, typer.Argument(help="A command, e.g. data import.")] = None) -> object:
+    def help_(
+        ctx: typer.Context,
+        command: Annotated[list[str] | None, typer.Argument(help="A command, e.g. data import.")] = None,
+    ) -> object:
         """List the commands, or show one command's help. Example: help data import"""
         from trader_cli.app import command_tree
 
@@ -103,8 +112,7 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"no command '{' '.join([*path, word])}'{hint} (see: help)")
             cmd = cmd.get_command(ctx, word)  # type: ignore[assignment]
             path.append(word)
-        with click.core.Context(cmd, info_name=" ".join(path), parent=None,
-                                help_option_names=["--help", "-h"]) as sub:
+        with click.core.Context(cmd, info_name=" ".join(path), parent=None, help_option_names=["--help", "-h"]) as sub:
             app_ctx(ctx).renderer.text(cmd.get_help(sub))
         return None
 
@@ -197,5 +205,9 @@ def commands_table(root: TyperGroup) -> Any:
                 rows.append([full, (cmd.get_short_help_str(limit=80))])
 
     walk(root, "")
-    return Tabular(title="commands", columns=["command", "what it does"], rows=rows,
-                   caption="help COMMAND for details and an example")
+    return Tabular(
+        title="commands",
+        columns=["command", "what it does"],
+        rows=rows,
+        caption="help COMMAND for details and an example",
+    )

@@ -11,12 +11,22 @@ from trader_cli.commands.common import app_ctx
 
 app = typer.Typer(help="Record the commands you type as a script that 'run' replays.", no_args_is_help=True)
 
-READ_ONLY = {("data", "list"), ("data", "session"), ("data", "symbol"), ("data", "bars"), ("data", "quality"),
-             ("system", "status"), ("time", "now"), ("data", "chart")}
+READ_ONLY = {
+    ("data", "list"),
+    ("data", "session"),
+    ("data", "symbol"),
+    ("data", "bars"),
+    ("data", "quality"),
+    ("system", "status"),
+    ("time", "now"),
+    ("data", "chart"),
+}
 
 
 @app.command("start")
-def start(ctx: typer.Context, path: Annotated[str, typer.Argument(help="Script file to write at 'record stop'.")]) -> object:
+def start(
+    ctx: typer.Context, path: Annotated[str, typer.Argument(help="Script file to write at 'record stop'.")]
+) -> object:
     """Start recording the commands you type. Example: record start session.trader"""
     from trader_cli.core.errors import UsageError
     from trader_cli.core.results import Message

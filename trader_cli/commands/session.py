@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -12,7 +12,7 @@ from trader_cli.commands.common import OutputOpt, app_ctx
 app = typer.Typer(help="Export the session (JSON, CSV) and its schema.", no_args_is_help=True)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """Export file formats."""
 
     json = "json"
@@ -34,8 +34,10 @@ def export(
     from trader_cli.core.results import Message
 
     data = export_session(app_ctx(ctx).coordinator, Path(path), fmt.value, bars)
-    return Message(text=f"exported {len(data['symbols'])} symbol(s) to {path} ({fmt.value}{', with bars' if bars else ''})",
-                   level="ok")
+    return Message(
+        text=f"exported {len(data['symbols'])} symbol(s) to {path} ({fmt.value}{', with bars' if bars else ''})",
+        level="ok",
+    )
 
 
 @app.command("schema")

@@ -16,7 +16,10 @@ def start(
     ctx: typer.Context,
     config: Annotated[str | None, typer.Option("--config", "-c", help="Session config (default: the shell's).")] = None,
     paused: Annotated[bool, typer.Option("--paused", help="Provision, then hold the clock at the open.")] = False,
-    speed: Annotated[float | None, typer.Option("--speed", min=0, help="0 = as fast as possible, 1 = real time, 60 = a minute per second.")] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option("--speed", min=0, help="0 = as fast as possible, 1 = real time, 60 = a minute per second."),
+    ] = None,
     output: OutputOpt = None,
 ) -> object:
     """Validate and load the config's symbols, then start the replay clock.

@@ -76,7 +76,9 @@ def advance(ctx: typer.Context, duration: Annotated[str, typer.Argument(help="e.
 
 
 @app.command("until")
-def until(ctx: typer.Context, when: Annotated[str, typer.Argument(help="HH:MM (today, New York) or YYYY-MM-DDTHH:MM.")]) -> object:
+def until(
+    ctx: typer.Context, when: Annotated[str, typer.Argument(help="HH:MM (today, New York) or YYYY-MM-DDTHH:MM.")]
+) -> object:
     """Step a paused session until a New York time. Example: time until 11:00"""
     import datetime as dt
     from zoneinfo import ZoneInfo

@@ -93,10 +93,7 @@ def aggregate(base: Bars, interval: Interval, calendar: MarketCalendar) -> Bars:
         if not len(base):
             return Bars.empty()
     opens = calendar.schedule.opens[day_idx]
-    if interval.is_daily:
-        bucket = np.zeros(len(base), dtype=np.int64)
-    else:
-        bucket = (base.ts - opens) // interval.duration_ns
+    bucket = np.zeros(len(base), dtype=np.int64) if interval.is_daily else (base.ts - opens) // interval.duration_ns
     key = day_idx.astype(np.int64) * 1_000_000 + bucket
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     ends = np.r_[starts[1:], len(base)] - 1

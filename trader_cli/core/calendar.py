@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+
 import numpy as np
 
 from trader_cli.core.errors import TraderCliError
@@ -111,9 +112,7 @@ class MarketCalendar:
 
     def _check_range(self, day: dt.date) -> None:
         if not (_RANGE[0] <= day.isoformat() <= _RANGE[1]):
-            raise TraderCliError(
-                f"{day.isoformat()} is outside the calendar range {_RANGE[0]} .. {_RANGE[1]}"
-            )
+            raise TraderCliError(f"{day.isoformat()} is outside the calendar range {_RANGE[0]} .. {_RANGE[1]}")
 
     def is_trading_day(self, day: dt.date) -> bool:
         """True when the NYSE holds a session on ``day``."""

@@ -166,9 +166,7 @@ def load_config(path: str | Path) -> SessionConfig:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ConfigError(
-            f"{p}: not valid JSON at line {err.lineno} column {err.colno}: {err.msg}"
-        ) from err
+        raise ConfigError(f"{p}: not valid JSON at line {err.lineno} column {err.colno}: {err.msg}") from err
     return parse_config(data, str(p))
 
 
@@ -182,9 +180,7 @@ def config_schema() -> dict[str, Any]:
     return SessionConfig.model_json_schema()
 
 
-def resolve_data_dir(
-    option: str | None, config: SessionConfig | None, config_path: str | Path | None
-) -> Path:
+def resolve_data_dir(option: str | None, config: SessionConfig | None, config_path: str | Path | None) -> Path:
     """Apply the data-dir precedence (see module doc)."""
     if option:
         return Path(option)

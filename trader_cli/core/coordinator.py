@@ -26,7 +26,12 @@ from trader_cli.core.config import SessionConfig
 from trader_cli.core.errors import SessionStateError, TraderCliError, ValidationFailed
 from trader_cli.core.intervals import Interval
 from trader_cli.core.provisioning.executor import ProvisioningReport, execute
-from trader_cli.core.provisioning.requirements import IndicatorPlan, ProvisioningRequirements, analyze_requirements
+from trader_cli.core.provisioning.requirements import (
+    IndicatorPlan,
+    Operation,
+    ProvisioningRequirements,
+    analyze_requirements,
+)
 from trader_cli.core.provisioning.validation import SymbolValidationResult, validate_symbol
 from trader_cli.core.quality import IntervalQuality, expected_starts, measure
 from trader_cli.core.replay import DayBook
@@ -40,7 +45,6 @@ from trader_cli.core.session import (
 )
 from trader_cli.core.store import DataManager, check_symbol
 from trader_cli.core.streams import IndicatorHub
-
 
 FEED_DAYS = 2  # days read ahead per symbol (memory: about one day's bars per day ahead)
 
@@ -63,9 +67,11 @@ class AdditionResult:
 
     def to_json(self) -> dict[str, Any]:
         """JSON data: the plan and the step report."""
-        return {"requirements": self.requirements.model_dump(mode="json"),
-                "report": self.report.model_dump(mode="json") if self.report else None,
-                "message": self.requirements.message or (self.report.message if self.report else "")}
+        return {
+            "requirements": self.requirements.model_dump(mode="json"),
+            "report": self.report.model_dump(mode="json") if self.report else None,
+            "message": self.requirements.message or (self.report.message if self.report else ""),
+        }
 
 
 @dataclass
@@ -78,9 +84,11 @@ class StartResult:
 
     def to_json(self) -> dict[str, Any]:
         """JSON data: validation of every config symbol and each provisioning report."""
-        return {"validation": [v.model_dump(mode="json") for v in self.validations],
-                "provisioning": [r.model_dump(mode="json") for r in self.reports],
-                "seconds": round(self.seconds, 4)}
+        return {
+            "validation": [v.model_dump(mode="json") for v in self.validations],
+            "provisioning": [r.model_dump(mode="json") for r in self.reports],
+            "seconds": round(self.seconds, 4),
+        }
 
 
 class SessionCoordinator:
@@ -153,17 +161,21 @@ class SessionCoordinator:
             raise SessionStateError("no session (start one with: system start)")
         return self.book.day
 
-    def start(self, config: SessionConfig, data_dir: Path, paused: bool = False,
-              speed: float | None = None) -> StartResult:
+    def start(
+        self, config: SessionConfig, data_dir: Path, paused: bool = False, speed: float | None = None
+    ) -> StartResult:
         """Validate and provision every config symbol, then start (or hold) the replay clock."""
         if config.mode != "backtest":
-            raise SessionStateError("live mode needs a broker connection, which this build does not have "
-                                    "(set \"mode\": \"backtest\")")
+            raise SessionStateError(
+                'live mode needs a broker connection, which this build does not have (set "mode": "backtest")'
+            )
         assert config.backtest_config is not None
         days = self.calendar.trading_days(config.backtest_config.start_date, config.backtest_config.end_date)
         if not days:
-            raise SessionStateError(f"no NYSE trading days between {config.backtest_config.start_date} and "
-                                    f"{config.backtest_config.end_date} (check backtest_config)")
+            raise SessionStateError(
+                f"no NYSE trading days between {config.backtest_config.start_date} and "
+                f"{config.backtest_config.end_date} (check backtest_config)"
+            )
         if self.state in (SessionState.running, SessionState.paused):
             raise SessionStateError(f"a session is already {self.state.value} (stop it first with: system stop)")
         t0 = time.perf_counter()
@@ -182,8 +194,10 @@ class SessionCoordinator:
         if not reports:
             self.state = SessionState.stopped
             self.book = None
-            raise ValidationFailed("every config symbol failed validation; the session did not start: "
-                                   + "; ".join(f"{v.symbol}: {v.reason}" for v in validations))
+            raise ValidationFailed(
+                "every config symbol failed validation; the session did not start: "
+                + "; ".join(f"{v.symbol}: {v.reason}" for v in validations)
+            )
         self._transition(SessionState.paused if paused else SessionState.running)
         if self._feed_end_pos <= 1:
             self._read_ahead()
@@ -203,11 +217,15 @@ class SessionCoordinator:
         self.replay_wall = 0.0
         self.events.clear()
 
-    def _provision_config_symbols(self, symbols: list[str]) -> tuple[list[SymbolValidationResult], list[ProvisioningReport]]:
+    def _provision_config_symbols(
+        self, symbols: list[str]
+    ) -> tuple[list[SymbolValidationResult], list[ProvisioningReport]]:
         validations, reports = [], []
         for sym in dict.fromkeys(symbols):
             req = self.analyze("symbol", sym, "config")
-            validations.append(req.validation or SymbolValidationResult(symbol=sym, reason="; ".join(req.validation_errors)))
+            validations.append(
+                req.validation or SymbolValidationResult(symbol=sym, reason="; ".join(req.validation_errors))
+            )
             if not req.can_proceed:
                 self.emit("dropped", f"{sym} dropped: {validations[-1].reason}")
                 continue
@@ -262,7 +280,9 @@ class SessionCoordinator:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the backtest finishes (True) or ``timeout`` passes (False)."""
         if self.state == SessionState.paused:
-            raise SessionStateError("the session is paused; resume it first (system resume) or step it with: time advance")
+            raise SessionStateError(
+                "the session is paused; resume it first (system resume) or step it with: time advance"
+            )
         if self.state not in (SessionState.running, SessionState.finished):
             raise SessionStateError(f"no running session to wait for (state: {self.state.value})")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -320,8 +340,11 @@ class SessionCoordinator:
             self.state = SessionState.finished
             self._cv.notify_all()
         rate = self.bars_replayed / self.replay_wall if self.replay_wall else 0.0
-        self.emit("finished", f"backtest finished: {len(self.days)} day(s), {self.bars_replayed:,} bars, "
-                              f"{len(self.session.symbols)} symbol(s), {self.replay_wall:.2f} s replay, {rate:,.0f} bars/s")
+        self.emit(
+            "finished",
+            f"backtest finished: {len(self.days)} day(s), {self.bars_replayed:,} bars, "
+            f"{len(self.session.symbols)} symbol(s), {self.replay_wall:.2f} s replay, {rate:,.0f} bars/s",
+        )
         self._finished.set()
 
     def _roll_day(self) -> None:
@@ -376,8 +399,11 @@ class SessionCoordinator:
         covered = self.day_pos <= self._feed_end_pos
         for d in self.session.symbols.values():
             feed = self._feed.get(d.symbol) if covered else None
-            bars = feed.window(book.open_ns, book.close_ns) if feed is not None else \
-                self.store.read(d.symbol, "1m", book.open_ns, book.close_ns)
+            bars = (
+                feed.window(book.open_ns, book.close_ns)
+                if feed is not None
+                else self.store.read(d.symbol, "1m", book.open_ns, book.close_ns)
+            )
             book.fill_lane(d.lane, bars, fresh=True)
         if self.day_pos >= self._feed_end_pos:
             self._feed = {}
@@ -426,7 +452,11 @@ class SessionCoordinator:
         """Step a paused session ``minutes`` minutes (stops early at the end of the backtest);
         returns the minutes stepped."""
         if self.state != SessionState.paused:
-            hint = "pause it first with: system pause" if self.state == SessionState.running else "start one with: system start"
+            hint = (
+                "pause it first with: system pause"
+                if self.state == SessionState.running
+                else "start one with: system start"
+            )
             raise SessionStateError(f"time advance steps a paused session (state: {self.state.value}; {hint})")
         done = 0
         while done < minutes and self.state == SessionState.paused:
@@ -449,7 +479,7 @@ class SessionCoordinator:
         if target_ns <= now:
             raise SessionStateError(f"{to_ny(target_ns):%Y-%m-%d %H:%M} is not after now ({to_ny(now):%Y-%m-%d %H:%M})")
         total = 0
-        for d in self.days[self.day_pos:]:
+        for d in self.days[self.day_pos :]:
             o, c = self.calendar.open_close(d)
             lo = max(o, now)
             hi = min(c, target_ns)
@@ -462,15 +492,22 @@ class SessionCoordinator:
         if self.state not in (SessionState.running, SessionState.paused, SessionState.provisioning):
             raise SessionStateError(f"no active session (state: {self.state.value}; start one with: system start)")
 
-    def analyze(self, operation: str, symbol: str, source: str, **kw: Any) -> ProvisioningRequirements:
+    def analyze(self, operation: Operation, symbol: str, source: str, **kw: Any) -> ProvisioningRequirements:
         """Phases 1 and 2 (analyze, validate) for an addition; changes nothing."""
         self._require_session()
         assert self.config is not None and self.book is not None
         sym = check_symbol(symbol)
         existing = self.session.get(sym)
-        req = analyze_requirements(operation, sym, source, existing=existing,  # type: ignore[arg-type]
-                                   config=self.config.session_data_config, session_day=self.book.day,
-                                   calendar=self.calendar, **kw)
+        req = analyze_requirements(
+            operation,
+            sym,
+            source,
+            existing=existing,
+            config=self.config.session_data_config,
+            session_day=self.book.day,
+            calendar=self.calendar,
+            **kw,
+        )
         if req.outcome in ("rejected",):
             req.can_proceed = False
             return req
@@ -478,8 +515,9 @@ class SessionCoordinator:
             req.can_proceed = True
             return req
         cfg_iv = [iv.name for iv in self.config.intervals()] if operation == "symbol" else None
-        v = validate_symbol(self.store, self.calendar, sym, req.required_intervals, self.book.day,
-                            req.history_first_day, cfg_iv)
+        v = validate_symbol(
+            self.store, self.calendar, sym, req.required_intervals, self.book.day, req.history_first_day, cfg_iv
+        )
         req.validation = v
         req.can_proceed = v.can_proceed
         if not v.can_proceed:
@@ -488,7 +526,7 @@ class SessionCoordinator:
             req.warnings.append(v.reason)
         return req
 
-    def add(self, operation: str, symbol: str, source: str, **kw: Any) -> AdditionResult:
+    def add(self, operation: Operation, symbol: str, source: str, **kw: Any) -> AdditionResult:
         """Analyze → validate → provision one addition (symbol, bar or indicator)."""
         with self.exclusive():
             req = self.analyze(operation, symbol, source, **kw)
@@ -528,8 +566,9 @@ class SessionCoordinator:
     def _create_symbol(self, req: ProvisioningRequirements) -> None:
         started = self.state in (SessionState.running, SessionState.paused)
         meta = SymbolMetadata(**req.metadata, added_at=self.clock.now_ns() if started else None)
-        data = SymbolSessionData(symbol=req.symbol, base_interval=req.base_interval, metadata=meta,
-                                 lane=self._alloc_lane())
+        data = SymbolSessionData(
+            symbol=req.symbol, base_interval=req.base_interval, metadata=meta, lane=self._alloc_lane()
+        )
         self.session.symbols[req.symbol] = data
 
     def _drop_symbol(self, symbol: str) -> None:
@@ -552,6 +591,7 @@ class SessionCoordinator:
 
         def restore() -> None:
             data.metadata = before
+
         return restore
 
     def _add_interval(self, symbol: str, interval: str) -> Callable[[], None]:
@@ -568,13 +608,16 @@ class SessionCoordinator:
             if interval in data.intervals:
                 data.intervals.remove(interval)
             data.loaded.pop(interval, None)
+
         return restore
 
     def _load_history(self, req: ProvisioningRequirements) -> tuple[int, Callable[[], None]]:
         data = self.session.require(req.symbol)
         assert self.book is not None
         old_hist, old_days, old_since = dict(data.loaded), dict(data.history_days), data.since_pos
-        wanted = {iv: max(req.history_days_by_interval.get(iv, 0), data.history_days.get(iv, 0)) for iv in data.intervals}
+        wanted = {
+            iv: max(req.history_days_by_interval.get(iv, 0), data.history_days.get(iv, 0)) for iv in data.intervals
+        }
         deepest = max(wanted.values(), default=0)
         day = self.book.day
         # One read serves the history, today's bars (kept for load_session) and the feed.
@@ -592,7 +635,9 @@ class SessionCoordinator:
             if not n:
                 hist = Bars.empty()
             elif ivl.is_daily and self.store.has(data.symbol, "1d"):
-                hist = self.store.read(data.symbol, "1d", self._cutoff(day, n, iv), self.book.open_ns - OPEN_AFTER_MIDNIGHT_NS)
+                hist = self.store.read(
+                    data.symbol, "1d", self._cutoff(day, n, iv), self.book.open_ns - OPEN_AFTER_MIDNIGHT_NS
+                )
             else:
                 part = base.slice(int(np.searchsorted(base.ts, self._cutoff(day, n, "1m"))))
                 hist = part if iv == "1m" else aggregate(part, ivl, self.calendar)
@@ -603,6 +648,7 @@ class SessionCoordinator:
 
         def restore() -> None:
             data.loaded, data.history_days, data.since_pos = old_hist, old_days, old_since
+
         return rows, restore
 
     def _load_session(self, symbol: str) -> int:
@@ -623,13 +669,15 @@ class SessionCoordinator:
         assert book is not None
         request = IndicatorRequest.parse(plan.name, plan.params, Interval.parse(plan.interval))
         grid = book.grid(plan.interval)
-        blane = self.hub.register(request, data.lane, self.history(data, plan.interval),
-                                  book.session_bars(data.lane, plan.interval), grid)
+        blane = self.hub.register(
+            request, data.lane, self.history(data, plan.interval), book.session_bars(data.lane, plan.interval), grid
+        )
         data.indicators[request.key] = IndicatorSlot(request, blane)
 
         def restore() -> None:
             self.hub.unregister(request.key, data.lane)
             data.indicators.pop(request.key, None)
+
         return restore
 
     # -- reading --------------------------------------------------------------------------------
@@ -638,8 +686,10 @@ class SessionCoordinator:
         data = self.session.require(check_symbol(symbol))
         iv = Interval.parse(interval).name
         if iv not in data.intervals:
-            raise SessionStateError(f"{data.symbol} has no {iv} bars (it has {', '.join(data.intervals)}; "
-                                    f"add them with: add bar {data.symbol} {iv})")
+            raise SessionStateError(
+                f"{data.symbol} has no {iv} bars (it has {', '.join(data.intervals)}; "
+                f"add them with: add bar {data.symbol} {iv})"
+            )
         assert self.book is not None
         return self.history(data, iv), self.book.session_bars(data.lane, iv)
 
@@ -651,8 +701,12 @@ class SessionCoordinator:
         for iv in data.intervals:
             hist, today = self.bars(symbol, iv)
             days = self.calendar.trading_days_back(self.book.day, data.history_days.get(iv, 0))
-            exp = np.concatenate([expected_starts(self.calendar, days, Interval.parse(iv)),
-                                  expected_starts(self.calendar, [self.book.day], Interval.parse(iv), self.book.now_ns)])
+            exp = np.concatenate(
+                [
+                    expected_starts(self.calendar, days, Interval.parse(iv)),
+                    expected_starts(self.calendar, [self.book.day], Interval.parse(iv), self.book.now_ns),
+                ]
+            )
             out.append(measure(Bars.concat([hist, today]), exp, Interval.parse(iv)))
         return out
 

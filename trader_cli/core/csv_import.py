@@ -67,9 +67,7 @@ def _parse_timestamps(values: list[str], tz: str) -> tuple[np.ndarray, list[tupl
     try:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as err:
-        raise DataError(
-            f"unknown time zone '{tz}' (use an IANA name such as America/New_York)"
-        ) from err
+        raise DataError(f"unknown time zone '{tz}' (use an IANA name such as America/New_York)") from err
     fast = _parse_fast(values, tz)
     if fast is not None:
         return fast, bad
@@ -141,8 +139,9 @@ def _parse_numbers(name: str, values: list[str]) -> tuple[np.ndarray, list[tuple
         return out, bad
 
 
-def _row_problems(ts: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
-                  v: np.ndarray, interval: Interval) -> list[tuple[int, str]]:
+def _row_problems(
+    ts: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, interval: Interval
+) -> list[tuple[int, str]]:
     """Per-row checks, vectorised; (row index, reason)."""
     problems: list[tuple[int, str]] = []
     prices = np.vstack([o, h, lo, c, v])
@@ -179,8 +178,9 @@ def _daily_midnight(ts: np.ndarray) -> np.ndarray:
     return np.asarray(local.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def import_csv(store: DataManager, path: str | Path, interval: str, symbol: str | None = None,
-               tz: str = "America/New_York") -> list[ImportedSymbol]:
+def import_csv(
+    store: DataManager, path: str | Path, interval: str, symbol: str | None = None, tz: str = "America/New_York"
+) -> list[ImportedSymbol]:
     """Check the whole file, then write every symbol in it atomically; raises ImportRejected
     (listing the first bad lines) and writes nothing when any row is bad."""
     iv = Interval.parse(interval)
@@ -193,8 +193,7 @@ def import_csv(store: DataManager, path: str | Path, interval: str, symbol: str 
         problems += bad
     if "symbol" in cols:
         checked = [check_symbol_safe(s) for s in cols["symbol"]]
-        problems += [(i, f"bad symbol '{cols['symbol'][i]}'")
-                     for i, s in enumerate(checked) if s is None]
+        problems += [(i, f"bad symbol '{cols['symbol'][i]}'") for i, s in enumerate(checked) if s is None]
         symbols = np.array(checked, dtype=object)
     else:
         symbols = np.array([check_symbol(symbol or "")] * len(ts), dtype=object)
@@ -204,8 +203,9 @@ def import_csv(store: DataManager, path: str | Path, interval: str, symbol: str 
         ts = _daily_midnight(ts)
     unreadable = {i for i, _ in problems}  # their values are placeholders: check nothing else
     _, group_ids = np.unique(symbols.astype(str), return_inverse=True)
-    checks = _row_problems(ts, fields["open"], fields["high"], fields["low"], fields["close"],
-                           fields["volume"], iv) + _duplicates(ts, group_ids)
+    checks = _row_problems(
+        ts, fields["open"], fields["high"], fields["low"], fields["close"], fields["volume"], iv
+    ) + _duplicates(ts, group_ids)
     problems += [p for p in checks if p[0] not in unreadable]
     if problems:
         raise _rejection(path, problems, _line_numbers(path, len(ts)))
@@ -215,8 +215,7 @@ def import_csv(store: DataManager, path: str | Path, interval: str, symbol: str 
         sel = sel[np.argsort(ts[sel], kind="stable")]
         by_symbol[sym] = Bars(ts[sel], *(fields[f][sel] for f in REQUIRED[1:]))
     stored = store.write_many(by_symbol, iv, source=f"import {path.name}")
-    return [ImportedSymbol(s, iv.name, len(b), int(b.ts[0]), int(b.ts[-1]), stored[s])
-            for s, b in by_symbol.items()]
+    return [ImportedSymbol(s, iv.name, len(b), int(b.ts[0]), int(b.ts[-1]), stored[s]) for s, b in by_symbol.items()]
 
 
 def _columns(path: Path, symbol: str | None) -> dict[str, list[str]]:
@@ -225,12 +224,10 @@ def _columns(path: Path, symbol: str | None) -> dict[str, list[str]]:
     names = [n.strip().lower() for n in table.column_names]
     missing = [c for c in REQUIRED if c not in names]
     if missing:
-        raise DataError(f"{path} lacks column(s) {', '.join(missing)} "
-                        f"(expected header: {','.join(REQUIRED)}[,symbol])")
+        raise DataError(f"{path} lacks column(s) {', '.join(missing)} (expected header: {','.join(REQUIRED)}[,symbol])")
     cols = {n: table.column(i).to_pylist() for i, n in enumerate(names)}
     if "symbol" in cols and symbol:
-        raise DataError(f"{path} has a symbol column: leave out --symbol to import every "
-                        "symbol in it")
+        raise DataError(f"{path} has a symbol column: leave out --symbol to import every symbol in it")
     if "symbol" not in cols and not symbol:
         raise DataError(f"{path} has no symbol column: give --symbol SYMBOL")
     return cols

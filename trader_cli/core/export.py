@@ -111,8 +111,10 @@ def _iso(ts: np.ndarray) -> list[str]:
 
 def _bars_out(bars: Bars) -> list[dict[str, Any]]:
     cols = [bars.open.tolist(), bars.high.tolist(), bars.low.tolist(), bars.close.tolist(), bars.volume.tolist()]
-    return [{"timestamp": t, "open": o, "high": h, "low": lo, "close": c, "volume": v}
-            for t, o, h, lo, c, v in zip(_iso(bars.ts), *cols, strict=True)]
+    return [
+        {"timestamp": t, "open": o, "high": h, "low": lo, "close": c, "volume": v}
+        for t, o, h, lo, c, v in zip(_iso(bars.ts), *cols, strict=True)
+    ]
 
 
 def _clean(x: float) -> float | None:
@@ -127,10 +129,13 @@ def build_export(coord: SessionCoordinator, with_bars: bool = False) -> dict[str
         out: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "exported_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "session": {"mode": coord.config.mode if coord.config else None, "state": coord.state.value,
-                        "current_time": iso_utc(now) if now is not None else None,
-                        "trading_date": str(book.day) if book else None,
-                        "config": coord.config.name if coord.config else None},
+            "session": {
+                "mode": coord.config.mode if coord.config else None,
+                "state": coord.state.value,
+                "current_time": iso_utc(now) if now is not None else None,
+                "trading_date": str(book.day) if book else None,
+                "config": coord.config.name if coord.config else None,
+            },
             "symbols": {},
         }
         for sym in sorted(coord.session.symbols):
@@ -146,9 +151,12 @@ def _symbol_out(coord: SessionCoordinator, sym: str, with_bars: bool) -> dict[st
     for iv in data.intervals:
         hist, today = coord.bars(sym, iv)
         both = Bars.concat([hist, today])
-        entry: dict[str, Any] = {"historical_bars": len(hist), "session_bars": len(today),
-                                 "first": iso_utc(int(both.ts[0])) if len(both) else None,
-                                 "last": iso_utc(int(both.ts[-1])) if len(both) else None}
+        entry: dict[str, Any] = {
+            "historical_bars": len(hist),
+            "session_bars": len(today),
+            "first": iso_utc(int(both.ts[0])) if len(both) else None,
+            "last": iso_utc(int(both.ts[-1])) if len(both) else None,
+        }
         if with_bars:
             entry["bars"] = _bars_out(both)
         intervals[iv] = entry
@@ -156,19 +164,30 @@ def _symbol_out(coord: SessionCoordinator, sym: str, with_bars: bool) -> dict[st
     for key, slot in data.indicators.items():
         req = slot.request
         latest = coord.hub.latest(key, data.lane)
-        entry = {"name": req.name, "params": list(req.params), "interval": req.interval.name,
-                 "ready": latest is not None, "latest": latest}
+        entry = {
+            "name": req.name,
+            "params": list(req.params),
+            "interval": req.interval.name,
+            "ready": latest is not None,
+            "latest": latest,
+        }
         if with_bars:
             entry["values"] = _values_out(coord, data.lane, key, req.interval.name)
         indicators[key] = entry
     meta = data.metadata
     return {
-        "symbol": sym, "base_interval": data.base_interval, "intervals": intervals, "indicators": indicators,
+        "symbol": sym,
+        "base_interval": data.base_interval,
+        "intervals": intervals,
+        "indicators": indicators,
         "quality": {q.interval: q.model_dump(mode="json") for q in coord.quality_of(sym)},
-        "metadata": {"meets_session_config_requirements": meta.meets_session_config_requirements,
-                     "added_by": meta.added_by, "auto_provisioned": meta.auto_provisioned,
-                     "added_at": iso_utc(meta.added_at) if meta.added_at is not None else None,
-                     "upgraded_from_adhoc": meta.upgraded_from_adhoc},
+        "metadata": {
+            "meets_session_config_requirements": meta.meets_session_config_requirements,
+            "added_by": meta.added_by,
+            "auto_provisioned": meta.auto_provisioned,
+            "added_at": iso_utc(meta.added_at) if meta.added_at is not None else None,
+            "upgraded_from_adhoc": meta.upgraded_from_adhoc,
+        },
     }
 
 
@@ -193,8 +212,19 @@ def _values_out(coord: SessionCoordinator, lane: int, key: str, interval: str) -
     return out
 
 
-CSV_COLUMNS = ["symbol", "base_interval", "intervals", "bars", "indicators", "quality_min",
-               "meets_session_config_requirements", "added_by", "auto_provisioned", "added_at", "upgraded_from_adhoc"]
+CSV_COLUMNS = [
+    "symbol",
+    "base_interval",
+    "intervals",
+    "bars",
+    "indicators",
+    "quality_min",
+    "meets_session_config_requirements",
+    "added_by",
+    "auto_provisioned",
+    "added_at",
+    "upgraded_from_adhoc",
+]
 
 
 def csv_rows(export: dict[str, Any]) -> list[list[Any]]:
@@ -204,9 +234,21 @@ def csv_rows(export: dict[str, Any]) -> list[list[Any]]:
         m = s["metadata"]
         bars = sum(v["historical_bars"] + v["session_bars"] for v in s["intervals"].values())
         qmin = min((q["ratio"] for q in s["quality"].values()), default=None)
-        rows.append([sym, s["base_interval"], " ".join(s["intervals"]), bars, " ".join(s["indicators"]), qmin,
-                     m["meets_session_config_requirements"], m["added_by"], m["auto_provisioned"], m["added_at"] or "",
-                     m["upgraded_from_adhoc"]])
+        rows.append(
+            [
+                sym,
+                s["base_interval"],
+                " ".join(s["intervals"]),
+                bars,
+                " ".join(s["indicators"]),
+                qmin,
+                m["meets_session_config_requirements"],
+                m["added_by"],
+                m["auto_provisioned"],
+                m["added_at"] or "",
+                m["upgraded_from_adhoc"],
+            ]
+        )
     return rows
 
 

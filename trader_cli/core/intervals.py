@@ -25,9 +25,7 @@ class Interval:
             return text
         key = str(text).strip().lower()
         if key not in _SECONDS:
-            raise IntervalError(
-                f"unknown interval '{text}' (use one of {', '.join(VALID_INTERVALS)})"
-            )
+            raise IntervalError(f"unknown interval '{text}' (use one of {', '.join(VALID_INTERVALS)})")
         return cls(_SECONDS[key], key)
 
     def __str__(self) -> str:

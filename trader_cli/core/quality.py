@@ -30,8 +30,9 @@ class IntervalQuality(BaseModel):
     gaps: list[Gap] = Field(default_factory=list)
 
 
-def expected_starts(calendar: MarketCalendar, days: list[dt.date], interval: Interval,
-                    upto_ns: int | None = None) -> np.ndarray:
+def expected_starts(
+    calendar: MarketCalendar, days: list[dt.date], interval: Interval, upto_ns: int | None = None
+) -> np.ndarray:
     """Every bar start the calendar expects on ``days`` (only bars complete by ``upto_ns``)."""
     parts = []
     for d in days:
@@ -62,9 +63,14 @@ def measure(bars: Bars, expected: np.ndarray, interval: Interval, max_gaps: int 
         run_starts = np.r_[0, breaks + 1]
         run_ends = np.r_[breaks, len(missing_idx) - 1]
         for a, b in zip(run_starts[:max_gaps], run_ends[:max_gaps], strict=True):
-            gaps.append(Gap(start=iso_utc(int(expected[missing_idx[a]])), end=iso_utc(int(expected[missing_idx[b]])),
-                            missing=int(b - a + 1)))
+            gaps.append(
+                Gap(
+                    start=iso_utc(int(expected[missing_idx[a]])),
+                    end=iso_utc(int(expected[missing_idx[b]])),
+                    missing=int(b - a + 1),
+                )
+            )
     n = len(expected)
-    return IntervalQuality(interval=interval.name, present=present, expected=n,
-                           ratio=round(present / n, 6) if n else 1.0, gaps=gaps)
-
+    return IntervalQuality(
+        interval=interval.name, present=present, expected=n, ratio=round(present / n, 6) if n else 1.0, gaps=gaps
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
 from trader_cli.core.bars import Bars
@@ -23,7 +23,7 @@ AddedBy = Literal["config", "strategy", "scanner", "adhoc"]
 SOURCES: tuple[str, ...] = ("config", "strategy", "scanner", "adhoc")
 
 
-class SessionState(str, Enum):
+class SessionState(StrEnum):
     """The session lifecycle: stopped → provisioning → running ⇄ paused → finished."""
 
     stopped = "stopped"
@@ -53,9 +53,7 @@ _HINTS = {
 def check_transition(current: SessionState, target: SessionState) -> None:
     """Raise SessionStateError (with what to do) for an illegal lifecycle transition."""
     if target not in _ALLOWED[current]:
-        raise SessionStateError(
-            f"cannot go from {current.value} to {target.value} ({_HINTS[current]})"
-        )
+        raise SessionStateError(f"cannot go from {current.value} to {target.value} ({_HINTS[current]})")
 
 
 @dataclass
@@ -115,7 +113,9 @@ class SessionData:
         data = self.symbols.get(symbol)
         if data is None:
             held = ", ".join(sorted(self.symbols)) or "none"
-            raise SessionStateError(f"{symbol} is not in the session (loaded: {held}; add it with: add symbol {symbol})")
+            raise SessionStateError(
+                f"{symbol} is not in the session (loaded: {held}; add it with: add symbol {symbol})"
+            )
         return data
 
     def clear(self) -> None:

@@ -157,9 +157,7 @@ class DataManager:
         try:
             st = path.stat()
         except FileNotFoundError as err:
-            raise StoreError(
-                f"no bars stored at {path} (import them with: data import FILE.csv)"
-            ) from err
+            raise StoreError(f"no bars stored at {path} (import them with: data import FILE.csv)") from err
         stamp = (st.st_mtime_ns, st.st_size)
         with self._lock:
             cached = self._index.get(path)
@@ -211,7 +209,6 @@ class DataManager:
         """Bars with start_ns <= ts < end_ns (either bound may be open), read through row-group
         pruning on the footer statistics; raises StoreError when nothing is stored."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         path = self.path_for(symbol, interval)
         idx = self._file_index(path)
@@ -276,9 +273,7 @@ class DataManager:
         [first, last]; atomic. Returns the number of rows now stored."""
         return self.write_many({symbol: bars}, interval, source)[symbol]
 
-    def write_many(
-        self, by_symbol: dict[str, Bars], interval: Interval | str, source: str
-    ) -> dict[str, int]:
+    def write_many(self, by_symbol: dict[str, Bars], interval: Interval | str, source: str) -> dict[str, int]:
         """``write`` for several symbols: every temp file is written before any is renamed."""
         iv = Interval.parse(interval)
         staged: list[tuple[Path, Path]] = []
@@ -335,9 +330,7 @@ class DataManager:
         # One row group per key; an empty series gets none.
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys
         bounds = [*(int(a) for a in starts), len(bars)]
-        with pq.ParquetWriter(
-            tmp, schema, compression="lz4", use_dictionary=False, write_statistics=["ts"]
-        ) as w:
+        with pq.ParquetWriter(tmp, schema, compression="lz4", use_dictionary=False, write_statistics=["ts"]) as w:
             for a, b in itertools.pairwise(bounds):
                 w.write_table(table.slice(a, b - a))
         with open(tmp, "rb+") as fh:
@@ -346,9 +339,7 @@ class DataManager:
 
 def _corrupt(path: Path, err: Exception) -> StoreError:
     """The error for a file pyarrow cannot read."""
-    return StoreError(
-        f"cannot read {path}: the file is corrupt ({err}); delete it and re-import the symbol"
-    )
+    return StoreError(f"cannot read {path}: the file is corrupt ({err}); delete it and re-import the symbol")
 
 
 def _check_bars(symbol: str, bars: Bars) -> None:
@@ -380,8 +371,7 @@ def _ts_bounds(path: Path, md: Any) -> tuple[np.ndarray, np.ndarray]:
         stats = group.column(0).statistics
         if stats is None or not stats.has_min_max:
             raise StoreError(
-                f"{path} has no ts statistics in row group {i} (not written by trader-cli); "
-                "re-import the symbol"
+                f"{path} has no ts statistics in row group {i} (not written by trader-cli); re-import the symbol"
             )
         mins[i], maxs[i] = int(stats.min_raw), int(stats.max_raw)
     return mins, maxs
@@ -407,6 +397,11 @@ def _np(arr: Any, dtype: Any) -> np.ndarray:
 def iter_bars(bars: Bars) -> Iterator[tuple[int, float, float, float, float, float]]:
     """Bars one by one as plain tuples (for rendering small selections)."""
     yield from zip(
-        bars.ts.tolist(), bars.open.tolist(), bars.high.tolist(), bars.low.tolist(),
-        bars.close.tolist(), bars.volume.tolist(), strict=True,
+        bars.ts.tolist(),
+        bars.open.tolist(),
+        bars.high.tolist(),
+        bars.low.tolist(),
+        bars.close.tolist(),
+        bars.volume.tolist(),
+        strict=True,
     )

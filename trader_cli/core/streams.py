@@ -58,8 +58,15 @@ class Stream:
             close = cols["close"][row, :n]
             have = close == close  # False where NaN (no bar)
             if have.all():
-                self.bank.update(self.bank_lanes, grid.ts[row], cols["open"][row, :n], cols["high"][row, :n],
-                                 cols["low"][row, :n], close, cols["volume"][row, :n])
+                self.bank.update(
+                    self.bank_lanes,
+                    grid.ts[row],
+                    cols["open"][row, :n],
+                    cols["high"][row, :n],
+                    cols["low"][row, :n],
+                    close,
+                    cols["volume"][row, :n],
+                )
                 self._record(row, self.bank_lanes)
                 return
             lanes, blanes = self.lanes[have], self.bank_lanes[have]
@@ -68,8 +75,15 @@ class Stream:
             lanes, blanes = self.lanes[have], self.bank_lanes[have]
         if not len(lanes):
             return
-        self.bank.update(blanes, grid.ts[row], cols["open"][row, lanes], cols["high"][row, lanes],
-                         cols["low"][row, lanes], cols["close"][row, lanes], cols["volume"][row, lanes])
+        self.bank.update(
+            blanes,
+            grid.ts[row],
+            cols["open"][row, lanes],
+            cols["high"][row, lanes],
+            cols["low"][row, lanes],
+            cols["close"][row, lanes],
+            cols["volume"][row, lanes],
+        )
         self._record(row, blanes)
 
     def _record(self, row: int, blanes: np.ndarray) -> None:
@@ -85,8 +99,7 @@ class IndicatorHub:
     def __init__(self) -> None:
         self.streams: dict[str, Stream] = {}
 
-    def register(self, request: IndicatorRequest, lane: int, seed: Bars, seed_session: Bars,
-                 grid: Grid | None) -> int:
+    def register(self, request: IndicatorRequest, lane: int, seed: Bars, seed_session: Bars, grid: Grid | None) -> int:
         """Add a symbol (replay lane) to the key's stream, seeded with its history plus the
         session bars already completed; returns the bank lane."""
         from trader_cli.core.indicators import get_indicator
@@ -107,15 +120,16 @@ class IndicatorHub:
             self._record_catch_up(stream, request, blane, seed, seed_session, grid)
         return blane
 
-    def _record_catch_up(self, stream: Stream, request: IndicatorRequest, blane: int, seed: Bars,
-                         session: Bars, grid: Grid) -> None:
+    def _record_catch_up(
+        self, stream: Stream, request: IndicatorRequest, blane: int, seed: Bars, session: Bars, grid: Grid
+    ) -> None:
         """Today's values for bars that completed before the symbol was added (batch path)."""
         from trader_cli.core.indicators import get_indicator
 
         out = get_indicator(request.name).batch(Bars.concat([seed, session]), request.params)
         rows = np.searchsorted(grid.ts, session.ts)
         for o in stream.outputs:
-            stream.values[o][rows, blane] = out[o][len(seed):]
+            stream.values[o][rows, blane] = out[o][len(seed) :]
 
     def unregister(self, key: str, lane: int) -> None:
         """Remove a symbol from a stream (drops the stream when it was the last one)."""

@@ -6,11 +6,11 @@ import csv
 import io
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import IO, Any
 
 
-class OutputMode(str, Enum):
+class OutputMode(StrEnum):
     """How results are written to stdout."""
 
     table = "table"

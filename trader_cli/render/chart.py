@@ -93,8 +93,7 @@ class ChartResult:
 
     def to_json(self) -> dict[str, Any]:
         """JSON data: what was charted and where the image went."""
-        return {"symbol": self.symbol, "interval": self.interval, "bars": self.bars,
-                "png": self.png}
+        return {"symbol": self.symbol, "interval": self.interval, "bars": self.bars, "png": self.png}
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -146,8 +145,7 @@ def _indicator_request(data: SymbolSessionData, key: str, interval: str) -> tupl
     on = slot.request.interval.name
     if on != interval:
         raise IndicatorError(
-            f"{key} is computed on {on} bars, not {interval}; "
-            f"chart it with: data chart {data.symbol} {on} --with {key}"
+            f"{key} is computed on {on} bars, not {interval}; chart it with: data chart {data.symbol} {on} --with {key}"
         )
     return key, slot.request.name
 
@@ -256,9 +254,7 @@ def _panel_heights(height: int, lower: int) -> tuple[int, int, int]:
     return max(10, height - volume - panel * lower), panel, volume
 
 
-def terminal_chart(
-    series: ChartSeries, width: int, height: int, color: bool = True, line: bool = False
-) -> str:
+def terminal_chart(series: ChartSeries, width: int, height: int, color: bool = True, line: bool = False) -> str:
     """The chart as text ``width`` columns wide (ANSI colours when ``color``)."""
     import plotext as plt
 
@@ -287,9 +283,7 @@ def terminal_chart(
     return text
 
 
-def _set_rulers(
-    panels: list[Any], series: ChartSeries, lower: list[IndicatorSeries], width: int
-) -> None:
+def _set_rulers(panels: list[Any], series: ChartSeries, lower: list[IndicatorSeries], width: int) -> None:
     """Y ticks with labels of one width (so the panels' canvases line up) and one shared time
     axis, labelled under the bottom panel only."""
     y_ticks = [_price_ticks(series), *(_panel_ticks(ind) for ind in lower), _volume_ticks(series)]
@@ -499,10 +493,19 @@ def write_bytes_atomic(path: Path, payload: bytes) -> Path:
 # -- the command's one call, and the views ---------------------------------------------------------
 
 
-def draw_chart(coord: SessionCoordinator, symbol: str, interval: str | None = None, *,
-               last: int = 120, indicators: list[str] | None = None, png: str | None = None,
-               line: bool = False, text: bool = True, color: bool = True,
-               size: tuple[int, int] | None = None) -> ChartResult:
+def draw_chart(
+    coord: SessionCoordinator,
+    symbol: str,
+    interval: str | None = None,
+    *,
+    last: int = 120,
+    indicators: list[str] | None = None,
+    png: str | None = None,
+    line: bool = False,
+    text: bool = True,
+    color: bool = True,
+    size: tuple[int, int] | None = None,
+) -> ChartResult:
     """Read the bars and indicators, write the PNG when asked, and draw the terminal text
     (when ``text``) at ``size`` (default: the terminal's, capped)."""
     series = chart_series(coord, symbol, interval, last, split_keys(indicators))

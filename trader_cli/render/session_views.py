@@ -23,13 +23,23 @@ def ny(ts: int | None) -> str | None:
 def plan_table(req: ProvisioningRequirements) -> Tabular:
     """The requirements of one addition and the steps it would take."""
     ind = ", ".join(f"{p.key} (warmup {p.warmup_bars} bars = {p.historical_days} day(s))" for p in req.indicators)
-    rows = [
-        ["operation", f"add {req.operation}"], ["symbol", req.symbol], ["source", req.source],
-        ["outcome", req.outcome], ["symbol exists", req.symbol_exists],
-        ["intervals", ", ".join(req.required_intervals)], ["base interval", req.base_interval],
-        ["history", f"{req.historical_days} trading day(s)"
-                    + (f" ({req.history_first_day} .. {req.history_last_day}, ~{req.historical_bars} bars)"
-                       if req.history_first_day else "")],
+    rows: list[list[Any]] = [
+        ["operation", f"add {req.operation}"],
+        ["symbol", req.symbol],
+        ["source", req.source],
+        ["outcome", req.outcome],
+        ["symbol exists", req.symbol_exists],
+        ["intervals", ", ".join(req.required_intervals)],
+        ["base interval", req.base_interval],
+        [
+            "history",
+            f"{req.historical_days} trading day(s)"
+            + (
+                f" ({req.history_first_day} .. {req.history_last_day}, ~{req.historical_bars} bars)"
+                if req.history_first_day
+                else ""
+            ),
+        ],
         ["indicators", ind or "—"],
         ["can proceed", req.can_proceed],
         ["steps", " → ".join(req.provisioning_steps) or "none"],
@@ -46,16 +56,23 @@ def plan_table(req: ProvisioningRequirements) -> Tabular:
 def report_table(rep: ProvisioningReport) -> Tabular:
     """Each executed step with status, rows and time."""
     rows: list[list[Any]] = [[s.step, s.status, s.rows, f"{s.ms:.2f}", s.detail] for s in rep.steps]
-    return Tabular(title=f"provisioned {rep.symbol} ({rep.outcome})", columns=["step", "status", "rows", "ms", "detail"],
-                   rows=rows, caption=f"total {rep.total_ms:.1f} ms")
+    return Tabular(
+        title=f"provisioned {rep.symbol} ({rep.outcome})",
+        columns=["step", "status", "rows", "ms", "detail"],
+        rows=rows,
+        caption=f"total {rep.total_ms:.1f} ms",
+    )
 
 
 def validation_table(vals: list[SymbolValidationResult]) -> Tabular:
     """Validation of several symbols."""
-    rows: list[list[Any]] = [[v.symbol, v.can_proceed, v.reason, v.data_source, ", ".join(v.intervals_supported),
-                              v.has_historical_data] for v in vals]
-    return Tabular(title="validation", columns=["symbol", "can proceed", "reason", "source", "intervals", "history"],
-                   rows=rows)
+    rows: list[list[Any]] = [
+        [v.symbol, v.can_proceed, v.reason, v.data_source, ", ".join(v.intervals_supported), v.has_historical_data]
+        for v in vals
+    ]
+    return Tabular(
+        title="validation", columns=["symbol", "can proceed", "reason", "source", "intervals", "history"], rows=rows
+    )
 
 
 def _addition_tables(res: AdditionResult) -> list[Tabular]:
@@ -73,9 +90,15 @@ def _addition_view(res: AdditionResult) -> list[RenderableType]:
 
 def _start_tables(res: StartResult) -> list[Tabular]:
     rows = [[r.symbol, r.outcome, len(r.steps), sum(s.rows for s in r.steps), f"{r.total_ms:.1f}"] for r in res.reports]
-    return [validation_table(res.validations),
-            Tabular(title="provisioning", columns=["symbol", "outcome", "steps", "rows", "ms"], rows=rows,
-                    caption=f"started in {res.seconds:.2f} s")]
+    return [
+        validation_table(res.validations),
+        Tabular(
+            title="provisioning",
+            columns=["symbol", "outcome", "steps", "rows", "ms"],
+            rows=rows,
+            caption=f"started in {res.seconds:.2f} s",
+        ),
+    ]
 
 
 def _start_view(res: StartResult) -> list[RenderableType]:
@@ -100,13 +123,39 @@ def session_table(coord: SessionCoordinator) -> Tabular:
             q = coord.quality_of(sym)
             qmin = min((x.ratio for x in q), default=1.0)
             m = d.metadata
-            rows.append([sym, m.added_by, "full" if m.meets_session_config_requirements else "adhoc",
-                         m.auto_provisioned, m.upgraded_from_adhoc, ny(m.added_at) or "—",
-                         " ".join(d.intervals), " ".join(counts), " ".join(d.indicators) or "—", f"{qmin:.1%}"])
+            rows.append(
+                [
+                    sym,
+                    m.added_by,
+                    "full" if m.meets_session_config_requirements else "adhoc",
+                    m.auto_provisioned,
+                    m.upgraded_from_adhoc,
+                    ny(m.added_at) or "—",
+                    " ".join(d.intervals),
+                    " ".join(counts),
+                    " ".join(d.indicators) or "—",
+                    f"{qmin:.1%}",
+                ]
+            )
         st = coord.status()
     caption = f"{st['state']} · {st['time'] or '—'} · bars shown as history+session"
-    return Tabular(title="session", columns=["symbol", "added_by", "load", "auto", "upgraded", "added_at", "intervals",
-                                             "bars", "indicators", "quality"], rows=rows, caption=caption)
+    return Tabular(
+        title="session",
+        columns=[
+            "symbol",
+            "added_by",
+            "load",
+            "auto",
+            "upgraded",
+            "added_at",
+            "intervals",
+            "bars",
+            "indicators",
+            "quality",
+        ],
+        rows=rows,
+        caption=caption,
+    )
 
 
 def status_table(status: dict[str, Any]) -> Tabular:
@@ -123,9 +172,21 @@ def bars_table(symbol: str, interval: str, hist: Any, sess: Any, last: int) -> T
     start = max(0, len(both) - last)
     rows = []
     for i in range(start, len(both)):
-        rows.append([iso_utc(int(both.ts[i])), ny(int(both.ts[i])), float(both.open[i]), float(both.high[i]),
-                     float(both.low[i]), float(both.close[i]), float(both.volume[i]),
-                     "history" if i < n_hist else "session"])
-    return Tabular(title=f"{symbol} {interval} bars", columns=["timestamp", "new_york", "open", "high", "low", "close",
-                                                              "volume", "part"], rows=rows,
-                   caption=f"{len(hist)} historical + {len(sess)} session bars; showing {len(rows)}")
+        rows.append(
+            [
+                iso_utc(int(both.ts[i])),
+                ny(int(both.ts[i])),
+                float(both.open[i]),
+                float(both.high[i]),
+                float(both.low[i]),
+                float(both.close[i]),
+                float(both.volume[i]),
+                "history" if i < n_hist else "session",
+            ]
+        )
+    return Tabular(
+        title=f"{symbol} {interval} bars",
+        columns=["timestamp", "new_york", "open", "high", "low", "close", "volume", "part"],
+        rows=rows,
+        caption=f"{len(hist)} historical + {len(sess)} session bars; showing {len(rows)}",
+    )

@@ -75,7 +75,11 @@ def as_tables(result: Any) -> list[Tabular]:
         return [t for r in result for t in as_tables(r)]
     if hasattr(result, "model_dump"):
         data = result.model_dump(mode="json")
-        return [Tabular(columns=list(data), rows=[[json.dumps(v) if isinstance(v, (dict, list)) else v for v in data.values()]])]
+        return [
+            Tabular(
+                columns=list(data), rows=[[json.dumps(v) if isinstance(v, (dict, list)) else v for v in data.values()]]
+            )
+        ]
     return [Tabular(columns=["value"], rows=[[str(result)]])]
 
 
@@ -89,8 +93,9 @@ def _(result: Message) -> list[Tabular]:
     return [Tabular(columns=["message"], rows=[[result.text]])]
 
 
-def register_view(kind: type, view: Callable[[Any], list[RenderableType]],
-                  tables: Callable[[Any], list[Tabular]] | None = None) -> None:
+def register_view(
+    kind: type, view: Callable[[Any], list[RenderableType]], tables: Callable[[Any], list[Tabular]] | None = None
+) -> None:
     """Add the table view (and optionally the CSV tables) for a result type."""
     renderables.register(kind)(view)
     if tables is not None:

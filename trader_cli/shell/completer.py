@@ -3,6 +3,7 @@ configs, files). It runs in a thread (``complete_in_thread``) so typing never wa
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import time
 from collections.abc import Iterable
@@ -39,10 +40,8 @@ class CommandCompleter(Completer):
         found: set[str] = set()
         if self.obj.has_coordinator:
             found.update(self.obj.coordinator.session.symbols)
-        try:
+        with contextlib.suppress(OSError):  # an unreadable data dir simply offers no stored symbols
             found.update(self.obj.store().symbols())
-        except OSError:
-            pass  # an unreadable data dir simply offers no stored symbols
         self._symbols = (time.monotonic(), sorted(found))
         return self._symbols[1]
 
@@ -98,8 +97,9 @@ class CommandCompleter(Completer):
             return
         yield from self._for_command(cmd, words, rest, current, document, complete_event)
 
-    def _for_command(self, cmd: Any, words: list[str], rest: list[str], current: str, document: Document,
-                     event: CompleteEvent) -> Iterable[Completion]:
+    def _for_command(
+        self, cmd: Any, words: list[str], rest: list[str], current: str, document: Document, event: CompleteEvent
+    ) -> Iterable[Completion]:
         options = {o: p for p in cmd.params if p.param_type_name == "option" for o in p.opts}
         if rest and rest[-1] in options and not getattr(options[rest[-1]], "is_flag", False):
             yield from self._values(options[rest[-1]].name, words, current, document, event)
@@ -109,15 +109,20 @@ class CommandCompleter(Completer):
                 if opt.startswith(current) and opt.startswith("--"):
                     yield Completion(opt, -len(current), display_meta=(p.help or "")[:50])
             return
-        positional = [w for i, w in enumerate(rest) if not w.startswith("-")
-                      and not (i and rest[i - 1] in options and not getattr(options[rest[i - 1]], "is_flag", False))]
+        positional = [
+            w
+            for i, w in enumerate(rest)
+            if not w.startswith("-")
+            and not (i and rest[i - 1] in options and not getattr(options[rest[i - 1]], "is_flag", False))
+        ]
         args = [p for p in cmd.params if p.param_type_name == "argument"]
         idx = min(len(positional), len(args) - 1) if args else -1
         if idx >= 0:
             yield from self._values(args[idx].name, words, current, document, event)
 
-    def _values(self, param: str, words: list[str], current: str, document: Document,
-                event: CompleteEvent) -> Iterable[Completion]:
+    def _values(
+        self, param: str, words: list[str], current: str, document: Document, event: CompleteEvent
+    ) -> Iterable[Completion]:
         if param in _PATH_PARAMS:
             sub = Document(current, len(current))
             yield from self._paths.get_completions(sub, event)

@@ -40,8 +40,10 @@ def toolbar_text(obj: AppContext) -> str:
         return f" no session (system start) │ {hints}"
     st = obj.coordinator.status()
     speed = "max" if not st["speed"] else f"{st['speed']:g}x"
-    return (f" {st['time']} │ day {st['day']} │ {st['progress_pct']:.1f}% │ speed {speed} │ "
-            f"{st['symbols']} symbols │ {hints}")
+    return (
+        f" {st['time']} │ day {st['day']} │ {st['progress_pct']:.1f}% │ speed {speed} │ "
+        f"{st['symbols']} symbols │ {hints}"
+    )
 
 
 def _confirm_exit(obj: AppContext, session: Any) -> bool:
@@ -95,9 +97,14 @@ def run_repl(obj: AppContext, warm_up: bool = False) -> int:
     from trader_cli.shell.completer import CommandCompleter
 
     session: PromptSession[str] = PromptSession(
-        history=history, auto_suggest=AutoSuggestFromHistory(), enable_history_search=False,
-        completer=CommandCompleter(obj), complete_in_thread=True, complete_while_typing=False,
-        bottom_toolbar=lambda: toolbar_text(obj), refresh_interval=0.5,
+        history=history,
+        auto_suggest=AutoSuggestFromHistory(),
+        enable_history_search=False,
+        completer=CommandCompleter(obj),
+        complete_in_thread=True,
+        complete_while_typing=False,
+        bottom_toolbar=lambda: toolbar_text(obj),
+        refresh_interval=0.5,
     )
     with patch_stdout(raw=True):
         obj.renderer.note("trader-cli — type 'help' for commands, 'exit' or Ctrl-D to leave")

@@ -113,8 +113,7 @@ class Window(LanePart):
     mean ``wma`` (weighted=True). The centre is 0 until the first full window, then the window's
     mean at each re-sum, which keeps E[d^2] - E[d]^2 well conditioned for prices far from 0."""
 
-    def __init__(self, capacity: int, period: int, squares: bool = False,
-                 weighted: bool = False) -> None:
+    def __init__(self, capacity: int, period: int, squares: bool = False, weighted: bool = False) -> None:
         self.period = period
         self.squares = squares
         self.weighted = weighted
@@ -156,7 +155,7 @@ class Window(LanePart):
         c = buf.mean(axis=1) if centred else np.zeros(len(lanes))
         d = buf - c[:, None]
         if not centred:  # a window still filling: only its filled slots count
-            d *= (np.arange(p)[None, :] < m[:, None])
+            d *= np.arange(p)[None, :] < m[:, None]
         self.centre[lanes] = c
         self.s1[lanes] = d.sum(axis=1)
         if self.squares:
@@ -239,8 +238,7 @@ def lane_index(lane: int) -> IndexArray:
     return np.array([lane], dtype=np.intp)
 
 
-def started(lanes: IndexArray, m: IntArray, *columns: FloatArray
-            ) -> tuple[IndexArray, IntArray, list[FloatArray]]:
+def started(lanes: IndexArray, m: IntArray, *columns: FloatArray) -> tuple[IndexArray, IntArray, list[FloatArray]]:
     """The lanes (and their columns) whose input series has begun (m >= 1)."""
     if len(m) == 0 or int(m.min()) >= 1:
         return lanes, m, list(columns)
@@ -321,9 +319,7 @@ class IndicatorBank:
 
     def _check_lane(self, lane: int) -> None:
         if not (0 <= lane < self._capacity and self._in_use[lane]):
-            raise IndicatorError(
-                f"{self.indicator.name} lane {lane} is not in use (add_lane first)"
-            )
+            raise IndicatorError(f"{self.indicator.name} lane {lane} is not in use (add_lane first)")
 
     # -- feeding ------------------------------------------------------------------------------
     def seed(self, lane: int, bars: Bars) -> None:
@@ -335,8 +331,16 @@ class IndicatorBank:
             self._seed(lane, bars)
             self._count[lane] = len(bars)
 
-    def update(self, lanes: ArrayLike, ts: ArrayLike, open: ArrayLike, high: ArrayLike,
-               low: ArrayLike, close: ArrayLike, volume: ArrayLike) -> None:
+    def update(
+        self,
+        lanes: ArrayLike,
+        ts: ArrayLike,
+        open: ArrayLike,
+        high: ArrayLike,
+        low: ArrayLike,
+        close: ArrayLike,
+        volume: ArrayLike,
+    ) -> None:
         """One new bar for each lane in ``lanes`` (each at most once; field arrays aligned with
         it). Lanes without a bar this step are simply left out."""
         idx = np.asarray(lanes, dtype=np.intp)
@@ -350,9 +354,7 @@ class IndicatorBank:
             in_use = False
         if not in_use:
             bad = [int(i) for i in idx if not (0 <= i < self._capacity and self._in_use[i])]
-            raise IndicatorError(
-                f"{self.indicator.name} lanes not in use: {bad[:5]} (add_lane first)"
-            )
+            raise IndicatorError(f"{self.indicator.name} lanes not in use: {bad[:5]} (add_lane first)")
         c = self._count[idx] + 1
         self._count[idx] = c
         self._step(idx, c, BarColumns(len(idx), ts, open, high, low, close, volume))
@@ -395,8 +397,16 @@ class BarColumns:
     """One bar per updated lane, as float64 / int64 columns aligned with the lane index array
     (a single value is used for every lane). Each field is converted on first use only."""
 
-    def __init__(self, n: int, ts: ArrayLike, open: ArrayLike, high: ArrayLike, low: ArrayLike,
-                 close: ArrayLike, volume: ArrayLike) -> None:
+    def __init__(
+        self,
+        n: int,
+        ts: ArrayLike,
+        open: ArrayLike,
+        high: ArrayLike,
+        low: ArrayLike,
+        close: ArrayLike,
+        volume: ArrayLike,
+    ) -> None:
         self._n = n
         self._raw = (ts, open, high, low, close, volume)
 

@@ -100,11 +100,12 @@ class Indicator:
             raw = [raw]  # type: ignore[list-item]
         raw = list(raw)
         if len(raw) > len(self.params):
-            raise IndicatorError(f"{self.name} takes {self._arity_text()} "
-                                 f"(got {len(raw)}: {', '.join(_shown(r) for r in raw)})")
+            raise IndicatorError(
+                f"{self.name} takes {self._arity_text()} (got {len(raw)}: {', '.join(_shown(r) for r in raw)})"
+            )
         pairs = zip(self.params, raw, strict=False)
         values = tuple(spec.convert(self.name, r) for spec, r in pairs)
-        values += tuple(spec.default for spec in self.params[len(raw):])
+        values += tuple(spec.default for spec in self.params[len(raw) :])
         self._check(values)
         return values
 
@@ -164,5 +165,5 @@ def nan_prefixed(values: FloatArray, n: int) -> FloatArray:
     """``values`` (the last len(values) positions of a length-``n`` series) with NaN before them."""
     out = np.empty(n)
     out[: n - len(values)] = np.nan
-    out[n - len(values):] = values
+    out[n - len(values) :] = values
     return out

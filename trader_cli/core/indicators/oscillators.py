@@ -96,9 +96,7 @@ class MACD(Indicator):
     def _check(self, params: Params) -> None:
         fast, slow = int(params[0]), int(params[1])
         if fast >= slow:
-            raise IndicatorError(
-                f"macd fast period must be shorter than slow (got fast {fast}, slow {slow})"
-            )
+            raise IndicatorError(f"macd fast period must be shorter than slow (got fast {fast}, slow {slow})")
 
     def _warmup(self, params: Params) -> int:
         return int(params[1]) + int(params[2]) - 1
@@ -106,13 +104,17 @@ class MACD(Indicator):
     def _batch(self, bars: Bars, params: Params) -> dict[str, FloatArray]:
         fast, slow, sig = (int(p) for p in params)
         x = bars.close
-        line = (kernels.seeded_ema(x[slow - fast:], fast, ema_k(fast))
-                - kernels.seeded_ema(x, slow, ema_k(slow)))  # both from bar slow-1 on
+        line = kernels.seeded_ema(x[slow - fast :], fast, ema_k(fast)) - kernels.seeded_ema(
+            x, slow, ema_k(slow)
+        )  # both from bar slow-1 on
         signal = kernels.seeded_ema(line, sig, ema_k(sig))
-        line = line[sig - 1:]
+        line = line[sig - 1 :]
         n = len(bars)
-        return {"macd": nan_prefixed(line, n), "signal": nan_prefixed(signal, n),
-                "histogram": nan_prefixed(line - signal, n)}
+        return {
+            "macd": nan_prefixed(line, n),
+            "signal": nan_prefixed(signal, n),
+            "histogram": nan_prefixed(line - signal, n),
+        }
 
     def _bank(self, params: Params, capacity: int) -> IndicatorBank:
         return MACDBank(self, params, capacity)
@@ -143,13 +145,13 @@ class MACDBank(IndicatorBank):
 
     def _seed(self, lane: int, bars: Bars) -> None:
         x = bars.close
-        fast = smoother_state(x[self.offset:], self.fast)
+        fast = smoother_state(x[self.offset :], self.fast)
         slow = smoother_state(x, self.slow)
         self.fast.load(lane, fast)
         self.slow.load(lane, slow)
         if len(x) < self.slow_n:
             return
-        fast_line = kernels.seeded_ema(x[self.offset:], self.fast.period, self.fast.k)
+        fast_line = kernels.seeded_ema(x[self.offset :], self.fast.period, self.fast.k)
         slow_line = kernels.seeded_ema(x, self.slow.period, self.slow.k)
         signal = smoother_state(fast_line - slow_line, self.signal)
         self.signal.load(lane, signal)
@@ -177,7 +179,7 @@ class STOCH(Indicator):
         smooth_k = kernels.rolling_mean(k, slowk)
         smooth_d = kernels.rolling_mean(smooth_k, slowd)
         n = len(bars)
-        return {"slowk": nan_prefixed(smooth_k[slowd - 1:], n), "slowd": nan_prefixed(smooth_d, n)}
+        return {"slowk": nan_prefixed(smooth_k[slowd - 1 :], n), "slowd": nan_prefixed(smooth_d, n)}
 
     def _bank(self, params: Params, capacity: int) -> IndicatorBank:
         return STOCHBank(self, params, capacity)
@@ -187,7 +189,7 @@ def _fast_k_series(bars: Bars, fastk: int) -> FloatArray:
     """Raw %K from bar fastk-1 on."""
     highest = kernels.rolling_max(bars.high, fastk)
     lowest = kernels.rolling_min(bars.low, fastk)
-    return kernels.fast_k(bars.close[fastk - 1:], highest, lowest)
+    return kernels.fast_k(bars.close[fastk - 1 :], highest, lowest)
 
 
 class STOCHBank(IndicatorBank):
@@ -205,9 +207,7 @@ class STOCHBank(IndicatorBank):
         fastk, slowk = self.highest.period, self.k_window.period
         highest = self.highest.push(lanes, c, bar.high)
         lowest = -self.neg_lowest.push(lanes, c, -bar.low)
-        live, m, (close, highest, lowest) = started(
-            lanes, c - (fastk - 1), bar.close, highest, lowest
-        )
+        live, m, (close, highest, lowest) = started(lanes, c - (fastk - 1), bar.close, highest, lowest)
         if not len(live):
             return
         self.k_window.push(live, m, kernels.fast_k(close, highest, lowest))

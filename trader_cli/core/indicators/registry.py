@@ -11,9 +11,7 @@ from trader_cli.core.indicators.oscillators import MACD, RSI, STOCH
 from trader_cli.core.indicators.volatility import ATR, BBANDS
 from trader_cli.core.indicators.volume import OBV, VWAP
 
-_FAMILIES: tuple[Indicator, ...] = (
-    SMA(), EMA(), WMA(), RSI(), MACD(), BBANDS(), ATR(), STOCH(), OBV(), VWAP()
-)
+_FAMILIES: tuple[Indicator, ...] = (SMA(), EMA(), WMA(), RSI(), MACD(), BBANDS(), ATR(), STOCH(), OBV(), VWAP())
 _REGISTRY: dict[str, Indicator] = {ind.name: ind for ind in _FAMILIES}
 
 

@@ -35,8 +35,7 @@ class IndicatorRequest:
         return "_".join([self.name, *(format_param(p) for p in self.params), self.interval.name])
 
     @classmethod
-    def parse(cls, name: str, raw_params: Sequence[RawParam] = (),
-              interval: Interval | str = "1m") -> IndicatorRequest:
+    def parse(cls, name: str, raw_params: Sequence[RawParam] = (), interval: Interval | str = "1m") -> IndicatorRequest:
         """Look the indicator up and validate its params (IndicatorError / IntervalError)."""
         indicator = get_indicator(name)
         return cls(indicator.name, indicator.resolve_params(raw_params), Interval.parse(interval))
@@ -103,8 +102,9 @@ def analyze_indicator_requirements(
     )
 
 
-def _days_holding(cal: MarketCalendar, session_date: dt.date, interval: Interval,
-                  bars: int) -> tuple[tuple[dt.date, ...], int]:
+def _days_holding(
+    cal: MarketCalendar, session_date: dt.date, interval: Interval, bars: int
+) -> tuple[tuple[dt.date, ...], int]:
     """The fewest trading days before ``session_date`` whose expected bars sum to >= ``bars``."""
     per_day = interval.bars_in(_FULL_SESSION_SECONDS)
     want = -(-bars // per_day) + 2  # a guess with room for an early close or two

@@ -22,8 +22,9 @@ class Streaming:
         self.lane = self.bank.add_lane()
         self._lanes = np.array([self.lane], dtype=np.intp)
 
-    def update(self, ts: int, open: float, high: float, low: float, close: float,
-               volume: float) -> dict[str, float] | None:
+    def update(
+        self, ts: int, open: float, high: float, low: float, close: float, volume: float
+    ) -> dict[str, float] | None:
         """Feed one bar; the indicator's values after it, or None while warming up."""
         self.bank.update(self._lanes, [ts], [open], [high], [low], [close], [volume])
         return self.bank.latest(self.lane)

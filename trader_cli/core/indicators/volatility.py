@@ -49,8 +49,11 @@ class BBANDS(Indicator):
 
 def _bands(mean: FloatArray, var: FloatArray, nbdev: float, n: int) -> dict[str, FloatArray]:
     width = np.sqrt(var) * nbdev
-    return {"upper": nan_prefixed(mean + width, n), "middle": nan_prefixed(mean, n),
-            "lower": nan_prefixed(mean - width, n)}
+    return {
+        "upper": nan_prefixed(mean + width, n),
+        "middle": nan_prefixed(mean, n),
+        "lower": nan_prefixed(mean - width, n),
+    }
 
 
 class BBANDSBank(IndicatorBank):

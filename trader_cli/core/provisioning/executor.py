@@ -58,7 +58,7 @@ def execute(coord: SessionCoordinator, req: ProvisioningRequirements) -> Provisi
             rows, detail = _dispatch(coord, run, step)
         except (TraderCliError, OSError, ValueError, KeyError, IndexError) as err:
             report.steps.append(StepReport(step=step, status="failed", ms=_ms(t0), detail=str(err)))
-            report.steps += [StepReport(step=s, status="skipped") for s in req.provisioning_steps[i + 1:]]
+            report.steps += [StepReport(step=s, status="skipped") for s in req.provisioning_steps[i + 1 :]]
             for undo in reversed(run.undo):
                 undo()
             report.ok = False

@@ -55,8 +55,9 @@ class ProvisioningRequirements(BaseModel):
     message: str = ""
 
 
-def indicator_plans(specs: list[tuple[str, list[Any], str]], session_day: dt.date,
-                    calendar: MarketCalendar) -> list[IndicatorPlan]:
+def indicator_plans(
+    specs: list[tuple[str, list[Any], str]], session_day: dt.date, calendar: MarketCalendar
+) -> list[IndicatorPlan]:
     """Analyse (name, params, interval) triples with the indicators' own warmup analysis."""
     key = (tuple((n, tuple(p), iv) for n, p, iv in specs), session_day, id(calendar))
     cached = _PLANS.get(key)
@@ -71,17 +72,26 @@ def indicator_plans(specs: list[tuple[str, list[Any], str]], session_day: dt.dat
 _PLANS: dict[Any, list[IndicatorPlan]] = {}
 
 
-def _indicator_plans(specs: list[tuple[str, list[Any], str]], session_day: dt.date,
-                     calendar: MarketCalendar) -> list[IndicatorPlan]:
+def _indicator_plans(
+    specs: list[tuple[str, list[Any], str]], session_day: dt.date, calendar: MarketCalendar
+) -> list[IndicatorPlan]:
     from trader_cli.core.indicators import IndicatorRequest, analyze_indicator_requirements
 
     plans = []
     for name, params, interval in specs:
         req = IndicatorRequest.parse(name, params, Interval.parse(interval))
         ana = analyze_indicator_requirements(req, session_day, calendar)
-        plans.append(IndicatorPlan(key=req.key, name=req.name, params=list(req.params), interval=req.interval.name,
-                                   base_interval=ana.base_interval.name, warmup_bars=ana.warmup_bars,
-                                   historical_days=ana.historical_days))
+        plans.append(
+            IndicatorPlan(
+                key=req.key,
+                name=req.name,
+                params=list(req.params),
+                interval=req.interval.name,
+                base_interval=ana.base_interval.name,
+                warmup_bars=ana.warmup_bars,
+                historical_days=ana.historical_days,
+            )
+        )
     return plans
 
 
@@ -93,7 +103,7 @@ def _history(req: ProvisioningRequirements, calendar: MarketCalendar, session_da
     req.history_last_day = back[-1] if back else None
     total = 0
     for iv, n in req.history_days_by_interval.items():
-        for d in back[len(back) - n:] if n else []:
+        for d in back[len(back) - n :] if n else []:
             total += calendar.expected_bars(d, iv)
     req.historical_bars = total
 
@@ -117,9 +127,14 @@ def analyze_requirements(
 ) -> ProvisioningRequirements:
     """Work out intervals, history and steps for adding a symbol, a bar interval or an indicator
     (validation is done by the caller, which sets ``validation`` and ``can_proceed``)."""
-    req = ProvisioningRequirements(operation=operation, source=source, symbol=symbol,
-                                   symbol_exists=existing is not None, session_day=session_day,
-                                   base_interval=config.base_interval)
+    req = ProvisioningRequirements(
+        operation=operation,
+        source=source,
+        symbol=symbol,
+        symbol_exists=existing is not None,
+        session_day=session_day,
+        base_interval=config.base_interval,
+    )
     base = config.base_interval
     try:
         if operation == "symbol":
@@ -139,10 +154,17 @@ def analyze_requirements(
     return req
 
 
-def _analyze_symbol(req: ProvisioningRequirements, existing: SymbolSessionData | None, config: SessionDataConfig,
-                    session_day: dt.date, calendar: MarketCalendar) -> None:
-    intervals = [iv.name for iv in sorted({Interval.parse(config.base_interval),
-                                           *(Interval.parse(x) for x in config.derived_intervals)})]
+def _analyze_symbol(
+    req: ProvisioningRequirements,
+    existing: SymbolSessionData | None,
+    config: SessionDataConfig,
+    session_day: dt.date,
+    calendar: MarketCalendar,
+) -> None:
+    intervals = [
+        iv.name
+        for iv in sorted({Interval.parse(config.base_interval), *(Interval.parse(x) for x in config.derived_intervals)})
+    ]
     specs = [(i.name, list(i.params), i.interval or config.base_interval) for i in config.indicators]
     plans = indicator_plans(specs, session_day, calendar)
     for p in plans:
@@ -175,36 +197,50 @@ def _analyze_symbol(req: ProvisioningRequirements, existing: SymbolSessionData |
     req.metadata = meta
 
 
-def _lightweight_meta(req: ProvisioningRequirements, existing: SymbolSessionData | None, base: str,
-                      needed: list[str]) -> list[str]:
+def _lightweight_meta(
+    req: ProvisioningRequirements, existing: SymbolSessionData | None, base: str, needed: list[str]
+) -> list[str]:
     """Steps that create (auto-provision) or extend a symbol for a bar or indicator."""
     if existing is None:
         req.outcome = "create"
-        req.metadata = {"meets_session_config_requirements": False, "added_by": req.source,
-                        "auto_provisioned": True, "upgraded_from_adhoc": False}
+        req.metadata = {
+            "meets_session_config_requirements": False,
+            "added_by": req.source,
+            "auto_provisioned": True,
+            "upgraded_from_adhoc": False,
+        }
         return ["create_symbol", *(f"add_interval_{iv}" for iv in needed), "load_historical", "load_session"]
     req.outcome = "extend"
     new = [iv for iv in needed if iv not in existing.intervals]
     steps = [f"add_interval_{iv}" for iv in new]
-    return [*steps, "load_historical"] if (steps or any(
-        req.history_days_by_interval.get(iv, 0) > existing.history_days.get(iv, 0) for iv in needed)) else steps
+    return (
+        [*steps, "load_historical"]
+        if (steps or any(req.history_days_by_interval.get(iv, 0) > existing.history_days.get(iv, 0) for iv in needed))
+        else steps
+    )
 
 
-def _analyze_bar(req: ProvisioningRequirements, existing: SymbolSessionData | None, base: str, interval: str,
-                 days: int | None) -> None:
+def _analyze_bar(
+    req: ProvisioningRequirements, existing: SymbolSessionData | None, base: str, interval: str, days: int | None
+) -> None:
     needed = [base] if interval == base else [base, interval]
     req.required_intervals = needed
     for iv in needed:
         _merge_days(req.history_days_by_interval, iv, days or 0)
-    if existing is not None and interval in existing.intervals and (days or 0) <= existing.history_days.get(interval, 0):
+    if (
+        existing is not None
+        and interval in existing.intervals
+        and (days or 0) <= existing.history_days.get(interval, 0)
+    ):
         req.outcome = "duplicate"
         req.message = f"{req.symbol} already has {interval} bars; nothing changed"
         return
     req.provisioning_steps = [*_lightweight_meta(req, existing, base, needed), "calculate_quality"]
 
 
-def _analyze_indicator(req: ProvisioningRequirements, existing: SymbolSessionData | None, base: str,
-                       plan: IndicatorPlan) -> None:
+def _analyze_indicator(
+    req: ProvisioningRequirements, existing: SymbolSessionData | None, base: str, plan: IndicatorPlan
+) -> None:
     needed = [base] if plan.interval == base else [base, plan.interval]
     req.required_intervals = needed
     req.indicators = [plan]

@@ -58,22 +58,29 @@ def validate_symbol(
     res = SymbolValidationResult(symbol=sym, data_source="parquet")
     stored = store.intervals_for(sym)
     if not stored:
-        res.reason = (f"no bars stored for {sym} in {store.data_dir} "
-                      f"(import them with: data import FILE.csv --symbol {sym} --interval 1m)")
+        res.reason = (
+            f"no bars stored for {sym} in {store.data_dir} "
+            f"(import them with: data import FILE.csv --symbol {sym} --interval 1m)"
+        )
         return res
     res.data_source_available = True
     res.intervals_supported = supported_intervals(stored)
     missing = [iv for iv in required if iv not in res.intervals_supported]
     if missing:
-        res.reason = (f"{sym} has only {', '.join(stored)} bars stored; {', '.join(missing)} cannot be built "
-                      f"(import 1m bars for it)")
+        res.reason = (
+            f"{sym} has only {', '.join(stored)} bars stored; {', '.join(missing)} cannot be built "
+            f"(import 1m bars for it)"
+        )
         return res
     open_ns, close_ns = calendar.open_close(session_day)
     base = "1m" if "1m" in stored else stored[0]
     if not _overlaps(store, sym, base, open_ns, close_ns):
         cov = store.coverage(sym)
-        span = ", ".join(f"{c.interval} {dt.datetime.utcfromtimestamp(c.first_ns / 1e9):%Y-%m-%d}.."
-                         f"{dt.datetime.utcfromtimestamp(c.last_ns / 1e9):%Y-%m-%d}" for c in cov)
+        span = ", ".join(
+            f"{c.interval} {dt.datetime.utcfromtimestamp(c.first_ns / 1e9):%Y-%m-%d}.."
+            f"{dt.datetime.utcfromtimestamp(c.last_ns / 1e9):%Y-%m-%d}"
+            for c in cov
+        )
         res.reason = f"no {base} bars for {sym} on {session_day} (the store has {span})"
         return res
     if history_first_day is not None:
@@ -84,5 +91,7 @@ def validate_symbol(
     wanted = config_intervals if config_intervals is not None else required
     res.meets_config_requirements = all(iv in res.intervals_supported for iv in wanted)
     res.can_proceed = True
-    res.reason = "ok" if res.has_historical_data else "ok (no history before the session day: indicators warm up in-session)"
+    res.reason = (
+        "ok" if res.has_historical_data else "ok (no history before the session day: indicators warm up in-session)"
+    )
     return res
