@@ -41,7 +41,7 @@ def check(
             or "—",
         ],
     ]
-    return Tabular(title=f"{path}: valid", columns=["key", "value"], rows=rows)
+    return Tabular(title=f"{path}: valid", columns=["key", "value"], rows=rows, show_header=False)
 
 
 @app.command("schema")

@@ -23,6 +23,7 @@ class Tabular(BaseModel):
     columns: list[str]
     rows: list[list[Any]] = Field(default_factory=list)
     caption: str | None = None
+    show_header: bool = True  # key/value tables read better without one
 
     def records(self) -> list[dict[str, Any]]:
         """Rows as objects keyed by column name."""

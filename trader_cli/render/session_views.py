@@ -50,7 +50,9 @@ def plan_table(req: ProvisioningRequirements) -> Tabular:
         rows.append(["error", e])
     for w in req.warnings:
         rows.append(["warning", w])
-    return Tabular(title=f"plan: add {req.operation} {req.symbol}", columns=["", ""], rows=rows)
+    return Tabular(
+        title=f"plan: add {req.operation} {req.symbol}", columns=["item", "plan"], rows=rows, show_header=False
+    )
 
 
 def report_table(rep: ProvisioningReport) -> Tabular:
@@ -160,7 +162,9 @@ def session_table(coord: SessionCoordinator) -> Tabular:
 
 def status_table(status: dict[str, Any]) -> Tabular:
     """The session status as key/value rows."""
-    return Tabular(title="status", columns=["key", "value"], rows=[[k, v] for k, v in status.items()])
+    return Tabular(
+        title="status", columns=["key", "value"], rows=[[k, v] for k, v in status.items()], show_header=False
+    )
 
 
 def bars_table(symbol: str, interval: str, hist: Any, sess: Any, last: int) -> Tabular:

@@ -30,7 +30,9 @@ def fmt(value: Any) -> str:
 
 def table_of(t: Tabular) -> Table:
     """A rich Table for a Tabular result."""
-    table = Table(title=t.title or None, caption=t.caption, header_style="bold", expand=False)
+    table = Table(
+        title=t.title or None, caption=t.caption, header_style="bold", expand=False, show_header=t.show_header
+    )
     for c in t.columns:
         table.add_column(c, overflow="fold")
     for row in t.rows:
