@@ -53,8 +53,11 @@ def import_(
     from trader_cli.core.calendar import iso_utc
     from trader_cli.core.csv_import import import_csv
     from trader_cli.core.results import Tabular
+    from trader_cli.render.progress import progress_for
 
-    done = import_csv(app_ctx(ctx).store(), path, interval, symbol=symbol, tz=tz)
+    obj = app_ctx(ctx)
+    with progress_for(obj.renderer, f"importing {path}") as bar:
+        done = import_csv(obj.store(), path, interval, symbol=symbol, tz=tz, progress=bar)
     rows = [[d.symbol, d.interval, d.rows, iso_utc(d.first_ns), iso_utc(d.last_ns), d.stored_rows] for d in done]
     return Tabular(
         title=f"imported {path}", columns=["symbol", "interval", "imported", "first", "last", "stored"], rows=rows

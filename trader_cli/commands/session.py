@@ -32,8 +32,11 @@ def export(
 
     from trader_cli.core.export import export_session
     from trader_cli.core.results import Message
+    from trader_cli.render.progress import progress_for
 
-    data = export_session(app_ctx(ctx).coordinator, Path(path), fmt.value, bars)
+    obj = app_ctx(ctx)
+    with progress_for(obj.renderer, f"exporting to {path}") as bar:
+        data = export_session(obj.coordinator, Path(path), fmt.value, bars, progress=bar)
     return Message(
         text=f"exported {len(data['symbols'])} symbol(s) to {path} ({fmt.value}{', with bars' if bars else ''})",
         level="ok",

@@ -34,7 +34,10 @@ def start(
         from trader_cli.core.errors import ConfigError
 
         raise ConfigError("no session config (give --config FILE or set TRADER_CLI_CONFIG)")
-    return obj.coordinator.start(cfg, obj.data_dir(), paused=paused, speed=speed)
+    from trader_cli.render.progress import progress_for
+
+    with progress_for(obj.renderer, f"loading {len(cfg.session_data_config.symbols)} symbol(s)") as bar:
+        return obj.coordinator.start(cfg, obj.data_dir(), paused=paused, speed=speed, progress=bar)
 
 
 @app.command("stop")

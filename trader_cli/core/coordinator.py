@@ -162,7 +162,12 @@ class SessionCoordinator:
         return self.book.day
 
     def start(
-        self, config: SessionConfig, data_dir: Path, paused: bool = False, speed: float | None = None
+        self,
+        config: SessionConfig,
+        data_dir: Path,
+        paused: bool = False,
+        speed: float | None = None,
+        progress: Callable[[int, int, str], None] | None = None,
     ) -> StartResult:
         """Validate and provision every config symbol, then start (or hold) the replay clock."""
         if config.mode != "backtest":
@@ -190,7 +195,7 @@ class SessionCoordinator:
         self.derived = {iv for iv in sd.derived_intervals if iv != sd.base_interval}
         self.book = DayBook(self.calendar, days[0], [Interval.parse(x) for x in sorted(self.derived)], len(sd.symbols))
         self.clock.set(self.book.open_ns)
-        validations, reports = self._provision_config_symbols(sd.symbols)
+        validations, reports = self._provision_config_symbols(sd.symbols, progress)
         if not reports:
             self.state = SessionState.stopped
             self.book = None
@@ -218,10 +223,13 @@ class SessionCoordinator:
         self.events.clear()
 
     def _provision_config_symbols(
-        self, symbols: list[str]
+        self, symbols: list[str], progress: Callable[[int, int, str], None] | None = None
     ) -> tuple[list[SymbolValidationResult], list[ProvisioningReport]]:
         validations, reports = [], []
-        for sym in dict.fromkeys(symbols):
+        unique = list(dict.fromkeys(symbols))
+        for i, sym in enumerate(unique):
+            if progress is not None:
+                progress(i, len(unique), sym)
             req = self.analyze("symbol", sym, "config")
             validations.append(
                 req.validation or SymbolValidationResult(symbol=sym, reason="; ".join(req.validation_errors))

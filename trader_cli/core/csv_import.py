@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,18 +61,18 @@ def _all_strings(path: Path) -> dict[str, Any]:
     return {name: pa.string() for name in header}
 
 
-def _parse_timestamps(values: list[str], tz: str) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """UTC ns per row and the rows that did not parse (row index, reason)."""
-    out = np.zeros(len(values), dtype=np.int64)
+def _parse_timestamps(column: Any, tz: str) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """UTC ns per row of an Arrow string column, and the rows that did not parse."""
+    out = np.zeros(len(column), dtype=np.int64)
     bad: list[tuple[int, str]] = []
     try:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as err:
         raise DataError(f"unknown time zone '{tz}' (use an IANA name such as America/New_York)") from err
-    fast = _parse_fast(values, tz)
+    fast = _parse_fast(column, tz)
     if fast is not None:
         return fast, bad
-    for i, text in enumerate(values):
+    for i, text in enumerate(column.to_pylist()):
         try:
             out[i] = _parse_one(text.strip(), zone)
         except ValueError:
@@ -79,15 +80,14 @@ def _parse_timestamps(values: list[str], tz: str) -> tuple[np.ndarray, list[tupl
     return out, bad
 
 
-def _parse_fast(values: list[str], tz: str) -> np.ndarray | None:
+def _parse_fast(arr: Any, tz: str) -> np.ndarray | None:
     """Vectorised parse of a homogeneous column; None when it needs the row-by-row path."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pa.array(values, pa.string())
-    if not len(values):
+    if not len(arr):
         return np.zeros(0, dtype=np.int64)
-    sample = values[0].strip()
+    sample = str(arr[0].as_py()).strip()
     try:
         if sample.isdigit():
             nums = pc.cast(arr, pa.int64()).to_numpy()
@@ -121,14 +121,15 @@ def _parse_one(text: str, zone: ZoneInfo) -> int:
     return int(d.timestamp()) * 1_000_000_000 + d.microsecond * 1000
 
 
-def _parse_numbers(name: str, values: list[str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
+def _parse_numbers(name: str, column: Any) -> tuple[np.ndarray, list[tuple[int, str]]]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
     try:
-        parsed = pc.cast(pa.array(values, pa.string()), pa.float64())
+        parsed = pc.cast(column, pa.float64())
         return parsed.to_numpy(zero_copy_only=False), []
     except (pa.ArrowInvalid, ValueError):
+        values = column.to_pylist()
         out = np.zeros(len(values))
         bad = []
         for i, text in enumerate(values):
@@ -179,7 +180,12 @@ def _daily_midnight(ts: np.ndarray) -> np.ndarray:
 
 
 def import_csv(
-    store: DataManager, path: str | Path, interval: str, symbol: str | None = None, tz: str = "America/New_York"
+    store: DataManager,
+    path: str | Path,
+    interval: str,
+    symbol: str | None = None,
+    tz: str = "America/New_York",
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> list[ImportedSymbol]:
     """Check the whole file, then write every symbol in it atomically; raises ImportRejected
     (listing the first bad lines) and writes nothing when any row is bad."""
@@ -191,41 +197,60 @@ def import_csv(
     for name in REQUIRED[1:]:
         fields[name], bad = _parse_numbers(name, cols[name])
         problems += bad
-    if "symbol" in cols:
-        checked = [check_symbol_safe(s) for s in cols["symbol"]]
-        problems += [(i, f"bad symbol '{cols['symbol'][i]}'") for i, s in enumerate(checked) if s is None]
-        symbols = np.array(checked, dtype=object)
-    else:
-        symbols = np.array([check_symbol(symbol or "")] * len(ts), dtype=object)
+    names, group_ids, bad_rows = _symbol_groups(cols.get("symbol"), symbol, len(ts))
+    problems += bad_rows
     if not len(ts):
         raise ImportRejected(f"{path} has no rows to import")
     if iv.is_daily:
         ts = _daily_midnight(ts)
     unreadable = {i for i, _ in problems}  # their values are placeholders: check nothing else
-    _, group_ids = np.unique(symbols.astype(str), return_inverse=True)
     checks = _row_problems(
         ts, fields["open"], fields["high"], fields["low"], fields["close"], fields["volume"], iv
     ) + _duplicates(ts, group_ids)
     problems += [p for p in checks if p[0] not in unreadable]
     if problems:
         raise _rejection(path, problems, _line_numbers(path, len(ts)))
+    order = np.lexsort((ts, group_ids))  # by symbol, then time
+    gids = group_ids[order]
+    starts = np.flatnonzero(np.r_[True, gids[1:] != gids[:-1]])
+    ends = np.r_[starts[1:], len(order)]
     by_symbol: dict[str, Bars] = {}
-    for sym in sorted(set(symbols.tolist())):
-        sel = np.flatnonzero(symbols == sym)
-        sel = sel[np.argsort(ts[sel], kind="stable")]
-        by_symbol[sym] = Bars(ts[sel], *(fields[f][sel] for f in REQUIRED[1:]))
-    stored = store.write_many(by_symbol, iv, source=f"import {path.name}")
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        sel = order[a:b]
+        by_symbol[names[int(gids[a])]] = Bars(ts[sel], *(fields[f][sel] for f in REQUIRED[1:]))
+    by_symbol = dict(sorted(by_symbol.items()))
+    stored = store.write_many(by_symbol, iv, source=f"import {path.name}", progress=progress)
     return [ImportedSymbol(s, iv.name, len(b), int(b.ts[0]), int(b.ts[-1]), stored[s]) for s, b in by_symbol.items()]
 
 
-def _columns(path: Path, symbol: str | None) -> dict[str, list[str]]:
+def _symbol_groups(column: Any, symbol: str | None, rows: int) -> tuple[list[str], np.ndarray, list[tuple[int, str]]]:
+    """Symbol names, each row's index into them, and the rows with a bad symbol (checked once
+    per distinct value: the column is dictionary-encoded)."""
+    import pyarrow.compute as pc
+
+    if column is None:
+        return [check_symbol(symbol or "")], np.zeros(rows, dtype=np.int64), []
+    enc = pc.dictionary_encode(column).combine_chunks() if hasattr(column, "chunks") else pc.dictionary_encode(column)
+    raw = enc.dictionary.to_pylist()
+    checked = [check_symbol_safe(str(v)) for v in raw]
+    idx = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    # Two spellings of one ticker ("aapl", "AAPL") are one symbol.
+    names = sorted({c for c in checked if c is not None})
+    pos = {n: i for i, n in enumerate(names)}
+    remap = np.array([pos.get(c, -1) if c is not None else -1 for c in checked], dtype=np.int64)
+    gids = remap[idx] if len(remap) else idx
+    bad = [(int(i), f"bad symbol '{raw[idx[i]]}'") for i in np.flatnonzero(gids < 0)]
+    return names, np.where(gids < 0, 0, gids), bad
+
+
+def _columns(path: Path, symbol: str | None) -> dict[str, Any]:
     """The file's columns by lower-cased name, after checking the header and --symbol."""
     table = _read_table(path)
     names = [n.strip().lower() for n in table.column_names]
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         raise DataError(f"{path} lacks column(s) {', '.join(missing)} (expected header: {','.join(REQUIRED)}[,symbol])")
-    cols = {n: table.column(i).to_pylist() for i, n in enumerate(names)}
+    cols = {n: table.column(i).combine_chunks() for i, n in enumerate(names)}
     if "symbol" in cols and symbol:
         raise DataError(f"{path} has a symbol column: leave out --symbol to import every symbol in it")
     if "symbol" not in cols and not symbol:

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -121,7 +122,9 @@ def _clean(x: float) -> float | None:
     return None if x != x else x
 
 
-def build_export(coord: SessionCoordinator, with_bars: bool = False) -> dict[str, Any]:
+def build_export(
+    coord: SessionCoordinator, with_bars: bool = False, progress: Callable[[int, int, str], None] | None = None
+) -> dict[str, Any]:
     """The export as plain JSON data (taken under the symbol lock: a consistent snapshot)."""
     with coord.exclusive():
         book = coord.book
@@ -138,7 +141,10 @@ def build_export(coord: SessionCoordinator, with_bars: bool = False) -> dict[str
             },
             "symbols": {},
         }
-        for sym in sorted(coord.session.symbols):
+        symbols = sorted(coord.session.symbols)
+        for i, sym in enumerate(symbols):
+            if progress is not None:
+                progress(i, len(symbols), sym)
             out["symbols"][sym] = _symbol_out(coord, sym, with_bars)
     return out
 
@@ -271,9 +277,15 @@ def write_atomic(path: Path, text: str) -> None:
         raise DataError(f"cannot write {path}: {err.strerror or err}") from err
 
 
-def export_session(coord: SessionCoordinator, path: Path, fmt: str = "json", with_bars: bool = False) -> dict[str, Any]:
+def export_session(
+    coord: SessionCoordinator,
+    path: Path,
+    fmt: str = "json",
+    with_bars: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict[str, Any]:
     """Write the export to ``path`` (atomically); returns the export data."""
-    data = build_export(coord, with_bars)
+    data = build_export(coord, with_bars, progress)
     if fmt == "json":
         write_atomic(path, json.dumps(data, indent=1 if not with_bars else None, allow_nan=False))
     else:

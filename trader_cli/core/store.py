@@ -21,7 +21,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -273,7 +273,13 @@ class DataManager:
         [first, last]; atomic. Returns the number of rows now stored."""
         return self.write_many({symbol: bars}, interval, source)[symbol]
 
-    def write_many(self, by_symbol: dict[str, Bars], interval: Interval | str, source: str) -> dict[str, int]:
+    def write_many(
+        self,
+        by_symbol: dict[str, Bars],
+        interval: Interval | str,
+        source: str,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> dict[str, int]:
         """``write`` for several symbols: every temp file is written before any is renamed."""
         iv = Interval.parse(interval)
         staged: list[tuple[Path, Path]] = []
@@ -281,7 +287,9 @@ class DataManager:
         for symbol, bars in by_symbol.items():
             _check_bars(symbol, bars)
         try:
-            for symbol, bars in by_symbol.items():
+            for n, (symbol, bars) in enumerate(by_symbol.items()):
+                if progress is not None:
+                    progress(n, len(by_symbol), symbol)
                 path = self.path_for(symbol, iv)
                 merged = self._merge(path, iv, bars)
                 tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
