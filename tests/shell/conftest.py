@@ -83,6 +83,7 @@ def shell_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         TERM="xterm-256color",
         COLUMNS="160",
         LINES="40",
+        TRADER_CLI_PAGER="off",  # long tables would otherwise open less (tests/shell/test_pager.py)
     )
     env.update(extra)
     return env

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from enum import StrEnum
 from typing import IO, Any
@@ -63,6 +64,7 @@ class Renderer:
         self._width = width
         self._out: Any = None
         self._err: Any = None
+        self.pager = False  # the interactive shell pages tables taller than the screen
 
     @property
     def out_file(self) -> IO[str] | None:
@@ -103,8 +105,24 @@ class Renderer:
         else:
             from trader_cli.render.views import renderables
 
-            for r in renderables(result):
+            parts = renderables(result)
+            if self.pager and self._taller_than_screen(parts):
+                # A long table goes through the pager (less -R -F -X: colours kept, quits at once
+                # when it fits, leaves the text on screen); TRADER_CLI_PAGER=off turns it off.
+                os.environ.setdefault("LESS", "-R -F -X")
+                with self.out.pager(styles=True):
+                    for r in parts:
+                        self.out.print(r)
+                return
+            for r in parts:
                 self.out.print(r)
+
+    def _taller_than_screen(self, parts: list[Any]) -> bool:
+        if os.environ.get("TRADER_CLI_PAGER", "").lower() in ("off", "0", "no") or not self.out.is_terminal:
+            return False
+        height = self.out.size.height
+        lines = sum(len(self.out.render_lines(r, pad=False)) for r in parts)
+        return bool(lines > height - 2)
 
     def error(self, text: str) -> None:
         """One line on stderr saying what went wrong and what to do."""

@@ -84,6 +84,7 @@ def run_repl(obj: AppContext, warm_up: bool = False) -> int:
     from prompt_toolkit.patch_stdout import patch_stdout
 
     obj.interactive = True
+    obj.renderer.pager = True
     if warm_up:
         import threading
 
