@@ -81,7 +81,8 @@ def wait(
     coord = app_ctx(ctx).coordinator
     if not coord.wait(timeout):
         raise SessionStateError(f"still running after {timeout:g} s (at {coord.status()['time']})")
-    return Message(text=coord.events[-1].text if coord.events else "finished", level="ok")
+    st = coord.status()
+    return Message(text=f"{st['state']} at {st['time']} ({st['bars_replayed']:,} bars replayed)", level="ok")
 
 
 @app.command("status")
