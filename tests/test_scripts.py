@@ -55,7 +55,8 @@ def script(tmp_path: Path, name: str, text: str) -> Path:
 def json_stream(text: str) -> list[Any]:
     """stdout as a sequence of JSON documents; fails on anything else."""
     decoder = json.JSONDecoder()
-    docs, i = [], 0
+    docs: list[Any] = []
+    i = 0
     while True:
         while i < len(text) and text[i].isspace():
             i += 1
@@ -95,6 +96,14 @@ def test_positional_named_and_quoted_parameters(tmp_path: Path) -> None:
     checked = next(d for d in docs if isinstance(d, list) and d and "key" in d[0])
     assert {row["key"]: row["value"] for row in checked}["symbols"] == "AAPL, RIVN"
     assert "params.trader: 3 command(s) run, 0 failed" in proc.stderr
+
+
+def test_named_parameters_are_not_counted_as_positional(tmp_path: Path) -> None:
+    """``run f.trader SYM=RIVN AAPL``: $1 is AAPL wherever the NAME=VALUE stands."""
+    path = script(tmp_path, "order.trader", "data list $1 -o json\ndata list ${SYM} -o json\n")
+    proc = cli(tmp_path, "run", str(path), "SYM=RIVN", "AAPL")
+    assert proc.returncode == 0, proc.stderr
+    assert symbols_listed(json_stream(proc.stdout)) == [{"AAPL"}, {"RIVN"}]
 
 
 @pytest.mark.parametrize(
