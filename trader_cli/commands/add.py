@@ -106,7 +106,7 @@ def add_indicator(
 
 
 @remove_app.command("symbol")
-def remove_symbol(ctx: typer.Context, symbol: SymbolArg) -> object:
+def remove_symbol(ctx: typer.Context, symbol: SymbolArg, output: OutputOpt = None) -> object:
     """Remove a symbol and everything it holds. Example: remove symbol TSLA"""
     from trader_cli.core.results import Message
 

@@ -135,8 +135,9 @@ def register(app: typer.Typer) -> None:
 
         from trader_cli.core.errors import DataError
 
-        positional = list(args or [])
-        named = dict(a.split("=", 1) for a in positional if re.match(r"^[A-Za-z_]\w*=", a))
+        is_named = re.compile(r"^[A-Za-z_]\w*=").match
+        positional = [a for a in args or [] if not is_named(a)]
+        named = dict(a.split("=", 1) for a in args or [] if is_named(a))
         params = {"positional": positional, "named": named}
         obj = app_ctx(ctx)
         if path == "-":

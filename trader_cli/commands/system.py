@@ -41,7 +41,7 @@ def start(
 
 
 @app.command("stop")
-def stop(ctx: typer.Context) -> object:
+def stop(ctx: typer.Context, output: OutputOpt = None) -> object:
     """Stop the session and drop its data. Example: system stop"""
     from trader_cli.core.results import Message
 
@@ -50,7 +50,7 @@ def stop(ctx: typer.Context) -> object:
 
 
 @app.command("pause")
-def pause(ctx: typer.Context) -> object:
+def pause(ctx: typer.Context, output: OutputOpt = None) -> object:
     """Hold the replay clock. Example: system pause"""
     from trader_cli.core.results import Message
 
@@ -60,7 +60,7 @@ def pause(ctx: typer.Context) -> object:
 
 
 @app.command("resume")
-def resume(ctx: typer.Context) -> object:
+def resume(ctx: typer.Context, output: OutputOpt = None) -> object:
     """Let the replay clock run again. Example: system resume"""
     from trader_cli.core.results import Message
 
@@ -73,6 +73,7 @@ def resume(ctx: typer.Context) -> object:
 def wait(
     ctx: typer.Context,
     timeout: Annotated[float | None, typer.Option("--timeout", min=0, help="Give up after this many seconds.")] = None,
+    output: OutputOpt = None,
 ) -> object:
     """Block until the backtest finishes (Ctrl-C returns to the prompt). Example: system wait"""
     from trader_cli.core.errors import SessionStateError

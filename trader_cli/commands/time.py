@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trader_cli.commands.common import app_ctx
+from trader_cli.commands.common import OutputOpt, app_ctx
 
 app = typer.Typer(help="The simulated clock: where it is, and stepping a paused session.", no_args_is_help=True)
 
@@ -59,25 +59,34 @@ def _stepped(ctx: typer.Context, minutes: int) -> object:
 
 
 @app.command("now")
-def now(ctx: typer.Context) -> object:
+def now(ctx: typer.Context, output: OutputOpt = None) -> object:
     """The simulated time and trading day. Example: time now"""
     from trader_cli.core.results import Message
 
-    st = app_ctx(ctx).coordinator.status()
+    obj = app_ctx(ctx)
+    st = obj.coordinator.status()
+    if (obj.output_request or obj.output).value != "table":
+        from trader_cli.core.results import Document
+
+        return Document(data={k: st[k] for k in ("time", "trading_day", "day", "state")})
     if st["time"] is None:
         return Message(text="no session (start one with: system start)")
     return Message(text=f"{st['time']} · trading day {st['trading_day']} ({st['day']}) · {st['state']}")
 
 
 @app.command("advance")
-def advance(ctx: typer.Context, duration: Annotated[str, typer.Argument(help="e.g. 30m, 2h.")]) -> object:
+def advance(
+    ctx: typer.Context, duration: Annotated[str, typer.Argument(help="e.g. 30m, 2h.")], output: OutputOpt = None
+) -> object:
     """Step a paused session forward, deterministically. Example: time advance 30m"""
     return _stepped(ctx, parse_duration(duration))
 
 
 @app.command("until")
 def until(
-    ctx: typer.Context, when: Annotated[str, typer.Argument(help="HH:MM (today, New York) or YYYY-MM-DDTHH:MM.")]
+    ctx: typer.Context,
+    when: Annotated[str, typer.Argument(help="HH:MM (today, New York) or YYYY-MM-DDTHH:MM.")],
+    output: OutputOpt = None,
 ) -> object:
     """Step a paused session until a New York time. Example: time until 11:00"""
     import datetime as dt
