@@ -72,6 +72,11 @@ class Renderer:
         return self._out_file
 
     @property
+    def err_file(self) -> IO[str] | None:
+        """The stream diagnostics go to (None: whatever sys.stderr is at the time)."""
+        return self._err_file
+
+    @property
     def out(self) -> Any:
         """The rich console for data (stdout)."""
         if self._out is None:

@@ -1,0 +1,69 @@
+"""watch (re-runs a read-only command) and record start/stop (a script that run replays)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from trader_cli.app import run_line
+from trader_cli.context import AppContext
+from trader_cli.render import Renderer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def obj(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AppContext:
+    monkeypatch.chdir(tmp_path)
+    for var in ("TRADER_CLI_DATA_DIR", "TRADER_CLI_OUTPUT"):
+        monkeypatch.delenv(var, raising=False)
+    o = AppContext(renderer=Renderer(out=io.StringIO(), err=io.StringIO(), width=120))
+    o.config_path = str(REPO / "configs" / "default.json")
+    yield o
+    if o.has_coordinator:
+        o.coordinator.shutdown()
+
+
+def out(o: AppContext) -> str:
+    return o.renderer.out_file.getvalue()  # type: ignore[union-attr]
+
+
+def test_watch_reruns_a_read_only_command(obj: AppContext) -> None:
+    assert run_line(obj, "watch --count 3 0.1 time now -o json") == 0
+    assert out(obj).count('"state"') == 3
+    assert "watch stopped after 3 run(s)" in out(obj)
+
+
+def test_watch_refuses_a_command_that_changes_things(obj: AppContext) -> None:
+    assert run_line(obj, "watch 1 system start") == 2
+    assert "read-only" in obj.renderer.err_file.getvalue()  # type: ignore[union-attr]
+
+
+def test_record_then_run_reproduces_the_session(obj: AppContext, tmp_path: Path) -> None:
+    obj.interactive = True  # recording keeps what a trader types at the prompt
+    script = tmp_path / "rec.trader"
+    lines = [
+        "record start " + str(script),
+        "system start --paused",
+        "time advance 45m",
+        "add symbol TSLA",
+        "add symbol NOPE",
+        "add indicator MSFT ema 10 --interval 5m",
+        "record stop",
+    ]
+    codes = [run_line(obj, line) for line in lines]
+    assert codes == [0, 0, 0, 0, 1, 0, 0]
+    text = script.read_text()
+    assert "add symbol NOPE" not in text and "add symbol TSLA" in text and "record" not in text.split("\n", 1)[1]
+    first = tmp_path / "a.json"
+    assert run_line(obj, f"session export {first} --bars") == 0
+    obj.coordinator.stop()
+    obj.interactive = False
+    assert run_line(obj, f"run {script}") == 0
+    second = tmp_path / "b.json"
+    assert run_line(obj, f"session export {second} --bars") == 0
+    a, b = json.loads(first.read_text()), json.loads(second.read_text())
+    assert a["symbols"] == b["symbols"] and a["session"] == b["session"]
