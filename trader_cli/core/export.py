@@ -258,23 +258,25 @@ def csv_rows(export: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file via a temp file in the same folder and a rename."""
+def write_atomic(path: Path, content: str | bytes) -> Path:
+    """Write a file (text as UTF-8, or bytes) via a temp file in the same folder and a rename."""
     path = Path(path)
     if path.is_dir():
-        raise DataError(f"{path} is a folder; give a file name, e.g. {path}/session.json")
+        raise DataError(f"{path} is a folder; give a file name inside it, e.g. {path / 'out'}{path.suffix}")
     if not path.parent.exists():
         raise DataError(f"no folder {path.parent} (create it first)")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    payload = content.encode("utf-8") if isinstance(content, str) else content
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise DataError(f"cannot write {path}: {err.strerror or err}") from err
+    return path
 
 
 def export_session(

@@ -10,7 +10,6 @@ absent (NaN), never zero.
 from __future__ import annotations
 
 import io
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -432,7 +431,9 @@ def write_png(series: ChartSeries, path: Path, line: bool = False) -> Path:
             ax.axvline(series.session_start - 0.5, color="grey", linestyle=":", linewidth=1)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=PNG_DPI)
-    return write_bytes_atomic(path, buf.getvalue())
+    from trader_cli.core.export import write_atomic
+
+    return write_atomic(path, buf.getvalue())
 
 
 def _png_price(ax: Any, series: ChartSeries, line: bool) -> None:
@@ -468,26 +469,6 @@ def _png_indicator(ax: Any, ind: IndicatorSeries) -> None:
         ax.set_ylim(*FIXED_RANGE[ind.name])
     ax.set_ylabel(ind.name)
     ax.legend(loc="upper left", fontsize="small")
-
-
-def write_bytes_atomic(path: Path, payload: bytes) -> Path:
-    """Write ``payload`` via a temp file in the same folder and a rename; returns the path."""
-    path = Path(path)
-    if path.is_dir():
-        raise DataError(f"{path} is a folder; give a file name, e.g. {path}/chart.png")
-    if not path.parent.exists():
-        raise DataError(f"no folder {path.parent} (create it first)")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"cannot write {path}: {err.strerror or err}") from err
-    return path
 
 
 # -- the command's one call, and the views ---------------------------------------------------------
