@@ -190,6 +190,7 @@ def main(argv: list[str]) -> int:
             from trader_cli.shell.repl import run_repl
 
             return run_repl(obj)
+        sys.stdout.flush()  # a closed pipe shows up here, not as noise at interpreter exit
         return code
     except meta_cmds.ShellExit:
         return 0

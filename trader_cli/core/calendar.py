@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -54,11 +55,16 @@ class Schedule:
 def _build_schedule() -> Schedule:
     import exchange_calendars as xcals  # lazy: ~1 s
 
-    cal = xcals.get_calendar("XNYS", start=_RANGE[0], end=_RANGE[1])
+    with warnings.catch_warnings():
+        # exchange-calendars 4.13 reads tz-aware Series.values, which pandas 3.1 deprecates;
+        # the values are right (UTC), so its deprecation warning is not the user's business.
+        warnings.filterwarnings("ignore", message=r"Series\.values returning an ndarray")
+        cal = xcals.get_calendar("XNYS", start=_RANGE[0], end=_RANGE[1])
     sched = cal.schedule
     days = (sched.index.values.astype("datetime64[D]").astype(np.int64)).astype(np.int64)
-    opens = sched["open"].values.astype("datetime64[ns]").astype(np.int64)
-    closes = sched["close"].values.astype("datetime64[ns]").astype(np.int64)
+    # tz_convert(None): UTC wall times without a zone, as plain datetime64[ns].
+    opens = sched["open"].dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    closes = sched["close"].dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").astype(np.int64)
     return Schedule(days, opens, closes)
 
 
