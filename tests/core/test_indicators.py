@@ -158,8 +158,27 @@ CASES = [
 IDS = [f"{n}{'-' + '-'.join(map(str, p)) if p else ''}" for n, p in CASES]
 
 
+@pytest.fixture(scope="module")
+def sample() -> Bars:
+    """The bundled sample's RIVN (the thin symbol, with missing minutes): 1m bars of the
+    regular session, 2024-11-22 .. 2024-12-05 (Thanksgiving and the 11-29 early close)."""
+    from pathlib import Path
+
+    from trader_cli.core.bars import session_bars
+    from trader_cli.core.calendar import nyse
+    from trader_cli.core.store import DataManager
+
+    cal = nyse()
+    store = DataManager(Path(__file__).resolve().parents[2] / "data")
+    o = cal.open_close(dt.date(2024, 11, 22))[0]
+    c = cal.open_close(dt.date(2024, 12, 5))[1]
+    bars = session_bars(store.read("RIVN", "1m", o, c), cal)
+    assert len(bars) < 9 * 390 + 210  # gaps are in it
+    return bars
+
+
 @pytest.mark.parametrize(("name", "raw"), CASES, ids=IDS)
-@pytest.mark.parametrize("series", ["walk", "gapped"])
+@pytest.mark.parametrize("series", ["walk", "gapped", "sample"])
 def test_batch_and_bank_match_the_reference(
     name: str, raw: tuple[int | float, ...], series: str, request: pytest.FixtureRequest
 ) -> None:
