@@ -57,6 +57,10 @@ class Bars:
         """The bars selected by a boolean mask or an index array."""
         return Bars(*(getattr(self, f)[mask_or_index] for f in FIELDS))
 
+    def copy(self) -> Bars:
+        """The same bars in arrays of their own (a view no longer keeps a larger buffer alive)."""
+        return Bars(*(np.array(getattr(self, f)) for f in FIELDS))
+
     def before(self, ts_ns: int) -> Bars:
         """Bars that start strictly before ``ts_ns``."""
         return self.slice(0, int(np.searchsorted(self.ts, ts_ns, "left")))

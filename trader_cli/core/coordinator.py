@@ -366,9 +366,11 @@ class SessionCoordinator:
         day = self.days[self.day_pos]
         depth = max((n for d in self.session.symbols.values() for n in d.history_days.values()), default=0)
         self.past = self.past[-depth:] if depth else []
-        for data in self.session.symbols.values():  # drop loaded arrays the window has left
+        for data in self.session.symbols.values():  # let go of loaded bars the window has left
             for iv, bars in list(data.loaded.items()):
-                if len(bars) and bars.ts[-1] < self._cutoff(day, data.history_days.get(iv, 0), iv):
+                if not len(bars):
+                    continue
+                if bars.ts[-1] < self._cutoff(day, data.history_days.get(iv, 0), iv):
                     data.loaded[iv] = Bars.empty()
         self.book = None
         book = DayBook(self.calendar, day, [Interval.parse(x) for x in sorted(self.derived)], old.capacity)
@@ -415,11 +417,13 @@ class SessionCoordinator:
             book.fill_lane(d.lane, bars, fresh=True)
         if self.day_pos >= self._feed_end_pos:
             self._feed = {}
-        if self.day_pos == self._feed_end_pos - 1 or (self.day_pos == self._feed_end_pos and self._next_feed is None):
-            self._read_ahead()
+        if self._next_feed is None and self.day_pos >= self._feed_end_pos - 1:
+            self._read_ahead()  # one day before the window in use runs out
 
     def _read_ahead(self) -> None:
-        """Read the next FEED_DAYS days for every symbol in the background."""
+        """Read the next FEED_DAYS days (after the window in use) for every symbol in the
+        background, while the last day of the window in use replays (measured: starting it
+        earlier slows the replay more than it saves in waiting)."""
         first = self._feed_end_pos + 1
         if first >= len(self.days):
             return
@@ -434,7 +438,7 @@ class SessionCoordinator:
                 try:
                     out[sym] = self.store.read(sym, "1m", o, c)
                 except TraderCliError:
-                    continue  # read again (and reported) when the day starts
+                    continue  # read again (and its problem reported) when the day starts
 
         t = threading.Thread(target=work, name="read-ahead", daemon=True)
         t.start()
@@ -635,7 +639,7 @@ class SessionCoordinator:
         ahead = int(np.searchsorted(both.ts, self.book.close_ns))
         self._today_read[data.symbol] = both.slice(split, ahead)
         if ahead < len(both):
-            self._feed[data.symbol] = both.slice(ahead)
+            self._feed[data.symbol] = both.slice(ahead).copy()  # copies: the read's buffers go
         base = session_bars(both.slice(0, split), self.calendar) if deepest else Bars.empty()
         rows = 0
         for iv, n in wanted.items():
@@ -648,7 +652,7 @@ class SessionCoordinator:
                 )
             else:
                 part = base.slice(int(np.searchsorted(base.ts, self._cutoff(day, n, "1m"))))
-                hist = part if iv == "1m" else aggregate(part, ivl, self.calendar)
+                hist = part.copy() if iv == "1m" else aggregate(part, ivl, self.calendar)
             data.loaded[iv] = hist
             data.history_days[iv] = n
             rows += len(hist)

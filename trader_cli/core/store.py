@@ -35,6 +35,7 @@ from trader_cli.core.intervals import Interval
 
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
 _META_KEY = b"trader_cli"
+OPEN_FILES_PER_THREAD = 2048
 
 
 def check_symbol(text: str) -> str:
@@ -83,7 +84,8 @@ class _FileIndex:
     """Footer facts of one file, cached until the file changes."""
 
     stamp: tuple[int, int]
-    metadata: Any
+    rows: int
+    metadata: Any  # the parsed footer: opening the file with it skips parsing it again
     mins: np.ndarray
     maxs: np.ndarray
     info: dict[str, Any]
@@ -176,14 +178,14 @@ class DataManager:
                 "open, high, low, close, volume as double; re-import the symbol"
             )
         mins, maxs = _ts_bounds(path, md)
-        entry = _FileIndex(stamp, md, mins, maxs, _file_info(md))
+        entry = _FileIndex(stamp, int(md.num_rows), md, mins, maxs, _file_info(md))
         with self._lock:
             self._index[path] = entry
         return entry
 
     def _open(self, path: Path, idx: _FileIndex) -> Any:
-        """An open ParquetFile for this thread (one per thread: they are not shared across
-        threads), reopened when the file changed."""
+        """An open ParquetFile for this thread (they are not shared across threads), kept per
+        thread and reopened when the file changed; it shares the cached footer."""
         import pyarrow.parquet as pq
 
         cache: dict[Path, tuple[tuple[int, int], Any]] | None = getattr(self._local, "files", None)
@@ -193,7 +195,7 @@ class DataManager:
         if hit is not None and hit[0] == idx.stamp:
             return hit[1]
         pf = pq.ParquetFile(path, metadata=idx.metadata)
-        if len(cache) >= 1024:
+        if len(cache) >= OPEN_FILES_PER_THREAD:
             cache.clear()
         cache[path] = (idx.stamp, pf)
         return pf
@@ -242,9 +244,9 @@ class DataManager:
                     Coverage(
                         symbol=path.stem,
                         interval=iv,
-                        rows=int(idx.metadata.num_rows),
-                        first_ns=int(idx.mins.min()) if idx.metadata.num_rows else 0,
-                        last_ns=int(idx.maxs.max()) if idx.metadata.num_rows else 0,
+                        rows=idx.rows,
+                        first_ns=int(idx.mins.min()) if idx.rows else 0,
+                        last_ns=int(idx.maxs.max()) if idx.rows else 0,
                         days=int(info.get("days", 0)),
                         source=str(info.get("source", "unknown")),
                         path=str(path),
