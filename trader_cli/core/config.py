@@ -88,8 +88,9 @@ class SessionDataConfig(_Strict):
     @classmethod
     def _base(cls, v: str) -> str:
         iv = _interval(v)
-        if iv.name not in ("1s", "1m"):
-            raise ValueError("base_interval must be 1s or 1m")
+        if iv.name != "1m":
+            # The replay steps minute by minute; 1s bars can be stored and imported, not replayed.
+            raise ValueError("base_interval must be 1m (sessions replay minute bars)")
         return iv.name
 
     @field_validator("derived_intervals")
