@@ -117,7 +117,10 @@ def test_an_unknown_nested_key_is_named_with_its_path() -> None:
             backtest(derived_intervals=["5m", "7m"]),
             "session_data_config.derived_intervals: unknown interval '7m' (use one of 1s, 1m, 5m, 15m, 30m, 1h, 1d)",
         ),
-        (backtest(base_interval="5m"), 'session_data_config.base_interval: base_interval must be 1m (sessions replay minute bars) (got "5m")'),
+        (
+            backtest(base_interval="5m"),
+            'session_data_config.base_interval: base_interval must be 1m (sessions replay minute bars) (got "5m")',
+        ),
         (
             backtest(derived_intervals=["1s"]),
             "session_data_config: derived interval '1s' is shorter than base_interval '1m'",
