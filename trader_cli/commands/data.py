@@ -77,14 +77,11 @@ def symbol_(
     ctx: typer.Context, symbol: Annotated[str, typer.Argument(help="Ticker.")], output: OutputOpt = None
 ) -> object:
     """One symbol in detail: metadata, intervals, indicators with latest values. Example: data symbol AAPL"""
-    from trader_cli.core.export import build_export
-    from trader_cli.core.results import Document
+    from trader_cli.core.export import symbol_detail
     from trader_cli.core.store import check_symbol
+    from trader_cli.render.session_views import SymbolDetail
 
-    coord = app_ctx(ctx).coordinator
-    sym = check_symbol(symbol)
-    coord.session.require(sym)
-    return Document(title=sym, data=build_export(coord)["symbols"][sym])
+    return SymbolDetail(symbol_detail(app_ctx(ctx).coordinator, check_symbol(symbol)))
 
 
 @app.command("bars")

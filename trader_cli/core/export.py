@@ -149,6 +149,13 @@ def build_export(
     return out
 
 
+def symbol_detail(coord: SessionCoordinator, symbol: str) -> dict[str, Any]:
+    """One symbol as it appears in the export (without bars), taken under the symbol lock."""
+    with coord.exclusive():
+        coord.session.require(symbol)
+        return _symbol_out(coord, symbol, with_bars=False)
+
+
 def _symbol_out(coord: SessionCoordinator, sym: str, with_bars: bool) -> dict[str, Any]:
     data = coord.session.symbols[sym]
     book = coord.book

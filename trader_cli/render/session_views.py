@@ -194,3 +194,51 @@ def bars_table(symbol: str, interval: str, hist: Any, sess: Any, last: int) -> T
         rows=rows,
         caption=f"{len(hist)} historical + {len(sess)} session bars; showing {len(rows)}",
     )
+
+
+class SymbolDetail:
+    """``data symbol S``: the symbol's export entry; tables on a terminal, the entry as JSON."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def to_json(self) -> dict[str, Any]:
+        """The export's entry for this symbol."""
+        return self.data
+
+    def tables(self) -> list[Tabular]:
+        """Metadata, intervals (with quality) and indicators (with latest values)."""
+        d = self.data
+        sym = d["symbol"]
+        meta = Tabular(
+            title=f"{sym} — metadata",
+            columns=["field", "value"],
+            show_header=False,
+            rows=[[k, v] for k, v in d["metadata"].items()] + [["base_interval", d["base_interval"]]],
+        )
+        q = d["quality"]
+        ivs = Tabular(
+            title=f"{sym} — intervals",
+            columns=["interval", "history", "session", "first", "last", "quality", "gaps"],
+            rows=[
+                [
+                    iv,
+                    e["historical_bars"],
+                    e["session_bars"],
+                    e["first"],
+                    e["last"],
+                    f"{q[iv]['ratio']:.2%}" if iv in q else None,
+                    len(q[iv]["gaps"]) if iv in q else None,
+                ]
+                for iv, e in d["intervals"].items()
+            ],
+        )
+        rows = []
+        for key, ind in d["indicators"].items():
+            latest = ", ".join(f"{k}={v:.6g}" for k, v in (ind["latest"] or {}).items()) or "not ready"
+            rows.append([key, ind["interval"], ind["ready"], latest])
+        inds = Tabular(title=f"{sym} — indicators", columns=["key", "interval", "ready", "latest"], rows=rows)
+        return [meta, ivs, inds]
+
+
+register_view(SymbolDetail, lambda r: [table_of(t) for t in r.tables()], lambda r: r.tables())
