@@ -88,9 +88,9 @@ class Stream:
 
     def _record(self, row: int, blanes: np.ndarray) -> None:
         """Keep today's values of the updated lanes (NaN while a lane is not ready)."""
-        latest = self.bank.latest_all()
+        latest = self.bank.latest_of(blanes)
         for o in self.outputs:
-            self.values[o][row, blanes] = latest[o][blanes]
+            self.values[o][row, blanes] = latest[o]
 
 
 class IndicatorHub:
