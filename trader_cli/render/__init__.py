@@ -134,8 +134,8 @@ class Renderer:
         self.err.print(f"[bold red]error:[/] {_escape(one_line(text))}")
 
     def note(self, text: str) -> None:
-        """A diagnostic line on stderr."""
-        self.err.print(_escape(text))
+        """A diagnostic line on stderr (control characters escaped: it stays one line)."""
+        self.err.print(_escape(one_line(text)))
 
     def text(self, text: str) -> None:
         """Plain text on stdout (help pages)."""
