@@ -367,11 +367,10 @@ class SessionCoordinator:
         depth = max((n for d in self.session.symbols.values() for n in d.history_days.values()), default=0)
         self.past = self.past[-depth:] if depth else []
         for data in self.session.symbols.values():  # let go of loaded bars the window has left
-            for iv, bars in list(data.loaded.items()):
-                if not len(bars):
-                    continue
-                if bars.ts[-1] < self._cutoff(day, data.history_days.get(iv, 0), iv):
-                    data.loaded[iv] = Bars.empty()
+            for iv, chunks in data.loaded.items():
+                cut = self._cutoff(day, data.history_days.get(iv, 0), iv)
+                while chunks and chunks[0].ts[-1] < cut:
+                    chunks.pop(0)
         self.book = None
         book = DayBook(self.calendar, day, [Interval.parse(x) for x in sorted(self.derived)], old.capacity)
         del old
@@ -386,8 +385,7 @@ class SessionCoordinator:
         the session day, from what was loaded plus the days replayed since."""
         assert self.book is not None
         cut = self._cutoff(self.book.day, data.history_days.get(interval, 0), interval)
-        loaded = data.loaded.get(interval, Bars.empty())
-        parts = [loaded.slice(int(np.searchsorted(loaded.ts, cut)))]
+        parts = [c.slice(int(np.searchsorted(c.ts, cut))) for c in data.loaded.get(interval, [])]
         for pos, book in self.past:
             if pos >= data.since_pos and book.close_ns > cut and interval in (book.derived.keys() | {"1m"}):
                 parts.append(book.session_bars(data.lane, interval))
@@ -626,7 +624,8 @@ class SessionCoordinator:
     def _load_history(self, req: ProvisioningRequirements) -> tuple[int, Callable[[], None]]:
         data = self.session.require(req.symbol)
         assert self.book is not None
-        old_hist, old_days, old_since = dict(data.loaded), dict(data.history_days), data.since_pos
+        old_hist = {iv: list(chunks) for iv, chunks in data.loaded.items()}
+        old_days, old_since = dict(data.history_days), data.since_pos
         wanted = {
             iv: max(req.history_days_by_interval.get(iv, 0), data.history_days.get(iv, 0)) for iv in data.intervals
         }
@@ -652,8 +651,8 @@ class SessionCoordinator:
                 )
             else:
                 part = base.slice(int(np.searchsorted(base.ts, self._cutoff(day, n, "1m"))))
-                hist = part.copy() if iv == "1m" else aggregate(part, ivl, self.calendar)
-            data.loaded[iv] = hist
+                hist = part if iv == "1m" else aggregate(part, ivl, self.calendar)  # _by_day copies
+            data.loaded[iv] = self._by_day(hist, day, n)
             data.history_days[iv] = n
             rows += len(hist)
         data.since_pos = self.day_pos
@@ -662,6 +661,21 @@ class SessionCoordinator:
             data.loaded, data.history_days, data.since_pos = old_hist, old_days, old_since
 
         return rows, restore
+
+    def _by_day(self, bars: Bars, day: dt.date, n: int) -> list[Bars]:
+        """``bars`` of the ``n`` trading days before ``day`` as one array of their own per day."""
+        if not len(bars):
+            return []
+        midnights = [
+            self.calendar.open_close(d)[0] - OPEN_AFTER_MIDNIGHT_NS for d in self.calendar.trading_days_back(day, n)
+        ]
+        bounds = [*np.searchsorted(bars.ts, midnights).tolist()[1:], len(bars)]
+        chunks, start = [], 0
+        for end in bounds:
+            if end > start:
+                chunks.append(bars.slice(start, end).copy())
+            start = end
+        return chunks
 
     def _load_session(self, symbol: str) -> int:
         data = self.session.require(symbol)

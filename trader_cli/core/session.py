@@ -84,9 +84,10 @@ class SymbolSessionData:
     metadata: SymbolMetadata
     lane: int
     intervals: list[str] = field(default_factory=list)
-    # History = ``loaded`` (read from the store at provisioning, trading days before day
-    # ``since_pos`` of the backtest) + the symbol's lane of the replayed days since then.
-    loaded: dict[str, Bars] = field(default_factory=dict)
+    # History = ``loaded`` (read from the store at provisioning: the trading days before day
+    # ``since_pos`` of the backtest, one array per day so a day that leaves the trailing window
+    # is freed as it leaves) + the symbol's lane of the replayed days since then.
+    loaded: dict[str, list[Bars]] = field(default_factory=dict)
     history_days: dict[str, int] = field(default_factory=dict)
     since_pos: int = 0
     indicators: dict[str, IndicatorSlot] = field(default_factory=dict)
