@@ -7,6 +7,7 @@ shows simulated time, progress, speed and symbol count; both refresh while the c
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +86,6 @@ def run_repl(obj: AppContext, warm_up: bool = False) -> int:
 
     obj.interactive = True
     obj.renderer.pager = True
-    if warm_up:
-        import threading
-
-        threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
     hist_file = history_path()
     try:
         hist_file.parent.mkdir(parents=True, exist_ok=True)
@@ -107,9 +104,28 @@ def run_repl(obj: AppContext, warm_up: bool = False) -> int:
         bottom_toolbar=lambda: toolbar_text(obj),
         refresh_interval=0.5,
     )
+    if warm_up:
+        _warm_up_after_first_render(session)
+    # Plain write: rich is imported later, when the first result is shown.
+    sys.stderr.write("trader-cli — type 'help' for commands, 'exit' or Ctrl-D to leave\n")
     with patch_stdout(raw=True):
-        obj.renderer.note("trader-cli — type 'help' for commands, 'exit' or Ctrl-D to leave")
         return _loop(obj, session)
+
+
+def _warm_up_after_first_render(session: Any) -> None:
+    """Build the command tree in a thread once the prompt is on screen (earlier, the thread's
+    imports would compete with drawing the prompt)."""
+    import threading
+
+    started = False
+
+    def start(_: object) -> None:
+        nonlocal started
+        if not started:
+            started = True
+            threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+
+    session.app.after_render += start
 
 
 def _loop(obj: AppContext, session: Any) -> int:
