@@ -371,11 +371,11 @@ class SessionCoordinator:
                 cut = self._cutoff(day, data.history_days.get(iv, 0), iv)
                 while chunks and chunks[0].ts[-1] < cut:
                     chunks.pop(0)
-        self.book = None
+        # Build and fill the new day before swapping it in: readers that do not take the lock
+        # (status, the toolbar) always see a whole day.
         book = DayBook(self.calendar, day, [Interval.parse(x) for x in sorted(self.derived)], old.capacity)
-        del old
-        self.book = book
         self._fill_lanes(book)
+        self.book = book
         self.hub.reset_day({iv: len(g.ts) for iv, g in book.derived.items()} | {"1m": book.n_min})
         self.clock.set(book.open_ns)
         self.emit("day_start", f"session day {day} ({self.day_pos + 1} of {len(self.days)})")
@@ -745,7 +745,7 @@ class SessionCoordinator:
             "mode": self.config.mode if self.config else None,
             "config": self.config.name if self.config else None,
             "trading_day": str(book.day) if book else None,
-            "day": f"{self.day_pos + 1} of {len(self.days)}" if self.days else None,
+            "day": f"{self.days.index(book.day) + 1} of {len(self.days)}" if book and self.days else None,
             "time": f"{to_ny(book.now_ns):%Y-%m-%d %H:%M} ET" if book else None,
             "minutes_replayed": self.minutes_done,
             "minutes_total": total_min,
