@@ -177,3 +177,33 @@ def test_concurrent_adds_and_removes_drop_or_duplicate_nothing(coord: SessionCoo
     assert not errors, errors
     for sym in coord.session.symbols:
         check_against_batch(coord, sym)
+
+
+def test_lane_reused_after_remove_carries_nothing_of_the_old_symbol(coord: SessionCoordinator) -> None:
+    coord.start(make("2024-12-02", "2024-12-04", ["AAPL"]), DATA, paused=True)
+    coord.add("symbol", "TSLA", "strategy")
+    lane = coord.session.symbols["TSLA"].lane
+    coord.advance(390 + 60)  # into the second day: TSLA's first day is in the replayed history
+    coord.remove_symbol("TSLA")
+    coord.add("symbol", "NVDA", "strategy")
+    assert coord.session.symbols["NVDA"].lane == lane  # the freed lane is reused
+    coord.advance(390)  # and across another day roll
+    for sym in ("AAPL", "NVDA"):
+        check_against_batch(coord, sym)
+        for iv in ("1m", "5m"):
+            hist, _ = coord.bars(sym, iv)
+            first = nyse().trading_days_back(coord.session_day, coord.session.symbols[sym].history_days[iv])[0]
+            want = store_bars(sym, first, nyse().trading_days_back(coord.session_day, 1)[0], iv)
+            np.testing.assert_array_equal(hist.close, want.close, err_msg=f"{sym} {iv} history")
+
+
+def test_add_at_the_close_before_the_roll(coord: SessionCoordinator) -> None:
+    coord.start(make("2024-12-02", "2024-12-03", ["AAPL"]), DATA, paused=True)
+    coord.advance(390)  # every minute of the first day has arrived; the roll comes with the next step
+    assert coord.book.done
+    coord.add("indicator", "MSFT", "adhoc", indicator=("ema", ["10"], "5m"))
+    _, today = coord.bars("MSFT", "1m")
+    assert len(today) == 390
+    coord.advance(120)
+    check_against_batch(coord, "MSFT")
+    check_against_batch(coord, "AAPL")
