@@ -195,7 +195,11 @@ class SessionCoordinator:
         self.derived = {iv for iv in sd.derived_intervals if iv != sd.base_interval}
         self.book = DayBook(self.calendar, days[0], [Interval.parse(x) for x in sorted(self.derived)], len(sd.symbols))
         self.clock.set(self.book.open_ns)
-        validations, reports = self._provision_config_symbols(sd.symbols, progress)
+        try:
+            validations, reports = self._provision_config_symbols(sd.symbols, progress)
+        except BaseException:
+            self._abandon_start()
+            raise
         if not reports:
             self.state = SessionState.stopped
             self.book = None
@@ -211,6 +215,12 @@ class SessionCoordinator:
         if not paused:
             self._start_thread()
         return StartResult(validations, reports, time.perf_counter() - t0)
+
+    def _abandon_start(self) -> None:
+        """Start-up failed part-way: back to stopped with nothing loaded."""
+        self._reset()
+        self.book = None
+        self.state = SessionState.stopped
 
     def _reset(self) -> None:
         self.session.clear()
@@ -297,6 +307,10 @@ class SessionCoordinator:
         while not self._finished.wait(0.1):
             if deadline is not None and time.monotonic() > deadline:
                 return False
+            if self.state not in (SessionState.running, SessionState.finished):
+                raise SessionStateError(
+                    f"the session was {self.state.value} while waiting (at {self.status()['time']})"
+                )
         return True
 
     # -- the clock ----------------------------------------------------------------------------
@@ -315,7 +329,11 @@ class SessionCoordinator:
                 if self.state != SessionState.running:
                     continue
                 t = time.perf_counter()
-                self._step()
+                try:
+                    self._step()
+                except Exception as err:  # the clock stops and the trader is told why
+                    self._halt(err)
+                    break
                 self.replay_wall += time.perf_counter() - t
             if self.speed > 0:
                 due = paced_from[0] + (self.minutes_done - paced_from[1]) * 60.0 / self.speed
@@ -323,6 +341,13 @@ class SessionCoordinator:
                 if delay > 0:
                     with self._cv:
                         self._cv.wait(delay)
+
+    def _halt(self, err: BaseException) -> None:
+        """A replay step failed: hold the clock (paused) and say why; the session is intact."""
+        with self._cv:
+            self.state = SessionState.paused
+            self._cv.notify_all()
+        self.emit("error", f"the replay stopped at {self.status()['time']}: {err} (system resume retries)")
 
     def _step(self) -> None:
         """One minute for every symbol (caller holds the lock)."""
@@ -358,12 +383,15 @@ class SessionCoordinator:
     def _roll_day(self) -> None:
         """Move to the next session day. The finished day's grids join ``past`` whole (all
         symbols at once), so the roll costs nothing per symbol; trailing windows are applied when
-        a symbol's history is read (``history``)."""
+        a symbol's history is read (``history``). The new day is built and filled before
+        anything changes, and swapped in whole (readers without the lock never see half)."""
         old = self.book
         assert old is not None
+        pos = self.day_pos + 1
+        day = self.days[pos]
+        book = DayBook(self.calendar, day, [Interval.parse(x) for x in sorted(self.derived)], old.capacity)
+        self._fill_lanes(book, pos)
         self.past.append((self.day_pos, old))
-        self.day_pos += 1
-        day = self.days[self.day_pos]
         depth = max((n for d in self.session.symbols.values() for n in d.history_days.values()), default=0)
         self.past = self.past[-depth:] if depth else []
         for data in self.session.symbols.values():  # let go of loaded bars the window has left
@@ -371,14 +399,11 @@ class SessionCoordinator:
                 cut = self._cutoff(day, data.history_days.get(iv, 0), iv)
                 while chunks and chunks[0].ts[-1] < cut:
                     chunks.pop(0)
-        # Build and fill the new day before swapping it in: readers that do not take the lock
-        # (status, the toolbar) always see a whole day.
-        book = DayBook(self.calendar, day, [Interval.parse(x) for x in sorted(self.derived)], old.capacity)
-        self._fill_lanes(book)
+        self.day_pos = pos
         self.book = book
         self.hub.reset_day({iv: len(g.ts) for iv, g in book.derived.items()} | {"1m": book.n_min})
         self.clock.set(book.open_ns)
-        self.emit("day_start", f"session day {day} ({self.day_pos + 1} of {len(self.days)})")
+        self.emit("day_start", f"session day {day} ({pos + 1} of {len(self.days)})")
 
     def history(self, data: SymbolSessionData, interval: str) -> Bars:
         """A symbol's historical bars of an interval: its trailing window of trading days before
@@ -398,31 +423,36 @@ class SessionCoordinator:
     def _feed_end_ns(self) -> int:
         return self.calendar.open_close(self.days[self._feed_end_pos])[1]
 
-    def _fill_lanes(self, book: DayBook) -> None:
-        """Fill every symbol's lane of a new day from the feed (or read it now)."""
+    def _fill_lanes(self, book: DayBook, pos: int) -> None:
+        """Fill every symbol's lane of day ``pos`` from the feed (or read it now). A symbol whose
+        bars cannot be read gets an empty lane for the day and an error event (quality shows
+        the missing day); the replay goes on for the others."""
         nxt = self._next_feed
-        if self.day_pos > self._feed_end_pos and nxt is not None:
+        if pos > self._feed_end_pos and nxt is not None:
             nxt[1].join()
             self._feed, self._feed_end_pos, self._next_feed = nxt[2], nxt[0], None
-        covered = self.day_pos <= self._feed_end_pos
+        covered = pos <= self._feed_end_pos
         for d in self.session.symbols.values():
             feed = self._feed.get(d.symbol) if covered else None
-            bars = (
-                feed.window(book.open_ns, book.close_ns)
-                if feed is not None
-                else self.store.read(d.symbol, "1m", book.open_ns, book.close_ns)
-            )
+            if feed is not None:
+                bars = feed.window(book.open_ns, book.close_ns)
+            else:
+                try:
+                    bars = self.store.read(d.symbol, "1m", book.open_ns, book.close_ns)
+                except TraderCliError as err:
+                    self.emit("error", f"{d.symbol}: no bars for {book.day}: {err}")
+                    bars = Bars.empty()
             book.fill_lane(d.lane, bars, fresh=True)
-        if self.day_pos >= self._feed_end_pos:
+        if pos >= self._feed_end_pos:
             self._feed = {}
-        if self._next_feed is None and self.day_pos >= self._feed_end_pos - 1:
-            self._read_ahead()  # one day before the window in use runs out
+        if self._next_feed is None and pos >= self._feed_end_pos - 1:
+            self._read_ahead(after=max(pos, self._feed_end_pos))  # a day before the window runs out
 
-    def _read_ahead(self) -> None:
-        """Read the next FEED_DAYS days (after the window in use) for every symbol in the
-        background, while the last day of the window in use replays (measured: starting it
-        earlier slows the replay more than it saves in waiting)."""
-        first = self._feed_end_pos + 1
+    def _read_ahead(self, after: int | None = None) -> None:
+        """Read the FEED_DAYS days after day ``after`` (default: after the window in use) for
+        every symbol in the background, while the last day of the window in use replays
+        (measured: starting it earlier slows the replay more than it saves in waiting)."""
+        first = (self._feed_end_pos if after is None else after) + 1
         if first >= len(self.days):
             return
         last = min(first + FEED_DAYS - 1, len(self.days) - 1)
@@ -708,7 +738,11 @@ class SessionCoordinator:
 
     # -- reading --------------------------------------------------------------------------------
     def bars(self, symbol: str, interval: str) -> tuple[Bars, Bars]:
-        """(historical, session) bars of a symbol's interval."""
+        """(historical, session) bars of a symbol's interval, read between two minutes."""
+        with self.exclusive():
+            return self._bars(symbol, interval)
+
+    def _bars(self, symbol: str, interval: str) -> tuple[Bars, Bars]:
         data = self.session.require(check_symbol(symbol))
         iv = Interval.parse(interval).name
         if iv not in data.intervals:
@@ -720,7 +754,11 @@ class SessionCoordinator:
         return self.history(data, iv), self.book.session_bars(data.lane, iv)
 
     def quality_of(self, symbol: str) -> list[IntervalQuality]:
-        """Bars present ÷ expected for each interval of a symbol, with gaps."""
+        """Bars present ÷ expected for each interval of a symbol, with gaps (between two minutes)."""
+        with self.exclusive():
+            return self._quality_of(symbol)
+
+    def _quality_of(self, symbol: str) -> list[IntervalQuality]:
         data = self.session.require(symbol)
         assert self.book is not None
         out = []

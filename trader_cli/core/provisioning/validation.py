@@ -50,12 +50,31 @@ def validate_symbol(
     config_intervals: list[str] | None = None,
 ) -> SymbolValidationResult:
     """Check the store holds the base data for ``required`` intervals on the session day, and
-    whether history exists; never raises for a bad symbol (the reason says what is wrong)."""
+    whether history exists; never raises for a bad symbol or an unreadable file (the reason
+    says what is wrong)."""
     try:
         sym = check_symbol(symbol)
     except DataError as err:
         return SymbolValidationResult(symbol=symbol, reason=str(err))
     res = SymbolValidationResult(symbol=sym, data_source="parquet")
+    try:
+        return _check_store(res, store, calendar, required, session_day, history_first_day, config_intervals)
+    except DataError as err:  # a corrupt or foreign file: the symbol cannot be provisioned
+        res.can_proceed = False
+        res.reason = str(err)
+        return res
+
+
+def _check_store(
+    res: SymbolValidationResult,
+    store: DataManager,
+    calendar: MarketCalendar,
+    required: list[str],
+    session_day: dt.date,
+    history_first_day: dt.date | None,
+    config_intervals: list[str] | None,
+) -> SymbolValidationResult:
+    sym = res.symbol
     stored = store.intervals_for(sym)
     if not stored:
         res.reason = (
@@ -66,6 +85,10 @@ def validate_symbol(
     res.data_source_available = True
     res.intervals_supported = supported_intervals(stored)
     missing = [iv for iv in required if iv not in res.intervals_supported]
+    finer = [iv for iv in missing if Interval.parse(iv).seconds < 60]
+    if finer:
+        res.reason = f"{', '.join(finer)} bars cannot be built from 1m bars (import {finer[0]} bars for {sym})"
+        return res
     if missing:
         res.reason = (
             f"{sym} has only {', '.join(stored)} bars stored; {', '.join(missing)} cannot be built "
