@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy as np
 import pytest
 
 from trader_cli.core.config import SessionConfig, parse_config
@@ -214,3 +215,46 @@ def test_csv_export_one_row_per_symbol(coord: SessionCoordinator, sample: Path, 
     lines = out.read_text().splitlines()
     assert lines[0].startswith("symbol,base_interval") and "added_by" in lines[0]
     assert len(lines) == 3 and lines[1].startswith("AAPL,1m")
+
+
+def test_corrupt_file_drops_that_symbol_and_start_goes_on(coord: SessionCoordinator, sample: Path) -> None:
+    (sample / "bars" / "1m" / "RIVN.parquet").write_bytes(b"not parquet at all")
+    res = start(coord, sample, ["AAPL", "RIVN"])
+    assert list(coord.session.symbols) == ["AAPL"]
+    bad = next(v for v in res.validations if v.symbol == "RIVN")
+    assert not bad.can_proceed and "corrupt" in bad.reason
+    assert coord.state is SessionState.paused
+
+
+def test_unreadable_file_at_a_day_roll_skips_nothing(coord: SessionCoordinator, sample: Path) -> None:
+    coord.start(
+        config(["AAPL", "RIVN"], backtest_config={"start_date": "2024-12-02", "end_date": "2024-12-09"}),
+        sample,
+        paused=True,
+    )
+    (sample / "bars" / "1m" / "RIVN.parquet").unlink()
+    coord.advance(390 * 4 + 30)  # rolls past the read-ahead window: RIVN cannot be read any more
+    assert coord.session_day.isoformat() == "2024-12-06" and coord.day_pos == 4
+    assert any(e.kind == "error" and "RIVN" in e.text for e in coord.events)
+    hist, today = coord.bars("AAPL", "1m")
+    assert np.all(np.diff(hist.ts) > 0) and len(today) == 30
+    days = sorted({int(t) // 86_400_000_000_000 for t in hist.ts})
+    assert len(days) == 5  # five distinct trailing days, none repeated
+    _, rivn_today = coord.bars("RIVN", "1m")
+    assert len(rivn_today) == 0  # no bars for the day, and quality says so
+    assert coord.quality_of("RIVN")[0].ratio < 1
+
+
+def test_a_failed_start_returns_to_stopped(
+    coord: SessionCoordinator, sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*a: Any, **k: Any) -> Any:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(coord, "_execute", boom)  # a dependency failing mid-start, not the thing under test
+    with pytest.raises(OSError):
+        start(coord, sample, ["AAPL"])
+    assert coord.state is SessionState.stopped and coord.session.symbols == {}
+    monkeypatch.undo()
+    start(coord, sample, ["AAPL"])
+    assert coord.state is SessionState.paused
