@@ -65,8 +65,9 @@ def resume(ctx: typer.Context, output: OutputOpt = None) -> object:
     from trader_cli.core.results import Message
 
     coord = app_ctx(ctx).coordinator
+    since = coord.status()["time"]  # before the clock moves again
     coord.resume()
-    return Message(text=f"running from {coord.status()['time']} at speed {coord.speed:g}", level="ok")
+    return Message(text=f"running from {since} at speed {coord.speed:g}", level="ok")
 
 
 @app.command("wait")

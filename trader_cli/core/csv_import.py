@@ -168,12 +168,25 @@ def _duplicates(ts: np.ndarray, groups: np.ndarray) -> list[tuple[int, str]]:
     return [(int(order[k + 1]), "duplicate timestamp") for k in np.flatnonzero(same)]
 
 
+def _non_trading_days(ts: np.ndarray) -> list[tuple[int, str]]:
+    """Daily bars dated on a day the NYSE did not trade (weekend, holiday)."""
+    from trader_cli.core.calendar import nyse, ordinal_to_date
+
+    days = ny_dates(ts)
+    known = nyse().schedule.days
+    pos = np.clip(np.searchsorted(known, days), 0, len(known) - 1)
+    bad = np.flatnonzero(known[pos] != days)
+    return [(int(i), f"{ordinal_to_date(int(days[i]))} is not an NYSE trading day") for i in bad]
+
+
 def _daily_midnight(ts: np.ndarray) -> np.ndarray:
-    """Daily bars are stamped at New York midnight of their trading date."""
+    """Daily bars are stamped at New York midnight of their trading date. Vendors stamp them at
+    New York midnight, at UTC midnight, at the open or at the close; six hours later every one
+    of those falls on the trading date in New York."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    days = ny_dates(ts)
+    days = ny_dates(ts + 6 * 3_600_000_000_000)
     naive = pa.array(days * NS_PER_DAY, pa.timestamp("ns"))
     local = pc.assume_timezone(naive, timezone="America/New_York")
     return np.asarray(local.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
@@ -207,6 +220,8 @@ def import_csv(
     checks = _row_problems(
         ts, fields["open"], fields["high"], fields["low"], fields["close"], fields["volume"], iv
     ) + _duplicates(ts, group_ids)
+    if iv.is_daily:
+        checks += _non_trading_days(ts)
     problems += [p for p in checks if p[0] not in unreadable]
     if problems:
         raise _rejection(path, problems, _line_numbers(path, len(ts)))

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -267,7 +268,9 @@ def csv_rows(export: dict[str, Any]) -> list[list[Any]]:
 
 def write_atomic(path: Path, content: str | bytes) -> Path:
     """Write a file (text as UTF-8, or bytes) via a temp file in the same folder and a rename."""
-    path = Path(path)
+    path = Path(os.path.realpath(path))  # through a symlink to its target, which is replaced
+    if path.exists() and not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
+        raise DataError(f"{path} is not a regular file (a device or pipe); give a file path")
     if path.is_dir():
         raise DataError(f"{path} is a folder; give a file name inside it, e.g. {path / 'out'}{path.suffix}")
     if not path.parent.exists():

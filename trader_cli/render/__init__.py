@@ -108,8 +108,12 @@ class Renderer:
         elif mode is OutputMode.csv:
             write_csv(result, self._out_file or sys.stdout)
         else:
+            from trader_cli.core.results import Document
             from trader_cli.render.views import renderables
 
+            if isinstance(result, Document) and not self.out.is_terminal:
+                write_json(result, self._out_file or sys.stdout)  # redirected: the data alone
+                return
             parts = renderables(result)
             if self.pager and self._taller_than_screen(parts):
                 # A long table goes through the pager (less -R -F -X: colours kept, quits at once
