@@ -119,7 +119,7 @@ def quality(
     for sym in syms:
         coord.session.require(sym)
         for q in coord.quality_of(sym):
-            gaps = "; ".join(f"{g.start}..{g.end} ({g.missing})" for g in q.gaps[:3])
+            gaps = "; ".join(_gap_text(g.start, g.end, g.missing) for g in q.gaps[:3])
             more = f" +{len(q.gaps) - 3} more" if len(q.gaps) > 3 else ""
             rows.append([sym, q.interval, q.present, q.expected, f"{q.ratio:.2%}", len(q.gaps), (gaps + more) or "—"])
     return Tabular(
@@ -127,3 +127,15 @@ def quality(
         columns=["symbol", "interval", "present", "expected", "quality", "gaps", "first gaps"],
         rows=rows,
     )
+
+
+def _gap_text(start: str, end: str, missing: int) -> str:
+    """A gap in New York time: '11-22 09:36 (1)' or '11-22 09:36–09:40 (5)'."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    ny = ZoneInfo("America/New_York")
+    a = dt.datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(ny)
+    b = dt.datetime.fromisoformat(end.replace("Z", "+00:00")).astimezone(ny)
+    span = f"{a:%m-%d %H:%M}" if a == b else f"{a:%m-%d %H:%M}–{b:%H:%M}"
+    return f"{span} ({missing})"
