@@ -67,15 +67,9 @@ class AppContext:
 
     def store(self) -> DataManager:
         """The bar store of the session if one exists, else of the data dir."""
-        if self._coordinator is not None:
+        if self._coordinator is not None and self._coordinator.state.value != "stopped":
             return self._coordinator.store
-        from trader_cli.core.store import DataManager
-
-        cache: DataManager | None = self.extras.get("store")
-        if cache is None or cache.data_dir != self.data_dir():
-            cache = DataManager(self.data_dir())
-            self.extras["store"] = cache
-        return cache
+        return self.store_for(self.data_dir())
 
     @property
     def coordinator(self) -> SessionCoordinator:
@@ -98,10 +92,11 @@ class AppContext:
         return self._coordinator is not None
 
     def store_for(self, data_dir: Path) -> DataManager:
-        """A store for a data dir (shared with ``store()`` when it is the same dir)."""
+        """The store of a data dir, kept while the dir stays the same (its footer cache too)."""
         from trader_cli.core.store import DataManager
 
-        cache = self.extras.get("store")
-        if cache is not None and cache.data_dir == data_dir:
-            return cache  # type: ignore[no-any-return]
-        return DataManager(data_dir)
+        cache: DataManager | None = self.extras.get("store")
+        if cache is None or cache.data_dir != data_dir:
+            cache = DataManager(data_dir)
+            self.extras["store"] = cache
+        return cache

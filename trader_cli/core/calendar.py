@@ -258,15 +258,3 @@ class Clock:
             raise TraderCliError("the simulated clock has not been set")
         self._now += int(delta_ns)
         return self._now
-
-
-class TimeManager:
-    """The calendar plus the session clock: the one place the product asks what time it is."""
-
-    def __init__(self, calendar: MarketCalendar | None = None, simulated: bool = True) -> None:
-        self.calendar = calendar or nyse()
-        self.clock = Clock(simulated=simulated)
-
-    def now_ns(self) -> int | None:
-        """The session's current time (simulated in backtests), UTC ns."""
-        return self.clock.now_ns()

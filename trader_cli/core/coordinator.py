@@ -410,7 +410,7 @@ class SessionCoordinator:
         cut = self._cutoff(self.book.day, data.history_days.get(interval, 0), interval)
         parts = [c.slice(int(np.searchsorted(c.ts, cut))) for c in data.loaded.get(interval, [])]
         for pos, book in self.past:
-            if pos >= data.since_pos and book.close_ns > cut and interval in (book.derived.keys() | {"1m"}):
+            if pos >= data.since_pos and book.close_ns > cut and (interval == "1m" or interval in book.derived):
                 parts.append(book.session_bars(data.lane, interval))
         return Bars.concat(parts)
 

@@ -21,7 +21,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -402,16 +402,3 @@ def _np(arr: Any, dtype: Any) -> np.ndarray:
     if arr.null_count:
         raise StoreError("the store holds null values; re-import the symbol")
     return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * 8)
-
-
-def iter_bars(bars: Bars) -> Iterator[tuple[int, float, float, float, float, float]]:
-    """Bars one by one as plain tuples (for rendering small selections)."""
-    yield from zip(
-        bars.ts.tolist(),
-        bars.open.tolist(),
-        bars.high.tolist(),
-        bars.low.tolist(),
-        bars.close.tolist(),
-        bars.volume.tolist(),
-        strict=True,
-    )

@@ -4,7 +4,7 @@ once on each completed bar of its interval, with today's values recorded per bar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -166,7 +166,3 @@ class IndicatorHub:
         stream = self.streams[key]
         blane = stream.members[lane]
         return {o: stream.values[o][:rows, blane] for o in stream.outputs}
-
-    def describe(self) -> dict[str, Any]:
-        """Keys and member counts (for status)."""
-        return {k: len(s.members) for k, s in self.streams.items()}
