@@ -21,6 +21,20 @@ from trader_cli.core.intervals import Interval
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 
 
+def bar_slots(interval: Interval, open_ns: int, n_min: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """The bars of ``interval`` in a session of ``n_min`` minutes opening at ``open_ns``: base
+    minutes per bar, each bar's first minute row and one past its last, and its start time (UTC
+    ns; a daily bar is stamped at the day's New York midnight)."""
+    m = n_min if interval.is_daily else interval.seconds // 60
+    starts = np.arange(0, n_min, m)
+    ends = np.minimum(starts + m, n_min)
+    if interval.is_daily:
+        ts = np.array([open_ns - OPEN_AFTER_MIDNIGHT_NS], dtype=np.int64)
+    else:
+        ts = open_ns + starts.astype(np.int64) * NS_PER_MINUTE
+    return m, starts, ends, ts
+
+
 @dataclass
 class Grid:
     """Bars of one interval for one day: (bars × lanes) arrays, NaN where there is no bar."""
@@ -36,13 +50,7 @@ class Grid:
     @classmethod
     def build(cls, interval: Interval, open_ns: int, n_min: int, capacity: int) -> Grid:
         """An empty grid for a session of ``n_min`` minutes."""
-        m = n_min if interval.is_daily else interval.seconds // 60
-        starts = np.arange(0, n_min, m)
-        ends = np.minimum(starts + m, n_min)
-        if interval.is_daily:
-            ts = np.array([open_ns - OPEN_AFTER_MIDNIGHT_NS], dtype=np.int64)
-        else:
-            ts = open_ns + starts.astype(np.int64) * NS_PER_MINUTE
+        m, starts, ends, ts = bar_slots(interval, open_ns, n_min)
         cols = {f: np.full((len(starts), capacity), np.nan) for f in PRICE_FIELDS}
         return cls(interval, m, starts, ends, ts, cols)
 

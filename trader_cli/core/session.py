@@ -1,17 +1,21 @@
 """Session data: the symbols a session holds, their bars, indicators and provenance metadata.
 
-Historical bars (the trading days before the session day) are kept per symbol and interval as
-columnar ``Bars``; the session day's bars live in the replay book (``core/replay.py``), which
+Historical bars read from the store (the trading days before the session day) are kept per
+symbol, interval and day as ``DayBlock``s (40 bytes a bar: the bar times are the day's, shared);
+the session day's bars live in the replay book (``core/replay.py``), which
 holds every symbol of an interval in one array so a minute is applied to all symbols at once.
 All mutations happen under ``SessionData.lock`` (the symbol lock).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
+
+import numpy as np
 
 from trader_cli.core.bars import Bars
 from trader_cli.core.errors import SessionStateError
@@ -67,6 +71,44 @@ class SymbolMetadata:
     upgraded_from_adhoc: bool = False
 
 
+@dataclass(frozen=True)
+class DayBlock:
+    """One symbol's bars of one interval on one trading day, in the day's bar slots: ``values``
+    is (5 fields × slots) float64, NaN where there is no bar; ``ts`` (the slots' start times) is
+    shared by every symbol, so a bar costs its five numbers."""
+
+    day: dt.date
+    ts: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, day: dt.date, ts: np.ndarray, bars: Bars) -> DayBlock:
+        """The block of ``bars`` (bars of that day; any that fall between slots are left out)."""
+        values = np.full((5, len(ts)), np.nan)
+        if len(bars):
+            j = np.searchsorted(ts, bars.ts)
+            ok = j < len(ts)
+            ok[ok] = ts[j[ok]] == bars.ts[ok]
+            j = j[ok]
+            for i, f in enumerate((bars.open, bars.high, bars.low, bars.close, bars.volume)):
+                values[i, j] = f[ok]
+        return cls(day, ts, values)
+
+    @property
+    def last_ns(self) -> int:
+        """Start time of the day's last slot."""
+        return int(self.ts[-1])
+
+    def bars(self, from_ns: int | None = None) -> Bars:
+        """The bars present (from ``from_ns`` on)."""
+        a = 0 if from_ns is None else int(np.searchsorted(self.ts, from_ns))
+        v = self.values[:, a:]
+        have = ~np.isnan(v[3])
+        if bool(have.all()):
+            return Bars(self.ts[a:], v[0], v[1], v[2], v[3], v[4])
+        return Bars(self.ts[a:][have], *(v[i][have] for i in range(5)))
+
+
 @dataclass
 class IndicatorSlot:
     """An indicator registered on a symbol: its request and where its state lives."""
@@ -85,9 +127,9 @@ class SymbolSessionData:
     lane: int
     intervals: list[str] = field(default_factory=list)
     # History = ``loaded`` (read from the store at provisioning: the trading days before day
-    # ``since_pos`` of the backtest, one array per day so a day that leaves the trailing window
+    # ``since_pos`` of the backtest, a block per day so a day that leaves the trailing window
     # is freed as it leaves) + the symbol's lane of the replayed days since then.
-    loaded: dict[str, list[Bars]] = field(default_factory=dict)
+    loaded: dict[str, list[DayBlock]] = field(default_factory=dict)
     history_days: dict[str, int] = field(default_factory=dict)
     since_pos: int = 0
     indicators: dict[str, IndicatorSlot] = field(default_factory=dict)

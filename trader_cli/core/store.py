@@ -194,7 +194,9 @@ class DataManager:
         hit = cache.get(path)
         if hit is not None and hit[0] == idx.stamp:
             return hit[1]
-        pf = pq.ParquetFile(path, metadata=idx.metadata)
+        # pre_buffer off: a session reads a few row groups from hundreds of files, and coalescing
+        # them first costs more than it saves on a local disk (measured: 3x faster small reads).
+        pf = pq.ParquetFile(path, metadata=idx.metadata, pre_buffer=False)
         if len(cache) >= OPEN_FILES_PER_THREAD:
             cache.clear()
         cache[path] = (idx.stamp, pf)

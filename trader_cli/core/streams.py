@@ -36,9 +36,10 @@ class Stream:
         # The common case: symbols 0..n-1 map to bank lanes 0..n-1, so rows are plain views.
         self.dense = bool(n and self.lanes[-1] == n - 1 and self.bank_lanes[-1] == n - 1)
 
-    def reset_day(self, n_bars: int) -> None:
-        """Start today's value record (``n_bars`` bars of the interval today)."""
-        cap = max(1, int(self.bank_lanes.max()) + 1 if len(self.bank_lanes) else 1)
+    def reset_day(self, n_bars: int, lanes: int = 1) -> None:
+        """Start today's value record (``n_bars`` bars of the interval today, room for at least
+        ``lanes`` bank lanes)."""
+        cap = max(lanes, int(self.bank_lanes.max()) + 1 if len(self.bank_lanes) else 1)
         self.values = {o: np.full((n_bars, cap), np.nan) for o in self.outputs}
 
     def _ensure_cols(self, bank_lane: int) -> None:
@@ -110,7 +111,9 @@ class IndicatorHub:
             ind = get_indicator(request.name)
             stream = Stream(request, ind.new_bank(request.params), tuple(ind.outputs))
             self.streams[key] = stream
-            stream.reset_day(len(grid.ts) if grid is not None else 0)
+            # Room for every symbol the book has room for: growing one lane at a time would copy.
+            lanes = grid.cols["close"].shape[1] if grid is not None else 1
+            stream.reset_day(len(grid.ts) if grid is not None else 0, lanes)
         blane = stream.bank.add_lane()
         stream.bank.seed(blane, Bars.concat([seed, seed_session]))
         stream.members[lane] = blane
