@@ -48,6 +48,7 @@ from trader_cli.core.store import DataManager, check_symbol
 from trader_cli.core.streams import IndicatorHub
 
 FEED_DAYS = 2  # days read at a time per symbol (memory: one day's 1m grid per day read ahead)
+READ_BATCH = 64  # symbols whose read bars are put into the day grids in one go
 
 
 @dataclass(frozen=True)
@@ -188,18 +189,13 @@ class SessionCoordinator:
         self._reset()
         self._transition(SessionState.provisioning)
         self.config, self.days, self.day_pos = config, days, 0
-        self._feed_end_pos = min(FEED_DAYS - 1, len(days) - 1)
+        self._feed_end_pos = 0
         self._total_minutes = sum(self.calendar.expected_bars(d, "1m") for d in days)
         self.speed = config.backtest_config.speed_multiplier if speed is None else speed
         self.store = self.store_factory(data_dir)
         sd = config.session_data_config
         self.derived = {iv for iv in sd.derived_intervals if iv != sd.base_interval}
         self.book = DayBook(self.calendar, days[0], [Interval.parse(x) for x in sorted(self.derived)], len(sd.symbols))
-        # The days after the first in the first read window: their 1m grids are filled by the
-        # same read per symbol that loads its history and today's bars.
-        self._ahead = {
-            p: DayBook(self.calendar, days[p], [], self.book.capacity) for p in range(1, self._feed_end_pos + 1)
-        }
         self.clock.set(self.book.open_ns)
         try:
             validations, reports = self._provision_config_symbols(sd.symbols, progress)
@@ -389,44 +385,31 @@ class SessionCoordinator:
     def _roll_day(self) -> None:
         """Move to the next session day. The finished day's grids join ``past`` whole (all
         symbols at once), so the roll costs nothing per symbol; trailing windows are applied when
-        a symbol's history is read (``history``). What leaves the trailing windows is let go
-        first (so the new day's bars never sit beside a day already gone); if the new day cannot
-        be built, it is put back and nothing has changed. The new book is swapped in whole
-        (readers without the lock never see half)."""
+        a symbol's history is read (``history``). What leaves every trailing window is let go
+        first, so the new day's bars never sit in memory beside a day already gone (were the new
+        day to fail, the finished day would show one day less of history until the retry). The
+        new book is swapped in whole (readers without the lock never see half)."""
         old = self.book
         assert old is not None
         pos = self.day_pos + 1
         day = self.days[pos]
-        past, dropped = self.past, self._drop_history_before(day)
+        self._drop_history_before(day)
         depth = max((n for d in self.session.symbols.values() for n in d.history_days.values()), default=0)
-        self.past = [*past, (self.day_pos, old)][-depth:] if depth else []
-        try:
-            book = self._next_book(pos)
-        except BaseException:
-            self.past = past
-            for chunks, gone in dropped:
-                chunks[:0] = gone
-            raise
+        self.past = [*self.past, (self.day_pos, old)][-depth:] if depth else []
+        book = self._next_book(pos)
         self.day_pos = pos
         self.book = book
         self.hub.reset_day({iv: len(g.ts) for iv, g in book.derived.items()} | {"1m": book.n_min})
         self.clock.set(book.open_ns)
         self.emit("day_start", f"session day {day} ({pos + 1} of {len(self.days)})")
 
-    def _drop_history_before(self, day: dt.date) -> list[tuple[list[DayBlock], list[DayBlock]]]:
-        """Let go of loaded history that is outside every trailing window at ``day``; returns
-        (list, blocks removed from its front) to put back."""
-        dropped = []
+    def _drop_history_before(self, day: dt.date) -> None:
+        """Let go of loaded history outside the symbols' trailing windows at ``day``."""
         for data in self.session.symbols.values():
             for iv, chunks in data.loaded.items():
                 cut = self._cutoff(day, data.history_days.get(iv, 0), iv)
-                n = 0
-                while n < len(chunks) and chunks[n].last_ns < cut:
-                    n += 1
-                if n:
-                    dropped.append((chunks, chunks[:n]))
-                    del chunks[:n]
-        return dropped
+                while chunks and chunks[0].last_ns < cut:
+                    del chunks[0]
 
     def history(self, data: SymbolSessionData, interval: str) -> Bars:
         """A symbol's historical bars of an interval: its trailing window of trading days before
@@ -450,9 +433,9 @@ class SessionCoordinator:
 
     # -- the feed: upcoming days' bars, read ahead ---------------------------------------------
     # Reading one day for every symbol costs one file read per symbol, whatever the number of
-    # days in it, so bars are read FEED_DAYS days at a time in one read per symbol: at
-    # provisioning (in the same read as the history), then at the roll into the next window.
-    # Each day read goes straight into its book's 1m grid (no per-symbol copies are kept).
+    # days in it, so bars are read FEED_DAYS days at a time in one read per symbol, at the roll
+    # into the next window (the first day comes with the history read at provisioning). Each
+    # day read goes straight into its book's 1m grid (no per-symbol copies are kept).
     # Measured on 2 cores: reading in a background thread cost more than it hid (the reader and
     # the replay fight for the GIL).
     def _feed_end_ns(self) -> int:
@@ -480,15 +463,29 @@ class SessionCoordinator:
         last = min(first + FEED_DAYS - 1, len(self.days) - 1)
         books = [DayBook(self.calendar, self.days[p], [], self.book.capacity) for p in range(first, last + 1)]
         o, c = books[0].open_ns, books[-1].close_ns
+        lanes: list[int] = []
+        parts: list[Bars] = []
+
+        def flush() -> None:  # a batch of symbols into the books, one scatter per field
+            if parts:
+                lane_of = np.repeat(np.array(lanes, dtype=np.int64), [len(p) for p in parts])
+                batch = Bars.concat(parts, copy=True)
+                for b in books:
+                    b.fill_fresh(lane_of, batch)
+            lanes.clear()
+            parts.clear()
+
         for data in self.session.symbols.values():
             try:
-                bars = self.store.read(data.symbol, "1m", o, c)
+                parts.append(self.store.read(data.symbol, "1m", o, c))
             except TraderCliError as err:
                 span = f"{books[0].day}" + (f"..{books[-1].day}" if len(books) > 1 else "")
                 self.emit("error", f"{data.symbol}: no bars for {span}: {err}")
                 continue
-            for b in books:
-                b.fill_lane(data.lane, bars.window(b.open_ns, b.close_ns), fresh=True)
+            lanes.append(data.lane)
+            if len(parts) == READ_BATCH:
+                flush()
+        flush()
         self._ahead.update({first + i: b for i, b in enumerate(books)})
         self._feed_end_pos = last
 
@@ -681,7 +678,7 @@ class SessionCoordinator:
         }
         deepest = max(wanted.values(), default=0)
         day = self.book.day
-        # One read serves the history, today's bars (kept for load_session) and the feed.
+        # One read serves the history, today's bars (kept for load_session) and the days read ahead.
         end = max(self.book.close_ns, self._feed_end_ns())
         both = self.store.read(data.symbol, "1m", self._cutoff(day, deepest, "1m"), end)
         split = int(np.searchsorted(both.ts, self.book.open_ns))

@@ -139,6 +139,22 @@ class DayBook:
             for f in PRICE_FIELDS:
                 g.cols[f][j[keep], lane] = getattr(agg, f)[keep]
 
+    def fill_fresh(self, lanes: np.ndarray, bars: Bars) -> None:
+        """Put many symbols' bars into a book no minute has reached yet (its lanes empty):
+        ``bars`` is every symbol's bars one after another, ``lanes`` each bar's lane; bars
+        outside this session day are left out. One scatter per field, whatever the number of
+        symbols."""
+        assert self.cursor == 0, "fill_fresh is for a day that has not started"
+        if not len(bars):
+            return
+        self.ensure_capacity(int(lanes.max()) + 1)
+        off = bars.ts - self.open_ns
+        rows = off // NS_PER_MINUTE
+        ok = (rows >= 0) & (rows < self.n_min) & (off % NS_PER_MINUTE == 0)
+        rows, lanes = rows[ok], lanes[ok]
+        for f in PRICE_FIELDS:
+            self.base.cols[f][rows, lanes] = getattr(bars, f)[ok]
+
     def clear_lane(self, lane: int) -> None:
         """Forget a lane's bars (the symbol was removed or the lane is reused)."""
         if lane >= self.capacity:

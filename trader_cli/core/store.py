@@ -108,13 +108,20 @@ class DataManager:
     def __init__(self, data_dir: str | Path) -> None:
         self.data_dir = Path(data_dir)
         self._index: dict[Path, _FileIndex] = {}
+        self._paths: dict[tuple[str, str], Path] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
 
     # -- layout -----------------------------------------------------------------------------
     def path_for(self, symbol: str, interval: Interval | str) -> Path:
         """The file holding one symbol's bars of one interval."""
-        return self.data_dir / "bars" / Interval.parse(interval).name / f"{symbol}.parquet"
+        key = (symbol, interval if isinstance(interval, str) else interval.name)
+        path = self._paths.get(key)
+        if path is None:
+            path = self.data_dir / "bars" / Interval.parse(interval).name / f"{symbol}.parquet"
+            if len(self._paths) < 100_000:
+                self._paths[key] = path
+        return path
 
     def intervals_for(self, symbol: str) -> list[str]:
         """Intervals stored for a symbol, shortest first."""
@@ -225,8 +232,7 @@ class DataManager:
             table = self._open(path, idx).read_row_groups(sel.tolist(), use_threads=False)
         except (OSError, pa.ArrowException) as err:
             raise _corrupt(path, err) from err
-        cols = [table.column(i).combine_chunks() for i in range(6)]
-        bars = Bars(_np(cols[0], np.int64), *(_np(c, np.float64) for c in cols[1:]))
+        bars = Bars(_column(table.column(0), np.int64), *(_column(table.column(i), np.float64) for i in range(1, 6)))
         ts = bars.ts
         a = 0 if start_ns is None else int(np.searchsorted(ts, start_ns, "left"))
         b = len(ts) if end_ns is None else int(np.searchsorted(ts, end_ns, "left"))
@@ -397,6 +403,16 @@ def _file_info(md: Any) -> dict[str, Any]:
     except ValueError:
         return {}
     return info if isinstance(info, dict) else {}
+
+
+def _column(col: Any, dtype: Any) -> np.ndarray:
+    """A numpy array of a chunked Arrow column (a view when it is one chunk, else one copy)."""
+    chunks = col.chunks
+    if len(chunks) == 1:
+        return _np(chunks[0], dtype)
+    if not chunks:
+        return np.empty(0, dtype=dtype)
+    return np.concatenate([_np(c, dtype) for c in chunks])
 
 
 def _np(arr: Any, dtype: Any) -> np.ndarray:
