@@ -207,3 +207,19 @@ def test_add_at_the_close_before_the_roll(coord: SessionCoordinator) -> None:
     coord.advance(120)
     check_against_batch(coord, "MSFT")
     check_against_batch(coord, "AAPL")
+
+
+def test_indicator_values_follow_their_bank_lanes_after_a_removal(coord: SessionCoordinator) -> None:
+    # ema_10_1m ends up on replay lanes 0 and 1 with bank lanes 2 and 1 (bank lane 0 freed):
+    # the values recorded each minute must land on each symbol's own bank lane.
+    cfg = make("2024-12-02", "2024-12-03", ["AAPL", "MSFT"])
+    coord.start(cfg, DATA, paused=True)
+    coord.add("symbol", "NVDA", "strategy")
+    for sym in ("NVDA", "MSFT", "AAPL"):
+        coord.add("indicator", sym, "adhoc", indicator=("ema", ["7"], "1m"))
+    coord.remove_symbol("NVDA")
+    stream = coord.hub.streams["ema_7_1m"]
+    assert sorted(stream.members.items()) == [(0, 2), (1, 1)]
+    coord.advance(390 + 45)
+    for sym in ("AAPL", "MSFT"):
+        check_against_batch(coord, sym)

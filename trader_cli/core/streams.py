@@ -27,6 +27,7 @@ class Stream:
     bank_lanes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     values: dict[str, np.ndarray] = field(default_factory=dict)  # output -> (bars today × bank capacity)
     dense: bool = False
+    head: bool = False
 
     def _reindex(self) -> None:
         items = sorted(self.members.items())
@@ -34,7 +35,9 @@ class Stream:
         self.bank_lanes = np.array([b for _, b in items], dtype=np.int64)
         n = len(items)
         # The common case: symbols 0..n-1 map to bank lanes 0..n-1, so rows are plain views.
-        self.dense = bool(n and self.lanes[-1] == n - 1 and self.bank_lanes[-1] == n - 1)
+        self.dense = bool(n and self.lanes[-1] == n - 1)
+        # ... and the bank lanes in use are 0..n-1 too (in whatever order): n distinct lanes, max n-1.
+        self.head = bool(self.dense and int(self.bank_lanes.max()) == n - 1)
 
     def reset_day(self, n_bars: int, lanes: int = 1) -> None:
         """Start today's value record (``n_bars`` bars of the interval today, room for at least
@@ -68,7 +71,12 @@ class Stream:
                     close,
                     cols["volume"][row, :n],
                 )
-                self._record(row, self.bank_lanes)
+                if self.head:  # bank lanes are 0 .. n-1 as well: record with slices
+                    latest = self.bank.latest_head(n)
+                    for o in self.outputs:
+                        self.values[o][row, :n] = latest[o]
+                else:
+                    self._record(row, self.bank_lanes)
                 return
             lanes, blanes = self.lanes[have], self.bank_lanes[have]
         else:

@@ -392,6 +392,15 @@ class IndicatorBank:
             return {name: arr[lanes] for name, arr in self._values.items()}
         return {name: np.where(ok, arr[lanes], np.nan) for name, arr in self._values.items()}
 
+    def latest_head(self, n: int) -> dict[str, FloatArray]:
+        """Current values of lanes ``0 .. n-1`` (all in use), NaN where not ready, as views when
+        every one is ready: read them before the next update."""
+        first = self._values[self.indicator.outputs[0]][:n]
+        ok = (self._count[:n] >= self.warmup) & (first == first)
+        if bool(ok.all()):
+            return {name: arr[:n] for name, arr in self._values.items()}
+        return {name: np.where(ok, arr[:n], np.nan) for name, arr in self._values.items()}
+
     def latest_all(self) -> dict[str, FloatArray]:
         """Current values of every lane (capacity-length arrays), NaN where not ready."""
         ok = self.ready()
