@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from trader_cli.core.bars import Bars
+from trader_cli.core.bars import Bars, aggregate
 from trader_cli.core.calendar import NS_PER_MINUTE, nyse
 from trader_cli.core.config import parse_config
 from trader_cli.core.coordinator import SessionCoordinator
@@ -92,3 +92,39 @@ def test_history_blocks_leave_as_the_window_rolls(coord: SessionCoordinator) -> 
     after, _ = coord.bars("AAPL", "1m")
     np.testing.assert_array_equal(after.ts[: len(after) - 390], before.ts[before.ts >= after.ts[0]])
     assert len(after) == 210 + 390  # the early close, then the replayed day
+
+
+def test_past_days_keep_only_the_intervals_whose_windows_reach_them(coord: SessionCoordinator) -> None:
+    cfg = parse_config(
+        {
+            "name": "deep-daily",
+            "mode": "backtest",
+            "backtest_config": {"start_date": "2024-12-02", "end_date": "2024-12-06", "speed_multiplier": 0},
+            "session_data_config": {
+                "symbols": ["AAPL"],
+                "base_interval": "1m",
+                "derived_intervals": ["5m", "1d"],
+                "historical": {"trailing_days": 2},
+                "indicators": [{"name": "sma", "params": [5], "interval": "1d"}],
+            },
+        }
+    )
+    coord.start(cfg, DATA, paused=True)
+    data = coord.session.symbols["AAPL"]
+    assert data.history_days["1d"] >= 5 and data.history_days["1m"] == 2
+    coord.advance(4 * 390 + 1)  # into 12-06: 12-02 .. 12-05 replayed
+    assert [p for p, _ in coord.past] == [0, 1, 2, 3]
+    oldest, newest = coord.past[0][1], coord.past[-1][1]
+    assert not oldest.has("1m") and not oldest.has("5m") and oldest.has("1d")  # 4 days back: daily only
+    assert newest.has("1m") and newest.has("5m") and newest.has("1d")
+    cal = nyse()
+    for iv in ("1m", "5m", "1d"):
+        hist, _ = coord.bars("AAPL", iv)
+        back = cal.trading_days_back(coord.session_day, data.history_days[iv])
+        base = DataManager(DATA).read("AAPL", "1m", cal.open_close(back[0])[0], cal.open_close(back[-1])[1])
+        want = base if iv == "1m" else aggregate(base, Interval.parse(iv), cal)
+        if iv == "1d":  # daily history comes from the stored daily bars
+            want = DataManager(DATA).read("AAPL", "1d", int(hist.ts[0]), int(hist.ts[-1]) + 1)
+        np.testing.assert_array_equal(hist.ts, want.ts, err_msg=iv)
+        np.testing.assert_array_equal(hist.close, want.close, err_msg=iv)
+    assert len(coord.bars("AAPL", "1d")[0]) == data.history_days["1d"]

@@ -344,12 +344,12 @@ class SessionCoordinator:
                     with self._cv:
                         self._cv.wait(delay)
 
-    def _halt(self, err: BaseException) -> None:
+    def _halt(self, err: BaseException, retry: str = "system resume retries") -> None:
         """A replay step failed: hold the clock (paused) and say why; the session is intact."""
         with self._cv:
             self.state = SessionState.paused
             self._cv.notify_all()
-        self.emit("error", f"the replay stopped at {self.status()['time']}: {err} (system resume retries)")
+        self.emit("error", f"the replay stopped at {self.status()['time']}: {err} ({retry})")
 
     def _step(self) -> None:
         """One minute for every symbol (caller holds the lock)."""
@@ -388,15 +388,28 @@ class SessionCoordinator:
         a symbol's history is read (``history``). What leaves every trailing window is let go
         first, so the new day's bars never sit in memory beside a day already gone (were the new
         day to fail, the finished day would show one day less of history until the retry). The
-        new book is swapped in whole (readers without the lock never see half)."""
+        finished day joins ``past`` only once the new day is built, and the new book is swapped
+        in whole (readers without the lock never see half)."""
         old = self.book
         assert old is not None
         pos = self.day_pos + 1
         day = self.days[pos]
+        depths: dict[str, int] = {}
+        for d in self.session.symbols.values():
+            for iv, n in d.history_days.items():
+                depths[iv] = max(depths.get(iv, 0), n)
+        depth = max(depths.values(), default=0)
         self._drop_history_before(day)
-        depth = max((n for d in self.session.symbols.values() for n in d.history_days.values()), default=0)
-        self.past = [*self.past, (self.day_pos, old)][-depth:] if depth else []
+        # Past days the new day's windows no longer reach go now; the ones kept hold only the
+        # intervals whose windows still reach them (a 200-day daily window keeps daily bars,
+        # not 200 days of minutes). ``old`` will be the most recent, one day back.
+        self.past = self.past[-(depth - 1) :] if depth > 1 else []
+        for back, (_, b) in enumerate(reversed(self.past), start=2):
+            b.keep_only({iv for iv, n in depths.items() if n >= back})
         book = self._next_book(pos)
+        if depth:
+            old.keep_only({iv for iv, n in depths.items() if n >= 1})
+            self.past.append((self.day_pos, old))
         self.day_pos = pos
         self.book = book
         self.hub.reset_day({iv: len(g.ts) for iv, g in book.derived.items()} | {"1m": book.n_min})
@@ -418,7 +431,7 @@ class SessionCoordinator:
         cut = self._cutoff(self.book.day, data.history_days.get(interval, 0), interval)
         parts = [b.bars(cut if b.ts[0] < cut else None) for b in data.loaded.get(interval, []) if b.last_ns >= cut]
         for pos, book in self.past:
-            if pos >= data.since_pos and book.close_ns > cut and (interval == "1m" or interval in book.derived):
+            if pos >= data.since_pos and book.close_ns > cut and book.has(interval):
                 parts.append(book.session_bars(data.lane, interval))
         return Bars.concat(parts)
 
@@ -522,7 +535,13 @@ class SessionCoordinator:
             with self.exclusive():
                 t = time.perf_counter()
                 before = self.minutes_done
-                self._step()
+                try:
+                    self._step()
+                except Exception as err:  # stepping stops where it is and the trader is told why
+                    self._halt(err, "time advance retries")
+                    raise SessionStateError(
+                        f"the replay stopped at {self.status()['time']}: {err} (time advance retries)"
+                    ) from err
                 self.replay_wall += time.perf_counter() - t
                 done += self.minutes_done - before
         return done
@@ -688,7 +707,8 @@ class SessionCoordinator:
             b.fill_lane(data.lane, both.window(b.open_ns, b.close_ns))
         base = session_bars(both.slice(0, split), self.calendar) if deepest else Bars.empty()
         rows = 0
-        for iv, n in wanted.items():
+        loaded: dict[str, list[DayBlock]] = {}
+        for iv, n in wanted.items():  # everything is read before anything changes
             ivl = Interval.parse(iv)
             if not n:
                 hist = Bars.empty()
@@ -699,9 +719,10 @@ class SessionCoordinator:
             else:
                 part = base.slice(int(np.searchsorted(base.ts, self._cutoff(day, n, "1m"))))
                 hist = part if iv == "1m" else aggregate(part, ivl, self.calendar)  # the blocks copy
-            data.loaded[iv] = self._blocks(hist, ivl, day, n)
-            data.history_days[iv] = n
+            loaded[iv] = self._blocks(hist, ivl, day, n)
             rows += len(hist)
+        data.loaded.update(loaded)
+        data.history_days.update(wanted)
         data.since_pos = self.day_pos
 
         def restore() -> None:

@@ -205,6 +205,18 @@ class DayBook:
         g.cols["open"][j] = np.where(anyb, c["open"][a:b][first, lanes], np.nan)
         g.cols["close"][j] = np.where(anyb, c["close"][a:b][last, lanes], np.nan)
 
+    def has(self, interval: str) -> bool:
+        """True when the book holds bars of ``interval`` (see ``keep_only``)."""
+        return bool(self.base.cols) if interval == "1m" else interval in self.derived
+
+    def keep_only(self, intervals: set[str]) -> None:
+        """A finished day kept as history: let go of the grids of every other interval."""
+        assert self.done, "only a finished day lets go of grids"
+        if "1m" not in intervals:
+            self.base.cols = {}
+        for name in [n for n in self.derived if n not in intervals]:
+            del self.derived[name]
+
     # -- reading -------------------------------------------------------------------------
     def grid(self, interval: str) -> Grid:
         """The grid of an interval (``1m`` is the base)."""

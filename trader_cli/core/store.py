@@ -167,6 +167,9 @@ class DataManager:
             st = path.stat()
         except FileNotFoundError as err:
             raise StoreError(f"no bars stored at {path} (import them with: data import FILE.csv)") from err
+        except OSError as err:  # a symlink loop, no permission, an I/O error
+            reason = err.strerror or str(err)
+            raise StoreError(f"cannot read {path}: {reason} (check the file, or re-import the symbol)") from err
         stamp = (st.st_mtime_ns, st.st_size)
         with self._lock:
             cached = self._index.get(path)
