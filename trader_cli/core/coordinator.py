@@ -116,6 +116,8 @@ class SessionCoordinator:
         self.bars_replayed = 0
         self.replay_wall = 0.0
         self._today_read: dict[str, Bars] = {}
+        # While one addition runs, the history it reads more than once (indicator seeds, quality).
+        self._history_memo: dict[tuple[str, str], Bars] | None = None
         self._total_minutes = 0
         self._ahead: dict[int, DayBook] = {}  # day position -> that day's book, read ahead
         self._feed_end_pos = 0
@@ -428,12 +430,18 @@ class SessionCoordinator:
         """A symbol's historical bars of an interval: its trailing window of trading days before
         the session day, from what was loaded plus the days replayed since."""
         assert self.book is not None
+        memo, key = self._history_memo, (data.symbol, interval)
+        if memo is not None and key in memo:
+            return memo[key]
         cut = self._cutoff(self.book.day, data.history_days.get(interval, 0), interval)
         parts = [b.bars(cut if b.ts[0] < cut else None) for b in data.loaded.get(interval, []) if b.last_ns >= cut]
         for pos, book in self.past:
             if pos >= data.since_pos and book.close_ns > cut and book.has(interval):
                 parts.append(book.session_bars(data.lane, interval))
-        return Bars.concat(parts)
+        out = Bars.concat(parts)
+        if memo is not None:
+            memo[key] = out
+        return out
 
     def _slot_ts(self, interval: Interval, day: dt.date) -> np.ndarray:
         """Bar start times of ``interval`` on ``day`` (one array shared by every symbol)."""
@@ -624,10 +632,12 @@ class SessionCoordinator:
         return data
 
     def _execute(self, req: ProvisioningRequirements) -> ProvisioningReport:
+        self._history_memo = {}
         try:
             return execute(self, req)
         finally:
             self._today_read.clear()
+            self._history_memo = None
 
     # -- provisioning steps (called by the executor under the lock) ------------------------------
     def _alloc_lane(self) -> int:
@@ -649,6 +659,8 @@ class SessionCoordinator:
 
     def _drop_symbol(self, symbol: str) -> None:
         data = self.session.symbols.pop(symbol, None)
+        if self._history_memo is not None:
+            self._history_memo.clear()
         if data is None:
             return
         for key in list(data.indicators):
@@ -688,6 +700,8 @@ class SessionCoordinator:
         return restore
 
     def _load_history(self, req: ProvisioningRequirements) -> tuple[int, Callable[[], None]]:
+        if self._history_memo is not None:
+            self._history_memo.clear()
         data = self.session.require(req.symbol)
         assert self.book is not None
         old_hist = {iv: list(chunks) for iv, chunks in data.loaded.items()}
@@ -727,6 +741,8 @@ class SessionCoordinator:
 
         def restore() -> None:
             data.loaded, data.history_days, data.since_pos = old_hist, old_days, old_since
+            if self._history_memo is not None:
+                self._history_memo.clear()
 
         return rows, restore
 
@@ -737,6 +753,15 @@ class SessionCoordinator:
             return []
         days = self.calendar.trading_days_back(day, n)
         slots = [self._slot_ts(interval, d) for d in days]
+        every = np.concatenate(slots)
+        if len(every) == len(bars) and np.array_equal(every, bars.ts):  # every bar there: one array, cut by day
+            values = np.vstack((bars.open, bars.high, bars.low, bars.close, bars.volume))
+            cuts = np.cumsum([0, *(len(t) for t in slots)]).tolist()
+            # a copy per day, so a day that leaves the window is freed on its own
+            return [
+                DayBlock(d, ts, values[:, cuts[i] : cuts[i + 1]].copy())
+                for i, (d, ts) in enumerate(zip(days, slots, strict=True))
+            ]
         bounds = np.searchsorted(bars.ts, [int(t[0]) for t in slots] + [2**63 - 1]).tolist()
         return [
             DayBlock.of(d, ts, bars.slice(bounds[i], bounds[i + 1]))
@@ -800,15 +825,16 @@ class SessionCoordinator:
         assert self.book is not None
         out = []
         for iv in data.intervals:
+            ivl = Interval.parse(iv)
             hist, today = self.bars(symbol, iv)
             days = self.calendar.trading_days_back(self.book.day, data.history_days.get(iv, 0))
             exp = np.concatenate(
                 [
-                    expected_starts(self.calendar, days, Interval.parse(iv)),
-                    expected_starts(self.calendar, [self.book.day], Interval.parse(iv), self.book.now_ns),
+                    *(self._slot_ts(ivl, d) for d in days),
+                    expected_starts(self.calendar, [self.book.day], ivl, self.book.now_ns),
                 ]
             )
-            out.append(measure(Bars.concat([hist, today]), exp, Interval.parse(iv)))
+            out.append(measure(Bars.concat([hist, today]), exp, ivl))
         return out
 
     def status(self) -> dict[str, Any]:
