@@ -14,6 +14,7 @@ from trader_cli.core.calendar import (
     date_to_ordinal,
     iso_utc,
     ny_dates,
+    nyse,
     ordinal_to_date,
     to_ny,
 )
@@ -174,3 +175,11 @@ def test_simulated_clock() -> None:
     assert live.now_ns() is not None
     with pytest.raises(TraderCliError, match="live mode"):
         live.set(0)
+
+
+def test_expected_bars_on_many_days_equals_the_sum_of_each() -> None:
+    cal = nyse()
+    days = [dt.date(2024, 11, 1) + dt.timedelta(days=i) for i in range(61)]  # weekends, Thanksgiving, 11-29, 12-24
+    for iv in ("1m", "5m", "15m", "1h", "1d"):
+        assert cal.expected_bars_on(days, iv) == sum(cal.expected_bars(d, iv) for d in days), iv
+    assert cal.expected_bars_on([], "1m") == 0

@@ -174,6 +174,20 @@ class MarketCalendar:
             return 0
         return Interval.parse(interval).bars_in(self.session_seconds(day))
 
+    def expected_bars_on(self, days: list[dt.date], interval: Interval | str) -> int:
+        """Bars of ``interval`` complete sessions on ``days`` have in all (non-trading days: 0)."""
+        if not days:
+            return 0
+        s = self.schedule
+        o = np.array([date_to_ordinal(d) for d in days], dtype=s.days.dtype)
+        i = np.minimum(np.searchsorted(s.days, o), len(s.days) - 1)
+        ok = s.days[i] == o
+        iv = Interval.parse(interval)
+        if iv.is_daily:
+            return int(ok.sum())
+        secs = (s.closes[i[ok]] - s.opens[i[ok]]) // 1_000_000_000
+        return int((-(-secs // iv.seconds)).sum())
+
     def session_of(self, ts_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For bar start times: the schedule index of the session each falls in and whether it is
         inside the regular session (open <= ts < close)."""

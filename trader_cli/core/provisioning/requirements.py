@@ -101,11 +101,9 @@ def _history(req: ProvisioningRequirements, calendar: MarketCalendar, session_da
     back = calendar.trading_days_back(session_day, days) if days else []
     req.history_first_day = back[0] if back else None
     req.history_last_day = back[-1] if back else None
-    total = 0
-    for iv, n in req.history_days_by_interval.items():
-        for d in back[len(back) - n :] if n else []:
-            total += calendar.expected_bars(d, iv)
-    req.historical_bars = total
+    req.historical_bars = sum(
+        calendar.expected_bars_on(back[len(back) - n :], iv) for iv, n in req.history_days_by_interval.items() if n
+    )
 
 
 def _merge_days(target: dict[str, int], interval: str, days: int) -> None:
