@@ -177,6 +177,9 @@ def _log_crash() -> Path:
 
 def main(argv: list[str]) -> int:
     """Entry point: no arguments opens the shell (or reads a script from a non-terminal stdin)."""
+    from trader_cli.core.store import raise_open_files_limit
+
+    raise_open_files_limit()  # a session of hundreds of symbols keeps their files open
     obj = AppContext()
     try:
         if not argv:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -496,3 +497,27 @@ def test_sample_script_is_deterministic(tmp_path: Path) -> None:
     other = load_script()
     other.write_sample(tmp_path / "c", seed=8, symbols=["SPY"])
     assert not np.array_equal(DataManager(tmp_path / "c").read("SPY", "1m").close, a.read("SPY", "1m").close)
+
+
+def test_a_low_open_files_limit_is_respected(tmp_path: Path) -> None:
+    # 300 symbols read twice over under a limit of 64 open files: the store keeps at most a
+    # quarter of the limit open, closing the oldest, and every read still works.
+    script = f"""
+import os, resource, numpy as np
+from trader_cli.core.bars import Bars
+from trader_cli.core.store import DataManager
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+dm = DataManager({str(tmp_path)!r})
+ts = np.array([1733149800000000000 + i * 60_000_000_000 for i in range(5)], dtype=np.int64)
+x = np.arange(5, dtype=np.float64) + 1
+for i in range(300):
+    dm.write(f"S{{i:03d}}", "1m", Bars(ts, x, x, x, x, x), "test")
+fresh = DataManager({str(tmp_path)!r})
+for _ in range(2):
+    for i in range(300):
+        assert len(fresh.read(f"S{{i:03d}}", "1m")) == 5
+print(len(os.listdir("/proc/self/fd")))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.strip()) < 64
