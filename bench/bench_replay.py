@@ -43,7 +43,7 @@ INDICATORS = [
     for iv in INTERVALS
     for name, n in (("sma", 20), ("ema", 50), ("rsi", 14))
 ]
-RUNS = {50: 5, 500: 3}
+RUNS = {50: 5, 500: 5}
 
 
 def replay_config(n: int, first: str = FIRST_DAY, last: str = LAST_DAY) -> SessionConfig:
