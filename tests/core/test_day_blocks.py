@@ -62,6 +62,24 @@ def test_gaps_stay_gaps_and_bars_between_slots_are_left_out() -> None:
     np.testing.assert_array_equal(later.ts, ts[10:][keep[10:]])
 
 
+def aapl_session(end: str, derived: list[str], indicators: list[dict[str, Any]] | None = None) -> Any:
+    """AAPL from 2024-12-02 to ``end``, two trailing days."""
+    return parse_config(
+        {
+            "name": "blocks",
+            "mode": "backtest",
+            "backtest_config": {"start_date": "2024-12-02", "end_date": end, "speed_multiplier": 0},
+            "session_data_config": {
+                "symbols": ["AAPL"],
+                "base_interval": "1m",
+                "derived_intervals": derived,
+                "historical": {"trailing_days": 2},
+                "indicators": indicators or [],
+            },
+        }
+    )
+
+
 @pytest.fixture
 def coord() -> Any:
     c = SessionCoordinator(DataManager)
@@ -70,20 +88,7 @@ def coord() -> Any:
 
 
 def test_history_blocks_leave_as_the_window_rolls(coord: SessionCoordinator) -> None:
-    cfg = parse_config(
-        {
-            "name": "blocks",
-            "mode": "backtest",
-            "backtest_config": {"start_date": "2024-12-02", "end_date": "2024-12-04", "speed_multiplier": 0},
-            "session_data_config": {
-                "symbols": ["AAPL"],
-                "base_interval": "1m",
-                "derived_intervals": ["5m"],
-                "historical": {"trailing_days": 2},
-            },
-        }
-    )
-    coord.start(cfg, DATA, paused=True)
+    coord.start(aapl_session("2024-12-04", ["5m"]), DATA, paused=True)
     data = coord.session.symbols["AAPL"]
     assert [b.day for b in data.loaded["1m"]] == [dt.date(2024, 11, 27), dt.date(2024, 11, 29)]
     before, _ = coord.bars("AAPL", "1m")
@@ -95,21 +100,8 @@ def test_history_blocks_leave_as_the_window_rolls(coord: SessionCoordinator) -> 
 
 
 def test_past_days_keep_only_the_intervals_whose_windows_reach_them(coord: SessionCoordinator) -> None:
-    cfg = parse_config(
-        {
-            "name": "deep-daily",
-            "mode": "backtest",
-            "backtest_config": {"start_date": "2024-12-02", "end_date": "2024-12-06", "speed_multiplier": 0},
-            "session_data_config": {
-                "symbols": ["AAPL"],
-                "base_interval": "1m",
-                "derived_intervals": ["5m", "1d"],
-                "historical": {"trailing_days": 2},
-                "indicators": [{"name": "sma", "params": [5], "interval": "1d"}],
-            },
-        }
-    )
-    coord.start(cfg, DATA, paused=True)
+    daily_sma = [{"name": "sma", "params": [5], "interval": "1d"}]
+    coord.start(aapl_session("2024-12-06", ["5m", "1d"], daily_sma), DATA, paused=True)
     data = coord.session.symbols["AAPL"]
     assert data.history_days["1d"] >= 5 and data.history_days["1m"] == 2
     coord.advance(4 * 390 + 1)  # into 12-06: 12-02 .. 12-05 replayed

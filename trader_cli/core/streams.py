@@ -72,7 +72,7 @@ class Stream:
                     cols["volume"][row, :n],
                 )
                 if self.head:  # bank lanes are 0 .. n-1 as well: record with slices
-                    latest = self.bank.latest_head(n)
+                    latest = self.bank.latest_of(slice(0, n))
                     for o in self.outputs:
                         self.values[o][row, :n] = latest[o]
                 else:

@@ -383,23 +383,15 @@ class IndicatorBank:
         out = {name: float(arr[lane]) for name, arr in self._values.items()}
         return None if any(v != v for v in out.values()) else out
 
-    def latest_of(self, lanes: IndexArray) -> dict[str, FloatArray]:
+    def latest_of(self, lanes: IndexArray | slice) -> dict[str, FloatArray]:
         """Current values of the given lanes (in use), NaN where not ready; cheaper than
-        ``latest_all`` when only the lanes just updated are wanted."""
+        ``latest_all`` when only the lanes just updated are wanted. With a slice of lanes the
+        values are views when every lane is ready: read them before the next update."""
         first = self._values[self.indicator.outputs[0]][lanes]
         ok = (self._count[lanes] >= self.warmup) & ~np.isnan(first)
         if bool(ok.all()):
             return {name: arr[lanes] for name, arr in self._values.items()}
         return {name: np.where(ok, arr[lanes], np.nan) for name, arr in self._values.items()}
-
-    def latest_head(self, n: int) -> dict[str, FloatArray]:
-        """Current values of lanes ``0 .. n-1`` (all in use), NaN where not ready, as views when
-        every one is ready: read them before the next update."""
-        first = self._values[self.indicator.outputs[0]][:n]
-        ok = (self._count[:n] >= self.warmup) & (first == first)
-        if bool(ok.all()):
-            return {name: arr[:n] for name, arr in self._values.items()}
-        return {name: np.where(ok, arr[:n], np.nan) for name, arr in self._values.items()}
 
     def latest_all(self) -> dict[str, FloatArray]:
         """Current values of every lane (capacity-length arrays), NaN where not ready."""
