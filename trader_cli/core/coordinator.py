@@ -120,7 +120,6 @@ class SessionCoordinator:
         self._history_memo: dict[tuple[str, str], Bars] | None = None
         self._total_minutes = 0
         self._ahead: dict[int, DayBook] = {}  # day position -> that day's book, read ahead
-        self._feed_end_pos = 0
         self.past: list[tuple[int, DayBook]] = []
         self._cutoffs: dict[tuple[dt.date, int, str], int] = {}
         self._slots: dict[tuple[str, dt.date], np.ndarray] = {}
@@ -191,7 +190,6 @@ class SessionCoordinator:
         self._reset()
         self._transition(SessionState.provisioning)
         self.config, self.days, self.day_pos = config, days, 0
-        self._feed_end_pos = 0
         self._total_minutes = sum(self.calendar.expected_bars(d, "1m") for d in days)
         self.speed = config.backtest_config.speed_multiplier if speed is None else speed
         self.store = self.store_factory(data_dir)
@@ -460,7 +458,8 @@ class SessionCoordinator:
     # Measured on 2 cores: reading in a background thread cost more than it hid (the reader and
     # the replay fight for the GIL).
     def _feed_end_ns(self) -> int:
-        return self.calendar.open_close(self.days[self._feed_end_pos])[1]
+        """Close of the last day read so far (today, or the last day read ahead)."""
+        return self.calendar.open_close(self.days[max(self._ahead, default=self.day_pos)])[1]
 
     def _next_book(self, pos: int) -> DayBook:
         """Day ``pos``'s book with every symbol's bars in it, reading the next window first
@@ -508,7 +507,6 @@ class SessionCoordinator:
                 flush()
         flush()
         self._ahead.update({first + i: b for i, b in enumerate(books)})
-        self._feed_end_pos = last
 
     def _cutoff(self, day: dt.date, depth: int, interval: str) -> int:
         """Earliest bar start kept for ``depth`` trading days of history before ``day``."""

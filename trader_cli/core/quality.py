@@ -7,9 +7,10 @@ import datetime as dt
 import numpy as np
 from pydantic import BaseModel, Field
 
-from trader_cli.core.bars import OPEN_AFTER_MIDNIGHT_NS, Bars
-from trader_cli.core.calendar import MarketCalendar, iso_utc
+from trader_cli.core.bars import Bars
+from trader_cli.core.calendar import NS_PER_MINUTE, MarketCalendar, iso_utc
 from trader_cli.core.intervals import Interval
+from trader_cli.core.replay import bar_slots
 
 
 class Gap(BaseModel):
@@ -37,14 +38,9 @@ def expected_starts(
     parts = []
     for d in days:
         o, c = calendar.open_close(d)
-        if interval.is_daily:
-            starts = np.array([o - OPEN_AFTER_MIDNIGHT_NS], dtype=np.int64)
-            ends = np.array([c])
-        else:
-            starts = np.arange(o, c, interval.duration_ns, dtype=np.int64)
-            ends = np.minimum(starts + interval.duration_ns, c)
+        _, _, ends, starts = bar_slots(interval, o, (c - o) // NS_PER_MINUTE)
         if upto_ns is not None:
-            starts = starts[ends <= upto_ns]
+            starts = starts[o + ends * NS_PER_MINUTE <= upto_ns]
         parts.append(starts)
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 

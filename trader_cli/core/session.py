@@ -84,11 +84,8 @@ class DayBlock:
     @classmethod
     def of(cls, day: dt.date, ts: np.ndarray, bars: Bars) -> DayBlock:
         """The block of ``bars`` (bars of that day; any that fall between slots are left out)."""
-        n = len(bars)
-        if n == len(ts) and np.array_equal(bars.ts, ts):  # every slot has its bar (the usual case)
-            return cls(day, ts, np.vstack((bars.open, bars.high, bars.low, bars.close, bars.volume)))
         values = np.full((5, len(ts)), np.nan)
-        if n:
+        if len(bars):
             j = np.searchsorted(ts, bars.ts)
             ok = j < len(ts)
             ok[ok] = ts[j[ok]] == bars.ts[ok]

@@ -231,20 +231,22 @@ class DataManager:
         thread and reopened when the file changed; it shares the cached footer."""
         import pyarrow.parquet as pq
 
-        cache: dict[Path, tuple[tuple[int, int], Any]] | None = getattr(self._local, "files", None)
-        if cache is None:
-            cache = self._local.files = {}
-        hit = cache.get(path)
+        hit = self._files().get(path)
         if hit is not None and hit[0] == idx.stamp:
             return hit[1]
         pf = pq.ParquetFile(path, metadata=idx.metadata, pre_buffer=False)
         self._keep_open(path, idx.stamp, pf)
         return pf
 
-    def _keep_open(self, path: Path, stamp: tuple[int, int], pf: Any) -> None:
+    def _files(self) -> dict[Path, tuple[tuple[int, int], Any]]:
+        """This thread's open files: path -> (stamp, ParquetFile)."""
         cache: dict[Path, tuple[tuple[int, int], Any]] | None = getattr(self._local, "files", None)
         if cache is None:
             cache = self._local.files = {}
+        return cache
+
+    def _keep_open(self, path: Path, stamp: tuple[int, int], pf: Any) -> None:
+        cache = self._files()
         if path not in cache and len(cache) >= self._cap:
             cache.pop(next(iter(cache)))[1].close()  # the file opened first is closed first
         cache[path] = (stamp, pf)

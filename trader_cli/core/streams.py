@@ -34,9 +34,9 @@ class Stream:
         self.lanes = np.array([a for a, _ in items], dtype=np.int64)
         self.bank_lanes = np.array([b for _, b in items], dtype=np.int64)
         n = len(items)
-        # The common case: symbols 0..n-1 map to bank lanes 0..n-1, so rows are plain views.
+        # The common case: the members are replay lanes 0..n-1, so a grid row is a plain view ...
         self.dense = bool(n and self.lanes[-1] == n - 1)
-        # ... and the bank lanes in use are 0..n-1 too (in whatever order): n distinct lanes, max n-1.
+        # ... and their bank lanes are 0..n-1 too (in whatever order: n distinct lanes, max n-1).
         self.head = bool(self.dense and int(self.bank_lanes.max()) == n - 1)
 
     def reset_day(self, n_bars: int, lanes: int = 1) -> None:
@@ -71,12 +71,7 @@ class Stream:
                     close,
                     cols["volume"][row, :n],
                 )
-                if self.head:  # bank lanes are 0 .. n-1 as well: record with slices
-                    latest = self.bank.latest_of(slice(0, n))
-                    for o in self.outputs:
-                        self.values[o][row, :n] = latest[o]
-                else:
-                    self._record(row, self.bank_lanes)
+                self._record(row, slice(0, n) if self.head else self.bank_lanes)
                 return
             lanes, blanes = self.lanes[have], self.bank_lanes[have]
         else:
@@ -95,7 +90,7 @@ class Stream:
         )
         self._record(row, blanes)
 
-    def _record(self, row: int, blanes: np.ndarray) -> None:
+    def _record(self, row: int, blanes: np.ndarray | slice) -> None:
         """Keep today's values of the updated lanes (NaN while a lane is not ready)."""
         latest = self.bank.latest_of(blanes)
         for o in self.outputs:
