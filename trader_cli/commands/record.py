@@ -43,8 +43,8 @@ def stop(ctx: typer.Context) -> object:
     """Stop recording and write the script (atomically). Example: record stop"""
     from pathlib import Path
 
+    from trader_cli.core.atomic import write_atomic
     from trader_cli.core.errors import UsageError
-    from trader_cli.core.export import write_atomic
     from trader_cli.core.results import Message
 
     obj = app_ctx(ctx)

@@ -6,8 +6,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from trader_cli.core.atomic import write_atomic
 from trader_cli.core.bars import Bars
 from trader_cli.core.calendar import iso_utc
-from trader_cli.core.errors import DataError
 from trader_cli.core.quality import IntervalQuality
 
 if TYPE_CHECKING:
@@ -264,29 +262,6 @@ def csv_rows(export: dict[str, Any]) -> list[list[Any]]:
             ]
         )
     return rows
-
-
-def write_atomic(path: Path, content: str | bytes) -> Path:
-    """Write a file (text as UTF-8, or bytes) via a temp file in the same folder and a rename."""
-    path = Path(os.path.realpath(path))  # through a symlink to its target, which is replaced
-    if path.exists() and not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
-        raise DataError(f"{path} is not a regular file (a device or pipe); give a file path")
-    if path.is_dir():
-        raise DataError(f"{path} is a folder; give a file name inside it, e.g. {path / 'out'}{path.suffix}")
-    if not path.parent.exists():
-        raise DataError(f"no folder {path.parent} (create it first)")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    payload = content.encode("utf-8") if isinstance(content, str) else content
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"cannot write {path}: {err.strerror or err}") from err
-    return path
 
 
 def export_session(

@@ -431,7 +431,7 @@ def write_png(series: ChartSeries, path: Path, line: bool = False) -> Path:
             ax.axvline(series.session_start - 0.5, color="grey", linestyle=":", linewidth=1)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=PNG_DPI)
-    from trader_cli.core.export import write_atomic
+    from trader_cli.core.atomic import write_atomic
 
     return write_atomic(path, buf.getvalue())
 
