@@ -118,7 +118,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("exit")
     def exit_(ctx: typer.Context) -> None:
-        """Leave the shell, stopping the session. Example: exit"""
+        """Leave the shell, stopping the session (same as quit). Example: exit"""
+        raise ShellExit()
+
+    @app.command("quit")
+    def quit_(ctx: typer.Context) -> None:
+        """Leave the shell, stopping the session (same as exit). Example: quit"""
         raise ShellExit()
 
     @app.command("run")

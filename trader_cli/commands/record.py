@@ -63,7 +63,7 @@ def note_line(obj: object, line: str, code: int) -> None:
     if rec is None or code != 0:
         return
     first = line.strip().split(maxsplit=1)[0] if line.strip() else ""
-    if first in ("record", "help", "exit", "watch") or line.strip().startswith("#"):
+    if first in ("record", "help", "exit", "quit", "watch") or line.strip().startswith("#"):
         return
     rec[1].append(line.strip())
 

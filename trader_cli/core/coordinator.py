@@ -23,7 +23,7 @@ import numpy as np
 from trader_cli.core.bars import OPEN_AFTER_MIDNIGHT_NS, Bars, aggregate, session_bars
 from trader_cli.core.calendar import NS_PER_MINUTE, Clock, nyse, to_ny
 from trader_cli.core.config import SessionConfig
-from trader_cli.core.errors import SessionStateError, TraderCliError, ValidationFailed
+from trader_cli.core.errors import ProvisioningError, SessionStateError, TraderCliError, ValidationFailed
 from trader_cli.core.intervals import Interval
 from trader_cli.core.provisioning.executor import ProvisioningReport, execute
 from trader_cli.core.provisioning.requirements import (
@@ -115,6 +115,7 @@ class SessionCoordinator:
         self.minutes_done = 0
         self.bars_replayed = 0
         self.replay_wall = 0.0
+        self.exported_minutes: int | None = None  # minutes_done at the last export (None: never)
         self._today_read: dict[str, Bars] = {}
         # While one addition runs, the history it reads more than once (indicator seeds, quality).
         self._history_memo: dict[tuple[str, str], Bars] | None = None
@@ -232,6 +233,7 @@ class SessionCoordinator:
         self._next_lane = 0
         self.minutes_done = self.bars_replayed = 0
         self.replay_wall = 0.0
+        self.exported_minutes = None
         self.events.clear()
 
     def _provision_config_symbols(
@@ -249,8 +251,13 @@ class SessionCoordinator:
             if not req.can_proceed:
                 self.emit("dropped", f"{sym} dropped: {validations[-1].reason}")
                 continue
-            with self.exclusive():
-                reports.append(self._execute(req))
+            try:
+                with self.exclusive():
+                    reports.append(self._execute(req))
+            except ProvisioningError as err:  # e.g. a stored file that fails its checks: drop it
+                reason = str(err).removeprefix(f"{sym}: ")
+                validations[-1] = validations[-1].model_copy(update={"can_proceed": False, "reason": reason})
+                self.emit("dropped", f"{sym} dropped: {reason}")
         return validations, reports
 
     def _start_thread(self) -> None:

@@ -281,4 +281,5 @@ def export_session(
         w.writerow(CSV_COLUMNS)
         w.writerows(csv_rows(data))
         write_atomic(path, buf.getvalue())
+    coord.exported_minutes = coord.minutes_done
     return data
