@@ -183,16 +183,10 @@ def main(argv: list[str]) -> int:
     obj = AppContext()
     try:
         if not argv:
-            if sys.stdin.isatty():
-                from trader_cli.shell.repl import run_repl
-
-                return run_repl(obj)
-            return int(meta_cmds.run_stream(obj, sys.stdin, "<stdin>", keep_going=False, params={}).exit_code)
+            return _shell_or_script(obj)
         code = run_args(obj, argv)
         if obj.extras.pop("open_shell", False):
-            from trader_cli.shell.repl import run_repl
-
-            return run_repl(obj)
+            return _shell_or_script(obj)
         sys.stdout.flush()  # a closed pipe shows up here, not as noise at interpreter exit
         return code
     except meta_cmds.ShellExit:
@@ -203,6 +197,24 @@ def main(argv: list[str]) -> int:
     finally:
         if obj.has_coordinator:
             obj.coordinator.shutdown()
+
+
+def _shell_or_script(obj: AppContext) -> int:
+    """The shell when both stdin and stdout are terminals; input that is not a terminal is a
+    script (whatever the options), run to its end, after which an active session is stopped."""
+    if not sys.stdin.isatty():
+        summary = meta_cmds.run_stream(obj, sys.stdin, "<stdin>", keep_going=False, params={})
+        sys.stdout.flush()
+        return int(summary.exit_code)
+    if not sys.stdout.isatty():
+        obj.renderer.error(
+            "the shell needs a terminal for its output; to run commands with output to a file or pipe, "
+            'pipe them in (printf "data list\\n" | trader-cli) or use: trader-cli exec "data list"'
+        )
+        return 2
+    from trader_cli.shell.repl import run_repl
+
+    return run_repl(obj)
 
 
 def _quiet_broken_pipe() -> None:
