@@ -7,6 +7,7 @@ import contextlib
 import shlex
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,29 @@ _CHOICES = {
     "fmt": ["json", "csv"],
 }
 _PATH_PARAMS = {"path", "png"}
+# Commands that read a symbol of the session: a stored symbol that is not loaded would only be an
+# error there, so they are offered the session's symbols alone.
+_SESSION_SYMBOL_COMMANDS = {
+    ("remove", "symbol"),
+    ("data", "symbol"),
+    ("data", "bars"),
+    ("data", "quality"),
+    ("data", "chart"),
+}
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the word being completed sits: the command (``("add", "indicator")``) and the
+    positional words typed so far for each of its arguments, by argument name."""
+
+    command: tuple[str, ...]
+    typed: dict[str, list[str]] = field(default_factory=dict)
+
+    def first(self, argument: str) -> str | None:
+        """The word typed for ``argument`` (None when not typed yet)."""
+        words = self.typed.get(argument)
+        return words[0] if words else None
 
 
 class CommandCompleter(Completer):
@@ -29,25 +53,48 @@ class CommandCompleter(Completer):
     def __init__(self, obj: AppContext) -> None:
         self.obj = obj
         self._paths = PathCompleter(expanduser=True)
-        self._symbols: tuple[float, list[str]] = (0.0, [])
+        self._stored: tuple[float, list[str]] = (-10.0, [])
 
     # -- live values -------------------------------------------------------------------------
-    def symbols(self) -> list[str]:
-        """Symbols in the session and in the store (cached for a few seconds)."""
-        stamp, cached = self._symbols
+    def session_symbols(self) -> list[str]:
+        """The symbols loaded in the session (read live: ``remove symbol`` changes them)."""
+        if not self.obj.has_coordinator:
+            return []
+        session = self.obj.coordinator.session
+        with session.lock:  # the replay or a scanner may add a symbol meanwhile
+            return sorted(session.symbols)
+
+    def stored_symbols(self) -> list[str]:
+        """The symbols in the bar store (cached for a few seconds: it reads the data dir)."""
+        stamp, cached = self._stored
         if time.monotonic() - stamp < 5:
             return cached
-        found: set[str] = set()
-        if self.obj.has_coordinator:
-            found.update(self.obj.coordinator.session.symbols)
+        found: list[str] = []
         with contextlib.suppress(OSError):  # an unreadable data dir simply offers no stored symbols
-            found.update(self.obj.store().symbols())
-        self._symbols = (time.monotonic(), sorted(found))
-        return self._symbols[1]
+            found = sorted(self.obj.store().symbols())
+        self._stored = (time.monotonic(), found)
+        return found
 
-    def values_for(self, param: str, words: list[str]) -> list[tuple[str, str]]:
-        """Candidate values (text, meta) for a parameter by its name."""
+    def symbols(self) -> list[str]:
+        """Symbols in the session and in the store."""
+        return sorted({*self.session_symbols(), *self.stored_symbols()})
+
+    def indicator_keys(self, symbol: str | None) -> list[str]:
+        """The session's indicator keys (``sma_20_5m``): of ``symbol`` when it is loaded, else of
+        every symbol."""
+        if not self.obj.has_coordinator:
+            return []
+        session = self.obj.coordinator.session
+        with session.lock:
+            held = session.symbols.get(symbol.upper()) if symbol else None
+            pool = [held] if held is not None else list(session.symbols.values())
+            return sorted({key for data in pool for key in data.indicators})
+
+    def values_for(self, param: str, at: Position) -> list[tuple[str, str]]:
+        """Candidate values (text, meta) for a parameter by its name, at a position."""
         if param == "symbol":
+            if at.command in _SESSION_SYMBOL_COMMANDS:
+                return [(s, "in the session") for s in self.session_symbols()]
             return [(s, "symbol") for s in self.symbols()]
         if param == "interval":
             from trader_cli.core.intervals import VALID_INTERVALS
@@ -57,21 +104,36 @@ class CommandCompleter(Completer):
             from trader_cli.core.indicators import get_indicator, indicator_names
 
             return [(n, get_indicator(n).description[:40]) for n in indicator_names()]
-        if param == "params" and len(words) >= 4:
-            from trader_cli.core.errors import IndicatorError
-            from trader_cli.core.indicators import get_indicator
-
-            try:
-                ind = get_indicator(words[3])
-            except IndicatorError:
-                return []
-            return [(str(p.default), f"{p.name} (default)") for p in ind.params]
+        if param == "params":
+            return self._param_default(at)
+        if param == "with_":
+            return [(k, "indicator") for k in self.indicator_keys(at.first("symbol"))]
         if param == "config":
             return [(str(p), "config") for p in sorted(Path("configs").glob("*.json"))]
         return [(c, param) for c in _CHOICES.get(param, [])]
 
+    def _param_default(self, at: Position) -> list[tuple[str, str]]:
+        """The default of the indicator parameter at this position (macd: fast, then slow, then
+        signal), nothing past the last one."""
+        from trader_cli.core.errors import IndicatorError
+        from trader_cli.core.indicators import get_indicator
+
+        name = at.first("name")
+        if name is None:
+            return []
+        try:
+            specs = get_indicator(name).params
+        except IndicatorError:
+            return []
+        index = len(at.typed.get("params", []))
+        if index >= len(specs):
+            return []
+        spec = specs[index]
+        return [(str(spec.default), f"{spec.name} (default)")]
+
     # -- completion ----------------------------------------------------------------------------
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
+        """Completions for the word before the cursor."""
         text = document.text_before_cursor
         try:
             words = shlex.split(text)
@@ -95,42 +157,58 @@ class CommandCompleter(Completer):
                     if name.startswith(current) and not cmd.commands[name].hidden:
                         yield Completion(name, -len(current), display_meta=_short(cmd.commands[name]))
             return
-        yield from self._for_command(cmd, words, rest, current, document, complete_event)
+        yield from self._for_command(cmd, tuple(words[:consumed]), rest, current, complete_event)
 
     def _for_command(
-        self, cmd: Any, words: list[str], rest: list[str], current: str, document: Document, event: CompleteEvent
+        self, cmd: Any, path: tuple[str, ...], rest: list[str], current: str, event: CompleteEvent
     ) -> Iterable[Completion]:
         options = {o: p for p in cmd.params if p.param_type_name == "option" for o in p.opts}
-        if rest and rest[-1] in options and not getattr(options[rest[-1]], "is_flag", False):
-            yield from self._values(options[rest[-1]].name, words, current, document, event)
+
+        def takes_value(word: str) -> bool:
+            return word in options and not getattr(options[word], "is_flag", False)
+
+        positional = [
+            w for i, w in enumerate(rest) if not w.startswith("-") and not (i and takes_value(rest[i - 1]))
+        ]
+        args = [p for p in cmd.params if p.param_type_name == "argument"]
+        target, typed = _next_argument(args, positional)
+        at = Position(path, typed)
+        if rest and takes_value(rest[-1]):
+            yield from self._values(options[rest[-1]].name, at, current, event)
             return
         if current.startswith("-"):
             for opt, p in sorted(options.items()):
                 if opt.startswith(current) and opt.startswith("--"):
                     yield Completion(opt, -len(current), display_meta=(p.help or "")[:50])
             return
-        positional = [
-            w
-            for i, w in enumerate(rest)
-            if not w.startswith("-")
-            and not (i and rest[i - 1] in options and not getattr(options[rest[i - 1]], "is_flag", False))
-        ]
-        args = [p for p in cmd.params if p.param_type_name == "argument"]
-        idx = min(len(positional), len(args) - 1) if args else -1
-        if idx >= 0:
-            yield from self._values(args[idx].name, words, current, document, event)
+        if target is not None:
+            yield from self._values(target.name, at, current, event)
 
-    def _values(
-        self, param: str, words: list[str], current: str, document: Document, event: CompleteEvent
-    ) -> Iterable[Completion]:
+    def _values(self, param: str, at: Position, current: str, event: CompleteEvent) -> Iterable[Completion]:
         if param in _PATH_PARAMS:
             sub = Document(current, len(current))
             yield from self._paths.get_completions(sub, event)
             return
+        if param == "with_":  # comma-separated keys: complete the one after the last comma
+            current = current.rsplit(",", 1)[-1]
         up = current.upper() if param == "symbol" else current
-        for value, meta in self.values_for(param, words):
+        for value, meta in self.values_for(param, at):
             if value.startswith(up):
                 yield Completion(value, -len(current), display_meta=meta)
+
+
+def _next_argument(args: list[Any], positional: list[str]) -> tuple[Any | None, dict[str, list[str]]]:
+    """The argument the next positional word goes to (None when all are given) and the words
+    typed for each argument so far (a variadic one, like an indicator's params, takes the rest)."""
+    typed: dict[str, list[str]] = {}
+    for pos, arg in enumerate(args):
+        if arg.nargs == -1:
+            typed[arg.name] = positional[pos:]
+            return arg, typed
+        if pos >= len(positional):
+            return arg, typed
+        typed[arg.name] = positional[pos : pos + 1]
+    return None, typed
 
 
 def _short(cmd: Any) -> str:
