@@ -31,7 +31,7 @@ from _util import PYTHON, Row, median_of, print_rows, progress
 
 from trader_cli.core.config import SessionConfig, parse_config
 from trader_cli.core.coordinator import SessionCoordinator
-from trader_cli.core.session import SessionState
+from trader_cli.core.lifecycle import SessionState
 from trader_cli.core.store import DataManager
 
 STORE = (500, "2024-11-01", "2024-12-06")

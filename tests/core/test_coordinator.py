@@ -16,7 +16,7 @@ from trader_cli.core.config import SessionConfig, parse_config
 from trader_cli.core.coordinator import SessionCoordinator
 from trader_cli.core.errors import ProvisioningError, SessionStateError, ValidationFailed
 from trader_cli.core.export import SessionExport, build_export, export_schema, export_session
-from trader_cli.core.session import SessionState
+from trader_cli.core.lifecycle import SessionState
 from trader_cli.core.store import DataManager
 
 REPO = Path(__file__).resolve().parents[2]

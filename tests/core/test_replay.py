@@ -20,7 +20,7 @@ from trader_cli.core.coordinator import SessionCoordinator
 from trader_cli.core.export import build_export
 from trader_cli.core.indicators import get_indicator
 from trader_cli.core.intervals import Interval
-from trader_cli.core.session import SessionState
+from trader_cli.core.lifecycle import SessionState
 from trader_cli.core.store import DataManager
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,7 +129,7 @@ def test_early_close_day_has_short_last_bar(coord: SessionCoordinator) -> None:
 
 def test_add_on_running_clock_has_no_look_ahead(coord: SessionCoordinator) -> None:
     coord.start(make("2024-12-02", "2024-12-02", ["AAPL"], speed=60), DATA, paused=True)
-    coord.advance(coord.minutes_until(coord.book.open_ns + 90 * 60 * 10**9))  # 11:00 New York
+    coord.advance_to(coord.book.open_ns + 90 * 60 * 10**9)  # 11:00 New York
     coord.resume()
     coord.add("symbol", "TSLA", "strategy")
     snap = build_export(coord, with_bars=True)  # taken right after the add

@@ -18,7 +18,7 @@ from trader_cli.core.config import parse_config
 from trader_cli.core.coordinator import SessionCoordinator
 from trader_cli.core.errors import ProvisioningError, SessionStateError, StoreError
 from trader_cli.core.intervals import Interval
-from trader_cli.core.session import SessionState
+from trader_cli.core.lifecycle import SessionState
 from trader_cli.core.store import DataManager
 
 DATA = Path(__file__).resolve().parents[2] / "data"

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from tests.core.test_coordinator import config
 from trader_cli.core.coordinator import SessionCoordinator
-from trader_cli.core.session import SessionState
+from trader_cli.core.lifecycle import SessionState
 from trader_cli.core.store import DataManager
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from trader_cli.commands.common import OutputOpt, app_ctx
+from trader_cli.core.lifecycle import SPEED_HELP
 
 app = typer.Typer(help="Start, stop and control the session.", no_args_is_help=True)
 
@@ -16,10 +17,7 @@ def start(
     ctx: typer.Context,
     config: Annotated[str | None, typer.Option("--config", "-c", help="Session config (default: the shell's).")] = None,
     paused: Annotated[bool, typer.Option("--paused", help="Provision, then hold the clock at the open.")] = False,
-    speed: Annotated[
-        float | None,
-        typer.Option("--speed", min=0, help="0 = as fast as possible, 1 = real time, 60 = a minute per second."),
-    ] = None,
+    speed: Annotated[float | None, typer.Option("--speed", help=f"Replay speed: {SPEED_HELP}.")] = None,
     output: OutputOpt = None,
 ) -> object:
     """Validate and load the config's symbols, then start the replay clock.
@@ -70,18 +68,51 @@ def resume(ctx: typer.Context, output: OutputOpt = None) -> object:
     return Message(text=f"running from {since} at speed {coord.speed:g}", level="ok")
 
 
+@app.command("speed")
+def speed(
+    ctx: typer.Context,
+    value: Annotated[float, typer.Argument(help=f"The new speed: {SPEED_HELP}.")],
+    output: OutputOpt = None,
+) -> object:
+    """Change the replay speed, also while the clock runs. Example: system speed 60"""
+    from trader_cli.core.results import Message
+
+    coord = app_ctx(ctx).coordinator
+    new = coord.set_speed(value)
+    shown = "as fast as possible" if new == 0 else f"{new:g}x"
+    return Message(text=f"speed {shown} ({coord.state.value} at {coord.status()['time']})", level="ok")
+
+
 @app.command("wait")
 def wait(
     ctx: typer.Context,
     timeout: Annotated[float | None, typer.Option("--timeout", min=0, help="Give up after this many seconds.")] = None,
     output: OutputOpt = None,
 ) -> object:
-    """Block until the backtest finishes (Ctrl-C returns to the prompt). Example: system wait"""
+    """Block until the backtest finishes, showing its progress (Ctrl-C stops waiting; the
+    backtest goes on). Example: system wait"""
     from trader_cli.core.errors import SessionStateError
     from trader_cli.core.results import Message
+    from trader_cli.render.progress import progress_for
 
-    coord = app_ctx(ctx).coordinator
-    if not coord.wait(timeout):
+    obj = app_ctx(ctx)
+    coord = obj.coordinator
+    try:
+        with progress_for(obj.renderer, "replaying") as bar:
+
+            def show() -> None:
+                st = coord.status()
+                bar(st["minutes_replayed"], st["minutes_total"] or 1, f"day {st['day']} · {st['time']}")
+
+            finished = coord.wait(timeout, on_progress=show)
+    except KeyboardInterrupt:
+        st = coord.status()
+        return Message(
+            text=f"interrupted: stopped waiting at {st['time']} (day {st['day']}, {st['progress_pct']:.1f}%); "
+            f"the backtest is {st['state']} (system pause holds it, system wait waits again)",
+            level="warn",
+        )
+    if not finished:
         raise SessionStateError(f"still running after {timeout:g} s (at {coord.status()['time']})")
     st = coord.status()
     return Message(text=f"{st['state']} at {st['time']} ({st['bars_replayed']:,} bars replayed)", level="ok")

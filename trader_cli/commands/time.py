@@ -1,10 +1,16 @@
-"""``time …``: the simulated clock (now, advance, until)."""
+"""``time …``: the simulated clock (now, advance, until).
+
+Units of ``time advance``: ``m``/``min`` are trading minutes and ``h`` is 60 of them (nights,
+weekends and holidays are skipped: the clock moves only through session minutes); ``session``
+(also ``d``/``day``) is a whole session: to the same time of day N sessions on (that session's
+close when it closes earlier), or, from a close, to the open N sessions on.
+"""
 
 from __future__ import annotations
 
 import re
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -14,22 +20,31 @@ from trader_cli.commands.common import OutputOpt, app_ctx
 
 app = typer.Typer(help="The simulated clock: where it is, and stepping a paused session.", no_args_is_help=True)
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h|d)?\s*$")
+_DURATION = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$")
+_MINUTE_UNITS = {"": 1, "m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1, "h": 60, "hour": 60, "hours": 60}
+_SESSION_UNITS = {"d", "day", "days", "session", "sessions"}
+UNITS_HELP = (
+    "m = trading minutes, h = 60 trading minutes (nights, weekends, holidays skipped); "
+    "session (or d) = to the same time of day N sessions on, or from a close to the open N sessions on"
+)
 
 
-def parse_duration(text: str) -> int:
-    """'30m', '2h', '90' (minutes) → replay minutes; ``d`` means trading sessions of 390 minutes."""
+def parse_duration(text: str) -> tuple[int, str]:
+    """'30m', '2h', '90' (minutes), '1 session', '2d' → (count, 'minutes' | 'sessions')."""
     from trader_cli.core.errors import UsageError
 
     m = _DURATION.match(text.lower())
-    if not m or int(m.group(1)) <= 0:
-        raise UsageError(f"bad duration '{text}' (use minutes or hours, e.g. 30m, 2h)")
-    n, unit = int(m.group(1)), m.group(2) or "m"
-    return n * {"m": 1, "min": 1, "h": 60, "d": 390}[unit]
+    unit = m.group(2) if m else ""
+    if not m or int(m.group(1)) <= 0 or (unit not in _MINUTE_UNITS and unit not in _SESSION_UNITS):
+        raise UsageError(f"bad duration '{text}' (e.g. 30m, 2h, 1 session; {UNITS_HELP})")
+    n = int(m.group(1))
+    if unit in _SESSION_UNITS:
+        return n, "sessions"
+    return n * _MINUTE_UNITS[unit], "minutes"
 
 
 @contextmanager
-def ctrl_c_between_steps() -> Iterator[Any]:
+def ctrl_c_between_steps() -> Iterator[Callable[[], bool]]:
     """Turn Ctrl-C into a flag checked between two replay minutes (never inside one)."""
     hit = {"flag": False}
 
@@ -47,14 +62,15 @@ def ctrl_c_between_steps() -> Iterator[Any]:
         signal.signal(signal.SIGINT, old)
 
 
-def _stepped(ctx: typer.Context, minutes: int) -> object:
+def _stepped(ctx: typer.Context, step: Callable[[Callable[[], bool]], int]) -> object:
     from trader_cli.core.results import Message
 
     coord = app_ctx(ctx).coordinator
     with ctrl_c_between_steps() as stop:
-        done = coord.advance(minutes, should_stop=stop)
+        done = step(stop)
+        interrupted = stop()
     st = coord.status()
-    tail = " (interrupted by Ctrl-C)" if done < minutes and coord.state.value == "paused" else ""
+    tail = " (interrupted by Ctrl-C)" if interrupted else ""
     return Message(text=f"advanced {done} minute(s) to {st['time']}{tail}; state {st['state']}", level="ok")
 
 
@@ -74,34 +90,54 @@ def now(ctx: typer.Context, output: OutputOpt = None) -> object:
     return Message(text=f"{st['time']} · trading day {st['trading_day']} ({st['day']}) · {st['state']}")
 
 
-@app.command("advance")
+@app.command("advance", context_settings={"ignore_unknown_options": True})
 def advance(
-    ctx: typer.Context, duration: Annotated[str, typer.Argument(help="e.g. 30m, 2h.")], output: OutputOpt = None
+    ctx: typer.Context,
+    duration: Annotated[list[str], typer.Argument(help=f"e.g. 30m, 2h, 1 session. {UNITS_HELP}.")],
+    output: OutputOpt = None,
 ) -> object:
-    """Step a paused session forward, deterministically. Example: time advance 30m"""
-    return _stepped(ctx, parse_duration(duration))
+    """Step a paused session forward, deterministically.
+    Example: time advance 30m   ·   time advance 1 session"""
+    n, unit = parse_duration(" ".join(duration))
+    coord = app_ctx(ctx).coordinator
+    if unit == "sessions":
+        target = coord.session_target(n)
+        return _stepped(ctx, lambda stop: coord.advance_to(target, should_stop=stop))
+    return _stepped(ctx, lambda stop: coord.advance(n, should_stop=stop))
 
 
 @app.command("until")
 def until(
     ctx: typer.Context,
-    when: Annotated[str, typer.Argument(help="HH:MM (today, New York) or YYYY-MM-DDTHH:MM.")],
+    when: Annotated[
+        str,
+        typer.Argument(
+            help="HH:MM (today, New York), YYYY-MM-DDTHH:MM, or open / close / next-open "
+            "(the next session open after now, the next close, the open of the session after this one)."
+        ),
+    ],
     output: OutputOpt = None,
 ) -> object:
-    """Step a paused session until a New York time. Example: time until 11:00"""
+    """Step a paused session until a New York time or the next open or close.
+    Example: time until 11:00   ·   time until close   ·   time until next-open"""
     import datetime as dt
     from zoneinfo import ZoneInfo
 
     from trader_cli.core.errors import UsageError
 
     coord = app_ctx(ctx).coordinator
-    try:
-        if re.match(r"^\d{1,2}:\d{2}$", when.strip()):
-            t = dt.time.fromisoformat(when.strip().zfill(5))
-            local = dt.datetime.combine(coord.session_day, t)
-        else:
-            local = dt.datetime.fromisoformat(when.strip())
-    except ValueError as err:
-        raise UsageError(f"bad time '{when}' (use HH:MM or YYYY-MM-DDTHH:MM, New York time)") from err
-    target = int(local.replace(tzinfo=ZoneInfo("America/New_York")).timestamp()) * 1_000_000_000
-    return _stepped(ctx, coord.minutes_until(target))
+    word = when.strip().lower()
+    if word in ("open", "close", "next-open"):
+        target = coord.named_target(word)
+    else:
+        try:
+            if re.match(r"^\d{1,2}:\d{2}$", word):
+                local = dt.datetime.combine(coord.session_day, dt.time.fromisoformat(word.zfill(5)))
+            else:
+                local = dt.datetime.fromisoformat(when.strip())
+        except ValueError as err:
+            raise UsageError(
+                f"bad time '{when}' (use HH:MM or YYYY-MM-DDTHH:MM, New York time, or open, close, next-open)"
+            ) from err
+        target = int(local.replace(tzinfo=ZoneInfo("America/New_York")).timestamp()) * 1_000_000_000
+    return _stepped(ctx, lambda stop: coord.advance_to(target, should_stop=stop))

@@ -25,6 +25,7 @@ from trader_cli.core.calendar import NS_PER_MINUTE, Clock, nyse, to_ny
 from trader_cli.core.config import SessionConfig
 from trader_cli.core.errors import ProvisioningError, SessionStateError, TraderCliError, ValidationFailed
 from trader_cli.core.intervals import Interval
+from trader_cli.core.lifecycle import SessionState, check_speed, check_transition
 from trader_cli.core.provisioning.executor import ProvisioningReport, execute
 from trader_cli.core.provisioning.requirements import (
     IndicatorPlan,
@@ -35,15 +36,7 @@ from trader_cli.core.provisioning.requirements import (
 from trader_cli.core.provisioning.validation import SymbolValidationResult, validate_symbol
 from trader_cli.core.quality import IntervalQuality, expected_starts, measure
 from trader_cli.core.replay import DayBook, bar_slots
-from trader_cli.core.session import (
-    DayBlock,
-    IndicatorSlot,
-    SessionData,
-    SessionState,
-    SymbolMetadata,
-    SymbolSessionData,
-    check_transition,
-)
+from trader_cli.core.session import DayBlock, IndicatorSlot, SessionData, SymbolMetadata, SymbolSessionData
 from trader_cli.core.store import DataManager, check_symbol
 from trader_cli.core.streams import IndicatorHub
 
@@ -127,6 +120,7 @@ class SessionCoordinator:
         self._free_lanes: list[int] = []
         self._next_lane = 0
         self._want = 0
+        self._pace_epoch = 0
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self._finished = threading.Event()
@@ -187,12 +181,13 @@ class SessionCoordinator:
             )
         if self.state in (SessionState.running, SessionState.paused):
             raise SessionStateError(f"a session is already {self.state.value} (stop it first with: system stop)")
+        pace = check_speed(config.backtest_config.speed_multiplier if speed is None else speed)
         t0 = time.perf_counter()
         self._reset()
         self._transition(SessionState.provisioning)
         self.config, self.days, self.day_pos = config, days, 0
         self._total_minutes = sum(self.calendar.expected_bars(d, "1m") for d in days)
-        self.speed = config.backtest_config.speed_multiplier if speed is None else speed
+        self.speed = pace
         self.store = self.store_factory(data_dir)
         sd = config.session_data_config
         self.derived = {iv for iv in sd.derived_intervals if iv != sd.base_interval}
@@ -204,7 +199,7 @@ class SessionCoordinator:
             self._abandon_start()
             raise
         if not reports:
-            self.state = SessionState.stopped
+            self._transition(SessionState.stopped)
             self.book = None
             raise ValidationFailed(
                 "every config symbol failed validation; the session did not start: "
@@ -221,7 +216,8 @@ class SessionCoordinator:
         """Start-up failed part-way: back to stopped with nothing loaded."""
         self._reset()
         self.book = None
-        self.state = SessionState.stopped
+        if self.state != SessionState.stopped:
+            self._transition(SessionState.stopped)
 
     def _reset(self) -> None:
         self.session.clear()
@@ -274,10 +270,23 @@ class SessionCoordinator:
 
     def resume(self) -> None:
         """Let the replay clock run again."""
+        if self.state == SessionState.running:
+            raise SessionStateError(f"the session is already running (at {self.status()['time']})")
         with self._cv:
             self._transition(SessionState.running)
             self._cv.notify_all()
         self._start_thread()
+
+    def set_speed(self, speed: float) -> float:
+        """Change the replay speed, also while the clock runs (pacing restarts from now)."""
+        if self.state not in (SessionState.running, SessionState.paused):
+            raise SessionStateError(f"no active session (state: {self.state.value}; start one with: system start)")
+        value = check_speed(speed)
+        with self._cv:
+            self.speed = value
+            self._pace_epoch += 1
+            self._cv.notify_all()
+        return value
 
     def stop(self) -> None:
         """Stop the session and drop its data."""
@@ -294,7 +303,7 @@ class SessionCoordinator:
         """Stop the clock thread if one runs (leaving the program)."""
         with self._cv:
             if self.state in (SessionState.running, SessionState.paused):
-                self.state = SessionState.stopped
+                self._transition(SessionState.stopped)
             self._cv.notify_all()
         self._join()
 
@@ -304,8 +313,10 @@ class SessionCoordinator:
             t.join(timeout=10)
         self._thread = None
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the backtest finishes (True) or ``timeout`` passes (False)."""
+    def wait(self, timeout: float | None = None, on_progress: Callable[[], None] | None = None) -> bool:
+        """Block until the backtest finishes (True) or ``timeout`` passes (False); SessionStateError
+        when the clock stops for any other reason meanwhile (paused, stopped, halted by an error).
+        ``on_progress`` is called about ten times a second."""
         if self.state == SessionState.paused:
             raise SessionStateError(
                 "the session is paused; resume it first (system resume) or step it with: time advance"
@@ -314,16 +325,29 @@ class SessionCoordinator:
             raise SessionStateError(f"no running session to wait for (state: {self.state.value})")
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._finished.wait(0.1):
+            if on_progress is not None:
+                on_progress()
             if deadline is not None and time.monotonic() > deadline:
                 return False
             if self.state not in (SessionState.running, SessionState.finished):
                 raise SessionStateError(
                     f"the session was {self.state.value} while waiting (at {self.status()['time']})"
                 )
+            thread = self._thread
+            if self.state == SessionState.running and (thread is None or not thread.is_alive()):
+                raise SessionStateError(f"the replay clock stopped at {self.status()['time']} (see the error above)")
         return True
 
     # -- the clock ----------------------------------------------------------------------------
     def _run_clock(self) -> None:
+        """The clock thread: any exception stops the clock with a message, never silently."""
+        try:
+            self._clock_loop()
+        except Exception as err:  # the session pauses and the trader is told why
+            self._halt(err)
+
+    def _clock_loop(self) -> None:
+        epoch = self._pace_epoch
         paced_from = (time.monotonic(), self.minutes_done)
         while True:
             with self._cv:
@@ -344,19 +368,28 @@ class SessionCoordinator:
                     self._halt(err)
                     break
                 self.replay_wall += time.perf_counter() - t
-            if self.speed > 0:
-                due = paced_from[0] + (self.minutes_done - paced_from[1]) * 60.0 / self.speed
-                delay = due - time.monotonic()
-                if delay > 0:
-                    with self._cv:
-                        self._cv.wait(delay)
+            if epoch != self._pace_epoch:  # the speed changed: pace from this minute on
+                epoch, paced_from = self._pace_epoch, (time.monotonic(), self.minutes_done)
+            self._sleep_until_due(paced_from, epoch)
+
+    def _sleep_until_due(self, paced_from: tuple[float, int], epoch: int) -> None:
+        """Hold the clock until the next minute is due at the current speed (returns early when
+        the state or the speed changes)."""
+        while self.speed > 0 and self.state == SessionState.running and epoch == self._pace_epoch:
+            due = paced_from[0] + (self.minutes_done - paced_from[1]) * 60.0 / self.speed
+            delay = due - time.monotonic()
+            if delay <= 0:
+                return
+            with self._cv:
+                self._cv.wait(min(delay, 1.0))
 
     def _halt(self, err: BaseException, retry: str = "system resume retries") -> None:
         """A replay step failed: hold the clock (paused) and say why; the session is intact."""
+        self.emit("error", f"the replay stopped at {self.status()['time']}: {err} ({retry})")  # before waiters wake
         with self._cv:
-            self.state = SessionState.paused
+            if self.state == SessionState.running:
+                self._transition(SessionState.paused)
             self._cv.notify_all()
-        self.emit("error", f"the replay stopped at {self.status()['time']}: {err} ({retry})")
 
     def _step(self) -> None:
         """One minute for every symbol (caller holds the lock)."""
@@ -379,7 +412,7 @@ class SessionCoordinator:
 
     def _finish(self) -> None:
         with self._cv:
-            self.state = SessionState.finished
+            self._transition(SessionState.finished)
             self._cv.notify_all()
         rate = self.bars_replayed / self.replay_wall if self.replay_wall else 0.0
         self.emit(
@@ -532,49 +565,102 @@ class SessionCoordinator:
 
     # -- stepping a paused session ------------------------------------------------------------
     def advance(self, minutes: int, should_stop: Callable[[], bool] | None = None) -> int:
-        """Step a paused session ``minutes`` minutes (stops early at the end of the backtest);
-        returns the minutes stepped."""
+        """Step a paused session ``minutes`` trading minutes (a close rolls to the next open
+        without counting; stops early at the end of the backtest); returns the minutes stepped."""
+        self._require_paused("time advance")
+        done = 0
+        while done < minutes and self.state == SessionState.paused:
+            if should_stop is not None and should_stop():
+                break
+            done += self._step_paused()
+        return done
+
+    def advance_to(self, target_ns: int, should_stop: Callable[[], bool] | None = None) -> int:
+        """Step a paused session until the clock reaches ``target_ns``; a target outside the
+        session hours stops at the last close before it. Returns the minutes stepped."""
+        self._require_paused("time until")
+        book = self.book
+        assert book is not None
+        if target_ns <= book.now_ns:
+            raise SessionStateError(
+                f"{to_ny(target_ns):%Y-%m-%d %H:%M} is not after now ({to_ny(book.now_ns):%Y-%m-%d %H:%M} ET)"
+            )
+        done = 0
+        while self.state == SessionState.paused and self.book is not None and self.book.now_ns < target_ns:
+            if should_stop is not None and should_stop():
+                break
+            if self.book.done and self._open_of(self.day_pos + 1) > target_ns:
+                break  # the target falls between two sessions: stop at this close
+            done += self._step_paused()
+        return done
+
+    def _step_paused(self) -> int:
+        """One step of a paused session under the lock; the minutes it moved (0 for a roll)."""
+        with self.exclusive():
+            t = time.perf_counter()
+            before = self.minutes_done
+            try:
+                self._step()
+            except Exception as err:  # stepping stops where it is and the trader is told why
+                self._halt(err, "time advance retries")
+                raise SessionStateError(
+                    f"the replay stopped at {self.status()['time']}: {err} (time advance retries)"
+                ) from err
+            self.replay_wall += time.perf_counter() - t
+            return self.minutes_done - before
+
+    def _require_paused(self, command: str) -> None:
         if self.state != SessionState.paused:
             hint = (
                 "pause it first with: system pause"
                 if self.state == SessionState.running
                 else "start one with: system start"
             )
-            raise SessionStateError(f"time advance steps a paused session (state: {self.state.value}; {hint})")
-        done = 0
-        while done < minutes and self.state == SessionState.paused:
-            if should_stop is not None and should_stop():
-                break
-            with self.exclusive():
-                t = time.perf_counter()
-                before = self.minutes_done
-                try:
-                    self._step()
-                except Exception as err:  # stepping stops where it is and the trader is told why
-                    self._halt(err, "time advance retries")
-                    raise SessionStateError(
-                        f"the replay stopped at {self.status()['time']}: {err} (time advance retries)"
-                    ) from err
-                self.replay_wall += time.perf_counter() - t
-                done += self.minutes_done - before
-        return done
+            raise SessionStateError(f"{command} steps a paused session (state: {self.state.value}; {hint})")
 
-    def minutes_until(self, target_ns: int) -> int:
-        """Replay minutes from now until ``target_ns`` (crossing days on the calendar)."""
+    def _open_of(self, pos: int) -> int:
+        """Open of backtest day ``pos`` (past the last day: no open, so the largest time)."""
+        if pos >= len(self.days):
+            return 2**63 - 1
+        return self.calendar.open_close(self.days[pos])[0]
+
+    def session_target(self, sessions: int) -> int:
+        """Where ``time advance N session(s)`` goes: the same time of day N sessions on (that
+        session's close when it closes earlier), or, from a close, the open N sessions on; the
+        backtest's last close when that is beyond it."""
         book = self.book
         if book is None:
             raise SessionStateError("no session (start one with: system start)")
-        now = book.now_ns
-        if target_ns <= now:
-            raise SessionStateError(f"{to_ny(target_ns):%Y-%m-%d %H:%M} is not after now ({to_ny(now):%Y-%m-%d %H:%M})")
-        total = 0
-        for d in self.days[self.day_pos :]:
-            o, c = self.calendar.open_close(d)
-            lo = max(o, now)
-            hi = min(c, target_ns)
-            if hi > lo:
-                total += (hi - lo) // NS_PER_MINUTE
-        return int(total)
+        pos = self.day_pos + sessions
+        if pos >= len(self.days):
+            return self.calendar.open_close(self.days[-1])[1]
+        o, c = self.calendar.open_close(self.days[pos])
+        if book.done:
+            return o
+        return min(c, o + (book.now_ns - book.open_ns))
+
+    def named_target(self, name: str) -> int:
+        """``open`` (the next session open after now), ``close`` (the next close), ``next-open``
+        (the open of the session after the current one)."""
+        book = self.book
+        if book is None:
+            raise SessionStateError("no session (start one with: system start)")
+        nxt = self.day_pos + 1
+        if name == "close":
+            return book.close_ns if not book.done else self._bound(nxt, 1)
+        if name == "open" and book.cursor == 0:
+            raise SessionStateError(
+                f"already at the open of {book.day} (time until next-open goes to the next session's open)"
+            )
+        return self._bound(nxt, 0)
+
+    def _bound(self, pos: int, which: int) -> int:
+        """Open (0) or close (1) of backtest day ``pos``; SessionStateError past the last day."""
+        if pos >= len(self.days):
+            raise SessionStateError(
+                f"the backtest ends with the session of {self.days[-1]} (system wait or time advance runs to its end)"
+            )
+        return self.calendar.open_close(self.days[pos])[which]
 
     # -- additions ------------------------------------------------------------------------------
     def _require_session(self) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -25,39 +24,6 @@ if TYPE_CHECKING:
 
 AddedBy = Literal["config", "strategy", "scanner", "adhoc"]
 SOURCES: tuple[str, ...] = ("config", "strategy", "scanner", "adhoc")
-
-
-class SessionState(StrEnum):
-    """The session lifecycle: stopped → provisioning → running ⇄ paused → finished."""
-
-    stopped = "stopped"
-    provisioning = "provisioning"
-    running = "running"
-    paused = "paused"
-    finished = "finished"
-
-
-_ALLOWED: dict[SessionState, set[SessionState]] = {
-    SessionState.stopped: {SessionState.provisioning},
-    SessionState.provisioning: {SessionState.running, SessionState.paused, SessionState.stopped},
-    SessionState.running: {SessionState.paused, SessionState.finished, SessionState.stopped},
-    SessionState.paused: {SessionState.running, SessionState.finished, SessionState.stopped},
-    SessionState.finished: {SessionState.stopped, SessionState.provisioning},
-}
-
-_HINTS = {
-    SessionState.stopped: "start one with: system start",
-    SessionState.provisioning: "wait for start-up to finish",
-    SessionState.running: "pause it with: system pause",
-    SessionState.paused: "resume it with: system resume",
-    SessionState.finished: "the backtest is over; start a new one with: system start",
-}
-
-
-def check_transition(current: SessionState, target: SessionState) -> None:
-    """Raise SessionStateError (with what to do) for an illegal lifecycle transition."""
-    if target not in _ALLOWED[current]:
-        raise SessionStateError(f"cannot go from {current.value} to {target.value} ({_HINTS[current]})")
 
 
 @dataclass
