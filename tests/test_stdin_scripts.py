@@ -3,6 +3,7 @@ without a terminal on both ends (the real binary, as a subprocess or in a pty)."
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -55,3 +56,24 @@ def test_no_shell_without_a_terminal_for_output(tmp_path: Path) -> None:
     assert "needs a terminal" in (child.before or "")
     assert "trader>" not in out.read_text()
 
+
+
+def test_output_is_a_global_option_as_the_readme_shows(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [str(TRADER_CLI), "-o", "json", "--config", str(CONFIG), "exec", "system start --paused", "time now"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(tmp_path),
+    )
+    assert res.returncode == 0, res.stderr
+    docs = []
+    decoder = json.JSONDecoder()
+    text, i = res.stdout, 0
+    while i < len(text.rstrip()):
+        doc, i = decoder.raw_decode(text, i)
+        docs.append(doc)
+        while i < len(text) and text[i].isspace():
+            i += 1
+    assert docs[-1]["time"].startswith("2024-12-02")
+    assert "validation" in docs[0]

@@ -25,6 +25,7 @@ from trader_cli.commands import session as session_cmds
 from trader_cli.commands import system as system_cmds
 from trader_cli.commands import time as time_cmds
 from trader_cli.context import AppContext
+from trader_cli.render import OutputMode
 
 app = typer.Typer(
     name="trader-cli",
@@ -45,9 +46,17 @@ def _root(
     config: Annotated[str | None, typer.Option("--config", "-c", help="Session config file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print replay events.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    output: Annotated[
+        OutputMode | None,
+        typer.Option(
+            "--output", "-o", help="table, json or csv for every command of the run.", case_sensitive=False
+        ),
+    ] = None,
 ) -> None:
     """Global options; they apply to the rest of the run."""
     obj: AppContext = ctx.obj
+    if output is not None:
+        obj.output = output
     if data_dir is not None:
         obj.data_dir_option = data_dir
     if config is not None:
@@ -123,6 +132,21 @@ def run_args(obj: AppContext, args: list[str]) -> int:
     except KeyboardInterrupt:
         obj.renderer.error("cancelled (Ctrl-C); the session is intact")
         return 130
+    except MemoryError:
+        obj.renderer.error(
+            "out of memory: the command was abandoned and the session is as it was "
+            "(free memory, or use fewer symbols or days)"
+        )
+        return 1
+    except RecursionError:
+        obj.renderer.error("the input nests too deeply to be read (simplify it); nothing changed")
+        return 1
+    except OSError as err:  # the machine's limits (open files, disk, permissions): not a bug
+        from trader_cli.core.atomic import os_error_text
+
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        obj.renderer.error(f"the system refused: {os_error_text(err)}{where}; nothing changed")
+        return 1
     except Exception as err:
         log = _log_crash()
         obj.renderer.error(f"internal error: {type(err).__name__}: {err} (details in {log}; please report it)")
