@@ -21,6 +21,13 @@ PROMPT = r"trader>"
 CPR_REQUEST = r"\x1b\[6n"
 CPR_ANSWER = "\x1b[1;1R"
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
+SLOW = 60  # seconds: a session start or a long step on a loaded machine
+# Before a session: "trader> "; with one: "backtest·running 2024-12-02 10:41 > " (the trailing
+# space is drawn as a cursor move, so the match ends at ">").
+ANY_PROMPT = r"(?:trader|backtest·[a-z]+ \d{4}-\d\d-\d\d \d\d:\d\d )>"
+# No CPR: prompt_toolkit then leaves out the bottom toolbar, whose text would otherwise match the
+# words these tests wait for. No pager: a tall table must not stop at "less".
+SHELL_ENV = {"PROMPT_TOOLKIT_NO_CPR": "1", "TRADER_CLI_PAGER": "off"}
 
 
 def strip_ansi(text: str) -> str:
@@ -120,3 +127,46 @@ def spawn_repl(tmp_path: Path) -> Iterator[Callable[..., Repl]]:
 def repl(spawn_repl: Callable[..., Repl]) -> Repl:
     """A shell at its first prompt (default config, fresh HOME)."""
     return spawn_repl()
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[..., Repl]]:
+    """``spawn(*args, **env)``: ``trader-cli ARGS`` in a pty with a fresh HOME (shared by every
+    shell of the test, so history carries over), at its first prompt; all are killed at the end."""
+    children: list[pexpect.spawn] = []
+
+    def start(*args: str, **extra: str) -> Repl:
+        child = pexpect.spawn(
+            str(TRADER_CLI),
+            list(args),
+            env=shell_env(tmp_path, **(SHELL_ENV | extra)),
+            cwd=str(tmp_path),
+            dimensions=(40, 160),
+            encoding="utf-8",
+            codec_errors="replace",
+            timeout=SLOW,
+        )
+        children.append(child)
+        repl = Repl(child)
+        repl.banner = repl.expect(ANY_PROMPT, timeout=SLOW)
+        return repl
+
+    yield start
+    for child in children:
+        if child.isalive():
+            child.close(force=True)
+
+
+def run(repl: Repl, line: str, until: str, timeout: float = SLOW) -> str:
+    """Send ``line``; wait for ``until`` (a regex on the raw output, not in the line itself) and
+    then for the next prompt; return the text in between, escapes stripped."""
+    repl.child.sendline(line)
+    return repl.expect(until, timeout=timeout) + repl.expect(ANY_PROMPT, timeout=timeout)
+
+
+def leave(repl: Repl) -> tuple[int | None, str]:
+    """Wait for the shell to end; its exit status and its last words."""
+    text = repl.expect(pexpect.EOF, timeout=SLOW)
+    repl.child.close()
+    return repl.child.exitstatus, text
+

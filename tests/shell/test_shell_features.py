@@ -8,64 +8,17 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pexpect
-import pytest
+from .conftest import ANY_PROMPT, ROOT, SLOW, TRADER_CLI, Repl, leave, run, shell_env
 
-from .conftest import ROOT, TRADER_CLI, Repl, shell_env
-
-SLOW = 60  # seconds: a session start or a long step on a loaded machine
-# Before a session: "trader> "; with one: "backtest·running 2024-12-02 10:41 > " (the trailing
-# space is drawn as a cursor move, so the match ends at ">").
-ANY_PROMPT = r"(?:trader|backtest·[a-z]+ \d{4}-\d\d-\d\d \d\d:\d\d )>"
 SESSION_PROMPT = re.compile(r"backtest·([a-z]+) (\d{4}-\d\d-\d\d \d\d:\d\d) >")
 CSV = """timestamp,open,high,low,close,volume
 2024-12-02T09:30:00-05:00,10.0,10.5,9.9,10.2,1000
 2024-12-02T09:31:00-05:00,10.2,10.4,10.1,10.3,1200
 """
-
-
-# No CPR: prompt_toolkit then leaves out the bottom toolbar, whose text would otherwise match the
-# words these tests wait for. No pager: a tall table must not stop at "less".
-SHELL_ENV = {"PROMPT_TOOLKIT_NO_CPR": "1", "TRADER_CLI_PAGER": "off"}
-
-
-@pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Callable[..., Repl]]:
-    """``spawn(*args, **env)``: ``trader-cli ARGS`` in a pty with a fresh HOME (shared by every
-    shell of the test, so history carries over), at its first prompt; all are killed at the end."""
-    children: list[pexpect.spawn] = []
-
-    def start(*args: str, **extra: str) -> Repl:
-        child = pexpect.spawn(
-            str(TRADER_CLI),
-            list(args),
-            env=shell_env(tmp_path, **(SHELL_ENV | extra)),
-            cwd=str(tmp_path),
-            dimensions=(40, 160),
-            encoding="utf-8",
-            codec_errors="replace",
-            timeout=SLOW,
-        )
-        children.append(child)
-        repl = Repl(child)
-        repl.banner = repl.expect(ANY_PROMPT, timeout=SLOW)
-        return repl
-
-    yield start
-    for child in children:
-        if child.isalive():
-            child.close(force=True)
-
-
-def run(repl: Repl, line: str, until: str, timeout: float = SLOW) -> str:
-    """Send ``line``; wait for ``until`` (a regex on the raw output, not in the line itself) and
-    then for the next prompt; return the text in between, escapes stripped."""
-    repl.child.sendline(line)
-    return repl.expect(until, timeout=timeout) + repl.expect(ANY_PROMPT, timeout=timeout)
 
 
 def run_json(repl: Repl, line: str, last_key: str) -> Any:
@@ -96,12 +49,6 @@ def complete(repl: Repl, typed: str, shows: str) -> None:
     repl.child.send(typed + "\t")
     repl.expect(shows, timeout=SLOW)
 
-
-def leave(repl: Repl) -> tuple[int | None, str]:
-    """Wait for the shell to end; its exit status and its last words."""
-    text = repl.expect(pexpect.EOF, timeout=SLOW)
-    repl.child.close()
-    return repl.child.exitstatus, text
 
 
 # -- completion --------------------------------------------------------------------------------------

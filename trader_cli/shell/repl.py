@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trader_cli.context import AppContext
+
+if TYPE_CHECKING:
+    from trader_cli.shell.history import ShellHistory
 
 
 def history_path() -> Path:
@@ -47,14 +50,31 @@ def toolbar_text(obj: AppContext) -> str:
     )
 
 
-def _confirm_exit(obj: AppContext, session: Any) -> bool:
-    """Ask before leaving with a running session (unless --yes)."""
+def exit_question(obj: AppContext) -> str | None:
+    """What to ask before leaving (a session still active, or a finished backtest that was not
+    exported since it finished); None to leave at once (also with --yes)."""
     if obj.assume_yes or not obj.has_coordinator:
+        return None
+    coord = obj.coordinator
+    state = coord.state.value
+    if state in ("running", "paused"):
+        return "a session is active; stop it and exit? [y/N] "
+    if state == "finished" and coord.exported_minutes != coord.minutes_done:
+        return "the backtest finished and was not exported; exit anyway? [y/N] "
+    return None
+
+
+def _confirm_exit(obj: AppContext) -> bool:
+    """Ask the exit question if there is one; True to leave. The answer is asked in a prompt of
+    its own, so it never enters the command history."""
+    question = exit_question(obj)
+    if question is None:
         return True
-    if obj.coordinator.state.value not in ("running", "paused"):
-        return True
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import DummyHistory
+
     try:
-        answer = session.prompt("a session is active; stop it and exit? [y/N] ", bottom_toolbar=None)
+        answer = PromptSession[str](history=DummyHistory()).prompt(question)
     except (EOFError, KeyboardInterrupt):
         return False
     return answer.strip().lower() in ("y", "yes")
@@ -80,23 +100,17 @@ def _warm_up() -> None:
 def run_repl(obj: AppContext, warm_up: bool = False) -> int:
     """Read lines until exit or Ctrl-D; a user error prints one line and the prompt comes back."""
     from prompt_toolkit import PromptSession
-    from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
-    from prompt_toolkit.history import FileHistory, InMemoryHistory
     from prompt_toolkit.patch_stdout import patch_stdout
+
+    from trader_cli.shell.completer import CommandCompleter
+    from trader_cli.shell.history import ShellHistory, SuggestFromSucceeded
 
     obj.interactive = True
     obj.renderer.pager = True
-    hist_file = history_path()
-    try:
-        hist_file.parent.mkdir(parents=True, exist_ok=True)
-        history: FileHistory | InMemoryHistory = FileHistory(str(hist_file))
-    except OSError:
-        history = InMemoryHistory()
-    from trader_cli.shell.completer import CommandCompleter
-
+    history = ShellHistory(history_path(), warn=obj.renderer.note)
     session: PromptSession[str] = PromptSession(
         history=history,
-        auto_suggest=AutoSuggestFromHistory(),
+        auto_suggest=SuggestFromSucceeded(history),
         enable_history_search=False,
         completer=CommandCompleter(obj),
         complete_in_thread=True,
@@ -109,7 +123,7 @@ def run_repl(obj: AppContext, warm_up: bool = False) -> int:
     # Plain write: rich is imported later, when the first result is shown.
     sys.stderr.write("trader-cli — type 'help' for commands, 'exit' or Ctrl-D to leave\n")
     with patch_stdout(raw=True):
-        return _loop(obj, session)
+        return _loop(obj, session, history)
 
 
 def _warm_up_after_first_render(session: Any) -> None:
@@ -128,22 +142,26 @@ def _warm_up_after_first_render(session: Any) -> None:
     session.app.after_render += start
 
 
-def _loop(obj: AppContext, session: Any) -> int:
-    """Prompt, run, repeat (the command tree is imported once the first line arrives)."""
+def _loop(obj: AppContext, session: Any, history: ShellHistory) -> int:
+    """Prompt, run, repeat (the command tree is imported once the first line arrives); each
+    line's outcome goes to the history, so failed lines are never suggested."""
     while True:
         try:
             line = session.prompt(lambda: prompt_text(obj))
         except KeyboardInterrupt:
             continue
         except EOFError:
-            if _confirm_exit(obj, session):
+            if _confirm_exit(obj):
                 return 0
             continue
         from trader_cli.app import run_line
         from trader_cli.commands.meta import ShellExit
 
         try:
-            run_line(obj, line)
+            code = run_line(obj, line)
         except ShellExit:
-            if _confirm_exit(obj, session):
+            if _confirm_exit(obj):
                 return 0
+            continue
+        if line.strip():
+            history.note_outcome(line, failed=code != 0)
