@@ -67,3 +67,42 @@ def test_record_then_run_reproduces_the_session(obj: AppContext, tmp_path: Path)
     assert run_line(obj, f"session export {second} --bars") == 0
     a, b = json.loads(first.read_text()), json.loads(second.read_text())
     assert a["symbols"] == b["symbols"] and a["session"] == b["session"]
+
+
+def _export(obj: AppContext, path: Path) -> dict[str, object]:
+    assert run_line(obj, f"session export {path} --bars") == 0
+    data = json.loads(path.read_text())
+    data.pop("exported_at")
+    return data
+
+
+def test_a_recording_started_mid_session_replays_to_the_same_session(obj: AppContext, tmp_path: Path) -> None:
+    obj.interactive = True
+    script = tmp_path / "mid.trader"
+    before = ["system start --speed 20000", "add symbol TSLA"]  # added while the clock runs, at whatever minute
+    after = ["add indicator MSFT ema 10 --interval 5m", "system wait", "record stop"]
+    assert [run_line(obj, line) for line in before] == [0, 0]
+    assert run_line(obj, f"record start {script}") == 0
+    assert [run_line(obj, line) for line in after] == [0, 0, 0]
+    text = script.read_text()
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    assert lines[0].startswith("--data-dir ") and "system start --config" in lines[0] and "--paused" in lines[0]
+    assert "add symbol TSLA" in lines and "add indicator MSFT ema 10 --interval 5m" in lines
+    assert lines[lines.index("add symbol TSLA") - 1].startswith("time until 2024-12-0")
+    first = _export(obj, tmp_path / "a.json")
+    obj.coordinator.stop()
+    obj.interactive = False
+    assert run_line(obj, f"run {script}") == 0
+    second = _export(obj, tmp_path / "b.json")
+    assert first == second
+
+
+def test_secrets_never_reach_a_recording(obj: AppContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APCA_API_SECRET_KEY", "sekret-value-123")
+    obj.interactive = True
+    script = tmp_path / "s.trader"
+    assert run_line(obj, f"record start {script}") == 0
+    assert run_line(obj, "system start --paused") == 0
+    assert run_line(obj, "session export /tmp/sekret-value-123.json") == 0
+    assert run_line(obj, "record stop") == 0
+    assert "sekret-value-123" not in script.read_text()

@@ -64,7 +64,7 @@ def _root(
     obj.quiet = obj.quiet or quiet
     obj.assume_yes = obj.assume_yes or yes
     if ctx.invoked_subcommand is None and not obj.interactive:
-        obj.extras["open_shell"] = True
+        obj.open_shell = True
 
 
 app.add_typer(system_cmds.app, name="system")
@@ -157,7 +157,7 @@ def run_args(obj: AppContext, args: list[str]) -> int:
 
     if isinstance(rv, ScriptSummary):
         # A diagnostic, not data: stdout carries only the commands' own output.
-        if obj.extras.get("script_depth", 0) == 0 and (rv.failed or obj.interactive or rv.script != "exec"):
+        if obj.script_depth == 0 and (rv.failed or obj.interactive or rv.script != "exec"):
             obj.renderer.note(rv.line())
         return rv.exit_code
     if rv is not None:
@@ -178,10 +178,22 @@ def run_line(obj: AppContext, line: str) -> int:
     except ValueError as err:
         obj.renderer.error(f"cannot split the line into words: {err} (check the quotes)")
         return 2
+    before, changes = _sim_now(obj), obj.coordinator.changes if obj.has_coordinator else 0
     code = run_args(obj, args)
-    if obj.interactive and not obj.extras.get("script_depth"):
-        record_cmds.note_line(obj, text, code)
+    if code == 0:
+        # A change took effect at the minute the coordinator applied it (a running clock may
+        # have moved on since the line was typed).
+        changed = obj.has_coordinator and obj.coordinator.changes != changes
+        at = obj.coordinator.changed_at_ns if changed else before
+        record_cmds.note_line(obj, text, at, _sim_now(obj))
     return code
+
+
+def _sim_now(obj: AppContext) -> int | None:
+    """The simulated time of an active session (None without one)."""
+    if not obj.has_coordinator or obj.coordinator.state.value == "stopped":
+        return None
+    return obj.coordinator.clock.now_ns()
 
 
 def _log_crash() -> Path:
@@ -209,7 +221,8 @@ def main(argv: list[str]) -> int:
         if not argv:
             return _shell_or_script(obj)
         code = run_args(obj, argv)
-        if obj.extras.pop("open_shell", False):
+        if obj.open_shell:
+            obj.open_shell = False
             return _shell_or_script(obj)
         sys.stdout.flush()  # a closed pipe shows up here, not as noise at interpreter exit
         return code

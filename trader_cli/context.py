@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from trader_cli.render import OutputMode, Renderer
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from trader_cli.core.config import SessionConfig
     from trader_cli.core.coordinator import SessionCoordinator
     from trader_cli.core.store import DataManager
+    from trader_cli.recording import LoggedLine, Recording
 
 
 def default_output() -> OutputMode:
@@ -38,7 +39,11 @@ class AppContext:
     _coordinator: SessionCoordinator | None = None
     _config: SessionConfig | None = None
     _config_loaded_from: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    open_shell: bool = False  # the command line asked for the shell (global options only)
+    script_depth: int = 0  # scripts running inside one another (run, exec, stdin)
+    session_log: list[LoggedLine] = field(default_factory=list)  # what built the session (recording.py)
+    recording: Recording | None = None
+    _store: DataManager | None = None
 
     def config(self) -> SessionConfig | None:
         """The session config in use (loaded on first use; None when there is none)."""
@@ -95,8 +100,6 @@ class AppContext:
         """The store of a data dir, kept while the dir stays the same (its footer cache too)."""
         from trader_cli.core.store import DataManager
 
-        cache: DataManager | None = self.extras.get("store")
-        if cache is None or cache.data_dir != data_dir:
-            cache = DataManager(data_dir)
-            self.extras["store"] = cache
-        return cache
+        if self._store is None or self._store.data_dir != data_dir:
+            self._store = DataManager(data_dir)
+        return self._store

@@ -47,10 +47,10 @@ def run_stream(obj: Any, lines: Iterable[str], name: str, keep_going: bool, para
     from trader_cli.core.errors import UsageError
     from trader_cli.core.results import ScriptSummary
 
-    depth = obj.extras.get("script_depth", 0)
+    depth = obj.script_depth
     if depth >= MAX_DEPTH:
         raise UsageError(f"scripts nest more than {MAX_DEPTH} deep (does {name} run itself?)")
-    obj.extras["script_depth"] = depth + 1
+    obj.script_depth = depth + 1
     started = time.perf_counter()
     ran = failed = 0
     exit_code = 0
@@ -77,7 +77,7 @@ def run_stream(obj: Any, lines: Iterable[str], name: str, keep_going: bool, para
                 if not keep_going:
                     break
     finally:
-        obj.extras["script_depth"] = depth
+        obj.script_depth = depth
     return ScriptSummary(
         script=name,
         commands_run=ran,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,31 +11,23 @@ from trader_cli.commands.common import app_ctx
 
 app = typer.Typer(help="Record the commands you type as a script that 'run' replays.", no_args_is_help=True)
 
-READ_ONLY = {
-    ("data", "list"),
-    ("data", "session"),
-    ("data", "symbol"),
-    ("data", "bars"),
-    ("data", "quality"),
-    ("system", "status"),
-    ("time", "now"),
-    ("data", "chart"),
-}
-
 
 @app.command("start")
 def start(
     ctx: typer.Context, path: Annotated[str, typer.Argument(help="Script file to write at 'record stop'.")]
 ) -> object:
-    """Start recording the commands you type. Example: record start session.trader"""
+    """Start recording (a session already running is recorded from its start: its config and
+    every addition, at the same simulated minutes). Example: record start session.trader"""
     from trader_cli.core.errors import UsageError
     from trader_cli.core.results import Message
+    from trader_cli.recording import Recording
 
     obj = app_ctx(ctx)
-    if obj.extras.get("recording") is not None:
-        raise UsageError(f"already recording to {obj.extras['recording'][0]} (stop with: record stop)")
-    obj.extras["recording"] = (path, [])
-    return Message(text=f"recording to {path}; 'record stop' writes it", level="ok")
+    if obj.recording is not None:
+        raise UsageError(f"already recording to {obj.recording.path} (stop with: record stop)")
+    obj.recording = Recording(path, list(obj.session_log))
+    held = f" (from the session's start: {len(obj.session_log)} command(s) so far)" if obj.session_log else ""
+    return Message(text=f"recording to {path}{held}; 'record stop' writes it", level="ok")
 
 
 @app.command("stop")
@@ -46,26 +38,40 @@ def stop(ctx: typer.Context) -> object:
     from trader_cli.core.atomic import write_atomic
     from trader_cli.core.errors import UsageError
     from trader_cli.core.results import Message
+    from trader_cli.recording import script_lines
 
     obj = app_ctx(ctx)
-    rec = obj.extras.pop("recording", None)
+    rec = obj.recording
     if rec is None:
         raise UsageError("not recording (start with: record start FILE)")
-    path, lines = rec
-    header = "# recorded by trader-cli; replay with: trader-cli run " + path + "\n"
-    write_atomic(Path(path), header + "".join(line + "\n" for line in lines))
-    return Message(text=f"wrote {len(lines)} command(s) to {path}", level="ok")
+    active = obj.has_coordinator and obj.coordinator.state.value != "stopped"
+    end = obj.coordinator.clock.now_ns() if active else None
+    finished = active and obj.coordinator.state.value == "finished"
+    lines = script_lines(rec.lines, end, finished)
+    header = "# recorded by trader-cli; replay with: trader-cli run " + rec.path + "\n"
+    write_atomic(Path(rec.path), header + "".join(line + "\n" for line in lines))
+    obj.recording = None
+    return Message(text=f"wrote {len(lines)} command(s) to {rec.path}", level="ok")
 
 
-def note_line(obj: object, line: str, code: int) -> None:
-    """Remember a successful top-level line while recording (not record/help/exit themselves)."""
-    rec = getattr(obj, "extras", {}).get("recording")
-    if rec is None or code != 0:
+def note_line(obj: Any, line: str, at_ns: int | None, after_ns: int | None) -> None:
+    """Keep a successful line that changed the session: in the session log (reset by each
+    ``system start``, so it holds what built the session) and in an active recording."""
+    from trader_cli.recording import LoggedLine, changes_session, is_start, start_line, words_of
+
+    if not changes_session(line):
         return
-    first = line.strip().split(maxsplit=1)[0] if line.strip() else ""
-    if first in ("record", "help", "exit", "quit", "watch") or line.strip().startswith("#"):
-        return
-    rec[1].append(line.strip())
+    text = line.strip()
+    if is_start(text):
+        data_dir = str(obj.data_dir()) if obj.has_coordinator else None
+        text = start_line(text, obj.config_path, data_dir)
+        obj.session_log = []
+    entry = LoggedLine(text, at_ns, after_ns)
+    obj.session_log.append(entry)
+    if obj.recording is not None:
+        obj.recording.lines.append(entry)
+    if words_of(text)[:2] == ["system", "stop"]:
+        obj.session_log = []  # no session any more: the next one starts a new log
 
 
 def register_watch(root: typer.Typer) -> None:
@@ -83,6 +89,7 @@ def register_watch(root: typer.Typer) -> None:
         from trader_cli.app import run_args
         from trader_cli.core.errors import UsageError
         from trader_cli.core.results import Message
+        from trader_cli.recording import READ_ONLY
 
         if tuple(command[:2]) not in READ_ONLY:
             allowed = ", ".join(" ".join(c) for c in sorted(READ_ONLY))

@@ -109,6 +109,10 @@ class SessionCoordinator:
         self.bars_replayed = 0
         self.replay_wall = 0.0
         self.exported_minutes: int | None = None  # minutes_done at the last export (None: never)
+        # Each change to the session's symbols counts, with the simulated time it took effect at
+        # (a recording replays it at that minute, whatever the wall-clock timing was).
+        self.changes = 0
+        self.changed_at_ns: int | None = None
         self._today_read: dict[str, Bars] = {}
         # While one addition runs, the history it reads more than once (indicator seeds, quality).
         self._history_memo: dict[tuple[str, str], Bars] | None = None
@@ -124,6 +128,11 @@ class SessionCoordinator:
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self._finished = threading.Event()
+
+    def _mark_change(self) -> None:
+        """Count a change to the session at the current simulated time (caller holds the lock)."""
+        self.changes += 1
+        self.changed_at_ns = self.clock.now_ns()
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, kind: str, text: str) -> None:
@@ -205,6 +214,7 @@ class SessionCoordinator:
                 "every config symbol failed validation; the session did not start: "
                 + "; ".join(f"{v.symbol}: {v.reason}" for v in validations)
             )
+        self._mark_change()
         self._transition(SessionState.paused if paused else SessionState.running)
         self.emit("day_start", f"session day {days[0]} (1 of {len(days)}), {len(reports)} symbol(s)")
         self._finished.clear()
@@ -710,6 +720,7 @@ class SessionCoordinator:
             if req.outcome == "duplicate":
                 return AdditionResult(req, None)
             report = self._execute(req)
+            self._mark_change()
         self.emit("added", f"{req.operation} {req.symbol}: {req.outcome} ({report.total_ms:.1f} ms)")
         return AdditionResult(req, report)
 
@@ -719,6 +730,7 @@ class SessionCoordinator:
         with self.exclusive():
             data = self.session.require(check_symbol(symbol))
             self._drop_symbol(data.symbol)
+            self._mark_change()
         self.emit("removed", f"{data.symbol} removed")
         return data
 
