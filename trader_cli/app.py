@@ -4,6 +4,7 @@ and the tests all use to run one command."""
 from __future__ import annotations
 
 import contextlib
+import re
 import shlex
 import sys
 import traceback
@@ -94,8 +95,15 @@ class OutputClosed(Exception):
     handling does not turn it into an exit: ``main`` ends quietly, with status 0, in one place."""
 
 
-def _usage_message(err: click.exceptions.UsageError) -> str:
+def _usage_message(err: click.exceptions.UsageError, args: list[str]) -> str:
     text = err.format_message().strip().rstrip(".")
+    if isinstance(err, click.exceptions.NoSuchOption) and re.match(r"^-\d", err.option_name):
+        # '-5m' reads as options -5 and -m: it is a value that cannot be negative.
+        word = next((a for a in args if a.startswith(err.option_name)), err.option_name)
+        text = (
+            f"'{word}' is not a valid value (an interval is one of 1m, 5m, 15m, 30m, 1h, 1d; "
+            "counts, prices and durations are positive)"
+        )
     path = err.ctx.command_path.removeprefix("trader-cli").strip() if err.ctx else ""
     hint = f"help {path}" if path else "help"
     return f"{text} (see: {hint})"
@@ -104,6 +112,7 @@ def _usage_message(err: click.exceptions.UsageError) -> str:
 def run_args(obj: AppContext, args: list[str]) -> int:
     """Run one command given as arguments; render its result; return the exit code."""
     from trader_cli.core.errors import TraderCliError, exit_code_for
+    from trader_cli.core.secrets import redact
 
     obj.output_request = None
     target = obj.renderer.out_file
@@ -115,7 +124,7 @@ def run_args(obj: AppContext, args: list[str]) -> int:
         obj.renderer.text(err.ctx.get_help() if err.ctx else "")
         return 0
     except click.exceptions.UsageError as err:
-        obj.renderer.error(_usage_message(err))
+        obj.renderer.error(_usage_message(err, args))
         return 2
     except typer.Abort:
         obj.renderer.error("cancelled")
@@ -149,7 +158,8 @@ def run_args(obj: AppContext, args: list[str]) -> int:
         return 1
     except Exception as err:
         log = _log_crash()
-        obj.renderer.error(f"internal error: {type(err).__name__}: {err} (details in {log}; please report it)")
+        shown = redact(str(err))
+        obj.renderer.error(f"internal error: {type(err).__name__}: {shown} (details in {log}; please report it)")
         return 1
     if isinstance(rv, int) and not isinstance(rv, bool):
         return rv  # click's exit code (e.g. after --help)
@@ -165,6 +175,10 @@ def run_args(obj: AppContext, args: list[str]) -> int:
             obj.renderer.result(rv, obj.output_request or obj.output)
         except BrokenPipeError as err:
             raise OutputClosed() from err
+        failed = getattr(rv, "failed_text", None)  # a batch that partly failed: shown, then one line
+        if failed:
+            obj.renderer.error(failed)
+            return 1
     return 0
 
 
@@ -200,12 +214,14 @@ def _log_crash() -> Path:
     import datetime as dt
     import os
 
+    from trader_cli.core.secrets import redact
+
     base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "trader-cli"
     try:
         base.mkdir(parents=True, exist_ok=True)
         path = base / "crash.log"
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(f"--- {dt.datetime.now().isoformat()}\n{traceback.format_exc()}\n")
+        with open(path, "a", encoding="utf-8") as fh:  # secrets never reach a log (core/secrets.py)
+            fh.write(redact(f"--- {dt.datetime.now().isoformat()}\n{traceback.format_exc()}\n"))
         return path
     except OSError:
         return Path("(unwritable log)")

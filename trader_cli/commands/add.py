@@ -6,6 +6,8 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2)
+from typer.core import TyperCommand
 
 from trader_cli.commands.common import OutputOpt, app_ctx
 
@@ -67,13 +69,46 @@ def _indicator(
 @add_app.command("symbol")
 def add_symbol(
     ctx: typer.Context,
-    symbol: SymbolArg,
+    symbols: Annotated[list[str] | None, typer.Argument(help="Tickers, e.g. AAPL MSFT NVDA.")] = None,
+    file: Annotated[
+        str | None, typer.Option("--file", "-f", help="A watchlist: one ticker a line, # comments.")
+    ] = None,
     source: Annotated[Source, typer.Option("--source", help="strategy, scanner or adhoc.")] = Source.strategy,
     output: OutputOpt = None,
 ) -> object:
-    """Add a symbol in full (config intervals, history, indicators); upgrades an adhoc one.
-    Example: add symbol TSLA"""
-    return _symbol(ctx, symbol, source, plan=False)
+    """Add symbols in full (config intervals, history, indicators); upgrades adhoc ones.
+    Several at once give one table (each is its own addition; the command fails if any did).
+    Example: add symbol TSLA   ·   add symbol AAPL MSFT NVDA   ·   add symbol --file watchlist.txt"""
+    from trader_cli.core.errors import UsageError
+
+    names = [*(symbols or []), *(read_watchlist(file) if file else [])]
+    if not names:
+        raise UsageError("give a ticker (add symbol TSLA) or a watchlist file (add symbol --file FILE)")
+    if len(names) == 1:
+        return _symbol(ctx, names[0], source, plan=False)
+    _views()
+    import trader_cli.render.additions  # noqa: F401 - registers the batch view
+
+    return app_ctx(ctx).coordinator.add_many("symbol", list(dict.fromkeys(names)), source.value)
+
+
+def read_watchlist(path: str) -> list[str]:
+    """Tickers from a watchlist file: one a line (or several separated by spaces or commas),
+    ``#`` starting a comment, blank lines skipped."""
+    from pathlib import Path
+
+    from trader_cli.core.errors import DataError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError as err:
+        raise DataError(f"no watchlist at {path!r} (one ticker a line, # comments)") from err
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise DataError(f"cannot read watchlist {path!r}: {err}") from err
+    names = [w for line in text.splitlines() for w in line.split("#", 1)[0].replace(",", " ").split()]
+    if not names:
+        raise DataError(f"the watchlist {path!r} holds no tickers (one a line, # comments)")
+    return names
 
 
 @add_app.command("bar")
@@ -90,7 +125,23 @@ def add_bar(
     return _bar(ctx, symbol, interval, days, source, plan=False)
 
 
-@add_app.command("indicator", context_settings={"ignore_unknown_options": True})
+class IndicatorHelp(TyperCommand):
+    """``add indicator --help`` / ``help add indicator``: the options, then every indicator with
+    its parameters and their defaults (from the indicator registry, read only when shown)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Write the epilog, then the indicators and their default parameters."""
+        super().format_epilog(ctx, formatter)
+        from trader_cli.core.indicators import get_indicator, indicator_names
+
+        formatter.write_paragraph()
+        formatter.write_text("Indicators and their default parameters (give them in this order):")
+        with formatter.indentation():
+            families = [get_indicator(name) for name in indicator_names()]
+            formatter.write_dl([(ind.name, f"{ind.usage()}  {ind.description}") for ind in families])
+
+
+@add_app.command("indicator", cls=IndicatorHelp, context_settings={"ignore_unknown_options": True})
 def add_indicator(
     ctx: typer.Context,
     symbol: SymbolArg,
@@ -141,7 +192,7 @@ def plan_bar(
     return _bar(ctx, symbol, interval, days, source, plan=True)
 
 
-@plan_add.command("indicator", context_settings={"ignore_unknown_options": True})
+@plan_add.command("indicator", cls=IndicatorHelp, context_settings={"ignore_unknown_options": True})
 def plan_indicator(
     ctx: typer.Context,
     symbol: SymbolArg,

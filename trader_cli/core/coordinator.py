@@ -23,7 +23,7 @@ import numpy as np
 from trader_cli.core.bars import OPEN_AFTER_MIDNIGHT_NS, Bars, aggregate, session_bars
 from trader_cli.core.calendar import NS_PER_MINUTE, Clock, nyse, to_ny
 from trader_cli.core.config import SessionConfig
-from trader_cli.core.errors import ProvisioningError, SessionStateError, TraderCliError, ValidationFailed
+from trader_cli.core.errors import ProvisioningError, SessionStateError, TraderCliError, ValidationFailed, few
 from trader_cli.core.intervals import Interval
 from trader_cli.core.lifecycle import SessionState, check_speed, check_transition
 from trader_cli.core.provisioning.executor import ProvisioningReport, execute
@@ -66,6 +66,32 @@ class AdditionResult:
             "requirements": self.requirements.model_dump(mode="json"),
             "report": self.report.model_dump(mode="json") if self.report else None,
             "message": self.requirements.message or (self.report.message if self.report else ""),
+        }
+
+
+@dataclass
+class AdditionBatch:
+    """Several additions in one command (``add symbol A B C``): each its own addition, in order;
+    one that fails is listed with its reason and the others go on."""
+
+    results: list[AdditionResult]
+    failures: list[tuple[str, str]]
+
+    @property
+    def failed_text(self) -> str:
+        """One line naming the failed additions ('' when none failed)."""
+        if not self.failures:
+            return ""
+        total = len(self.results) + len(self.failures)
+        return f"{len(self.failures)} of {total} addition(s) failed: " + few(
+            (f"{s}: {why}" for s, why in self.failures), limit=3, sep="; "
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON data: each addition's plan and report, and the failures."""
+        return {
+            "additions": [r.to_json() for r in self.results],
+            "failed": [{"symbol": s, "reason": why} for s, why in self.failures],
         }
 
 
@@ -210,9 +236,14 @@ class SessionCoordinator:
         if not reports:
             self._transition(SessionState.stopped)
             self.book = None
+            if not validations:
+                raise ValidationFailed(
+                    "the config lists no symbols; the session did not start "
+                    '(add some to session_data_config.symbols, e.g. "symbols": ["AAPL"])'
+                )
             raise ValidationFailed(
-                "every config symbol failed validation; the session did not start: "
-                + "; ".join(f"{v.symbol}: {v.reason}" for v in validations)
+                f"every config symbol failed validation ({len(validations)}); the session did not start: "
+                + few((f"{v.symbol}: {v.reason}" for v in validations), limit=3, sep="; ")
             )
         self._mark_change()
         self._transition(SessionState.paused if paused else SessionState.running)
@@ -723,6 +754,18 @@ class SessionCoordinator:
             self._mark_change()
         self.emit("added", f"{req.operation} {req.symbol}: {req.outcome} ({report.total_ms:.1f} ms)")
         return AdditionResult(req, report)
+
+    def add_many(self, operation: Operation, symbols: list[str], source: str, **kw: Any) -> AdditionBatch:
+        """``add`` for several symbols, one after another; failures are collected, not raised."""
+        self._require_session()
+        results: list[AdditionResult] = []
+        failures: list[tuple[str, str]] = []
+        for sym in symbols:
+            try:
+                results.append(self.add(operation, sym, source, **kw))
+            except TraderCliError as err:
+                failures.append((sym.strip().upper(), str(err)))
+        return AdditionBatch(results, failures)
 
     def remove_symbol(self, symbol: str) -> SymbolSessionData:
         """Remove a symbol and everything it holds."""

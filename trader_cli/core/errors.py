@@ -17,6 +17,10 @@ Exit codes are mapped in one place: ``exit_code_for``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+MAX_LISTED = 5  # an error names at most this many items, then a count
+
 
 class TraderCliError(Exception):
     """Base of every error the product raises on purpose; ``str(err)`` is the user-facing line."""
@@ -82,3 +86,12 @@ def exit_code_for(err: BaseException) -> int:
     if isinstance(err, TraderCliError):
         return err.exit_code
     return 1
+
+
+def few(items: Iterable[str], limit: int = MAX_LISTED, sep: str = ", ") -> str:
+    """At most ``limit`` items, then how many more: 'A, B, C, D, E and 12 more' ('none' if empty)."""
+    shown = list(items)
+    if not shown:
+        return "none"
+    head = sep.join(shown[:limit])
+    return head if len(shown) <= limit else f"{head} and {len(shown) - limit} more"

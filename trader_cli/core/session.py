@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from trader_cli.core.bars import Bars
-from trader_cli.core.errors import SessionStateError
+from trader_cli.core.errors import SessionStateError, few
 
 if TYPE_CHECKING:
     from trader_cli.core.indicators import IndicatorRequest
@@ -121,7 +121,7 @@ class SessionData:
         """The symbol's data; SessionStateError naming the loaded symbols when absent."""
         data = self.symbols.get(symbol)
         if data is None:
-            held = ", ".join(sorted(self.symbols)) or "none"
+            held = few(sorted(self.symbols))
             raise SessionStateError(
                 f"{symbol} is not in the session (loaded: {held}; add it with: add symbol {symbol})"
             )
