@@ -135,6 +135,7 @@ class SessionCoordinator:
         self.bars_replayed = 0
         self.replay_wall = 0.0
         self.exported_minutes: int | None = None  # minutes_done at the last export (None: never)
+        self.days_without_data: dict[dt.date, list[str]] = {}  # replayed days some symbols had no bar on
         # Each change to the session's symbols counts, with the simulated time it took effect at
         # (a recording replays it at that minute, whatever the wall-clock timing was).
         self.changes = 0
@@ -271,6 +272,7 @@ class SessionCoordinator:
         self.minutes_done = self.bars_replayed = 0
         self.replay_wall = 0.0
         self.exported_minutes = None
+        self.days_without_data = {}
         self.events.clear()
 
     def _provision_config_symbols(
@@ -447,19 +449,37 @@ class SessionCoordinator:
         self.minutes_done += 1
         self.bars_replayed += int(np.count_nonzero(~np.isnan(book.base.cols["close"][k])))
         if book.done:
-            self.emit("day_end", f"session day {book.day} closed ({self.day_pos + 1} of {len(self.days)})")
+            missing = self._symbols_without_bars(book)
+            note = ""
+            if missing:
+                self.days_without_data[book.day] = missing
+                every = len(missing) == len(self.session.symbols)
+                note = "; no bars for " + ("any symbol" if every else few(missing))
+            self.emit("day_end", f"session day {book.day} closed ({self.day_pos + 1} of {len(self.days)}){note}")
             if self.day_pos + 1 >= len(self.days):
                 self._finish()
+
+    def _symbols_without_bars(self, book: DayBook) -> list[str]:
+        """The session's symbols that had no bar at all on the book's day."""
+        counts = np.count_nonzero(~np.isnan(book.base.cols["close"]), axis=0)
+        return sorted(s for s, d in self.session.symbols.items() if d.lane < len(counts) and counts[d.lane] == 0)
 
     def _finish(self) -> None:
         with self._cv:
             self._transition(SessionState.finished)
             self._cv.notify_all()
         rate = self.bars_replayed / self.replay_wall if self.replay_wall else 0.0
+        gaps = ""
+        if self.days_without_data:
+            n = len(self.session.symbols)
+            gaps = f"; days without bars ({len(self.days_without_data)}): " + few(
+                f"{d} ({'every symbol' if len(syms) == n else few(syms, limit=3)})"
+                for d, syms in sorted(self.days_without_data.items())
+            )
         self.emit(
             "finished",
             f"backtest finished: {len(self.days)} day(s), {self.bars_replayed:,} bars, "
-            f"{len(self.session.symbols)} symbol(s), {self.replay_wall:.2f} s replay, {rate:,.0f} bars/s",
+            f"{len(self.session.symbols)} symbol(s), {self.replay_wall:.2f} s replay, {rate:,.0f} bars/s{gaps}",
         )
         self._finished.set()
 
