@@ -179,10 +179,19 @@ GOOD = "2024-12-02T09:30:00-05:00,10,11,9,10.5,100"
         ("2024-12-02T09:31:00-05:00,10,9,11,10,100", "high 9 < low 11"),
         ("2024-12-02T09:31:00-05:00,12,11,9,10,100", "open 12 outside low..high 9..11"),
         ("2024-12-02T09:31:00-05:00,10,11,9,8.5,100", "close 8.5 outside low..high 9..11"),
-        ("2024-12-02T09:31:00-05:00,10,11,9,10,-5", "negative value"),
-        ("2024-12-02T09:31:00-05:00,-1,11,-2,10,5", "negative value"),
-        ("2024-12-02T09:31:00-05:00,nan,11,9,10,100", "NaN or infinite value"),
-        ("2024-12-02T09:31:00-05:00,10,inf,9,10,100", "NaN or infinite value"),
+        ("2024-12-02T09:31:00-05:00,10,11,9,10,-5", "volume is negative"),
+        ("2024-12-02T09:31:00-05:00,-1,11,-2,10,5", "open is negative"),
+        ("2024-12-02T09:31:00-05:00,nan,11,9,10,100", "open is NaN or infinite"),
+        ("2024-12-02T09:31:00-05:00,10,inf,9,10,100", "high is NaN or infinite"),
+        ("2024-12-02T09:31:00-05:00,1e308,1e308,9,10,100", "open 1e+308 is above the limit 1e+07"),
+        ("2024-12-02T09:31:00-05:00,10,11,9,10,1.7e308", "volume 1.7e+308 is above the limit 1e+15"),
+        ("9999-12-31T09:31:00-05:00,10,11,9,10,100", "timestamp '9999-12-31T09:31:00-05:00' is outside 1900..2199"),
+        ("1500-01-02T09:31:00,10,11,9,10,100", "timestamp '1500-01-02T09:31:00' is outside 1900..2199"),
+        ("99999999999999999999,10,11,9,10,100", "timestamp '99999999999999999999' is outside 1900..2199"),
+        (
+            "2024-03-10T02:30:00,10,11,9,10,100",
+            "2024-03-10T02:30:00 does not exist in America/New_York (clocks spring forward)",
+        ),
         ("2024-12-02T09:30:00-05:00,10,11,9,10,100", "duplicate timestamp"),
         ("2024-12-02T09:31:00-05:00,ten,11,9,10,100", "unparseable open 'ten'"),
         ("2024-12-02T09:31:00-05:00,10,11,9,10,", "unparseable volume ''"),
@@ -304,3 +313,45 @@ def test_an_overlapping_import_replaces_those_bars(store: DataManager, tmp_path:
     assert minutes == [30, 31, 32, 33, 34, 36, 37, 38, 39]
     assert bars.open.tolist() == [10, 10, 10, 20, 20, 20, 10, 10, 10]
     assert done.stored_rows == 9
+
+
+# -- timestamps and values the checks must name rightly ----------------------------------------
+@pytest.mark.parametrize("unit", [1, 1000, 1_000_000, 1_000_000_000], ids=["s", "ms", "us", "ns"])
+def test_epoch_units_are_told_by_magnitude(store: DataManager, tmp_path: Path, unit: int) -> None:
+    start = ns(dt.datetime(2024, 12, 2, 14, 30, tzinfo=UTC)) // 10**9
+    path = write_csv(tmp_path, f"{start * unit},1,1,1,1,1", f"{(start + 60) * unit},1,1,1,1,1")
+    import_csv(store, path, "1m", symbol="E")
+    assert store.read("E", "1m").ts.tolist() == [start * 10**9, (start + 60) * 10**9]
+
+
+def test_epoch_units_in_the_row_by_row_path(store: DataManager, tmp_path: Path) -> None:
+    start = ns(dt.datetime(2024, 12, 2, 14, 30, tzinfo=UTC))
+    path = write_csv(tmp_path, "2024-12-02T09:30:00-05:00,1,1,1,1,1", f"{(start + 60 * 10**9) // 1000},1,1,1,1,1")
+    import_csv(store, path, "1m", symbol="E")
+    assert store.read("E", "1m").ts.tolist() == [start, start + 60 * 10**9]
+
+
+def test_a_years_out_of_range_row_is_a_bad_row_in_the_fast_path_too(store: DataManager, tmp_path: Path) -> None:
+    path = write_csv(tmp_path, GOOD, "2250-12-02T09:31:00-05:00,10,11,9,10,100")
+    with pytest.raises(ImportRejected) as info:
+        import_csv(store, path, "1m", symbol="X")
+    assert info.value.problems == [(3, "timestamp '2250-12-02T09:31:00-05:00' is outside 1900..2199")]
+
+
+def test_a_duplicated_column_is_named(store: DataManager, tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path, "2024-12-02T09:30:00-05:00,10,11,9,10.5,99,100", header=HEADER.replace("close", "close,close")
+    )
+    with pytest.raises(DataError, match=r"bars\.csv: duplicate column close \(the header names it twice; keep one\)"):
+        import_csv(store, path, "1m", symbol="X")
+    assert snapshot(store) == {}
+
+
+def test_bars_outside_the_session_or_off_its_grid_are_counted(store: DataManager, tmp_path: Path) -> None:
+    rows = [f"2024-12-02T{h:02d}:00:00-05:00,10,11,9,10.5,100" for h in (8, 9, 10, 11, 16)]
+    rows.append("2024-12-02T12:30:00-05:00,10,11,9,10.5,100")
+    (done,) = import_csv(store, write_csv(tmp_path, *rows), "1h", symbol="X")
+    assert (done.rows, done.outside_session, done.off_grid) == (6, 3, 2)  # 08:00 09:00 16:00; 10:00 11:00
+    minutes = [f"2024-12-02T{t},1,1,1,1,1" for t in ("04:00:00-05:00", "09:30:00-05:00", "15:59:00-05:00")]
+    (done,) = import_csv(store, write_csv(tmp_path, *minutes, name="m.csv"), "1m", symbol="M")
+    assert (done.outside_session, done.off_grid) == (1, 0)

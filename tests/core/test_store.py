@@ -200,10 +200,10 @@ def test_a_file_with_the_wrong_schema_is_a_store_error(store: DataManager, table
     path = store.path_for("BAD", "1m")
     path.parent.mkdir(parents=True)
     pq.write_table(table, path)
-    with pytest.raises(StoreError, match=r"BAD\.parquet has the wrong schema .*re-import"):
+    with pytest.raises(StoreError, match=r"BAD\.parquet: the wrong schema .*re-import"):
         store.read("BAD", "1m")
-    with pytest.raises(StoreError, match="wrong schema"):
-        store.coverage()
+    (row,) = store.coverage()  # listed, with its problem
+    assert (row.symbol, row.rows) == ("BAD", 0) and "wrong schema" in row.problem
 
 
 def test_a_file_without_ts_statistics_is_a_store_error(store: DataManager, bars_factory: MakeBars) -> None:
@@ -229,7 +229,9 @@ def test_a_corrupt_file_is_a_store_error(filled_store: DataManager, damage: str)
         path.write_bytes(good[: len(good) // 2])
     else:
         path.write_bytes(b"")
-    with pytest.raises(StoreError, match=r"cannot read .*AAPL\.parquet: the file is corrupt"):
+    with pytest.raises(
+        StoreError, match=r"AAPL\.parquet: the file is corrupt .*; re-import the symbol with: data import"
+    ):
         fresh.read("AAPL", "1m")
 
 
@@ -331,7 +333,7 @@ def test_a_failing_write_leaves_the_stored_file_untouched(
         real(self, table, *a, **kw)
 
     monkeypatch.setattr(pq.ParquetWriter, "write_table", fail_on_second)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(DataError, match=r"cannot write .*AAPL\.parquet: disk full; nothing was changed"):
         filled_store.write("AAPL", "1m", bars_factory(dt.date(2024, 12, 4)), source="new")
     assert path.read_bytes() == original
     assert temp_files(filled_store) == []
@@ -352,7 +354,7 @@ def test_write_many_renames_nothing_when_one_symbol_fails(
         real(self, where, *a, **kw)
 
     monkeypatch.setattr(pq.ParquetWriter, "__init__", fail_for_msft)
-    with pytest.raises(OSError, match="no space"):
+    with pytest.raises(DataError, match=r"cannot write .*MSFT\.parquet: no space left on device"):
         filled_store.write_many(
             {"AAPL": bars_factory(dt.date(2024, 12, 4)), "MSFT": bars_factory(dt.date(2024, 12, 4))}, "1m", source="x"
         )

@@ -16,9 +16,8 @@ def test_the_commands_table_uses_the_terminal_width(spawn: Callable[..., Repl]) 
     assert any(len(line) > 100 for line in out.splitlines()), out
 
 
-# click caps help at max_content_width (80 when unset): the root app's context_settings in
-# trader_cli/app.py and the Context built by `help` in trader_cli/commands/meta.py must raise it.
-@pytest.mark.xfail(strict=True, reason="needs max_content_width in app.py and commands/meta.py (issue 10)")
+# click caps help at max_content_width (80 when unset): the root app's context_settings and the
+# Context that `help` builds raise it, so the terminal's width decides.
 @pytest.mark.parametrize("line", ["help data import", "data import --help"])
 def test_command_help_uses_the_terminal_width(spawn: Callable[..., Repl], line: str) -> None:
     out = run(spawn(), line, r"Show this message and exit")

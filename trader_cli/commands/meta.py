@@ -112,7 +112,9 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"no command '{' '.join([*path, word])}'{hint} (see: help)")
             cmd = cmd.get_command(ctx, word)  # type: ignore[assignment]
             path.append(word)
-        with click.core.Context(cmd, info_name=" ".join(path), parent=None, help_option_names=["--help", "-h"]) as sub:
+        with click.core.Context(
+            cmd, info_name=" ".join(path), parent=None, help_option_names=["--help", "-h"], max_content_width=240
+        ) as sub:
             app_ctx(ctx).renderer.text(cmd.get_help(sub))
         return None
 

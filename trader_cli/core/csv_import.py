@@ -1,8 +1,18 @@
 """CSV import: ``timestamp,open,high,low,close,volume`` (optionally ``symbol``) into the store.
 
-Timestamps may be ISO 8601 with an offset, ISO 8601 without one (read in ``tz``), or epoch
-seconds / milliseconds. The whole file is checked before anything is written; a file with bad
-rows is rejected with the first of them listed by line number and nothing changes.
+Timestamps may be ISO 8601 with an offset, ISO 8601 without one (read in ``tz``; a time that
+does not exist there, in a spring-forward gap, is a bad row; an ambiguous one in the fall-back
+hour is read as the first), or epoch integers whose unit is told by magnitude: below 1e11
+seconds, below 1e14 milliseconds, below 1e17 microseconds, else nanoseconds (unambiguous for
+1973..5138). Bar times must fall in 1900..2199.
+
+The whole file is checked before anything is written; a file with bad rows is rejected with
+the first of them listed by line number and nothing changes. The rules are those of every
+stored series (``core/bar_checks.py``): finite prices in 0..1e7 and volumes in 0..1e15,
+high >= low, open and close inside low..high, intraday bars on their interval's grid, daily
+bars on NYSE trading days; plus no duplicate timestamps per symbol. Bars outside the regular
+session, or inside it but off the session's bar grid (an hourly bar at 10:00 when the session's
+hours start at 09:30), are stored and counted in the result, not refused.
 """
 
 from __future__ import annotations
@@ -17,14 +27,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
+from trader_cli.core.bar_checks import grid_problems, ny_midnight, value_problems
 from trader_cli.core.bars import Bars
-from trader_cli.core.calendar import NS_PER_DAY, ny_dates
+from trader_cli.core.calendar import ny_dates
 from trader_cli.core.errors import DataError, ImportRejected
 from trader_cli.core.intervals import Interval
 from trader_cli.core.store import DataManager, check_symbol
 
 REQUIRED = ("timestamp", "open", "high", "low", "close", "volume")
 MAX_LISTED = 10
+FIRST_NS = -2_208_988_800 * 1_000_000_000  # 1900-01-01T00:00:00Z
+END_NS = 7_258_118_400 * 1_000_000_000  # 2200-01-01T00:00:00Z
+YEARS = "1900..2199"
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,9 @@ class ImportedSymbol:
     first_ns: int
     last_ns: int
     stored_rows: int
+    outside_session: int = 0  # bars outside the regular session (extended hours)
+    off_grid: int = 0  # bars inside the session but not on its bar grid (aligned to the open)
+    replaced_unreadable: str | None = None  # why the stored file, unreadable, was replaced whole
 
 
 def _read_table(path: Path) -> Any:
@@ -62,22 +79,30 @@ def _all_strings(path: Path) -> dict[str, Any]:
 
 
 def _parse_timestamps(column: Any, tz: str) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """UTC ns per row of an Arrow string column, and the rows that did not parse."""
-    out = np.zeros(len(column), dtype=np.int64)
-    bad: list[tuple[int, str]] = []
+    """UTC ns per row of an Arrow string column, and the rows that did not parse or fall
+    outside the years we take."""
     try:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as err:
         raise DataError(f"unknown time zone '{tz}' (use an IANA name such as America/New_York)") from err
-    fast = _parse_fast(column, tz)
-    if fast is not None:
-        return fast, bad
-    for i, text in enumerate(column.to_pylist()):
-        try:
-            out[i] = _parse_one(text.strip(), zone)
-        except ValueError:
-            bad.append((i, f"unparseable timestamp '{text[:40]}'"))
-    return out, bad
+    texts: list[str] | None = None
+    out = _parse_fast(column, tz)
+    if out is None:
+        texts = column.to_pylist()
+        out = np.zeros(len(column), dtype=np.int64)
+        bad: list[tuple[int, str]] = []
+        for i, text in enumerate(texts):
+            value, why = _parse_one(text.strip(), zone, tz)
+            if why is not None:
+                bad.append((i, why))
+            else:
+                out[i] = value
+        return out, bad
+    outside = np.flatnonzero((out < FIRST_NS) | (out >= END_NS))
+    if not len(outside):
+        return out, []
+    texts = column.to_pylist()
+    return out, [(int(i), f"timestamp '{texts[i][:40]}' is outside {YEARS}") for i in outside]
 
 
 def _parse_fast(arr: Any, tz: str) -> np.ndarray | None:
@@ -91,7 +116,8 @@ def _parse_fast(arr: Any, tz: str) -> np.ndarray | None:
     try:
         if sample.isdigit():
             nums = pc.cast(arr, pa.int64()).to_numpy()
-            return np.asarray(_epoch_to_ns(nums), dtype=np.int64)
+            ns, ok = _epoch_to_ns(nums)
+            return ns if bool(ok.all()) else None
         # A guess from the first row only: Arrow refuses a row that does not fit the guess,
         # and the row-by-row path then reads every row as it is.
         offset = len(sample) > 19 and (
@@ -101,24 +127,44 @@ def _parse_fast(arr: Any, tz: str) -> np.ndarray | None:
             out = pc.cast(arr, pa.timestamp("ns", "UTC"))
             return np.asarray(out.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
         naive = pc.cast(arr, pa.timestamp("ns"))
-        local = pc.assume_timezone(naive, timezone=tz, ambiguous="earliest", nonexistent="earliest")
+        local = pc.assume_timezone(naive, timezone=tz, ambiguous="earliest", nonexistent="raise")
         return np.asarray(local.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
         return None
 
 
-def _epoch_to_ns(nums: np.ndarray) -> np.ndarray:
-    # Seconds until ~5138 AD are below 1e11; anything larger is milliseconds.
-    return np.where(np.abs(nums) < 100_000_000_000, nums * 1_000_000_000, nums * 1_000_000)
+def _epoch_to_ns(nums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch integers to ns by magnitude (see the module doc), and which are in the years we take
+    (the others are 0: they are bad rows)."""
+    size = np.abs(nums.astype(np.float64))
+    scale = np.select([size < 1e11, size < 1e14, size < 1e17], [10**9, 10**6, 10**3], 1)
+    approx = nums.astype(np.float64) * scale
+    ok = (approx >= FIRST_NS) & (approx < END_NS)
+    return np.where(ok, nums, 0) * scale, ok  # multiplied only where it cannot overflow
 
 
-def _parse_one(text: str, zone: ZoneInfo) -> int:
-    if text.lstrip("-").isdigit():
-        return int(_epoch_to_ns(np.array([int(text)]))[0])
-    d = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+def _parse_one(text: str, zone: ZoneInfo, tz: str) -> tuple[int, str | None]:
+    """One timestamp's UTC ns, or the reason it is a bad row."""
+    try:
+        if text.lstrip("-").isdigit():
+            ns, ok = _epoch_to_ns(np.array([max(min(int(text), 2**63 - 1), -(2**63))], dtype=np.int64))
+            if not ok[0]:
+                return 0, f"timestamp '{text[:40]}' is outside {YEARS}"
+            return int(ns[0]), None
+        d = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return 0, f"unparseable timestamp '{text[:40]}'"
+    if not 1900 <= d.year <= 2199:
+        return 0, f"timestamp '{text[:40]}' is outside {YEARS}"
     if d.tzinfo is None:
-        d = d.replace(tzinfo=zone)
-    return int(d.timestamp()) * 1_000_000_000 + d.microsecond * 1000
+        local = d.replace(tzinfo=zone)
+        if local.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) != d:
+            return 0, f"{text[:40]} does not exist in {tz} (clocks spring forward)"
+        d = local
+    value = int(d.timestamp()) * 1_000_000_000 + d.microsecond * 1000
+    if not FIRST_NS <= value < END_NS:
+        return 0, f"timestamp '{text[:40]}' is outside {YEARS}"
+    return value, None
 
 
 def _parse_numbers(name: str, column: Any) -> tuple[np.ndarray, list[tuple[int, str]]]:
@@ -140,25 +186,12 @@ def _parse_numbers(name: str, column: Any) -> tuple[np.ndarray, list[tuple[int, 
         return out, bad
 
 
-def _row_problems(
-    ts: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, interval: Interval
-) -> list[tuple[int, str]]:
-    """Per-row checks, vectorised; (row index, reason)."""
-    problems: list[tuple[int, str]] = []
-    prices = np.vstack([o, h, lo, c, v])
-    for i in np.flatnonzero(np.isnan(prices).any(axis=0) | np.isinf(prices).any(axis=0)):
-        problems.append((int(i), "NaN or infinite value"))
-    for i in np.flatnonzero((prices < 0).any(axis=0)):
-        problems.append((int(i), "negative value"))
-    for i in np.flatnonzero(h < lo):
-        problems.append((int(i), f"high {h[i]:g} < low {lo[i]:g}"))
-    for i in np.flatnonzero((h >= lo) & ((o > h) | (o < lo))):
-        problems.append((int(i), f"open {o[i]:g} outside low..high {lo[i]:g}..{h[i]:g}"))
-    for i in np.flatnonzero((h >= lo) & ((c > h) | (c < lo))):
-        problems.append((int(i), f"close {c[i]:g} outside low..high {lo[i]:g}..{h[i]:g}"))
+def _row_problems(ts: np.ndarray, fields: dict[str, np.ndarray], interval: Interval) -> list[tuple[int, str]]:
+    """Per-row checks of the stored-series rules, vectorised; (row index, reason)."""
+    bars = Bars(ts, *(fields[f] for f in REQUIRED[1:]))
+    problems = value_problems(bars)
     if interval.is_intraday:
-        for i in np.flatnonzero(ts % interval.duration_ns != 0):
-            problems.append((int(i), f"timestamp is not on a {interval.name} boundary"))
+        problems += grid_problems(ts, interval)
     return problems
 
 
@@ -183,13 +216,19 @@ def _daily_midnight(ts: np.ndarray) -> np.ndarray:
     """Daily bars are stamped at New York midnight of their trading date. Vendors stamp them at
     New York midnight, at UTC midnight, at the open or at the close; six hours later every one
     of those falls on the trading date in New York."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    return ny_midnight(ts + 6 * 3_600_000_000_000)
 
-    days = ny_dates(ts + 6 * 3_600_000_000_000)
-    naive = pa.array(days * NS_PER_DAY, pa.timestamp("ns"))
-    local = pc.assume_timezone(naive, timezone="America/New_York")
-    return np.asarray(local.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+def _session_counts(ts: np.ndarray, interval: Interval) -> tuple[int, int]:
+    """Bars outside the regular session, and bars inside it off its bar grid (intraday only)."""
+    from trader_cli.core.calendar import nyse
+
+    if interval.is_daily or not len(ts):
+        return 0, 0
+    schedule = nyse().schedule
+    idx, inside = nyse().session_of(ts)
+    off = inside & ((ts - schedule.opens[idx]) % interval.duration_ns != 0)
+    return int((~inside).sum()), int(off.sum())
 
 
 def import_csv(
@@ -217,9 +256,7 @@ def import_csv(
     if iv.is_daily:
         ts = _daily_midnight(ts)
     unreadable = {i for i, _ in problems}  # their values are placeholders: check nothing else
-    checks = _row_problems(
-        ts, fields["open"], fields["high"], fields["low"], fields["close"], fields["volume"], iv
-    ) + _duplicates(ts, group_ids)
+    checks = _row_problems(ts, fields, iv) + _duplicates(ts, group_ids)
     if iv.is_daily:
         checks += _non_trading_days(ts)
     problems += [p for p in checks if p[0] not in unreadable]
@@ -234,8 +271,24 @@ def import_csv(
         sel = order[a:b]
         by_symbol[names[int(gids[a])]] = Bars(ts[sel], *(fields[f][sel] for f in REQUIRED[1:]))
     by_symbol = dict(sorted(by_symbol.items()))
-    stored = store.write_many(by_symbol, iv, source=f"import {path.name}", progress=progress)
-    return [ImportedSymbol(s, iv.name, len(b), int(b.ts[0]), int(b.ts[-1]), stored[s]) for s, b in by_symbol.items()]
+    stored = store.write_batch(by_symbol, iv, source=f"import {path.name}", progress=progress)
+    done = []
+    for sym, b in by_symbol.items():
+        outside, off = _session_counts(b.ts, iv)
+        done.append(
+            ImportedSymbol(
+                sym,
+                iv.name,
+                len(b),
+                int(b.ts[0]),
+                int(b.ts[-1]),
+                stored.rows[sym],
+                outside,
+                off,
+                stored.replaced_unreadable.get(sym),
+            )
+        )
+    return done
 
 
 def _symbol_groups(column: Any, symbol: str | None, rows: int) -> tuple[list[str], np.ndarray, list[tuple[int, str]]]:
@@ -262,6 +315,9 @@ def _columns(path: Path, symbol: str | None) -> dict[str, Any]:
     """The file's columns by lower-cased name, after checking the header and --symbol."""
     table = _read_table(path)
     names = [n.strip().lower() for n in table.column_names]
+    twice = sorted({n for n in names if names.count(n) > 1 and n in (*REQUIRED, "symbol")})
+    if twice:
+        raise DataError(f"{path}: duplicate column {', '.join(twice)} (the header names it twice; keep one)")
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         raise DataError(f"{path} lacks column(s) {', '.join(missing)} (expected header: {','.join(REQUIRED)}[,symbol])")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from trader_cli.core.calendar import MarketCalendar
@@ -24,12 +23,6 @@ class SymbolValidationResult(BaseModel):
     intervals_supported: list[str] = Field(default_factory=list)
     has_historical_data: bool = False
     meets_config_requirements: bool = False
-
-
-def _overlaps(store: DataManager, symbol: str, interval: str, start_ns: int, end_ns: int) -> bool:
-    """True when a row group of the stored file overlaps [start, end) (footer only)."""
-    idx = store._file_index(store.path_for(symbol, interval))
-    return bool(np.any((idx.maxs >= start_ns) & (idx.mins < end_ns)))
 
 
 def supported_intervals(stored: list[str]) -> list[str]:
@@ -97,18 +90,19 @@ def _check_store(
         return res
     open_ns, close_ns = calendar.open_close(session_day)
     base = "1m" if "1m" in stored else stored[0]
-    if not _overlaps(store, sym, base, open_ns, close_ns):
+    if not store.overlaps(sym, base, open_ns, close_ns):
         cov = store.coverage(sym)
         span = ", ".join(
             f"{c.interval} {dt.datetime.utcfromtimestamp(c.first_ns / 1e9):%Y-%m-%d}.."
             f"{dt.datetime.utcfromtimestamp(c.last_ns / 1e9):%Y-%m-%d}"
             for c in cov
+            if not c.problem
         )
         res.reason = f"no {base} bars for {sym} on {session_day} (the store has {span})"
         return res
     if history_first_day is not None:
         h_open = calendar.open_close(history_first_day)[0] - 10 * 3_600_000_000_000
-        res.has_historical_data = _overlaps(store, sym, base, h_open, open_ns)
+        res.has_historical_data = store.overlaps(sym, base, h_open, open_ns)
     else:
         res.has_historical_data = True
     wanted = config_intervals if config_intervals is not None else required
