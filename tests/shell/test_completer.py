@@ -44,6 +44,12 @@ def test_add_symbol_offers_the_store_and_the_session(completer: CommandCompleter
     assert {"AAPL", "RIVN", "TSLA", "MSFT"} <= set(got)
 
 
+def test_add_symbol_offers_each_ticker_once(completer: CommandCompleter) -> None:
+    got = offered(completer, "add symbol TSLA aapl ")
+    assert "MSFT" in got and "TSLA" not in got and "AAPL" not in got
+    assert offered(completer, "add symbol TSLA ms") == ["MSFT"]
+
+
 def test_remove_symbol_offers_only_the_session_symbols(completer: CommandCompleter) -> None:
     assert offered(completer, "remove symbol ") == ["AAPL", "RIVN"]
     assert offered(completer, "remove symbol r") == ["RIVN"]

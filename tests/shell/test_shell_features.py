@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .conftest import ANY_PROMPT, ROOT, SLOW, TRADER_CLI, Repl, leave, run, shell_env
+from .conftest import ANY_PROMPT, DEFAULT_CONFIG, ROOT, SLOW, TRADER_CLI, Repl, leave, run, shell_env
 
 SESSION_PROMPT = re.compile(r"backtest·([a-z]+) (\d{4}-\d\d-\d\d \d\d:\d\d) >")
 CSV = """timestamp,open,high,low,close,volume
@@ -211,20 +211,21 @@ def test_a_recorded_session_replays_to_the_same_export(spawn: Callable[..., Repl
     run(repl, "add indicator MSFT sma 20 --interval 5m", r"provisioned MSFT")
     run(repl, "add bar NVDA 15m", r"provisioned NVDA")
     run(repl, "time advance 10m", r"advanced 10")
-    run(repl, "data session", r"history\+session")  # read-only: recorded, harmless
-    assert "wrote 7 command(s)" in run(repl, "record stop", r"wrote \d+ command")
+    run(repl, "data session", r"history\+session")  # read-only: not recorded
+    assert "wrote 6 command(s)" in run(repl, "record stop", r"wrote \d+ command")
     run(repl, "session export live.json", r"exported")
 
     script = tmp_path / "rec.trader"
     lines = [ln for ln in script.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
+    # the start is made explicit (recording.py): this config and data dir, paused
+    start = f"--data-dir {(ROOT / 'data').resolve()} system start --config {DEFAULT_CONFIG.resolve()} --paused"
     assert lines == [
-        "system start --paused",
+        start,
         "time advance 45m",
         "add symbol TSLA",
         "add indicator MSFT sma 20 --interval 5m",
         "add bar NVDA 15m",
         "time advance 10m",
-        "data session",
     ]
     with open(script, "a", encoding="utf-8") as fh:
         fh.write("session export replay.json\n")

@@ -22,12 +22,19 @@ class Format(StrEnum):
 @app.command("export")
 def export(
     ctx: typer.Context,
-    path: Annotated[str, typer.Argument(help="File to write (atomically).")],
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="json or csv.")] = Format.json,
+    path: Annotated[str, typer.Argument(help="File to write (atomically); .json or .csv picks the format.")],
+    fmt: Annotated[
+        Format | None,
+        typer.Option("--format", "-f", help="json or csv (default: from the file name's extension, else json)."),
+    ] = None,
     bars: Annotated[bool, typer.Option("--bars", help="Include every bar and indicator value.")] = False,
     output: OutputOpt = None,
 ) -> object:
-    """Write the session to a file. Example: session export out/session.json --bars"""
+    """Write the session to a file (JSON or CSV, atomically). Example: session export out/session.json --bars
+
+    CSV is one file of tables separated by a blank line: the symbols (one row each); with --bars
+    also every bar (symbol,interval,timestamp,open,high,low,close,volume) and today's indicator
+    values (symbol,indicator,interval,timestamp,output,value). Timestamps are bar starts in UTC."""
     from pathlib import Path
 
     from trader_cli.core.export import export_session
@@ -36,9 +43,9 @@ def export(
 
     obj = app_ctx(ctx)
     with progress_for(obj.renderer, f"exporting to {path}") as bar:
-        data = export_session(obj.coordinator, Path(path), fmt.value, bars, progress=bar)
+        done = export_session(obj.coordinator, Path(path), fmt.value if fmt else None, bars, progress=bar)
     return Message(
-        text=f"exported {len(data['symbols'])} symbol(s) to {path} ({fmt.value}{', with bars' if bars else ''})",
+        text=f"exported {done.symbols} symbol(s) to {path} ({done.format}{', with bars' if bars else ''})",
         level="ok",
     )
 

@@ -1,27 +1,73 @@
-"""Session export: JSON (schema in ``SessionExport``) and CSV, written atomically."""
+"""Session export: JSON (schema: ``SessionExport``) and CSV, streamed into one atomic temp file.
+
+The export is taken under the symbol lock (a consistent snapshot between two replay minutes) and
+written symbol by symbol — bars and indicator values a chunk at a time — into the temp file of
+``core/atomic.py``, which replaces PATH in one rename once it is complete; a failed export
+leaves PATH as it was. The whole document is never held in memory.
+
+The format is ``--format`` when given, else the file's extension (``.json``, ``.csv``), else
+JSON; a ``--format`` that contradicts a ``.json`` / ``.csv`` name is refused.
+
+JSON: one ``SessionExport`` object (``session schema`` prints its JSON Schema); with ``--bars``
+each interval carries ``bars`` and each indicator ``values`` (today's value at each session
+bar of its interval; null while not ready).
+
+CSV: one file of up to three tables separated by a blank line, each with a header row:
+
+1. the symbols, one row a symbol: ``symbol, base_interval, intervals, bars, indicators,
+   quality_min, meets_session_config_requirements, added_by, auto_provisioned, added_at,
+   upgraded_from_adhoc``;
+2. with ``--bars``, every bar held (history, then session), long format:
+   ``symbol, interval, timestamp, open, high, low, close, volume``;
+3. with ``--bars``, today's indicator values, long format:
+   ``symbol, indicator, interval, timestamp, output, value`` (``output`` is ``value`` for a
+   one-output indicator such as sma, else the output's name: macd, signal, histogram).
+
+Timestamps are bar starts in ISO 8601 UTC (``2024-12-02T14:30:00Z``). A number that is not
+finite (NaN, ±inf) is null in JSON and an empty cell in CSV.
+"""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from trader_cli.core.atomic import write_atomic
+from trader_cli.core.atomic import atomic_open, write_atomic
 from trader_cli.core.bars import Bars
 from trader_cli.core.calendar import iso_utc
+from trader_cli.core.errors import UsageError
+from trader_cli.core.jsonsafe import finite, finite_list
+from trader_cli.core.jsonstream import LazyArray, LazyObject, materialize, write_json
 from trader_cli.core.quality import IntervalQuality
 
 if TYPE_CHECKING:
     from trader_cli.core.coordinator import SessionCoordinator
 
+__all__ = [
+    "CSV_COLUMNS",
+    "ExportSummary",
+    "SessionExport",
+    "build_export",
+    "export_format",
+    "export_schema",
+    "export_session",
+    "symbol_detail",
+    "write_atomic",
+]
+
 SCHEMA_VERSION = 1
+FORMATS = ("json", "csv")
+CHUNK = 4096  # bars (or indicator values) per write: bounds the memory of one step
+Progress = Callable[[int, int, str], None]
 
 
 class _Model(BaseModel):
@@ -29,7 +75,7 @@ class _Model(BaseModel):
 
 
 class BarOut(_Model):
-    """One bar; ``timestamp`` is the bar start, ISO 8601 UTC."""
+    """One bar: its start time (ISO 8601 UTC), prices and volume."""
 
     timestamp: str
     open: float
@@ -40,7 +86,8 @@ class BarOut(_Model):
 
 
 class IntervalOut(_Model):
-    """Bar counts of one interval (historical, then session bars)."""
+    """One bar interval of a symbol: bars held from history and from today's session, the first
+    and last bar start (ISO 8601 UTC), and every bar when exported with --bars."""
 
     historical_bars: int
     session_bars: int
@@ -50,18 +97,21 @@ class IntervalOut(_Model):
 
 
 class IndicatorOut(_Model):
-    """An indicator: its definition, readiness and latest outputs (``values`` with --bars)."""
+    """An indicator of a symbol: name, parameters and interval; whether it is warmed up; its latest
+    outputs (null while warming up); with --bars, its value at each of today's session bars."""
 
     name: str
     params: list[float | int]
     interval: str
     ready: bool
-    latest: dict[str, float] | None
+    latest: dict[str, float | None] | None
     values: list[dict[str, str | float | None]] | None = None
 
 
 class MetadataOut(_Model):
-    """Provenance of a symbol, exactly the five fields of the design notes."""
+    """Where a symbol came from: loaded as the session config asks (full) or not (adhoc), who added
+    it, whether it was auto-provisioned for a bar or an indicator, when it was added (simulated
+    time, ISO 8601 UTC; null for the config's symbols) and whether it was upgraded from adhoc."""
 
     meets_session_config_requirements: bool
     added_by: Literal["config", "strategy", "scanner", "adhoc"]
@@ -71,7 +121,7 @@ class MetadataOut(_Model):
 
 
 class SymbolOut(_Model):
-    """Everything exported for one symbol."""
+    """Everything exported for one symbol: its intervals, indicators, data quality and provenance."""
 
     symbol: str
     base_interval: str
@@ -82,7 +132,7 @@ class SymbolOut(_Model):
 
 
 class SessionOut(_Model):
-    """The session's lifecycle state and clock."""
+    """The session at export time: mode, lifecycle state, simulated time, trading day, config name."""
 
     mode: str | None
     state: str
@@ -92,7 +142,7 @@ class SessionOut(_Model):
 
 
 class SessionExport(_Model):
-    """The JSON export of a session."""
+    """A trading session as ``session export`` writes it."""
 
     schema_version: int = SCHEMA_VERSION
     exported_at: str
@@ -100,65 +150,84 @@ class SessionExport(_Model):
     symbols: dict[str, SymbolOut] = Field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ExportSummary:
+    """What an export wrote."""
+
+    path: Path
+    format: str
+    with_bars: bool
+    symbols: int
+
+
 def export_schema() -> dict[str, Any]:
     """JSON Schema of the export (generated from the models)."""
     return SessionExport.model_json_schema()
 
 
+def export_format(path: Path, fmt: str | None) -> str:
+    """The format of an export to ``path``: ``fmt`` when given, else the file's extension (.json,
+    .csv), else json. UsageError for an unknown ``fmt`` or one the file name contradicts."""
+    ext = path.suffix.lower().removeprefix(".")
+    named = ext if ext in FORMATS else None
+    if fmt is None:
+        return named or "json"
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format '{fmt}' (use json or csv)")
+    if named is not None and named != fmt:
+        raise UsageError(
+            f"{path.name} ends in .{named} but --format {fmt} was given "
+            f"(name the file {path.stem}.{fmt}, or leave out --format)"
+        )
+    return fmt
+
+
+# -- the document ------------------------------------------------------------------------------
 def _iso(ts: np.ndarray) -> list[str]:
     return [s + "Z" for s in np.datetime_as_string(ts.astype("datetime64[ns]"), unit="s").tolist()]
 
 
-def _bars_out(bars: Bars) -> list[dict[str, Any]]:
-    cols = [bars.open.tolist(), bars.high.tolist(), bars.low.tolist(), bars.close.tolist(), bars.volume.tolist()]
-    return [
-        {"timestamp": t, "open": o, "high": h, "low": lo, "close": c, "volume": v}
-        for t, o, h, lo, c, v in zip(_iso(bars.ts), *cols, strict=True)
-    ]
+def _bar_chunks(bars: Bars) -> Iterator[list[dict[str, Any]]]:
+    for lo in range(0, len(bars), CHUNK):
+        part = slice(lo, lo + CHUNK)
+        cols = [finite_list(getattr(bars, f)[part]) for f in ("open", "high", "low", "close", "volume")]
+        yield [
+            {"timestamp": t, "open": o, "high": h, "low": lo_, "close": c, "volume": v}
+            for t, o, h, lo_, c, v in zip(_iso(bars.ts[part]), *cols, strict=True)
+        ]
 
 
-def _clean(x: float) -> float | None:
-    return None if x != x else x
+def _today_values(
+    coord: SessionCoordinator, lane: int, key: str, interval: str
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Bar starts of today's session bars of ``interval`` the lane has, and the indicator's
+    recorded outputs at those bars."""
+    book = coord.book
+    assert book is not None
+    g = book.grid(interval)
+    rows = book.cursor if g is book.base else g.completed
+    have = ~np.isnan(g.cols["close"][:rows, lane])
+    vals = coord.hub.today(key, lane, rows)
+    return g.ts[:rows][have], {n: v[have] for n, v in vals.items()}
 
 
-def build_export(
-    coord: SessionCoordinator, with_bars: bool = False, progress: Callable[[int, int, str], None] | None = None
-) -> dict[str, Any]:
-    """The export as plain JSON data (taken under the symbol lock: a consistent snapshot)."""
-    with coord.exclusive():
-        book = coord.book
-        now = coord.clock.now_ns() if book is not None else None
-        out: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "exported_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "session": {
-                "mode": coord.config.mode if coord.config else None,
-                "state": coord.state.value,
-                "current_time": iso_utc(now) if now is not None else None,
-                "trading_date": str(book.day) if book else None,
-                "config": coord.config.name if coord.config else None,
-            },
-            "symbols": {},
-        }
-        symbols = sorted(coord.session.symbols)
-        for i, sym in enumerate(symbols):
-            if progress is not None:
-                progress(i, len(symbols), sym)
-            out["symbols"][sym] = _symbol_out(coord, sym, with_bars)
-    return out
-
-
-def symbol_detail(coord: SessionCoordinator, symbol: str) -> dict[str, Any]:
-    """One symbol as it appears in the export (without bars), taken under the symbol lock."""
-    with coord.exclusive():
-        coord.session.require(symbol)
-        return _symbol_out(coord, symbol, with_bars=False)
+def _value_chunks(ts: np.ndarray, vals: dict[str, np.ndarray]) -> Iterator[list[dict[str, Any]]]:
+    names = list(vals)
+    for lo in range(0, len(ts), CHUNK):
+        part = slice(lo, lo + CHUNK)
+        stamps = _iso(ts[part])
+        if len(names) == 1:
+            yield [{"timestamp": t, "value": v} for t, v in zip(stamps, finite_list(vals[names[0]][part]), strict=True)]
+        else:
+            cols = [finite_list(vals[n][part]) for n in names]
+            yield [
+                {"timestamp": t, **dict(zip(names, row, strict=True))} for t, *row in zip(stamps, *cols, strict=True)
+            ]
 
 
 def _symbol_out(coord: SessionCoordinator, sym: str, with_bars: bool) -> dict[str, Any]:
+    """One symbol's entry (bars and values as lazy arrays); call under the symbol lock."""
     data = coord.session.symbols[sym]
-    book = coord.book
-    assert book is not None
     intervals: dict[str, Any] = {}
     for iv in data.intervals:
         hist, today = coord.bars(sym, iv)
@@ -170,29 +239,29 @@ def _symbol_out(coord: SessionCoordinator, sym: str, with_bars: bool) -> dict[st
             "last": iso_utc(int(both.ts[-1])) if len(both) else None,
         }
         if with_bars:
-            entry["bars"] = _bars_out(both)
+            entry["bars"] = LazyArray(_bar_chunks(both))
         intervals[iv] = entry
     indicators: dict[str, Any] = {}
     for key, slot in data.indicators.items():
         req = slot.request
         latest = coord.hub.latest(key, data.lane)
-        entry = {
+        ind: dict[str, Any] = {
             "name": req.name,
             "params": list(req.params),
             "interval": req.interval.name,
             "ready": latest is not None,
-            "latest": latest,
+            "latest": finite(latest),
         }
         if with_bars:
-            entry["values"] = _values_out(coord, data.lane, key, req.interval.name)
-        indicators[key] = entry
+            ind["values"] = LazyArray(_value_chunks(*_today_values(coord, data.lane, key, req.interval.name)))
+        indicators[key] = ind
     meta = data.metadata
     return {
         "symbol": sym,
         "base_interval": data.base_interval,
         "intervals": intervals,
         "indicators": indicators,
-        "quality": {q.interval: q.model_dump(mode="json") for q in coord.quality_of(sym)},
+        "quality": {q.interval: finite(q.model_dump(mode="json")) for q in coord.quality_of(sym)},
         "metadata": {
             "meets_session_config_requirements": meta.meets_session_config_requirements,
             "added_by": meta.added_by,
@@ -203,27 +272,49 @@ def _symbol_out(coord: SessionCoordinator, sym: str, with_bars: bool) -> dict[st
     }
 
 
-def _values_out(coord: SessionCoordinator, lane: int, key: str, interval: str) -> list[dict[str, Any]]:
-    """Today's values at each session bar of the indicator's interval (not-ready points null)."""
+def _document(coord: SessionCoordinator, with_bars: bool, progress: Progress | None) -> dict[str, Any]:
+    """The export with its symbols as a lazy object; consume it under the symbol lock."""
     book = coord.book
-    assert book is not None
-    g = book.grid(interval)
-    rows = book.cursor if g is book.base else g.completed
-    have = ~np.isnan(g.cols["close"][:rows, lane])
-    vals = coord.hub.today(key, lane, rows)
-    names = list(vals)
-    single = len(names) == 1
-    stamps = _iso(g.ts[:rows][have])
-    cols = {n: vals[n][have].tolist() for n in names}
-    out = []
-    for i, t in enumerate(stamps):
-        if single:
-            out.append({"timestamp": t, "value": _clean(cols[names[0]][i])})
-        else:
-            out.append({"timestamp": t, **{n: _clean(cols[n][i]) for n in names}})
-    return out
+    now = coord.clock.now_ns() if book is not None else None
+
+    def symbols() -> Iterator[tuple[str, Any]]:
+        names = sorted(coord.session.symbols)
+        for i, sym in enumerate(names):
+            if progress is not None:
+                progress(i, len(names), sym)
+            yield sym, _symbol_out(coord, sym, with_bars)
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "exported_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "session": {
+            "mode": coord.config.mode if coord.config else None,
+            "state": coord.state.value,
+            "current_time": iso_utc(now) if now is not None else None,
+            "trading_date": str(book.day) if book else None,
+            "config": coord.config.name if coord.config else None,
+        },
+        "symbols": LazyObject(symbols()),
+    }
 
 
+def build_export(
+    coord: SessionCoordinator, with_bars: bool = False, progress: Progress | None = None
+) -> dict[str, Any]:
+    """The whole export as plain JSON data, in memory (taken under the symbol lock). Files are
+    written by ``export_session``, which streams the same document instead."""
+    with coord.exclusive():
+        return dict(materialize(_document(coord, with_bars, progress)))
+
+
+def symbol_detail(coord: SessionCoordinator, symbol: str) -> dict[str, Any]:
+    """One symbol as it appears in the export (without bars), taken under the symbol lock."""
+    with coord.exclusive():
+        coord.session.require(symbol)
+        return dict(materialize(_symbol_out(coord, symbol, with_bars=False)))
+
+
+# -- CSV writer -------------------------------------------------------------------------------
 CSV_COLUMNS = [
     "symbol",
     "base_interval",
@@ -237,49 +328,95 @@ CSV_COLUMNS = [
     "added_at",
     "upgraded_from_adhoc",
 ]
+CSV_BAR_COLUMNS = ["symbol", "interval", "timestamp", "open", "high", "low", "close", "volume"]
+CSV_VALUE_COLUMNS = ["symbol", "indicator", "interval", "timestamp", "output", "value"]
 
 
-def csv_rows(export: dict[str, Any]) -> list[list[Any]]:
-    """One row per symbol with the metadata columns."""
-    rows = []
-    for sym, s in export["symbols"].items():
-        m = s["metadata"]
-        bars = sum(v["historical_bars"] + v["session_bars"] for v in s["intervals"].values())
-        qmin = min((q["ratio"] for q in s["quality"].values()), default=None)
-        rows.append(
-            [
-                sym,
-                s["base_interval"],
-                " ".join(s["intervals"]),
-                bars,
-                " ".join(s["indicators"]),
-                qmin,
-                m["meets_session_config_requirements"],
-                m["added_by"],
-                m["auto_provisioned"],
-                m["added_at"] or "",
-                m["upgraded_from_adhoc"],
-            ]
-        )
-    return rows
+def _csv_symbol_row(s: dict[str, Any]) -> list[Any]:
+    """The symbols-table row of one symbol's export entry (without bars)."""
+    m = s["metadata"]
+    bars = sum(v["historical_bars"] + v["session_bars"] for v in s["intervals"].values())
+    ratios = [q["ratio"] for q in s["quality"].values() if q["ratio"] is not None]
+    return [
+        s["symbol"],
+        s["base_interval"],
+        " ".join(s["intervals"]),
+        bars,
+        " ".join(s["indicators"]),
+        min(ratios, default=None),
+        m["meets_session_config_requirements"],
+        m["added_by"],
+        m["auto_provisioned"],
+        m["added_at"] or "",
+        m["upgraded_from_adhoc"],
+    ]
+
+
+def _write_csv(fh: IO[str], coord: SessionCoordinator, with_bars: bool, progress: Progress | None) -> None:
+    """The symbols table, then (with bars) the bars and indicator-values tables; under the lock."""
+    w = csv.writer(fh, lineterminator="\n")
+    names = sorted(coord.session.symbols)
+    total = len(names) * (3 if with_bars else 1)
+
+    def step(done: int, sym: str) -> None:
+        if progress is not None:
+            progress(done, total, sym)
+
+    w.writerow(CSV_COLUMNS)
+    for i, sym in enumerate(names):
+        step(i, sym)
+        w.writerow(_csv_symbol_row(materialize(_symbol_out(coord, sym, with_bars=False))))
+    if not with_bars:
+        return
+    fh.write("\n")
+    w.writerow(CSV_BAR_COLUMNS)
+    for i, sym in enumerate(names):
+        step(len(names) + i, sym)
+        for iv in coord.session.symbols[sym].intervals:
+            both = Bars.concat(list(coord.bars(sym, iv)))
+            for lo in range(0, len(both), CHUNK):
+                part = slice(lo, lo + CHUNK)
+                cols = [finite_list(getattr(both, f)[part]) for f in ("open", "high", "low", "close", "volume")]
+                w.writerows(zip(repeat(sym), repeat(iv), _iso(both.ts[part]), *cols))
+    fh.write("\n")
+    w.writerow(CSV_VALUE_COLUMNS)
+    for i, sym in enumerate(names):
+        step(2 * len(names) + i, sym)
+        data = coord.session.symbols[sym]
+        for key, slot in data.indicators.items():
+            iv = slot.request.interval.name
+            ts, vals = _today_values(coord, data.lane, key, iv)
+            single = len(vals) == 1
+            for out, col in vals.items():
+                label = "value" if single else out
+                for lo in range(0, len(ts), CHUNK):
+                    part = slice(lo, lo + CHUNK)
+                    w.writerows(
+                        zip(repeat(sym), repeat(key), repeat(iv), _iso(ts[part]), repeat(label), finite_list(col[part]))
+                    )
 
 
 def export_session(
     coord: SessionCoordinator,
     path: Path,
-    fmt: str = "json",
+    fmt: str | None = None,
     with_bars: bool = False,
-    progress: Callable[[int, int, str], None] | None = None,
-) -> dict[str, Any]:
-    """Write the export to ``path`` (atomically); returns the export data."""
-    data = build_export(coord, with_bars, progress)
-    if fmt == "json":
-        write_atomic(path, json.dumps(data, indent=1 if not with_bars else None, allow_nan=False))
-    else:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(CSV_COLUMNS)
-        w.writerows(csv_rows(data))
-        write_atomic(path, buf.getvalue())
+    progress: Progress | None = None,
+) -> ExportSummary:
+    """Stream the export into ``path``'s temp file and rename it into place (atomic; the format
+    from ``fmt`` or the file name, see ``export_format``)."""
+    fmt = export_format(path, fmt)
+    with atomic_open(path, "wb") as raw, coord.exclusive():
+        # newline="": the CSV's and JSON's "\n" are written as they are on every platform.
+        fh = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        try:
+            if fmt == "json":
+                write_json(fh.write, _document(coord, with_bars, progress), None if with_bars else 1)
+            else:
+                _write_csv(fh, coord, with_bars, progress)
+            fh.flush()
+        finally:
+            fh.detach()  # the atomic writer owns the file: it fsyncs and renames it
+        count = len(coord.session.symbols)
     coord.exported_minutes = coord.minutes_done
-    return data
+    return ExportSummary(path=path, format=fmt, with_bars=with_bars, symbols=count)

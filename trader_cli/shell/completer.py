@@ -21,7 +21,7 @@ _CHOICES = {
     "output": ["table", "json", "csv"],
     "fmt": ["json", "csv"],
 }
-_PATH_PARAMS = {"path", "png"}
+_PATH_PARAMS = {"path", "png", "file"}
 # Commands that read a symbol of the session: a stored symbol that is not loaded would only be an
 # error there, so they are offered the session's symbols alone.
 _SESSION_SYMBOL_COMMANDS = {
@@ -92,10 +92,11 @@ class CommandCompleter(Completer):
 
     def values_for(self, param: str, at: Position) -> list[tuple[str, str]]:
         """Candidate values (text, meta) for a parameter by its name, at a position."""
-        if param == "symbol":
+        if param in ("symbol", "symbols"):
+            typed = {w.upper() for w in at.typed.get("symbols", [])}  # several tickers: each once
             if at.command in _SESSION_SYMBOL_COMMANDS:
-                return [(s, "in the session") for s in self.session_symbols()]
-            return [(s, "symbol") for s in self.symbols()]
+                return [(s, "in the session") for s in self.session_symbols() if s not in typed]
+            return [(s, "symbol") for s in self.symbols() if s not in typed]
         if param == "interval":
             from trader_cli.core.intervals import VALID_INTERVALS
 
@@ -191,7 +192,7 @@ class CommandCompleter(Completer):
             return
         if param == "with_":  # comma-separated keys: complete the one after the last comma
             current = current.rsplit(",", 1)[-1]
-        up = current.upper() if param == "symbol" else current
+        up = current.upper() if param in ("symbol", "symbols") else current
         for value, meta in self.values_for(param, at):
             if value.startswith(up):
                 yield Completion(value, -len(current), display_meta=meta)
