@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -12,7 +13,10 @@ from typing import Any
 import pytest
 
 from tests.test_app import Shell
+from trader_cli.core.bars import Bars
+from trader_cli.core.calendar import nyse
 from trader_cli.core.lifecycle import SessionState
+from trader_cli.core.store import DataManager
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,9 +45,10 @@ def sh(tmp_path: Path) -> Any:
 
 
 def now_text(sh: Shell) -> str:
+    """The simulated time from ``time now --output json`` (ISO 8601 with the New York offset)."""
     res = sh("time now --output json")
     assert res.code == 0, res.err
-    return str(json.loads(res.out)["time"])
+    return f"{dt.datetime.fromisoformat(json.loads(res.out)['time']):%Y-%m-%d %H:%M} ET"
 
 
 @pytest.mark.parametrize("speed", ["1e-10", "-1", "1e9", "nan"])
@@ -54,18 +59,23 @@ def test_a_speed_outside_its_range_is_one_line_and_starts_nothing(sh: Shell, spe
     assert sh.obj.coordinator.state is SessionState.stopped
 
 
-def test_system_wait_returns_non_zero_when_the_clock_thread_dies(sh: Shell) -> None:
+class FailingDay2(DataManager):
+    """The real store, out of memory when the replay reads its second window of days."""
+
+    def read(self, symbol: str, interval: Any, start_ns: int | None = None, end_ns: int | None = None) -> Bars:
+        if start_ns is not None and start_ns > nyse().open_close(dt.date(2024, 11, 27))[1]:
+            raise MemoryError("no room for the next days")
+        return super().read(symbol, interval, start_ns, end_ns)
+
+
+def test_system_wait_returns_non_zero_when_the_running_clock_stops(sh: Shell) -> None:
     coord = sh.obj.coordinator
-
-    def broken_loop() -> None:
-        raise OverflowError("timeout value is too large")
-
-    coord._clock_loop = broken_loop  # type: ignore[method-assign]  # a fault in the clock thread itself
+    coord.store_factory = FailingDay2  # a fault while the clock runs on its own thread
     assert sh("system start").code == 0
-    res = sh("system wait --timeout 10")
-    assert res.code == 1
+    res = sh("system wait --timeout 30")
+    assert res.code == 1 and "paused while waiting" in res.err
     assert coord.state is SessionState.paused
-    assert any(e.kind == "error" and "timeout value is too large" in e.text for e in coord.events), list(coord.events)
+    assert any(e.kind == "error" and "no room for the next days" in e.text for e in coord.events)
 
 
 def test_system_speed_changes_a_running_clock(sh: Shell) -> None:
@@ -80,7 +90,7 @@ def test_system_speed_refuses_a_bad_value(sh: Shell) -> None:
     assert sh("system start --paused").code == 0
     res = sh("system speed 1e-10")
     assert res.code == 2 and "bad speed" in res.err
-    assert sh.obj.coordinator.speed == 0
+    assert sh.obj.coordinator.status().speed == 0
 
 
 def test_resume_while_running_says_so(sh: Shell) -> None:

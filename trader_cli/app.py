@@ -207,7 +207,7 @@ def _sim_now(obj: AppContext) -> int | None:
     """The simulated time of an active session (None without one)."""
     if not obj.has_coordinator or obj.coordinator.state.value == "stopped":
         return None
-    return obj.coordinator.clock.now_ns()
+    return obj.coordinator.now_ns()
 
 
 def _log_crash() -> Path:

@@ -87,28 +87,29 @@ def coord() -> Any:
     c.shutdown()
 
 
-def test_history_blocks_leave_as_the_window_rolls(coord: SessionCoordinator) -> None:
+def test_the_window_rolls_and_the_whole_run_keeps_every_day(coord: SessionCoordinator) -> None:
     coord.start(aapl_session("2024-12-04", ["5m"]), DATA, paused=True)
     data = coord.session.symbols["AAPL"]
     assert [b.day for b in data.loaded["1m"]] == [dt.date(2024, 11, 27), dt.date(2024, 11, 29)]
     before, _ = coord.bars("AAPL", "1m")
     coord.advance(391)  # across the first roll: 11-27 leaves the window, 12-02 joins it from the replay
-    assert [b.day for b in data.loaded["1m"]] == [dt.date(2024, 11, 29)]
     after, _ = coord.bars("AAPL", "1m")
     np.testing.assert_array_equal(after.ts[: len(after) - 390], before.ts[before.ts >= after.ts[0]])
     assert len(after) == 210 + 390  # the early close, then the replayed day
+    whole = coord.series("AAPL", "1m")  # the whole run: 11-27 is still held, then today's minute
+    assert len(whole) == 390 + 210 + 390 + 1 and whole.ts[0] == before.ts[0]
 
 
-def test_past_days_keep_only_the_intervals_whose_windows_reach_them(coord: SessionCoordinator) -> None:
+def test_past_days_keep_1m_and_rebuild_the_other_intervals(coord: SessionCoordinator) -> None:
     daily_sma = [{"name": "sma", "params": [5], "interval": "1d"}]
     coord.start(aapl_session("2024-12-06", ["5m", "1d"], daily_sma), DATA, paused=True)
     data = coord.session.symbols["AAPL"]
     assert data.history_days["1d"] >= 5 and data.history_days["1m"] == 2
     coord.advance(4 * 390 + 1)  # into 12-06: 12-02 .. 12-05 replayed
-    assert [p for p, _ in coord.past] == [0, 1, 2, 3]
-    oldest, newest = coord.past[0][1], coord.past[-1][1]
-    assert not oldest.has("1m") and not oldest.has("5m") and oldest.has("1d")  # 4 days back: daily only
-    assert newest.has("1m") and newest.has("5m") and newest.has("1d")
+    past = coord.engine.history.past
+    assert [p for p, _ in past] == [0, 1, 2, 3]
+    # every past day keeps its 1m grid only: 5m and 1d are rebuilt from it when read
+    assert all(book.has("1m") and not book.has("5m") and not book.has("1d") for _, book in past)
     cal = nyse()
     for iv in ("1m", "5m", "1d"):
         hist, _ = coord.bars("AAPL", iv)

@@ -64,11 +64,19 @@ def test_one_minute_bars_of_the_early_close(cal: MarketCalendar) -> None:
     assert req.bars_available == 390 + 210
 
 
-def test_macd_on_15m_counts_its_whole_warmup() -> None:
+def test_macd_on_15m_loads_its_convergence_horizon() -> None:
     req = _analyze("macd", [], "15m")
-    assert req.warmup_bars == 34  # slow 26 + signal 9 - 1
-    assert req.history_days == (D(2024, 11, 27), D(2024, 11, 29))  # 14 + 26 bars
-    assert req.bars_available == 40 and req.key == "macd_12_26_9_15m"
+    assert req.warmup_bars == 34  # slow 26 + signal 9 - 1: its first value
+    # ... and the bars until the slow and signal EMAs' starting values weigh < 1e-10
+    assert req.converge_bars == 34 + 300 + 104
+    assert req.bars_available >= req.converge_bars > req.bars_available - 26  # the fewest days that hold it
+    assert req.history_days[-1] == D(2024, 11, 29) and req.key == "macd_12_26_9_15m"
+
+
+def test_window_families_converge_at_their_warmup() -> None:
+    for name, params in (("sma", [20]), ("wma", [10]), ("bbands", []), ("stoch", []), ("obv", [])):
+        req = _analyze(name, params, "5m")
+        assert req.converge_bars == req.warmup_bars, name
 
 
 def test_rsi_and_stoch_warmups() -> None:
@@ -113,6 +121,7 @@ def test_to_dict_is_plain_values() -> None:
         "interval": "5m",
         "base_interval": "1m",
         "warmup_bars": 43,
+        "converge_bars": 43,
         "historical_days": 2,
         "history_days": ["2024-11-27", "2024-11-29"],
         "bars_available": 120,

@@ -84,17 +84,17 @@ def check_against_batch(coord: SessionCoordinator, sym: str) -> None:
     for iv in data.intervals:
         _, today = coord.bars(sym, iv)
         want = store_bars(sym, day, day, iv)
-        want = want.take(want.ts < coord.clock.now_ns())
+        want = want.take(want.ts < coord.now_ns())
         if iv != "1m":  # only bars complete by now
             ends = np.minimum(want.ts + Interval.parse(iv).duration_ns, nyse().open_close(day)[1])
-            want = want.take(ends <= coord.clock.now_ns())
+            want = want.take(ends <= coord.now_ns())
         for f in ("ts", "open", "high", "low", "close", "volume"):
             np.testing.assert_array_equal(getattr(today, f), getattr(want, f), err_msg=f"{sym} {iv} {f}")
     for key, slot in data.indicators.items():
         req = slot.request
         first = seed_start(coord, sym, req.interval.name)
         series = store_bars(sym, first, day, req.interval.name)
-        series = series.take(series.ts < coord.clock.now_ns())
+        series = series.take(series.ts < coord.now_ns())
         expect = get_indicator(req.name).batch(series, req.params)
         _, today = coord.bars(sym, req.interval.name)
         got = coord.hub.today(key, data.lane, coord.book.expected_so_far(req.interval.name))

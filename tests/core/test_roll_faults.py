@@ -80,7 +80,7 @@ def test_a_failed_roll_is_retried_without_repeating_a_day(coord: SessionCoordina
     FaultyStore.fail = {}
     coord.advance(1)  # the retry
     assert coord.session_day == dt.date(2024, 12, 3)
-    assert [p for p, _ in coord.past] == [0]
+    assert [p for p, _ in coord.engine.history.past] == [0]
     for sym in ("AAPL", "MSFT"):
         for iv in ("1m", "5m"):
             hist, _ = coord.bars(sym, iv)

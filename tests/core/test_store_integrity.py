@@ -25,8 +25,11 @@ from trader_cli.core.bars import FIELDS, Bars
 from trader_cli.core.calendar import NS_PER_MINUTE, nyse
 from trader_cli.core.csv_import import import_csv
 from trader_cli.core.errors import DataError, StoreError
+from trader_cli.core.feed import ParquetFeed
+from trader_cli.core.intervals import Interval
 from trader_cli.core.provisioning.validation import validate_symbol
 from trader_cli.core.store import DataManager
+from trader_cli.core.timeline import Timeline
 
 MONDAY, TUESDAY = dt.date(2024, 12, 2), dt.date(2024, 12, 3)
 OPEN_NS = nyse().open_close(MONDAY)[0]  # 2024-12-02T14:30:00Z
@@ -197,7 +200,8 @@ def test_a_symlink_loop_is_reported_as_unreadable(store: DataManager) -> None:
     path.parent.mkdir(parents=True)
     path.symlink_to(path)
     assert store.intervals_for("LOOP") == ["1m", "1d"]
-    res = validate_symbol(store, nyse(), "LOOP", ["1m", "5m"], MONDAY, None)
+    feed = ParquetFeed(store, nyse(), Timeline(nyse()), on_error=print)
+    res = validate_symbol(feed, nyse(), "LOOP", [Interval.parse("1m"), Interval.parse("5m")], MONDAY, [])
     assert not res.can_proceed
     assert "has only" not in res.reason
     assert f"cannot read {path}: too many levels of symbolic links" in res.reason

@@ -45,7 +45,7 @@ def stop(ctx: typer.Context) -> object:
     if rec is None:
         raise UsageError("not recording (start with: record start FILE)")
     active = obj.has_coordinator and obj.coordinator.state.value != "stopped"
-    end = obj.coordinator.clock.now_ns() if active else None
+    end = obj.coordinator.now_ns() if active else None
     finished = active and obj.coordinator.state.value == "finished"
     lines = script_lines(rec.lines, end, finished)
     header = "# recorded by trader-cli; replay with: trader-cli run " + rec.path + "\n"

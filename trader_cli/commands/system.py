@@ -54,7 +54,7 @@ def pause(ctx: typer.Context, output: OutputOpt = None) -> object:
 
     coord = app_ctx(ctx).coordinator
     coord.pause()
-    return Message(text=f"paused at {coord.status()['time']}", level="ok")
+    return Message(text=f"paused at {coord.status().time_text}", level="ok")
 
 
 @app.command("resume")
@@ -63,9 +63,9 @@ def resume(ctx: typer.Context, output: OutputOpt = None) -> object:
     from trader_cli.core.results import Message
 
     coord = app_ctx(ctx).coordinator
-    since = coord.status()["time"]  # before the clock moves again
+    since = coord.status().time_text  # before the clock moves again
     coord.resume()
-    return Message(text=f"running from {since} at speed {coord.speed:g}", level="ok")
+    return Message(text=f"running from {since} at speed {coord.status().speed:g}", level="ok")
 
 
 @app.command("speed")
@@ -80,7 +80,7 @@ def speed(
     coord = app_ctx(ctx).coordinator
     new = coord.set_speed(value)
     shown = "as fast as possible" if new == 0 else f"{new:g}x"
-    return Message(text=f"speed {shown} ({coord.state.value} at {coord.status()['time']})", level="ok")
+    return Message(text=f"speed {shown} ({coord.state.value} at {coord.status().time_text})", level="ok")
 
 
 @app.command("wait")
@@ -102,20 +102,20 @@ def wait(
 
             def show() -> None:
                 st = coord.status()
-                bar(st["minutes_replayed"], st["minutes_total"] or 1, f"day {st['day']} · {st['time']}")
+                bar(st.minutes_replayed, st.minutes_total or 1, f"day {st.day_text} · {st.time_text}")
 
             finished = coord.wait(timeout, on_progress=show)
     except KeyboardInterrupt:
         st = coord.status()
         return Message(
-            text=f"interrupted: stopped waiting at {st['time']} (day {st['day']}, {st['progress_pct']:.1f}%); "
-            f"the backtest is {st['state']} (system pause holds it, system wait waits again)",
+            text=f"interrupted: stopped waiting at {st.time_text} (day {st.day_text}, {st.progress_pct:.1f}%); "
+            f"the backtest is {st.state.value} (system pause holds it, system wait waits again)",
             level="warn",
         )
     if not finished:
-        raise SessionStateError(f"still running after {timeout:g} s (at {coord.status()['time']})")
+        raise SessionStateError(f"still running after {timeout:g} s (at {coord.status().time_text})")
     st = coord.status()
-    return Message(text=f"{st['state']} at {st['time']} ({st['bars_replayed']:,} bars replayed)", level="ok")
+    return Message(text=f"{st.state.value} at {st.time_text} ({st.bars_replayed:,} bars replayed)", level="ok")
 
 
 @app.command("status")
@@ -127,5 +127,5 @@ def status(ctx: typer.Context, output: OutputOpt = None) -> object:
     obj = app_ctx(ctx)
     st = obj.coordinator.status()
     if (obj.output_request or obj.output).value == "json":
-        return Document(data=st)
+        return Document(data=st.model_dump(mode="json"))
     return status_table(st)

@@ -71,7 +71,7 @@ def _stepped(ctx: typer.Context, step: Callable[[Callable[[], bool]], int]) -> o
         interrupted = stop()
     st = coord.status()
     tail = " (interrupted by Ctrl-C)" if interrupted else ""
-    return Message(text=f"advanced {done} minute(s) to {st['time']}{tail}; state {st['state']}", level="ok")
+    return Message(text=f"advanced {done} minute(s) to {st.time_text}{tail}; state {st.state.value}", level="ok")
 
 
 @app.command("now")
@@ -84,10 +84,10 @@ def now(ctx: typer.Context, output: OutputOpt = None) -> object:
     if (obj.output_request or obj.output).value != "table":
         from trader_cli.core.results import Document
 
-        return Document(data={k: st[k] for k in ("time", "trading_day", "day", "state")})
-    if st["time"] is None:
+        return Document(data=st.model_dump(mode="json", include={"time", "trading_day", "day", "days", "state"}))
+    if st.time is None:
         return Message(text="no session (start one with: system start)")
-    return Message(text=f"{st['time']} · trading day {st['trading_day']} ({st['day']}) · {st['state']}")
+    return Message(text=f"{st.time_text} · trading day {st.trading_day} ({st.day_text}) · {st.state.value}")
 
 
 @app.command("advance", context_settings={"ignore_unknown_options": True})

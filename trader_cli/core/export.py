@@ -45,6 +45,7 @@ from trader_cli.core.atomic import atomic_open, write_atomic
 from trader_cli.core.bars import Bars
 from trader_cli.core.calendar import iso_utc
 from trader_cli.core.errors import UsageError
+from trader_cli.core.intervals import Interval
 from trader_cli.core.jsonsafe import finite, finite_list
 from trader_cli.core.jsonstream import LazyArray, LazyObject, materialize, write_json
 from trader_cli.core.quality import IntervalQuality
@@ -204,7 +205,7 @@ def _today_values(
     recorded outputs at those bars."""
     book = coord.book
     assert book is not None
-    g = book.grid(interval)
+    g = book.grid(Interval.parse(interval))
     rows = book.cursor if g is book.base else g.completed
     have = ~np.isnan(g.cols["close"][:rows, lane])
     vals = coord.hub.today(key, lane, rows)
@@ -275,7 +276,7 @@ def _symbol_out(coord: SessionCoordinator, sym: str, with_bars: bool) -> dict[st
 def _document(coord: SessionCoordinator, with_bars: bool, progress: Progress | None) -> dict[str, Any]:
     """The export with its symbols as a lazy object; consume it under the symbol lock."""
     book = coord.book
-    now = coord.clock.now_ns() if book is not None else None
+    now = coord.now_ns() if book is not None else None
 
     def symbols() -> Iterator[tuple[str, Any]]:
         names = sorted(coord.session.symbols)
@@ -384,7 +385,7 @@ def _write_csv(fh: IO[str], coord: SessionCoordinator, with_bars: bool, progress
         step(2 * len(names) + i, sym)
         data = coord.session.symbols[sym]
         for key, slot in data.indicators.items():
-            iv = slot.request.interval.name
+            iv = slot.request.interval
             ts, vals = _today_values(coord, data.lane, key, iv)
             single = len(vals) == 1
             for out, col in vals.items():

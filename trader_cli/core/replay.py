@@ -16,7 +16,7 @@ import numpy as np
 
 from trader_cli.core.bars import OPEN_AFTER_MIDNIGHT_NS, Bars, aggregate
 from trader_cli.core.calendar import NS_PER_MINUTE, MarketCalendar
-from trader_cli.core.intervals import Interval
+from trader_cli.core.intervals import BASE_1M, Interval
 
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -81,8 +81,10 @@ class DayBook:
         self.open_ns, self.close_ns = calendar.open_close(day)
         self.n_min = (self.close_ns - self.open_ns) // NS_PER_MINUTE
         self.capacity = max(1, capacity)
-        self.base = Grid.build(Interval.parse("1m"), self.open_ns, self.n_min, self.capacity)
-        self.derived = {iv.name: Grid.build(iv, self.open_ns, self.n_min, self.capacity) for iv in derived}
+        self.base = Grid.build(BASE_1M, self.open_ns, self.n_min, self.capacity)
+        self.derived: dict[Interval, Grid] = {
+            iv: Grid.build(iv, self.open_ns, self.n_min, self.capacity) for iv in derived
+        }
         self.cursor = 0
         # Minute row -> derived grids whose bar completes with that minute.
         self._completes: dict[int, list[tuple[Grid, int]]] = {}
@@ -103,10 +105,10 @@ class DayBook:
 
     def add_derived(self, interval: Interval) -> Grid:
         """Add a derived interval (completed bars are computed for the minutes already passed)."""
-        if interval.name in self.derived:
-            return self.derived[interval.name]
+        if interval in self.derived:
+            return self.derived[interval]
         g = Grid.build(interval, self.open_ns, self.n_min, self.capacity)
-        self.derived[interval.name] = g
+        self.derived[interval] = g
         for j, end in enumerate(g.ends.tolist()):
             self._completes.setdefault(end - 1, []).append((g, j))
         done = int(np.searchsorted(g.ends, self.cursor, "right"))
@@ -205,6 +207,15 @@ class DayBook:
         g.cols["open"][j] = np.where(anyb, c["open"][a:b][first, lanes], np.nan)
         g.cols["close"][j] = np.where(anyb, c["close"][a:b][last, lanes], np.nan)
 
+    def build_derived(self, interval: Interval) -> Grid:
+        """A derived grid of a finished day built from its 1m grid, not kept in the book."""
+        assert self.done and self.base.cols, "only a finished day with its 1m grid builds derived grids"
+        g = Grid.build(interval, self.open_ns, self.n_min, self.capacity)
+        for j in range(len(g.ts)):
+            self._complete(g, j)
+        g.completed = len(g.ts)
+        return g
+
     def has(self, interval: str) -> bool:
         """True when the book holds bars of ``interval`` (see ``keep_only``)."""
         return bool(self.base.cols) if interval == "1m" else interval in self.derived
@@ -218,22 +229,22 @@ class DayBook:
             del self.derived[name]
 
     # -- reading -------------------------------------------------------------------------
-    def grid(self, interval: str) -> Grid:
+    def grid(self, interval: Interval) -> Grid:
         """The grid of an interval (``1m`` is the base)."""
         return self.base if interval == "1m" else self.derived[interval]
 
-    def session_bars(self, lane: int, interval: str) -> Bars:
+    def session_bars(self, lane: int, interval: Interval) -> Bars:
         """The lane's bars of ``interval`` that have completed by now (never later ones)."""
         g = self.grid(interval)
         rows = self.cursor if g is self.base else g.completed
         return g.lane_bars(lane, rows)
 
-    def session_count(self, lane: int, interval: str) -> int:
+    def session_count(self, lane: int, interval: Interval) -> int:
         """How many bars of ``interval`` the lane holds so far today."""
         g = self.grid(interval)
         return g.count(lane, self.cursor if g is self.base else g.completed)
 
-    def expected_so_far(self, interval: str) -> int:
+    def expected_so_far(self, interval: Interval) -> int:
         """Bars of ``interval`` the calendar expects by now today."""
         g = self.grid(interval)
         return self.cursor if g is self.base else g.completed

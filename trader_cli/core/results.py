@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
+
+from trader_cli.core.errors import few
+
+if TYPE_CHECKING:
+    from trader_cli.core.provisioning.executor import ProvisioningReport
+    from trader_cli.core.provisioning.requirements import ProvisioningRequirements
+    from trader_cli.core.provisioning.validation import SymbolValidationResult
 
 
 class Message(BaseModel):
@@ -53,3 +61,74 @@ class ScriptSummary(BaseModel):
         """One summary line, e.g. 'demo.trader: 12 command(s) run, 1 failed (line 7), 0.41 s'."""
         where = f" ({', '.join(self.failed_lines)})" if self.failed_lines else ""
         return f"{self.script}: {self.commands_run} command(s) run, {self.failed} failed{where}, {self.seconds:.2f} s"
+
+
+@dataclass
+class AdditionResult:
+    """The outcome of one addition: the plan, the step report (None for a duplicate)."""
+
+    requirements: ProvisioningRequirements
+    report: ProvisioningReport | None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON data: the plan and the step report."""
+        return {
+            "requirements": self.requirements.model_dump(mode="json"),
+            "report": self.report.model_dump(mode="json") if self.report else None,
+            "message": self.requirements.message or (self.report.message if self.report else ""),
+        }
+
+
+@dataclass
+class AdditionBatch:
+    """Several additions in one command (``add symbol A B C``): each its own addition, in order;
+    one that fails is listed with its reason and the others go on."""
+
+    results: list[AdditionResult]
+    failures: list[tuple[str, str]]
+
+    @property
+    def failed_text(self) -> str:
+        """One line naming the failed additions ('' when none failed)."""
+        if not self.failures:
+            return ""
+        total = len(self.results) + len(self.failures)
+        return f"{len(self.failures)} of {total} addition(s) failed: " + few(
+            (f"{s}: {why}" for s, why in self.failures), limit=3, sep="; "
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON data: each addition's plan and report, and the failures."""
+        return {
+            "additions": [r.to_json() for r in self.results],
+            "failed": [{"symbol": s, "reason": why} for s, why in self.failures],
+        }
+
+
+@dataclass
+class StartResult:
+    """What ``system start`` did: validation of every config symbol and each one's provisioning."""
+
+    validations: list[SymbolValidationResult]
+    reports: list[ProvisioningReport]
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON data: validation of every config symbol and each provisioning report."""
+        return {
+            "validation": [v.model_dump(mode="json") for v in self.validations],
+            "provisioning": [r.model_dump(mode="json") for r in self.reports],
+            "seconds": round(self.seconds, 4),
+        }
+
+    @staticmethod
+    def nothing_started(validations: list[SymbolValidationResult]) -> str:
+        """Why no session started: no symbols, or every one failed (a few named)."""
+        if not validations:
+            return (
+                "the config lists no symbols; the session did not start "
+                '(add some to session_data_config.symbols, e.g. "symbols": ["AAPL"])'
+            )
+        return f"every config symbol failed validation ({len(validations)}); the session did not start: " + few(
+            (f"{v.symbol}: {v.reason}" for v in validations), limit=3, sep="; "
+        )

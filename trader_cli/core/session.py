@@ -12,29 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from trader_cli.core.bars import Bars
 from trader_cli.core.errors import SessionStateError, few
+from trader_cli.core.intervals import Interval
+from trader_cli.core.provenance import SymbolMetadata
 
 if TYPE_CHECKING:
     from trader_cli.core.indicators import IndicatorRequest
-
-AddedBy = Literal["config", "strategy", "scanner", "adhoc"]
-SOURCES: tuple[str, ...] = ("config", "strategy", "scanner", "adhoc")
-
-
-@dataclass
-class SymbolMetadata:
-    """Where a symbol came from and how fully it is loaded (names as in the design notes)."""
-
-    meets_session_config_requirements: bool = False
-    added_by: AddedBy = "config"
-    auto_provisioned: bool = False
-    added_at: int | None = None  # simulated time (UTC ns) of the addition; None before the session starts
-    upgraded_from_adhoc: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,15 +76,15 @@ class SymbolSessionData:
     """Everything the session holds for one symbol (removing the symbol removes all of it)."""
 
     symbol: str
-    base_interval: str
+    base_interval: Interval
     metadata: SymbolMetadata
     lane: int
-    intervals: list[str] = field(default_factory=list)
+    intervals: list[Interval] = field(default_factory=list)
     # History = ``loaded`` (read from the store at provisioning: the trading days before day
-    # ``since_pos`` of the backtest, a block per day so a day that leaves the trailing window
-    # is freed as it leaves) + the symbol's lane of the replayed days since then.
-    loaded: dict[str, list[DayBlock]] = field(default_factory=dict)
-    history_days: dict[str, int] = field(default_factory=dict)
+    # ``since_pos`` of the backtest, a block per day, kept for the whole run) + the symbol's
+    # lane of the replayed days since then (core/history.py).
+    loaded: dict[Interval, list[DayBlock]] = field(default_factory=dict)
+    history_days: dict[Interval, int] = field(default_factory=dict)
     since_pos: int = 0
     indicators: dict[str, IndicatorSlot] = field(default_factory=dict)
 

@@ -1,5 +1,10 @@
 """Indicator streams for the replay: one bank per indicator key, updated for all its symbols at
-once on each completed bar of its interval, with today's values recorded per bar."""
+once on each completed bar of its interval.
+
+Values are kept for the whole run: over the history a symbol was seeded with (the batch path,
+computed once at registration), and for every bar of every replayed day (one record per day,
+bars × bank lanes per output, NaN where a lane had no bar or was not ready yet).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from trader_cli.core.bars import Bars
+from trader_cli.core.intervals import Interval
 from trader_cli.core.replay import Grid
 
 if TYPE_CHECKING:
     from trader_cli.core.indicators import IndicatorBank, IndicatorRequest
+
+Values = dict[str, np.ndarray]
+
+
+@dataclass
+class Seeded:
+    """A lane's values over the history it was seeded with: bar times and each output."""
+
+    ts: np.ndarray
+    values: Values
+    bars: int  # bars the lane had seen when it was registered (history + today so far)
 
 
 @dataclass
@@ -22,10 +39,13 @@ class Stream:
     request: IndicatorRequest
     bank: IndicatorBank
     outputs: tuple[str, ...]
+    converge_bars: int  # bars after which the start point no longer shows (see indicators/base.py)
     members: dict[int, int] = field(default_factory=dict)  # replay lane -> bank lane
     lanes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     bank_lanes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    values: dict[str, np.ndarray] = field(default_factory=dict)  # output -> (bars today × bank capacity)
+    values: Values = field(default_factory=dict)  # today: output -> (bars today × bank capacity)
+    past: dict[int, Values] = field(default_factory=dict)  # day position -> that day's record
+    seeded: dict[int, Seeded] = field(default_factory=dict)  # bank lane -> history values
     dense: bool = False
     head: bool = False
 
@@ -39,7 +59,7 @@ class Stream:
         # ... and their bank lanes are 0..n-1 too (in whatever order: n distinct lanes, max n-1).
         self.head = bool(self.dense and int(self.bank_lanes.max()) == n - 1)
 
-    def reset_day(self, n_bars: int, lanes: int = 1) -> None:
+    def start_day(self, n_bars: int, lanes: int = 1) -> None:
         """Start today's value record (``n_bars`` bars of the interval today, room for at least
         ``lanes`` bank lanes)."""
         cap = max(lanes, int(self.bank_lanes.max()) + 1 if len(self.bank_lanes) else 1)
@@ -105,37 +125,34 @@ class IndicatorHub:
 
     def register(self, request: IndicatorRequest, lane: int, seed: Bars, seed_session: Bars, grid: Grid | None) -> int:
         """Add a symbol (replay lane) to the key's stream, seeded with its history plus the
-        session bars already completed; returns the bank lane."""
+        session bars already completed; returns the bank lane. The values over the seed come
+        from the batch path and are kept (history values, today's catch-up)."""
         from trader_cli.core.indicators import get_indicator
 
         key = request.key
         stream = self.streams.get(key)
+        ind = get_indicator(request.name)
         if stream is None:
-            ind = get_indicator(request.name)
-            stream = Stream(request, ind.new_bank(request.params), tuple(ind.outputs))
+            stream = Stream(
+                request, ind.new_bank(request.params), tuple(ind.outputs), ind.converge_bars(request.params)
+            )
             self.streams[key] = stream
             # Room for every symbol the book has room for: growing one lane at a time would copy.
             lanes = grid.cols["close"].shape[1] if grid is not None else 1
-            stream.reset_day(len(grid.ts) if grid is not None else 0, lanes)
+            stream.start_day(len(grid.ts) if grid is not None else 0, lanes)
         blane = stream.bank.add_lane()
-        stream.bank.seed(blane, Bars.concat([seed, seed_session]))
+        both = Bars.concat([seed, seed_session])
+        stream.bank.seed(blane, both)
         stream.members[lane] = blane
         stream._reindex()
         stream._ensure_cols(blane)
+        out = ind.batch(both, request.params)
+        stream.seeded[blane] = Seeded(seed.ts, {o: out[o][: len(seed)].copy() for o in stream.outputs}, len(both))
         if grid is not None and len(seed_session):
-            self._record_catch_up(stream, request, blane, seed, seed_session, grid)
+            rows = np.searchsorted(grid.ts, seed_session.ts)
+            for o in stream.outputs:
+                stream.values[o][rows, blane] = out[o][len(seed) :]
         return blane
-
-    def _record_catch_up(
-        self, stream: Stream, request: IndicatorRequest, blane: int, seed: Bars, session: Bars, grid: Grid
-    ) -> None:
-        """Today's values for bars that completed before the symbol was added (batch path)."""
-        from trader_cli.core.indicators import get_indicator
-
-        out = get_indicator(request.name).batch(Bars.concat([seed, session]), request.params)
-        rows = np.searchsorted(grid.ts, session.ts)
-        for o in stream.outputs:
-            stream.values[o][rows, blane] = out[o][len(seed) :]
 
     def unregister(self, key: str, lane: int) -> None:
         """Remove a symbol from a stream (drops the stream when it was the last one)."""
@@ -144,6 +161,7 @@ class IndicatorHub:
             return
         blane = stream.members.pop(lane)
         stream.bank.free_lane(blane)
+        stream.seeded.pop(blane, None)
         for a in stream.values.values():
             if blane < a.shape[1]:
                 a[:, blane] = np.nan
@@ -151,24 +169,45 @@ class IndicatorHub:
         if not stream.members:
             del self.streams[key]
 
-    def on_bar(self, interval: str, grid: Grid, row: int) -> None:
+    def on_bar(self, interval: Interval, grid: Grid, row: int) -> None:
         """A bar of ``interval`` completed at ``row`` for every lane: update its streams."""
         for stream in self.streams.values():
-            if stream.request.interval.name == interval:
+            if stream.request.interval == interval:
                 stream.update(grid, row)
 
-    def reset_day(self, bars_per_interval: dict[str, int]) -> None:
-        """A new session day: clear today's value records."""
+    def roll_day(self, finished_pos: int, bars_per_interval: dict[Interval, int]) -> None:
+        """A new session day: today's records join the past (day ``finished_pos``), new ones start."""
         for stream in self.streams.values():
-            stream.reset_day(bars_per_interval.get(stream.request.interval.name, 0))
+            stream.past[finished_pos] = stream.values
+            stream.start_day(bars_per_interval.get(stream.request.interval, 0))
 
     def latest(self, key: str, lane: int) -> dict[str, float] | None:
         """The key's latest outputs for a lane, or None while not ready."""
         stream = self.streams[key]
         return stream.bank.latest(stream.members[lane])
 
-    def today(self, key: str, lane: int, rows: int) -> dict[str, np.ndarray]:
+    def progress(self, key: str, lane: int) -> tuple[int, int, int]:
+        """(bars the lane has seen, bars before its first value, bars until it converges)."""
+        stream = self.streams[key]
+        blane = stream.members[lane]
+        return int(stream.bank.bars_seen(blane)), int(stream.bank.warmup), stream.converge_bars
+
+    def today(self, key: str, lane: int, rows: int) -> Values:
         """Today's recorded values of a lane's indicator for the first ``rows`` bars."""
         stream = self.streams[key]
         blane = stream.members[lane]
         return {o: stream.values[o][:rows, blane] for o in stream.outputs}
+
+    def seeded(self, key: str, lane: int) -> Seeded:
+        """The lane's values over the history it was seeded with."""
+        stream = self.streams[key]
+        return stream.seeded[stream.members[lane]]
+
+    def past_day(self, key: str, lane: int, pos: int) -> Values | None:
+        """The lane's record of replayed day ``pos`` (None when the stream did not exist then)."""
+        stream = self.streams[key]
+        blane = stream.members[lane]
+        values = stream.past.get(pos)
+        if values is None:
+            return None
+        return {o: v[:, blane] if blane < v.shape[1] else np.full(v.shape[0], np.nan) for o, v in values.items()}

@@ -155,7 +155,7 @@ def _today_values(
     """Each output at each of today's session bars of ``interval`` (same rows as ``coord.bars``)."""
     book = coord.book
     assert book is not None
-    grid = book.grid(interval)
+    grid = book.grid(Interval.parse(interval))
     rows = book.cursor if grid is book.base else grid.completed
     have = ~np.isnan(grid.cols["close"][:rows, data.lane])
     today = coord.hub.today(key, data.lane, rows)

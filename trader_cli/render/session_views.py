@@ -11,6 +11,7 @@ from trader_cli.core.coordinator import AdditionResult, SessionCoordinator, Star
 from trader_cli.core.provisioning.executor import ProvisioningReport
 from trader_cli.core.provisioning.requirements import ProvisioningRequirements
 from trader_cli.core.provisioning.validation import SymbolValidationResult
+from trader_cli.core.queries import SessionStatus
 from trader_cli.core.results import Message, Tabular
 from trader_cli.render.views import register_view, renderables, table_of
 
@@ -42,7 +43,7 @@ def plan_table(req: ProvisioningRequirements) -> Tabular:
         ],
         ["indicators", ind or "—"],
         ["can proceed", req.can_proceed],
-        ["steps", " → ".join(req.provisioning_steps) or "none"],
+        ["steps", " → ".join(req.step_labels) or "none"],
     ]
     if req.metadata:
         rows.append(["metadata", ", ".join(f"{k}={v}" for k, v in req.metadata.items())])
@@ -140,7 +141,7 @@ def session_table(coord: SessionCoordinator) -> Tabular:
                 ]
             )
         st = coord.status()
-    caption = f"{st['state']} · {st['time'] or '—'} · bars shown as history+session"
+    caption = f"{st.state.value} · {st.time_text or '—'} · bars shown as history+session"
     return Tabular(
         title="session",
         columns=[
@@ -160,11 +161,12 @@ def session_table(coord: SessionCoordinator) -> Tabular:
     )
 
 
-def status_table(status: dict[str, Any]) -> Tabular:
-    """The session status as key/value rows."""
-    return Tabular(
-        title="status", columns=["key", "value"], rows=[[k, v] for k, v in status.items()], show_header=False
-    )
+def status_table(status: SessionStatus) -> Tabular:
+    """The session status as key/value rows (times in New York)."""
+    rows: list[list[Any]] = [[k, v] for k, v in status.model_dump().items()]
+    shown = {"state": status.state.value, "time": status.time_text, "day": status.day_text}
+    rows = [[k, shown.get(k, v)] for k, v in rows if k != "days"]
+    return Tabular(title="status", columns=["key", "value"], rows=rows, show_header=False)
 
 
 def bars_table(symbol: str, interval: str, hist: Any, sess: Any, last: int) -> Tabular:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trader_cli.context import AppContext
+from trader_cli.core.lifecycle import SessionState
 
 if TYPE_CHECKING:
     from trader_cli.shell.history import ShellHistory
@@ -31,10 +32,10 @@ def prompt_text(obj: AppContext) -> str:
     if not obj.has_coordinator:
         return "trader> "
     st = obj.coordinator.status()
-    if st["state"] == "stopped":
+    if st.state is SessionState.stopped:
         return "trader> "
-    when = (st["time"] or "").removesuffix(" ET")
-    return f"{st['mode']}·{st['state']} {when} > "
+    when = (st.time_text or "").removesuffix(" ET")
+    return f"{st.mode}·{st.state.value} {when} > "
 
 
 def toolbar_text(obj: AppContext) -> str:
@@ -43,10 +44,10 @@ def toolbar_text(obj: AppContext) -> str:
     if not obj.has_coordinator or obj.coordinator.state.value == "stopped":
         return f" no session (system start) │ {hints}"
     st = obj.coordinator.status()
-    speed = "max" if not st["speed"] else f"{st['speed']:g}x"
+    speed = "max" if not st.speed else f"{st.speed:g}x"
     return (
-        f" {st['time']} │ day {st['day']} │ {st['progress_pct']:.1f}% │ speed {speed} │ "
-        f"{st['symbols']} symbols │ {hints}"
+        f" {st.time_text} │ day {st.day_text} │ {st.progress_pct:.1f}% │ speed {speed} │ "
+        f"{st.symbols} symbols │ {hints}"
     )
 
 

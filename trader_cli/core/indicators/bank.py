@@ -368,6 +368,10 @@ class IndicatorBank:
             self._values[name][lane] = v
 
     # -- reading ------------------------------------------------------------------------------
+    def bars_seen(self, lane: int) -> int:
+        """Bars the lane has been fed (seeded ones included)."""
+        return int(self._count[lane])
+
     def ready(self) -> NDArray[np.bool_]:
         """Per lane: True once it has a value (warmup complete)."""
         first = self._values[self.indicator.outputs[0]]

@@ -27,6 +27,15 @@ Params = tuple[Param, ...]
 RawParam = str | int | float
 
 MAX_PERIOD = 100_000  # TA-Lib's upper bound for every period
+CONVERGED = 1e-10  # a recursion has converged once its starting value weighs less than this
+
+
+def fade_bars(k: float) -> int:
+    """Bars until a start value smoothed by ``v += k (x - v)`` weighs less than CONVERGED:
+    the least m with (1 - k)^m < CONVERGED."""
+    if k >= 1.0:
+        return 0
+    return math.ceil(math.log(CONVERGED) / math.log1p(-k))
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,13 @@ class Indicator:
         """Bars of the indicator's interval needed before its first valid value (lookback + 1)."""
         return self._warmup(self.resolve_params(params))
 
+    def converge_bars(self, params: Sequence[RawParam] = ()) -> int:
+        """Bars after which the value no longer depends on where the series started: the
+        warmup, plus for a recursive family (ema, rsi, atr, macd) the bars until the starting
+        value weighs less than CONVERGED relative (window families: the warmup itself)."""
+        resolved = self.resolve_params(params)
+        return self._warmup(resolved) + self._horizon(resolved)
+
     def batch(self, bars: Bars, params: Sequence[RawParam] = ()) -> dict[str, FloatArray]:
         """Every output over the whole series (len(bars) each, NaN until warmup completes)."""
         resolved = self.resolve_params(params)
@@ -146,6 +162,10 @@ class Indicator:
     # -- what each family implements ---------------------------------------------------------
     def _warmup(self, params: Params) -> int:
         raise NotImplementedError
+
+    def _horizon(self, params: Params) -> int:
+        """Bars the starting value of a recursion takes to fade (0: no recursion)."""
+        return 0
 
     def _batch(self, bars: Bars, params: Params) -> dict[str, FloatArray]:
         raise NotImplementedError

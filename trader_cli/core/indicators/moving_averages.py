@@ -17,6 +17,7 @@ from trader_cli.core.indicators.base import (
     Indicator,
     IntArray,
     Params,
+    fade_bars,
     nan_prefixed,
     period,
     warmup_buffer,
@@ -73,6 +74,9 @@ class EMA(Indicator):
 
     def _warmup(self, params: Params) -> int:
         return int(params[0])
+
+    def _horizon(self, params: Params) -> int:
+        return fade_bars(ema_k(int(params[0])))
 
     def _batch(self, bars: Bars, params: Params) -> dict[str, FloatArray]:
         n = int(params[0])

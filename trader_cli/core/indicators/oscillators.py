@@ -23,6 +23,7 @@ from trader_cli.core.indicators.base import (
     Indicator,
     IntArray,
     Params,
+    fade_bars,
     nan_prefixed,
     period,
 )
@@ -39,6 +40,9 @@ class RSI(Indicator):
 
     def _warmup(self, params: Params) -> int:
         return int(params[0]) + 1
+
+    def _horizon(self, params: Params) -> int:
+        return fade_bars(1.0 / int(params[0]))
 
     def _batch(self, bars: Bars, params: Params) -> dict[str, FloatArray]:
         n = int(params[0])
@@ -100,6 +104,10 @@ class MACD(Indicator):
 
     def _warmup(self, params: Params) -> int:
         return int(params[1]) + int(params[2]) - 1
+
+    def _horizon(self, params: Params) -> int:
+        # the slow EMA's start fades, then the signal EMA's start (which saw the line's error)
+        return fade_bars(ema_k(int(params[1]))) + fade_bars(ema_k(int(params[2])))
 
     def _batch(self, bars: Bars, params: Params) -> dict[str, FloatArray]:
         fast, slow, sig = (int(p) for p in params)

@@ -53,6 +53,7 @@ class IndicatorRequirements:
     interval: Interval
     base_interval: Interval
     warmup_bars: int
+    converge_bars: int
     historical_days: int
     history_days: tuple[dt.date, ...]
     bars_available: int
@@ -64,6 +65,7 @@ class IndicatorRequirements:
             "interval": self.interval.name,
             "base_interval": self.base_interval.name,
             "warmup_bars": self.warmup_bars,
+            "converge_bars": self.converge_bars,
             "historical_days": self.historical_days,
             "history_days": [d.isoformat() for d in self.history_days],
             "bars_available": self.bars_available,
@@ -77,15 +79,17 @@ def analyze_indicator_requirements(
     stored_intervals: set[str] | None = None,
 ) -> IndicatorRequirements:
     """The warmup of ``request`` in bars and the trading days before ``session_date`` that hold
-    them (oldest first); a session-anchored indicator (vwap) needs no history."""
+    its convergence horizon (oldest first: loaded as history, so its values do not depend on
+    where the series starts); a session-anchored indicator (vwap) needs no history."""
     cal = calendar or nyse()
     indicator = get_indicator(request.name)
     warmup = indicator.warmup_bars(request.params)
+    converge = indicator.converge_bars(request.params)
     interval = request.interval
     days: tuple[dt.date, ...] = ()
     held = 0
     if not indicator.session_anchored:
-        days, held = _days_holding(cal, session_date, interval, warmup)
+        days, held = _days_holding(cal, session_date, interval, converge)
         if held < warmup:
             raise IndicatorError(
                 f"{request.key} needs {warmup} bars of {interval.name} but the calendar only "
@@ -96,6 +100,7 @@ def analyze_indicator_requirements(
         interval=interval,
         base_interval=interval.required_base(stored_intervals),
         warmup_bars=warmup,
+        converge_bars=converge,
         historical_days=len(days),
         history_days=days,
         bars_available=held,

@@ -22,6 +22,7 @@ from trader_cli.core.indicators.base import (
     IntArray,
     Params,
     ParamSpec,
+    fade_bars,
     nan_prefixed,
     period,
 )
@@ -87,6 +88,9 @@ class ATR(Indicator):
 
     def _warmup(self, params: Params) -> int:
         return int(params[0]) + 1
+
+    def _horizon(self, params: Params) -> int:
+        return fade_bars(1.0 / int(params[0]))
 
     def _batch(self, bars: Bars, params: Params) -> dict[str, FloatArray]:
         n = int(params[0])

@@ -1,4 +1,7 @@
-"""Validation: can we get the data a symbol needs? (the Parquet store in backtests)."""
+"""Validation: can we get the data a symbol needs? (phase 2, asked of the bar source: the
+Parquet store in a backtest, Alpaca in live mode). It never reads bars, only what the source
+knows of them (file footers): the intervals held, bars on the session day, and how many of the
+history days the addition wants have bars."""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ from pydantic import BaseModel, Field
 
 from trader_cli.core.calendar import MarketCalendar
 from trader_cli.core.errors import DataError
-from trader_cli.core.intervals import VALID_INTERVALS, Interval
-from trader_cli.core.store import DataManager, check_symbol
+from trader_cli.core.feed import BarSource
+from trader_cli.core.intervals import BASE_1M, VALID_INTERVALS, Interval, intervals
+from trader_cli.core.store import check_symbol
 
 
 class SymbolValidationResult(BaseModel):
@@ -20,65 +24,74 @@ class SymbolValidationResult(BaseModel):
     reason: str = ""
     data_source: str | None = None
     data_source_available: bool = False
-    intervals_supported: list[str] = Field(default_factory=list)
+    intervals_supported: list[Interval] = Field(default_factory=list)
     has_historical_data: bool = False
+    history_days_wanted: int = 0  # trading days of history the addition asks for
+    history_days_present: int = 0  # of those, the days the source has bars on
     meets_config_requirements: bool = False
 
+    @property
+    def history_text(self) -> str:
+        """'5 of 5 days', '3 of 20 days', 'none needed'."""
+        if not self.history_days_wanted:
+            return "none needed"
+        return f"{self.history_days_present} of {self.history_days_wanted} days"
 
-def supported_intervals(stored: list[str]) -> list[str]:
+
+def supported_intervals(stored: list[str]) -> list[Interval]:
     """Intervals we can serve from what is stored (everything >= 1m derives from 1m)."""
     out = set(stored)
-    if "1m" in stored:
+    if BASE_1M in stored:
         out.update(n for n in VALID_INTERVALS if Interval.parse(n).seconds >= 60)
-    return sorted(out, key=lambda n: Interval.parse(n).seconds)
+    return intervals(out)
 
 
 def validate_symbol(
-    store: DataManager,
+    source: BarSource,
     calendar: MarketCalendar,
     symbol: str,
-    required: list[str],
+    required: list[Interval],
     session_day: dt.date,
-    history_first_day: dt.date | None,
-    config_intervals: list[str] | None = None,
+    history_days: list[dt.date],
+    config_intervals: list[Interval] | None = None,
 ) -> SymbolValidationResult:
-    """Check the store holds the base data for ``required`` intervals on the session day, and
-    whether history exists; never raises for a bad symbol or an unreadable file (the reason
-    says what is wrong)."""
+    """Check the source holds the base data for ``required`` intervals on the session day, and
+    how many of ``history_days`` it has bars on; never raises for a bad symbol or an unreadable
+    file (the reason says what is wrong)."""
     try:
         sym = check_symbol(symbol)
     except DataError as err:
         return SymbolValidationResult(symbol=symbol, reason=str(err))
-    res = SymbolValidationResult(symbol=sym, data_source="parquet")
+    res = SymbolValidationResult(symbol=sym, data_source=source.name)
     try:
-        return _check_store(res, store, calendar, required, session_day, history_first_day, config_intervals)
+        return _check(res, source, calendar, required, session_day, history_days, config_intervals)
     except DataError as err:  # a corrupt or foreign file: the symbol cannot be provisioned
         res.can_proceed = False
         res.reason = str(err)
         return res
 
 
-def _check_store(
+def _check(
     res: SymbolValidationResult,
-    store: DataManager,
+    source: BarSource,
     calendar: MarketCalendar,
-    required: list[str],
+    required: list[Interval],
     session_day: dt.date,
-    history_first_day: dt.date | None,
-    config_intervals: list[str] | None,
+    history_days: list[dt.date],
+    config_intervals: list[Interval] | None,
 ) -> SymbolValidationResult:
     sym = res.symbol
-    stored = store.intervals_for(sym)
+    stored = source.intervals_for(sym)
     if not stored:
         res.reason = (
-            f"no bars stored for {sym} in {store.data_dir} "
+            f"no bars stored for {sym} {source.where} "
             f"(import them with: data import FILE.csv --symbol {sym} --interval 1m)"
         )
         return res
     res.data_source_available = True
     res.intervals_supported = supported_intervals(stored)
     missing = [iv for iv in required if iv not in res.intervals_supported]
-    finer = [iv for iv in missing if Interval.parse(iv).seconds < 60]
+    finer = [iv for iv in missing if iv.seconds < 60]
     if finer:
         res.reason = f"{', '.join(finer)} bars cannot be built from 1m bars (import {finer[0]} bars for {sym})"
         return res
@@ -89,26 +102,23 @@ def _check_store(
         )
         return res
     open_ns, close_ns = calendar.open_close(session_day)
-    base = "1m" if "1m" in stored else stored[0]
-    if not store.overlaps(sym, base, open_ns, close_ns):
-        cov = store.coverage(sym)
-        span = ", ".join(
-            f"{c.interval} {dt.datetime.utcfromtimestamp(c.first_ns / 1e9):%Y-%m-%d}.."
-            f"{dt.datetime.utcfromtimestamp(c.last_ns / 1e9):%Y-%m-%d}"
-            for c in cov
-            if not c.problem
-        )
-        res.reason = f"no {base} bars for {sym} on {session_day} (the store has {span})"
+    base = BASE_1M if BASE_1M in stored else Interval.parse(stored[0])
+    if not source.has_bars(sym, base, open_ns, close_ns):
+        res.reason = f"no {base} bars for {sym} on {session_day} (the store has {source.span_text(sym)})"
         return res
-    if history_first_day is not None:
-        h_open = calendar.open_close(history_first_day)[0] - 10 * 3_600_000_000_000
-        res.has_historical_data = store.overlaps(sym, base, h_open, open_ns)
-    else:
-        res.has_historical_data = True
+    res.history_days_wanted = len(history_days)
+    res.history_days_present = len(source.days_with_bars(sym, base, history_days)) if history_days else 0
+    res.has_historical_data = res.history_days_present > 0 or not history_days
     wanted = config_intervals if config_intervals is not None else required
     res.meets_config_requirements = all(iv in res.intervals_supported for iv in wanted)
     res.can_proceed = True
-    res.reason = (
-        "ok" if res.has_historical_data else "ok (no history before the session day: indicators warm up in-session)"
-    )
+    if not history_days or res.history_days_present == len(history_days):
+        res.reason = "ok"
+    elif res.history_days_present:
+        res.reason = (
+            f"ok (history: bars on {res.history_days_present} of the {len(history_days)} trading days wanted, "
+            f"{history_days[0]}..{history_days[-1]}: warmups start later)"
+        )
+    else:
+        res.reason = "ok (no history before the session day: indicators warm up in-session)"
     return res

@@ -1,0 +1,75 @@
+"""The parts of one session's engine, wired together once (by the coordinator), and the event log.
+
+    Engine
+    ├── session    the symbols and the symbol lock          (core/session.py)
+    ├── lanes      symbol ↔ lane of the cross-sectional arrays (core/lanes.py)
+    ├── timeline   the backtest's days and position         (core/timeline.py)
+    ├── feed       the bar source (Parquet; Alpaca live)     (core/feed.py)
+    ├── history    trailing history and the whole run        (core/history.py)
+    ├── hub        indicator streams                         (core/streams.py)
+    ├── replay     the current day and the minute step       (core/step.py)
+    ├── clock      the lifecycle and the replay thread       (core/clock.py)
+    └── events     what the trader is told above the prompt
+
+Provisioning steps (core/provisioning/steps.py) and the read side (core/queries.py) take an
+``Engine``; nothing outside core reaches into its parts.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from trader_cli.core.calendar import MarketCalendar
+from trader_cli.core.clock import ReplayClock
+from trader_cli.core.config import SessionConfig
+from trader_cli.core.feed import BarSource
+from trader_cli.core.history import History
+from trader_cli.core.lanes import LaneAllocator
+from trader_cli.core.session import SessionData
+from trader_cli.core.step import Replay
+from trader_cli.core.streams import IndicatorHub
+from trader_cli.core.timeline import Timeline
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the replay wants the trader to know (day start/end, additions, errors)."""
+
+    kind: str
+    text: str
+    at_ns: int | None
+
+
+@dataclass
+class EventLog:
+    """The last events, and a listener (the shell prints them above the prompt)."""
+
+    now: Callable[[], int | None]
+    events: deque[Event] = field(default_factory=lambda: deque(maxlen=1000))
+    listener: Callable[[Event], None] | None = None
+
+    def emit(self, kind: str, text: str) -> None:
+        """Record an event and hand it to the listener."""
+        ev = Event(kind, text, self.now())
+        self.events.append(ev)
+        if self.listener is not None:
+            self.listener(ev)
+
+
+@dataclass
+class Engine:
+    """One session's parts (see the module doc)."""
+
+    calendar: MarketCalendar
+    session: SessionData
+    lanes: LaneAllocator
+    timeline: Timeline
+    feed: BarSource
+    history: History
+    hub: IndicatorHub
+    replay: Replay
+    clock: ReplayClock
+    events: EventLog
+    config: SessionConfig | None = None

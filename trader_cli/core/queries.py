@@ -1,0 +1,116 @@
+"""The read side: what commands, tables, charts and the export ask of a session, as typed values
+built under the symbol lock (a consistent snapshot between two replay minutes).
+
+Bars: ``bars`` is a symbol's trailing history and today's bars so far (what an indicator sees);
+``series`` is everything it held since its first history bar (the whole run). Quality compares
+the whole run with the calendar. Nothing here changes the session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import BaseModel
+
+from trader_cli.core.bars import Bars
+from trader_cli.core.calendar import to_ny
+from trader_cli.core.intervals import Interval
+from trader_cli.core.lifecycle import SessionState
+from trader_cli.core.quality import IntervalQuality, expected_starts, measure
+from trader_cli.core.session import SymbolSessionData
+
+if TYPE_CHECKING:
+    from trader_cli.core.engine import Engine
+
+
+class SessionStatus(BaseModel):
+    """Where the session is: state, simulated time (New York), day, progress, speed, symbols."""
+
+    state: SessionState
+    mode: str | None
+    config: str | None
+    trading_day: dt.date | None
+    day: int | None  # 1-based position of the trading day in the backtest
+    days: int
+    time: dt.datetime | None
+    minutes_replayed: int
+    minutes_total: int
+    progress_pct: float
+    bars_replayed: int
+    speed: float
+    symbols: int
+
+    @property
+    def time_text(self) -> str | None:
+        """'2024-12-02 09:30 ET' (None without a session)."""
+        return None if self.time is None else f"{self.time:%Y-%m-%d %H:%M} ET"
+
+    @property
+    def day_text(self) -> str | None:
+        """'1 of 2' (None without a session)."""
+        return None if self.day is None else f"{self.day} of {self.days}"
+
+
+def status(eng: Engine) -> SessionStatus:
+    """The session's status (cheap: no bars are read)."""
+    book = eng.replay.book
+    tl = eng.timeline
+    total = tl.total_minutes if book is not None else 0
+    done = eng.clock.minutes_done
+    cfg = eng.config
+    return SessionStatus(
+        state=eng.clock.state,
+        mode=cfg.mode if cfg else None,
+        config=cfg.name if cfg else None,
+        trading_day=book.day if book else None,
+        day=tl.pos + 1 if book else None,
+        days=len(tl.days) if book else 0,
+        time=to_ny(book.now_ns) if book else None,
+        minutes_replayed=done,
+        minutes_total=total,
+        progress_pct=round(100.0 * done / total, 2) if total else 0.0,
+        bars_replayed=eng.replay.bars_replayed,
+        speed=eng.clock.speed,
+        symbols=len(eng.session.symbols),
+    )
+
+
+def bars(eng: Engine, data: SymbolSessionData, interval: Interval) -> tuple[Bars, Bars]:
+    """(trailing history, today's completed bars) of a symbol's interval."""
+    book = eng.replay.book
+    assert book is not None
+    return eng.history.window(data, interval, book.day), book.session_bars(data.lane, interval)
+
+
+def series(eng: Engine, data: SymbolSessionData, interval: Interval) -> Bars:
+    """Every bar of a symbol's interval since its first history bar, today's included."""
+    book = eng.replay.book
+    assert book is not None
+    return Bars.concat([eng.history.whole(data, interval), book.session_bars(data.lane, interval)])
+
+
+def expected(eng: Engine, data: SymbolSessionData, interval: Interval) -> np.ndarray:
+    """Every bar start the calendar expects in what the symbol holds: its history days before
+    the day it joined, the days replayed since, and today up to now."""
+    book = eng.replay.book
+    assert book is not None
+    tl = eng.timeline
+    joined = tl.days[data.since_pos]
+    days = eng.calendar.trading_days_back(joined, data.history_days.get(interval, 0)) + tl.days[data.since_pos : tl.pos]
+    return np.concatenate(
+        [*(tl.slot_ts(interval, d) for d in days), expected_starts(eng.calendar, [book.day], interval, book.now_ns)]
+    )
+
+
+def quality(eng: Engine, symbol: str) -> list[IntervalQuality]:
+    """Bars present ÷ expected for each interval of a symbol over the whole run, with the gaps."""
+    data = eng.session.require(symbol)
+    book = eng.replay.book
+    assert book is not None
+    out = []
+    for iv in data.intervals:
+        held = Bars.concat([eng.history.whole(data, iv), book.session_bars(data.lane, iv)])
+        out.append(measure(held, expected(eng, data, iv), iv))
+    return out
