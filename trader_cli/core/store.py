@@ -281,9 +281,14 @@ class DataManager:
         reading (one stat when there is none)."""
         if not os.path.lexists(self._journal):
             return
-        with writer_lock(self.data_dir, wait=False) as held:
-            if held:
-                settle(self.data_dir)
+        try:
+            with writer_lock(self.data_dir, wait=False) as held:
+                if held:
+                    settle(self.data_dir)
+        except DataError as err:
+            if isinstance(err, StoreError):
+                raise
+            raise StoreError(f"an interrupted write left {self._journal}; settling it needs to write: {err}") from err
 
     # -- coverage --------------------------------------------------------------------------
     def coverage(self, symbol: str | None = None) -> list[Coverage]:
