@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from trader_cli.core.config import (
+    ConfigProblem,
     SessionConfig,
+    check_config,
     config_schema,
     load_config,
     parse_config,
@@ -115,7 +117,7 @@ def test_an_unknown_nested_key_is_named_with_its_path() -> None:
     [
         (
             backtest(derived_intervals=["5m", "7m"]),
-            "session_data_config.derived_intervals: unknown interval '7m' (use one of 1s, 1m, 5m, 15m, 30m, 1h, 1d)",
+            "session_data_config.derived_intervals.1: unknown interval '7m' (use one of 1s, 1m, 5m, 15m, 30m, 1h, 1d)",
         ),
         (
             backtest(base_interval="5m"),
@@ -133,7 +135,7 @@ def test_an_unknown_nested_key_is_named_with_its_path() -> None:
             backtest(historical={"trailing_days": -1}),
             "session_data_config.historical.trailing_days: Input should be greater than or equal to 0 (got -1)",
         ),
-        (backtest(symbols=["AAPL", "no good"]), "session_data_config.symbols: bad symbol 'no good'"),
+        (backtest(symbols=["AAPL", "no good"]), "session_data_config.symbols.1: bad symbol 'no good'"),
         ({"mode": "paper"}, "mode: Input should be 'backtest' or 'live' (got \"paper\")"),
         (
             {"backtest_config": {"start_date": "2024-12-03", "end_date": "2024-12-02"}},
@@ -232,3 +234,133 @@ def test_finally_data_in_the_working_dir(no_env: pytest.MonkeyPatch) -> None:
 def test_empty_option_and_environment_are_unset(no_env: pytest.MonkeyPatch) -> None:
     no_env.setenv("TRADER_CLI_DATA_DIR", "")
     assert resolve_data_dir("", None, None) == Path("data")
+
+
+# -- hostile files are one ConfigError line ----------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"name": "x", "mode": ' + "9" * 5000 + "}", r"a number with more than 4300 digits"),
+        ("[" * 100_000 + "]" * 100_000, r"nested too deeply"),
+    ],
+    ids=["5000-digit-integer", "100k-nested"],
+)
+def test_hostile_json_is_one_config_error(tmp_path: Path, text: str, reason: str) -> None:
+    path = tmp_path / "hostile.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^{path}: not valid JSON: {reason}") as info:
+        load_config(path)
+    assert "\n" not in str(info.value)
+    assert [p.location for p in check_config(path).problems] == ["(file)"]
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "excel.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"mode": "live", "name": "bom"}).encode())
+    assert load_config(path).name == "bom"
+
+
+# -- check_config: every problem start would meet, short of reading bars -----------------------
+def good(tmp_path: Path, **over: Any) -> Path:
+    """A config over a data dir with a bars/ folder (over: top-level keys to replace)."""
+    (tmp_path / "data" / "bars").mkdir(parents=True, exist_ok=True)
+    data: dict[str, Any] = {
+        "mode": "backtest",
+        "data_dir": "data",
+        "backtest_config": dict(BACKTEST),
+        "session_data_config": {
+            "symbols": ["AAPL", "MSFT"],
+            "derived_intervals": ["5m"],
+            "indicators": [{"name": "sma", "params": [20], "interval": "5m"}],
+        },
+    }
+    data.update(over)
+    return write_json(tmp_path, data)
+
+
+def problems_of(path: Path, data_dir_option: str | None = None) -> dict[str, str]:
+    return {p.location: p.problem for p in check_config(path, data_dir_option).problems}
+
+
+def test_a_good_config_has_no_problems(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    check = check_config(good(tmp_path))
+    assert check.problems == []
+    assert check.config is not None and check.data_dir == tmp_path / "data"
+
+
+def test_the_shipped_configs_have_no_problems(no_env: pytest.MonkeyPatch) -> None:
+    for path in sorted((REPO / "configs").glob("*.json")):
+        assert check_config(path).problems == [], path
+
+
+def test_every_schema_problem_is_listed_not_just_the_first(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = write_json(
+        tmp_path,
+        {
+            "mode": "paper",
+            "name": 3,
+            "backtest_config": dict(BACKTEST),
+            "session_data_config": {"symbols": ["AAPL", "no good", "1X"], "derived_intervals": ["7m"]},
+        },
+    )
+    found = problems_of(path)
+    assert set(found) == {
+        "mode",
+        "name",
+        "session_data_config.symbols.1",
+        "session_data_config.symbols.2",
+        "session_data_config.derived_intervals.0",
+    }, found
+    assert "bad symbol 'no good'" in found["session_data_config.symbols.1"]
+    assert "unknown interval '7m'" in found["session_data_config.derived_intervals.0"]
+
+
+def test_what_start_refuses_is_a_problem(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = good(
+        tmp_path,
+        data_dir="nowhere",
+        backtest_config={"start_date": "2024-12-25", "end_date": "2024-12-25", "speed_multiplier": 1e9},
+        session_data_config={
+            "symbols": ["AAPL"],
+            "indicators": [
+                {"name": "smaa", "params": [20]},
+                {"name": "sma", "params": [0]},
+                {"name": "rsi", "params": [14], "interval": "5m"},
+            ],
+        },
+    )
+    found = problems_of(path)
+    assert set(found) == {
+        "data_dir",
+        "backtest_config",
+        "backtest_config.speed_multiplier",
+        "session_data_config.indicators.0",
+        "session_data_config.indicators.1",
+    }, found
+    assert found["data_dir"].startswith(f"data dir {tmp_path / 'nowhere'} does not exist")
+    assert "no NYSE trading days between 2024-12-25 and 2024-12-25" in found["backtest_config"]
+    assert "smaa" in found["session_data_config.indicators.0"]
+    assert "sma" in found["session_data_config.indicators.1"]
+
+
+def test_a_data_dir_without_bars_and_the_data_dir_rule(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = good(tmp_path)
+    (tmp_path / "empty").mkdir()
+    assert "has no bars/ folder" in problems_of(path, str(tmp_path / "empty"))["data_dir"]
+    no_env.setenv("TRADER_CLI_DATA_DIR", str(tmp_path / "gone"))
+    assert "(from TRADER_CLI_DATA_DIR)" in problems_of(path)["data_dir"]
+
+
+def test_live_mode_is_a_problem(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = good(tmp_path, mode="live")
+    assert "live mode needs a broker connection" in problems_of(path)["mode"]
+
+
+def test_an_unreadable_or_invalid_file_is_one_problem(tmp_path: Path) -> None:
+    assert check_config(tmp_path / "nope.json").problems == [
+        ConfigProblem("(file)", f"no config file at {tmp_path / 'nope.json'} (see configs/ for examples)")
+    ]
+    broken = tmp_path / "broken.json"
+    broken.write_text('{\n  "name": "x",\n  oops\n}\n')
+    (problem,) = check_config(broken).problems
+    assert problem.location == "line 3 column 3"

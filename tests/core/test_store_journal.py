@@ -25,7 +25,7 @@ from trader_cli.core.bars import FIELDS, Bars
 from trader_cli.core.calendar import nyse
 from trader_cli.core.errors import DataError
 from trader_cli.core.store import DataManager
-from trader_cli.core.store_journal import JOURNAL_NAME, LOCK_NAME, writer_lock
+from trader_cli.core.store_journal import JOURNAL_NAME, LOCK_NAME, Journal, writer_lock
 
 OLD_DAY, NEW_DAY = dt.date(2024, 12, 2), dt.date(2024, 12, 3)
 STORED = ["AAPL", "AMD", "AMZN"]
@@ -93,7 +93,7 @@ def test_a_rename_failing_on_the_second_file_restores_every_file(
     renamed: list[str] = []
 
     def fail_second(src: object, dst: object) -> None:
-        if str(dst).endswith(".parquet") and not Path(str(src)).name.endswith(".old." + ""):
+        if str(dst).endswith(".parquet") and ".old." not in Path(str(src)).name:  # not a restore
             renamed.append(Path(str(dst)).name)
             if len(renamed) == 2:
                 raise PermissionError(1, "Operation not permitted", str(dst))
@@ -302,3 +302,19 @@ def test_a_write_sweeps_the_temps_of_dead_writers_in_its_folder(filled_store: Da
     filled_store.write("AAPL", "1m", make_bars(dt.date(2024, 12, 4), 10), source="test")
     assert not dead.exists() and live.exists()
     assert {p.name for p in folder.iterdir()} == {"AAPL.parquet", live.name}
+
+
+def test_a_read_settles_a_dead_writers_journal_in_a_relative_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = stored_store(Path("."))
+    before = files(Path("."))
+    journal = Journal(Path("."), [store.path_for("AAPL", "1m"), store.path_for(NEW, "1m")])
+    for path in (store.path_for("AAPL", "1m"), store.path_for(NEW, "1m")):
+        journal.temp(path).write_bytes(b"half-written")
+    del journal  # the writer dies here: its lock is gone, its journal and temps stay
+    assert Path(JOURNAL_NAME).exists()
+    assert state(DataManager(".")) == "old"
+    assert leftovers(Path(".")) == []
+    assert files(Path(".")) == before

@@ -6,40 +6,54 @@ from typing import Annotated, Any
 
 import typer
 
-from trader_cli.commands.common import OutputOpt
+from trader_cli.commands.common import OutputOpt, app_ctx
 
 app = typer.Typer(help="Check session configs and print their JSON Schema.", no_args_is_help=True)
 
 
 @app.command("check")
 def check(
+    ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="A config file, e.g. configs/default.json.")],
     output: OutputOpt = None,
 ) -> object:
-    """Validate a config file and summarise it. Example: config check configs/default.json"""
-    from trader_cli.core.config import load_config
+    """Check a config as system start would (short of reading bars) and summarise it; every
+    problem is listed and the exit code is 1 when there is any. Example: config check configs/default.json"""
+    from trader_cli.core.config import check_config
+    from trader_cli.core.errors import ConfigError
+    from trader_cli.core.indicators import IndicatorRequest
     from trader_cli.core.results import Tabular
+    from trader_cli.render import OutputMode
 
-    cfg = load_config(path)
+    obj = app_ctx(ctx)
+    found = check_config(path, obj.data_dir_option)
+    if found.problems:
+        listed = [[p.location, p.problem] for p in found.problems]
+        mode = obj.output_request or obj.output
+        if mode is OutputMode.table:
+            shown = "; ".join(f"{where}: {what}" for where, what in listed)
+            raise ConfigError(f"{path}: {len(listed)} problem(s): {shown}")
+        # Data consumers get the list on stdout; the exit code still says the config is bad.
+        obj.renderer.result(Tabular(title=f"{path}: problems", columns=["location", "problem"], rows=listed), mode)
+        raise typer.Exit(1)
+    cfg = found.config
+    assert cfg is not None
     sd = cfg.session_data_config
     bt = cfg.backtest_config
+    indicators = [
+        str(IndicatorRequest.parse(i.name, list(i.params), i.interval or sd.base_interval)) for i in sd.indicators
+    ]
     rows: list[list[Any]] = [
         ["name", cfg.name],
         ["mode", cfg.mode],
-        ["data_dir", cfg.data_dir or "(default)"],
+        ["data_dir", str(found.data_dir)],
         ["dates", f"{bt.start_date} .. {bt.end_date}" if bt else "—"],
         ["speed", bt.speed_multiplier if bt else "—"],
         ["symbols", ", ".join(sd.symbols)],
         ["base_interval", sd.base_interval],
         ["derived_intervals", ", ".join(sd.derived_intervals) or "—"],
         ["trailing_days", sd.historical.trailing_days],
-        [
-            "indicators",
-            ", ".join(
-                f"{i.name}{tuple(i.params) if i.params else ''}@{i.interval or sd.base_interval}" for i in sd.indicators
-            )
-            or "—",
-        ],
+        ["indicators", ", ".join(indicators) or "—"],
     ]
     return Tabular(title=f"{path}: valid", columns=["key", "value"], rows=rows, show_header=False)
 

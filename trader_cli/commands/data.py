@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,21 +17,27 @@ def list_(
     symbol: Annotated[str | None, typer.Argument(help="Only this symbol.")] = None,
     output: OutputOpt = None,
 ) -> object:
-    """Show what the bar store holds: symbols, intervals, first/last bar, days. Example: data list"""
+    """Show what the bar store holds: symbols, intervals, first/last bar, days; a file that
+    cannot be read is a row with its problem. Example: data list"""
     from trader_cli.core.calendar import iso_utc
     from trader_cli.core.results import Tabular
     from trader_cli.core.store import check_symbol
 
     store = app_ctx(ctx).store()
+    covered = store.coverage(check_symbol(symbol) if symbol else None)
+    bad = sum(1 for c in covered if c.problem)
     rows = []
-    for c in store.coverage(check_symbol(symbol) if symbol else None):
-        rows.append([c.symbol, c.interval, c.rows, iso_utc(c.first_ns), iso_utc(c.last_ns), c.days, c.source])
+    for c in covered:
+        first, last = (iso_utc(c.first_ns), iso_utc(c.last_ns)) if not c.problem else ("—", "—")
+        rows.append([c.symbol, c.interval, c.rows, first, last, c.days, c.source, *([c.problem] if bad else [])])
     caption = f"data dir: {store.data_dir}"
     if not rows:
         caption += " — empty: import bars with: data import FILE.csv --symbol SYM --interval 1m"
+    if bad:
+        caption += f" — {bad} file cannot be read (see problem)" if bad == 1 else f" — {bad} files cannot be read"
     return Tabular(
         title="bar store",
-        columns=["symbol", "interval", "bars", "first", "last", "days", "source"],
+        columns=["symbol", "interval", "bars", "first", "last", "days", "source", *(["problem"] if bad else [])],
         rows=rows,
         caption=caption,
     )
@@ -56,11 +62,35 @@ def import_(
     from trader_cli.render.progress import progress_for
 
     obj = app_ctx(ctx)
+    store = obj.store()
     with progress_for(obj.renderer, f"importing {path}") as bar:
-        done = import_csv(obj.store(), path, interval, symbol=symbol, tz=tz, progress=bar)
-    rows = [[d.symbol, d.interval, d.rows, iso_utc(d.first_ns), iso_utc(d.last_ns), d.stored_rows] for d in done]
+        done = import_csv(store, path, interval, symbol=symbol, tz=tz, progress=bar)
+    rows = [
+        [
+            d.symbol,
+            d.interval,
+            d.rows,
+            iso_utc(d.first_ns),
+            iso_utc(d.last_ns),
+            d.stored_rows,
+            d.outside_session,
+            d.off_grid,
+        ]
+        for d in done
+    ]
+    notes = [f"data dir: {store.data_dir}"]
+    outside, off = sum(d.outside_session for d in done), sum(d.off_grid for d in done)
+    if outside or off:
+        notes.append(
+            f"{outside} bar(s) outside the regular session, {off} off the session's {done[0].interval} grid "
+            "(stored; sessions replay the regular session's bars)"
+        )
+    notes += [f"replaced {d.symbol}'s unreadable file ({d.replaced_unreadable})" for d in done if d.replaced_unreadable]
     return Tabular(
-        title=f"imported {path}", columns=["symbol", "interval", "imported", "first", "last", "stored"], rows=rows
+        title=f"imported {path}",
+        columns=["symbol", "interval", "imported", "first", "last", "stored", "outside session", "off session grid"],
+        rows=rows,
+        caption=" — ".join(notes),
     )
 
 
@@ -90,17 +120,73 @@ def bars(
     symbol: Annotated[str, typer.Argument(help="Ticker.")],
     interval: Annotated[str | None, typer.Argument(help="Interval (default: the base interval).")] = None,
     last: Annotated[int, typer.Option("--last", "-n", min=1, help="How many of the latest bars.")] = 20,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Without a session: first New York date, e.g. 2024-12-02.")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Without a session: last New York date (inclusive).")] = None,
     output: OutputOpt = None,
 ) -> object:
-    """The latest bars of a symbol (history, then session). Example: data bars AAPL 5m --last 10"""
+    """The latest bars of a symbol: the session's (history, then session), or without a session
+    the store's (--from/--to pick New York dates). Example: data bars AAPL 5m --last 10"""
     from trader_cli.core.store import check_symbol
     from trader_cli.render.session_views import bars_table
 
-    coord = app_ctx(ctx).coordinator
+    obj = app_ctx(ctx)
     sym = check_symbol(symbol)
+    coord = obj.coordinator
+    if coord.state.value == "stopped":
+        return _stored_bars(obj.store(), sym, interval or "1m", last, from_, to)
+    if from_ or to:
+        from trader_cli.core.errors import UsageError
+
+        raise UsageError("--from/--to read the store and work without a session (the session's bars: --last N)")
     iv = interval or coord.session.require(sym).base_interval
     hist, sess = coord.bars(sym, iv)
     return bars_table(sym, iv, hist, sess, last)
+
+
+def _stored_bars(store: Any, symbol: str, interval: str, last: int, first: str | None, final: str | None) -> object:
+    """``data bars`` without a session: the last ``last`` stored bars, in a New York date window;
+    an interval not stored is built from the 1m bars (regular session, as a session builds it)."""
+    from trader_cli.core.bars import Bars, aggregate, session_bars
+    from trader_cli.core.calendar import nyse
+    from trader_cli.core.intervals import Interval
+    from trader_cli.render.session_views import bars_table
+
+    iv = Interval.parse(interval)
+    built = iv.name != "1m" and not store.has(symbol, iv) and store.has(symbol, "1m")
+    source = "1m" if built else iv.name
+    if first is None and final is None:
+        # enough minutes for ``last`` bars, whole days of them
+        minutes = store.tail(symbol, source, (last * iv.seconds // 60 + 390) if built else last)
+        window = ""
+    else:
+        lo, hi = _ny_day_start(first, "--from", 0), _ny_day_start(final, "--to", 1)
+        minutes = store.read(symbol, source, lo, hi)
+        window = f" from {first or 'the first'} to {final or 'the last'} (New York)"
+    shown = aggregate(session_bars(minutes, nyse()), iv, nyse()) if built else minutes
+    table = bars_table(symbol, iv.name, shown, Bars.empty(), last)
+    how = " built from 1m" if built else ""
+    caption = f"{len(shown)} stored bar(s){how}{window}; showing {len(table.rows)} — data dir: {store.data_dir}"
+    rows = [[*r[:-1], "store"] for r in table.rows]
+    return table.model_copy(update={"title": f"{symbol} {iv.name} bars in the store", "rows": rows, "caption": caption})
+
+
+def _ny_day_start(text: str | None, option: str, days_after: int) -> int | None:
+    """UTC ns of New York midnight of a date (plus ``days_after`` days); None for no date."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from trader_cli.core.errors import UsageError
+
+    if text is None:
+        return None
+    try:
+        day = dt.date.fromisoformat(text) + dt.timedelta(days=days_after)
+    except ValueError as err:
+        raise UsageError(f"bad date for {option}: '{text}' (use YYYY-MM-DD, e.g. 2024-12-02)") from err
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=ZoneInfo("America/New_York"))
+    return int(start.timestamp()) * 1_000_000_000
 
 
 @app.command("quality")

@@ -1,7 +1,9 @@
-"""Session config: a pydantic model of the JSON files under configs/, and the data-dir rule.
+"""Session config: a pydantic model of the JSON files under configs/, the data-dir rule, and
+``check_config``, which lists every problem ``system start`` would meet short of reading bars.
 
 Data dir precedence: ``--data-dir``, then ``TRADER_CLI_DATA_DIR``, then the config's
-``data_dir`` (relative to the config file), then ``./data``.
+``data_dir`` (relative to the config file), then ``./data``. A file may start with a UTF-8
+byte-order mark (as editors on Windows write it).
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from trader_cli.core.errors import ConfigError, DataError, IntervalError, TraderCliError
 from trader_cli.core.intervals import Interval
@@ -26,6 +29,26 @@ def _interval(text: str) -> Interval:
         return Interval.parse(text)
     except IntervalError as err:
         raise ValueError(str(err)) from err
+
+
+def _ticker(text: str) -> str:
+    """check_symbol for validators: each bad symbol is its own error, at its index."""
+    from trader_cli.core.store import check_symbol  # lazy: the store pulls in numpy
+
+    try:
+        return check_symbol(text)
+    except DataError as err:
+        raise ValueError(str(err)) from err
+
+
+Ticker = Annotated[str, AfterValidator(_ticker)]
+
+
+def _interval_name(text: str) -> str:
+    return _interval(text).name
+
+
+IntervalName = Annotated[str, AfterValidator(_interval_name)]
 
 
 class _Strict(BaseModel):
@@ -68,21 +91,11 @@ class IndicatorConfig(_Strict):
 class SessionDataConfig(_Strict):
     """What the session holds for each config symbol."""
 
-    symbols: list[str] = Field(default_factory=list)
+    symbols: list[Ticker] = Field(default_factory=list)
     base_interval: str = "1m"
-    derived_intervals: list[str] = Field(default_factory=list)
+    derived_intervals: list[IntervalName] = Field(default_factory=list)
     historical: HistoricalConfig = Field(default_factory=HistoricalConfig)
     indicators: list[IndicatorConfig] = Field(default_factory=list)
-
-    @field_validator("symbols")
-    @classmethod
-    def _symbols(cls, v: list[str]) -> list[str]:
-        from trader_cli.core.store import check_symbol  # lazy: the store pulls in numpy
-
-        try:
-            return [check_symbol(s) for s in v]
-        except DataError as err:
-            raise ValueError(str(err)) from err
 
     @field_validator("base_interval")
     @classmethod
@@ -92,11 +105,6 @@ class SessionDataConfig(_Strict):
             # The replay steps minute by minute; 1s bars can be stored and imported, not replayed.
             raise ValueError("base_interval must be 1m (sessions replay minute bars)")
         return iv.name
-
-    @field_validator("derived_intervals")
-    @classmethod
-    def _derived(cls, v: list[str]) -> list[str]:
-        return [_interval(x).name for x in v]
 
     @model_validator(mode="after")
     def _derived_from_base(self) -> SessionDataConfig:
@@ -132,17 +140,43 @@ class SessionConfig(_Strict):
         return sorted(Interval.parse(n) for n in names)
 
 
-def _describe(err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        return f"unknown key '{loc}' (remove it; see: config schema)"
-    value = first.get("input")
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a config: where (a dotted key, a line, or the file) and what."""
+
+    location: str
+    problem: str
+
+
+@dataclass
+class ConfigCheck:
+    """What ``check_config`` found: the config when it validates, the data dir it would use, and
+    every problem (none: ``system start`` would accept it, short of the bars themselves)."""
+
+    path: Path
+    config: SessionConfig | None = None
+    data_dir: Path | None = None
+    problems: list[ConfigProblem] = field(default_factory=list)
+
+
+def _problem_of(error: Any) -> ConfigProblem:
+    """One pydantic error as a problem naming the field and the value."""
+    loc = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return ConfigProblem(loc, "unknown key (remove it; see: config schema)")
+    msg = error["msg"].removeprefix("Value error, ")
+    value = error.get("input")
     # A whole object says nothing useful: the message names the offending values itself.
     shown = "" if isinstance(value, dict) else f" (got {json.dumps(value, default=str)[:60]})"
+    return ConfigProblem(loc, f"{msg}{shown}")
+
+
+def _describe(err: ValidationError) -> str:
+    first = _problem_of(err.errors()[0])
     more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
-    return f"{loc}: {msg}{shown}{more}"
+    if first.problem.startswith("unknown key"):
+        return f"unknown key '{first.location}' (remove it; see: config schema){more}"
+    return f"{first.location}: {first.problem}{more}"
 
 
 def parse_config(data: Any, origin: str = "config") -> SessionConfig:
@@ -151,24 +185,132 @@ def parse_config(data: Any, origin: str = "config") -> SessionConfig:
         return SessionConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(f"{origin}: {_describe(err)}") from err
+    except RecursionError as err:
+        raise ConfigError(f"{origin}: {_TOO_DEEP}") from err
     except TraderCliError as err:
         raise ConfigError(f"{origin}: {err}") from err
 
 
-def load_config(path: str | Path) -> SessionConfig:
-    """Read and validate a config file."""
-    p = Path(path)
+_TOO_DEEP = "nested too deeply (arrays or objects inside one another)"
+
+
+def _decode(p: Path) -> tuple[Any, ConfigProblem | None, str]:
+    """The decoded JSON of a config file, or the problem and the one line that says it."""
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError as err:
-        raise ConfigError(f"no config file at {p} (see configs/ for examples)") from err
+        text = p.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is not content
+    except FileNotFoundError:
+        line = f"no config file at {p} (see configs/ for examples)"
+        return None, ConfigProblem("(file)", line), line
     except (OSError, ValueError) as err:  # ValueError: undecodable text, a NUL in the path
-        raise ConfigError(f"cannot read config {_printable(p)}: {err}") from err
+        line = f"cannot read config {_printable(p)}: {err}"
+        return None, ConfigProblem("(file)", line), line
     try:
-        data = json.loads(text)
+        return json.loads(text), None, ""
     except json.JSONDecodeError as err:
-        raise ConfigError(f"{p}: not valid JSON at line {err.lineno} column {err.colno}: {err.msg}") from err
+        where = f"line {err.lineno} column {err.colno}"
+        return None, ConfigProblem(where, f"not valid JSON: {err.msg}"), f"{p}: not valid JSON at {where}: {err.msg}"
+    except ValueError as err:  # Python's limit on the digits of an integer
+        why = "a number with more than 4300 digits" if "digits" in str(err) else str(err)
+    except RecursionError:
+        why = _TOO_DEEP
+    return None, ConfigProblem("(file)", f"not valid JSON: {why}"), f"{p}: not valid JSON: {why}"
+
+
+def load_config(path: str | Path) -> SessionConfig:
+    """Read and validate a config file; ConfigError (one line) for anything wrong with it."""
+    p = Path(path)
+    data, problem, line = _decode(p)
+    if problem is not None:
+        raise ConfigError(line)
     return parse_config(data, str(p))
+
+
+def check_config(path: str | Path, data_dir_option: str | None = None) -> ConfigCheck:
+    """Every problem ``system start`` would meet with this config, short of reading bars: the
+    file and its JSON, every schema error, mode, dates with NYSE trading days, speed, each
+    indicator and its params (the indicator registry), and the data dir (the precedence rule)."""
+    check = ConfigCheck(Path(path))
+    data, problem, _ = _decode(check.path)
+    if problem is not None:
+        check.problems.append(problem)
+        return check
+    try:
+        cfg = SessionConfig.model_validate(data)
+    except ValidationError as err:
+        check.problems += [_problem_of(e) for e in err.errors()]
+        return check
+    except RecursionError:
+        check.problems.append(ConfigProblem("(file)", _TOO_DEEP))
+        return check
+    check.config = cfg
+    check.problems += _start_problems(cfg)
+    check.data_dir = resolve_data_dir(data_dir_option, cfg, check.path)
+    check.problems += _data_dir_problems(check.data_dir, data_dir_option, cfg)
+    return check
+
+
+def _start_problems(cfg: SessionConfig) -> list[ConfigProblem]:
+    """What ``system start`` checks before it reads bars: mode, dates, speed, symbols, indicators."""
+    from trader_cli.core.calendar import nyse
+    from trader_cli.core.indicators import IndicatorRequest, analyze_indicator_requirements
+    from trader_cli.core.lifecycle import check_speed
+
+    found: list[ConfigProblem] = []
+    if cfg.mode == "live":
+        found.append(
+            ConfigProblem(
+                "mode", 'live mode needs a broker connection, which this build does not have (set "mode": "backtest")'
+            )
+        )
+    days: list[dt.date] = []
+    bt = cfg.backtest_config
+    if bt is not None:
+        try:
+            days = nyse().trading_days(bt.start_date, bt.end_date)
+            if not days:
+                found.append(
+                    ConfigProblem("backtest_config", f"no NYSE trading days between {bt.start_date} and {bt.end_date}")
+                )
+        except TraderCliError as err:
+            found.append(ConfigProblem("backtest_config", str(err)))
+        try:
+            check_speed(bt.speed_multiplier)
+        except TraderCliError as err:
+            found.append(ConfigProblem("backtest_config.speed_multiplier", str(err)))
+    sd = cfg.session_data_config
+    if cfg.mode == "backtest" and not sd.symbols:
+        found.append(ConfigProblem("session_data_config.symbols", 'no symbols (list at least one, e.g. ["AAPL"])'))
+    for i, ind in enumerate(sd.indicators):
+        try:
+            request = IndicatorRequest.parse(ind.name, list(ind.params), ind.interval or sd.base_interval)
+            if days:
+                analyze_indicator_requirements(request, days[0])
+        except TraderCliError as err:
+            found.append(ConfigProblem(f"session_data_config.indicators.{i}", str(err)))
+    return found
+
+
+def _data_dir_problems(data_dir: Path, option: str | None, cfg: SessionConfig) -> list[ConfigProblem]:
+    """The data dir must exist and hold a bars/ folder (it says where the dir came from)."""
+    if option:
+        source = "--data-dir"
+    elif os.environ.get("TRADER_CLI_DATA_DIR"):
+        source = "TRADER_CLI_DATA_DIR"
+    elif cfg.data_dir:
+        source = "the config's data_dir, relative to the config file"
+    else:
+        source = "the default, ./data"
+    if not data_dir.is_dir():
+        return [ConfigProblem("data_dir", f"data dir {data_dir} does not exist (from {source})")]
+    if not (data_dir / "bars").is_dir():
+        return [
+            ConfigProblem(
+                "data_dir",
+                f"data dir {data_dir} has no bars/ folder (from {source}); import bars with: "
+                "data import FILE.csv --symbol SYM --interval 1m",
+            )
+        ]
+    return []
 
 
 def _printable(path: Path) -> str:

@@ -10,7 +10,11 @@ The whole file is checked before anything is written; a file with bad rows is re
 the first of them listed by line number and nothing changes. The rules are those of every
 stored series (``core/bar_checks.py``): finite prices in 0..1e7 and volumes in 0..1e15,
 high >= low, open and close inside low..high, intraday bars on their interval's grid, daily
-bars on NYSE trading days; plus no duplicate timestamps per symbol. Bars outside the regular
+bars on NYSE trading days; plus no duplicate timestamps per symbol. The range: 1e7 is ten times
+the dearest US share (BRK.A, under 1e6) and above any coin priced in dollars, while tokens
+priced in millionths pass; 1e15 covers a day of a token trading trillions of units; and with
+both, every sum, mean and price x volume an aggregate or indicator forms stays finite (values
+near 1e308 overflow to inf and broke aggregation and export). Bars outside the regular
 session, or inside it but off the session's bar grid (an hourly bar at 10:00 when the session's
 hours start at 09:30), are stored and counted in the result, not refused.
 """

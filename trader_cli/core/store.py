@@ -257,6 +257,19 @@ class DataManager:
         b = len(ts) if end_ns is None else int(np.searchsorted(ts, end_ns, "left"))
         return bars if (a == 0 and b == len(ts)) else bars.slice(a, b)
 
+    def tail(self, symbol: str, interval: Interval | str, n: int) -> Bars:
+        """The last ``n`` stored bars (reads only the row groups that hold them)."""
+        self._settle_dead_write()
+        path = self.path_for(symbol, interval)
+        idx = self._file_index(path)
+        filled = np.flatnonzero(idx.mins <= idx.maxs)
+        held = np.cumsum(idx.group_rows[filled][::-1])
+        if not len(filled):
+            return Bars.empty()
+        first = filled[::-1][min(int(np.searchsorted(held, n)), len(filled) - 1)]
+        bars = self._read(path, Interval.parse(interval), int(idx.mins[first]), None)
+        return bars.slice(max(0, len(bars) - n))
+
     def overlaps(self, symbol: str, interval: Interval | str, start_ns: int, end_ns: int) -> bool:
         """True when a row group of the stored file overlaps [start, end) (footer only)."""
         self._settle_dead_write()
@@ -268,9 +281,14 @@ class DataManager:
         reading (one stat when there is none)."""
         if not os.path.lexists(self._journal):
             return
-        with writer_lock(self.data_dir, wait=False) as held:
-            if held:
-                settle(self.data_dir)
+        try:
+            with writer_lock(self.data_dir, wait=False) as held:
+                if held:
+                    settle(self.data_dir)
+        except DataError as err:
+            if isinstance(err, StoreError):
+                raise
+            raise StoreError(f"an interrupted write left {self._journal}; settling it needs to write: {err}") from err
 
     # -- coverage --------------------------------------------------------------------------
     def coverage(self, symbol: str | None = None) -> list[Coverage]:

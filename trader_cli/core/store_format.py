@@ -115,11 +115,10 @@ def read_index(path: Path, stamp: tuple[int, int]) -> tuple[FileIndex, Any]:
             path,
             f"the wrong schema ({shown}); expected ts:timestamp[ns, tz=UTC], open, high, low, close, volume as double",
         )
-    mins, maxs = _ts_bounds(path, md)
+    mins, maxs, rows = _ts_bounds(path, md)
     filled = mins <= maxs
     if np.any(maxs[filled][:-1] >= mins[filled][1:]):
         raise refused(path, "row groups out of time order (not written by trader-cli)")
-    rows = np.array([md.row_group(i).num_rows for i in range(md.num_row_groups)], dtype=np.int64)
     first_rows = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(np.int64)
     checked = np.zeros(len(rows), dtype=bool)
     return FileIndex(stamp, int(md.num_rows), md, mins, maxs, rows, first_rows, _file_info(md), checked), pf
@@ -202,21 +201,23 @@ def write_file(tmp: Path, bars: Bars, interval: Interval, source: str) -> None:
         os.fsync(fh.fileno())
 
 
-def _ts_bounds(path: Path, md: Any) -> tuple[np.ndarray, np.ndarray]:
-    """First and last ``ts`` of every row group from the footer statistics; an empty row group
-    gets an empty range (min > max) so no read selects it."""
+def _ts_bounds(path: Path, md: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First and last ``ts`` and the rows of every row group from the footer statistics; an
+    empty row group gets an empty range (min > max) so no read selects it."""
     n = md.num_row_groups
     mins = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
     maxs = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    rows = np.zeros(n, dtype=np.int64)
     for i in range(n):
         group = md.row_group(i)
+        rows[i] = group.num_rows
         if group.num_rows == 0:
             continue
         stats = group.column(0).statistics
         if stats is None or not stats.has_min_max:
             raise refused(path, f"no ts statistics in row group {i} (not written by trader-cli)")
         mins[i], maxs[i] = int(stats.min_raw), int(stats.max_raw)
-    return mins, maxs
+    return mins, maxs, rows
 
 
 def _file_info(md: Any) -> dict[str, Any]:

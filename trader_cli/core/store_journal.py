@@ -64,7 +64,7 @@ class Entry:
     @classmethod
     def from_json(cls, root: Path, raw: dict[str, object]) -> Entry:
         """An entry read back; paths must stay inside the data dir's bars/ folder."""
-        bars = os.path.join(os.path.normpath(root), "bars") + os.sep
+        bars = os.path.normpath(os.path.join(root, "bars")) + os.sep
 
         def inside(value: object) -> Path:
             path = os.path.normpath(root / str(value))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import sys
 from enum import StrEnum
 from typing import IO, Any
+
+UNLIMITED_WIDTH = 10_000  # the console width off a terminal: no table is cut to fit a screen
 
 
 class OutputMode(StrEnum):
@@ -37,13 +38,16 @@ def to_jsonable(result: Any) -> Any:
 
 
 def write_json(result: Any, out: IO[str]) -> None:
-    """JSON alone on stdout, so scripts can parse it."""
-    out.write(json.dumps(to_jsonable(result), indent=2, default=str))
+    """JSON alone on stdout, so scripts can parse it (NaN and infinities as null)."""
+    from trader_cli.core.jsonsafe import dumps
+
+    out.write(dumps(to_jsonable(result), indent=2, default=str))
     out.write("\n")
 
 
 def write_csv(result: Any, out: IO[str]) -> None:
-    """CSV of a tabular result (others: a single JSON cell)."""
+    """CSV of a tabular result (others: a single JSON cell); None, NaN and infinities empty."""
+    from trader_cli.core.jsonsafe import csv_cell
     from trader_cli.render.views import as_tables
 
     w = csv.writer(out, lineterminator="\n")
@@ -52,16 +56,25 @@ def write_csv(result: Any, out: IO[str]) -> None:
             out.write("\n")
         w.writerow(table.columns)
         for row in table.rows:
-            w.writerow(["" if v is None else v for v in row])
+            w.writerow([csv_cell(v) for v in row])
 
 
 class Renderer:
     """Writes results to one stdout console and diagnostics to one stderr console."""
 
-    def __init__(self, out: IO[str] | None = None, err: IO[str] | None = None, width: int | None = None) -> None:
+    def __init__(
+        self,
+        out: IO[str] | None = None,
+        err: IO[str] | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        force_terminal: bool | None = None,
+    ) -> None:
         self._out_file = out
         self._err_file = err
         self._width = width
+        self._height = height
+        self._force_terminal = force_terminal
         self._out: Any = None
         self._err: Any = None
         self.pager = False  # the interactive shell pages tables taller than the screen
@@ -87,7 +100,12 @@ class Renderer:
                     # The reader went away (e.g. `| head`): one quiet exit path for every mode.
                     raise BrokenPipeError
 
-            self._out = _Out(file=self._out_file, width=self._width)
+            self._out = _Out(
+                file=self._out_file, width=self._width, height=self._height, force_terminal=self._force_terminal
+            )
+            if self._width is None and not self._out.is_terminal:
+                # A file or a pipe has no screen edge: tables keep each row on one line.
+                self._out.width = UNLIMITED_WIDTH
         return self._out
 
     @property
@@ -115,23 +133,28 @@ class Renderer:
                 write_json(result, self._out_file or sys.stdout)  # redirected: the data alone
                 return
             parts = renderables(result)
-            if self.pager and self._taller_than_screen(parts):
-                # A long table goes through the pager (less -R -F -X: colours kept, quits at once
-                # when it fits, leaves the text on screen); TRADER_CLI_PAGER=off turns it off.
-                os.environ.setdefault("LESS", "-R -F -X")
-                with self.out.pager(styles=True):
-                    for r in parts:
-                        self.out.print(r)
+            if self.pager and self._may_page():
+                self._print_paged(parts)
                 return
             for r in parts:
                 self.out.print(r)
 
-    def _taller_than_screen(self, parts: list[Any]) -> bool:
-        if os.environ.get("TRADER_CLI_PAGER", "").lower() in ("off", "0", "no") or not self.out.is_terminal:
-            return False
-        height = self.out.size.height
-        lines = sum(len(self.out.render_lines(r, pad=False)) for r in parts)
-        return bool(lines > height - 2)
+    def _may_page(self) -> bool:
+        return self.out.is_terminal and os.environ.get("TRADER_CLI_PAGER", "").lower() not in ("off", "0", "no")
+
+    def _print_paged(self, parts: list[Any]) -> None:
+        """Draw ``parts`` once; what is taller than the screen goes through the pager (less -R -F
+        -X: colours kept, quits at once when it fits, leaves the text on screen)."""
+        from rich.segment import Segments
+
+        lines = [line for r in parts for line in self.out.render_lines(r, pad=False, new_lines=True)]
+        drawn = Segments([seg for line in lines for seg in line])
+        if len(lines) > self.out.size.height - 2:  # the prompt and the command line stay in view
+            os.environ.setdefault("LESS", "-R -F -X")
+            with self.out.pager(styles=True):
+                self.out.print(drawn)
+            return
+        self.out.print(drawn)
 
     def error(self, text: str) -> None:
         """One line on stderr saying what went wrong and what to do."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from rich.console import RenderableType
@@ -13,12 +14,25 @@ from trader_cli.core.provisioning.requirements import ProvisioningRequirements
 from trader_cli.core.provisioning.validation import SymbolValidationResult
 from trader_cli.core.queries import SessionStatus
 from trader_cli.core.results import Message, Tabular
+from trader_cli.render.tables import FitTabular
 from trader_cli.render.views import register_view, renderables, table_of
+
+# What a narrow screen leaves out first (the columns that say least about the data held).
+SESSION_DROP_FIRST = ["upgraded", "auto", "intervals", "load", "added_at", "added_by", "indicators"]
+BARS_DROP_FIRST = ["timestamp", "part"]  # new_york says when, as the prompt does
 
 
 def ny(ts: int | None) -> str | None:
     """A UTC ns time as New York wall-clock text."""
     return None if ts is None else f"{to_ny(ts):%Y-%m-%d %H:%M}"
+
+
+def ny_of_iso(text: str | None) -> str | None:
+    """An ISO 8601 UTC time (as the export writes it) as New York wall-clock text."""
+    if text is None:
+        return None
+    stamp = dt.datetime.fromisoformat(text)
+    return ny(int(stamp.timestamp()) * 1_000_000_000 + stamp.microsecond * 1000)
 
 
 def plan_table(req: ProvisioningRequirements) -> Tabular:
@@ -36,7 +50,7 @@ def plan_table(req: ProvisioningRequirements) -> Tabular:
             "history",
             f"{req.historical_days} trading day(s)"
             + (
-                f" ({req.history_first_day} .. {req.history_last_day}, ~{req.historical_bars} bars)"
+                f" ({req.history_first_day} .. {req.history_last_day}, ~{req.historical_bars:,} bars)"
                 if req.history_first_day
                 else ""
             ),
@@ -122,7 +136,7 @@ def session_table(coord: SessionCoordinator) -> Tabular:
             counts = []
             for iv in d.intervals:
                 h, s = coord.bars(sym, iv)
-                counts.append(f"{iv}:{len(h)}+{len(s)}")
+                counts.append(f"{iv}:{len(h):,}+{len(s):,}")
             q = coord.quality_of(sym)
             qmin = min((x.ratio for x in q), default=1.0)
             m = d.metadata
@@ -142,7 +156,7 @@ def session_table(coord: SessionCoordinator) -> Tabular:
             )
         st = coord.status()
     caption = f"{st.state.value} · {st.time_text or '—'} · bars shown as history+session"
-    return Tabular(
+    return FitTabular(
         title="session",
         columns=[
             "symbol",
@@ -158,6 +172,7 @@ def session_table(coord: SessionCoordinator) -> Tabular:
         ],
         rows=rows,
         caption=caption,
+        drop_first=SESSION_DROP_FIRST,
     )
 
 
@@ -190,11 +205,12 @@ def bars_table(symbol: str, interval: str, hist: Any, sess: Any, last: int) -> T
                 "history" if i < n_hist else "session",
             ]
         )
-    return Tabular(
+    return FitTabular(
         title=f"{symbol} {interval} bars",
         columns=["timestamp", "new_york", "open", "high", "low", "close", "volume", "part"],
         rows=rows,
-        caption=f"{len(hist)} historical + {len(sess)} session bars; showing {len(rows)}",
+        caption=f"{len(hist):,} historical + {len(sess):,} session bars; showing {len(rows):,}",
+        drop_first=BARS_DROP_FIRST,
     )
 
 
@@ -209,7 +225,8 @@ class SymbolDetail:
         return self.data
 
     def tables(self) -> list[Tabular]:
-        """Metadata, intervals (with quality) and indicators (with latest values)."""
+        """Metadata, intervals (with quality; first and last bar start in New York time) and
+        indicators (with latest values)."""
         d = self.data
         sym = d["symbol"]
         meta = Tabular(
@@ -227,8 +244,8 @@ class SymbolDetail:
                     iv,
                     e["historical_bars"],
                     e["session_bars"],
-                    e["first"],
-                    e["last"],
+                    ny_of_iso(e["first"]),
+                    ny_of_iso(e["last"]),
                     f"{q[iv]['ratio']:.2%}" if iv in q else None,
                     len(q[iv]["gaps"]) if iv in q else None,
                 ]

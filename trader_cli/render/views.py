@@ -2,42 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import singledispatch
 from typing import Any
 
 from rich.console import RenderableType
 from rich.syntax import Syntax
-from rich.table import Table
 from rich.text import Text
 
+from trader_cli.core.jsonsafe import dumps
 from trader_cli.core.results import Document, Message, Tabular
+from trader_cli.render.tables import FittedTable
 
 
-def fmt(value: Any) -> str:
-    """A cell's text: floats without noise, None as a dash."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return f"{int(value):,}" if abs(value) >= 10000 else str(int(value))
-        return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:,.2f}"
-    return str(value)
-
-
-def table_of(t: Tabular) -> Table:
-    """A rich Table for a Tabular result."""
-    table = Table(
-        title=t.title or None, caption=t.caption, header_style="bold", expand=False, show_header=t.show_header
-    )
-    for c in t.columns:
-        table.add_column(c, overflow="fold")
-    for row in t.rows:
-        table.add_row(*(fmt(v) for v in row))
-    return table
+def table_of(t: Tabular) -> FittedTable:
+    """The table view of a Tabular: rich Table fitted to the width at print time."""
+    return FittedTable(t)
 
 
 @singledispatch
@@ -49,7 +29,7 @@ def renderables(result: Any) -> list[RenderableType]:
             out.extend(renderables(r))
         return out
     if hasattr(result, "model_dump"):
-        return [Syntax(json.dumps(result.model_dump(mode="json"), indent=2), "json", theme="ansi_dark")]
+        return [Syntax(dumps(result.model_dump(mode="json"), indent=2), "json", theme="ansi_dark")]
     return [Text(str(result))]
 
 
@@ -67,7 +47,7 @@ def _(result: Message) -> list[RenderableType]:
 @renderables.register
 def _(result: Document) -> list[RenderableType]:
     title = [Text(result.title, style="bold")] if result.title else []
-    return [*title, Syntax(json.dumps(result.data, indent=2, default=str), "json", theme="ansi_dark")]
+    return [*title, Syntax(dumps(result.data, indent=2, default=str), "json", theme="ansi_dark")]
 
 
 @singledispatch
@@ -79,7 +59,7 @@ def as_tables(result: Any) -> list[Tabular]:
         data = result.model_dump(mode="json")
         return [
             Tabular(
-                columns=list(data), rows=[[json.dumps(v) if isinstance(v, (dict, list)) else v for v in data.values()]]
+                columns=list(data), rows=[[dumps(v) if isinstance(v, (dict, list)) else v for v in data.values()]]
             )
         ]
     return [Tabular(columns=["value"], rows=[[str(result)]])]
