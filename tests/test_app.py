@@ -254,7 +254,8 @@ def test_import_of_a_missing_file_is_one_line(shell: Shell) -> None:
 
 # -- config check ----------------------------------------------------------------------------------
 def test_config_check_of_the_default_config() -> None:
-    sh = Shell(Path("store"))
+    sh = Shell(ROOT / "data")
+    sh.obj.data_dir_option = None  # the config's own data_dir (the bundled sample), as start would use
     res = sh(f"config check {ROOT / 'configs' / 'default.json'}")
     assert res.code == 0, res.err
     assert "AAPL" in res.out
