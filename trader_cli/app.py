@@ -175,7 +175,7 @@ def run_args(obj: AppContext, args: list[str]) -> int:
             obj.renderer.result(rv, obj.output_request or obj.output)
         except BrokenPipeError as err:
             raise OutputClosed() from err
-        failed = getattr(rv, "failed_text", None)  # a batch that partly failed: shown, then one line
+        failed = getattr(rv, "failed_text", None)  # a result reporting a failure: shown, then one line
         if failed:
             obj.renderer.error(failed)
             return 1

@@ -33,9 +33,13 @@ def check(
         if mode is OutputMode.table:
             shown = "; ".join(f"{where}: {what}" for where, what in listed)
             raise ConfigError(f"{path}: {len(listed)} problem(s): {shown}")
-        # Data consumers get the list on stdout; the exit code still says the config is bad.
-        obj.renderer.result(Tabular(title=f"{path}: problems", columns=["location", "problem"], rows=listed), mode)
-        raise typer.Exit(1)
+        # Data consumers get the list on stdout; the error line and exit code say the config is bad.
+        return Tabular(
+            title=f"{path}: problems",
+            columns=["location", "problem"],
+            rows=listed,
+            failed_text=f"{path}: {len(listed)} problem(s)",
+        )
     cfg = found.config
     assert cfg is not None
     sd = cfg.session_data_config

@@ -32,6 +32,9 @@ class Tabular(BaseModel):
     rows: list[list[Any]] = Field(default_factory=list)
     caption: str | None = None
     show_header: bool = True  # key/value tables read better without one
+    # A result that reports a failure (config check's problems): shown, then this one error
+    # line, and the command exits 1 ("" for a success).
+    failed_text: str = ""
 
     def records(self) -> list[dict[str, Any]]:
         """Rows as objects keyed by column name."""
