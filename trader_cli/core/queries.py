@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from trader_cli.core.bars import Bars
 from trader_cli.core.calendar import to_ny
+from trader_cli.core.errors import SessionStateError
 from trader_cli.core.intervals import Interval
 from trader_cli.core.lifecycle import SessionState
 from trader_cli.core.quality import IntervalQuality, expected_starts, measure
@@ -75,6 +76,21 @@ def status(eng: Engine) -> SessionStatus:
         speed=eng.clock.speed,
         symbols=len(eng.session.symbols),
     )
+
+
+def holding(eng: Engine, symbol: str, interval: str) -> tuple[SymbolSessionData, Interval]:
+    """The symbol's data and the interval, when it holds that interval (SessionStateError saying
+    what it has and how to add it otherwise)."""
+    from trader_cli.core.store import check_symbol
+
+    data = eng.session.require(check_symbol(symbol))
+    iv = Interval.parse(interval)
+    if iv not in data.intervals:
+        raise SessionStateError(
+            f"{data.symbol} has no {iv} bars (it has {', '.join(data.intervals)}; "
+            f"add them with: add bar {data.symbol} {iv})"
+        )
+    return data, iv
 
 
 def bars(eng: Engine, data: SymbolSessionData, interval: Interval) -> tuple[Bars, Bars]:

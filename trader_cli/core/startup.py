@@ -1,0 +1,92 @@
+"""Starting and stopping a backtest session: check the config, set the engine's parts up for
+its days, provision every config symbol, then run or hold the clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from trader_cli.core.config import SessionConfig
+from trader_cli.core.engine import Engine
+from trader_cli.core.errors import SessionStateError, ValidationFailed
+from trader_cli.core.intervals import Interval
+from trader_cli.core.lifecycle import SessionState, check_speed
+from trader_cli.core.provisioning.pipeline import provision_config
+from trader_cli.core.replay import DayBook
+from trader_cli.core.results import StartResult
+
+
+def start(
+    eng: Engine,
+    config: SessionConfig,
+    paused: bool,
+    speed: float | None,
+    progress: Callable[[int, int, str], None] | None,
+) -> StartResult:
+    """Validate and provision every config symbol, then start (or hold) the replay clock; on
+    any failure the engine is back to stopped with nothing loaded."""
+    if config.mode != "backtest":
+        raise SessionStateError(
+            'live mode needs a broker connection, which this build does not have (set "mode": "backtest")'
+        )
+    assert config.backtest_config is not None
+    bt = config.backtest_config
+    days = eng.calendar.trading_days(bt.start_date, bt.end_date)
+    if not days:
+        raise SessionStateError(
+            f"no NYSE trading days between {bt.start_date} and {bt.end_date} (check backtest_config)"
+        )
+    if eng.clock.active:
+        raise SessionStateError(f"a session is already {eng.clock.state.value} (stop it first with: system stop)")
+    pace = check_speed(bt.speed_multiplier if speed is None else speed)
+    t0 = time.perf_counter()
+    reset(eng)
+    eng.clock.transition(SessionState.provisioning)
+    eng.config = config
+    eng.timeline.start(days)
+    sd = config.session_data_config
+    derived = {Interval.parse(iv) for iv in sd.derived_intervals} - {Interval.parse(sd.base_interval)}
+    eng.replay.reset(DayBook(eng.calendar, days[0], sorted(derived), len(sd.symbols)), derived)
+    try:
+        validations, reports = provision_config(eng, sd.symbols, progress)
+    except BaseException:
+        abandon(eng)
+        raise
+    if not reports:
+        abandon(eng)
+        raise ValidationFailed(StartResult.nothing_started(validations))
+    eng.events.emit("day_start", f"session day {days[0]} (1 of {len(days)}), {len(reports)} symbol(s)")
+    eng.clock.begin(pace, paused)
+    return StartResult(validations, reports, time.perf_counter() - t0)
+
+
+def reset(eng: Engine) -> None:
+    """Every part back to empty (no symbols, no days, no events)."""
+    eng.session.clear()
+    eng.history.clear()
+    eng.feed.reset()
+    eng.hub.streams.clear()
+    eng.lanes.reset()
+    eng.clock.reset()
+    eng.replay.reset(None, set())
+    eng.events.events.clear()
+
+
+def abandon(eng: Engine) -> None:
+    """Start-up failed part-way: back to stopped with nothing loaded."""
+    reset(eng)
+    if eng.clock.state is not SessionState.stopped:
+        eng.clock.transition(SessionState.stopped)
+
+
+def finish(eng: Engine) -> None:
+    """The backtest's last minute has been stepped: finished, with the end-of-run summary."""
+    eng.clock.finish()
+    eng.events.emit("finished", eng.replay.finished_summary(len(eng.session.symbols), eng.clock.replay_wall))
+
+
+def stop(eng: Engine) -> None:
+    """Stop the session and drop its data."""
+    eng.clock.stop()
+    with eng.clock.exclusive():
+        reset(eng)
