@@ -18,10 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.core import TyperGroup
 
-from trader_cli.app import command_tree, run_line
+from trader_cli.app import command_tree, make_context
 from trader_cli.app import main as app_main
-from trader_cli.commands.meta import ShellExit
-from trader_cli.context import AppContext
+from trader_cli.dispatch import ShellExit, run_line
 from trader_cli.render import Renderer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +59,7 @@ class Shell:
     def __init__(self, data_dir: Path) -> None:
         self.out = io.StringIO()
         self.err = io.StringIO()
-        self.obj = AppContext(renderer=Renderer(out=self.out, err=self.err, width=100))
+        self.obj = make_context(renderer=Renderer(out=self.out, err=self.err, width=100))
         self.obj.data_dir_option = str(data_dir)
         self.obj.config_path = None
         self.data_dir = data_dir

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from trader_cli.app import run_line
+from trader_cli.app import make_context
 from trader_cli.context import AppContext
+from trader_cli.dispatch import run_line
 from trader_cli.render import Renderer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,7 +21,7 @@ def obj(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AppContext:
     monkeypatch.chdir(tmp_path)
     for var in ("TRADER_CLI_DATA_DIR", "TRADER_CLI_OUTPUT"):
         monkeypatch.delenv(var, raising=False)
-    o = AppContext(renderer=Renderer(out=io.StringIO(), err=io.StringIO(), width=120))
+    o = make_context(renderer=Renderer(out=io.StringIO(), err=io.StringIO(), width=120))
     o.config_path = str(REPO / "configs" / "default.json")
     yield o
     if o.has_coordinator:

@@ -12,10 +12,17 @@ def main(argv: list[str] | None = None) -> int:
         # Straight to the prompt: the command tree is built in the background meanwhile.
         from trader_cli.shell.repl import open_shell
 
-        return open_shell()
+        return open_shell(_command_tree)
     from trader_cli.app import main as app_main
 
     return app_main(args)
+
+
+def _command_tree() -> object:
+    """The app's command tree, imported on first use (the shell opens before it is built)."""
+    from trader_cli.app import command_tree
+
+    return command_tree()
 
 
 if __name__ == "__main__":

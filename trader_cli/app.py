@@ -1,19 +1,13 @@
-"""The typer app (the only command registry) and ``run_line``, which the REPL, scripts, ``exec``
-and the tests all use to run one command."""
+"""The typer app: the only command registry (help, completion and "did you mean" come from it),
+its global options, and the program's entry point. Lines run through ``trader_cli.dispatch``."""
 
 from __future__ import annotations
 
-import contextlib
-import re
-import shlex
 import sys
-import traceback
 from functools import lru_cache
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2)
 from typer.core import TyperGroup
 
 from trader_cli.commands import add as add_cmds
@@ -26,6 +20,7 @@ from trader_cli.commands import session as session_cmds
 from trader_cli.commands import system as system_cmds
 from trader_cli.commands import time as time_cmds
 from trader_cli.context import AppContext
+from trader_cli.dispatch import OutputClosed, ShellExit, run_args, run_script
 from trader_cli.render import OutputMode
 
 app = typer.Typer(
@@ -90,141 +85,9 @@ def command_tree() -> TyperGroup:
     return cmd
 
 
-class OutputClosed(Exception):
-    """Stdout's reader went away (``| head``). Not an OSError, so the command tree's own EPIPE
-    handling does not turn it into an exit: ``main`` ends quietly, with status 0, in one place."""
-
-
-def _usage_message(err: click.exceptions.UsageError, args: list[str]) -> str:
-    text = err.format_message().strip().rstrip(".")
-    if isinstance(err, click.exceptions.NoSuchOption) and re.match(r"^-\d", err.option_name):
-        # '-5m' reads as options -5 and -m: it is a value that cannot be negative.
-        word = next((a for a in args if a.startswith(err.option_name)), err.option_name)
-        text = (
-            f"'{word}' is not a valid value (an interval is one of 1m, 5m, 15m, 30m, 1h, 1d; "
-            "counts, prices and durations are positive)"
-        )
-    path = err.ctx.command_path.removeprefix("trader-cli").strip() if err.ctx else ""
-    hint = f"help {path}" if path else "help"
-    return f"{text} (see: {hint})"
-
-
-def run_args(obj: AppContext, args: list[str]) -> int:
-    """Run one command given as arguments; render its result; return the exit code."""
-    from trader_cli.core.errors import TraderCliError, exit_code_for
-    from trader_cli.core.secrets import redact
-
-    obj.output_request = None
-    target = obj.renderer.out_file
-    try:
-        # Help pages are printed by the command tree itself: send them where results go.
-        with contextlib.redirect_stdout(target) if target is not None else contextlib.nullcontext():
-            rv = command_tree().main(args, prog_name="trader-cli", standalone_mode=False, obj=obj)
-    except click.exceptions.NoArgsIsHelpError as err:
-        obj.renderer.text(err.ctx.get_help() if err.ctx else "")
-        return 0
-    except click.exceptions.UsageError as err:
-        obj.renderer.error(_usage_message(err, args))
-        return 2
-    except typer.Abort:
-        obj.renderer.error("cancelled")
-        return 1
-    except typer.Exit as err:
-        return int(err.exit_code)
-    except (meta_cmds.ShellExit, OutputClosed):
-        raise
-    except BrokenPipeError as err:
-        raise OutputClosed() from err
-    except TraderCliError as err:
-        obj.renderer.error(str(err))
-        return exit_code_for(err)
-    except KeyboardInterrupt:
-        obj.renderer.error("cancelled (Ctrl-C); the session is intact")
-        return 130
-    except MemoryError:
-        obj.renderer.error(
-            "out of memory: the command was abandoned and the session is as it was "
-            "(free memory, or use fewer symbols or days)"
-        )
-        return 1
-    except RecursionError:
-        obj.renderer.error("the input nests too deeply to be read (simplify it); nothing changed")
-        return 1
-    except OSError as err:  # the machine's limits (open files, disk, permissions): not a bug
-        from trader_cli.core.atomic import os_error_text
-
-        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
-        obj.renderer.error(f"the system refused: {os_error_text(err)}{where}; nothing changed")
-        return 1
-    except Exception as err:
-        log = _log_crash()
-        shown = redact(str(err))
-        obj.renderer.error(f"internal error: {type(err).__name__}: {shown} (details in {log}; please report it)")
-        return 1
-    if isinstance(rv, int) and not isinstance(rv, bool):
-        return rv  # click's exit code (e.g. after --help)
-    from trader_cli.core.results import ScriptSummary
-
-    if isinstance(rv, ScriptSummary):
-        # A diagnostic, not data: stdout carries only the commands' own output.
-        if obj.script_depth == 0 and (rv.failed or obj.interactive or rv.script != "exec"):
-            obj.renderer.note(rv.line())
-        return rv.exit_code
-    if rv is not None:
-        try:
-            obj.renderer.result(rv, obj.output_request or obj.output)
-        except BrokenPipeError as err:
-            raise OutputClosed() from err
-        failed = getattr(rv, "failed_text", None)  # a result reporting a failure: shown, then one line
-        if failed:
-            obj.renderer.error(failed)
-            return 1
-    return 0
-
-
-def run_line(obj: AppContext, line: str) -> int:
-    """Run one command line (the REPL, scripts, exec and tests all come through here)."""
-    text = line.strip()
-    if not text or text.startswith("#"):
-        return 0
-    try:
-        args = shlex.split(text)
-    except ValueError as err:
-        obj.renderer.error(f"cannot split the line into words: {err} (check the quotes)")
-        return 2
-    before, changes = _sim_now(obj), obj.coordinator.changes if obj.has_coordinator else 0
-    code = run_args(obj, args)
-    if code == 0:
-        # A change took effect at the minute the coordinator applied it (a running clock may
-        # have moved on since the line was typed).
-        changed = obj.has_coordinator and obj.coordinator.changes != changes
-        at = obj.coordinator.changed_at_ns if changed else before
-        record_cmds.note_line(obj, text, at, _sim_now(obj))
-    return code
-
-
-def _sim_now(obj: AppContext) -> int | None:
-    """The simulated time of an active session (None without one)."""
-    if not obj.has_coordinator or obj.coordinator.state.value == "stopped":
-        return None
-    return obj.coordinator.now_ns()
-
-
-def _log_crash() -> Path:
-    import datetime as dt
-    import os
-
-    from trader_cli.core.secrets import redact
-
-    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "trader-cli"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-        path = base / "crash.log"
-        with open(path, "a", encoding="utf-8") as fh:  # secrets never reach a log (core/secrets.py)
-            fh.write(redact(f"--- {dt.datetime.now().isoformat()}\n{traceback.format_exc()}\n"))
-        return path
-    except OSError:
-        return Path("(unwritable log)")
+def make_context(**kw: Any) -> AppContext:
+    """A context whose lines run through this app's command tree."""
+    return AppContext(tree=command_tree, **kw)
 
 
 def main(argv: list[str]) -> int:
@@ -232,7 +95,7 @@ def main(argv: list[str]) -> int:
     from trader_cli.core.store import raise_open_files_limit
 
     raise_open_files_limit()  # a session of hundreds of symbols keeps their files open
-    obj = AppContext()
+    obj = make_context()
     try:
         if not argv:
             return _shell_or_script(obj)
@@ -242,7 +105,7 @@ def main(argv: list[str]) -> int:
             return _shell_or_script(obj)
         sys.stdout.flush()  # a closed pipe shows up here, not as noise at interpreter exit
         return code
-    except meta_cmds.ShellExit:
+    except ShellExit:
         return 0
     except (BrokenPipeError, OutputClosed):
         _quiet_broken_pipe()
@@ -256,7 +119,7 @@ def _shell_or_script(obj: AppContext) -> int:
     """The shell when both stdin and stdout are terminals; input that is not a terminal is a
     script (whatever the options), run to its end, after which an active session is stopped."""
     if not sys.stdin.isatty():
-        summary = meta_cmds.run_stream(obj, sys.stdin, "<stdin>", keep_going=False, params={})
+        summary = run_script(obj, sys.stdin, "<stdin>", keep_going=False, params={})
         sys.stdout.flush()
         return int(summary.exit_code)
     if not sys.stdout.isatty():

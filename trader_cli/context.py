@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from trader_cli.render import OutputMode, Renderer
 
@@ -43,7 +44,15 @@ class AppContext:
     script_depth: int = 0  # scripts running inside one another (run, exec, stdin)
     session_log: list[LoggedLine] = field(default_factory=list)  # what built the session (recording.py)
     recording: Recording | None = None
+    tree: Callable[[], Any] | None = None  # builds the command tree (trader_cli.app.command_tree)
     _store: DataManager | None = None
+
+    def command_tree(self) -> Any:
+        """The click command tree every line runs through (built once, by whoever made the
+        context: the app's entry point, or a test through trader_cli.app.make_context)."""
+        if self.tree is None:
+            raise RuntimeError("this AppContext has no command tree (make it with trader_cli.app.make_context)")
+        return self.tree()
 
     def config(self) -> SessionConfig | None:
         """The session config in use (loaded on first use; None when there is none)."""

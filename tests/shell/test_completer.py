@@ -10,8 +10,8 @@ import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
-from trader_cli.app import run_line
-from trader_cli.context import AppContext
+from trader_cli.app import make_context
+from trader_cli.dispatch import run_line
 from trader_cli.render import Renderer
 from trader_cli.shell.completer import CommandCompleter
 
@@ -22,7 +22,7 @@ from .conftest import DEFAULT_CONFIG, ROOT
 def completer() -> Iterator[CommandCompleter]:
     """A completer on a paused session that also holds rsi_14_5m on AAPL."""
     out = io.StringIO()
-    obj = AppContext(renderer=Renderer(out=out, err=out, width=120), config_path=str(DEFAULT_CONFIG))
+    obj = make_context(renderer=Renderer(out=out, err=out, width=120), config_path=str(DEFAULT_CONFIG))
     obj.data_dir_option = str(ROOT / "data")
     try:
         assert run_line(obj, "system start --paused") == 0, out.getvalue()

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from trader_cli.app import run_line
+from trader_cli.app import make_context
 from trader_cli.context import AppContext
+from trader_cli.dispatch import run_line
 from trader_cli.render import Renderer
 from trader_cli.shell.repl import exit_question
 
@@ -23,7 +24,7 @@ UNEXPORTED = r"the backtest finished and was not exported; exit anyway\? \[y/N\]
 def obj() -> Iterator[AppContext]:
     """A context on the default config and the sample store (output kept out of the test's)."""
     out = io.StringIO()
-    ctx = AppContext(renderer=Renderer(out=out, err=out, width=120), config_path=str(DEFAULT_CONFIG))
+    ctx = make_context(renderer=Renderer(out=out, err=out, width=120), config_path=str(DEFAULT_CONFIG))
     ctx.data_dir_option = str(ROOT / "data")
     try:
         yield ctx

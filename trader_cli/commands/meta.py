@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,78 +13,7 @@ from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2)
 from typer.core import TyperGroup
 
 from trader_cli.commands.common import OutputOpt, app_ctx
-
-
-class ShellExit(Exception):
-    """Raised by ``exit``: leave the shell (or end the script)."""
-
-
-_PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$(\d+)")
-MAX_DEPTH = 8
-
-
-def substitute(line: str, positional: list[str], named: dict[str, str]) -> str:
-    """Replace ``$1…$N`` and ``${NAME}`` in a script line; unknown ones raise UsageError."""
-    from trader_cli.core.errors import UsageError
-
-    def repl(m: re.Match[str]) -> str:
-        if m.group(1):
-            if m.group(1) not in named:
-                raise UsageError(f"${{{m.group(1)}}} is not set (pass {m.group(1)}=VALUE to run)")
-            return named[m.group(1)]
-        i = int(m.group(2))
-        if i < 1 or i > len(positional):
-            raise UsageError(f"${i} is not set (the script got {len(positional)} argument(s))")
-        return positional[i - 1]
-
-    return _PARAM.sub(repl, line)
-
-
-def run_stream(obj: Any, lines: Iterable[str], name: str, keep_going: bool, params: dict[str, Any]) -> Any:
-    """Run script lines through ``run_line``; stop at the first failure unless keep_going."""
-    from trader_cli.app import run_line
-    from trader_cli.core.errors import UsageError
-    from trader_cli.core.results import ScriptSummary
-
-    depth = obj.script_depth
-    if depth >= MAX_DEPTH:
-        raise UsageError(f"scripts nest more than {MAX_DEPTH} deep (does {name} run itself?)")
-    obj.script_depth = depth + 1
-    started = time.perf_counter()
-    ran = failed = 0
-    exit_code = 0
-    failures: list[str] = []
-    try:
-        for lineno, raw in enumerate(lines, start=1):
-            text = raw.strip()
-            if not text or text.startswith("#"):
-                continue
-            try:
-                text = substitute(text, params.get("positional", []), params.get("named", {}))
-            except UsageError as err:
-                code = 2
-                obj.renderer.error(f"{name}:{lineno}: {err}")
-            else:
-                ran += 1
-                code = run_line(obj, text)
-                if code:
-                    obj.renderer.note(f"{name}:{lineno}: failed (exit {code}): {text}")
-            if code:
-                failed += 1
-                failures.append(f"{name}:{lineno}")
-                exit_code = exit_code or code
-                if not keep_going:
-                    break
-    finally:
-        obj.script_depth = depth
-    return ScriptSummary(
-        script=name,
-        commands_run=ran,
-        failed=failed,
-        failed_lines=failures,
-        seconds=round(time.perf_counter() - started, 3),
-        exit_code=exit_code,
-    )
+from trader_cli.dispatch import ShellExit, run_script
 
 
 def register(app: typer.Typer) -> None:
@@ -97,9 +25,7 @@ def register(app: typer.Typer) -> None:
         command: Annotated[list[str] | None, typer.Argument(help="A command, e.g. data import.")] = None,
     ) -> object:
         """List the commands, or show one command's help. Example: help data import"""
-        from trader_cli.app import command_tree
-
-        root = command_tree()
+        root = app_ctx(ctx).command_tree()
         if not command:
             return commands_table(root)
         cmd: click.core.Command = root
@@ -160,7 +86,7 @@ def register(app: typer.Typer) -> None:
                 raise DataError(f"cannot read script {path!r}: {err}") from err
             name = p.name
         with _default_output(obj):
-            return run_stream(obj, lines, name, keep_going, params)
+            return run_script(obj, lines, name, keep_going, params)
 
     @app.command("exec")
     def exec_(
@@ -172,7 +98,7 @@ def register(app: typer.Typer) -> None:
         """Run commands given as arguments. Example: exec "data list" "config check configs/default.json" """
         obj = app_ctx(ctx)
         with _default_output(obj):
-            return run_stream(obj, commands, "exec", keep_going, {})
+            return run_script(obj, commands, "exec", keep_going, {})
 
 
 @contextmanager

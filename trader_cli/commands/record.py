@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -54,26 +54,6 @@ def stop(ctx: typer.Context) -> object:
     return Message(text=f"wrote {len(lines)} command(s) to {rec.path}", level="ok")
 
 
-def note_line(obj: Any, line: str, at_ns: int | None, after_ns: int | None) -> None:
-    """Keep a successful line that changed the session: in the session log (reset by each
-    ``system start``, so it holds what built the session) and in an active recording."""
-    from trader_cli.recording import LoggedLine, changes_session, is_start, start_line, words_of
-
-    if not changes_session(line):
-        return
-    text = line.strip()
-    if is_start(text):
-        data_dir = str(obj.data_dir()) if obj.has_coordinator else None
-        text = start_line(text, obj.config_path, data_dir)
-        obj.session_log = []
-    entry = LoggedLine(text, at_ns, after_ns)
-    obj.session_log.append(entry)
-    if obj.recording is not None:
-        obj.recording.lines.append(entry)
-    if words_of(text)[:2] == ["system", "stop"]:
-        obj.session_log = []  # no session any more: the next one starts a new log
-
-
 def register_watch(root: typer.Typer) -> None:
     """Add ``watch`` to the root app."""
 
@@ -86,9 +66,9 @@ def register_watch(root: typer.Typer) -> None:
     ) -> object:
         """Re-run a read-only command every SECONDS until Ctrl-C (options go before SECONDS).
         Example: watch 2 data session   ·   watch --count 3 1 system status"""
-        from trader_cli.app import run_args
         from trader_cli.core.errors import UsageError
         from trader_cli.core.results import Message
+        from trader_cli.dispatch import run_args
         from trader_cli.recording import READ_ONLY
 
         if tuple(command[:2]) not in READ_ONLY:

@@ -141,9 +141,7 @@ class CommandCompleter(Completer):
         except ValueError:
             return
         current = "" if (not text or text[-1].isspace()) else (words.pop() if words else "")
-        from trader_cli.app import command_tree
-
-        cmd: Any = command_tree()
+        cmd: Any = self.obj.command_tree()
         consumed = 0
         for w in words:
             sub = getattr(cmd, "commands", {}).get(w)

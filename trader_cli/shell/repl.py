@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,9 +82,9 @@ def _confirm_exit(obj: AppContext) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def open_shell() -> int:
-    """The shell with a fresh context (``trader-cli`` with no arguments)."""
-    obj = AppContext()
+def open_shell(tree: Callable[[], Any]) -> int:
+    """The shell with a fresh context whose lines run through ``tree`` (``trader-cli`` alone)."""
+    obj = AppContext(tree=tree)
     try:
         return run_repl(obj, warm_up=True)
     finally:
@@ -91,11 +92,9 @@ def open_shell() -> int:
             obj.coordinator.shutdown()
 
 
-def _warm_up() -> None:
-    """Import the command tree while the trader reads the prompt."""
-    from trader_cli.app import command_tree
-
-    command_tree()
+def _warm_up(obj: AppContext) -> None:
+    """Build the command tree while the trader reads the prompt."""
+    obj.command_tree()
 
 
 def run_repl(obj: AppContext, warm_up: bool = False) -> int:
@@ -120,14 +119,14 @@ def run_repl(obj: AppContext, warm_up: bool = False) -> int:
         refresh_interval=0.5,
     )
     if warm_up:
-        _warm_up_after_first_render(session)
+        _warm_up_after_first_render(session, obj)
     # Plain write: rich is imported later, when the first result is shown.
     sys.stderr.write("trader-cli — type 'help' for commands, 'exit' or Ctrl-D to leave\n")
     with patch_stdout(raw=True):
         return _loop(obj, session, history)
 
 
-def _warm_up_after_first_render(session: Any) -> None:
+def _warm_up_after_first_render(session: Any, obj: AppContext) -> None:
     """Build the command tree in a thread once the prompt is on screen (earlier, the thread's
     imports would compete with drawing the prompt)."""
     import threading
@@ -138,7 +137,7 @@ def _warm_up_after_first_render(session: Any) -> None:
         nonlocal started
         if not started:
             started = True
-            threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+            threading.Thread(target=_warm_up, args=(obj,), name="warm-up", daemon=True).start()
 
     session.app.after_render += start
 
@@ -155,8 +154,7 @@ def _loop(obj: AppContext, session: Any, history: ShellHistory) -> int:
             if _confirm_exit(obj):
                 return 0
             continue
-        from trader_cli.app import run_line
-        from trader_cli.commands.meta import ShellExit
+        from trader_cli.dispatch import ShellExit, run_line
 
         try:
             code = run_line(obj, line)

@@ -1,0 +1,254 @@
+"""Running commands: ``run_line`` / ``run_args`` / ``run_script`` — the one path the REPL,
+``run FILE``, stdin scripts, ``exec`` and the tests all take into the command tree. It depends
+only on the context (which carries the tree), so commands, the shell and the app import it
+without importing one another.
+
+Errors are mapped to exit codes here and nowhere else: a TraderCliError is its one line and its
+code, a usage error 2, the machine's limits (memory, open files, disk) one line and 1, anything
+else an "internal error" line with the traceback in the crash log (secrets redacted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shlex
+import time
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2)
+
+from trader_cli.context import AppContext
+
+
+class ShellExit(Exception):
+    """Raised by ``exit``: leave the shell (or end the script)."""
+
+
+_PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$(\d+)")
+MAX_DEPTH = 8
+
+
+def substitute(line: str, positional: list[str], named: dict[str, str]) -> str:
+    """Replace ``$1…$N`` and ``${NAME}`` in a script line; unknown ones raise UsageError."""
+    from trader_cli.core.errors import UsageError
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(1):
+            if m.group(1) not in named:
+                raise UsageError(f"${{{m.group(1)}}} is not set (pass {m.group(1)}=VALUE to run)")
+            return named[m.group(1)]
+        i = int(m.group(2))
+        if i < 1 or i > len(positional):
+            raise UsageError(f"${i} is not set (the script got {len(positional)} argument(s))")
+        return positional[i - 1]
+
+    return _PARAM.sub(repl, line)
+
+
+def run_script(obj: AppContext, lines: Iterable[str], name: str, keep_going: bool, params: dict[str, Any]) -> Any:
+    """Run script lines through ``run_line``; stop at the first failure unless keep_going."""
+    from trader_cli.core.errors import UsageError
+    from trader_cli.core.results import ScriptSummary
+
+    depth = obj.script_depth
+    if depth >= MAX_DEPTH:
+        raise UsageError(f"scripts nest more than {MAX_DEPTH} deep (does {name} run itself?)")
+    obj.script_depth = depth + 1
+    started = time.perf_counter()
+    ran = failed = 0
+    exit_code = 0
+    failures: list[str] = []
+    try:
+        for lineno, raw in enumerate(lines, start=1):
+            text = raw.strip()
+            if not text or text.startswith("#"):
+                continue
+            try:
+                text = substitute(text, params.get("positional", []), params.get("named", {}))
+            except UsageError as err:
+                code = 2
+                obj.renderer.error(f"{name}:{lineno}: {err}")
+            else:
+                ran += 1
+                code = run_line(obj, text)
+                if code:
+                    obj.renderer.note(f"{name}:{lineno}: failed (exit {code}): {text}")
+            if code:
+                failed += 1
+                failures.append(f"{name}:{lineno}")
+                exit_code = exit_code or code
+                if not keep_going:
+                    break
+    finally:
+        obj.script_depth = depth
+    return ScriptSummary(
+        script=name,
+        commands_run=ran,
+        failed=failed,
+        failed_lines=failures,
+        seconds=round(time.perf_counter() - started, 3),
+        exit_code=exit_code,
+    )
+
+
+
+class OutputClosed(Exception):
+    """Stdout's reader went away (``| head``). Not an OSError, so the command tree's own EPIPE
+    handling does not turn it into an exit: ``main`` ends quietly, with status 0, in one place."""
+
+
+def _usage_message(err: click.exceptions.UsageError, args: list[str]) -> str:
+    text = err.format_message().strip().rstrip(".")
+    if isinstance(err, click.exceptions.NoSuchOption) and re.match(r"^-\d", err.option_name):
+        # '-5m' reads as options -5 and -m: it is a value that cannot be negative.
+        word = next((a for a in args if a.startswith(err.option_name)), err.option_name)
+        text = (
+            f"'{word}' is not a valid value (an interval is one of 1m, 5m, 15m, 30m, 1h, 1d; "
+            "counts, prices and durations are positive)"
+        )
+    path = err.ctx.command_path.removeprefix("trader-cli").strip() if err.ctx else ""
+    hint = f"help {path}" if path else "help"
+    return f"{text} (see: {hint})"
+
+
+def run_args(obj: AppContext, args: list[str]) -> int:
+    """Run one command given as arguments; render its result; return the exit code."""
+    from trader_cli.core.errors import TraderCliError, exit_code_for
+    from trader_cli.core.secrets import redact
+
+    obj.output_request = None
+    target = obj.renderer.out_file
+    try:
+        # Help pages are printed by the command tree itself: send them where results go.
+        with contextlib.redirect_stdout(target) if target is not None else contextlib.nullcontext():
+            rv = obj.command_tree().main(args, prog_name="trader-cli", standalone_mode=False, obj=obj)
+    except click.exceptions.NoArgsIsHelpError as err:
+        obj.renderer.text(err.ctx.get_help() if err.ctx else "")
+        return 0
+    except click.exceptions.UsageError as err:
+        obj.renderer.error(_usage_message(err, args))
+        return 2
+    except typer.Abort:
+        obj.renderer.error("cancelled")
+        return 1
+    except typer.Exit as err:
+        return int(err.exit_code)
+    except (ShellExit, OutputClosed):
+        raise
+    except BrokenPipeError as err:
+        raise OutputClosed() from err
+    except TraderCliError as err:
+        obj.renderer.error(str(err))
+        return exit_code_for(err)
+    except KeyboardInterrupt:
+        obj.renderer.error("cancelled (Ctrl-C); the session is intact")
+        return 130
+    except MemoryError:
+        obj.renderer.error(
+            "out of memory: the command was abandoned and the session is as it was "
+            "(free memory, or use fewer symbols or days)"
+        )
+        return 1
+    except RecursionError:
+        obj.renderer.error("the input nests too deeply to be read (simplify it); nothing changed")
+        return 1
+    except OSError as err:  # the machine's limits (open files, disk, permissions): not a bug
+        from trader_cli.core.atomic import os_error_text
+
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        obj.renderer.error(f"the system refused: {os_error_text(err)}{where}; nothing changed")
+        return 1
+    except Exception as err:
+        log = _log_crash()
+        shown = redact(str(err))
+        obj.renderer.error(f"internal error: {type(err).__name__}: {shown} (details in {log}; please report it)")
+        return 1
+    if isinstance(rv, int) and not isinstance(rv, bool):
+        return rv  # click's exit code (e.g. after --help)
+    from trader_cli.core.results import ScriptSummary
+
+    if isinstance(rv, ScriptSummary):
+        # A diagnostic, not data: stdout carries only the commands' own output.
+        if obj.script_depth == 0 and (rv.failed or obj.interactive or rv.script != "exec"):
+            obj.renderer.note(rv.line())
+        return rv.exit_code
+    if rv is not None:
+        try:
+            obj.renderer.result(rv, obj.output_request or obj.output)
+        except BrokenPipeError as err:
+            raise OutputClosed() from err
+        failed = getattr(rv, "failed_text", None)  # a result reporting a failure: shown, then one line
+        if failed:
+            obj.renderer.error(failed)
+            return 1
+    return 0
+
+
+def run_line(obj: AppContext, line: str) -> int:
+    """Run one command line (the REPL, scripts, exec and tests all come through here)."""
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return 0
+    try:
+        args = shlex.split(text)
+    except ValueError as err:
+        obj.renderer.error(f"cannot split the line into words: {err} (check the quotes)")
+        return 2
+    before, changes = _sim_now(obj), obj.coordinator.changes if obj.has_coordinator else 0
+    code = run_args(obj, args)
+    if code == 0:
+        # A change took effect at the minute the coordinator applied it (a running clock may
+        # have moved on since the line was typed).
+        changed = obj.has_coordinator and obj.coordinator.changes != changes
+        at = obj.coordinator.changed_at_ns if changed else before
+        note_line(obj, text, at, _sim_now(obj))
+    return code
+
+
+def _sim_now(obj: AppContext) -> int | None:
+    """The simulated time of an active session (None without one)."""
+    if not obj.has_coordinator or obj.coordinator.state.value == "stopped":
+        return None
+    return obj.coordinator.now_ns()
+
+
+def _log_crash() -> Path:
+    import datetime as dt
+    import os
+
+    from trader_cli.core.secrets import redact
+
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "trader-cli"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        path = base / "crash.log"
+        with open(path, "a", encoding="utf-8") as fh:  # secrets never reach a log (core/secrets.py)
+            fh.write(redact(f"--- {dt.datetime.now().isoformat()}\n{traceback.format_exc()}\n"))
+        return path
+    except OSError:
+        return Path("(unwritable log)")
+
+
+def note_line(obj: AppContext, line: str, at_ns: int | None, after_ns: int | None) -> None:
+    """Keep a successful line that changed the session: in the session log (reset by each
+    ``system start``, so it holds what built the session) and in an active recording."""
+    from trader_cli.recording import LoggedLine, changes_session, is_start, start_line, words_of
+
+    if not changes_session(line):
+        return
+    text = line.strip()
+    if is_start(text):
+        data_dir = str(obj.data_dir()) if obj.has_coordinator else None
+        text = start_line(text, obj.config_path, data_dir)
+        obj.session_log = []
+    entry = LoggedLine(text, at_ns, after_ns)
+    obj.session_log.append(entry)
+    if obj.recording is not None:
+        obj.recording.lines.append(entry)
+    if words_of(text)[:2] == ["system", "stop"]:
+        obj.session_log = []  # no session any more: the next one starts a new log
