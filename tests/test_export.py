@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tests.test_app import Shell
+from trader_cli.core import queries
 from trader_cli.core.atomic import temp_path
 from trader_cli.core.config import SessionConfig, parse_config
 from trader_cli.core.coordinator import SessionCoordinator
@@ -69,21 +70,21 @@ def coord() -> Any:
 
 def poison_numbers(coord: SessionCoordinator, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every indicator output and quality ratio NaN or infinite (as a broken kernel or an
-    empty expectation would)."""
-    real_today = coord.hub.today
+    empty expectation would), where the export reads them (the read side)."""
+    real_series = queries.indicator_series
 
-    def today(key: str, lane: int, rows: int) -> dict[str, np.ndarray]:
-        vals = real_today(key, lane, rows)
-        return {n: np.where(np.arange(len(v)) % 2 == 0, np.nan, np.inf) for n, v in vals.items()}
+    def series(eng: Any, data: Any, key: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        ts, vals = real_series(eng, data, key)
+        return ts, {n: np.where(np.arange(len(v)) % 2 == 0, np.nan, np.inf) for n, v in vals.items()}
 
-    real_quality = coord.quality_of
+    real_quality = queries.quality
 
-    def quality_of(symbol: str) -> list[IntervalQuality]:
-        return [q.model_copy(update={"ratio": math.nan}) for q in real_quality(symbol)]
+    def quality(eng: Any, symbol: str) -> list[IntervalQuality]:
+        return [q.model_copy(update={"ratio": math.nan}) for q in real_quality(eng, symbol)]
 
     monkeypatch.setattr(coord.hub, "latest", lambda key, lane: {"value": math.nan, "upper": math.inf})
-    monkeypatch.setattr(coord.hub, "today", today)
-    monkeypatch.setattr(coord, "quality_of", quality_of)
+    monkeypatch.setattr(queries, "indicator_series", series)
+    monkeypatch.setattr(queries, "quality", quality)
 
 
 # -- item 3: no NaN / Infinity tokens -----------------------------------------------------------

@@ -8,18 +8,19 @@ leaves PATH as it was. The whole document is never held in memory.
 The format is ``--format`` when given, else the file's extension (``.json``, ``.csv``), else
 JSON; a ``--format`` that contradicts a ``.json`` / ``.csv`` name is refused.
 
-JSON: one ``SessionExport`` object (``session schema`` prints its JSON Schema); with ``--bars``
-each interval carries ``bars`` and each indicator ``values`` (today's value at each session
-bar of its interval; null while not ready).
+JSON: one ``SessionExport`` object (``session schema`` prints its JSON Schema). A symbol's
+bars and values are the whole run: the history loaded when it was added, every session day
+replayed since, and today up to now. With ``--bars`` each interval carries ``bars`` and each
+indicator ``values`` (its value at each of those bars of its interval; null while not ready).
 
 CSV: one file of up to three tables separated by a blank line, each with a header row:
 
 1. the symbols, one row a symbol: ``symbol, base_interval, intervals, bars, indicators,
    quality_min, meets_session_config_requirements, added_by, auto_provisioned, added_at,
    upgraded_from_adhoc``;
-2. with ``--bars``, every bar held (history, then session), long format:
+2. with ``--bars``, every bar held over the whole run (history, replayed days, today), long format:
    ``symbol, interval, timestamp, open, high, low, close, volume``;
-3. with ``--bars``, today's indicator values, long format:
+3. with ``--bars``, the indicator values at those bars, long format:
    ``symbol, indicator, interval, timestamp, output, value`` (``output`` is ``value`` for a
    one-output indicator such as sma, else the output's name: macd, signal, histogram).
 
@@ -41,17 +42,18 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from trader_cli.core import queries
 from trader_cli.core.atomic import atomic_open, write_atomic
 from trader_cli.core.bars import Bars
 from trader_cli.core.calendar import iso_utc
 from trader_cli.core.errors import UsageError
-from trader_cli.core.intervals import Interval
 from trader_cli.core.jsonsafe import finite, finite_list
 from trader_cli.core.jsonstream import LazyArray, LazyObject, materialize, write_json
 from trader_cli.core.quality import IntervalQuality
 
 if TYPE_CHECKING:
     from trader_cli.core.coordinator import SessionCoordinator
+    from trader_cli.core.engine import Engine
 
 __all__ = [
     "CSV_COLUMNS",
@@ -87,8 +89,9 @@ class BarOut(_Model):
 
 
 class IntervalOut(_Model):
-    """One bar interval of a symbol: bars held from history and from today's session, the first
-    and last bar start (ISO 8601 UTC), and every bar when exported with --bars."""
+    """One bar interval of a symbol over the whole run: the bars held before today (the history
+    loaded when it was added and every session day replayed since) and today's session bars, the
+    first and last bar start (ISO 8601 UTC), and every one of those bars when exported with --bars."""
 
     historical_bars: int
     session_bars: int
@@ -98,14 +101,21 @@ class IntervalOut(_Model):
 
 
 class IndicatorOut(_Model):
-    """An indicator of a symbol: name, parameters and interval; whether it is warmed up; its latest
-    outputs (null while warming up); with --bars, its value at each of today's session bars."""
+    """An indicator of a symbol: name, parameters and interval; whether it has values yet
+    (``ready``) and whether they no longer depend on where its series started (``converged``:
+    it has seen ``converge_bars`` bars; ``bars_seen`` of them so far); its latest outputs (null
+    while not ready); with --bars, its value at every bar of its interval the symbol holds, from
+    its first history bar on (null where not ready)."""
 
     name: str
     params: list[float | int]
     interval: str
     ready: bool
     latest: dict[str, float | None] | None
+    converged: bool
+    bars_seen: int
+    warmup_bars: int
+    converge_bars: int
     values: list[dict[str, str | float | None]] | None = None
 
 
@@ -198,20 +208,6 @@ def _bar_chunks(bars: Bars) -> Iterator[list[dict[str, Any]]]:
         ]
 
 
-def _today_values(
-    coord: SessionCoordinator, lane: int, key: str, interval: str
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Bar starts of today's session bars of ``interval`` the lane has, and the indicator's
-    recorded outputs at those bars."""
-    book = coord.book
-    assert book is not None
-    g = book.grid(Interval.parse(interval))
-    rows = book.cursor if g is book.base else g.completed
-    have = ~np.isnan(g.cols["close"][:rows, lane])
-    vals = coord.hub.today(key, lane, rows)
-    return g.ts[:rows][have], {n: v[have] for n, v in vals.items()}
-
-
 def _value_chunks(ts: np.ndarray, vals: dict[str, np.ndarray]) -> Iterator[list[dict[str, Any]]]:
     names = list(vals)
     for lo in range(0, len(ts), CHUNK):
@@ -226,35 +222,42 @@ def _value_chunks(ts: np.ndarray, vals: dict[str, np.ndarray]) -> Iterator[list[
             ]
 
 
-def _symbol_out(coord: SessionCoordinator, sym: str, with_bars: bool) -> dict[str, Any]:
+def _symbol_out(eng: Engine, sym: str, with_bars: bool) -> dict[str, Any]:
     """One symbol's entry (bars and values as lazy arrays); call under the symbol lock."""
-    data = coord.session.symbols[sym]
+    data = eng.session.symbols[sym]
+    book = eng.replay.book
+    assert book is not None
     intervals: dict[str, Any] = {}
     for iv in data.intervals:
-        hist, today = coord.bars(sym, iv)
-        both = Bars.concat([hist, today])
+        held = eng.history.whole(data, iv)
+        today = book.session_bars(data.lane, iv)
+        first = held.ts[0] if len(held) else (today.ts[0] if len(today) else None)
+        last = today.ts[-1] if len(today) else (held.ts[-1] if len(held) else None)
         entry: dict[str, Any] = {
-            "historical_bars": len(hist),
+            "historical_bars": len(held),
             "session_bars": len(today),
-            "first": iso_utc(int(both.ts[0])) if len(both) else None,
-            "last": iso_utc(int(both.ts[-1])) if len(both) else None,
+            "first": iso_utc(int(first)) if first is not None else None,
+            "last": iso_utc(int(last)) if last is not None else None,
         }
         if with_bars:
-            entry["bars"] = LazyArray(_bar_chunks(both))
+            entry["bars"] = LazyArray(_bar_chunks(Bars.concat([held, today])))
         intervals[iv] = entry
     indicators: dict[str, Any] = {}
-    for key, slot in data.indicators.items():
-        req = slot.request
-        latest = coord.hub.latest(key, data.lane)
+    for key in data.indicators:
+        info = queries.indicator_info(eng, data, key)
         ind: dict[str, Any] = {
-            "name": req.name,
-            "params": list(req.params),
-            "interval": req.interval.name,
-            "ready": latest is not None,
-            "latest": finite(latest),
+            "name": info.name,
+            "params": info.params,
+            "interval": info.interval.name,
+            "ready": info.ready,
+            "latest": finite(info.latest),
+            "converged": info.converged,
+            "bars_seen": info.bars_seen,
+            "warmup_bars": info.warmup_bars,
+            "converge_bars": info.converge_bars,
         }
         if with_bars:
-            ind["values"] = LazyArray(_value_chunks(*_today_values(coord, data.lane, key, req.interval.name)))
+            ind["values"] = LazyArray(_value_chunks(*queries.indicator_series(eng, data, key)))
         indicators[key] = ind
     meta = data.metadata
     return {
@@ -262,7 +265,7 @@ def _symbol_out(coord: SessionCoordinator, sym: str, with_bars: bool) -> dict[st
         "base_interval": data.base_interval,
         "intervals": intervals,
         "indicators": indicators,
-        "quality": {q.interval: finite(q.model_dump(mode="json")) for q in coord.quality_of(sym)},
+        "quality": {q.interval: finite(q.model_dump(mode="json")) for q in queries.quality(eng, sym)},
         "metadata": {
             "meets_session_config_requirements": meta.meets_session_config_requirements,
             "added_by": meta.added_by,
@@ -275,7 +278,8 @@ def _symbol_out(coord: SessionCoordinator, sym: str, with_bars: bool) -> dict[st
 
 def _document(coord: SessionCoordinator, with_bars: bool, progress: Progress | None) -> dict[str, Any]:
     """The export with its symbols as a lazy object; consume it under the symbol lock."""
-    book = coord.book
+    eng = coord.engine
+    book = eng.replay.book
     now = coord.now_ns() if book is not None else None
 
     def symbols() -> Iterator[tuple[str, Any]]:
@@ -283,7 +287,7 @@ def _document(coord: SessionCoordinator, with_bars: bool, progress: Progress | N
         for i, sym in enumerate(names):
             if progress is not None:
                 progress(i, len(names), sym)
-            yield sym, _symbol_out(coord, sym, with_bars)
+            yield sym, _symbol_out(eng, sym, with_bars)
 
     return {
         "schema_version": SCHEMA_VERSION,
@@ -312,7 +316,7 @@ def symbol_detail(coord: SessionCoordinator, symbol: str) -> dict[str, Any]:
     """One symbol as it appears in the export (without bars), taken under the symbol lock."""
     with coord.exclusive():
         coord.session.require(symbol)
-        return dict(materialize(_symbol_out(coord, symbol, with_bars=False)))
+        return dict(materialize(_symbol_out(coord.engine, symbol, with_bars=False)))
 
 
 # -- CSV writer -------------------------------------------------------------------------------
@@ -366,15 +370,16 @@ def _write_csv(fh: IO[str], coord: SessionCoordinator, with_bars: bool, progress
     w.writerow(CSV_COLUMNS)
     for i, sym in enumerate(names):
         step(i, sym)
-        w.writerow(_csv_symbol_row(materialize(_symbol_out(coord, sym, with_bars=False))))
+        w.writerow(_csv_symbol_row(materialize(_symbol_out(coord.engine, sym, with_bars=False))))
     if not with_bars:
         return
     fh.write("\n")
     w.writerow(CSV_BAR_COLUMNS)
     for i, sym in enumerate(names):
         step(len(names) + i, sym)
-        for iv in coord.session.symbols[sym].intervals:
-            both = Bars.concat(list(coord.bars(sym, iv)))
+        data = coord.session.symbols[sym]
+        for iv in data.intervals:
+            both = queries.series(coord.engine, data, iv)
             for lo in range(0, len(both), CHUNK):
                 part = slice(lo, lo + CHUNK)
                 cols = [finite_list(getattr(both, f)[part]) for f in ("open", "high", "low", "close", "volume")]
@@ -386,7 +391,7 @@ def _write_csv(fh: IO[str], coord: SessionCoordinator, with_bars: bool, progress
         data = coord.session.symbols[sym]
         for key, slot in data.indicators.items():
             iv = slot.request.interval
-            ts, vals = _today_values(coord, data.lane, key, iv)
+            ts, vals = queries.indicator_series(coord.engine, data, key)
             single = len(vals) == 1
             for out, col in vals.items():
                 label = "value" if single else out

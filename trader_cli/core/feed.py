@@ -112,12 +112,11 @@ class ParquetFeed:
 
     def days_with_bars(self, symbol: str, interval: Interval, days: list[dt.date]) -> list[dt.date]:
         """Days whose session has a stored row group (footer only: 1m row groups are days)."""
-        out = []
-        for d in days:
-            o, c = self.calendar.open_close(d)
-            if self.store.overlaps(symbol, interval, o, c):
-                out.append(d)
-        return out
+        if not days:
+            return []
+        spans = np.array([self.calendar.open_close(d) for d in days], dtype=np.int64)
+        have = self.store.spans_with_bars(symbol, interval, spans[:, 0], spans[:, 1])
+        return [d for d, ok in zip(days, have.tolist(), strict=True) if ok]
 
     def span_text(self, symbol: str) -> str:
         """'1d 2024-01-02..2024-12-31, 1m 2024-11-01..2024-12-31'."""

@@ -130,3 +130,82 @@ def quality(eng: Engine, symbol: str) -> list[IntervalQuality]:
         held = Bars.concat([eng.history.whole(data, iv), book.session_bars(data.lane, iv)])
         out.append(measure(held, expected(eng, data, iv), iv))
     return out
+
+
+# -- indicator values over the whole run -----------------------------------------------------------
+def indicator_series(eng: Engine, data: SymbolSessionData, key: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A symbol's indicator over the whole run: bar start times and each output (NaN where not
+    ready): the history it was seeded with (batch path), then every replayed day since, then today."""
+    from trader_cli.core.indicators import get_indicator
+
+    req = data.indicators[key].request
+    iv = req.interval
+    seeded = eng.hub.seeded(key, data.lane)
+    held = eng.history.whole(data, iv)
+    seed = Bars.empty() if seeded.first_ns is None else held.window(seeded.first_ns, seeded.end_ns)
+    times: list[np.ndarray] = [seed.ts]
+    parts: list[dict[str, np.ndarray]] = [get_indicator(req.name).batch(seed, req.params)]
+    for pos, day_book in eng.history.past:
+        if pos < seeded.pos:
+            continue
+        record = eng.hub.past_day(key, data.lane, pos)
+        if record is None:
+            continue
+        g = eng.history.grid(pos, day_book, iv)
+        have = ~np.isnan(g.cols["close"][:, data.lane])
+        times.append(g.ts[have])
+        parts.append({o: v[: len(have)][have] for o, v in record.items()})
+    book = eng.replay.book
+    assert book is not None
+    g = book.grid(iv)
+    rows = book.cursor if g is book.base else g.completed
+    have = ~np.isnan(g.cols["close"][:rows, data.lane])
+    times.append(g.ts[:rows][have])
+    parts.append({o: v[have] for o, v in eng.hub.today(key, data.lane, rows).items()})
+    outputs = list(parts[0])
+    return np.concatenate(times), {o: np.concatenate([p[o] for p in parts]) for o in outputs}
+
+
+class IndicatorInfo(BaseModel):
+    """An indicator of a symbol: what it is, its latest outputs (None while not ready), and how
+    far it has come: ``ready`` once it has values, ``converged`` once it has seen the bars after
+    which its values no longer depend on where its series started."""
+
+    key: str
+    name: str
+    params: list[float | int]
+    interval: Interval
+    ready: bool
+    latest: dict[str, float] | None
+    converged: bool
+    bars_seen: int
+    warmup_bars: int
+    converge_bars: int
+
+    @property
+    def progress_text(self) -> str:
+        """'ready', 'not ready (12 of 20 warmup bars)', 'ready, not converged (300 of 438 bars)'."""
+        if not self.ready:
+            return f"not ready ({self.bars_seen:,} of {self.warmup_bars:,} warmup bars)"
+        if not self.converged:
+            return f"ready, not converged ({self.bars_seen:,} of {self.converge_bars:,} bars)"
+        return "ready"
+
+
+def indicator_info(eng: Engine, data: SymbolSessionData, key: str) -> IndicatorInfo:
+    """One of a symbol's indicators (cheap: no values are read)."""
+    req = data.indicators[key].request
+    seen, warmup, converge = eng.hub.progress(key, data.lane)
+    latest = eng.hub.latest(key, data.lane)
+    return IndicatorInfo(
+        key=key,
+        name=req.name,
+        params=list(req.params),
+        interval=req.interval,
+        ready=latest is not None,
+        latest=latest,
+        converged=seen >= converge,
+        bars_seen=seen,
+        warmup_bars=warmup,
+        converge_bars=converge,
+    )

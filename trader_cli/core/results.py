@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
@@ -115,14 +116,28 @@ class StartResult:
     validations: list[SymbolValidationResult]
     reports: list[ProvisioningReport]
     seconds: float
+    # symbol -> the backtest's trading days the source has no bars for (those days replay empty)
+    days_without_bars: dict[str, list[dt.date]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """JSON data: validation of every config symbol and each provisioning report."""
+        """JSON data: validation of every config symbol, each provisioning report, the days
+        without bars."""
         return {
             "validation": [v.model_dump(mode="json") for v in self.validations],
             "provisioning": [r.model_dump(mode="json") for r in self.reports],
+            "days_without_bars": {s: [d.isoformat() for d in ds] for s, ds in self.days_without_bars.items()},
             "seconds": round(self.seconds, 4),
         }
+
+    def gaps_text(self) -> str:
+        """One line naming the symbols with backtest days without bars ('' when none)."""
+        if not self.days_without_bars:
+            return ""
+        return f"no bars on some backtest days for {len(self.days_without_bars)} symbol(s): " + few(
+            (f"{s} ({few([d.isoformat() for d in ds], limit=3)})" for s, ds in sorted(self.days_without_bars.items())),
+            limit=3,
+            sep="; ",
+        )
 
     @staticmethod
     def nothing_started(validations: list[SymbolValidationResult]) -> str:

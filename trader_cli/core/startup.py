@@ -3,13 +3,14 @@ its days, provision every config symbol, then run or hold the clock."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 
 from trader_cli.core.config import SessionConfig
 from trader_cli.core.engine import Engine
 from trader_cli.core.errors import SessionStateError, ValidationFailed
-from trader_cli.core.intervals import Interval
+from trader_cli.core.intervals import BASE_1M, Interval
 from trader_cli.core.lifecycle import SessionState, check_speed
 from trader_cli.core.provisioning.pipeline import provision_config
 from trader_cli.core.replay import DayBook
@@ -55,9 +56,25 @@ def start(
     if not reports:
         abandon(eng)
         raise ValidationFailed(StartResult.nothing_started(validations))
+    gaps = days_without_bars(eng, days)
+    result = StartResult(validations, reports, time.perf_counter() - t0, gaps)
+    if gaps:
+        eng.events.emit("warning", result.gaps_text())
     eng.events.emit("day_start", f"session day {days[0]} (1 of {len(days)}), {len(reports)} symbol(s)")
     eng.clock.begin(pace, paused)
-    return StartResult(validations, reports, time.perf_counter() - t0)
+    return result
+
+
+def days_without_bars(eng: Engine, days: list[dt.date]) -> dict[str, list[dt.date]]:
+    """Per symbol of the session, the days of ``days`` its source has no 1m bars for (footers
+    only): said at start, so an empty replayed day is never a surprise."""
+    out = {}
+    for sym in eng.session.symbols:
+        have = set(eng.feed.days_with_bars(sym, BASE_1M, days))
+        missing = [d for d in days if d not in have]
+        if missing:
+            out[sym] = missing
+    return out
 
 
 def reset(eng: Engine) -> None:

@@ -276,6 +276,21 @@ class DataManager:
         idx = self._file_index(self.path_for(symbol, interval))
         return bool(np.any((idx.maxs >= start_ns) & (idx.mins < end_ns)))
 
+    def spans_with_bars(
+        self, symbol: str, interval: Interval | str, starts: np.ndarray, ends: np.ndarray
+    ) -> np.ndarray:
+        """For each span [start, end): True when a row group of the stored file overlaps it
+        (footer only; the row groups are in time order)."""
+        self._settle_dead_write()
+        idx = self._file_index(self.path_for(symbol, interval))
+        real = idx.mins <= idx.maxs  # empty row groups have an empty range
+        mins, maxs = idx.mins[real], idx.maxs[real]
+        first = np.searchsorted(maxs, starts, "left")  # the first group ending at or after each start
+        inside = first < len(mins)
+        out = np.zeros(len(starts), dtype=bool)
+        out[inside] = mins[first[inside]] < ends[inside]
+        return out
+
     def _settle_dead_write(self) -> None:
         """A journal with no writer holding the lock is a dead writer's: settle it before
         reading (one stat when there is none)."""

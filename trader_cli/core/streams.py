@@ -23,13 +23,16 @@ if TYPE_CHECKING:
 Values = dict[str, np.ndarray]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Seeded:
-    """A lane's values over the history it was seeded with: bar times and each output."""
+    """The history a lane was seeded with: its bars from ``first_ns`` up to (not including) the
+    session day it was registered on. Its values there are the batch path's over those bars
+    (causal: the same as at registration), so they are recomputed when read, not kept."""
 
-    ts: np.ndarray
-    values: Values
+    first_ns: int | None  # None: no history (seeded from today's bars only)
+    end_ns: int
     bars: int  # bars the lane had seen when it was registered (history + today so far)
+    pos: int  # the backtest day it was registered on (its records from that day on are its own)
 
 
 @dataclass
@@ -45,7 +48,7 @@ class Stream:
     bank_lanes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     values: Values = field(default_factory=dict)  # today: output -> (bars today × bank capacity)
     past: dict[int, Values] = field(default_factory=dict)  # day position -> that day's record
-    seeded: dict[int, Seeded] = field(default_factory=dict)  # bank lane -> history values
+    seeded: dict[int, Seeded] = field(default_factory=dict)  # bank lane -> the history it was seeded with
     dense: bool = False
     head: bool = False
 
@@ -123,10 +126,12 @@ class IndicatorHub:
     def __init__(self) -> None:
         self.streams: dict[str, Stream] = {}
 
-    def register(self, request: IndicatorRequest, lane: int, seed: Bars, seed_session: Bars, grid: Grid | None) -> int:
+    def register(
+        self, request: IndicatorRequest, lane: int, seed: Bars, seed_session: Bars, grid: Grid | None, pos: int = 0
+    ) -> int:
         """Add a symbol (replay lane) to the key's stream, seeded with its history plus the
-        session bars already completed; returns the bank lane. The values over the seed come
-        from the batch path and are kept (history values, today's catch-up)."""
+        session bars already completed; returns the bank lane. Today's values so far come from
+        the batch path."""
         from trader_cli.core.indicators import get_indicator
 
         key = request.key
@@ -146,9 +151,11 @@ class IndicatorHub:
         stream.members[lane] = blane
         stream._reindex()
         stream._ensure_cols(blane)
-        out = ind.batch(both, request.params)
-        stream.seeded[blane] = Seeded(seed.ts, {o: out[o][: len(seed)].copy() for o in stream.outputs}, len(both))
+        first = int(seed.ts[0]) if len(seed) else None
+        end = int(grid.ts[0]) if grid is not None else (int(seed_session.ts[0]) if len(seed_session) else 0)
+        stream.seeded[blane] = Seeded(first, end, len(both), pos)
         if grid is not None and len(seed_session):
+            out = ind.batch(both, request.params)
             rows = np.searchsorted(grid.ts, seed_session.ts)
             for o in stream.outputs:
                 stream.values[o][rows, blane] = out[o][len(seed) :]

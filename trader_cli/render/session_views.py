@@ -84,7 +84,7 @@ def report_table(rep: ProvisioningReport) -> Tabular:
 def validation_table(vals: list[SymbolValidationResult]) -> Tabular:
     """Validation of several symbols."""
     rows: list[list[Any]] = [
-        [v.symbol, v.can_proceed, v.reason, v.data_source, ", ".join(v.intervals_supported), v.has_historical_data]
+        [v.symbol, v.can_proceed, v.reason, v.data_source, ", ".join(v.intervals_supported), v.history_text]
         for v in vals
     ]
     return Tabular(
@@ -118,8 +118,26 @@ def _start_tables(res: StartResult) -> list[Tabular]:
     ]
 
 
+MANY_SYMBOLS = 12  # a start with more lists the dropped and partial symbols, then one summary line
+
+
 def _start_view(res: StartResult) -> list[RenderableType]:
-    return [table_of(t) for t in _start_tables(res)]
+    out: list[RenderableType] = []
+    if len(res.validations) <= MANY_SYMBOLS:
+        out = [table_of(t) for t in _start_tables(res)]
+    else:
+        # Many symbols: the ones that need attention first (dropped, then partial), then the rest in a line.
+        odd = sorted((v for v in res.validations if v.reason != "ok"), key=lambda v: v.can_proceed)
+        if odd:
+            out.append(table_of(validation_table(odd)))
+        fine = len(res.validations) - len(odd)
+        per = res.seconds * 1000 / max(1, len(res.reports))
+        line = f"{fine:,} more symbol(s) validated ok; {len(res.reports):,} provisioned in {res.seconds:.2f} s"
+        out += renderables(Message(text=f"{line} ({per:.1f} ms a symbol)", level="ok"))
+    gaps = res.gaps_text()
+    if gaps:
+        out += renderables(Message(text=gaps, level="warn"))
+    return out
 
 
 register_view(AdditionResult, _addition_view, _addition_tables)

@@ -249,9 +249,8 @@ class RegisterIndicator(_Step):
         assert book is not None
         request = IndicatorRequest.parse(plan.name, plan.params, plan.interval)
         seed = ctx.window(data, plan.interval)
-        blane = eng.hub.register(
-            request, data.lane, seed, book.session_bars(data.lane, plan.interval), book.grid(plan.interval)
-        )
+        today = book.session_bars(data.lane, plan.interval)
+        blane = eng.hub.register(request, data.lane, seed, today, book.grid(plan.interval), eng.timeline.pos)
         data.indicators[request.key] = IndicatorSlot(request, blane)
 
         def undo() -> None:
