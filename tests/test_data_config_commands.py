@@ -86,14 +86,14 @@ def shell(tmp_path: Path) -> Shell:
 def test_data_bars_without_a_session_reads_the_store(sample: Shell) -> None:
     res = sample("data bars AAPL --last 3 --output json")
     assert res.code == 0, res.err
-    rows = json.loads(res.out)
-    assert [r["new_york"][-5:] for r in rows] == ["15:57", "15:58", "15:59"]
-    assert rows[-1]["timestamp"].startswith("2024-12-31T")
+    rows = json.loads(res.out)["bars"]
+    assert [r["time"][11:16] for r in rows] == ["15:57", "15:58", "15:59"]
+    assert rows[-1]["time"] == "2024-12-31T15:59:00-05:00"
     assert {r["part"] for r in rows} == {"store"}
     window = sample("data bars AAPL 5m --from 2024-12-02 --to 2024-12-02 --last 500 --output json")
     assert window.code == 0, window.err
-    got = json.loads(window.out)
-    assert len(got) == 78 and got[0]["new_york"].endswith("09:30") and got[-1]["new_york"].endswith("15:55")
+    got = json.loads(window.out)["bars"]
+    assert len(got) == 78 and got[0]["time"][11:16] == "09:30" and got[-1]["time"][11:16] == "15:55"
 
 
 def test_data_bars_of_a_symbol_not_stored_says_how_to_import(sample: Shell) -> None:

@@ -187,10 +187,13 @@ def test_5_duplicate_full_symbol_succeeds_and_changes_nothing(
     snapshots = [d for d in docs if isinstance(d, dict) and d.get("symbol") == "AAPL" and "metadata" in d]
     assert len(snapshots) == 2
     assert snapshots[0] == snapshots[1]
-    assert export["symbols"]["AAPL"]["metadata"]["added_by"] == "config"
-    assert {k: v for k, v in export["symbols"]["AAPL"].items() if k != "intervals"} == {
-        k: v for k, v in snapshots[1].items() if k != "intervals"
+    exported = export["symbols"]["AAPL"]
+    assert exported["metadata"]["added_by"] == "config"
+    meta = snapshots[1]["metadata"]
+    assert {k: v for k, v in exported["metadata"].items() if k != "added_at"} == {
+        k: v for k, v in meta.items() if k != "added_at"
     }
+    assert [i["key"] for i in snapshots[1]["indicators"]] == list(exported["indicators"])
 
 
 def test_the_upgrade_script_upgrades_tsla(tmp_path: Path, export_schema: dict[str, Any]) -> None:

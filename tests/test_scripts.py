@@ -275,7 +275,7 @@ def test_trader_cli_output_env_makes_a_script_print_only_json(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr
     docs = json_stream(proc.stdout)
     assert len(docs) == 6  # one per command
-    rows = docs[3]
+    rows = docs[3]["symbols"]  # data session
     assert {r["symbol"] for r in rows} == {"AAPL", "RIVN", "MSFT"}
     assert docs[4]["state"] == "paused" and docs[4]["minutes_replayed"] == 30
     assert "session day 2024-12-02" in proc.stderr  # a replay event, on stderr

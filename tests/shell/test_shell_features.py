@@ -133,7 +133,7 @@ def test_ctrl_c_during_a_long_advance_keeps_the_session(spawn: Callable[..., Rep
     # the session still takes commands
     assert "advanced 30 minute(s)" in run(repl, "time advance 30m", r"advanced \d+ minute")
     assert status(repl)["minutes_replayed"] == after["minutes_replayed"] + 30
-    rows = run_json(repl, "data session -o json", "quality")
+    rows = run_json(repl, "data session -o json", "quality_pct")["symbols"]
     assert len(rows) == 12
 
 
@@ -191,10 +191,10 @@ def test_pause_status_resume_and_add_while_running(spawn: Callable[..., Repl]) -
     assert prompt_clock(out)[0] == "running"
     out = run(repl, "add symbol TSLA", r"provisioned TSLA", timeout=SLOW)  # while the clock runs
     assert "error" not in out
-    rows = run_json(repl, "data session -o json", "quality")
+    rows = run_json(repl, "data session -o json", "quality_pct")["symbols"]
     by_symbol = {r["symbol"]: r for r in rows}
     assert set(by_symbol) == {"AAPL", "RIVN", "TSLA"}
-    assert by_symbol["TSLA"]["added_by"] == "strategy" and by_symbol["TSLA"]["load"] == "full"
+    assert by_symbol["TSLA"]["added_by"] == "strategy" and by_symbol["TSLA"]["full"] is True
     st = status(repl)
     assert st["state"] == "running" and st["symbols"] == 3
     assert prompt_clock(run(repl, "time now", r"trading day"))[0] == "running"  # the prompt stays usable

@@ -97,21 +97,58 @@ def import_(
 @app.command("session")
 def session(ctx: typer.Context, output: OutputOpt = None) -> object:
     """The session's symbols: provenance, intervals, bars, indicators, quality. Example: data session"""
-    from trader_cli.render.session_views import session_table
+    from trader_cli.core import reports
 
-    return session_table(app_ctx(ctx).coordinator)
+    _views()
+    return app_ctx(ctx).coordinator.read(reports.session_table)
 
 
 @app.command("symbol")
 def symbol_(
     ctx: typer.Context, symbol: Annotated[str, typer.Argument(help="Ticker.")], output: OutputOpt = None
 ) -> object:
-    """One symbol in detail: metadata, intervals, indicators with latest values. Example: data symbol AAPL"""
-    from trader_cli.core.export import symbol_detail
-    from trader_cli.core.store import check_symbol
-    from trader_cli.render.session_views import SymbolDetail
+    """One symbol in detail: metadata, intervals, indicators (latest values, warmup, convergence).
+    Example: data symbol AAPL"""
+    from trader_cli.core import reports
 
-    return SymbolDetail(symbol_detail(app_ctx(ctx).coordinator, check_symbol(symbol)))
+    _views()
+    return app_ctx(ctx).coordinator.read(reports.symbol_detail, symbol)
+
+
+@app.command("indicator")
+def indicator(
+    ctx: typer.Context,
+    symbol: Annotated[str, typer.Argument(help="Ticker.")],
+    key: Annotated[str, typer.Argument(help="Indicator key, e.g. sma_20_5m (see: data symbol SYMBOL).")],
+    last: Annotated[int | None, typer.Option("--last", "-n", min=1, help="The latest N bars (default 20).")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="First New York date, e.g. 2024-12-02.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Last New York date (inclusive).")] = None,
+    output: OutputOpt = None,
+) -> object:
+    """An indicator's values at each bar of its interval, over the whole run (history included).
+    Example: data indicator AAPL sma_20_5m --last 10   ·   data indicator AAPL sma_20_5m --from 2024-12-03"""
+    from trader_cli.core import reports
+
+    _views()
+    start, end = _date(from_, "--from"), _date(to, "--to")
+    return app_ctx(ctx).coordinator.read(reports.indicator_view, symbol, key, last, start, end)
+
+
+def _views() -> None:
+    import trader_cli.render.reports  # noqa: F401 - registers the report views
+
+
+def _date(text: str | None, option: str) -> Any:
+    import datetime as dt
+
+    from trader_cli.core.errors import UsageError
+
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as err:
+        raise UsageError(f"bad date for {option}: '{text}' (use YYYY-MM-DD, e.g. 2024-12-02)") from err
 
 
 @app.command("bars")
@@ -129,7 +166,6 @@ def bars(
     """The latest bars of a symbol: the session's (history, then session), or without a session
     the store's (--from/--to pick New York dates). Example: data bars AAPL 5m --last 10"""
     from trader_cli.core.store import check_symbol
-    from trader_cli.render.session_views import bars_table
 
     obj = app_ctx(ctx)
     sym = check_symbol(symbol)
@@ -140,18 +176,19 @@ def bars(
         from trader_cli.core.errors import UsageError
 
         raise UsageError("--from/--to read the store and work without a session (the session's bars: --last N)")
-    iv = interval or coord.session.require(sym).base_interval
-    hist, sess = coord.bars(sym, iv)
-    return bars_table(sym, iv, hist, sess, last)
+    from trader_cli.core import reports
+
+    _views()
+    return coord.read(reports.bars_view, sym, interval, last)
 
 
 def _stored_bars(store: Any, symbol: str, interval: str, last: int, first: str | None, final: str | None) -> object:
     """``data bars`` without a session: the last ``last`` stored bars, in a New York date window;
     an interval not stored is built from the 1m bars (regular session, as a session builds it)."""
-    from trader_cli.core.bars import Bars, aggregate, session_bars
+    from trader_cli.core.bars import aggregate, session_bars
     from trader_cli.core.calendar import nyse
     from trader_cli.core.intervals import Interval
-    from trader_cli.render.session_views import bars_table
+    from trader_cli.core.reports import BarsView, bar_rows
 
     iv = Interval.parse(interval)
     built = iv.name != "1m" and not store.has(symbol, iv) and store.has(symbol, "1m")
@@ -165,11 +202,11 @@ def _stored_bars(store: Any, symbol: str, interval: str, last: int, first: str |
         minutes = store.read(symbol, source, lo, hi)
         window = f" from {first or 'the first'} to {final or 'the last'} (New York)"
     shown = aggregate(session_bars(minutes, nyse()), iv, nyse()) if built else minutes
-    table = bars_table(symbol, iv.name, shown, Bars.empty(), last)
+    rows = bar_rows(shown, ["store"] * len(shown), last)
     how = " built from 1m" if built else ""
-    caption = f"{len(shown)} stored bar(s){how}{window}; showing {len(table.rows)} — data dir: {store.data_dir}"
-    rows = [[*r[:-1], "store"] for r in table.rows]
-    return table.model_copy(update={"title": f"{symbol} {iv.name} bars in the store", "rows": rows, "caption": caption})
+    note = f"{len(shown):,} stored bar(s){how}{window}; showing {len(rows):,} — data dir: {store.data_dir}"
+    _views()
+    return BarsView(symbol=symbol, interval=iv, total=len(shown), bars=rows, note=note)
 
 
 def _ny_day_start(text: str | None, option: str, days_after: int) -> int | None:
@@ -195,33 +232,9 @@ def quality(
     symbol: Annotated[str | None, typer.Argument(help="Ticker (default: all).")] = None,
     output: OutputOpt = None,
 ) -> object:
-    """Bars present ÷ expected per symbol and interval, with gaps. Example: data quality RIVN"""
-    from trader_cli.core.results import Tabular
-    from trader_cli.core.store import check_symbol
+    """Bars present ÷ expected per symbol and interval over the whole run, with gaps.
+    Example: data quality RIVN"""
+    from trader_cli.core import reports
 
-    coord = app_ctx(ctx).coordinator
-    syms = [check_symbol(symbol)] if symbol else sorted(coord.session.symbols)
-    rows = []
-    for sym in syms:
-        coord.session.require(sym)
-        for q in coord.quality_of(sym):
-            gaps = "; ".join(_gap_text(g.start, g.end, g.missing) for g in q.gaps[:3])
-            more = f" +{len(q.gaps) - 3} more" if len(q.gaps) > 3 else ""
-            rows.append([sym, q.interval, q.present, q.expected, f"{q.ratio:.2%}", len(q.gaps), (gaps + more) or "—"])
-    return Tabular(
-        title="data quality",
-        columns=["symbol", "interval", "present", "expected", "quality", "gaps", "first gaps"],
-        rows=rows,
-    )
-
-
-def _gap_text(start: str, end: str, missing: int) -> str:
-    """A gap in New York time: '11-22 09:36 (1)' or '11-22 09:36–09:40 (5)'."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
-    ny = ZoneInfo("America/New_York")
-    a = dt.datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(ny)
-    b = dt.datetime.fromisoformat(end.replace("Z", "+00:00")).astimezone(ny)
-    span = f"{a:%m-%d %H:%M}" if a == b else f"{a:%m-%d %H:%M}–{b:%H:%M}"
-    return f"{span} ({missing})"
+    _views()
+    return app_ctx(ctx).coordinator.read(reports.quality_report, [symbol] if symbol else None)

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from trader_cli.core import queries, startup, stepping
 from trader_cli.core.bars import Bars
@@ -33,6 +33,8 @@ from trader_cli.core.step import Replay
 from trader_cli.core.store import DataManager
 from trader_cli.core.streams import IndicatorHub
 from trader_cli.core.timeline import Timeline
+
+R = TypeVar("R")
 
 __all__ = ["AdditionBatch", "AdditionResult", "Event", "SessionCoordinator", "StartResult"]
 
@@ -227,6 +229,12 @@ class SessionCoordinator:
         """Bars present ÷ expected for each interval of a symbol, with gaps."""
         with self.exclusive():
             return queries.quality(self.engine, symbol)
+
+    def read(self, report: Callable[..., R], *args: Any) -> R:
+        """A report of the read side (core/reports.py), built under the symbol lock:
+        ``coord.read(reports.session_table)``."""
+        with self.exclusive():
+            return report(self.engine, *args)
 
     @property
     def hub(self) -> IndicatorHub:

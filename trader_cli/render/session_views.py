@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from rich.console import RenderableType
 
-from trader_cli.core.calendar import iso_utc, to_ny
-from trader_cli.core.coordinator import AdditionResult, SessionCoordinator, StartResult
+from trader_cli.core.calendar import to_ny
+from trader_cli.core.coordinator import AdditionResult, StartResult
 from trader_cli.core.provisioning.executor import ProvisioningReport
 from trader_cli.core.provisioning.requirements import ProvisioningRequirements
 from trader_cli.core.provisioning.validation import SymbolValidationResult
 from trader_cli.core.queries import SessionStatus
 from trader_cli.core.results import Message, Tabular
-from trader_cli.render.tables import FitTabular
 from trader_cli.render.views import register_view, renderables, table_of
-
-# What a narrow screen leaves out first (the columns that say least about the data held).
-SESSION_DROP_FIRST = ["upgraded", "auto", "intervals", "load", "added_at", "added_by", "indicators"]
-BARS_DROP_FIRST = ["timestamp", "part"]  # new_york says when, as the prompt does
 
 
 def ny(ts: int | None) -> str | None:
@@ -27,17 +21,16 @@ def ny(ts: int | None) -> str | None:
     return None if ts is None else f"{to_ny(ts):%Y-%m-%d %H:%M}"
 
 
-def ny_of_iso(text: str | None) -> str | None:
-    """An ISO 8601 UTC time (as the export writes it) as New York wall-clock text."""
-    if text is None:
-        return None
-    stamp = dt.datetime.fromisoformat(text)
-    return ny(int(stamp.timestamp()) * 1_000_000_000 + stamp.microsecond * 1000)
+def _indicator_text(key: str, warmup: int, converge: int, days: int) -> str:
+    """'sma_20_5m (warmup 20 bars = 1 day(s))', 'ema_20_1m (warmup 20, converged after 251 bars = 1 day(s))'."""
+    if converge == warmup:
+        return f"{key} (warmup {warmup:,} bars = {days} day(s))"
+    return f"{key} (warmup {warmup:,}, converged after {converge:,} bars = {days} day(s))"
 
 
 def plan_table(req: ProvisioningRequirements) -> Tabular:
     """The requirements of one addition and the steps it would take."""
-    ind = ", ".join(f"{p.key} (warmup {p.warmup_bars} bars = {p.historical_days} day(s))" for p in req.indicators)
+    ind = ", ".join(_indicator_text(p.key, p.warmup_bars, p.converge_bars, p.historical_days) for p in req.indicators)
     rows: list[list[Any]] = [
         ["operation", f"add {req.operation}"],
         ["symbol", req.symbol],
@@ -55,6 +48,7 @@ def plan_table(req: ProvisioningRequirements) -> Tabular:
                 else ""
             ),
         ],
+        ["history in the store", req.validation.history_text if req.validation else None],
         ["indicators", ind or "—"],
         ["can proceed", req.can_proceed],
         ["steps", " → ".join(req.step_labels) or "none"],
@@ -145,137 +139,9 @@ register_view(StartResult, _start_view, _start_tables)
 register_view(ProvisioningRequirements, lambda r: [table_of(plan_table(r))], lambda r: [plan_table(r)])
 
 
-def session_table(coord: SessionCoordinator) -> Tabular:
-    """One row per symbol: provenance, intervals, bar counts, indicators, quality."""
-    rows = []
-    with coord.exclusive():
-        for sym in sorted(coord.session.symbols):
-            d = coord.session.symbols[sym]
-            counts = []
-            for iv in d.intervals:
-                h, s = coord.bars(sym, iv)
-                counts.append(f"{iv}:{len(h):,}+{len(s):,}")
-            q = coord.quality_of(sym)
-            qmin = min((x.ratio for x in q), default=1.0)
-            m = d.metadata
-            rows.append(
-                [
-                    sym,
-                    m.added_by,
-                    "full" if m.meets_session_config_requirements else "adhoc",
-                    m.auto_provisioned,
-                    m.upgraded_from_adhoc,
-                    ny(m.added_at) or "—",
-                    " ".join(d.intervals),
-                    " ".join(counts),
-                    " ".join(d.indicators) or "—",
-                    f"{qmin:.1%}",
-                ]
-            )
-        st = coord.status()
-    caption = f"{st.state.value} · {st.time_text or '—'} · bars shown as history+session"
-    return FitTabular(
-        title="session",
-        columns=[
-            "symbol",
-            "added_by",
-            "load",
-            "auto",
-            "upgraded",
-            "added_at",
-            "intervals",
-            "bars",
-            "indicators",
-            "quality",
-        ],
-        rows=rows,
-        caption=caption,
-        drop_first=SESSION_DROP_FIRST,
-    )
-
-
 def status_table(status: SessionStatus) -> Tabular:
     """The session status as key/value rows (times in New York)."""
     rows: list[list[Any]] = [[k, v] for k, v in status.model_dump().items()]
     shown = {"state": status.state.value, "time": status.time_text, "day": status.day_text}
     rows = [[k, shown.get(k, v)] for k, v in rows if k != "days"]
     return Tabular(title="status", columns=["key", "value"], rows=rows, show_header=False)
-
-
-def bars_table(symbol: str, interval: str, hist: Any, sess: Any, last: int) -> Tabular:
-    """The last ``last`` bars (history then session) as a table."""
-    from trader_cli.core.bars import Bars
-
-    both = Bars.concat([hist, sess])
-    n_hist = len(hist)
-    start = max(0, len(both) - last)
-    rows = []
-    for i in range(start, len(both)):
-        rows.append(
-            [
-                iso_utc(int(both.ts[i])),
-                ny(int(both.ts[i])),
-                float(both.open[i]),
-                float(both.high[i]),
-                float(both.low[i]),
-                float(both.close[i]),
-                float(both.volume[i]),
-                "history" if i < n_hist else "session",
-            ]
-        )
-    return FitTabular(
-        title=f"{symbol} {interval} bars",
-        columns=["timestamp", "new_york", "open", "high", "low", "close", "volume", "part"],
-        rows=rows,
-        caption=f"{len(hist):,} historical + {len(sess):,} session bars; showing {len(rows):,}",
-        drop_first=BARS_DROP_FIRST,
-    )
-
-
-class SymbolDetail:
-    """``data symbol S``: the symbol's export entry; tables on a terminal, the entry as JSON."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
-
-    def to_json(self) -> dict[str, Any]:
-        """The export's entry for this symbol."""
-        return self.data
-
-    def tables(self) -> list[Tabular]:
-        """Metadata, intervals (with quality; first and last bar start in New York time) and
-        indicators (with latest values)."""
-        d = self.data
-        sym = d["symbol"]
-        meta = Tabular(
-            title=f"{sym} — metadata",
-            columns=["field", "value"],
-            show_header=False,
-            rows=[[k, v] for k, v in d["metadata"].items()] + [["base_interval", d["base_interval"]]],
-        )
-        q = d["quality"]
-        ivs = Tabular(
-            title=f"{sym} — intervals",
-            columns=["interval", "history", "session", "first", "last", "quality", "gaps"],
-            rows=[
-                [
-                    iv,
-                    e["historical_bars"],
-                    e["session_bars"],
-                    ny_of_iso(e["first"]),
-                    ny_of_iso(e["last"]),
-                    f"{q[iv]['ratio']:.2%}" if iv in q else None,
-                    len(q[iv]["gaps"]) if iv in q else None,
-                ]
-                for iv, e in d["intervals"].items()
-            ],
-        )
-        rows = []
-        for key, ind in d["indicators"].items():
-            latest = ", ".join(f"{k}={v:.6g}" for k, v in (ind["latest"] or {}).items()) or "not ready"
-            rows.append([key, ind["interval"], ind["ready"], latest])
-        inds = Tabular(title=f"{sym} — indicators", columns=["key", "interval", "ready", "latest"], rows=rows)
-        return [meta, ivs, inds]
-
-
-register_view(SymbolDetail, lambda r: [table_of(t) for t in r.tables()], lambda r: r.tables())
