@@ -146,14 +146,17 @@ def test_overlays_and_lower_panels_draw_every_output(coord: SessionCoordinator) 
     assert sum(line.lstrip().startswith("┌") for line in lines_of(res)) == 4  # price, rsi, macd, volume
 
 
-def test_indicator_values_exist_only_for_session_bars(coord: SessionCoordinator) -> None:
+def test_indicator_lines_cover_the_whole_visible_range(coord: SessionCoordinator) -> None:
     series = chart_series(coord, "AAPL", "5m", 60, ["sma_20_5m", "macd_12_26_9_5m"])
     sma, macd = series.indicators
     start = series.session_start
-    assert start == 60 - 24  # two hours of 5m bars today
-    assert np.isnan(sma.outputs["value"][:start]).all() and np.isfinite(sma.outputs["value"][start:]).all()
+    assert start == 60 - 24  # two hours of 5m bars today, the rest history
+    assert np.isfinite(sma.outputs["value"]).all()  # history included: the batch path's values
+    closes = coord.series("AAPL", "5m").close
+    window = np.lib.stride_tricks.sliding_window_view(closes, 20).mean(axis=1)[-60:]
+    np.testing.assert_allclose(sma.outputs["value"], window, rtol=1e-12)
     lane = coord.session.symbols["AAPL"].lane
-    latest = coord.hub.latest("macd_12_26_9_5m", lane)
+    latest = coord.engine.hub.latest("macd_12_26_9_5m", lane)
     assert latest is not None and set(macd.outputs) == {"macd", "signal", "histogram"}
     for name, value in latest.items():
         assert math.isclose(macd.outputs[name][-1], value)

@@ -82,7 +82,7 @@ def poison_numbers(coord: SessionCoordinator, monkeypatch: pytest.MonkeyPatch) -
     def quality(eng: Any, symbol: str) -> list[IntervalQuality]:
         return [q.model_copy(update={"ratio": math.nan}) for q in real_quality(eng, symbol)]
 
-    monkeypatch.setattr(coord.hub, "latest", lambda key, lane: {"value": math.nan, "upper": math.inf})
+    monkeypatch.setattr(coord.engine.hub, "latest", lambda key, lane: {"value": math.nan, "upper": math.inf})
     monkeypatch.setattr(queries, "indicator_series", series)
     monkeypatch.setattr(queries, "quality", quality)
 

@@ -107,7 +107,7 @@ def test_adhoc_indicator_auto_provisions_lightweight(coord: SessionCoordinator, 
     assert msft.intervals == ["1m", "5m"]  # only what the indicator needs, no 15m
     assert list(msft.indicators) == ["sma_20_5m"]
     assert res.requirements.indicators[0].warmup_bars == 20
-    assert coord.hub.latest("sma_20_5m", msft.lane) is not None  # warmed up from history
+    assert coord.engine.hub.latest("sma_20_5m", msft.lane) is not None  # warmed up from history
 
 
 def test_upgrade_adhoc_to_full(coord: SessionCoordinator, sample: Path) -> None:
@@ -161,7 +161,7 @@ def test_failing_step_leaves_no_trace(coord: SessionCoordinator, sample: Path) -
     with pytest.raises(ProvisioningError, match="session is unchanged"):
         coord.add("symbol", "NVDA", "strategy")
     assert "NVDA" not in coord.session.symbols
-    assert all(coord.hub.streams[k].members.keys() == {0} for k in coord.hub.streams)
+    assert all(coord.engine.hub.streams[k].members.keys() == {0} for k in coord.engine.hub.streams)
     after = build_export(coord)
     before.pop("exported_at"), after.pop("exported_at")
     assert before == after

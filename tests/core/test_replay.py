@@ -97,8 +97,8 @@ def check_against_batch(coord: SessionCoordinator, sym: str) -> None:
         series = series.take(series.ts < coord.now_ns())
         expect = get_indicator(req.name).batch(series, req.params)
         _, today = coord.bars(sym, req.interval.name)
-        got = coord.hub.today(key, data.lane, coord.book.expected_so_far(req.interval.name))
-        g = coord.book.grid(req.interval.name)
+        got = coord.engine.hub.today(key, data.lane, coord.engine.replay.book.expected_so_far(req.interval.name))
+        g = coord.engine.replay.book.grid(req.interval.name)
         rows = np.searchsorted(g.ts, today.ts)
         idx = np.searchsorted(series.ts, today.ts)
         for out in expect:
@@ -129,13 +129,13 @@ def test_early_close_day_has_short_last_bar(coord: SessionCoordinator) -> None:
 
 def test_add_on_running_clock_has_no_look_ahead(coord: SessionCoordinator) -> None:
     coord.start(make("2024-12-02", "2024-12-02", ["AAPL"], speed=60), DATA, paused=True)
-    coord.advance_to(coord.book.open_ns + 90 * 60 * 10**9)  # 11:00 New York
+    coord.advance_to(coord.engine.replay.book.open_ns + 90 * 60 * 10**9)  # 11:00 New York
     coord.resume()
     coord.add("symbol", "TSLA", "strategy")
     snap = build_export(coord, with_bars=True)  # taken right after the add
     coord.pause()
     t = coord.session.symbols["TSLA"].metadata.added_at
-    assert t is not None and t >= coord.book.open_ns + 90 * 60 * 10**9
+    assert t is not None and t >= coord.engine.replay.book.open_ns + 90 * 60 * 10**9
     t_iso = np.datetime_as_string(np.datetime64(t, "ns"), unit="s") + "Z"
     for iv in snap["symbols"]["TSLA"]["intervals"].values():
         assert all(b["timestamp"] < t_iso for b in iv["bars"])
@@ -200,7 +200,7 @@ def test_lane_reused_after_remove_carries_nothing_of_the_old_symbol(coord: Sessi
 def test_add_at_the_close_before_the_roll(coord: SessionCoordinator) -> None:
     coord.start(make("2024-12-02", "2024-12-03", ["AAPL"]), DATA, paused=True)
     coord.advance(390)  # every minute of the first day has arrived; the roll comes with the next step
-    assert coord.book.done
+    assert coord.engine.replay.book.done
     coord.add("indicator", "MSFT", "adhoc", indicator=("ema", ["10"], "5m"))
     _, today = coord.bars("MSFT", "1m")
     assert len(today) == 390
@@ -218,7 +218,7 @@ def test_indicator_values_follow_their_bank_lanes_after_a_removal(coord: Session
     for sym in ("NVDA", "MSFT", "AAPL"):
         coord.add("indicator", sym, "adhoc", indicator=("ema", ["7"], "1m"))
     coord.remove_symbol("NVDA")
-    stream = coord.hub.streams["ema_7_1m"]
+    stream = coord.engine.hub.streams["ema_7_1m"]
     assert sorted(stream.members.items()) == [(0, 2), (1, 1)]
     coord.advance(390 + 45)
     for sym in ("AAPL", "MSFT"):

@@ -235,13 +235,3 @@ class SessionCoordinator:
         ``coord.read(reports.session_table)``."""
         with self.exclusive():
             return report(self.engine, *args)
-
-    @property
-    def hub(self) -> IndicatorHub:
-        """The indicator streams (read by the export until it moves to the queries)."""
-        return self.engine.hub
-
-    @property
-    def book(self) -> Any:
-        """The day being replayed (read by the export and charts until they move to the queries)."""
-        return self.engine.replay.book

@@ -8,6 +8,7 @@ arrays; ``render/`` turns the same values into tables.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
@@ -15,13 +16,14 @@ import numpy as np
 from pydantic import BaseModel
 
 from trader_cli.core import queries
-from trader_cli.core.bars import Bars
+from trader_cli.core.bars import OPEN_AFTER_MIDNIGHT_NS, Bars
 from trader_cli.core.calendar import to_ny
-from trader_cli.core.errors import IndicatorError, UsageError
+from trader_cli.core.errors import DataError, IndicatorError, UsageError
 from trader_cli.core.intervals import Interval
 from trader_cli.core.provenance import Source
 from trader_cli.core.quality import IntervalQuality
 from trader_cli.core.queries import IndicatorInfo, SessionStatus
+from trader_cli.core.session import SymbolSessionData
 from trader_cli.core.store import check_symbol
 
 if TYPE_CHECKING:
@@ -324,3 +326,71 @@ def _selection(ts: np.ndarray, last: int | None, start: dt.date | None, end: dt.
 
 def _midnight_ns(day: dt.date) -> int:
     return int(dt.datetime(day.year, day.month, day.day, tzinfo=NEW_YORK).timestamp()) * 1_000_000_000
+
+
+# -- data chart -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChartLine:
+    """One indicator's outputs at each charted bar (NaN where it has no value)."""
+
+    key: str
+    name: str  # the family (sma, rsi, …): price-scale families are drawn over the candles
+    outputs: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """What a chart shows: the latest bars of one interval over the whole run and the chosen
+    indicators' values at those bars."""
+
+    symbol: str
+    interval: Interval
+    bars: Bars
+    session_start: int  # index of the first bar of today in ``bars`` (== len when none)
+    lines: list[ChartLine]
+
+
+def chart_data(eng: Engine, symbol: str, interval: str | None, last: int, keys: list[str]) -> ChartData:
+    """The latest ``last`` bars of a symbol's interval (history, replayed days, today) and the
+    values of the indicators ``keys`` (each computed on that interval) at those bars."""
+    data = eng.session.require(check_symbol(symbol))
+    data, iv = queries.holding(eng, data.symbol, interval or data.base_interval)
+    for key in keys:
+        _check_chartable(data, key, iv)
+    held = queries.series(eng, data, iv)
+    if not len(held):
+        raise DataError(f"{data.symbol} has no {iv} bars yet; advance the clock first (time advance)")
+    book = eng.replay.book
+    assert book is not None
+    start = max(0, len(held) - last)
+    shown = held.slice(start)
+    today = int(np.searchsorted(shown.ts, book.open_ns if iv.is_intraday else book.open_ns - OPEN_AFTER_MIDNIGHT_NS))
+    lines = []
+    for key in keys:
+        ts, values = queries.indicator_series(eng, data, key)
+        lines.append(ChartLine(key, data.indicators[key].request.name, _at_bars(ts, values, shown.ts)))
+    return ChartData(data.symbol, iv, shown, today, lines)
+
+
+def _check_chartable(data: SymbolSessionData, key: str, interval: Interval) -> None:
+    """IndicatorError unless the symbol has indicator ``key`` computed on ``interval``."""
+    slot = data.indicators.get(key)
+    if slot is None:
+        held = ", ".join(data.indicators)
+        add = f"add indicator {data.symbol} sma 20 --interval {interval}"
+        hint = f"its indicators: {held}" if held else f"it has none; add one with: {add}"
+        raise IndicatorError(f"{data.symbol} has no indicator '{key}' ({hint})")
+    on = slot.request.interval
+    if on != interval:
+        raise IndicatorError(
+            f"{key} is computed on {on} bars, not {interval}; chart it with: data chart {data.symbol} {on} --with {key}"
+        )
+
+
+def _at_bars(ts: np.ndarray, values: dict[str, np.ndarray], at: np.ndarray) -> dict[str, np.ndarray]:
+    """Each output at the bar times ``at`` (NaN where the series has no value there)."""
+    if not len(ts):
+        return {o: np.full(len(at), np.nan) for o in values}
+    pos = np.minimum(np.searchsorted(ts, at), len(ts) - 1)
+    found = ts[pos] == at
+    return {o: np.where(found, v[pos], np.nan) for o, v in values.items()}

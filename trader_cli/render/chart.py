@@ -3,8 +3,8 @@ the terminal with plotext and written as a PNG with matplotlib.
 
 Both plotting libraries are imported inside the functions that draw, so importing the app stays
 cheap. The x axis is the bar's position in the window, not its time: nights, weekends and missing
-bars leave no gaps. Indicator values exist only for today's session bars; earlier points are
-absent (NaN), never zero.
+bars leave no gaps. Indicator lines cover every charted bar the indicator has a value at
+(its history included); points before it has one are absent (NaN), never zero.
 """
 
 from __future__ import annotations
@@ -22,15 +22,12 @@ from rich.text import Text
 
 from trader_cli.core.bars import Bars
 from trader_cli.core.calendar import to_ny
-from trader_cli.core.errors import DataError, IndicatorError
 from trader_cli.core.intervals import Interval
 from trader_cli.core.results import Tabular
-from trader_cli.core.store import check_symbol
 from trader_cli.render.views import register_view
 
 if TYPE_CHECKING:
     from trader_cli.core.coordinator import SessionCoordinator
-    from trader_cli.core.session import SymbolSessionData
 
 # Families whose values are prices, drawn over the candles; the others get a panel of their own.
 PRICE_SCALE = frozenset({"sma", "ema", "wma", "bbands", "vwap"})
@@ -112,56 +109,13 @@ def split_keys(raw: list[str] | None) -> list[str]:
 def chart_series(
     coord: SessionCoordinator, symbol: str, interval: str | None, last: int, keys: list[str]
 ) -> ChartSeries:
-    """The latest ``last`` bars (history, then session) and the indicators' values, read as one
-    snapshot under the symbol lock."""
-    sym = check_symbol(symbol)
-    with coord.exclusive():
-        data = coord.session.require(sym)
-        iv = Interval.parse(interval).name if interval else data.base_interval
-        hist, today = coord.bars(sym, iv)
-        requests = [_indicator_request(data, key, iv) for key in keys]
-        both = Bars.concat([hist, today])
-        if not len(both):
-            raise DataError(f"{sym} has no {iv} bars yet; advance the clock first (time advance)")
-        start = max(0, len(both) - last)
-        pad = np.full(len(hist), np.nan)
-        indicators = []
-        for key, name in requests:
-            values = _today_values(coord, data, key, iv, len(today))
-            outputs = {o: np.concatenate([pad, v])[start:] for o, v in values.items()}
-            indicators.append(IndicatorSeries(key, name, outputs))
-    return ChartSeries(sym, iv, both.slice(start), max(0, len(hist) - start), indicators)
+    """The latest ``last`` bars (the whole run: history, replayed days, today) and the
+    indicators' values at them, read as one snapshot under the symbol lock."""
+    from trader_cli.core.reports import chart_data
 
-
-def _indicator_request(data: SymbolSessionData, key: str, interval: str) -> tuple[str, str]:
-    """(key, family name) of a registered indicator that is computed on ``interval``."""
-    slot = data.indicators.get(key)
-    if slot is None:
-        held = ", ".join(data.indicators)
-        add = f"add indicator {data.symbol} sma 20 --interval {interval}"
-        hint = f"its indicators: {held}" if held else f"it has none; add one with: {add}"
-        raise IndicatorError(f"{data.symbol} has no indicator '{key}' ({hint})")
-    on = slot.request.interval.name
-    if on != interval:
-        raise IndicatorError(
-            f"{key} is computed on {on} bars, not {interval}; chart it with: data chart {data.symbol} {on} --with {key}"
-        )
-    return key, slot.request.name
-
-
-def _today_values(
-    coord: SessionCoordinator, data: SymbolSessionData, key: str, interval: str, n_session: int
-) -> dict[str, np.ndarray]:
-    """Each output at each of today's session bars of ``interval`` (same rows as ``coord.bars``)."""
-    book = coord.book
-    assert book is not None
-    grid = book.grid(Interval.parse(interval))
-    rows = book.cursor if grid is book.base else grid.completed
-    have = ~np.isnan(grid.cols["close"][:rows, data.lane])
-    today = coord.hub.today(key, data.lane, rows)
-    values = {o: np.array(v[have], dtype=np.float64) for o, v in today.items()}
-    assert all(len(v) == n_session for v in values.values()), "indicator rows out of step"
-    return values
+    d = coord.read(chart_data, symbol, interval, last, keys)
+    lines = [IndicatorSeries(line.key, line.name, line.outputs) for line in d.lines]
+    return ChartSeries(d.symbol, d.interval.name, d.bars, d.session_start, lines)
 
 
 # -- shared drawing helpers ------------------------------------------------------------------------
