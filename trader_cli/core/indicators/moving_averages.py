@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import trader_cli.core.indicators.kernels as kernels
 from trader_cli.core.bars import Bars
-from trader_cli.core.indicators import kernels
 from trader_cli.core.indicators.bank import (
     BarColumns,
     IndexArray,

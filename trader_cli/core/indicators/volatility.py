@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+import trader_cli.core.indicators.kernels as kernels
 from trader_cli.core.bars import Bars
-from trader_cli.core.indicators import kernels
 from trader_cli.core.indicators.bank import (
     BarColumns,
     IndexArray,
