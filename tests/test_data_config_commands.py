@@ -57,7 +57,7 @@ def test_import_names_the_data_dir_and_counts_bars_off_the_session(shell: Shell,
     res = shell(f"data import {hourly} --symbol SPY --interval 1h --output json")
     assert res.code == 0, res.err
     (row,) = json.loads(res.out)
-    assert (row["outside session"], row["off session grid"]) == (2, 2)
+    assert (row["outside_session"], row["off_session_grid"]) == (2, 2)
     table = shell(f"data import {hourly} --symbol SPY --interval 1h")
     flat = " ".join(table.out.split())
     assert f"data dir: {shell.data_dir}" in flat

@@ -16,6 +16,7 @@ from trader_cli.commands import config as config_cmds
 from trader_cli.commands import data as data_cmds
 from trader_cli.commands import meta as meta_cmds
 from trader_cli.commands import record as record_cmds
+from trader_cli.commands import schemas as schema_cmds
 from trader_cli.commands import session as session_cmds
 from trader_cli.commands import system as system_cmds
 from trader_cli.commands import time as time_cmds
@@ -74,6 +75,7 @@ app.add_typer(session_cmds.app, name="session")
 app.add_typer(config_cmds.app, name="config")
 app.add_typer(record_cmds.app, name="record")
 meta_cmds.register(app)
+schema_cmds.register(app)
 record_cmds.register_watch(app)
 
 

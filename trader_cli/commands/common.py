@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from trader_cli.render import OutputMode
+
+if TYPE_CHECKING:
+    from trader_cli.core.results import ClockAction
 
 
 def _remember_output(ctx: typer.Context, value: OutputMode | None) -> OutputMode | None:
@@ -30,3 +33,22 @@ OutputOpt = Annotated[
 def app_ctx(ctx: typer.Context) -> Any:
     """The AppContext of this invocation."""
     return ctx.obj
+
+
+def clock_report(coord: Any, action: ClockAction, text: str, **extra: Any) -> Any:
+    """A ClockReport of ``action``: its line, and where the session is now."""
+    from trader_cli.core.results import ClockReport
+
+    st = coord.status()
+    return ClockReport(
+        text=text,
+        level="warn" if extra.get("interrupted") else "ok",
+        action=action,
+        state=st.state,
+        time=st.time,
+        trading_day=st.trading_day,
+        speed=st.speed,
+        minutes_replayed=st.minutes_replayed,
+        bars_replayed=st.bars_replayed,
+        **extra,
+    )

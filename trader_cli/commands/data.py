@@ -28,7 +28,7 @@ def list_(
     bad = sum(1 for c in covered if c.problem)
     rows = []
     for c in covered:
-        first, last = (iso_utc(c.first_ns), iso_utc(c.last_ns)) if not c.problem else ("—", "—")
+        first, last = (iso_utc(c.first_ns), iso_utc(c.last_ns)) if not c.problem else (None, None)
         rows.append([c.symbol, c.interval, c.rows, first, last, c.days, c.source, *([c.problem] if bad else [])])
     caption = f"data dir: {store.data_dir}"
     if not rows:
@@ -88,7 +88,7 @@ def import_(
     notes += [f"replaced {d.symbol}'s unreadable file ({d.replaced_unreadable})" for d in done if d.replaced_unreadable]
     return Tabular(
         title=f"imported {path}",
-        columns=["symbol", "interval", "imported", "first", "last", "stored", "outside session", "off session grid"],
+        columns=["symbol", "interval", "imported", "first", "last", "stored", "outside_session", "off_session_grid"],
         rows=rows,
         caption=" — ".join(notes),
     )

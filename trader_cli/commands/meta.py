@@ -141,7 +141,7 @@ def commands_table(root: TyperGroup) -> Any:
     walk(root, "")
     return Tabular(
         title="commands",
-        columns=["command", "what it does"],
+        columns=["command", "what_it_does"],
         rows=rows,
         caption="help COMMAND for details and an example",
     )

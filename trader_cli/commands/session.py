@@ -38,16 +38,12 @@ def export(
     from pathlib import Path
 
     from trader_cli.core.export import export_session
-    from trader_cli.core.results import Message
     from trader_cli.render.progress import progress_for
 
     obj = app_ctx(ctx)
     with progress_for(obj.renderer, f"exporting to {path}") as bar:
         done = export_session(obj.coordinator, Path(path), fmt.value if fmt else None, bars, progress=bar)
-    return Message(
-        text=f"exported {done.symbols} symbol(s) to {path} ({done.format}{', with bars' if bars else ''})",
-        level="ok",
-    )
+    return done
 
 
 @app.command("schema")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from trader_cli.commands.common import OutputOpt, app_ctx
+from trader_cli.commands.common import OutputOpt, app_ctx, clock_report
 from trader_cli.core.lifecycle import SPEED_HELP
 
 app = typer.Typer(help="Start, stop and control the session.", no_args_is_help=True)
@@ -41,31 +41,26 @@ def start(
 @app.command("stop")
 def stop(ctx: typer.Context, output: OutputOpt = None) -> object:
     """Stop the session and drop its data. Example: system stop"""
-    from trader_cli.core.results import Message
-
-    app_ctx(ctx).coordinator.stop()
-    return Message(text="session stopped", level="ok")
+    coord = app_ctx(ctx).coordinator
+    coord.stop()
+    return clock_report(coord, "stop", "session stopped")
 
 
 @app.command("pause")
 def pause(ctx: typer.Context, output: OutputOpt = None) -> object:
     """Hold the replay clock. Example: system pause"""
-    from trader_cli.core.results import Message
-
     coord = app_ctx(ctx).coordinator
     coord.pause()
-    return Message(text=f"paused at {coord.status().time_text}", level="ok")
+    return clock_report(coord, "pause", f"paused at {coord.status().time_text}")
 
 
 @app.command("resume")
 def resume(ctx: typer.Context, output: OutputOpt = None) -> object:
     """Let the replay clock run again. Example: system resume"""
-    from trader_cli.core.results import Message
-
     coord = app_ctx(ctx).coordinator
     since = coord.status().time_text  # before the clock moves again
     coord.resume()
-    return Message(text=f"running from {since} at speed {coord.status().speed:g}", level="ok")
+    return clock_report(coord, "resume", f"running from {since} at speed {coord.status().speed:g}")
 
 
 @app.command("speed")
@@ -75,12 +70,10 @@ def speed(
     output: OutputOpt = None,
 ) -> object:
     """Change the replay speed, also while the clock runs. Example: system speed 60"""
-    from trader_cli.core.results import Message
-
     coord = app_ctx(ctx).coordinator
     new = coord.set_speed(value)
     shown = "as fast as possible" if new == 0 else f"{new:g}x"
-    return Message(text=f"speed {shown} ({coord.state.value} at {coord.status().time_text})", level="ok")
+    return clock_report(coord, "speed", f"speed {shown} ({coord.state.value} at {coord.status().time_text})")
 
 
 @app.command("wait")
@@ -92,7 +85,6 @@ def wait(
     """Block until the backtest finishes, showing its progress (Ctrl-C stops waiting; the
     backtest goes on). Example: system wait"""
     from trader_cli.core.errors import SessionStateError
-    from trader_cli.core.results import Message
     from trader_cli.render.progress import progress_for
 
     obj = app_ctx(ctx)
@@ -107,15 +99,15 @@ def wait(
             finished = coord.wait(timeout, on_progress=show)
     except KeyboardInterrupt:
         st = coord.status()
-        return Message(
-            text=f"interrupted: stopped waiting at {st.time_text} (day {st.day_text}, {st.progress_pct:.1f}%); "
-            f"the backtest is {st.state.value} (system pause holds it, system wait waits again)",
-            level="warn",
+        text = (
+            f"interrupted: stopped waiting at {st.time_text} (day {st.day_text}, {st.progress_pct:.1f}%); "
+            f"the backtest is {st.state.value} (system pause holds it, system wait waits again)"
         )
+        return clock_report(coord, "wait", text, interrupted=True)
     if not finished:
         raise SessionStateError(f"still running after {timeout:g} s (at {coord.status().time_text})")
     st = coord.status()
-    return Message(text=f"{st.state.value} at {st.time_text} ({st.bars_replayed:,} bars replayed)", level="ok")
+    return clock_report(coord, "wait", f"{st.state.value} at {st.time_text} ({st.bars_replayed:,} bars replayed)")
 
 
 @app.command("status")

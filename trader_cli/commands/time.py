@@ -12,11 +12,14 @@ import re
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from trader_cli.commands.common import OutputOpt, app_ctx
+from trader_cli.commands.common import OutputOpt, app_ctx, clock_report
+
+if TYPE_CHECKING:
+    from trader_cli.core.results import ClockAction
 
 app = typer.Typer(help="The simulated clock: where it is, and stepping a paused session.", no_args_is_help=True)
 
@@ -62,16 +65,15 @@ def ctrl_c_between_steps() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, old)
 
 
-def _stepped(ctx: typer.Context, step: Callable[[Callable[[], bool]], int]) -> object:
-    from trader_cli.core.results import Message
-
+def _stepped(ctx: typer.Context, action: ClockAction, step: Callable[[Callable[[], bool]], int]) -> object:
     coord = app_ctx(ctx).coordinator
     with ctrl_c_between_steps() as stop:
         done = step(stop)
         interrupted = stop()
     st = coord.status()
     tail = " (interrupted by Ctrl-C)" if interrupted else ""
-    return Message(text=f"advanced {done} minute(s) to {st.time_text}{tail}; state {st.state.value}", level="ok")
+    text = f"advanced {done} minute(s) to {st.time_text}{tail}; state {st.state.value}"
+    return clock_report(coord, action, text, minutes=done, interrupted=interrupted)
 
 
 @app.command("now")
@@ -102,8 +104,8 @@ def advance(
     coord = app_ctx(ctx).coordinator
     if unit == "sessions":
         target = coord.session_target(n)
-        return _stepped(ctx, lambda stop: coord.advance_to(target, should_stop=stop))
-    return _stepped(ctx, lambda stop: coord.advance(n, should_stop=stop))
+        return _stepped(ctx, "advance", lambda stop: coord.advance_to(target, should_stop=stop))
+    return _stepped(ctx, "advance", lambda stop: coord.advance(n, should_stop=stop))
 
 
 @app.command("until")
@@ -140,4 +142,4 @@ def until(
                 f"bad time '{when}' (use HH:MM or YYYY-MM-DDTHH:MM, New York time, or open, close, next-open)"
             ) from err
         target = int(local.replace(tzinfo=ZoneInfo("America/New_York")).timestamp()) * 1_000_000_000
-    return _stepped(ctx, lambda stop: coord.advance_to(target, should_stop=stop))
+    return _stepped(ctx, "until", lambda stop: coord.advance_to(target, should_stop=stop))

@@ -34,7 +34,6 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -50,6 +49,7 @@ from trader_cli.core.errors import UsageError
 from trader_cli.core.jsonsafe import finite, finite_list
 from trader_cli.core.jsonstream import LazyArray, LazyObject, materialize, write_json
 from trader_cli.core.quality import IntervalQuality
+from trader_cli.core.results import ExportFormat, ExportReport
 
 if TYPE_CHECKING:
     from trader_cli.core.coordinator import SessionCoordinator
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CSV_COLUMNS",
-    "ExportSummary",
     "SessionExport",
     "build_export",
     "export_format",
@@ -161,26 +160,16 @@ class SessionExport(_Model):
     symbols: dict[str, SymbolOut] = Field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ExportSummary:
-    """What an export wrote."""
-
-    path: Path
-    format: str
-    with_bars: bool
-    symbols: int
-
-
 def export_schema() -> dict[str, Any]:
     """JSON Schema of the export (generated from the models)."""
     return SessionExport.model_json_schema()
 
 
-def export_format(path: Path, fmt: str | None) -> str:
+def export_format(path: Path, fmt: str | None) -> ExportFormat:
     """The format of an export to ``path``: ``fmt`` when given, else the file's extension (.json,
     .csv), else json. UsageError for an unknown ``fmt`` or one the file name contradicts."""
     ext = path.suffix.lower().removeprefix(".")
-    named = ext if ext in FORMATS else None
+    named: ExportFormat | None = "json" if ext == "json" else "csv" if ext == "csv" else None
     if fmt is None:
         return named or "json"
     if fmt not in FORMATS:
@@ -190,7 +179,7 @@ def export_format(path: Path, fmt: str | None) -> str:
             f"{path.name} ends in .{named} but --format {fmt} was given "
             f"(name the file {path.stem}.{fmt}, or leave out --format)"
         )
-    return fmt
+    return "json" if fmt == "json" else "csv"
 
 
 # -- the document ------------------------------------------------------------------------------
@@ -408,7 +397,7 @@ def export_session(
     fmt: str | None = None,
     with_bars: bool = False,
     progress: Progress | None = None,
-) -> ExportSummary:
+) -> ExportReport:
     """Stream the export into ``path``'s temp file and rename it into place (atomic; the format
     from ``fmt`` or the file name, see ``export_format``)."""
     fmt = export_format(path, fmt)
@@ -425,4 +414,5 @@ def export_session(
             fh.detach()  # the atomic writer owns the file: it fsyncs and renames it
         count = len(coord.session.symbols)
     coord.exported_minutes = coord.minutes_done
-    return ExportSummary(path=path, format=fmt, with_bars=with_bars, symbols=count)
+    text = f"exported {count} symbol(s) to {path} ({fmt}{', with bars' if with_bars else ''})"
+    return ExportReport(text=text, level="ok", path=str(path), format=fmt, with_bars=with_bars, symbols=count)

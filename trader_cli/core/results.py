@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from trader_cli.core.errors import few
+from trader_cli.core.lifecycle import SessionState
 
 if TYPE_CHECKING:
     from trader_cli.core.provisioning.executor import ProvisioningReport
@@ -19,9 +20,39 @@ if TYPE_CHECKING:
 class Message(BaseModel):
     """A one-line outcome ("AAPL is already loaded in full; nothing changed")."""
 
-    kind: Literal["message"] = "message"
+    kind: str = "message"
     text: str
     level: Literal["info", "ok", "warn"] = "info"
+
+
+ClockAction = Literal["pause", "resume", "stop", "speed", "wait", "advance", "until"]
+ExportFormat = Literal["json", "csv"]
+
+
+class ClockReport(Message):
+    """What a clock command did (start aside: pause, resume, stop, speed, wait, time advance,
+    time until) and where the session is after it; shown as its line, its JSON the fields."""
+
+    kind: str = "clock"
+    action: ClockAction
+    state: SessionState
+    time: dt.datetime | None  # the simulated time after it, New York
+    trading_day: dt.date | None
+    minutes: int | None = None  # trading minutes stepped (advance, until)
+    interrupted: bool = False  # Ctrl-C stopped it early
+    speed: float
+    minutes_replayed: int
+    bars_replayed: int
+
+
+class ExportReport(Message):
+    """What ``session export`` wrote."""
+
+    kind: str = "export"
+    path: str
+    format: ExportFormat
+    with_bars: bool
+    symbols: int
 
 
 class Tabular(BaseModel):
@@ -75,12 +106,11 @@ class AdditionResult:
     report: ProvisioningReport | None
 
     def to_json(self) -> dict[str, Any]:
-        """JSON data: the plan and the step report."""
-        return {
-            "requirements": self.requirements.model_dump(mode="json"),
-            "report": self.report.model_dump(mode="json") if self.report else None,
-            "message": self.requirements.message or (self.report.message if self.report else ""),
-        }
+        """JSON data: the plan and the step report (schema: core/outputs.py AdditionOut)."""
+        from trader_cli.core.outputs import AdditionOut
+
+        message = self.requirements.message or (self.report.message if self.report else "")
+        return AdditionOut(requirements=self.requirements, report=self.report, message=message).model_dump(mode="json")
 
 
 @dataclass
@@ -102,7 +132,7 @@ class AdditionBatch:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """JSON data: each addition's plan and report, and the failures."""
+        """JSON data: each addition's plan and report, and the failures (schema: BatchOut)."""
         return {
             "additions": [r.to_json() for r in self.results],
             "failed": [{"symbol": s, "reason": why} for s, why in self.failures],
@@ -121,13 +151,16 @@ class StartResult:
 
     def to_json(self) -> dict[str, Any]:
         """JSON data: validation of every config symbol, each provisioning report, the days
-        without bars."""
-        return {
-            "validation": [v.model_dump(mode="json") for v in self.validations],
-            "provisioning": [r.model_dump(mode="json") for r in self.reports],
-            "days_without_bars": {s: [d.isoformat() for d in ds] for s, ds in self.days_without_bars.items()},
-            "seconds": round(self.seconds, 4),
-        }
+        without bars (schema: core/outputs.py StartOut)."""
+        from trader_cli.core.outputs import StartOut
+
+        out = StartOut(
+            validation=self.validations,
+            provisioning=self.reports,
+            days_without_bars=self.days_without_bars,
+            seconds=round(self.seconds, 4),
+        )
+        return out.model_dump(mode="json")
 
     def gaps_text(self) -> str:
         """One line naming the symbols with backtest days without bars ('' when none)."""
