@@ -111,6 +111,22 @@ def first_problem(bars: Bars, interval: Interval) -> Problem | None:
     return min(found, key=lambda p: p[0]) if found else None  # the first row; its first rule
 
 
+def batch_sound(bars: Bars, bounds: list[int], interval: Interval) -> bool:
+    """True when every rule holds for several series one after another (``bounds``: where each
+    starts, and the end): one pass per column for all of them; False means check each alone."""
+    ts = bars.ts
+    if len(ts) > 1:
+        steps = np.diff(ts)
+        cut = np.asarray(bounds[1:-1], dtype=np.int64) - 1  # a series' first step is not a step
+        cut = cut[(cut >= 0) & (cut < len(steps))]
+        steps[cut] = 1
+        if int(steps.min()) <= 0:
+            return False
+    if interval.is_daily or np.any(_off_grid(ts, interval)):
+        return False
+    return _values_sound(bars)
+
+
 def _values_sound(bars: Bars) -> bool:
     """True when every price and volume rule holds (fast path: no per-row reasons)."""
     if not len(bars):

@@ -186,15 +186,20 @@ class ParquetFeed:
             batch_lanes.clear()
             parts.clear()
 
-        for symbol, lane in lanes.items():
+        items = list(lanes.items())
+        span = f"{books[0].day}" + (f"..{books[-1].day}" if len(books) > 1 else "")
+        for a in range(0, len(items), READ_BATCH):  # one content check per batch of files
+            chunk = items[a : a + READ_BATCH]
+            got: list[Bars | TraderCliError]
             try:
-                parts.append(self.store.read(symbol, BASE_1M, o, c))
-            except TraderCliError as err:
-                span = f"{books[0].day}" + (f"..{books[-1].day}" if len(books) > 1 else "")
-                self.on_error(f"{symbol}: no bars for {span}: {err}")
-                continue
-            batch_lanes.append(lane)
-            if len(parts) == READ_BATCH:
-                flush()
-        flush()
+                got = list(self.store.read_many([s for s, _ in chunk], BASE_1M, o, c))
+            except TraderCliError as err:  # the store itself (a journal it cannot settle)
+                got = [err] * len(chunk)
+            for (symbol, lane), bars in zip(chunk, got, strict=True):
+                if isinstance(bars, TraderCliError):
+                    self.on_error(f"{symbol}: no bars for {span}: {bars}")
+                    continue
+                parts.append(bars)
+                batch_lanes.append(lane)
+            flush()
         self._ahead.update({first + i: b for i, b in enumerate(books)})

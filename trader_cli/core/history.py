@@ -83,6 +83,15 @@ class History:
         parts += [self.day_bars(pos, book, data.lane, interval) for pos, book in self.past if pos >= data.since_pos]
         return Bars.concat(parts)
 
+    def whole_ts(self, data: SymbolSessionData, interval: Interval) -> np.ndarray:
+        """The bar start times of ``whole`` (quality needs no prices)."""
+        parts = [b.present_ts() for b in data.loaded.get(interval, [])]
+        for pos, book in self.past:
+            if pos >= data.since_pos:
+                g = self.grid(pos, book, interval)
+                parts.append(g.ts[~np.isnan(g.cols["close"][:, data.lane])])
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
     def blocks(self, bars: Bars, interval: Interval, day: dt.date, n: int) -> list[DayBlock]:
         """``bars`` of the ``n`` trading days before ``day`` as a block per day (days without a
         bar are left out)."""

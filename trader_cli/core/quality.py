@@ -7,7 +7,6 @@ import datetime as dt
 import numpy as np
 from pydantic import BaseModel, Field
 
-from trader_cli.core.bars import Bars
 from trader_cli.core.calendar import NS_PER_MINUTE, MarketCalendar, iso_utc
 from trader_cli.core.intervals import Interval
 from trader_cli.core.replay import bar_slots
@@ -45,12 +44,12 @@ def expected_starts(
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
 
-def measure(bars: Bars, expected: np.ndarray, interval: Interval, max_gaps: int = 50) -> IntervalQuality:
-    """Compare the bars held with the bars expected."""
+def measure(held_ts: np.ndarray, expected: np.ndarray, interval: Interval, max_gaps: int = 50) -> IntervalQuality:
+    """Compare the start times of the bars held with the bars expected."""
     # Both are sorted: a binary search beats np.isin's sort of the union.
-    pos = np.searchsorted(bars.ts, expected)
-    present_mask = pos < len(bars.ts)
-    present_mask[present_mask] = bars.ts[pos[present_mask]] == expected[present_mask]
+    pos = np.searchsorted(held_ts, expected)
+    present_mask = pos < len(held_ts)
+    present_mask[present_mask] = held_ts[pos[present_mask]] == expected[present_mask]
     present = int(present_mask.sum())
     missing_idx = np.flatnonzero(~present_mask)
     gaps: list[Gap] = []

@@ -127,7 +127,10 @@ def quality(eng: Engine, symbol: str) -> list[IntervalQuality]:
     assert book is not None
     out = []
     for iv in data.intervals:
-        held = Bars.concat([eng.history.whole(data, iv), book.session_bars(data.lane, iv)])
+        g = book.grid(iv)
+        rows = book.cursor if g is book.base else g.completed
+        today = g.ts[:rows][~np.isnan(g.cols["close"][:rows, data.lane])]
+        held = np.concatenate([eng.history.whole_ts(data, iv), today])
         out.append(measure(held, expected(eng, data, iv), iv))
     return out
 

@@ -48,6 +48,11 @@ class DayBlock:
                 values[i, j] = f[ok]
         return cls(day, ts, values)
 
+    def present_ts(self) -> np.ndarray:
+        """The start times of the bars present (no copies of the prices)."""
+        have = ~np.isnan(self.values[3])
+        return self.ts if bool(have.all()) else self.ts[have]
+
     @property
     def last_ns(self) -> int:
         """Start time of the day's last slot."""

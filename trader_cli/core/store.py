@@ -41,6 +41,7 @@ from trader_cli.core.errors import DataError, IntervalError, StoreError
 from trader_cli.core.intervals import Interval
 from trader_cli.core.store_format import (
     FileIndex,
+    check_content,
     checked_bars,
     is_content_problem,
     read_index,
@@ -239,6 +240,13 @@ class DataManager:
         return self._read(self.path_for(symbol, interval), Interval.parse(interval), start_ns, end_ns)
 
     def _read(self, path: Path, interval: Interval, start_ns: int | None, end_ns: int | None) -> Bars:
+        bars, _, _ = self._read_groups(path, interval, start_ns, end_ns, content=True)
+        return _window(bars, start_ns, end_ns)
+
+    def _read_groups(
+        self, path: Path, interval: Interval, start_ns: int | None, end_ns: int | None, content: bool
+    ) -> tuple[Bars, FileIndex, np.ndarray]:
+        """The whole row groups overlapping [start, end), checked (content rules: ``content``)."""
         import pyarrow as pa
 
         idx = self._file_index(path)
@@ -246,16 +254,47 @@ class DataManager:
         hi = 2**63 - 1 if end_ns is None else end_ns
         sel = np.flatnonzero((idx.maxs >= lo) & (idx.mins < hi) & (idx.mins <= idx.maxs))
         if not len(sel):
-            return Bars.empty()
+            return Bars.empty(), idx, sel
         try:
             table = self._open(path, idx).read_row_groups(sel.tolist(), use_threads=False)
         except (OSError, pa.ArrowException) as err:
             raise unreadable(path, err) from err
-        bars = checked_bars(path, idx, sel, table, interval)
-        ts = bars.ts
-        a = 0 if start_ns is None else int(np.searchsorted(ts, start_ns, "left"))
-        b = len(ts) if end_ns is None else int(np.searchsorted(ts, end_ns, "left"))
-        return bars if (a == 0 and b == len(ts)) else bars.slice(a, b)
+        return checked_bars(path, idx, sel, table, interval, content), idx, sel
+
+    def read_many(
+        self, symbols: list[str], interval: Interval | str, start_ns: int | None, end_ns: int | None
+    ) -> list[Bars | StoreError]:
+        """``read`` for several symbols (the replay reads a window of days for each), their
+        content rules checked over all of them at once; a symbol whose file is refused gets its
+        StoreError in its place."""
+        from trader_cli.core.bar_checks import batch_sound
+
+        self._settle_dead_write()
+        iv = Interval.parse(interval)
+        out: list[Bars | StoreError] = []
+        unchecked: list[tuple[int, Path, FileIndex, np.ndarray, Bars]] = []
+        for symbol in symbols:
+            path = self.path_for(symbol, iv)
+            try:
+                bars, idx, sel = self._read_groups(path, iv, start_ns, end_ns, content=False)
+            except StoreError as err:
+                out.append(err)
+                continue
+            if len(sel) and not idx.checked[sel].all():
+                unchecked.append((len(out), path, idx, sel, bars))
+            out.append(bars)
+        if unchecked:
+            bounds = np.cumsum([0, *(len(u[4]) for u in unchecked)]).tolist()
+            if batch_sound(Bars.concat([u[4] for u in unchecked]), bounds, iv):
+                for _, _, idx, sel, _ in unchecked:
+                    idx.checked[sel] = True
+            else:  # somebody breaks a rule: check each alone to name it
+                for i, path, idx, sel, bars in unchecked:
+                    try:
+                        check_content(path, idx, sel, bars, iv)
+                    except StoreError as err:
+                        out[i] = err
+        return [b if isinstance(b, StoreError) else _window(b, start_ns, end_ns) for b in out]
 
     def tail(self, symbol: str, interval: Interval | str, n: int) -> Bars:
         """The last ``n`` stored bars (reads only the row groups that hold them)."""
@@ -447,3 +486,11 @@ def _check_bars(symbol: str, bars: Bars, interval: Interval) -> None:
         row, why = problem
         hint = " (sort the bars and drop duplicate timestamps first)" if why.startswith("ts not") else ""
         raise DataError(f"cannot store {symbol}: {why} at {iso_utc(int(bars.ts[row]))} (row {row}){hint}")
+
+
+def _window(bars: Bars, start_ns: int | None, end_ns: int | None) -> Bars:
+    """The bars with start <= ts < end (either bound may be open)."""
+    ts = bars.ts
+    a = 0 if start_ns is None else int(np.searchsorted(ts, start_ns, "left"))
+    b = len(ts) if end_ns is None else int(np.searchsorted(ts, end_ns, "left"))
+    return bars if (a == 0 and b == len(ts)) else bars.slice(a, b)

@@ -124,11 +124,14 @@ def read_index(path: Path, stamp: tuple[int, int]) -> tuple[FileIndex, Any]:
     return FileIndex(stamp, int(md.num_rows), md, mins, maxs, rows, first_rows, _file_info(md), checked), pf
 
 
-def checked_bars(path: Path, idx: FileIndex, groups: np.ndarray, table: Any, interval: Interval) -> Bars:
+def checked_bars(
+    path: Path, idx: FileIndex, groups: np.ndarray, table: Any, interval: Interval, content: bool = True
+) -> Bars:
     """The rows read from ``groups`` as Bars, after checking them: no nulls, first and last ts of
-    each group as its statistics say, and the content rules; row groups of this file version
-    that passed before are not checked again (their pages still are: checksums). StoreError
-    names the problem."""
+    each group as its statistics say, and (``content``) the content rules; row groups of this
+    file version that passed before are not checked again (their pages still are: checksums).
+    StoreError names the problem. ``content=False`` leaves the content rules to the caller
+    (``check_content``: a batch of files is checked at once)."""
     cols = table.columns
     sizes = idx.group_rows[groups]
     starts = np.cumsum(sizes) - sizes
@@ -146,12 +149,21 @@ def checked_bars(path: Path, idx: FileIndex, groups: np.ndarray, table: Any, int
     ts = bars.ts
     if np.any(ts[starts] != idx.mins[groups]) or np.any(ts[starts + sizes - 1] != idx.maxs[groups]):
         raise refused(path, "the bar times differ from the file's statistics (the file is corrupt)")
+    if content:
+        check_content(path, idx, groups, bars, interval)
+    return bars
+
+
+def check_content(path: Path, idx: FileIndex, groups: np.ndarray, bars: Bars, interval: Interval) -> None:
+    """The content rules over the rows read from ``groups`` (StoreError naming the first broken
+    one); the groups are then known good for this file version."""
     problem = first_problem(bars, interval)
     if problem is not None:
         row, why = problem
-        raise refused(path, f"{why} at {iso_utc(int(ts[row]))} (row {_file_row(idx, groups, starts, row)})")
+        sizes = idx.group_rows[groups]
+        starts = np.cumsum(sizes) - sizes
+        raise refused(path, f"{why} at {iso_utc(int(bars.ts[row]))} (row {_file_row(idx, groups, starts, row)})")
     idx.checked[groups] = True
-    return bars
 
 
 def _file_row(idx: FileIndex, groups: np.ndarray, starts: np.ndarray, row: int) -> int:

@@ -187,6 +187,7 @@ class LoadHistory(_Step):
         base = session_bars(both.slice(0, split), eng.calendar) if deepest else Bars.empty()
         rows = 0
         loaded: dict[Interval, list[DayBlock]] = {}
+        read: dict[Interval, Bars] = {}
         daily_stored = DAILY in eng.feed.intervals_for(data.symbol)
         for iv, n in wanted.items():  # everything is read before anything changes
             if not n:
@@ -197,10 +198,14 @@ class LoadHistory(_Step):
                 part = base.slice(int(np.searchsorted(base.ts, tl.cutoff(day, n, BASE_1M))))
                 hist = part if iv == BASE_1M else aggregate(part, iv, eng.calendar)  # the blocks copy
             loaded[iv] = eng.history.blocks(hist, iv, day, n)
+            read[iv] = hist
             rows += len(hist)
         data.loaded.update(loaded)
         data.history_days.update(wanted)
         data.since_pos = tl.pos
+        # The history just read is the symbol's whole trailing window (no replayed day is in it
+        # yet): the indicators' seeds and quality read it from here instead of the blocks.
+        ctx.windows.update({(data.symbol, iv): hist for iv, hist in read.items()})
 
         def undo() -> None:
             data.loaded, data.history_days, data.since_pos = old
