@@ -53,16 +53,22 @@ class MinuteStep:
 
     def __init__(self) -> None:
         self._stages: dict[str, Stage] = {}
+        self._ordered: list[Stage] = []
 
     def add(self, name: str, stage: Stage) -> None:
         """Put a stage in its place (its name is one of STAGE_ORDER)."""
         if name not in STAGE_ORDER:
             raise ValueError(f"unknown stage '{name}' (stages: {', '.join(STAGE_ORDER)})")
         self._stages[name] = stage
+        self._order()
 
     def remove(self, name: str) -> None:
         """Take a stage out (it is no longer needed)."""
         self._stages.pop(name, None)
+        self._order()
+
+    def _order(self) -> None:
+        self._ordered = [self._stages[n] for n in STAGE_ORDER if n in self._stages]
 
     @property
     def names(self) -> list[str]:
@@ -72,10 +78,8 @@ class MinuteStep:
     def run(self, book: DayBook) -> Minute:
         """Step minute ``book.cursor`` through every stage."""
         minute = Minute(book, book.cursor)
-        for name in STAGE_ORDER:
-            stage = self._stages.get(name)
-            if stage is not None:
-                stage(minute)
+        for stage in self._ordered:
+            stage(minute)
         return minute
 
 
