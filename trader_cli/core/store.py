@@ -66,7 +66,7 @@ def open_files_cap() -> int:
         return 128
     if soft == resource.RLIM_INFINITY:
         return OPEN_FILES_PER_THREAD
-    return max(8, min(OPEN_FILES_PER_THREAD, soft // 4))
+    return max(2, min(OPEN_FILES_PER_THREAD, soft // 4))
 
 
 def raise_open_files_limit(want: int = 8192) -> None:
