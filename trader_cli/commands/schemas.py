@@ -65,7 +65,7 @@ def output_schema(command: str) -> dict[str, Any]:
     module, names, rows = entry
     mod = importlib.import_module(module)
     kind: Any = reduce(or_, [getattr(mod, n.strip()) for n in names.split("|")])
-    return TypeAdapter(list[kind] if rows else kind).json_schema()
+    return TypeAdapter(list[kind] if rows else kind).json_schema(mode="serialization")
 
 
 def register(app: typer.Typer) -> None:

@@ -84,9 +84,7 @@ def now(ctx: typer.Context, output: OutputOpt = None) -> object:
     obj = app_ctx(ctx)
     st = obj.coordinator.status()
     if (obj.output_request or obj.output).value != "table":
-        from trader_cli.core.results import Document
-
-        return Document(data=st.model_dump(mode="json", include={"time", "trading_day", "day", "days", "state"}))
+        return st  # the whole status, typed (schema: SessionStatus)
     if st.time is None:
         return Message(text="no session (start one with: system start)")
     return Message(text=f"{st.time_text} · trading day {st.trading_day} ({st.day_text}) · {st.state.value}")

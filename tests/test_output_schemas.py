@@ -1,0 +1,89 @@
+"""Every command with a JSON output schema (commands/schemas.py) gives JSON that validates
+against it, in one scripted session over the bundled sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.test_app import Shell
+from tests.test_readme import schema_key
+from trader_cli.commands.schemas import OUTPUTS, output_schema
+from trader_cli.render import OutputMode
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def script(tmp: Path) -> list[str]:
+    wl = tmp / "wl.txt"
+    wl.write_text("NVDA\nAMD\n")
+    csv = tmp / "x.csv"
+    csv.write_text("timestamp,open,high,low,close,volume\n2024-12-02T09:30:00-05:00,1,1.2,0.9,1.1,100\n")
+    return [
+        "help",
+        f"data import {csv} --symbol ZZTOP --interval 1m",
+        "data list",
+        "system start --paused",
+        "system status",
+        "time now",
+        "time advance 30m",
+        "time until 10:30",
+        "plan add symbol TSLA",
+        "plan add bar TSLA 15m",
+        "plan add indicator TSLA rsi 14",
+        "add symbol TSLA",
+        f"add symbol --file {wl}",
+        "add bar MSFT 15m",
+        "add indicator MSFT sma 20 --interval 5m",
+        "data session",
+        "data symbol AAPL",
+        "data bars AAPL 5m --last 5",
+        "data quality RIVN",
+        "data indicator AAPL sma_20_5m --last 5",
+        f"data chart AAPL 5m --last 30 --png {tmp / 'c.png'}",
+        "remove symbol MSFT",
+        f"record start {tmp / 'r.trader'}",
+        "record stop",
+        "system speed 0",
+        "system resume",
+        "system pause",
+        "system resume",
+        "system wait",
+        f"session export {tmp / 's.json'}",
+        "system stop",
+    ]
+
+
+def test_every_listed_command_is_exercised(tmp_path: Path) -> None:
+    covered = {schema_key(c) for c in script(tmp_path)}
+    assert set(OUTPUTS) <= covered, set(OUTPUTS) - covered
+
+
+def test_every_json_output_validates_against_its_schema(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    import shutil
+
+    shutil.copytree(ROOT / "data" / "bars", data / "bars")
+    sh = Shell(data)
+    sh.obj.config_path = str(ROOT / "configs" / "default.json")
+    sh.obj.output = OutputMode.json
+    try:
+        for command in script(tmp_path):
+            res = sh(command)
+            assert res.code == 0, (command, res.err)
+            key = schema_key(command)
+            assert key is not None, command
+            jsonschema.validate(json.loads(res.out), output_schema(key))
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+@pytest.mark.parametrize("command", sorted(OUTPUTS))
+def test_schema_command_prints_each(command: str) -> None:
+    sh = Shell(ROOT / "data")
+    res = sh(f"schema {command} --output json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out) == output_schema(command)
