@@ -61,10 +61,10 @@ def test_a_speed_outside_its_range_is_one_line_and_starts_nothing(sh: Shell, spe
 class FailingDay2(DataManager):
     """The real store, out of memory when the replay reads its second window of days."""
 
-    def read_many(self, symbols: list[str], interval: Any, start_ns: int | None, end_ns: int | None) -> Any:
+    def read_batch(self, symbols: list[str], interval: Any, start_ns: int, end_ns: int) -> Any:
         if start_ns is not None and start_ns > nyse().open_close(dt.date(2024, 11, 27))[1]:
             raise MemoryError("no room for the next days")
-        return super().read_many(symbols, interval, start_ns, end_ns)
+        return super().read_batch(symbols, interval, start_ns, end_ns)
 
 
 def test_system_wait_returns_non_zero_when_the_running_clock_stops(sh: Shell) -> None:

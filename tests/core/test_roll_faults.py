@@ -35,12 +35,12 @@ class FaultyStore(DataManager):
             raise err
         return super().read(symbol, interval, start_ns, end_ns)
 
-    def read_many(self, symbols: list[str], interval: Any, start_ns: int | None, end_ns: int | None) -> Any:
+    def read_batch(self, symbols: list[str], interval: Any, start_ns: int, end_ns: int) -> Any:
         for symbol in symbols:
             err = self.fail.get((symbol, str(Interval.parse(interval).name)))
             if err is not None:
                 raise err
-        return super().read_many(symbols, interval, start_ns, end_ns)
+        return super().read_batch(symbols, interval, start_ns, end_ns)
 
 
 @pytest.fixture

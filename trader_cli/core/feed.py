@@ -174,32 +174,20 @@ class ParquetFeed:
         last = min(first + FEED_DAYS - 1, len(days) - 1)
         books = [DayBook(self.calendar, days[p], [], capacity) for p in range(first, last + 1)]
         o, c = books[0].open_ns, books[-1].close_ns
-        batch_lanes: list[int] = []
-        parts: list[Bars] = []
-
-        def flush() -> None:  # a batch of symbols into the books, one scatter per field
-            if parts:
-                lane_of = np.repeat(np.array(batch_lanes, dtype=np.int64), [len(p) for p in parts])
-                batch = Bars.concat(parts, copy=True)
-                for b in books:
-                    b.fill_fresh(lane_of, batch)
-            batch_lanes.clear()
-            parts.clear()
-
         items = list(lanes.items())
         span = f"{books[0].day}" + (f"..{books[-1].day}" if len(books) > 1 else "")
-        for a in range(0, len(items), READ_BATCH):  # one content check per batch of files
-            chunk = items[a : a + READ_BATCH]
-            got: list[Bars | TraderCliError]
+        for a in range(0, len(items), READ_BATCH):  # one read-and-check per batch of files
+            chunk = dict(items[a : a + READ_BATCH])
             try:
-                got = list(self.store.read_many([s for s, _ in chunk], BASE_1M, o, c))
+                got = self.store.read_batch(list(chunk), BASE_1M, o, c)
             except TraderCliError as err:  # the store itself (a journal it cannot settle)
-                got = [err] * len(chunk)
-            for (symbol, lane), bars in zip(chunk, got, strict=True):
-                if isinstance(bars, TraderCliError):
-                    self.on_error(f"{symbol}: no bars for {span}: {bars}")
-                    continue
-                parts.append(bars)
-                batch_lanes.append(lane)
-            flush()
+                for symbol in chunk:
+                    self.on_error(f"{symbol}: no bars for {span}: {err}")
+                continue
+            for symbol, why in got.refused.items():
+                self.on_error(f"{symbol}: no bars for {span}: {why}")
+            if got.symbols:
+                lane_of = np.repeat(np.array([chunk[s] for s in got.symbols], dtype=np.int64), got.sizes)
+                for b in books:
+                    b.fill_fresh(lane_of, got.bars)
         self._ahead.update({first + i: b for i, b in enumerate(books)})

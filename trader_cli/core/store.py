@@ -95,6 +95,17 @@ def check_symbol(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class ReadBatch:
+    """Bars of several symbols one after another: ``symbols[i]`` has the next ``sizes[i]`` bars;
+    ``refused`` holds the symbols whose file was refused, with why."""
+
+    bars: Bars
+    symbols: list[str]
+    sizes: list[int]
+    refused: dict[str, StoreError]
+
+
+@dataclass(frozen=True)
 class Coverage:
     """What the store holds for one symbol and interval; ``problem`` says why a file that cannot
     be read was left out (its counts are then 0)."""
@@ -261,40 +272,38 @@ class DataManager:
             raise unreadable(path, err) from err
         return checked_bars(path, idx, sel, table, interval, content), idx, sel
 
-    def read_many(
-        self, symbols: list[str], interval: Interval | str, start_ns: int | None, end_ns: int | None
-    ) -> list[Bars | StoreError]:
-        """``read`` for several symbols (the replay reads a window of days for each), their
-        content rules checked over all of them at once; a symbol whose file is refused gets its
-        StoreError in its place."""
+    def read_batch(self, symbols: list[str], interval: Interval | str, start_ns: int, end_ns: int) -> ReadBatch:
+        """Several symbols' bars in the row groups overlapping [start, end), one symbol after
+        another in one array per field (the replay scatters them into its day grids at once;
+        bars outside the window are the caller's to drop), the content rules checked over all
+        of them in one pass (each file alone only when the batch breaks one, to name it)."""
         from trader_cli.core.bar_checks import batch_sound
 
         self._settle_dead_write()
         iv = Interval.parse(interval)
-        out: list[Bars | StoreError] = []
-        unchecked: list[tuple[int, Path, FileIndex, np.ndarray, Bars]] = []
+        parts: list[tuple[str, Path, FileIndex, np.ndarray, Bars]] = []
+        refused: dict[str, StoreError] = {}
         for symbol in symbols:
             path = self.path_for(symbol, iv)
             try:
                 bars, idx, sel = self._read_groups(path, iv, start_ns, end_ns, content=False)
             except StoreError as err:
-                out.append(err)
+                refused[symbol] = err
                 continue
-            if len(sel) and not idx.checked[sel].all():
-                unchecked.append((len(out), path, idx, sel, bars))
-            out.append(bars)
-        if unchecked:
-            bounds = np.cumsum([0, *(len(u[4]) for u in unchecked)]).tolist()
-            if batch_sound(Bars.concat([u[4] for u in unchecked]), bounds, iv):
-                for _, _, idx, sel, _ in unchecked:
-                    idx.checked[sel] = True
-            else:  # somebody breaks a rule: check each alone to name it
-                for i, path, idx, sel, bars in unchecked:
-                    try:
-                        check_content(path, idx, sel, bars, iv)
-                    except StoreError as err:
-                        out[i] = err
-        return [b if isinstance(b, StoreError) else _window(b, start_ns, end_ns) for b in out]
+            parts.append((symbol, path, idx, sel, bars))
+        batch = Bars.concat([p[4] for p in parts], copy=True)
+        bounds = np.cumsum([0, *(len(p[4]) for p in parts)]).tolist()
+        if not batch_sound(batch, bounds, iv):  # somebody breaks a rule: check each alone to name it
+            for symbol, path, idx, sel, bars in parts:
+                try:
+                    check_content(path, idx, sel, bars, iv)
+                except StoreError as err:
+                    refused[symbol] = err
+            parts = [p for p in parts if p[0] not in refused]
+            batch = Bars.concat([p[4] for p in parts], copy=True)
+        for _, _, idx, sel, _ in parts:
+            idx.checked[sel] = True
+        return ReadBatch(batch, [p[0] for p in parts], [len(p[4]) for p in parts], refused)
 
     def tail(self, symbol: str, interval: Interval | str, n: int) -> Bars:
         """The last ``n`` stored bars (reads only the row groups that hold them)."""
