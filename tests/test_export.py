@@ -168,7 +168,8 @@ def test_a_failing_export_leaves_the_old_file_and_no_temp(coord: SessionCoordina
 def test_csv_export_with_bars_writes_bars_and_indicator_values(coord: SessionCoordinator, tmp_path: Path) -> None:
     out = tmp_path / "s.csv"
     export_session(coord, out, "csv", with_bars=True)
-    symbols, bars, values = out.read_text().split("\n\n")
+    symbols, bars, values, *trading = out.read_text().split("\n\n")
+    assert [t.splitlines()[0].split(",")[0] for t in trading] == ["id", "order_id", "symbol", "initial_cash", "time"]
     assert symbols.splitlines()[0].startswith("symbol,base_interval,intervals,bars")
     bar_rows = list(csv.DictReader(io.StringIO(bars)))
     assert list(bar_rows[0]) == ["symbol", "interval", "timestamp", "open", "high", "low", "close", "volume"]
@@ -187,11 +188,40 @@ def test_csv_export_with_bars_writes_bars_and_indicator_values(coord: SessionCoo
     assert {r["output"] for r in sma} == {"value"} and {r["interval"] for r in sma} == {"5m"}
 
 
-def test_csv_export_without_bars_is_the_symbols_table_alone(coord: SessionCoordinator, tmp_path: Path) -> None:
+def test_csv_export_without_bars_is_the_symbols_table_then_the_trading_tables(
+    coord: SessionCoordinator, tmp_path: Path
+) -> None:
     out = tmp_path / "s.csv"
     export_session(coord, out, "csv")
-    lines = out.read_text().splitlines()
-    assert len(lines) == 3 and "" not in lines and lines[1].startswith("AAPL,1m")
+    symbols, orders, fills, positions, account, equity = out.read_text().split("\n\n")
+    assert fills.splitlines()[0].startswith("order_id,symbol") and len(fills.splitlines()) == 1
+    assert len(positions.splitlines()) == 1  # the header alone: nothing held
+    lines = symbols.splitlines()
+    assert len(lines) == 3 and lines[1].startswith("AAPL,1m")
+    assert orders.splitlines() == [
+        ",".join(
+            [
+                "id",
+                "symbol",
+                "side",
+                "qty",
+                "type",
+                "limit",
+                "stop",
+                "tif",
+                "submitted_at",
+                "status",
+                "reason",
+                "filled_at",
+                "filled_qty",
+                "avg_fill_price",
+                "origin",
+                "for_session",
+            ]
+        )
+    ]
+    assert account.splitlines()[1].startswith("100000.0,100000.0")  # nothing traded
+    assert len(equity.splitlines()) == 1 + 45  # a point per session minute replayed
 
 
 @pytest.fixture

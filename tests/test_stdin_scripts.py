@@ -57,7 +57,6 @@ def test_no_shell_without_a_terminal_for_output(tmp_path: Path) -> None:
     assert "trader>" not in out.read_text()
 
 
-
 def test_output_is_a_global_option_as_the_readme_shows(tmp_path: Path) -> None:
     res = subprocess.run(
         [str(TRADER_CLI), "-o", "json", "--config", str(CONFIG), "exec", "system start --paused", "time now"],

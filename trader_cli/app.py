@@ -20,6 +20,7 @@ from trader_cli.commands import schemas as schema_cmds
 from trader_cli.commands import session as session_cmds
 from trader_cli.commands import system as system_cmds
 from trader_cli.commands import time as time_cmds
+from trader_cli.commands import trade as trade_cmds
 from trader_cli.context import AppContext
 from trader_cli.dispatch import OutputClosed, ShellExit, run_args, run_script
 from trader_cli.render import OutputMode
@@ -45,9 +46,7 @@ def _root(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     output: Annotated[
         OutputMode | None,
-        typer.Option(
-            "--output", "-o", help="table, json or csv for every command of the run.", case_sensitive=False
-        ),
+        typer.Option("--output", "-o", help="table, json or csv for every command of the run.", case_sensitive=False),
     ] = None,
 ) -> None:
     """Global options; they apply to the rest of the run."""
@@ -76,6 +75,7 @@ app.add_typer(config_cmds.app, name="config")
 app.add_typer(record_cmds.app, name="record")
 meta_cmds.register(app)
 schema_cmds.register(app)
+trade_cmds.register(app)
 record_cmds.register_watch(app)
 
 

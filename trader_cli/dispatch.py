@@ -96,7 +96,6 @@ def run_script(obj: AppContext, lines: Iterable[str], name: str, keep_going: boo
     )
 
 
-
 class OutputClosed(Exception):
     """Stdout's reader went away (``| head``). Not an OSError, so the command tree's own EPIPE
     handling does not turn it into an exit: ``main`` ends quietly, with status 0, in one place."""

@@ -22,7 +22,7 @@ def lazy_doc() -> Any:
         "a": 1,
         "empty_obj": {},
         "empty_list": [],
-        "nested": {"list": [1, [2, 3], {"k": "v"}], "s": "é\n\""},
+        "nested": {"list": [1, [2, 3], {"k": "v"}], "s": 'é\n"'},
         "lazy": LazyObject(
             iter(
                 [

@@ -169,4 +169,3 @@ def leave(repl: Repl) -> tuple[int | None, str]:
     text = repl.expect(pexpect.EOF, timeout=SLOW)
     repl.child.close()
     return repl.child.exitstatus, text
-

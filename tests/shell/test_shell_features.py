@@ -31,7 +31,7 @@ def run_json(repl: Repl, line: str, last_key: str) -> Any:
 
 def status(repl: Repl) -> dict[str, Any]:
     """``system status -o json``."""
-    st = run_json(repl, "system status -o json", "symbols")
+    st = run_json(repl, "system status -o json", "day_pnl")
     assert isinstance(st, dict)
     return st
 
@@ -48,7 +48,6 @@ def complete(repl: Repl, typed: str, shows: str) -> None:
     so Enter must not overtake it)."""
     repl.child.send(typed + "\t")
     repl.expect(shows, timeout=SLOW)
-
 
 
 # -- completion --------------------------------------------------------------------------------------

@@ -42,6 +42,13 @@ OUTPUTS: dict[str, tuple[str, str, bool]] = {
     "data import": ("trader_cli.core.outputs", "ImportRow", True),
     "session export": ("trader_cli.core.results", "ExportReport", False),
     "help": ("trader_cli.core.outputs", "CommandRow", True),
+    "order buy": ("trader_cli.core.broker.models", "Order", False),
+    "order sell": ("trader_cli.core.broker.models", "Order", False),
+    "order cancel": ("trader_cli.core.broker.models", "Order", False),
+    "orders": ("trader_cli.core.broker.views", "OrdersView", False),
+    "positions": ("trader_cli.core.broker.views", "PositionsView", False),
+    "account": ("trader_cli.core.broker.models", "Account", False),
+    "report": ("trader_cli.core.broker.views", "ReportView", False),
     "record start": ("trader_cli.core.results", "Message", False),
     "record stop": ("trader_cli.core.results", "Message", False),
 }

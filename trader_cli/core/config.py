@@ -118,6 +118,23 @@ class SessionDataConfig(_Strict):
         return self
 
 
+class BrokerConfig(_Strict):
+    """The simulated broker of a backtest: starting cash, fees (per share, at least a minimum per
+    fill), slippage on market and stop orders (basis points), whether short selling is allowed,
+    and optional limits (dollars per trade, dollars held per symbol, positions open at once, and
+    the share of a bar's volume one fill may take, which makes fills partial)."""
+
+    initial_cash: float = Field(default=100_000, gt=0, le=1e12)
+    fee_per_share: float = Field(default=0.005, ge=0, le=100)
+    fee_min: float = Field(default=1.0, ge=0, le=1e6)
+    slippage_bps: float = Field(default=0, ge=0, le=10_000)
+    allow_short: bool = False
+    max_per_trade: float | None = Field(default=None, gt=0)
+    max_per_symbol: float | None = Field(default=None, gt=0)
+    max_open_positions: int | None = Field(default=None, ge=1)
+    max_participation: float | None = Field(default=None, gt=0, le=1)
+
+
 class SessionConfig(_Strict):
     """A session config file (see configs/default.json)."""
 
@@ -126,6 +143,7 @@ class SessionConfig(_Strict):
     data_dir: str | None = None
     backtest_config: BacktestConfig | None = None
     session_data_config: SessionDataConfig = Field(default_factory=SessionDataConfig)
+    broker: BrokerConfig = Field(default_factory=BrokerConfig)
 
     @model_validator(mode="after")
     def _backtest_needs_dates(self) -> SessionConfig:

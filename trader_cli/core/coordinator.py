@@ -15,13 +15,11 @@ from typing import Any, TypeVar
 
 from trader_cli.core import queries, startup, stepping
 from trader_cli.core.bars import Bars
+from trader_cli.core.broker.models import Order, OrderRequest
 from trader_cli.core.calendar import nyse
-from trader_cli.core.clock import ReplayClock
 from trader_cli.core.config import SessionConfig
-from trader_cli.core.engine import Engine, Event, EventLog
+from trader_cli.core.engine import Engine, Event
 from trader_cli.core.feed import ParquetFeed
-from trader_cli.core.history import History
-from trader_cli.core.lanes import LaneAllocator
 from trader_cli.core.lifecycle import SessionState
 from trader_cli.core.provenance import Source
 from trader_cli.core.provisioning import pipeline
@@ -29,9 +27,7 @@ from trader_cli.core.provisioning.requirements import Operation, ProvisioningReq
 from trader_cli.core.quality import IntervalQuality
 from trader_cli.core.results import AdditionBatch, AdditionResult, StartResult
 from trader_cli.core.session import SessionData, SymbolSessionData
-from trader_cli.core.step import Replay
 from trader_cli.core.store import DataManager
-from trader_cli.core.streams import IndicatorHub
 from trader_cli.core.timeline import Timeline
 
 R = TypeVar("R")
@@ -47,15 +43,10 @@ class SessionCoordinator:
     def __init__(self, store_factory: Callable[[Path], DataManager] = DataManager) -> None:
         self.store_factory = store_factory
         self.store: DataManager = store_factory(Path("data"))
-        cal = nyse()
-        session, timeline, events = SessionData(), Timeline(cal), EventLog(now=lambda: self.now_ns())
-        self.feed = ParquetFeed(self.store, cal, timeline, lambda text: events.emit("error", text))
-        history, hub = History(timeline), IndicatorHub()
-        replay = Replay(timeline, self.feed, history, hub, session, events.emit, lambda: startup.finish(self.engine))
-        where = lambda: queries.status(self.engine).time_text  # noqa: E731 - the clock's messages say when
-        clock = ReplayClock(session.lock, replay.advance, where, lambda text: events.emit("error", text))
-        lanes = LaneAllocator(on_grow=lambda n: replay.book.ensure_capacity(n) if replay.book else None)
-        self.engine = Engine(cal, session, lanes, timeline, self.feed, history, hub, replay, clock, events)
+        self.feed = ParquetFeed(
+            self.store, nyse(), Timeline(nyse()), lambda text: self.engine.events.emit("error", text)
+        )
+        self.engine = Engine.wired(self.feed, on_last_minute=lambda: startup.finish(self.engine))
         self.exported_minutes: int | None = None  # minutes replayed at the last export (None: never)
         # Each change to the session's symbols counts, with the simulated time it took effect at
         # (a recording replays it at that minute, whatever the wall-clock timing was).
@@ -202,6 +193,18 @@ class SessionCoordinator:
             if any(r.report is not None for r in batch.results):
                 self._mark_change()
         return batch
+
+    def submit(self, req: OrderRequest) -> Order:
+        """Place an order with the session's broker (checked; a refused one is recorded rejected)."""
+        with self.exclusive():
+            self._mark_change()
+            return self.engine.broker.submit(req)
+
+    def cancel(self, order_id: str) -> Order:
+        """Cancel an open order."""
+        with self.exclusive():
+            self._mark_change()
+            return self.engine.broker.cancel(order_id)
 
     def remove_symbol(self, symbol: str) -> SymbolSessionData:
         """Remove a symbol and everything it holds."""

@@ -9,6 +9,7 @@
     ├── hub        indicator streams                         (core/streams.py)
     ├── replay     the current day and the minute step       (core/step.py)
     ├── clock      the lifecycle and the replay thread       (core/clock.py)
+    ├── broker     orders, fills, positions, the account     (core/broker/)
     └── events     what the trader is told above the prompt
 
 Provisioning steps (core/provisioning/steps.py) and the read side (core/queries.py) take an
@@ -21,10 +22,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from trader_cli.core.broker.sim import SimBroker
 from trader_cli.core.calendar import MarketCalendar
 from trader_cli.core.clock import ReplayClock
-from trader_cli.core.config import SessionConfig
-from trader_cli.core.feed import BarSource
+from trader_cli.core.config import BrokerConfig, SessionConfig
+from trader_cli.core.feed import BarSource, ParquetFeed
 from trader_cli.core.history import History
 from trader_cli.core.lanes import LaneAllocator
 from trader_cli.core.session import SessionData
@@ -72,4 +74,27 @@ class Engine:
     replay: Replay
     clock: ReplayClock
     events: EventLog
+    broker: SimBroker
     config: SessionConfig | None = None
+
+    @classmethod
+    def wired(cls, feed: ParquetFeed, on_last_minute: Callable[[], None]) -> Engine:
+        """Every part, connected: the minute step runs match (the broker) → bars → indicators →
+        mark (the broker) → events; the clock steps the replay under the session's lock."""
+        from trader_cli.core import queries
+
+        timeline = feed.timeline
+        cal = timeline.calendar
+        session, events = SessionData(), EventLog(now=lambda: replay.now_ns())
+        history, hub = History(timeline), IndicatorHub()
+        replay = Replay(timeline, feed, history, hub, session, events.emit, on_last_minute)
+        clock = ReplayClock(
+            session.lock, replay.advance, lambda: queries.status(eng).time_text, lambda t: events.emit("error", t)
+        )
+        lanes = LaneAllocator(on_grow=lambda n: replay.book.ensure_capacity(n) if replay.book else None)
+        broker = SimBroker(BrokerConfig())
+        eng = cls(cal, session, lanes, timeline, feed, history, hub, replay, clock, events, broker)
+        broker.engine = eng
+        replay.step.add("match", broker.match)  # orders submitted before this bar, against it
+        replay.step.add("mark", broker.mark_stage)  # after the indicators: marks, equity, expiries
+        return eng

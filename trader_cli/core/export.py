@@ -13,7 +13,7 @@ bars and values are the whole run: the history loaded when it was added, every s
 replayed since, and today up to now. With ``--bars`` each interval carries ``bars`` and each
 indicator ``values`` (its value at each of those bars of its interval; null while not ready).
 
-CSV: one file of up to three tables separated by a blank line, each with a header row:
+CSV: one file of tables separated by a blank line, each with a header row:
 
 1. the symbols, one row a symbol: ``symbol, base_interval, intervals, bars, indicators,
    quality_min, meets_session_config_requirements, added_by, auto_provisioned, added_at,
@@ -22,7 +22,9 @@ CSV: one file of up to three tables separated by a blank line, each with a heade
    ``symbol, interval, timestamp, open, high, low, close, volume``;
 3. with ``--bars``, the indicator values at those bars, long format:
    ``symbol, indicator, interval, timestamp, output, value`` (``output`` is ``value`` for a
-   one-output indicator such as sma, else the output's name: macd, signal, histogram).
+   one-output indicator such as sma, else the output's name: macd, signal, histogram);
+4. then always the trading tables (core/export_trading.py): orders, fills, positions, account
+   (one row), equity (one row a session minute).
 
 Timestamps are bar starts in ISO 8601 UTC (``2024-12-02T14:30:00Z``). A number that is not
 finite (NaN, ±inf) is null in JSON and an empty cell in CSV.
@@ -44,8 +46,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from trader_cli.core import queries
 from trader_cli.core.atomic import atomic_open, write_atomic
 from trader_cli.core.bars import Bars
+from trader_cli.core.broker.models import Account, EquityPoint, Fill, Order, Position, Report
 from trader_cli.core.calendar import iso_utc
 from trader_cli.core.errors import UsageError
+from trader_cli.core.export_trading import trading_document, write_trading_csv
 from trader_cli.core.jsonsafe import finite, finite_list
 from trader_cli.core.jsonstream import LazyArray, LazyObject, materialize, write_json
 from trader_cli.core.quality import IntervalQuality
@@ -158,6 +162,12 @@ class SessionExport(_Model):
     exported_at: str
     session: SessionOut
     symbols: dict[str, SymbolOut] = Field(default_factory=dict)
+    orders: list[Order] = Field(default_factory=list)
+    fills: list[Fill] = Field(default_factory=list)
+    positions: list[Position] = Field(default_factory=list)
+    account: Account | None = None
+    equity: list[EquityPoint] = Field(default_factory=list)
+    report: Report | None = None
 
 
 def export_schema() -> dict[str, Any]:
@@ -289,6 +299,7 @@ def _document(coord: SessionCoordinator, with_bars: bool, progress: Progress | N
             "config": coord.config.name if coord.config else None,
         },
         "symbols": LazyObject(symbols()),
+        **trading_document(eng),
     }
 
 
@@ -361,6 +372,7 @@ def _write_csv(fh: IO[str], coord: SessionCoordinator, with_bars: bool, progress
         step(i, sym)
         w.writerow(_csv_symbol_row(materialize(_symbol_out(coord.engine, sym, with_bars=False))))
     if not with_bars:
+        write_trading_csv(fh, coord.engine)
         return
     fh.write("\n")
     w.writerow(CSV_BAR_COLUMNS)
@@ -389,6 +401,7 @@ def _write_csv(fh: IO[str], coord: SessionCoordinator, with_bars: bool, progress
                     w.writerows(
                         zip(repeat(sym), repeat(key), repeat(iv), _iso(ts[part]), repeat(label), finite_list(col[part]))
                     )
+    write_trading_csv(fh, coord.engine)
 
 
 def export_session(

@@ -42,6 +42,8 @@ class SessionStatus(BaseModel):
     bars_replayed: int
     speed: float
     symbols: int
+    equity: float | None = None  # once an order was placed (the broker is active)
+    day_pnl: float | None = None
 
     @property
     def time_text(self) -> str | None:
@@ -75,6 +77,8 @@ def status(eng: Engine) -> SessionStatus:
         bars_replayed=eng.replay.bars_replayed,
         speed=eng.clock.speed,
         symbols=len(eng.session.symbols),
+        equity=eng.broker.equity_now() if eng.broker.active else None,
+        day_pnl=eng.broker.equity_now() - eng.broker.day_start_equity if eng.broker.active else None,
     )
 
 

@@ -44,6 +44,7 @@ def start(
     reset(eng)
     eng.clock.transition(SessionState.provisioning)
     eng.config = config
+    eng.broker.reset(config.broker)
     eng.timeline.start(days)
     sd = config.session_data_config
     derived = {Interval.parse(iv) for iv in sd.derived_intervals} - {Interval.parse(sd.base_interval)}
@@ -86,6 +87,7 @@ def reset(eng: Engine) -> None:
     eng.lanes.reset()
     eng.clock.reset()
     eng.replay.reset(None, set())
+    eng.broker.reset(eng.broker.cfg)
     eng.events.events.clear()
 
 

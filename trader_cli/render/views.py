@@ -58,9 +58,7 @@ def as_tables(result: Any) -> list[Tabular]:
     if hasattr(result, "model_dump"):
         data = result.model_dump(mode="json")
         return [
-            Tabular(
-                columns=list(data), rows=[[dumps(v) if isinstance(v, (dict, list)) else v for v in data.values()]]
-            )
+            Tabular(columns=list(data), rows=[[dumps(v) if isinstance(v, (dict, list)) else v for v in data.values()]])
         ]
     return [Tabular(columns=["value"], rows=[[str(result)]])]
 

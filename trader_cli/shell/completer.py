@@ -166,9 +166,7 @@ class CommandCompleter(Completer):
         def takes_value(word: str) -> bool:
             return word in options and not getattr(options[word], "is_flag", False)
 
-        positional = [
-            w for i, w in enumerate(rest) if not w.startswith("-") and not (i and takes_value(rest[i - 1]))
-        ]
+        positional = [w for i, w in enumerate(rest) if not w.startswith("-") and not (i and takes_value(rest[i - 1]))]
         args = [p for p in cmd.params if p.param_type_name == "argument"]
         target, typed = _next_argument(args, positional)
         at = Position(path, typed)

@@ -89,6 +89,10 @@ def remove(eng: Engine, symbol: str) -> SymbolSessionData:
     require_session(eng)
     with eng.clock.exclusive():
         data = eng.session.require(check_symbol(symbol))
+        held, orders = eng.broker.holds(data.lane)
+        if held or orders:
+            raise SessionStateError(_still_trading(data.symbol, held, orders))
+        eng.broker.release(data.symbol, data.lane, data.metadata.added_by.value)
         drop_symbol(eng, data.symbol)
     eng.events.emit("removed", f"{data.symbol} removed")
     return data
@@ -119,3 +123,15 @@ def provision_config(
             validations[-1] = validations[-1].model_copy(update={"can_proceed": False, "reason": reason})
             eng.events.emit("dropped", f"{sym} dropped: {reason}")
     return validations, reports
+
+
+def _still_trading(symbol: str, held: int, orders: int) -> str:
+    """Why a symbol with a position or open orders cannot be removed, and what to do."""
+    steps = []
+    if orders:
+        steps.append(f"cancel its {orders} open order(s) (orders --open, then: order cancel ID)")
+    if held:
+        steps.append(
+            f"close its position of {held:,} share(s) (order {'sell' if held > 0 else 'buy'} {symbol} {abs(held)})"
+        )
+    return f"{symbol} is still trading; first " + ", then ".join(steps)

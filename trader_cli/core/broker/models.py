@@ -1,0 +1,146 @@
+"""What a broker deals in: order requests, orders, fills, positions and the account — the same
+values for the simulator (backtests) and Alpaca's paper API (live). Times are New York datetimes
+(JSON: ISO 8601 with the offset); money is in the account's currency."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["market", "limit", "stop", "stop_limit"]
+TimeInForce = Literal["day", "gtc"]
+OrderStatus = Literal["open", "partially_filled", "filled", "canceled", "expired", "rejected"]
+OPEN_STATUSES: tuple[OrderStatus, ...] = ("open", "partially_filled")
+
+
+class OrderRequest(BaseModel):
+    """An order as asked for: buy or sell QTY shares of SYMBOL; a limit and/or stop price make it a
+    limit, stop or stop-limit order; ``origin`` is who placed it (the trader, a strategy)."""
+
+    symbol: str
+    side: Side
+    qty: int
+    limit: float | None = None
+    stop: float | None = None
+    tif: TimeInForce = "day"
+    origin: str = "adhoc"
+
+    @property
+    def type(self) -> OrderType:
+        """market, limit, stop or stop_limit, from the prices given."""
+        if self.limit is not None and self.stop is not None:
+            return "stop_limit"
+        if self.limit is not None:
+            return "limit"
+        return "stop" if self.stop is not None else "market"
+
+
+class Order(BaseModel):
+    """An order and what became of it."""
+
+    id: str
+    symbol: str
+    side: Side
+    qty: int
+    type: OrderType
+    limit: float | None
+    stop: float | None
+    tif: TimeInForce
+    submitted_at: dt.datetime | None
+    status: OrderStatus
+    reason: str | None = None  # why it was rejected, canceled or expired
+    filled_at: dt.datetime | None = None  # the start of the bar that filled it (the last one)
+    filled_qty: int = 0
+    avg_fill_price: float | None = None
+    origin: str = "adhoc"
+    for_session: dt.date | None = None  # the session it is matched from
+
+    @property
+    def is_open(self) -> bool:
+        """True while it may still fill."""
+        return self.status in OPEN_STATUSES
+
+
+class Fill(BaseModel):
+    """Shares changing hands: an order's fill at a bar."""
+
+    order_id: str
+    symbol: str
+    side: Side
+    qty: int
+    price: float
+    fee: float
+    time: dt.datetime  # the start of the bar it filled at
+
+
+class Position(BaseModel):
+    """Shares held (negative: short), at their average price, marked at the last close."""
+
+    symbol: str
+    qty: int
+    avg_price: float | None
+    realized_pnl: float
+    unrealized_pnl: float
+    last_price: float | None
+    market_value: float
+
+
+class Account(BaseModel):
+    """Cash, what it and the positions are worth, and the P&L so far."""
+
+    initial_cash: float
+    cash: float
+    equity: float
+    buying_power: float
+    fees: float
+    realized_pnl: float
+    unrealized_pnl: float
+    day_pnl: float  # equity now minus at the previous session's close (or the start)
+    open_positions: int
+    open_orders: int
+
+
+class EquityPoint(BaseModel):
+    """The account's equity at the end of one session minute."""
+
+    time: dt.datetime
+    equity: float
+
+
+class RoundTrip(BaseModel):
+    """A position from flat back to flat: when, how long, and its P&L after fees."""
+
+    symbol: str
+    side: Literal["long", "short"]
+    opened_at: dt.datetime
+    closed_at: dt.datetime
+    minutes: int  # trading minutes held
+    pnl: float
+
+
+class Report(BaseModel):
+    """The backtest's performance (see core/broker/report.py for each figure's definition)."""
+
+    initial_cash: float
+    final_equity: float
+    total_return: float
+    sharpe: float | None
+    sortino: float | None
+    volatility: float | None
+    max_drawdown: float
+    max_drawdown_minutes: int
+    exposure: float
+    turnover: float
+    round_trips: int
+    win_rate: float | None
+    profit_factor: float | None
+    expectancy: float | None
+    avg_hold_minutes: float | None
+    fees: float
+    pnl_by_symbol: dict[str, float] = Field(default_factory=dict)
+    pnl_by_source: dict[str, float] = Field(default_factory=dict)
+    days: int
+    fill_assumptions: str

@@ -1,0 +1,403 @@
+"""The simulated broker of a backtest: orders checked at submission, matched inside the minute
+step against the bars as they arrive (vectorised over every open order at once), positions
+marked at each minute's close, and the account's equity recorded every session minute.
+
+Fill rules (deterministic; nothing at or after the clock is used). With the clock at T (bars
+before T visible, the bar starting at T not yet), an order submitted at T is matched against its
+symbol's 1m bars starting at or after T:
+
+- market: the open of the first such bar; a buy pays open × (1 + slippage), a sell gets
+  open × (1 − slippage) (slippage = slippage_bps / 10,000);
+- limit buy L: the first bar with low ≤ L, at min(open, L); limit sell L: high ≥ L, at max(open, L);
+- stop buy S: the first bar with high ≥ S, at max(open, S); stop sell S: low ≤ S, at min(open, S)
+  (slippage as for market orders);
+- stop-limit (both prices): the stop's bar triggers it; it fills there at the stop's price
+  (max(open, S) for a buy) when that is within the limit, else it rests as a limit order from
+  the next bar on;
+- a missing minute never fills (the order waits); only regular-session bars fill;
+- a DAY order not filled by the session's last bar expires at the close; GTC orders rest across
+  days; an order submitted when the session has no bar left (at its close) is for the next
+  session, matched from its first bar (a DAY order then expires at that session's close);
+- fee per fill = max(fee_min, fee_per_share × shares); fills are whole unless
+  ``max_participation`` is set: then one bar fills at most that share of its volume (rounded
+  down) and the rest waits for the next bars (partially_filled).
+
+Accounting: average cost; realized P&L when a position shrinks; cash pays the fills and the fees.
+At every minute: cash + Σ shares × mark = equity, and realized + unrealized − fees = equity −
+initial cash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from trader_cli.core.broker.models import (
+    Account,
+    EquityPoint,
+    Fill,
+    Order,
+    OrderRequest,
+    Position,
+    RoundTrip,
+)
+from trader_cli.core.calendar import to_ny
+from trader_cli.core.config import BrokerConfig
+from trader_cli.core.errors import SessionStateError
+
+if TYPE_CHECKING:
+    from trader_cli.core.engine import Engine
+    from trader_cli.core.step import Minute
+
+TYPES = {"market": 0, "limit": 1, "stop": 2, "stop_limit": 3}
+FAR = 2**63 - 1
+
+
+def fill_assumptions(cfg: BrokerConfig) -> str:
+    """The fill rules in one paragraph (the report and the help state them)."""
+    cap = f"at most {cfg.max_participation:.0%} of a bar's volume per fill" if cfg.max_participation else "whole fills"
+    return (
+        "orders fill against the 1m bars starting at or after their submission, never the bar in progress: "
+        f"market at the open {f'± {cfg.slippage_bps:g} bp slippage' if cfg.slippage_bps else '(no slippage)'}; "
+        "limit buy L at min(open, L) once low <= L (sell: max(open, L) once high >= L); "
+        "stop buy S at max(open, S) once high >= S (sell: min(open, S) once low <= S), slipped as market; "
+        "stop-limit triggers like a stop, then fills within its limit; missing minutes never fill; "
+        "DAY orders expire at the close, GTC rest; "
+        f"fee max({cfg.fee_min:g}, {cfg.fee_per_share:g} x shares) a fill; {cap}; "
+        f"short selling {'allowed' if cfg.allow_short else 'not allowed'}"
+    )
+
+
+@dataclass
+class _Book:
+    """The open orders as parallel arrays (one row an order), so a minute is matched at once."""
+
+    lane: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    sign: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # +1 buy, -1 sell
+    left: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    kind: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    limit: np.ndarray = field(default_factory=lambda: np.empty(0))
+    stop: np.ndarray = field(default_factory=lambda: np.empty(0))
+    start: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # first bar start it may fill at
+    expire: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    triggered: np.ndarray = field(default_factory=lambda: np.empty(0, bool))
+    ref: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # index into SimBroker.orders
+
+    def __len__(self) -> int:
+        return len(self.ref)
+
+    def push(self, **row: float | int) -> None:
+        """Add one open order (a value for every column but ``triggered``)."""
+        row["triggered"] = False
+        for name, v in row.items():
+            setattr(self, name, np.append(getattr(self, name), v))
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the rows of ``mask`` (the rest filled, expired or canceled)."""
+        for name in ("lane", "sign", "left", "kind", "limit", "stop", "start", "expire", "triggered", "ref"):
+            setattr(self, name, getattr(self, name)[mask])
+
+
+class SimBroker:
+    """The backtest's broker (see the module doc)."""
+
+    name = "simulator"
+
+    def __init__(self, cfg: BrokerConfig) -> None:
+        self.cfg = cfg
+        self.engine: Engine | None = None
+        self.reset(cfg)
+
+    def reset(self, cfg: BrokerConfig) -> None:
+        """A new session: cash back to the start, nothing held or ordered."""
+        self.cfg = cfg
+        self.cash = float(cfg.initial_cash)
+        self.fees = 0.0
+        self.orders: list[Order] = []
+        self.fills: list[Fill] = []
+        self.trips: list[RoundTrip] = []
+        self.book = _Book()
+        cap = 8
+        self.qty = np.zeros(cap, np.int64)
+        self.avg = np.zeros(cap)
+        self.realized = np.zeros(cap)
+        self.lane_fees = np.zeros(cap)
+        self.mark = np.full(cap, np.nan)
+        self._trip_open: dict[int, tuple[int, int, float]] = {}  # lane -> (opened ns, minute, pnl so far)
+        self.gone: dict[str, tuple[float, float, str]] = {}  # removed symbols: realized, fees, source
+        self.eq_time: list[int] = []
+        self.eq_value: list[float] = []
+        self.exposure_sum = 0.0
+        self.day_start_equity = float(cfg.initial_cash)
+        self.active = False  # an order was placed: the toolbar shows the account
+
+    # -- lanes ----------------------------------------------------------------------------------
+    def _ensure(self, lane: int) -> None:
+        if lane < len(self.qty):
+            return
+        cap = max(lane + 1, len(self.qty) * 2)
+        for name, fill in (("qty", 0), ("avg", 0.0), ("realized", 0.0), ("lane_fees", 0.0), ("mark", np.nan)):
+            old = getattr(self, name)
+            new = np.full(cap, fill, dtype=old.dtype)
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+    def holds(self, lane: int) -> tuple[int, int]:
+        """(shares held, open orders) of a lane."""
+        self._ensure(lane)
+        return int(self.qty[lane]), int(np.count_nonzero(self.book.lane == lane))
+
+    def release(self, symbol: str, lane: int, source: str) -> None:
+        """A symbol leaves the session (flat, no orders): keep its P&L for the report."""
+        self._ensure(lane)
+        if self.realized[lane] or self.lane_fees[lane]:
+            r, f, _ = self.gone.get(symbol, (0.0, 0.0, source))
+            self.gone[symbol] = (r + float(self.realized[lane]), f + float(self.lane_fees[lane]), source)
+        self.qty[lane], self.avg[lane], self.realized[lane], self.lane_fees[lane] = 0, 0.0, 0.0, 0.0
+        self.mark[lane] = np.nan
+
+    # -- submission -------------------------------------------------------------------------------
+    def submit(self, req: OrderRequest) -> Order:
+        """Check an order and accept it (open) or record it rejected with why; changes nothing
+        else when rejected."""
+        eng = self._engine()
+        book = eng.replay.book
+        if book is None or eng.clock.state.value not in ("running", "paused"):
+            raise SessionStateError(
+                f"orders need an active session (state: {eng.clock.state.value}; start one with: system start)"
+            )
+        now = book.now_ns
+        order = Order(
+            id=f"o{len(self.orders) + 1:06d}",
+            symbol=req.symbol,
+            side=req.side,
+            qty=req.qty,
+            type=req.type,
+            limit=req.limit,
+            stop=req.stop,
+            tif=req.tif,
+            submitted_at=to_ny(now),
+            status="open",
+            origin=req.origin,
+        )
+        self.orders.append(order)
+        self.active = True
+        why = self._refusal(req, eng)
+        if why is not None:
+            order.status, order.reason = "rejected", why
+            return order
+        data = eng.session.require(req.symbol)
+        tl = eng.timeline
+        if book.done:  # no bar left today: the next session's
+            if tl.is_last:
+                order.status, order.reason = "rejected", "the backtest has no session left to fill it in"
+                return order
+            start, day_close = tl.bound(tl.pos + 1, 0), tl.bound(tl.pos + 1, 1)
+            order.for_session = tl.days[tl.pos + 1]
+        else:
+            start, day_close = now, book.close_ns
+            order.for_session = book.day
+        expire = day_close if req.tif == "day" else FAR
+        nan = float("nan")
+        eng.events.emit("order", f"order {order.id}: {req.side} {req.qty:,} {req.symbol} {req.type} ({req.tif})")
+        self.book.push(
+            lane=data.lane,
+            sign=1 if req.side == "buy" else -1,
+            left=req.qty,
+            kind=TYPES[req.type],
+            limit=nan if req.limit is None else req.limit,
+            stop=nan if req.stop is None else req.stop,
+            start=start,
+            expire=expire,
+            ref=len(self.orders) - 1,
+        )
+        return order
+
+    def _refusal(self, req: OrderRequest, eng: Engine) -> str | None:
+        """Why the order cannot be accepted (None: it can)."""
+        from trader_cli.core.broker.checks import refusal
+
+        return refusal(self, req, eng)
+
+    def cancel(self, order_id: str) -> Order:
+        """Cancel an open order (SessionStateError for one that is not open)."""
+        order = self.order(order_id)
+        if not order.is_open:
+            raise SessionStateError(
+                f"order {order_id} is {order.status}, not open; nothing to cancel (see: orders --all)"
+            )
+        idx = self.orders.index(order)
+        self.book.keep(self.book.ref != idx)
+        order.status, order.reason = "canceled", "canceled by request"
+        return order
+
+    def order(self, order_id: str) -> Order:
+        """An order by id (SessionStateError naming what exists otherwise)."""
+        for o in self.orders:
+            if o.id == order_id:
+                return o
+        known = f"{self.orders[0].id}..{self.orders[-1].id}" if self.orders else "none yet"
+        raise SessionStateError(f"no order {order_id} (orders: {known}; list them with: orders --all)")
+
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            raise SessionStateError("no session (start one with: system start)")
+        return self.engine
+
+    # -- the minute step -----------------------------------------------------------------------
+    def match(self, minute: Minute) -> None:
+        """The stage before the bars: fill the open orders against the bar that just arrived."""
+        if not len(self.book):
+            return
+        t = minute.start_ns
+        live = np.flatnonzero(self.book.start <= t)
+        if not len(live):
+            return
+        b = self.book
+        lanes = b.lane[live]
+        cols = minute.book.base.cols
+        k = minute.row
+        o, h, lo, c, v = (cols[f][k, lanes] for f in ("open", "high", "low", "close", "volume"))
+        have = c == c
+        if not have.any():
+            return
+        sign, kind, lim, stp, trig = b.sign[live], b.kind[live], b.limit[live], b.stop[live], b.triggered[live]
+        buy = sign > 0
+        slip = self.cfg.slippage_bps / 10_000.0
+        with np.errstate(invalid="ignore"):
+            limit_ok = np.where(buy, lo <= lim, h >= lim)
+            limit_px = np.where(buy, np.minimum(o, lim), np.maximum(o, lim))
+            stop_hit = np.where(buy, h >= stp, lo <= stp)
+            stop_px = np.where(buy, np.maximum(o, stp), np.minimum(o, stp))
+            within = np.where(buy, stop_px <= lim, stop_px >= lim)
+        market = kind == 0
+        limit = kind == 1
+        stop = kind == 2
+        stoplim = kind == 3
+        newly = stoplim & ~trig & stop_hit & have
+        fills = have & (
+            market | (limit & limit_ok) | (stop & stop_hit) | (stoplim & ((trig & limit_ok) | (newly & within)))
+        )
+        price = np.where(market, o * (1 + sign * slip), np.nan)
+        price = np.where(limit | (stoplim & trig), limit_px, price)
+        price = np.where(stop, stop_px * (1 + sign * slip), price)
+        price = np.where(stoplim & newly, stop_px, price)
+        b.triggered[live[newly & ~fills]] = True
+        if not fills.any():
+            return
+        cap = self.cfg.max_participation
+        done = np.zeros(len(b), bool)
+        for j in np.flatnonzero(fills).tolist():
+            row = int(live[j])
+            qty = int(b.left[row])
+            if cap is not None:
+                qty = min(qty, int(cap * float(v[j])))
+                if qty < 1:
+                    continue
+            self._fill(row, qty, float(price[j]), t)
+            b.left[row] -= qty
+            done[row] = b.left[row] == 0
+        if done.any():
+            b.keep(~done)
+
+    def _fill(self, row: int, qty: int, price: float, t: int) -> None:
+        from trader_cli.core.broker.accounting import apply_fill
+
+        apply_fill(self, row, qty, price, t)
+
+    def mark_stage(self, minute: Minute) -> None:
+        """The stage after the indicators: mark positions at the minute's closes, record equity,
+        and at the session's close expire what was for it alone."""
+        closes = minute.book.base.cols["close"][minute.row]
+        n = min(len(closes), len(self.mark))
+        have = closes[:n] == closes[:n]
+        self.mark[:n][have] = closes[:n][have]
+        held = self.qty != 0
+        value = float(np.dot(self.qty[held], self.mark[held])) if held.any() else 0.0
+        equity = self.cash + value
+        self.eq_time.append(minute.start_ns)
+        self.eq_value.append(equity)
+        if held.any() and equity > 0:
+            self.exposure_sum += float(np.abs(self.qty[held] * self.mark[held]).sum()) / equity
+        if minute.book.done:
+            self._expire(minute.book.close_ns)
+            self.day_start_equity = equity
+
+    def _expire(self, close_ns: int) -> None:
+        b = self.book
+        gone = b.expire <= close_ns
+        for ref in b.ref[gone].tolist():
+            o = self.orders[ref]
+            o.status = "expired"
+            o.reason = "a DAY order not filled by the session's close"
+        if gone.any():
+            b.keep(~gone)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def positions(self) -> list[Position]:
+        """Every symbol held (and flat ones with realized P&L), by symbol."""
+        eng = self._engine()
+        out = []
+        for sym, data in sorted(eng.session.symbols.items()):
+            lane = data.lane
+            self._ensure(lane)
+            q, r = int(self.qty[lane]), float(self.realized[lane])
+            if q == 0 and r == 0:
+                continue
+            mark = float(self.mark[lane]) if self.mark[lane] == self.mark[lane] else None
+            avg = float(self.avg[lane]) if q else None
+            unreal = (mark - float(self.avg[lane])) * q if (q and mark is not None) else 0.0
+            out.append(
+                Position(
+                    symbol=sym,
+                    qty=q,
+                    avg_price=avg,
+                    realized_pnl=r,
+                    unrealized_pnl=unreal,
+                    last_price=mark,
+                    market_value=q * mark if mark is not None else 0.0,
+                )
+            )
+        return out
+
+    def equity_now(self) -> float:
+        """Cash plus the positions at their marks."""
+        held = self.qty != 0
+        return self.cash + (float(np.dot(self.qty[held], self.mark[held])) if held.any() else 0.0)
+
+    def account(self) -> Account:
+        """Cash, equity, buying power, fees and P&L now."""
+        from trader_cli.core.broker.checks import buying_power
+
+        held = self.qty != 0
+        unreal = float(((self.mark[held] - self.avg[held]) * self.qty[held]).sum()) if held.any() else 0.0
+        realized = float(self.realized.sum()) + sum(r for r, _, _ in self.gone.values())
+        equity = self.equity_now()
+        return Account(
+            initial_cash=float(self.cfg.initial_cash),
+            cash=self.cash,
+            equity=equity,
+            buying_power=buying_power(self),
+            fees=self.fees,
+            realized_pnl=realized,
+            unrealized_pnl=unreal,
+            day_pnl=equity - self.day_start_equity,
+            open_positions=int(np.count_nonzero(held)),
+            open_orders=len(self.book),
+        )
+
+    def equity(self) -> list[EquityPoint]:
+        """The equity at every session minute so far."""
+        return [EquityPoint(time=to_ny(t), equity=e) for t, e in zip(self.eq_time, self.eq_value, strict=True)]
+
+    def open_orders(self) -> list[Order]:
+        """The orders that may still fill."""
+        return [o for o in self.orders if o.is_open]
+
+
+def ny_date(ns: int) -> dt.date:
+    """The New York date of a time."""
+    return to_ny(ns).date()

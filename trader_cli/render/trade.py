@@ -1,0 +1,193 @@
+"""Tables for the broker's results: an order, the orders, positions, the account, the report
+(and its equity and drawdown chart as a PNG)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from trader_cli.core.broker.models import Account, Order
+from trader_cli.core.broker.views import OrdersView, PositionsView, ReportView
+from trader_cli.core.results import Tabular
+from trader_cli.render.views import register_view, table_of
+
+
+class Placed(Order):
+    """An order as a command placed or canceled it; a rejected one fails the command (exit 1)."""
+
+    @classmethod
+    def of(cls, order: Order) -> Placed:
+        """The order, as this result."""
+        return cls(**order.model_dump())
+
+    @property
+    def failed_text(self) -> str:
+        """'order o000003 rejected: …' for a rejected order, else ''."""
+        return f"order {self.id} rejected: {self.reason}" if self.status == "rejected" else ""
+
+
+def ny(when: dt.datetime | None) -> str | None:
+    """A New York time as the prompt shows it."""
+    return None if when is None else f"{when:%Y-%m-%d %H:%M}"
+
+
+def _price(o: Order) -> str | None:
+    if o.type == "stop_limit":
+        return f"stop {o.stop:g} limit {o.limit:g}"
+    if o.type == "limit":
+        return f"limit {o.limit:g}"
+    return f"stop {o.stop:g}" if o.type == "stop" else None
+
+
+def order_table(o: Order) -> Tabular:
+    """One order as key/value rows."""
+    rows: list[list[Any]] = [
+        ["id", o.id],
+        ["order", f"{o.side} {o.qty:,} {o.symbol} {o.type}" + (f" ({_price(o)})" if _price(o) else "")],
+        ["time in force", o.tif],
+        ["status", o.status],
+        ["submitted", ny(o.submitted_at)],
+        ["for session", o.for_session.isoformat() if o.for_session else None],
+        ["filled", f"{o.filled_qty:,} @ {o.avg_fill_price:,.4f}" if o.filled_qty and o.avg_fill_price else None],
+        ["filled at", ny(o.filled_at)],
+    ]
+    if o.reason:
+        rows.append(["reason", o.reason])
+    return Tabular(title=f"order {o.id}", columns=["field", "value"], rows=rows, show_header=False)
+
+
+def orders_table(v: OrdersView) -> Tabular:
+    """One row per order."""
+    rows = [
+        [o.id, o.symbol, o.side, o.qty, o.type, o.limit, o.stop, o.tif, ny(o.submitted_at), o.status, o.filled_qty,
+         o.avg_fill_price, ny(o.filled_at), o.reason]
+        for o in v.orders
+    ]  # fmt: skip
+    return Tabular(
+        title="orders" if v.all else "open orders",
+        columns=["id", "symbol", "side", "qty", "type", "limit", "stop", "tif", "submitted", "status", "filled",
+                 "avg_price", "filled_at", "reason"],
+        rows=rows,
+        caption=None if v.orders else ("no orders yet" if v.all else "no open orders (every order: orders --all)"),
+    )  # fmt: skip
+
+
+def positions_table(v: PositionsView) -> Tabular:
+    """One row per position, the account in the caption."""
+    rows = [
+        [p.symbol, p.qty, p.avg_price, p.last_price, p.market_value, p.unrealized_pnl, p.realized_pnl]
+        for p in v.positions
+    ]
+    a = v.account
+    caption = f"cash {a.cash:,.2f} · equity {a.equity:,.2f} · day P&L {a.day_pnl:+,.2f}"
+    return Tabular(
+        title="positions",
+        columns=["symbol", "qty", "avg_price", "last_price", "market_value", "unrealized", "realized"],
+        rows=rows,
+        caption=caption if rows else f"no positions · {caption}",
+    )
+
+
+def account_table(a: Account) -> Tabular:
+    """The account as key/value rows."""
+    rows: list[list[Any]] = [[k, v] for k, v in a.model_dump().items()]
+    return Tabular(title="account", columns=["field", "value"], rows=rows, show_header=False)
+
+
+def pct(x: float | None) -> str | None:
+    """A fraction as a percentage with two decimals (None stays None)."""
+    return None if x is None else f"{100 * x:.2f}%"
+
+
+def report_tables(v: ReportView) -> list[Tabular]:
+    """The figures, then P&L by symbol and by source."""
+    r = v.report
+    figures: list[list[Any]] = [
+        ["initial cash", r.initial_cash],
+        ["final equity", r.final_equity],
+        ["total return", pct(r.total_return)],
+        ["sharpe (daily, x252)", r.sharpe],
+        ["sortino (daily, x252)", r.sortino],
+        ["volatility (annual)", pct(r.volatility)],
+        ["max drawdown", pct(r.max_drawdown)],
+        ["max drawdown duration", f"{r.max_drawdown_minutes:,} min"],
+        ["exposure", pct(r.exposure)],
+        ["turnover", r.turnover],
+        ["round trips", r.round_trips],
+        ["win rate", pct(r.win_rate)],
+        ["profit factor", r.profit_factor],
+        ["expectancy", r.expectancy],
+        ["avg hold", None if r.avg_hold_minutes is None else f"{r.avg_hold_minutes:,.1f} min"],
+        ["fees", r.fees],
+        ["sessions", r.days],
+    ]
+    out = [Tabular(title="report", columns=["figure", "value"], rows=figures, show_header=False)]
+    if r.pnl_by_symbol:
+        out.append(
+            Tabular(title="P&L by symbol", columns=["symbol", "pnl"], rows=[[k, x] for k, x in r.pnl_by_symbol.items()])
+        )
+    if r.pnl_by_source:
+        out.append(
+            Tabular(title="P&L by source", columns=["source", "pnl"], rows=[[k, x] for k, x in r.pnl_by_source.items()])
+        )
+    if v.png:
+        out.append(Tabular(columns=["png"], rows=[[v.png]], show_header=False))
+    return out
+
+
+def write_equity_png(v: ReportView, path: Path) -> Path:
+    """Equity (top) and drawdown (bottom) over the session minutes, as a PNG (atomic)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from trader_cli.core.atomic import write_atomic
+    from trader_cli.core.errors import DataError
+
+    eq = v.curve
+    if not len(eq):
+        raise DataError("no equity curve yet: the replay has not stepped a minute (advance the clock first)")
+    peak = np.maximum.accumulate(np.r_[v.report.initial_cash, eq])[1:]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 6), sharex=True, height_ratios=[3, 1])
+    x = np.arange(len(eq))
+    top.plot(x, eq, color="#1f77b4", linewidth=1)
+    top.set_ylabel("equity")
+    top.set_title(
+        f"equity · total return {100 * v.report.total_return:.2f}% · max drawdown {100 * v.report.max_drawdown:.2f}%"
+    )
+    bottom.fill_between(x, 100 * (eq / peak - 1), 0, color="#ef5350", linewidth=0)
+    bottom.set_ylabel("drawdown %")
+    bottom.set_xlabel("session minutes")
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return write_atomic(path, buf.getvalue())
+
+
+def _kv(make: Any) -> Any:
+    return lambda r: [table_of(make(r))]
+
+
+register_view(Placed, _kv(order_table), lambda r: [order_table(r)])
+register_view(Order, _kv(order_table), lambda r: [order_table(r)])
+register_view(OrdersView, _kv(orders_table), lambda r: [orders_table(r)])
+register_view(PositionsView, _kv(positions_table), lambda r: [positions_table(r)])
+register_view(Account, _kv(account_table), lambda r: [account_table(r)])
+
+
+def _report_view(v: ReportView) -> list[Any]:
+    from trader_cli.core.results import Message
+    from trader_cli.render.views import renderables
+
+    return [table_of(t) for t in report_tables(v)] + renderables(
+        Message(text=f"fill rules: {v.report.fill_assumptions}")
+    )
+
+
+register_view(ReportView, _report_view, report_tables)
