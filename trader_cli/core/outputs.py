@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from trader_cli.core.provisioning.executor import ProvisioningReport
 from trader_cli.core.provisioning.requirements import ProvisioningRequirements
@@ -85,4 +85,5 @@ class ChartOut(BaseModel):
     symbol: str
     interval: str
     bars: int
+    fills: int = Field(description="the broker's fills of the symbol marked on the charted bars")
     png: str | None

@@ -348,6 +348,32 @@ class ChartData:
     bars: Bars
     session_start: int  # index of the first bar of today in ``bars`` (== len when none)
     lines: list[ChartLine]
+    fills: list[ChartFill]
+
+
+@dataclass(frozen=True)
+class ChartFill:
+    """A fill of the charted symbol, at the index of the bar it falls in."""
+
+    bar: int
+    side: str
+    qty: int
+    price: float
+
+
+def _chart_fills(eng: Engine, symbol: str, bars: Bars, interval: Interval) -> list[ChartFill]:
+    """The broker's fills of ``symbol`` inside the charted bars, each at its bar's index."""
+    if not len(bars):
+        return []
+    end = int(bars.ts[-1]) + interval.seconds * 1_000_000_000
+    out = []
+    for f in eng.broker.fills:
+        if f.symbol != symbol:
+            continue
+        t = int(f.time.timestamp()) * 1_000_000_000  # fills happen at whole minutes
+        if int(bars.ts[0]) <= t < end:
+            out.append(ChartFill(int(np.searchsorted(bars.ts, t, side="right")) - 1, f.side, f.qty, f.price))
+    return out
 
 
 def chart_data(eng: Engine, symbol: str, interval: str | None, last: int, keys: list[str]) -> ChartData:
@@ -369,7 +395,7 @@ def chart_data(eng: Engine, symbol: str, interval: str | None, last: int, keys: 
     for key in keys:
         ts, values = queries.indicator_series(eng, data, key)
         lines.append(ChartLine(key, data.indicators[key].request.name, _at_bars(ts, values, shown.ts)))
-    return ChartData(data.symbol, iv, shown, today, lines)
+    return ChartData(data.symbol, iv, shown, today, lines, _chart_fills(eng, data.symbol, shown, iv))
 
 
 def _check_chartable(data: SymbolSessionData, key: str, interval: Interval) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from trader_cli.render.views import register_view
 
 if TYPE_CHECKING:
     from trader_cli.core.coordinator import SessionCoordinator
+    from trader_cli.core.reports import ChartFill
 
 # Families whose values are prices, drawn over the candles; the others get a panel of their own.
 PRICE_SCALE = frozenset({"sma", "ema", "wma", "bbands", "vwap"})
@@ -68,6 +69,7 @@ class ChartSeries:
     bars: Bars
     session_start: int  # index of the first session-day bar in ``bars`` (== len when none)
     indicators: list[IndicatorSeries]
+    fills: list[ChartFill] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -86,10 +88,11 @@ class ChartResult:
     bars: int
     png: str | None
     text: str | None = None
+    fills: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        """JSON data: what was charted and where the image went."""
-        return {"symbol": self.symbol, "interval": self.interval, "bars": self.bars, "png": self.png}
+        """JSON data: what was charted, how many fills it marks and where the image went."""
+        return {"symbol": self.symbol, "interval": self.interval, "bars": self.bars, "fills": self.fills, "png": self.png}
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -115,7 +118,7 @@ def chart_series(
 
     d = coord.read(chart_data, symbol, interval, last, keys)
     lines = [IndicatorSeries(line.key, line.name, line.outputs) for line in d.lines]
-    return ChartSeries(d.symbol, d.interval.name, d.bars, d.session_start, lines)
+    return ChartSeries(d.symbol, d.interval.name, d.bars, d.session_start, lines, d.fills)
 
 
 # -- shared drawing helpers ------------------------------------------------------------------------
@@ -297,6 +300,13 @@ def _draw_price(plt: Any, plot: Any, series: ChartSeries, color: bool, line: boo
     for ind in series.indicators:
         if ind.overlay:
             _draw_lines(plot, ind, markers)
+    for side, glyph, colour in (("buy", "▲", "green"), ("sell", "▼", "red")):
+        at = [f for f in series.fills if f.side == side]
+        if at:
+            mark = plt.marker(glyph, pixel=plt.pixel(foreground=colour)) if color else glyph
+            dots = plot.signal([f.bar for f in at], [f.price for f in at], marker=mark)
+            dots.label(f"{side} fills")
+            plot.draw(dots)
     corner = _quiet_corner(series)
     lo, hi = _price_range(series)
     x_at, y_at = (-0.5 if corner[0] == "left" else len(b) - 0.5), (hi if corner[1] == "top" else lo)
@@ -405,6 +415,13 @@ def _png_price(ax: Any, series: ChartSeries, line: bool) -> None:
         if ind.overlay:
             for output, values in ind.outputs.items():
                 ax.plot(x, values, linewidth=1.2, label=ind.label(output))
+    for side, marker, colour in (("buy", "^", "#1565c0"), ("sell", "v", "#ef6c00")):
+        at = [f for f in series.fills if f.side == side]
+        if at:
+            ax.scatter(
+                [f.bar for f in at], [f.price for f in at], marker=marker, s=60, color=colour,
+                edgecolors="black", linewidths=0.5, zorder=5, label=f"{side} fills",
+            )  # fmt: skip
     ax.set_title(series.title)
     ax.set_ylabel("price")
     if ax.get_legend_handles_labels()[1]:
@@ -447,7 +464,7 @@ def draw_chart(
     written = str(write_png(series, Path(png), line)) if png else None
     width, height = size or terminal_size()
     drawn = terminal_chart(series, width, height, color, line) if text else None
-    return ChartResult(series.symbol, series.interval, len(series.bars), written, drawn)
+    return ChartResult(series.symbol, series.interval, len(series.bars), written, drawn, len(series.fills))
 
 
 def _chart_view(res: ChartResult) -> list[RenderableType]:

@@ -20,6 +20,7 @@ _CHOICES = {
     "source": ["strategy", "scanner", "adhoc"],
     "output": ["table", "json", "csv"],
     "fmt": ["json", "csv"],
+    "tif": ["day", "gtc"],
 }
 _PATH_PARAMS = {"path", "png", "file"}
 # Commands that read a symbol of the session: a stored symbol that is not loaded would only be an
@@ -30,6 +31,8 @@ _SESSION_SYMBOL_COMMANDS = {
     ("data", "bars"),
     ("data", "quality"),
     ("data", "chart"),
+    ("order", "buy"),
+    ("order", "sell"),
 }
 
 
@@ -90,6 +93,13 @@ class CommandCompleter(Completer):
             pool = [held] if held is not None else list(session.symbols.values())
             return sorted({key for data in pool for key in data.indicators})
 
+    def open_orders(self) -> list[tuple[str, str]]:
+        """The ids of the orders that may still fill, each with what it is (for ``order cancel``)."""
+        if not self.obj.has_coordinator:
+            return []
+        broker = self.obj.coordinator.engine.broker
+        return [(o.id, f"{o.side} {o.qty} {o.symbol} {o.type}") for o in broker.open_orders()]
+
     def values_for(self, param: str, at: Position) -> list[tuple[str, str]]:
         """Candidate values (text, meta) for a parameter by its name, at a position."""
         if param in ("symbol", "symbols"):
@@ -109,6 +119,8 @@ class CommandCompleter(Completer):
             return self._param_default(at)
         if param == "with_":
             return [(k, "indicator") for k in self.indicator_keys(at.first("symbol"))]
+        if param == "order_id":
+            return self.open_orders()
         if param == "config":
             return [(str(p), "config") for p in sorted(Path("configs").glob("*.json"))]
         return [(c, param) for c in _CHOICES.get(param, [])]
