@@ -92,7 +92,13 @@ class ChartResult:
 
     def to_json(self) -> dict[str, Any]:
         """JSON data: what was charted, how many fills it marks and where the image went."""
-        return {"symbol": self.symbol, "interval": self.interval, "bars": self.bars, "fills": self.fills, "png": self.png}
+        return {
+            "symbol": self.symbol,
+            "interval": self.interval,
+            "bars": self.bars,
+            "fills": self.fills,
+            "png": self.png,
+        }
 
 
 # -- data ------------------------------------------------------------------------------------------

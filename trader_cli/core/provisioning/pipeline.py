@@ -91,7 +91,8 @@ def remove(eng: Engine, symbol: str) -> SymbolSessionData:
         data = eng.session.require(check_symbol(symbol))
         held, orders = eng.broker.holds(data.lane)
         if held or orders:
-            raise SessionStateError(_still_trading(data.symbol, held, orders))
+            ids = [o.id for o in eng.broker.open_orders() if o.symbol == data.symbol]
+            raise SessionStateError(_still_trading(data.symbol, held, ids))
         eng.broker.release(data.symbol, data.lane, data.metadata.added_by.value)
         drop_symbol(eng, data.symbol)
     eng.events.emit("removed", f"{data.symbol} removed")
@@ -125,11 +126,12 @@ def provision_config(
     return validations, reports
 
 
-def _still_trading(symbol: str, held: int, orders: int) -> str:
+def _still_trading(symbol: str, held: int, orders: list[str]) -> str:
     """Why a symbol with a position or open orders cannot be removed, and what to do."""
     steps = []
     if orders:
-        steps.append(f"cancel its {orders} open order(s) (orders --open, then: order cancel ID)")
+        shown = "; ".join(f"order cancel {i}" for i in orders[:3]) + ("; …" if len(orders) > 3 else "")
+        steps.append(f"cancel its {len(orders)} open order(s) ({shown})")
     if held:
         steps.append(
             f"close its position of {held:,} share(s) (order {'sell' if held > 0 else 'buy'} {symbol} {abs(held)})"
