@@ -257,7 +257,7 @@ def test_command_json_names_what_was_charted(coord: SessionCoordinator, tmp_path
         tmp_path,
     )
     assert rv.text is None  # nothing drawn for the terminal when the output is JSON
-    assert json.loads(out) == {"symbol": "AAPL", "interval": "5m", "bars": 30, "png": str(png)}
+    assert json.loads(out) == {"symbol": "AAPL", "interval": "5m", "bars": 30, "fills": 0, "png": str(png)}
     assert png.read_bytes().startswith(PNG_SIGNATURE)
 
 
@@ -280,7 +280,7 @@ def test_help_shows_the_example() -> None:
 
 def test_csv_view_is_one_row() -> None:
     res = ChartResult("AAPL", "5m", 12, None, "x")
-    assert render_to_string(res, OutputMode.csv) == "symbol,interval,bars,png\nAAPL,5m,12,\n"
+    assert render_to_string(res, OutputMode.csv) == "symbol,interval,bars,fills,png\nAAPL,5m,12,0,\n"
 
 
 def test_the_command_module_imports_no_plotting_library() -> None:

@@ -107,3 +107,35 @@ def test_secrets_never_reach_a_recording(obj: AppContext, tmp_path: Path, monkey
     assert run_line(obj, "session export /tmp/sekret-value-123.json") == 0
     assert run_line(obj, "record stop") == 0
     assert "sekret-value-123" not in script.read_text()
+
+
+def test_a_recording_with_orders_replays_to_the_same_trades(obj: AppContext, tmp_path: Path) -> None:
+    obj.interactive = True
+    script = tmp_path / "orders.trader"
+    lines = [
+        f"record start {script}",
+        "system start --paused",
+        "time advance 20m",
+        "order buy AAPL 50",
+        "order sell AAPL 500",  # refused: no short selling (r000001), not kept
+        "order buy RIVN 100 --limit 1 --tif gtc",
+        "time advance 15m",
+        "order cancel o000002",
+        "order sell AAPL 20 --limit 1",
+        "positions",
+        "time advance 1h",
+        "record stop",
+    ]
+    codes = [run_line(obj, line) for line in lines]
+    assert codes == [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+    text = script.read_text()
+    assert "order sell AAPL 500" not in text and "positions" not in text and "order cancel o000002" in text
+    first = _export(obj, tmp_path / "a.json")
+    obj.coordinator.stop()
+    obj.interactive = False
+    assert run_line(obj, f"run {script}") == 0
+    second = _export(obj, tmp_path / "b.json")
+    accepted = [o for o in first["orders"] if o["status"] != "rejected"]  # type: ignore[union-attr]
+    assert [o["id"] for o in accepted] == ["o000001", "o000002", "o000003"]
+    assert second["orders"] == accepted and second["fills"] == first["fills"]
+    assert second["account"] == first["account"] and second["equity"] == first["equity"]

@@ -11,7 +11,10 @@ started mid-session holds what built the session; ``record stop`` writes a scrip
 - drops the commands that only steered the live clock (pause, resume, wait, speed), which the
   positioning replaces; ends at the clock's position when recording stopped.
 
-Lines holding a secret environment value are never written (core/secrets.py).
+Failed lines are not kept (a refused order included: rejected orders number apart, r000001…, so
+the accepted orders keep their ids, o000001…, in the replay and its ``order cancel`` lines
+cancel the same orders). Lines holding a secret environment value are never written
+(core/secrets.py).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ READ_ONLY = {
     ("session", "schema"),
     ("plan", "add"),
 }
-NOT_LOGGED = {"record", "help", "exit", "quit", "watch", "run", "exec"}
+NOT_LOGGED = {"record", "help", "exit", "quit", "watch", "run", "exec", "orders", "positions", "account", "report"}
 CLOCK_ONLY = {("system", "pause"), ("system", "resume"), ("system", "wait"), ("system", "speed")}
 
 

@@ -343,7 +343,7 @@ def test_each_refusal_is_recorded_with_why_and_changes_nothing_else(sample: Path
             assert why in res.err and "rejected" in res.err, (line, res.err)
             assert state(sh) == before, line  # nothing else changed
             rejected = json.loads(run(sh, "orders --all -o json"))["orders"][-1]
-            assert rejected["id"] == f"o{3 + i:06d}" and rejected["status"] == "rejected"
+            assert rejected["id"] == f"r{1 + i:06d}" and rejected["status"] == "rejected"  # numbered apart
             assert why in rejected["reason"]
         bad = sh("order buy AAPL ten")
         assert bad.code == 2 and "bad quantity 'ten'" in bad.err  # a usage error
@@ -378,5 +378,28 @@ def test_removing_a_symbol_with_a_position_or_open_orders_is_refused(sample: Pat
         run(sh, "remove symbol AAPL")
         report = json.loads(run(sh, "report -o json"))["report"]
         assert "AAPL" in report["pnl_by_symbol"]  # its P&L outlives it
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+def test_data_chart_marks_the_fills_on_their_bars(sample: Path, tmp_path: Path) -> None:
+    sh = Shell(sample)
+    sh.obj.config_path = str(write_config(tmp_path))
+    try:
+        run(sh, "system start --paused")
+        run(sh, "time until 10:00")
+        run(sh, "order buy AAPL 10")
+        run(sh, "time advance 20m")
+        run(sh, "order sell AAPL 10")
+        run(sh, "order buy TSLA 1")
+        run(sh, "time advance 20m")
+        shown = json.loads(run(sh, "data chart AAPL 1m --last 60 -o json"))
+        assert shown["fills"] == 2  # TSLA's fill is not AAPL's
+        assert json.loads(run(sh, "data chart AAPL 1m --last 10 -o json"))["fills"] == 0  # both before these bars
+        text = run(sh, "data chart AAPL 1m --last 60")
+        assert "▲ buy fills" in text and "▼ sell fills" in text
+        png = tmp_path / "c.png"
+        run(sh, f"data chart AAPL 1m --last 60 --png {png}")
+        assert png.read_bytes()[:4] == b"\x89PNG"
     finally:
         sh.obj.coordinator.shutdown()

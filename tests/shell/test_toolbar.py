@@ -78,3 +78,46 @@ def test_toolbar_shows_the_clock_and_refreshes_while_it_runs(tmp_path: Path) -> 
         child.expect(pexpect.EOF, timeout=20)
     finally:
         child.close(force=True)
+
+
+def test_an_order_placed_while_paused_fills_after_resume_above_the_prompt(tmp_path: Path) -> None:
+    child = pexpect.spawn(
+        str(TRADER_CLI),
+        env=shell_env(tmp_path),
+        cwd=str(tmp_path),
+        dimensions=(40, 160),
+        encoding="utf-8",
+        codec_errors="replace",
+        timeout=20,
+    )
+    try:
+        term = Screen(child)
+        term.wait_for("no session")
+        child.sendline("system start --paused")
+        term.wait_for("started in")
+        child.sendline("time advance 30m")
+        term.wait_for("advanced 30 minute(s)")
+        child.sendline("order buy AAPL 100")
+        bar = term.wait_for("order o000001")
+        assert "equity 100,000.00" in bar and "day P&L +0.00" in bar, bar  # a broker is active now
+        child.sendline("system speed 60")
+        term.wait_for("speed 60x (paused")
+        child.sendline("system resume")
+        term.wait_for("» fill o000001: buy 100 AAPL @")
+        screen = term.screen.display
+        fill_row = next(i for i, line in enumerate(screen) if "» fill o000001" in line)
+        prompt_row = max(i for i, line in enumerate(screen) if line.startswith("backtest·"))
+        assert fill_row < prompt_row  # printed above the prompt, which stays usable
+        term.pump(2.0)
+        bar = term.toolbar()
+        assert "equity " in bar and "equity 100,000.00" not in bar, bar  # marked at the closes since
+        child.sendline("system pause")
+        term.wait_for("paused at")
+        child.sendline("positions")
+        term.wait_for("AAPL")
+        child.sendline("exit")
+        term.wait_for("stop it and exit")
+        child.sendline("y")
+        child.expect(pexpect.EOF, timeout=20)
+    finally:
+        child.close(force=True)

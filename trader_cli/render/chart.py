@@ -307,10 +307,10 @@ def _draw_price(plt: Any, plot: Any, series: ChartSeries, color: bool, line: boo
         if ind.overlay:
             _draw_lines(plot, ind, markers)
     for side, glyph, colour in (("buy", "▲", "green"), ("sell", "▼", "red")):
-        at = [f for f in series.fills if f.side == side]
-        if at:
+        done = [f for f in series.fills if f.side == side]
+        if done:
             mark = plt.marker(glyph, pixel=plt.pixel(foreground=colour)) if color else glyph
-            dots = plot.signal([f.bar for f in at], [f.price for f in at], marker=mark)
+            dots = plot.signal([f.bar for f in done], [f.price for f in done], marker=mark)
             dots.label(f"{side} fills")
             plot.draw(dots)
     corner = _quiet_corner(series)

@@ -117,6 +117,7 @@ class SimBroker:
         self.cash = float(cfg.initial_cash)
         self.fees = 0.0
         self.orders: list[Order] = []
+        self.numbered = {"o": 0, "r": 0}  # accepted and rejected orders so far
         self.fills: list[Fill] = []
         self.trips: list[RoundTrip] = []
         self.book = _Book()
@@ -170,8 +171,15 @@ class SimBroker:
                 f"orders need an active session (state: {eng.clock.state.value}; start one with: system start)"
             )
         now = book.now_ns
+        tl = eng.timeline
+        why = self._refusal(req, eng)
+        if why is None and book.done and tl.is_last:  # no bar left today and no session after it
+            why = "the backtest has no session left to fill it in"
+        # Rejected orders number apart (r000001…): accepted ids stay the same whether or not a
+        # replay of the session repeats the refused lines.
+        self.active = True
         order = Order(
-            id=f"o{len(self.orders) + 1:06d}",
+            id=self._next_id(why is None),
             symbol=req.symbol,
             side=req.side,
             qty=req.qty,
@@ -180,21 +188,15 @@ class SimBroker:
             stop=req.stop,
             tif=req.tif,
             submitted_at=to_ny(now),
-            status="open",
+            status="open" if why is None else "rejected",
+            reason=why,
             origin=req.origin,
         )
         self.orders.append(order)
-        self.active = True
-        why = self._refusal(req, eng)
         if why is not None:
-            order.status, order.reason = "rejected", why
             return order
         data = eng.session.require(req.symbol)
-        tl = eng.timeline
         if book.done:  # no bar left today: the next session's
-            if tl.is_last:
-                order.status, order.reason = "rejected", "the backtest has no session left to fill it in"
-                return order
             start, day_close = tl.bound(tl.pos + 1, 0), tl.bound(tl.pos + 1, 1)
             order.for_session = tl.days[tl.pos + 1]
         else:
@@ -215,6 +217,11 @@ class SimBroker:
             ref=len(self.orders) - 1,
         )
         return order
+
+    def _next_id(self, accepted: bool) -> str:
+        prefix = "o" if accepted else "r"
+        self.numbered[prefix] += 1
+        return f"{prefix}{self.numbered[prefix]:06d}"
 
     def _refusal(self, req: OrderRequest, eng: Engine) -> str | None:
         """Why the order cannot be accepted (None: it can)."""
