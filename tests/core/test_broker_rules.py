@@ -403,3 +403,53 @@ def test_data_chart_marks_the_fills_on_their_bars(sample: Path, tmp_path: Path) 
         assert png.read_bytes()[:4] == b"\x89PNG"
     finally:
         sh.obj.coordinator.shutdown()
+
+
+def test_a_participation_cap_fills_in_parts_never_above_its_share_of_a_bar(sample: Path, tmp_path: Path) -> None:
+    sh = Shell(sample)
+    sh.obj.config_path = str(write_config(tmp_path, initial_cash=1e9, max_participation=0.001))
+    try:
+        run(sh, "system start --paused")
+        run(sh, "time until 10:00")
+        run(sh, "order buy RIVN 2000")  # RIVN bars trade ~100-500 k shares: 0.1% is a few hundred
+        run(sh, "time advance 1m")
+        partial = json.loads(run(sh, "orders -o json"))["orders"][0]
+        assert partial["status"] == "partially_filled" and 0 < partial["filled_qty"] < 2000
+        run(sh, "time advance 60m")
+        out = tmp_path / "p.json"
+        run(sh, f"session export {out} --bars")
+    finally:
+        sh.obj.coordinator.shutdown()
+    doc = json.loads(out.read_text())
+    order = doc["orders"][0]
+    fills = [f for f in doc["fills"] if f["order_id"] == order["id"]]
+    assert order["status"] == "filled" and sum(f["qty"] for f in fills) == 2000 and len(fills) > 1
+    rows = {r["timestamp"]: r for r in doc["symbols"]["RIVN"]["intervals"]["1m"]["bars"]}
+    for f in fills:
+        t = dt.datetime.fromisoformat(f["time"]).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        bar = rows[t]
+        assert f["qty"] <= int(0.001 * bar["volume"])
+        assert f["price"] == pytest.approx(bar["open"] * (1 + SLIPPAGE_BPS / 1e4))  # market: its bar's open
+    assert order["avg_fill_price"] == pytest.approx(sum(f["qty"] * f["price"] for f in fills) / 2000)
+
+
+def test_many_resting_orders_grow_the_book_and_cancel_and_fill_the_right_ones(sample: Path, tmp_path: Path) -> None:
+    sh = Shell(sample)
+    sh.obj.config_path = str(write_config(tmp_path, initial_cash=1e9))
+    try:
+        run(sh, "system start --paused")
+        run(sh, "time until 10:00")
+        for i in range(40):  # far below the price: they rest
+            run(sh, f"order buy AAPL 1 --limit {1 + i / 100:.2f} --tif gtc")
+        for i in range(0, 40, 3):
+            run(sh, f"order cancel o{i + 1:06d}")
+        run(sh, "order buy AAPL 7")
+        run(sh, "time advance 5m")
+        orders = json.loads(run(sh, "orders --all -o json"))["orders"]
+    finally:
+        sh.obj.coordinator.shutdown()
+    by_id = {o["id"]: o for o in orders}
+    for i in range(40):
+        want = "canceled" if i % 3 == 0 else "open"
+        assert by_id[f"o{i + 1:06d}"]["status"] == want
+    assert by_id["o000041"]["status"] == "filled" and by_id["o000041"]["filled_qty"] == 7

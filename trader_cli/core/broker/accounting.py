@@ -40,6 +40,7 @@ def apply_fill(broker: SimBroker, row: int, qty: int, price: float, t: int) -> N
         elif (after > 0) != (before > 0):  # flipped through flat: the rest opens at this price
             broker.avg[lane] = price
     broker.qty[lane] = after
+    broker.held = None  # the held lanes are rebuilt at the next mark
     broker.realized[lane] += realized
     broker.cash -= signed * price + fee
     broker.fees += fee

@@ -30,7 +30,6 @@ initial cash.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -71,34 +70,96 @@ def fill_assumptions(cfg: BrokerConfig) -> str:
     )
 
 
-@dataclass
-class _Book:
-    """The open orders as parallel arrays (one row an order), so a minute is matched at once."""
+_COLUMNS = {
+    "lane": np.int64,
+    "sign": np.int64,  # +1 buy, -1 sell
+    "left": np.int64,  # shares still to fill
+    "kind": np.int64,  # TYPES
+    "limit": np.float64,
+    "stop": np.float64,
+    "start": np.int64,  # the first bar start it may fill at
+    "expire": np.int64,
+    "triggered": np.bool_,  # a stop-limit whose stop has traded
+    "lo_trig": np.float64,  # a bar with low <= this may fill it
+    "hi_trig": np.float64,  # a bar with high >= this may fill it
+    "ref": np.int64,  # index into SimBroker.orders
+}
+INF = float("inf")
 
-    lane: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    sign: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # +1 buy, -1 sell
-    left: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    kind: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    limit: np.ndarray = field(default_factory=lambda: np.empty(0))
-    stop: np.ndarray = field(default_factory=lambda: np.empty(0))
-    start: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # first bar start it may fill at
-    expire: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    triggered: np.ndarray = field(default_factory=lambda: np.empty(0, bool))
-    ref: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # index into SimBroker.orders
+
+def _triggers(sign: int, kind: int, limit: float, stop: float, triggered: bool) -> tuple[float, float]:
+    """(lo_trig, hi_trig): the bar low at or under, or high at or over, that may fill an order.
+    A market order: any bar (low <= +inf); a limit or a triggered stop-limit: its limit; a stop
+    or an untriggered stop-limit: its stop. A missing bar (NaN) compares False: it never fills."""
+    if kind == 0:
+        return INF, INF
+    price = limit if kind == 1 or (kind == 3 and triggered) else stop
+    touches_low = (sign > 0) == (kind == 1 or (kind == 3 and triggered))  # a buy limit, a sell stop
+    return (price, INF) if touches_low else (-INF, price)
+
+
+class _Book:
+    """The open orders as parallel arrays (one row an order, grown by doubling), so a minute is
+    matched against every order at once; each column is a view of its first ``n`` rows."""
+
+    lane: np.ndarray
+    sign: np.ndarray
+    left: np.ndarray
+    kind: np.ndarray
+    limit: np.ndarray
+    stop: np.ndarray
+    start: np.ndarray
+    expire: np.ndarray
+    triggered: np.ndarray
+    lo_trig: np.ndarray
+    hi_trig: np.ndarray
+    ref: np.ndarray
+
+    def __init__(self) -> None:
+        self._store: dict[str, np.ndarray] = {name: np.zeros(16, dtype) for name, dtype in _COLUMNS.items()}
+        self.n = 0
+        self.latest_start = 0  # the latest ``start``: every order is live from then on
+        self._views()
+
+    def _views(self) -> None:
+        for name, arr in self._store.items():
+            setattr(self, name, arr[: self.n])
 
     def __len__(self) -> int:
-        return len(self.ref)
+        return self.n
 
     def push(self, **row: float | int) -> None:
-        """Add one open order (a value for every column but ``triggered``)."""
+        """Add one open order (a value for every column but the derived ones)."""
+        if self.n == len(self._store["ref"]):
+            for name, arr in self._store.items():
+                grown = np.zeros(2 * len(arr), arr.dtype)
+                grown[: self.n] = arr[: self.n]
+                self._store[name] = grown
         row["triggered"] = False
+        row["lo_trig"], row["hi_trig"] = _triggers(
+            int(row["sign"]), int(row["kind"]), float(row["limit"]), float(row["stop"]), False
+        )
         for name, v in row.items():
-            setattr(self, name, np.append(getattr(self, name), v))
+            self._store[name][self.n] = v
+        self.n += 1
+        self.latest_start = max(self.latest_start, int(row["start"]))
+        self._views()
 
     def keep(self, mask: np.ndarray) -> None:
         """Keep only the rows of ``mask`` (the rest filled, expired or canceled)."""
-        for name in ("lane", "sign", "left", "kind", "limit", "stop", "start", "expire", "triggered", "ref"):
-            setattr(self, name, getattr(self, name)[mask])
+        kept = int(np.count_nonzero(mask))
+        for arr in self._store.values():
+            arr[:kept] = arr[: self.n][mask]
+        self.n = kept
+        self.latest_start = int(self._store["start"][:kept].max()) if kept else 0
+        self._views()
+
+    def trigger(self, row: int) -> None:
+        """A stop-limit's stop traded: from the next bar it rests as a limit order."""
+        self.triggered[row] = True
+        self.lo_trig[row], self.hi_trig[row] = _triggers(
+            int(self.sign[row]), 3, float(self.limit[row]), float(self.stop[row]), True
+        )
 
 
 class SimBroker:
@@ -127,6 +188,7 @@ class SimBroker:
         self.realized = np.zeros(cap)
         self.lane_fees = np.zeros(cap)
         self.mark = np.full(cap, np.nan)
+        self.held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # see _held_lanes
         self._trip_open: dict[int, tuple[int, int, float]] = {}  # lane -> (opened ns, minute, pnl so far)
         self.gone: dict[str, tuple[float, float, str]] = {}  # removed symbols: realized, fees, source
         self.eq_time: list[int] = []
@@ -158,6 +220,7 @@ class SimBroker:
             r, f, _ = self.gone.get(symbol, (0.0, 0.0, source))
             self.gone[symbol] = (r + float(self.realized[lane]), f + float(self.lane_fees[lane]), source)
         self.qty[lane], self.avg[lane], self.realized[lane], self.lane_fees[lane] = 0, 0.0, 0.0, 0.0
+        self.held = None
         self.mark[lane] = np.nan
 
     # -- submission -------------------------------------------------------------------------------
@@ -256,59 +319,53 @@ class SimBroker:
 
     # -- the minute step -----------------------------------------------------------------------
     def match(self, minute: Minute) -> None:
-        """The stage before the bars: fill the open orders against the bar that just arrived."""
-        if not len(self.book):
+        """The stage before the bars: fill the open orders against the bar that just arrived.
+        One vectorised test finds the orders the bar's low or high reaches (most minutes: none);
+        only those are priced, one by one."""
+        b = self.book
+        if not b.n:
             return
         t = minute.start_ns
-        live = np.flatnonzero(self.book.start <= t)
-        if not len(live):
-            return
-        b = self.book
-        lanes = b.lane[live]
         cols = minute.book.base.cols
         k = minute.row
-        o, h, lo, c, v = (cols[f][k, lanes] for f in ("open", "high", "low", "close", "volume"))
-        have = c == c
-        if not have.any():
-            return
-        sign, kind, lim, stp, trig = b.sign[live], b.kind[live], b.limit[live], b.stop[live], b.triggered[live]
-        buy = sign > 0
-        slip = self.cfg.slippage_bps / 10_000.0
+        lanes = b.lane
         with np.errstate(invalid="ignore"):
-            limit_ok = np.where(buy, lo <= lim, h >= lim)
-            limit_px = np.where(buy, np.minimum(o, lim), np.maximum(o, lim))
-            stop_hit = np.where(buy, h >= stp, lo <= stp)
-            stop_px = np.where(buy, np.maximum(o, stp), np.minimum(o, stp))
-            within = np.where(buy, stop_px <= lim, stop_px >= lim)
-        market = kind == 0
-        limit = kind == 1
-        stop = kind == 2
-        stoplim = kind == 3
-        newly = stoplim & ~trig & stop_hit & have
-        fills = have & (
-            market | (limit & limit_ok) | (stop & stop_hit) | (stoplim & ((trig & limit_ok) | (newly & within)))
-        )
-        price = np.where(market, o * (1 + sign * slip), np.nan)
-        price = np.where(limit | (stoplim & trig), limit_px, price)
-        price = np.where(stop, stop_px * (1 + sign * slip), price)
-        price = np.where(stoplim & newly, stop_px, price)
-        b.triggered[live[newly & ~fills]] = True
-        if not fills.any():
+            reach = (cols["low"][k][lanes] <= b.lo_trig) | (cols["high"][k][lanes] >= b.hi_trig)
+        if b.latest_start > t:  # some orders are for a later session
+            reach &= b.start <= t
+        if not reach.any():
             return
+        slip = self.cfg.slippage_bps / 10_000.0
         cap = self.cfg.max_participation
-        done = np.zeros(len(b), bool)
-        for j in np.flatnonzero(fills).tolist():
-            row = int(live[j])
+        done = False
+        for row in np.flatnonzero(reach).tolist():
+            lane, sign, kind = int(lanes[row]), int(b.sign[row]), int(b.kind[row])
+            o = float(cols["open"][k, lane])
+            buy = sign > 0
+            if kind == 0:  # market
+                price = o * (1 + sign * slip)
+            elif kind == 1 or (kind == 3 and b.triggered[row]):  # limit, or a triggered stop-limit
+                lim = float(b.limit[row])
+                price = min(o, lim) if buy else max(o, lim)
+            elif kind == 2:  # stop
+                stp = float(b.stop[row])
+                price = (max(o, stp) if buy else min(o, stp)) * (1 + sign * slip)
+            else:  # a stop-limit's stop trades: it fills at that price within the limit, else rests
+                stp, lim = float(b.stop[row]), float(b.limit[row])
+                price = max(o, stp) if buy else min(o, stp)
+                if (price > lim) if buy else (price < lim):
+                    b.trigger(row)
+                    continue
             qty = int(b.left[row])
             if cap is not None:
-                qty = min(qty, int(cap * float(v[j])))
+                qty = min(qty, int(cap * float(cols["volume"][k, lane])))
                 if qty < 1:
                     continue
-            self._fill(row, qty, float(price[j]), t)
+            self._fill(row, qty, price, t)
             b.left[row] -= qty
-            done[row] = b.left[row] == 0
-        if done.any():
-            b.keep(~done)
+            done = done or b.left[row] == 0
+        if done:
+            b.keep(b.left > 0)
 
     def _fill(self, row: int, qty: int, price: float, t: int) -> None:
         from trader_cli.core.broker.accounting import apply_fill
@@ -320,18 +377,28 @@ class SimBroker:
         and at the session's close expire what was for it alone."""
         closes = minute.book.base.cols["close"][minute.row]
         n = min(len(closes), len(self.mark))
-        have = closes[:n] == closes[:n]
-        self.mark[:n][have] = closes[:n][have]
-        held = self.qty != 0
-        value = float(np.dot(self.qty[held], self.mark[held])) if held.any() else 0.0
-        equity = self.cash + value
+        np.copyto(self.mark[:n], closes[:n], where=closes[:n] == closes[:n])  # a missing bar keeps its mark
+        lanes, shares, gross_shares = self._held_lanes()
+        equity = self.cash
+        if len(lanes):
+            marks = self.mark[lanes]
+            equity += float(shares @ marks)
+            if equity > 0:
+                self.exposure_sum += float(gross_shares @ marks) / equity
         self.eq_time.append(minute.start_ns)
         self.eq_value.append(equity)
-        if held.any() and equity > 0:
-            self.exposure_sum += float(np.abs(self.qty[held] * self.mark[held]).sum()) / equity
         if minute.book.done:
             self._expire(minute.book.close_ns)
             self.day_start_equity = equity
+
+    def _held_lanes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lanes held, their signed shares, their absolute shares) as floats; rebuilt only
+        after the shares changed (``self.held = None``: a fill, a release, a reset)."""
+        if self.held is None:
+            lanes = np.flatnonzero(self.qty)
+            shares = self.qty[lanes].astype(np.float64)
+            self.held = (lanes, shares, np.abs(shares))
+        return self.held
 
     def _expire(self, close_ns: int) -> None:
         b = self.book
