@@ -453,3 +453,22 @@ def test_many_resting_orders_grow_the_book_and_cancel_and_fill_the_right_ones(sa
         want = "canceled" if i % 3 == 0 else "open"
         assert by_id[f"o{i + 1:06d}"]["status"] == want
     assert by_id["o000041"]["status"] == "filled" and by_id["o000041"]["filled_qty"] == 7
+
+
+def test_day_pnl_is_the_change_since_the_last_close_and_holds_after_the_close(sample: Path, tmp_path: Path) -> None:
+    sh = Shell(sample)
+    sh.obj.config_path = str(write_config(tmp_path))
+    try:
+        run(sh, "system start --paused")
+        run(sh, "time until 10:00")
+        run(sh, "order buy AAPL 50")
+        run(sh, "time until close")
+        closed = json.loads(run(sh, "account -o json"))
+        assert closed["day_pnl"] == pytest.approx(closed["equity"] - closed["initial_cash"])
+        assert closed["day_pnl"] != 0  # the day's P&L is still shown after its close
+        run(sh, "time until next-open")
+        run(sh, "time advance 30m")
+        later = json.loads(run(sh, "account -o json"))
+        assert later["day_pnl"] == pytest.approx(later["equity"] - closed["equity"])
+    finally:
+        sh.obj.coordinator.shutdown()

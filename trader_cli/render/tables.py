@@ -36,6 +36,7 @@ class FitTabular(Tabular):
     """A Tabular that names the columns a narrow screen may leave out, least useful first."""
 
     drop_first: list[str] = Field(default_factory=list)
+    money: list[str] = Field(default_factory=list)  # columns of dollars: always two decimals or more
 
 
 def fmt(value: Any) -> str:
@@ -68,15 +69,16 @@ def _number(v: float, decimals: int) -> str:
     return f"{v:,.{decimals}f}"
 
 
-def column_texts(values: Sequence[Any]) -> tuple[list[str], bool]:
-    """The cells of one column as text, and whether it is a column of numbers (right-aligned)."""
+def column_texts(values: Sequence[Any], money: bool = False) -> tuple[list[str], bool]:
+    """The cells of one column as text, and whether it is a column of numbers (right-aligned);
+    a ``money`` column shows cents even when every value is whole."""
     present = [v for v in values if v is not None]
     if present and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in present):
-        floats = [float(v) for v in present if not isinstance(v, numbers.Integral)]
+        floats = [float(v) for v in present if money or not isinstance(v, numbers.Integral)]
         if not floats:
             return [fmt(v) for v in values], True
         d = max(_decimals(v) for v in floats)
-        d = max(d, MIN_DECIMALS) if d else 0
+        d = max(d, MIN_DECIMALS) if d or money else 0
         return ["—" if v is None else _number(float(v), d) for v in values], True
     texts = [fmt(v) for v in values]
     numeric = bool(present) and all(isinstance(v, str) and _NUMBER_TEXT.fullmatch(v) for v in present)
@@ -90,9 +92,9 @@ def _width(text: str) -> int:
 class _Column:
     """One column's texts and how far it can shrink."""
 
-    def __init__(self, name: str, values: Sequence[Any], key: bool, header: bool) -> None:
+    def __init__(self, name: str, values: Sequence[Any], key: bool, header: bool, money: bool = False) -> None:
         self.name = name
-        self.texts, self.numeric = column_texts(values)
+        self.texts, self.numeric = column_texts(values, money)
         self.header = header
         self.wraps = not (key or self.numeric)
         self.widest = max([_width(t) for t in self.texts] + [_width(name) if header else 0, 1])
@@ -140,8 +142,9 @@ class FittedTable:
         n = len(t.columns)
         rows = [list(r[:n]) + [""] * (n - len(r)) for r in t.rows]
         by_column = list(zip(*rows, strict=True)) if rows else [() for _ in t.columns]
+        money = set(getattr(t, "money", []))
         self.columns = [
-            _Column(name, values, key=i == 0, header=t.show_header)
+            _Column(name, values, key=i == 0, header=t.show_header, money=name in money)
             for i, (name, values) in enumerate(zip(t.columns, by_column, strict=True))
         ]
         self.drop_first = list(getattr(t, "drop_first", []))

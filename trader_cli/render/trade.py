@@ -10,6 +10,7 @@ from typing import Any
 from trader_cli.core.broker.models import Account, Order
 from trader_cli.core.broker.views import OrdersView, PositionsView, ReportView
 from trader_cli.core.results import Tabular
+from trader_cli.render.tables import FitTabular
 from trader_cli.render.views import register_view, table_of
 
 
@@ -64,12 +65,14 @@ def orders_table(v: OrdersView) -> Tabular:
          o.avg_fill_price, ny(o.filled_at), o.reason]
         for o in v.orders
     ]  # fmt: skip
-    return Tabular(
+    return FitTabular(
         title="orders" if v.all else "open orders",
         columns=["id", "symbol", "side", "qty", "type", "limit", "stop", "tif", "submitted", "status", "filled",
                  "avg_price", "filled_at", "reason"],
         rows=rows,
         caption=None if v.orders else ("no orders yet" if v.all else "no open orders (every order: orders --all)"),
+        money=["limit", "stop", "avg_price"],
+        drop_first=["submitted", "filled_at", "tif"],
     )  # fmt: skip
 
 
@@ -81,18 +84,46 @@ def positions_table(v: PositionsView) -> Tabular:
     ]
     a = v.account
     caption = f"cash {a.cash:,.2f} · equity {a.equity:,.2f} · day P&L {a.day_pnl:+,.2f}"
-    return Tabular(
+    return FitTabular(
         title="positions",
         columns=["symbol", "qty", "avg_price", "last_price", "market_value", "unrealized", "realized"],
         rows=rows,
         caption=caption if rows else f"no positions · {caption}",
+        money=["avg_price", "last_price", "market_value", "unrealized", "realized"],
     )
 
 
+def money(x: float | None) -> str | None:
+    """Dollars with cents and thousands separators (None stays None)."""
+    return None if x is None else f"{x:,.2f}"
+
+
+def signed(x: float) -> str:
+    """Dollars with a sign: +662.00, -12.50."""
+    return f"{x:+,.2f}"
+
+
 def account_table(a: Account) -> Tabular:
-    """The account as key/value rows."""
-    rows: list[list[Any]] = [[k, v] for k, v in a.model_dump().items()]
+    """The account as key/value rows, as a trader reads it."""
+    rows: list[list[Any]] = [
+        ["initial cash", money(a.initial_cash)],
+        ["cash", money(a.cash)],
+        ["equity", money(a.equity)],
+        ["buying power", money(a.buying_power)],
+        ["realized P&L", signed(a.realized_pnl)],
+        ["unrealized P&L", signed(a.unrealized_pnl)],
+        ["fees", money(a.fees)],
+        ["day P&L", signed(a.day_pnl)],
+        ["open positions", str(a.open_positions)],
+        ["open orders", str(a.open_orders)],
+    ]
     return Tabular(title="account", columns=["field", "value"], rows=rows, show_header=False)
+
+
+def record_table(model: Any, title: str = "") -> Tabular:
+    """A model's fields as one CSV row, values as they are."""
+    data = model.model_dump(mode="json")
+    return Tabular(title=title, columns=list(data), rows=[list(data.values())])
 
 
 def pct(x: float | None) -> str | None:
@@ -100,40 +131,66 @@ def pct(x: float | None) -> str | None:
     return None if x is None else f"{100 * x:.2f}%"
 
 
+def ratio(x: float | None) -> str | None:
+    """A ratio with two decimals (None stays None)."""
+    return None if x is None else f"{x:,.2f}"
+
+
+def _pnl_tables(r: Any) -> list[Tabular]:
+    out: list[Tabular] = []
+    if r.pnl_by_symbol:
+        out.append(
+            FitTabular(
+                title="P&L by symbol", columns=["symbol", "pnl"], rows=[[k, x] for k, x in r.pnl_by_symbol.items()],
+                money=["pnl"],
+            )
+        )  # fmt: skip
+    if r.pnl_by_source:
+        out.append(
+            FitTabular(
+                title="P&L by source", columns=["source", "pnl"], rows=[[k, x] for k, x in r.pnl_by_source.items()],
+                money=["pnl"],
+            )
+        )  # fmt: skip
+    return out
+
+
 def report_tables(v: ReportView) -> list[Tabular]:
     """The figures, then P&L by symbol and by source."""
     r = v.report
+    hold = None if r.avg_hold_minutes is None else f"{r.avg_hold_minutes:,.1f} min"
     figures: list[list[Any]] = [
-        ["initial cash", r.initial_cash],
-        ["final equity", r.final_equity],
+        ["initial cash", money(r.initial_cash)],
+        ["final equity", money(r.final_equity)],
         ["total return", pct(r.total_return)],
-        ["sharpe (daily, x252)", r.sharpe],
-        ["sortino (daily, x252)", r.sortino],
+        ["sharpe (daily, x252)", ratio(r.sharpe)],
+        ["sortino (daily, x252)", ratio(r.sortino)],
         ["volatility (annual)", pct(r.volatility)],
         ["max drawdown", pct(r.max_drawdown)],
         ["max drawdown duration", f"{r.max_drawdown_minutes:,} min"],
         ["exposure", pct(r.exposure)],
-        ["turnover", r.turnover],
-        ["round trips", r.round_trips],
+        ["turnover", ratio(r.turnover)],
+        ["round trips", str(r.round_trips)],
         ["win rate", pct(r.win_rate)],
-        ["profit factor", r.profit_factor],
-        ["expectancy", r.expectancy],
-        ["avg hold", None if r.avg_hold_minutes is None else f"{r.avg_hold_minutes:,.1f} min"],
-        ["fees", r.fees],
-        ["sessions", r.days],
+        ["profit factor", ratio(r.profit_factor)],
+        ["expectancy", None if r.expectancy is None else signed(r.expectancy)],
+        ["avg hold", hold],
+        ["fees", money(r.fees)],
+        ["sessions", str(r.days)],
     ]
     out = [Tabular(title="report", columns=["figure", "value"], rows=figures, show_header=False)]
-    if r.pnl_by_symbol:
-        out.append(
-            Tabular(title="P&L by symbol", columns=["symbol", "pnl"], rows=[[k, x] for k, x in r.pnl_by_symbol.items()])
-        )
-    if r.pnl_by_source:
-        out.append(
-            Tabular(title="P&L by source", columns=["source", "pnl"], rows=[[k, x] for k, x in r.pnl_by_source.items()])
-        )
+    out += _pnl_tables(r)
     if v.png:
         out.append(Tabular(columns=["png"], rows=[[v.png]], show_header=False))
     return out
+
+
+def report_csv(v: ReportView) -> list[Tabular]:
+    """The report for CSV: its figures as one row of raw values, then the P&L tables."""
+    figures = v.report.model_dump(mode="json")
+    for key in ("pnl_by_symbol", "pnl_by_source"):
+        figures.pop(key)
+    return [Tabular(title="report", columns=list(figures), rows=[list(figures.values())]), *_pnl_tables(v.report)]
 
 
 def write_equity_png(v: ReportView, path: Path) -> Path:
@@ -178,7 +235,7 @@ register_view(Placed, _kv(order_table), lambda r: [order_table(r)])
 register_view(Order, _kv(order_table), lambda r: [order_table(r)])
 register_view(OrdersView, _kv(orders_table), lambda r: [orders_table(r)])
 register_view(PositionsView, _kv(positions_table), lambda r: [positions_table(r)])
-register_view(Account, _kv(account_table), lambda r: [account_table(r)])
+register_view(Account, _kv(account_table), lambda r: [record_table(r, "account")])
 
 
 def _report_view(v: ReportView) -> list[Any]:
@@ -190,4 +247,4 @@ def _report_view(v: ReportView) -> list[Any]:
     )
 
 
-register_view(ReportView, _report_view, report_tables)
+register_view(ReportView, _report_view, report_csv)

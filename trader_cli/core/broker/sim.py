@@ -375,6 +375,8 @@ class SimBroker:
     def mark_stage(self, minute: Minute) -> None:
         """The stage after the indicators: mark positions at the minute's closes, record equity,
         and at the session's close expire what was for it alone."""
+        if minute.row == 0 and self.eq_value:  # a new session: its P&L counts from the last close
+            self.day_start_equity = self.eq_value[-1]
         closes = minute.book.base.cols["close"][minute.row]
         n = min(len(closes), len(self.mark))
         np.copyto(self.mark[:n], closes[:n], where=closes[:n] == closes[:n])  # a missing bar keeps its mark
@@ -389,7 +391,6 @@ class SimBroker:
         self.eq_value.append(equity)
         if minute.book.done:
             self._expire(minute.book.close_ns)
-            self.day_start_equity = equity
 
     def _held_lanes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(lanes held, their signed shares, their absolute shares) as floats; rebuilt only
