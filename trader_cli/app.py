@@ -15,6 +15,7 @@ from trader_cli.commands import chart as chart_cmds
 from trader_cli.commands import config as config_cmds
 from trader_cli.commands import data as data_cmds
 from trader_cli.commands import meta as meta_cmds
+from trader_cli.commands import plugins as plugin_cmds
 from trader_cli.commands import record as record_cmds
 from trader_cli.commands import schemas as schema_cmds
 from trader_cli.commands import session as session_cmds
@@ -76,6 +77,7 @@ app.add_typer(record_cmds.app, name="record")
 meta_cmds.register(app)
 schema_cmds.register(app)
 trade_cmds.register(app)
+plugin_cmds.register(app)
 record_cmds.register_watch(app)
 
 

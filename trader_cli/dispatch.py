@@ -217,20 +217,9 @@ def _sim_now(obj: AppContext) -> int | None:
 
 
 def _log_crash() -> Path:
-    import datetime as dt
-    import os
+    from trader_cli.core.logs import append_log
 
-    from trader_cli.core.secrets import redact
-
-    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "trader-cli"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-        path = base / "crash.log"
-        with open(path, "a", encoding="utf-8") as fh:  # secrets never reach a log (core/secrets.py)
-            fh.write(redact(f"--- {dt.datetime.now().isoformat()}\n{traceback.format_exc()}\n"))
-        return path
-    except OSError:
-        return Path("(unwritable log)")
+    return append_log("crash.log", traceback.format_exc())  # secrets never reach a log
 
 
 def note_line(obj: AppContext, line: str, at_ns: int | None, after_ns: int | None) -> None:

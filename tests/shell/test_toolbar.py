@@ -104,6 +104,7 @@ def test_an_order_placed_while_paused_fills_after_resume_above_the_prompt(tmp_pa
         term.wait_for("speed 60x (paused")
         child.sendline("system resume")
         term.wait_for("» fill o000001: buy 100 AAPL @")
+        term.pump(1.0)  # the prompt is redrawn under the line printed above it
         screen = term.screen.display
         fill_row = next(i for i, line in enumerate(screen) if "» fill o000001" in line)
         prompt_row = max(i for i, line in enumerate(screen) if line.startswith("backtest·"))

@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from trader_cli.core.errors import ConfigError, DataError, IntervalError, TraderCliError
 from trader_cli.core.intervals import Interval
@@ -135,6 +144,38 @@ class BrokerConfig(_Strict):
     max_participation: float | None = Field(default=None, gt=0, le=1)
 
 
+class ScheduleConfig(_Strict):
+    """When a scanner runs each session (New York times, HH:MM): before the open, at ``start``,
+    then every ``every`` until ``end``."""
+
+    pre_session: bool = False
+    every: str | None = None
+    start: str | None = None
+    end: str | None = None
+
+
+class PluginSpec(_Strict):
+    """A strategy to load at start: its file (relative to the config file), class (when the file
+    holds several) and parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    file: str = Field(min_length=1)
+    class_: str | None = Field(default=None, alias="class")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def spec(self) -> str:
+        """``FILE[:CLASS]``."""
+        return f"{self.file}:{self.class_}" if self.class_ else self.file
+
+
+class ScannerSpec(PluginSpec):
+    """A scanner to load at start, with its schedule (default: the scanner's own)."""
+
+    schedule: ScheduleConfig | None = None
+
+
 class SessionConfig(_Strict):
     """A session config file (see configs/default.json)."""
 
@@ -144,6 +185,19 @@ class SessionConfig(_Strict):
     backtest_config: BacktestConfig | None = None
     session_data_config: SessionDataConfig = Field(default_factory=SessionDataConfig)
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    strategies: list[PluginSpec] = Field(default_factory=list)
+    scanners: list[ScannerSpec] = Field(default_factory=list)
+    _dir: Path | None = PrivateAttr(default=None)  # the config file's folder (plugin paths are relative to it)
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder plugin paths are relative to: the config file's, else the working dir."""
+        return self._dir if self._dir is not None else Path.cwd()
+
+    def located(self, path: Path) -> SessionConfig:
+        """This config, read from ``path`` (its relative paths resolve against that folder)."""
+        self._dir = path.resolve().parent
+        return self
 
     @model_validator(mode="after")
     def _backtest_needs_dates(self) -> SessionConfig:
@@ -240,7 +294,7 @@ def load_config(path: str | Path) -> SessionConfig:
     data, problem, line = _decode(p)
     if problem is not None:
         raise ConfigError(line)
-    return parse_config(data, str(p))
+    return parse_config(data, str(p)).located(p)
 
 
 def check_config(path: str | Path, data_dir_option: str | None = None) -> ConfigCheck:
@@ -260,11 +314,25 @@ def check_config(path: str | Path, data_dir_option: str | None = None) -> Config
     except RecursionError:
         check.problems.append(ConfigProblem("(file)", _TOO_DEEP))
         return check
-    check.config = cfg
+    check.config = cfg.located(check.path)
     check.problems += _start_problems(cfg)
+    check.problems += _plugin_problems(cfg)
     check.data_dir = resolve_data_dir(data_dir_option, cfg, check.path)
     check.problems += _data_dir_problems(check.data_dir, data_dir_option, cfg)
     return check
+
+
+def _plugin_problems(cfg: SessionConfig) -> list[ConfigProblem]:
+    """Each configured plugin: its file imports, its class is there, its params validate."""
+    from trader_cli.core.plugins.loader import check_spec
+
+    found = []
+    for kind, specs in (("strategy", cfg.strategies), ("scanner", cfg.scanners)):
+        for i, spec in enumerate(specs):
+            why = check_spec(kind, spec.spec, spec.params, cfg.base_dir)
+            if why:
+                found.append(ConfigProblem(f"{'strategies' if kind == 'strategy' else 'scanners'}.{i}", why))
+    return found
 
 
 def _start_problems(cfg: SessionConfig) -> list[ConfigProblem]:

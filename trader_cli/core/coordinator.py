@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from trader_cli.core import queries, startup, stepping
 from trader_cli.core.bars import Bars
@@ -29,6 +29,10 @@ from trader_cli.core.results import AdditionBatch, AdditionResult, StartResult
 from trader_cli.core.session import SessionData, SymbolSessionData
 from trader_cli.core.store import DataManager
 from trader_cli.core.timeline import Timeline
+
+if TYPE_CHECKING:
+    from trader_cli.core.plugins.api import Schedule
+    from trader_cli.core.plugins.host import Kind, Slot
 
 R = TypeVar("R")
 
@@ -205,6 +209,22 @@ class SessionCoordinator:
         with self.exclusive():
             self._mark_change()
             return self.engine.broker.cancel(order_id)
+
+    # -- plugins ----------------------------------------------------------------------------------
+    def load_plugin(self, kind: Kind, spec: str, params: dict[str, Any], schedule: Schedule | None = None) -> Slot:
+        """Load a strategy or scanner file (relative paths: from the working dir) into the session."""
+        with self.exclusive():
+            slot = self.engine.plugins.load(kind, spec, params, schedule)
+            self._mark_change()
+        return slot
+
+    def control_plugin(self, kind: Kind, action: str, name: str) -> Slot:
+        """``stop``, ``start``, ``reload`` or ``unload`` a loaded plugin."""
+        host = self.engine.plugins
+        with self.exclusive():
+            slot: Slot = getattr(host, action)(name, kind)
+            self._mark_change()
+        return slot
 
     def remove_symbol(self, symbol: str) -> SymbolSessionData:
         """Remove a symbol and everything it holds."""

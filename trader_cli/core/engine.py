@@ -10,6 +10,7 @@
     ├── replay     the current day and the minute step       (core/step.py)
     ├── clock      the lifecycle and the replay thread       (core/clock.py)
     ├── broker     orders, fills, positions, the account     (core/broker/)
+    ├── plugins    strategies and scanners, their stages      (core/plugins/)
     └── events     what the trader is told above the prompt
 
 Provisioning steps (core/provisioning/steps.py) and the read side (core/queries.py) take an
@@ -29,6 +30,7 @@ from trader_cli.core.config import BrokerConfig, SessionConfig
 from trader_cli.core.feed import BarSource, ParquetFeed
 from trader_cli.core.history import History
 from trader_cli.core.lanes import LaneAllocator
+from trader_cli.core.plugins.host import PluginHost
 from trader_cli.core.session import SessionData
 from trader_cli.core.step import Replay
 from trader_cli.core.streams import IndicatorHub
@@ -75,12 +77,17 @@ class Engine:
     clock: ReplayClock
     events: EventLog
     broker: SimBroker
+    plugins: PluginHost = field(init=False)
     config: SessionConfig | None = None
+
+    def __post_init__(self) -> None:
+        self.plugins = PluginHost(self)
 
     @classmethod
     def wired(cls, feed: ParquetFeed, on_last_minute: Callable[[], None]) -> Engine:
-        """Every part, connected: the minute step runs match (the broker) → bars → indicators →
-        mark (the broker) → events; the clock steps the replay under the session's lock."""
+        """Every part, connected: the minute step runs open (pre-session scanners) → feed →
+        match (the broker) → bars → indicators → mark (the broker) → scanners → strategies →
+        events; the clock steps the replay under the session's lock."""
         from trader_cli.core import queries
 
         timeline = feed.timeline
@@ -97,4 +104,7 @@ class Engine:
         broker.engine = eng
         replay.step.add("match", broker.match)  # orders submitted before this bar, against it
         replay.step.add("mark", broker.mark_stage)  # after the indicators: marks, equity, expiries
+        replay.step.add("open", eng.plugins.open_stage)  # before a day's first bar
+        replay.step.add("scanners", eng.plugins.scanner_stage)  # due at the clock
+        replay.step.add("strategies", eng.plugins.strategy_stage)  # their orders wait for the next bar
         return eng

@@ -81,6 +81,10 @@ class ProvisioningError(TraderCliError):
     """A provisioning step that failed; the session was rolled back."""
 
 
+class PluginError(TraderCliError):
+    """A strategy or scanner file that cannot be loaded, or parameters it does not accept."""
+
+
 def exit_code_for(err: BaseException) -> int:
     """The process exit code for an error: 2 for usage errors, 1 for every other failure."""
     if isinstance(err, TraderCliError):

@@ -43,6 +43,10 @@ class BarSource(Protocol):
         """Intervals the source holds for a symbol (shortest first; empty: it has none)."""
         ...
 
+    def universe(self, interval: Interval) -> list[str]:
+        """Every symbol the source holds bars of ``interval`` for (what scanners look over)."""
+        ...
+
     def has_bars(self, symbol: str, interval: Interval, start_ns: int, end_ns: int) -> bool:
         """True when the source holds a bar of ``interval`` in [start, end) (cheap)."""
         ...
@@ -105,6 +109,10 @@ class ParquetFeed:
     def intervals_for(self, symbol: str) -> list[str]:
         """Intervals stored for a symbol."""
         return self.store.intervals_for(symbol)
+
+    def universe(self, interval: Interval) -> list[str]:
+        """The stored symbols with a file of ``interval``."""
+        return self.store.symbols(interval)
 
     def has_bars(self, symbol: str, interval: Interval, start_ns: int, end_ns: int) -> bool:
         """A row group of the stored file overlaps [start, end) (footer only)."""

@@ -29,6 +29,8 @@ class SymbolMetadata:
     auto_provisioned: bool = False
     added_at: int | None = None  # simulated time (UTC ns) of the addition; None before the session starts
     upgraded_from_adhoc: bool = False
+    plugin: str | None = None  # the plugin that added it ("scanner:gap_scanner"), if one did
+    rule: str | None = None  # that plugin's reason ("gap +3.1% at 09:45")
 
     def copy(self) -> SymbolMetadata:
         """An independent copy (undo keeps one)."""

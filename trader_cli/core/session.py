@@ -105,6 +105,7 @@ class SessionData:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.symbols: dict[str, SymbolSessionData] = {}
+        self.generation = 0  # bumped when a symbol is added or removed (caches of lanes check it)
 
     def get(self, symbol: str) -> SymbolSessionData | None:
         """The symbol's data, or None."""
@@ -124,3 +125,4 @@ class SessionData:
         """Drop every symbol."""
         with self.lock:
             self.symbols.clear()
+            self.generation += 1

@@ -57,6 +57,11 @@ def start(
     if not reports:
         abandon(eng)
         raise ValidationFailed(StartResult.nothing_started(validations))
+    try:
+        load_config_plugins(eng, config)
+    except BaseException:
+        abandon(eng)
+        raise
     gaps = days_without_bars(eng, days)
     result = StartResult(validations, reports, time.perf_counter() - t0, gaps)
     if gaps:
@@ -64,6 +69,25 @@ def start(
     eng.events.emit("day_start", f"session day {days[0]} (1 of {len(days)}), {len(reports)} symbol(s)")
     eng.clock.begin(pace, paused)
     return result
+
+
+def load_config_plugins(eng: Engine, config: SessionConfig) -> None:
+    """The config's strategies, then its scanners (paths relative to the config file); one that
+    does not load fails the start with its reason."""
+    from trader_cli.core.errors import PluginError
+    from trader_cli.core.plugins.api import Schedule
+
+    for i, spec in enumerate(config.strategies):
+        try:
+            eng.plugins.load("strategy", spec.spec, spec.params, base=config.base_dir)
+        except PluginError as err:
+            raise PluginError(f"strategies.{i} ({spec.file}): {err}") from err
+    for i, sc in enumerate(config.scanners):
+        sched = Schedule(**sc.schedule.model_dump()) if sc.schedule is not None else None
+        try:
+            eng.plugins.load("scanner", sc.spec, sc.params, sched, base=config.base_dir)
+        except PluginError as err:
+            raise PluginError(f"scanners.{i} ({sc.file}): {err}") from err
 
 
 def days_without_bars(eng: Engine, days: list[dt.date]) -> dict[str, list[dt.date]]:
@@ -88,6 +112,7 @@ def reset(eng: Engine) -> None:
     eng.clock.reset()
     eng.replay.reset(None, set())
     eng.broker.reset(eng.broker.cfg)
+    eng.plugins.reset()
     eng.events.events.clear()
 
 

@@ -1,7 +1,8 @@
 """The minute step: one ordered list of stages applied to every symbol at once.
 
-    feed → [match orders] → bars (and derived bars) → indicators → [mark to market]
-         → [scanners due now] → [strategies] → events
+    [open: pre-session scanners, before a day's first minute] → feed → [match orders]
+         → bars (and derived bars) → indicators → [mark to market] → [scanners due now]
+         → [strategies] → events
 
 A stage is a callable taking the ``Minute`` being stepped; later parts (the broker's order
 matching, mark to market, scanners, strategies) are added to the list by name and position
@@ -28,7 +29,7 @@ from trader_cli.core.streams import IndicatorHub
 from trader_cli.core.timeline import Timeline
 
 # The order of the stages that exist; a stage added later names its place in it.
-STAGE_ORDER = ("feed", "match", "bars", "indicators", "mark", "scanners", "strategies", "events")
+STAGE_ORDER = ("open", "feed", "match", "bars", "indicators", "mark", "scanners", "strategies", "events")
 
 
 @dataclass

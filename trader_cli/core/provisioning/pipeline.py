@@ -8,15 +8,17 @@ reason) a symbol that cannot be had.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trader_cli.core.engine import Engine
 from trader_cli.core.errors import ProvisioningError, SessionStateError, TraderCliError, ValidationFailed
 from trader_cli.core.lifecycle import SessionState
 from trader_cli.core.provenance import Source
 from trader_cli.core.provisioning.executor import ProvisioningReport, execute
 from trader_cli.core.provisioning.requirements import Operation, ProvisioningRequirements, analyze_requirements
 from trader_cli.core.provisioning.steps import drop_symbol
+
+if TYPE_CHECKING:
+    from trader_cli.core.engine import Engine
 from trader_cli.core.provisioning.validation import SymbolValidationResult, validate_symbol
 from trader_cli.core.results import AdditionBatch, AdditionResult
 from trader_cli.core.session import SymbolSessionData

@@ -101,6 +101,7 @@ class CreateSymbol(_Step):
         )
         data.since_pos = eng.timeline.pos
         eng.session.symbols[req.symbol] = data
+        eng.session.generation += 1
 
         def undo() -> None:
             drop_symbol(eng, req.symbol)
@@ -291,6 +292,7 @@ def drop_symbol(eng: Engine, symbol: str) -> SymbolSessionData | None:
     """Remove a symbol and everything it holds (indicators, lanes in today's and the read-ahead
     books); its lane is handed out again."""
     data = eng.session.symbols.pop(symbol, None)
+    eng.session.generation += 1
     if data is None:
         return None
     for key in list(data.indicators):

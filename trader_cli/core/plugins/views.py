@@ -1,0 +1,71 @@
+"""The plugins as typed data: ``strategy status`` / ``scanner status``, the results of load,
+stop, start, reload and unload, and the export's ``plugins``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from trader_cli.core.engine import Engine
+    from trader_cli.core.plugins.host import Slot
+
+
+class PluginStatus(BaseModel):
+    """One plugin: what it is, how it runs, what it did."""
+
+    name: str
+    kind: Literal["strategy", "scanner"]
+    file: str
+    class_name: str
+    params: dict[str, Any]
+    state: Literal["running", "stopped", "failed"]
+    schedule: dict[str, Any] | None = Field(description="a scanner's schedule (null for strategies)")
+    symbols: list[str] = Field(description="a strategy's symbols")
+    intervals: list[str]
+    indicators: list[str]
+    callbacks: int
+    median_ms: float | None
+    max_ms: float | None
+    orders: int
+    adds: int
+    add_failures: int
+    last_error: str | None
+
+
+class PluginsView(BaseModel):
+    """The loaded plugins of one kind (or all)."""
+
+    plugins: list[PluginStatus]
+
+
+def status_of(slot: Slot) -> PluginStatus:
+    """A slot as its status row."""
+    from dataclasses import asdict
+
+    median, worst = slot.timing()
+    return PluginStatus(
+        name=slot.name,
+        kind=slot.kind,
+        file=slot.file,
+        class_name=slot.cls_name,
+        params=dict(slot.params),
+        state=slot.state,
+        schedule=asdict(slot.schedule) if slot.schedule is not None else None,
+        symbols=list(slot.symbols),
+        intervals=[iv.name for iv in slot.intervals],
+        indicators=list(slot.keys),
+        callbacks=slot.callbacks,
+        median_ms=median,
+        max_ms=worst,
+        orders=slot.orders,
+        adds=slot.adds,
+        add_failures=slot.add_failures,
+        last_error=slot.last_error,
+    )
+
+
+def plugins_view(eng: Engine, kind: str | None = None) -> PluginsView:
+    """Every loaded plugin (of ``kind``), in load order."""
+    return PluginsView(plugins=[status_of(s) for s in eng.plugins.slots.values() if kind in (None, s.kind)])

@@ -1,0 +1,40 @@
+"""The plugin API for strategy and scanner files (see core/plugins/api.py and the README):
+
+from trader_cli.plugins import Needs, Param, Strategy
+
+class MyStrategy(Strategy):
+    params = [Param("qty", int, 100, min=1)]
+
+    def needs(self) -> Needs:
+        return Needs(intervals=["5m"], indicators=[("rsi", [14], "5m")])
+
+    def on_bars(self, bars) -> None:
+        rsi = bars.indicator("rsi_14_5m")
+        bars.buy((rsi < 30) & (bars.position == 0), self.qty)
+"""
+
+from trader_cli.core.plugins.api import (
+    CONFIG_SYMBOLS,
+    BarsView,
+    BarView,
+    Needs,
+    Param,
+    Scanner,
+    ScanView,
+    Schedule,
+    Strategy,
+    indicator_key,
+)
+
+__all__ = [
+    "CONFIG_SYMBOLS",
+    "BarView",
+    "BarsView",
+    "Needs",
+    "Param",
+    "ScanView",
+    "Scanner",
+    "Schedule",
+    "Strategy",
+    "indicator_key",
+]
