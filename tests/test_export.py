@@ -169,7 +169,8 @@ def test_csv_export_with_bars_writes_bars_and_indicator_values(coord: SessionCoo
     out = tmp_path / "s.csv"
     export_session(coord, out, "csv", with_bars=True)
     symbols, bars, values, *trading = out.read_text().split("\n\n")
-    assert [t.splitlines()[0].split(",")[0] for t in trading] == ["id", "order_id", "symbol", "initial_cash", "time"]
+    firsts = [t.splitlines()[0].split(",")[0] for t in trading]
+    assert firsts == ["id", "order_id", "symbol", "initial_cash", "time", "initial_cash", "by"]
     assert symbols.splitlines()[0].startswith("symbol,base_interval,intervals,bars")
     bar_rows = list(csv.DictReader(io.StringIO(bars)))
     assert list(bar_rows[0]) == ["symbol", "interval", "timestamp", "open", "high", "low", "close", "volume"]
@@ -193,7 +194,9 @@ def test_csv_export_without_bars_is_the_symbols_table_then_the_trading_tables(
 ) -> None:
     out = tmp_path / "s.csv"
     export_session(coord, out, "csv")
-    symbols, orders, fills, positions, account, equity = out.read_text().split("\n\n")
+    symbols, orders, fills, positions, account, equity, report, pnl = out.read_text().split("\n\n")
+    assert report.splitlines()[0].startswith("initial_cash,final_equity,total_return,sharpe")
+    assert pnl.strip() == "by,key,pnl"  # nothing traded: no P&L rows
     assert fills.splitlines()[0].startswith("order_id,symbol") and len(fills.splitlines()) == 1
     assert len(positions.splitlines()) == 1  # the header alone: nothing held
     lines = symbols.splitlines()

@@ -304,14 +304,19 @@ def test_every_order_fills_as_the_rules_computed_from_the_exported_bars(sample: 
 
 # -- refusals ----------------------------------------------------------------------------------------
 REFUSALS = [
-    ("order buy AAPL 0", "quantity must be a whole number of shares above 0"),
+    ("order buy AAPL 0", "quantity must be a whole number of shares from 1 to 1,000,000,000"),
+    ("order buy AAPL 99999999999999999999", "quantity must be a whole number of shares from 1 to 1,000,000,000"),
     ("order buy MSFT 1", "MSFT is not in the session (add it with: add symbol MSFT)"),
-    ("order buy AAPL 1 --limit 0", "the limit price must be above 0"),
-    ("order sell AAPL 1 --stop -2", "the stop price must be above 0"),
+    ("order buy AAPL 1 --limit 0", "the limit price must be from 0.0001 to 10,000,000"),
+    ("order buy AAPL 1 --limit 1e308", "the limit price must be from 0.0001 to 10,000,000"),
+    ("order sell AAPL 1 --stop -2", "the stop price must be from 0.0001 to 10,000,000"),
+    ("order buy AAPL 2000 --stop 0.01", "not enough buying power"),  # a stop below the price: at the last close
     ("order buy AAPL 2000", "not enough buying power"),
     ("order sell TSLA 1", "would go short, which allow_short (false) forbids"),
     ("order buy AAPL 200", "is above max_per_trade"),
+    ("order buy AAPL 200 --stop 0.01", "is above max_per_trade"),
     ("order buy AAPL 60", "above max_per_symbol"),
+    ("order buy AAPL 15", "above max_per_symbol"),  # 40 held + 15 = $12.2k
     ("order buy RIVN 1", "position(s) are open or ordered already (max_open_positions)"),
 ]
 
@@ -351,7 +356,7 @@ def test_each_refusal_is_recorded_with_why_and_changes_nothing_else(sample: Path
         # past the last session's close the backtest is finished: no order can be placed
         run(sh, "time advance 10d")
         late = sh("order buy AAPL 1")
-        assert late.code == 1 and "orders need an active session (state: finished" in late.err
+        assert late.code == 1 and "no session left" in late.err
     finally:
         sh.obj.coordinator.shutdown()
 
@@ -472,3 +477,59 @@ def test_day_pnl_is_the_change_since_the_last_close_and_holds_after_the_close(sa
         assert later["day_pnl"] == pytest.approx(later["equity"] - closed["equity"])
     finally:
         sh.obj.coordinator.shutdown()
+
+
+def test_open_orders_and_shorts_hold_back_buying_power(sample: Path, tmp_path: Path) -> None:
+    """Orders placed in the same minute cannot together spend more than the account has, a short
+    is unlevered, and covering buys do not pass the check for free."""
+    sh = Shell(sample)
+    sh.obj.config_path = str(write_config(tmp_path, initial_cash=100_000, allow_short=True, fee_min=0, fee_per_share=0))
+    try:
+        run(sh, "system start --paused")  # no bar replayed yet: priced at the last history close
+        run(sh, "order buy AAPL 200")  # ~$45k held back
+        run(sh, "order buy AAPL 200")  # ~$90k
+        third = sh("order buy AAPL 200")
+        assert third.code == 1 and "not enough buying power" in third.err
+        run(sh, "time advance 1m")
+        acct = json.loads(run(sh, "account -o json"))
+        assert acct["cash"] > 0 and acct["open_orders"] == 0
+        run(sh, "order sell AAPL 400")  # flat again
+        run(sh, "time advance 1m")
+        # shorting: each short holds back its value; about $100k of shorts at most
+        run(sh, "order sell TSLA 150")  # ~$35k
+        run(sh, "order sell TSLA 150")  # ~$70k
+        over = sh("order sell TSLA 150")
+        assert over.code == 1 and "not enough buying power to short" in over.err
+        run(sh, "time advance 1m")
+        acct = json.loads(run(sh, "account -o json"))
+        assert acct["buying_power"] < 0.35 * acct["equity"]
+        # covering buys beyond the short are opening buys again, and are checked
+        for _ in range(2):
+            run(sh, "order buy TSLA 150")  # covers the 300 short
+        more = sh("order buy TSLA 2000")
+        assert more.code == 1 and "not enough buying power" in more.err
+        run(sh, "time advance 1m")
+        held = json.loads(run(sh, "positions -o json"))["positions"]
+        assert all(p["qty"] == 0 for p in held if p["symbol"] == "TSLA")
+        # after the backtest a refused order is still recorded
+        run(sh, "time advance 10d")
+        late = sh("order buy AAPL 1")
+        assert late.code == 1 and "no session left" in late.err
+        assert json.loads(run(sh, "orders --all -o json"))["orders"][-1]["status"] == "rejected"
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+def test_a_part_filled_stop_goes_on_as_a_market_order(sample: Path, tmp_path: Path) -> None:
+    sh = Shell(sample)
+    sh.obj.config_path = str(write_config(tmp_path, initial_cash=1e9, max_participation=0.0005))
+    try:
+        run(sh, "system start --paused")
+        run(sh, "time until 10:00")
+        run(sh, "order buy RIVN 500 --stop 1")  # triggers at once; ~100 shares a bar
+        run(sh, "order buy TSLA 300 --stop 1 --limit 999")  # a stop-limit, within its limit
+        run(sh, "time advance 30m")
+        orders = {o["id"]: o for o in json.loads(run(sh, "orders --all -o json"))["orders"]}
+    finally:
+        sh.obj.coordinator.shutdown()
+    assert orders["o000001"]["status"] == "filled" and orders["o000002"]["status"] == "filled"

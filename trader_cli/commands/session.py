@@ -33,8 +33,11 @@ def export(
     """Write the session to a file (JSON or CSV, atomically). Example: session export out/session.json --bars
 
     CSV is one file of tables separated by a blank line: the symbols (one row each); with --bars
-    also every bar (symbol,interval,timestamp,open,high,low,close,volume) and today's indicator
-    values (symbol,indicator,interval,timestamp,output,value). Timestamps are bar starts in UTC."""
+    also every bar (symbol,interval,timestamp,open,high,low,close,volume) and every indicator
+    value (symbol,indicator,interval,timestamp,output,value). Then the trading tables: orders,
+    fills, positions, account, equity, the report's figures and its P&L by symbol and source.
+    Bar timestamps are bar starts in UTC; order, fill and equity times are New York time with
+    its offset."""
     from pathlib import Path
 
     from trader_cli.core.export import export_session

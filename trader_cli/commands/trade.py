@@ -9,14 +9,9 @@ from typing import Annotated, Any
 import typer
 
 from trader_cli.commands.common import OutputOpt, app_ctx
+from trader_cli.core.broker.rules import fill_rules
 
-FILL_RULES = (
-    "Fill rules: an order is matched against the symbol's 1m bars starting at or after it was placed. "
-    "Market: the next bar's open (plus/minus slippage). Limit buy L: the first bar with low <= L, at min(open, L) "
-    "(sell: high >= L, at max(open, L)). Stop buy S: the first bar with high >= S, at max(open, S) (sell: low <= S, "
-    "at min(open, S)). Both prices: a stop-limit. A missing minute never fills; DAY orders expire at the close, "
-    "GTC orders rest; at the close an order is for the next session. Fee: max(fee_min, fee_per_share x shares)."
-)
+FILL_RULES = "Fill rules: " + fill_rules() + "."
 
 order_app = typer.Typer(help="Place and cancel orders with the session's broker.", no_args_is_help=True)
 

@@ -9,7 +9,8 @@ one point per session minute) and ``report`` (core/broker/report.py). Times are 
 the New York offset.
 
 CSV: after the symbols (and bars and values) tables, one table each, separated by a blank line:
-orders, fills, positions, account (one row), equity.
+orders, fills, positions, account (one row), equity, the report's figures (one row), and its
+P&L breakdown (``by,key,pnl``: by symbol, by source).
 """
 
 from __future__ import annotations
@@ -91,3 +92,14 @@ def write_trading_csv(fh: IO[str], eng: Engine) -> None:
     w.writerow(["time", "equity"])
     for chunk in _equity_chunks(eng):
         w.writerows([[p["time"], csv_cell(p["equity"])] for p in chunk])
+    from trader_cli.core.broker.report import build_report
+
+    report = build_report(eng).model_dump(mode="json")
+    by = {"symbol": report.pop("pnl_by_symbol"), "source": report.pop("pnl_by_source")}
+    fh.write("\n")
+    w.writerow(list(report))
+    w.writerow([csv_cell(v) for v in report.values()])
+    fh.write("\n")
+    w.writerow(["by", "key", "pnl"])
+    for kind, values in by.items():
+        w.writerows([[kind, k, csv_cell(v)] for k, v in values.items()])

@@ -63,6 +63,7 @@ def status(eng: Engine) -> SessionStatus:
     total = tl.total_minutes if book is not None else 0
     done = eng.clock.minutes_done
     cfg = eng.config
+    equity, day_start = eng.broker.snapshot() if eng.broker.active else (None, 0.0)
     return SessionStatus(
         state=eng.clock.state,
         mode=cfg.mode if cfg else None,
@@ -77,8 +78,8 @@ def status(eng: Engine) -> SessionStatus:
         bars_replayed=eng.replay.bars_replayed,
         speed=eng.clock.speed,
         symbols=len(eng.session.symbols),
-        equity=eng.broker.equity_now() if eng.broker.active else None,
-        day_pnl=eng.broker.equity_now() - eng.broker.day_start_equity if eng.broker.active else None,
+        equity=equity,
+        day_pnl=equity - day_start if equity is not None else None,
     )
 
 

@@ -1,6 +1,16 @@
 """The checks an order passes at submission (a refused one is recorded, rejected, with why):
-a whole positive quantity, the symbol in the session, prices above 0, buying power, short
-selling only when allowed, and the configured limits."""
+a whole quantity within 1..1e9 shares, the symbol in the session, prices within the store's
+range, buying power, short selling only when allowed, and the configured limits.
+
+Every check prices an order at what it could cost at worst: a market or stop buy at the last
+close (or its stop, if higher) plus slippage, a limit or stop-limit buy at its limit; a sell at
+the last close or its price, whichever is higher. Open orders count as if filled at their
+price: buys hold back their cost, short sales their value, and both count towards the limits.
+
+Buying power = cash − what open buy orders would cost − what open short sales would take −
+twice the market value of short positions (a short is unlevered: its proceeds stay in cash and as
+much again is held back).
+"""
 
 from __future__ import annotations
 
@@ -15,22 +25,17 @@ if TYPE_CHECKING:
     from trader_cli.core.broker.sim import SimBroker
     from trader_cli.core.engine import Engine
 
+MAX_SHARES = 1_000_000_000
+MIN_PRICE, MAX_PRICE = 0.0001, 10_000_000.0  # the store's price range (core/bar_checks.py), to a tick
+
 
 def buying_power(broker: SimBroker) -> float:
-    """Cash less what open buy orders would cost (at their limit or stop, else the last close)
-    and less the collateral of short positions (their market value)."""
+    """Cash less what open orders hold back and twice the short positions' value (module doc)."""
     b = broker.book
-    reserved = 0.0
-    buys = b.sign > 0
-    if buys.any():
-        marks = broker.mark[b.lane[buys]] if len(broker.mark) else np.empty(0)
-        ref = np.where(
-            b.limit[buys] == b.limit[buys], b.limit[buys], np.where(b.stop[buys] == b.stop[buys], b.stop[buys], marks)
-        )
-        reserved = float(np.nansum(b.left[buys] * ref))
+    held_back = float(np.dot(b.left, b.ref_px)) if b.n else 0.0  # buys: their cost; short sales: their value
     shorts = broker.qty < 0
-    collateral = float(np.nansum(-broker.qty[shorts] * broker.mark[shorts])) if shorts.any() else 0.0
-    return broker.cash - reserved - collateral
+    short_value = float(-np.dot(broker.qty[shorts], broker.mark[shorts])) if shorts.any() else 0.0
+    return broker.cash - held_back - 2.0 * short_value
 
 
 def last_price(eng: Engine, symbol: str, broker: SimBroker) -> float | None:
@@ -50,59 +55,84 @@ def last_price(eng: Engine, symbol: str, broker: SimBroker) -> float | None:
     return None
 
 
-def refusal(broker: SimBroker, req: OrderRequest, eng: Engine) -> str | None:
-    """Why the order is refused, or None."""
+def worst_price(req: OrderRequest, last: float, slippage: float) -> float:
+    """What one share of the order could cost (a buy) or bring in (a sale) at worst, for checks."""
+    if req.side == "buy":
+        if req.limit is not None:  # limit and stop-limit: never above the limit
+            return req.limit
+        return max(last, req.stop or 0.0) * (1 + slippage)
+    return max(last, req.limit or 0.0, req.stop or 0.0)
+
+
+def refusal(broker: SimBroker, req: OrderRequest, eng: Engine) -> tuple[str | None, float]:
+    """(why the order is refused or None, what each of its shares holds back of buying power
+    while it is open: a buy its cost where it opens a position, a sale its value where it goes
+    short, nothing where it closes one)."""
     cfg = broker.cfg
-    if isinstance(req.qty, bool) or req.qty <= 0:
-        return f"quantity must be a whole number of shares above 0 (got {req.qty})"
+    if isinstance(req.qty, bool) or not isinstance(req.qty, int) or not 0 < req.qty <= MAX_SHARES:
+        return f"quantity must be a whole number of shares from 1 to {MAX_SHARES:,} (got {req.qty})", 0.0
     data = eng.session.get(req.symbol)
     if data is None:
-        return f"{req.symbol} is not in the session (add it with: add symbol {req.symbol})"
+        return f"{req.symbol} is not in the session (add it with: add symbol {req.symbol})", 0.0
     for name, price in (("limit", req.limit), ("stop", req.stop)):
-        if price is not None and not (math.isfinite(price) and price > 0):
-            return f"the {name} price must be above 0 (got {price:g})"
-    ref = (
-        req.limit
-        if req.limit is not None
-        else (req.stop if req.stop is not None else last_price(eng, req.symbol, broker))
-    )
-    if ref is None:
-        return f"{req.symbol} has no bar yet to price the order at (advance the clock first, or give --limit)"
+        if price is not None and not (math.isfinite(price) and MIN_PRICE <= price <= MAX_PRICE):
+            return f"the {name} price must be from {MIN_PRICE:g} to {MAX_PRICE:,.0f} (got {price:g})", 0.0
+    last = last_price(eng, req.symbol, broker)
+    if last is None:
+        return f"{req.symbol} has no bar yet to price the order at (advance the clock first)", 0.0
+    slip = cfg.slippage_bps / 10_000.0
+    ref = worst_price(req, last, slip)
     pos, _ = broker.holds(data.lane)
     b = broker.book
-    committed = int(b.left[(b.lane == data.lane) & (b.sign < 0)].sum())  # shares open sell orders will take
+    mine = b.lane[: b.n] == data.lane
+    buying = int(b.left[mine & (b.sign > 0)].sum())  # shares open buy orders will add
+    selling = int(b.left[mine & (b.sign < 0)].sum())  # and open sell orders take
+    power = buying_power(broker)
+    fee = max(cfg.fee_min, cfg.fee_per_share * req.qty)
     if req.side == "buy":
-        opening = req.qty - min(req.qty, max(0, -pos))
-        slip = 1 + cfg.slippage_bps / 10_000.0 if req.limit is None else 1.0
-        cost = opening * ref * slip + (max(cfg.fee_min, cfg.fee_per_share * req.qty) if opening else 0.0)
-        power = buying_power(broker)
+        covering = min(req.qty, max(0, -pos - buying))  # shares that close a short (already held back)
+        opening = req.qty - covering
+        cost = opening * ref + fee
         if opening and cost > power:
-            return f"not enough buying power: {opening:,} x ${ref:,.2f} + fee = ${cost:,.2f} > ${power:,.2f} available"
-        after = pos + req.qty
-    else:
-        free = max(0, pos - committed)
-        if req.qty > free and not cfg.allow_short:
-            held = f"you hold {pos:,} share(s) of {req.symbol}" + (
-                f" ({committed:,} in open sell orders)" if committed else ""
+            return (
+                f"not enough buying power: {opening:,} x ${ref:,.2f} + fee = ${cost:,.2f} > ${power:,.2f} available",
+                0.0,
             )
-            return f"{held}; selling {req.qty:,} would go short, which allow_short (false) forbids"
+        hold = cost / req.qty if opening else 0.0
+    else:
+        free = max(0, pos - selling)
         short = max(0, req.qty - free)
-        if short and short * ref > buying_power(broker):
-            return f"not enough buying power to short {short:,} x ${ref:,.2f} = ${short * ref:,.2f}"
-        after = pos - req.qty
-    return _limits(broker, req, ref, pos, after, data.lane)
+        if short and not cfg.allow_short:
+            held = f"you hold {pos:,} share(s) of {req.symbol}"
+            if selling:
+                held += f" ({selling:,} in open sell orders)"
+            return f"{held}; selling {req.qty:,} would go short, which allow_short (false) forbids", 0.0
+        if short and short * ref > power:
+            return (
+                f"not enough buying power to short {short:,} x ${ref:,.2f} = ${short * ref:,.2f} "
+                f"(${power:,.2f} available; a short holds back its value)",
+                0.0,
+            )
+        hold = short * ref / req.qty
+    after = pos + buying - selling + (req.qty if req.side == "buy" else -req.qty)
+    return _limits(broker, req, ref, pos + buying - selling, after, data.lane), hold
 
 
-def _limits(broker: SimBroker, req: OrderRequest, ref: float, pos: int, after: int, lane: int) -> str | None:
+def _limits(broker: SimBroker, req: OrderRequest, ref: float, before: int, after: int, lane: int) -> str | None:
+    """The config's limits; ``before``/``after``: the shares held once the open orders fill,
+    without and with this one."""
     cfg = broker.cfg
     notional = req.qty * ref
     if cfg.max_per_trade is not None and notional > cfg.max_per_trade:
         return f"{req.qty:,} x ${ref:,.2f} = ${notional:,.2f} is above max_per_trade ${cfg.max_per_trade:,.2f}"
-    if cfg.max_per_symbol is not None and abs(after) * ref > cfg.max_per_symbol and abs(after) > abs(pos):
-        return f"{req.symbol} would hold ${abs(after) * ref:,.2f}, above max_per_symbol ${cfg.max_per_symbol:,.2f}"
-    if cfg.max_open_positions is not None and pos == 0 and after != 0:
-        held = broker.qty != 0
-        pending = set(broker.book.lane.tolist()) - set(np.flatnonzero(held).tolist())
-        if int(np.count_nonzero(held)) + len(pending - {lane}) >= cfg.max_open_positions:
+    if cfg.max_per_symbol is not None and abs(after) > abs(before) and abs(after) * ref > cfg.max_per_symbol:
+        return (
+            f"{req.symbol} would hold ${abs(after) * ref:,.2f} with its open orders, "
+            f"above max_per_symbol ${cfg.max_per_symbol:,.2f}"
+        )
+    if cfg.max_open_positions is not None and before == 0 and after != 0:
+        held = set(np.flatnonzero(broker.qty != 0).tolist()) | set(broker.book.lane[: broker.book.n].tolist())
+        held.discard(lane)
+        if len(held) >= cfg.max_open_positions:
             return f"{cfg.max_open_positions} position(s) are open or ordered already (max_open_positions)"
     return None

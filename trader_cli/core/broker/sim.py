@@ -29,14 +29,12 @@ initial cash.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from trader_cli.core.broker.models import (
     Account,
-    EquityPoint,
     Fill,
     Order,
     OrderRequest,
@@ -56,18 +54,10 @@ FAR = 2**63 - 1
 
 
 def fill_assumptions(cfg: BrokerConfig) -> str:
-    """The fill rules in one paragraph (the report and the help state them)."""
-    cap = f"at most {cfg.max_participation:.0%} of a bar's volume per fill" if cfg.max_participation else "whole fills"
-    return (
-        "orders fill against the 1m bars starting at or after their submission, never the bar in progress: "
-        f"market at the open {f'± {cfg.slippage_bps:g} bp slippage' if cfg.slippage_bps else '(no slippage)'}; "
-        "limit buy L at min(open, L) once low <= L (sell: max(open, L) once high >= L); "
-        "stop buy S at max(open, S) once high >= S (sell: min(open, S) once low <= S), slipped as market; "
-        "stop-limit triggers like a stop, then fills within its limit; missing minutes never fill; "
-        "DAY orders expire at the close, GTC rest; "
-        f"fee max({cfg.fee_min:g}, {cfg.fee_per_share:g} x shares) a fill; {cap}; "
-        f"short selling {'allowed' if cfg.allow_short else 'not allowed'}"
-    )
+    """The fill rules in one paragraph, with the session's values (core/broker/rules.py)."""
+    from trader_cli.core.broker.rules import fill_rules
+
+    return fill_rules(cfg)
 
 
 _COLUMNS = {
@@ -82,6 +72,7 @@ _COLUMNS = {
     "triggered": np.bool_,  # a stop-limit whose stop has traded
     "lo_trig": np.float64,  # a bar with low <= this may fill it
     "hi_trig": np.float64,  # a bar with high >= this may fill it
+    "ref_px": np.float64,  # buying power each open share holds back (core/broker/checks.py)
     "ref": np.int64,  # index into SimBroker.orders
 }
 INF = float("inf")
@@ -113,6 +104,7 @@ class _Book:
     triggered: np.ndarray
     lo_trig: np.ndarray
     hi_trig: np.ndarray
+    ref_px: np.ndarray
     ref: np.ndarray
 
     def __init__(self) -> None:
@@ -153,6 +145,11 @@ class _Book:
         self.n = kept
         self.latest_start = int(self._store["start"][:kept].max()) if kept else 0
         self._views()
+
+    def to_market(self, row: int) -> None:
+        """A stop whose stop traded (and part filled): the rest is a market order."""
+        self.kind[row] = 0
+        self.lo_trig[row] = self.hi_trig[row] = INF
 
     def trigger(self, row: int) -> None:
         """A stop-limit's stop traded: from the next bar it rests as a limit order."""
@@ -229,15 +226,16 @@ class SimBroker:
         else when rejected."""
         eng = self._engine()
         book = eng.replay.book
-        if book is None or eng.clock.state.value not in ("running", "paused"):
-            raise SessionStateError(
-                f"orders need an active session (state: {eng.clock.state.value}; start one with: system start)"
-            )
+        state = eng.clock.state.value
+        if book is None or state not in ("running", "paused", "finished"):
+            raise SessionStateError(f"orders need an active session (state: {state}; start one with: system start)")
         now = book.now_ns
         tl = eng.timeline
-        why = self._refusal(req, eng)
+        why, hold = self._refusal(req, eng)
         if why is None and book.done and tl.is_last:  # no bar left today and no session after it
-            why = "the backtest has no session left to fill it in"
+            why = "the backtest has no session left to fill it in" + (
+                " (it finished; start a new one with: system start)" if state == "finished" else ""
+            )
         # Rejected orders number apart (r000001…): accepted ids stay the same whether or not a
         # replay of the session repeats the refused lines.
         self.active = True
@@ -267,7 +265,6 @@ class SimBroker:
             order.for_session = book.day
         expire = day_close if req.tif == "day" else FAR
         nan = float("nan")
-        eng.events.emit("order", f"order {order.id}: {req.side} {req.qty:,} {req.symbol} {req.type} ({req.tif})")
         self.book.push(
             lane=data.lane,
             sign=1 if req.side == "buy" else -1,
@@ -278,7 +275,9 @@ class SimBroker:
             start=start,
             expire=expire,
             ref=len(self.orders) - 1,
+            ref_px=hold,
         )
+        eng.events.emit("order", f"order {order.id}: {req.side} {req.qty:,} {req.symbol} {req.type} ({req.tif})")
         return order
 
     def _next_id(self, accepted: bool) -> str:
@@ -286,8 +285,8 @@ class SimBroker:
         self.numbered[prefix] += 1
         return f"{prefix}{self.numbered[prefix]:06d}"
 
-    def _refusal(self, req: OrderRequest, eng: Engine) -> str | None:
-        """Why the order cannot be accepted (None: it can)."""
+    def _refusal(self, req: OrderRequest, eng: Engine) -> tuple[str | None, float]:
+        """Why the order cannot be accepted (None: it can), and what it holds back."""
         from trader_cli.core.broker.checks import refusal
 
         return refusal(self, req, eng)
@@ -309,8 +308,13 @@ class SimBroker:
         for o in self.orders:
             if o.id == order_id:
                 return o
-        known = f"{self.orders[0].id}..{self.orders[-1].id}" if self.orders else "none yet"
-        raise SessionStateError(f"no order {order_id} (orders: {known}; list them with: orders --all)")
+        spans = []
+        for prefix, what in (("o", "orders"), ("r", "rejected")):
+            n = self.numbered[prefix]
+            if n:
+                spans.append(f"{what} {prefix}000001" + (f"..{prefix}{n:06d}" if n > 1 else ""))
+        known = ", ".join(spans) or "none yet"
+        raise SessionStateError(f"no order {order_id} ({known}; list them with: orders --all)")
 
     def _engine(self) -> Engine:
         if self.engine is None:
@@ -363,7 +367,12 @@ class SimBroker:
                     continue
             self._fill(row, qty, price, t)
             b.left[row] -= qty
-            done = done or b.left[row] == 0
+            if b.left[row] == 0:
+                done = True
+            elif kind == 2:  # a triggered stop's rest: a market order from the next bar
+                b.to_market(row)
+            elif kind == 3 and not b.triggered[row]:  # a triggered stop-limit's rest: a limit order
+                b.trigger(row)
         if done:
             b.keep(b.left > 0)
 
@@ -438,6 +447,13 @@ class SimBroker:
             )
         return out
 
+    def snapshot(self) -> tuple[float, float]:
+        """(equity, equity at the last close) without the symbol lock (the toolbar's): the last
+        minute's recorded equity, one list item read at once, never a half-applied fill."""
+        values = self.eq_value
+        equity = values[-1] if values else float(self.cfg.initial_cash)
+        return equity, self.day_start_equity
+
     def equity_now(self) -> float:
         """Cash plus the positions at their marks."""
         held = self.qty != 0
@@ -464,15 +480,6 @@ class SimBroker:
             open_orders=len(self.book),
         )
 
-    def equity(self) -> list[EquityPoint]:
-        """The equity at every session minute so far."""
-        return [EquityPoint(time=to_ny(t), equity=e) for t, e in zip(self.eq_time, self.eq_value, strict=True)]
-
     def open_orders(self) -> list[Order]:
         """The orders that may still fill."""
         return [o for o in self.orders if o.is_open]
-
-
-def ny_date(ns: int) -> dt.date:
-    """The New York date of a time."""
-    return to_ny(ns).date()
