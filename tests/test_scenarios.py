@@ -112,6 +112,8 @@ def test_1_config_symbols_bad_one_dropped_with_its_reason(
             "auto_provisioned": False,
             "added_at": None,
             "upgraded_from_adhoc": False,
+            "plugin": None,
+            "rule": None,
         }
         assert list(export["symbols"][sym]["intervals"]) == ["1m", "5m", "15m"]
         assert list(export["symbols"][sym]["indicators"]) == ["sma_20_5m"]
@@ -126,6 +128,8 @@ def test_2_mid_session_full_add(scenarios: tuple[subprocess.CompletedProcess[str
         "auto_provisioned": False,
         "added_at": "2024-12-02T16:00:00Z",
         "upgraded_from_adhoc": False,
+        "plugin": None,
+        "rule": None,
     }  # 11:00 New York
     assert list(tsla["intervals"]) == ["1m", "5m", "15m"]
     assert tsla["intervals"]["1m"]["historical_bars"] > 0  # the config's trailing days
@@ -146,6 +150,8 @@ def test_3_adhoc_indicator_auto_provisions_lightweight(
         "auto_provisioned": True,
         "added_at": "2024-12-02T16:15:00Z",
         "upgraded_from_adhoc": False,
+        "plugin": None,
+        "rule": None,
     }
     assert list(msft["intervals"]) == ["1m", "5m"]  # what sma 20 on 5m needs, no 15m
     assert list(msft["indicators"]) == ["sma_20_5m"]
@@ -170,6 +176,8 @@ def test_4_upgrade_adhoc_bar_then_full_symbol(
         "auto_provisioned": True,
         "added_at": "2024-12-02T16:30:00Z",
         "upgraded_from_adhoc": True,
+        "plugin": None,
+        "rule": None,
     }
     assert list(nvda["intervals"]) == ["1m", "5m", "15m"]
     assert list(nvda["indicators"]) == ["sma_20_5m"]

@@ -201,6 +201,8 @@ def test_export_validates_against_schema_and_reads_back(
             "auto_provisioned",
             "added_at",
             "upgraded_from_adhoc",
+            "plugin",
+            "rule",
         }
     aapl = data["symbols"]["AAPL"]
     assert aapl["intervals"]["1m"]["session_bars"] == 45

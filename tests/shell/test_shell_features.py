@@ -31,7 +31,7 @@ def run_json(repl: Repl, line: str, last_key: str) -> Any:
 
 def status(repl: Repl) -> dict[str, Any]:
     """``system status -o json``."""
-    st = run_json(repl, "system status -o json", "day_pnl")
+    st = run_json(repl, "system status -o json", "plugins")
     assert isinstance(st, dict)
     return st
 

@@ -11,7 +11,7 @@ from trader_cli.commands.common import OutputOpt, app_ctx
 ParamsArg = Annotated[
     list[str] | None, typer.Argument(help="Parameters as NAME=VALUE (see the file's params), e.g. fast=5 slow=20.")
 ]
-NameArg = Annotated[str, typer.Argument(help="The plugin's name (see the status command).")]
+PluginArg = Annotated[str, typer.Argument(help="The plugin's name (see the status command).")]
 
 
 def _views() -> None:
@@ -29,8 +29,8 @@ def _group(kind: str, example: str, extra: str) -> typer.Typer:
     group = typer.Typer(help=f"Load and control {kind} plugins. {extra}", no_args_is_help=True)
 
     def control(action: str, doc: str) -> None:
-        def command(ctx: typer.Context, name: NameArg, output: OutputOpt = None) -> object:
-            return _loaded(app_ctx(ctx).coordinator.control_plugin(kind, action, name))
+        def command(ctx: typer.Context, plugin: PluginArg, output: OutputOpt = None) -> object:
+            return _loaded(app_ctx(ctx).coordinator.control_plugin(kind, action, plugin))
 
         command.__doc__ = doc
         group.command(action)(command)

@@ -17,14 +17,17 @@ CSV: one file of tables separated by a blank line, each with a header row:
 
 1. the symbols, one row a symbol: ``symbol, base_interval, intervals, bars, indicators,
    quality_min, meets_session_config_requirements, added_by, auto_provisioned, added_at,
-   upgraded_from_adhoc``;
+   upgraded_from_adhoc, plugin, rule``;
 2. with ``--bars``, every bar held over the whole run (history, replayed days, today), long format:
    ``symbol, interval, timestamp, open, high, low, close, volume``;
 3. with ``--bars``, the indicator values at those bars, long format:
    ``symbol, indicator, interval, timestamp, output, value`` (``output`` is ``value`` for a
    one-output indicator such as sma, else the output's name: macd, signal, histogram);
 4. then always the trading tables (core/export_trading.py): orders, fills, positions, account
-   (one row), equity (one row a session minute).
+   (one row), equity (one row a session minute), the report's figures and its P&L breakdown.
+
+JSON also carries ``plugins``: each strategy and scanner loaded (file, class, params, state,
+counters); each order's ``origin`` names the plugin that placed it.
 
 Timestamps are bar starts in ISO 8601 UTC (``2024-12-02T14:30:00Z``). A number that is not
 finite (NaN, ±inf) is null in JSON and an empty cell in CSV.
@@ -52,6 +55,7 @@ from trader_cli.core.errors import UsageError
 from trader_cli.core.export_trading import trading_document, write_trading_csv
 from trader_cli.core.jsonsafe import finite, finite_list
 from trader_cli.core.jsonstream import LazyArray, LazyObject, materialize, write_json
+from trader_cli.core.plugins.views import PluginStatus, plugins_view
 from trader_cli.core.quality import IntervalQuality
 from trader_cli.core.results import ExportFormat, ExportReport
 
@@ -132,6 +136,8 @@ class MetadataOut(_Model):
     auto_provisioned: bool
     added_at: str | None
     upgraded_from_adhoc: bool
+    plugin: str | None = Field(default=None, description="the plugin that added it (scanner:NAME, strategy:NAME)")
+    rule: str | None = Field(default=None, description="that plugin's reason for the addition")
 
 
 class SymbolOut(_Model):
@@ -168,6 +174,7 @@ class SessionExport(_Model):
     account: Account | None = None
     equity: list[EquityPoint] = Field(default_factory=list)
     report: Report | None = None
+    plugins: list[PluginStatus] = Field(default_factory=list, description="the strategies and scanners loaded")
 
 
 def export_schema() -> dict[str, Any]:
@@ -271,6 +278,8 @@ def _symbol_out(eng: Engine, sym: str, with_bars: bool) -> dict[str, Any]:
             "auto_provisioned": meta.auto_provisioned,
             "added_at": iso_utc(meta.added_at) if meta.added_at is not None else None,
             "upgraded_from_adhoc": meta.upgraded_from_adhoc,
+            "plugin": meta.plugin,
+            "rule": meta.rule,
         },
     }
 
@@ -300,6 +309,7 @@ def _document(coord: SessionCoordinator, with_bars: bool, progress: Progress | N
         },
         "symbols": LazyObject(symbols()),
         **trading_document(eng),
+        "plugins": [finite(p.model_dump(mode="json")) for p in plugins_view(eng).plugins],
     }
 
 
@@ -332,6 +342,8 @@ CSV_COLUMNS = [
     "auto_provisioned",
     "added_at",
     "upgraded_from_adhoc",
+    "plugin",
+    "rule",
 ]
 CSV_BAR_COLUMNS = ["symbol", "interval", "timestamp", "open", "high", "low", "close", "volume"]
 CSV_VALUE_COLUMNS = ["symbol", "indicator", "interval", "timestamp", "output", "value"]
@@ -354,6 +366,8 @@ def _csv_symbol_row(s: dict[str, Any]) -> list[Any]:
         m["auto_provisioned"],
         m["added_at"] or "",
         m["upgraded_from_adhoc"],
+        m["plugin"] or "",
+        m["rule"] or "",
     ]
 
 

@@ -10,7 +10,7 @@ the New York offset.
 
 CSV: after the symbols (and bars and values) tables, one table each, separated by a blank line:
 orders, fills, positions, account (one row), equity, the report's figures (one row), and its
-P&L breakdown (``by,key,pnl``: by symbol, by source).
+P&L breakdown (``by,key,pnl``: by symbol, by source, by plugin).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def write_trading_csv(fh: IO[str], eng: Engine) -> None:
     from trader_cli.core.broker.report import build_report
 
     report = build_report(eng).model_dump(mode="json")
-    by = {"symbol": report.pop("pnl_by_symbol"), "source": report.pop("pnl_by_source")}
+    by = {k: report.pop(f"pnl_by_{k}") for k in ("symbol", "source", "plugin")}
     fh.write("\n")
     w.writerow(list(report))
     w.writerow([csv_cell(v) for v in report.values()])

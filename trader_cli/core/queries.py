@@ -12,7 +12,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from trader_cli.core.bars import Bars
 from trader_cli.core.calendar import to_ny
@@ -44,6 +44,7 @@ class SessionStatus(BaseModel):
     symbols: int
     equity: float | None = None  # once an order was placed (the broker is active)
     day_pnl: float | None = None
+    plugins: list[str] = Field(default_factory=list, description="the running strategies and scanners")
 
     @property
     def time_text(self) -> str | None:
@@ -80,6 +81,7 @@ def status(eng: Engine) -> SessionStatus:
         symbols=len(eng.session.symbols),
         equity=equity,
         day_pnl=equity - day_start if equity is not None else None,
+        plugins=[s.name for s in list(eng.plugins.slots.values()) if s.state == "running"],
     )
 
 

@@ -167,6 +167,8 @@ class MetadataView(BaseModel):
     auto_provisioned: bool
     added_at: dt.datetime | None
     upgraded_from_adhoc: bool
+    plugin: str | None = None  # the plugin that added it, if one did
+    rule: str | None = None  # and why
 
 
 class IntervalDetail(BaseModel):
@@ -222,6 +224,8 @@ def symbol_detail(eng: Engine, symbol: str) -> SymbolDetail:
         auto_provisioned=m.auto_provisioned,
         added_at=_ny(m.added_at),
         upgraded_from_adhoc=m.upgraded_from_adhoc,
+        plugin=m.plugin,
+        rule=m.rule,
     )
     inds = [queries.indicator_info(eng, data, key) for key in data.indicators]
     return SymbolDetail(

@@ -148,6 +148,7 @@ def symbol_tables(d: SymbolDetail) -> list[Tabular]:
             ["auto_provisioned", m.auto_provisioned],
             ["added_at", ny(m.added_at)],
             ["upgraded_from_adhoc", m.upgraded_from_adhoc],
+            *([["added by plugin", f"{m.plugin} ({m.rule})" if m.rule else m.plugin]] if m.plugin else []),
             ["base_interval", d.base_interval.name],
         ],
     )

@@ -145,6 +145,13 @@ def _pnl_tables(r: Any) -> list[Tabular]:
                 money=["pnl"],
             )
         )  # fmt: skip
+    if len(r.pnl_by_plugin) > 1 or set(r.pnl_by_plugin) - {"adhoc"}:
+        out.append(
+            FitTabular(
+                title="P&L by plugin", columns=["placed by", "pnl"], rows=[[k, x] for k, x in r.pnl_by_plugin.items()],
+                money=["pnl"],
+            )
+        )  # fmt: skip
     if r.pnl_by_source:
         out.append(
             FitTabular(
@@ -188,7 +195,7 @@ def report_tables(v: ReportView) -> list[Tabular]:
 def report_csv(v: ReportView) -> list[Tabular]:
     """The report for CSV: its figures as one row of raw values, then the P&L tables."""
     figures = v.report.model_dump(mode="json")
-    for key in ("pnl_by_symbol", "pnl_by_source"):
+    for key in ("pnl_by_symbol", "pnl_by_source", "pnl_by_plugin"):
         figures.pop(key)
     return [Tabular(title="report", columns=list(figures), rows=[list(figures.values())]), *_pnl_tables(v.report)]
 

@@ -22,7 +22,7 @@ _CHOICES = {
     "fmt": ["json", "csv"],
     "tif": ["day", "gtc"],
 }
-_PATH_PARAMS = {"path", "png", "file"}
+_PATH_PARAMS = {"path", "png", "file", "spec"}
 # Commands that read a symbol of the session: a stored symbol that is not loaded would only be an
 # error there, so they are offered the session's symbols alone.
 _SESSION_SYMBOL_COMMANDS = {
@@ -100,6 +100,13 @@ class CommandCompleter(Completer):
         broker = self.obj.coordinator.engine.broker
         return [(o.id, f"{o.side} {o.qty} {o.symbol} {o.type}") for o in broker.open_orders()]
 
+    def plugins(self, kind: str) -> list[tuple[str, str]]:
+        """The loaded plugins of a kind (strategy, scanner), each with its state."""
+        if not self.obj.has_coordinator:
+            return []
+        slots = list(self.obj.coordinator.engine.plugins.slots.values())
+        return [(s.name, s.state) for s in slots if s.kind == kind]
+
     def values_for(self, param: str, at: Position) -> list[tuple[str, str]]:
         """Candidate values (text, meta) for a parameter by its name, at a position."""
         if param in ("symbol", "symbols"):
@@ -121,6 +128,8 @@ class CommandCompleter(Completer):
             return [(k, "indicator") for k in self.indicator_keys(at.first("symbol"))]
         if param == "order_id":
             return self.open_orders()
+        if param == "plugin":
+            return self.plugins(at.command[0])
         if param == "config":
             return [(str(p), "config") for p in sorted(Path("configs").glob("*.json"))]
         return [(c, param) for c in _CHOICES.get(param, [])]

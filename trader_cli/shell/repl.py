@@ -47,9 +47,10 @@ def toolbar_text(obj: AppContext) -> str:
     st = obj.coordinator.status()
     speed = "max" if not st.speed else f"{st.speed:g}x"
     account = "" if st.equity is None else f" │ equity {st.equity:,.2f} │ day P&L {st.day_pnl or 0:+,.2f}"
+    plugins = f" │ running {', '.join(st.plugins)}" if st.plugins else ""
     return (
         f" {st.time_text} │ day {st.day_text} │ {st.progress_pct:.1f}% │ speed {speed} │ "
-        f"{st.symbols} symbols{account} │ {hints}"
+        f"{st.symbols} symbols{account}{plugins} │ {hints}"
     )
 
 

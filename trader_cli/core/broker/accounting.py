@@ -43,6 +43,9 @@ def apply_fill(broker: SimBroker, row: int, qty: int, price: float, t: int) -> N
     broker.held = None  # the held lanes are rebuilt at the next mark
     broker.realized[lane] += realized
     broker.cash -= signed * price + fee
+    origin = order.origin
+    broker.origin_cash[origin] = broker.origin_cash.get(origin, 0.0) - (signed * price + fee)
+    broker.origin_qty[(origin, lane)] = broker.origin_qty.get((origin, lane), 0) + signed
     broker.fees += fee
     broker.lane_fees[lane] += fee
     if broker.mark[lane] != broker.mark[lane]:

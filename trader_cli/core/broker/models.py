@@ -142,5 +142,8 @@ class Report(BaseModel):
     fees: float
     pnl_by_symbol: dict[str, float] = Field(default_factory=dict)
     pnl_by_source: dict[str, float] = Field(default_factory=dict)
+    pnl_by_plugin: dict[str, float] = Field(
+        default_factory=dict, description="by the orders' origin: adhoc (the trader) or strategy:NAME"
+    )
     days: int
     fill_assumptions: str

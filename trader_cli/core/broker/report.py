@@ -13,7 +13,9 @@
   profit ÷ gross loss (None without a loss), ``expectancy`` their average P&L,
   ``avg_hold_minutes`` their average trading minutes held;
 - ``pnl_by_symbol``: realized + unrealized − fees per symbol (removed ones included);
-  ``pnl_by_source``: the same summed by who added the symbol (config, strategy, scanner, adhoc).
+  ``pnl_by_source``: the same summed by who added the symbol (config, strategy, scanner, adhoc);
+  ``pnl_by_plugin``: by who placed the orders (``adhoc`` for the trader's, ``strategy:NAME`` for a
+  plugin's): each origin's fills' cash flows and fees plus what its shares are worth at the marks.
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ def build_report(eng: Engine) -> Report:
         fees=b.fees,
         pnl_by_symbol=by_symbol,
         pnl_by_source=by_source,
+        pnl_by_plugin=pnl_by_plugin(eng),
         days=len(closes),
         fill_assumptions=fill_assumptions(b.cfg),
     )
@@ -122,3 +125,15 @@ def pnl_by_symbol(eng: Engine) -> tuple[dict[str, float], dict[str, float]]:
         by_symbol[sym] = by_symbol.get(sym, 0.0) + realized - fees
         by_source[source] = by_source.get(source, 0.0) + realized - fees
     return dict(sorted(by_symbol.items())), dict(sorted(by_source.items()))
+
+
+def pnl_by_plugin(eng: Engine) -> dict[str, float]:
+    """Per order origin: its cash flows (fills and fees) plus its shares at their marks."""
+    b = eng.broker
+    out = dict(b.origin_cash)
+    for (origin, lane), q in b.origin_qty.items():
+        if q:
+            b._ensure(lane)
+            mark = float(b.mark[lane])
+            out[origin] = out.get(origin, 0.0) + q * (mark if mark == mark else 0.0)
+    return dict(sorted(out.items()))

@@ -187,6 +187,8 @@ class SimBroker:
         self.mark = np.full(cap, np.nan)
         self.held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # see _held_lanes
         self._trip_open: dict[int, tuple[int, int, float]] = {}  # lane -> (opened ns, minute, pnl so far)
+        self.origin_cash: dict[str, float] = {}  # per order origin: its fills' cash flows and fees
+        self.origin_qty: dict[tuple[str, int], int] = {}  # (origin, lane) -> shares its fills hold
         self.gone: dict[str, tuple[float, float, str]] = {}  # removed symbols: realized, fees, source
         self.eq_time: list[int] = []
         self.eq_value: list[float] = []
@@ -216,6 +218,11 @@ class SimBroker:
         if self.realized[lane] or self.lane_fees[lane]:
             r, f, _ = self.gone.get(symbol, (0.0, 0.0, source))
             self.gone[symbol] = (r + float(self.realized[lane]), f + float(self.lane_fees[lane]), source)
+        mark = float(self.mark[lane])
+        for key in [k for k in self.origin_qty if k[1] == lane]:  # flat overall; settle each origin's share
+            q = self.origin_qty.pop(key)
+            if q and mark == mark:
+                self.origin_cash[key[0]] = self.origin_cash.get(key[0], 0.0) + q * mark
         self.qty[lane], self.avg[lane], self.realized[lane], self.lane_fees[lane] = 0, 0.0, 0.0, 0.0
         self.held = None
         self.mark[lane] = np.nan
