@@ -526,7 +526,9 @@ class _BarsSource:
         from trader_cli.core.broker.models import OrderRequest
 
         idx = _select(which, view.symbols)
-        qtys, limits, stops = (_per(x, len(idx), name) for x, name in ((qty, "qty"), (limit, "limit"), (stop, "stop")))
+        qtys, limits, stops = (
+            _per(x, idx, len(view.symbols), name) for x, name in ((qty, "qty"), (limit, "limit"), (stop, "stop"))
+        )
         broker = self.host.eng.broker
         placed = []
         for k, i in enumerate(idx.tolist()):
@@ -558,14 +560,19 @@ def _select(which: Any, symbols: np.ndarray) -> np.ndarray:
         raise PluginError(f"order for {err.args[0]}: not one of this callback's symbols") from None
 
 
-def _per(x: Any, n: int, name: str) -> list[Any]:
+def _per(x: Any, idx: np.ndarray, total: int, name: str) -> list[Any]:
+    """One value per selected symbol: a scalar for all, one per selected symbol, or one per
+    symbol of the callback (then the selected ones are taken)."""
+    n = len(idx)
     if x is None or np.isscalar(x):
         one = x.item() if isinstance(x, np.generic) else x
         return [one] * n
-    vals = np.asarray(x).ravel().tolist()
-    if len(vals) != n:
-        raise PluginError(f"{len(vals)} {name} values for {n} selected symbols")
-    return vals
+    arr = np.asarray(x).ravel()
+    if len(arr) == n:
+        return list(arr.tolist())
+    if len(arr) == total:
+        return list(arr[idx].tolist())
+    raise PluginError(f"{len(arr)} {name} values for {n} selected symbols (give one, {n}, or one per symbol: {total})")
 
 
 def _num(x: Any) -> float | None:

@@ -117,7 +117,7 @@ def validate_params(cls: type[Plugin], raw: dict[str, Any], name: str) -> dict[s
         first = err.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
         given = values.get(str(first["loc"][0]), "?")
-        raise PluginError(f"{name}: parameter {where}={given!r}: {first['msg'].lower()}") from err
+        raise PluginError(f"{name}: parameter {where}={given}: {first['msg'].lower()}") from err
     for p in cls.params:
         if p.choices is not None and checked[p.name] not in p.choices:
             allowed = ", ".join(repr(c) for c in p.choices)
