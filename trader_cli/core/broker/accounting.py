@@ -3,20 +3,88 @@ cash and fees, the order's state, and round trips (flat → held → flat)."""
 
 from __future__ import annotations
 
+import bisect
+import datetime as dt
 from typing import TYPE_CHECKING
 
-from trader_cli.core.broker.models import Fill, RoundTrip
-from trader_cli.core.calendar import to_ny
+import numpy as np
+
+from trader_cli.core.broker.models import Fill, Order, RoundTrip
 
 if TYPE_CHECKING:
     from trader_cli.core.broker.sim import SimBroker
-    from trader_cli.core.engine import Engine
 
 
 def fee_for(broker: SimBroker, qty: int) -> float:
     """The fee of one fill: max(fee_min, fee_per_share × shares)."""
     cfg = broker.cfg
     return max(cfg.fee_min, cfg.fee_per_share * qty)
+
+
+def apply_fills(broker: SimBroker, rows: list[int], qtys: list[int], prices: list[float], t: int) -> None:
+    """Fill open-book ``rows`` at the bar starting ``t``: the account's arrays updated at once
+    for the minute's fills (one order per symbol, the usual case), else one fill after another;
+    then each fill's record, its order, and its round trip."""
+    b = broker.book
+    idx = np.asarray(rows, dtype=np.int64)
+    lanes = b.lane[idx]
+    if len(rows) == 1 or len(np.unique(lanes)) != len(rows):
+        for row, one_qty, one_price in zip(rows, qtys, prices, strict=True):
+            apply_fill(broker, row, one_qty, one_price, t)
+        return
+    broker._ensure(int(lanes.max()))
+    qty = np.asarray(qtys, dtype=np.int64)
+    price = np.asarray(prices, dtype=np.float64)
+    cfg = broker.cfg
+    fee = np.maximum(cfg.fee_min, cfg.fee_per_share * qty)
+    signed = b.sign[idx] * qty
+    before = broker.qty[lanes]
+    after = before + signed
+    avg = broker.avg[lanes]
+    adding = (before == 0) | ((before > 0) == (signed > 0))
+    closed = np.where(adding, 0, np.minimum(np.abs(before), qty))
+    realized = (price - avg) * closed * np.sign(before)
+    grown = np.divide(avg * np.abs(before) + price * qty, np.abs(after), out=np.zeros(len(idx)), where=after != 0)
+    flipped = (after != 0) & ((after > 0) != (before > 0)) & ~adding
+    broker.avg[lanes] = np.where(adding, grown, np.where(flipped, price, np.where(after == 0, 0.0, avg)))
+    broker.qty[lanes] = after
+    broker.held = None
+    broker.realized[lanes] += realized
+    flow = signed * price + fee
+    broker.cash -= float(flow.sum())
+    broker.fees += float(fee.sum())
+    broker.lane_fees[lanes] += fee
+    unmarked = np.isnan(broker.mark[lanes])
+    if unmarked.any():
+        broker.mark[lanes[unmarked]] = price[unmarked]
+    when = broker.ny_time(t)
+    columns = (b.ref[idx], qty, price, fee, lanes, flow, signed, before, after, realized)
+    cash, held = broker.origin_cash, broker.origin_qty
+    for ref, q, px, f, lane, fl, sg, was, now, won in zip(*(c.tolist() for c in columns), strict=True):
+        order = broker.orders[ref]
+        origin = order.origin
+        cash[origin] = cash.get(origin, 0.0) - fl
+        held[(origin, lane)] = held.get((origin, lane), 0) + sg
+        broker.fills.append(
+            Fill(order_id=order.id, symbol=order.symbol, side=order.side, qty=q, price=px, fee=f, time=when)
+        )
+        _record(broker, order, q, px, f, when)
+        _round_trip(broker, order.symbol, lane, was, now, won - f, t)
+
+
+def _record(broker: SimBroker, order: Order, qty: int, price: float, fee: float, when: dt.datetime) -> None:
+    """The order's fill so far, and the event (one line each for the trader's orders; a plugin's
+    fills of a minute are summed up in one line by the caller's stage)."""
+    filled = order.filled_qty + qty
+    # The values are ours and of the right types: set them as pydantic keeps them (its __dict__),
+    # without its per-attribute hook (a strategy's minute fills hundreds of orders).
+    order.__dict__.update(
+        avg_fill_price=((order.avg_fill_price or 0.0) * order.filled_qty + price * qty) / filled,
+        filled_qty=filled,
+        filled_at=when,
+        status="filled" if filled >= order.qty else "partially_filled",
+    )
+    broker.note_fill(order, qty, price, fee, when)
 
 
 def apply_fill(broker: SimBroker, row: int, qty: int, price: float, t: int) -> None:
@@ -50,56 +118,38 @@ def apply_fill(broker: SimBroker, row: int, qty: int, price: float, t: int) -> N
     broker.lane_fees[lane] += fee
     if broker.mark[lane] != broker.mark[lane]:
         broker.mark[lane] = price
-    when = to_ny(t)
+    when = broker.ny_time(t)
     broker.fills.append(
         Fill(order_id=order.id, symbol=order.symbol, side=order.side, qty=qty, price=price, fee=fee, time=when)
     )
-    filled = order.filled_qty + qty
-    order.avg_fill_price = ((order.avg_fill_price or 0.0) * order.filled_qty + price * qty) / filled
-    order.filled_qty = filled
-    order.filled_at = when
-    order.status = "filled" if filled >= order.qty else "partially_filled"
-    broker._engine().events.emit(
-        "fill", f"fill {order.id}: {order.side} {qty:,} {order.symbol} @ {price:,.4f} (fee {fee:,.2f}) at {when:%H:%M}"
-    )
+    _record(broker, order, qty, price, fee, when)
     _round_trip(broker, order.symbol, lane, before, after, realized - fee, t)
 
 
 def _round_trip(broker: SimBroker, symbol: str, lane: int, before: int, after: int, pnl: float, t: int) -> None:
-    """Open, carry or close the lane's round trip."""
-
+    """Open, carry or close the lane's round trip (its hold time: the session minutes stepped
+    between its first fill and its last, counted on the equity curve's minutes)."""
     trips = broker._trip_open
     if before == 0:
-        trips[lane] = (t, 0, pnl)
+        trips[lane] = (t, pnl)
         return
-    opened, _, acc = trips.get(lane, (t, 0, 0.0))
+    opened, acc = trips.get(lane, (t, 0.0))
     acc += pnl
     flipped = after != 0 and (after > 0) != (before > 0)
     if after == 0 or flipped:
-        eng = broker._engine()
+        minutes = bisect.bisect_left(broker.eq_time, t) - bisect.bisect_left(broker.eq_time, opened)
         broker.trips.append(
             RoundTrip(
                 symbol=symbol,
                 side="long" if before > 0 else "short",
-                opened_at=to_ny(opened),
-                closed_at=to_ny(t),
-                minutes=session_minutes(eng, opened, t),
+                opened_at=broker.ny_time(opened),
+                closed_at=broker.ny_time(t),
+                minutes=minutes,
                 pnl=acc,
             )
         )
         trips.pop(lane, None)
         if flipped:
-            trips[lane] = (t, 0, 0.0)
+            trips[lane] = (t, 0.0)
     else:
-        trips[lane] = (opened, 0, acc)
-
-
-def session_minutes(eng: Engine, a_ns: int, b_ns: int) -> int:
-    """Trading minutes between two times of the backtest (for hold times)."""
-    total = 0
-    for d in eng.timeline.days:
-        o, c = eng.calendar.open_close(d)
-        lo, hi = max(o, a_ns), min(c, b_ns)
-        if hi > lo:
-            total += (hi - lo) // 60_000_000_000
-    return int(total)
+        trips[lane] = (opened, acc)

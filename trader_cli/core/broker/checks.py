@@ -15,6 +15,7 @@ much again is held back).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,6 +28,39 @@ if TYPE_CHECKING:
 
 MAX_SHARES = 1_000_000_000
 MIN_PRICE, MAX_PRICE = 0.0001, 10_000_000.0  # the store's price range (core/bar_checks.py), to a tick
+
+
+@dataclass
+class Ledger:
+    """What the checks of a batch of orders read (buying power, the shares open orders will buy
+    and sell per lane, the lanes held or ordered), computed once and kept up to date as the
+    batch's orders are accepted: a strategy's hundred orders cost one look at the book."""
+
+    power: float
+    buying: dict[int, int] = field(default_factory=dict)
+    selling: dict[int, int] = field(default_factory=dict)
+    busy: set[int] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, broker: SimBroker) -> Ledger:
+        """The ledger of the broker's book now."""
+        b = broker.book
+        out = cls(buying_power(broker))
+        if b.n:
+            lanes, left, sign = b.lane.tolist(), b.left.tolist(), b.sign.tolist()
+            for lane, q, s in zip(lanes, left, sign, strict=True):
+                side = out.buying if s > 0 else out.selling
+                side[lane] = side.get(lane, 0) + q
+            out.busy.update(lanes)
+        out.busy.update(np.flatnonzero(broker.qty != 0).tolist())
+        return out
+
+    def accept(self, lane: int, buy: bool, qty: int, hold: float) -> None:
+        """An accepted order of the batch: it holds back its share of buying power."""
+        self.power -= qty * hold
+        side = self.buying if buy else self.selling
+        side[lane] = side.get(lane, 0) + qty
+        self.busy.add(lane)
 
 
 def buying_power(broker: SimBroker) -> float:
@@ -64,7 +98,7 @@ def worst_price(req: OrderRequest, last: float, slippage: float) -> float:
     return max(last, req.limit or 0.0, req.stop or 0.0)
 
 
-def refusal(broker: SimBroker, req: OrderRequest, eng: Engine) -> tuple[str | None, float]:
+def refusal(broker: SimBroker, req: OrderRequest, eng: Engine, ledger: Ledger) -> tuple[str | None, float]:
     """(why the order is refused or None, what each of its shares holds back of buying power
     while it is open: a buy its cost where it opens a position, a sale its value where it goes
     short, nothing where it closes one)."""
@@ -82,12 +116,11 @@ def refusal(broker: SimBroker, req: OrderRequest, eng: Engine) -> tuple[str | No
         return f"{req.symbol} has no bar yet to price the order at (advance the clock first)", 0.0
     slip = cfg.slippage_bps / 10_000.0
     ref = worst_price(req, last, slip)
-    pos, _ = broker.holds(data.lane)
-    b = broker.book
-    mine = b.lane[: b.n] == data.lane
-    buying = int(b.left[mine & (b.sign > 0)].sum())  # shares open buy orders will add
-    selling = int(b.left[mine & (b.sign < 0)].sum())  # and open sell orders take
-    power = buying_power(broker)
+    lane = data.lane
+    pos = int(broker.qty[lane])
+    buying = ledger.buying.get(lane, 0)  # shares open buy orders will add
+    selling = ledger.selling.get(lane, 0)  # and open sell orders take
+    power = ledger.power
     fee = max(cfg.fee_min, cfg.fee_per_share * req.qty)
     if req.side == "buy":
         covering = min(req.qty, max(0, -pos - buying))  # shares that close a short (already held back)
@@ -115,10 +148,12 @@ def refusal(broker: SimBroker, req: OrderRequest, eng: Engine) -> tuple[str | No
             )
         hold = short * ref / req.qty
     after = pos + buying - selling + (req.qty if req.side == "buy" else -req.qty)
-    return _limits(broker, req, ref, pos + buying - selling, after, data.lane), hold
+    return _limits(broker, req, ref, pos + buying - selling, after, lane, ledger), hold
 
 
-def _limits(broker: SimBroker, req: OrderRequest, ref: float, before: int, after: int, lane: int) -> str | None:
+def _limits(
+    broker: SimBroker, req: OrderRequest, ref: float, before: int, after: int, lane: int, ledger: Ledger
+) -> str | None:
     """The config's limits; ``before``/``after``: the shares held once the open orders fill,
     without and with this one."""
     cfg = broker.cfg
@@ -130,9 +165,7 @@ def _limits(broker: SimBroker, req: OrderRequest, ref: float, before: int, after
             f"{req.symbol} would hold ${abs(after) * ref:,.2f} with its open orders, "
             f"above max_per_symbol ${cfg.max_per_symbol:,.2f}"
         )
-    if cfg.max_open_positions is not None and before == 0 and after != 0:
-        held = set(np.flatnonzero(broker.qty != 0).tolist()) | set(broker.book.lane[: broker.book.n].tolist())
-        held.discard(lane)
-        if len(held) >= cfg.max_open_positions:
-            return f"{cfg.max_open_positions} position(s) are open or ordered already (max_open_positions)"
+    cap = cfg.max_open_positions
+    if cap is not None and before == 0 and after != 0 and len(ledger.busy - {lane}) >= cap:
+        return f"{cfg.max_open_positions} position(s) are open or ordered already (max_open_positions)"
     return None

@@ -29,7 +29,8 @@ initial cash.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime as dt
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -76,6 +77,15 @@ _COLUMNS = {
     "ref": np.int64,  # index into SimBroker.orders
 }
 INF = float("inf")
+_PUSHED = ("lane", "sign", "left", "kind", "limit", "stop", "start", "expire", "ref", "ref_px")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
+
+
+def _or_nan(x: float | None) -> float:
+    return float("nan") if x is None else float(x)
 
 
 def _triggers(sign: int, kind: int, limit: float, stop: float, triggered: bool) -> tuple[float, float]:
@@ -120,21 +130,26 @@ class _Book:
     def __len__(self) -> int:
         return self.n
 
-    def push(self, **row: float | int) -> None:
-        """Add one open order (a value for every column but the derived ones)."""
-        if self.n == len(self._store["ref"]):
+    def push_many(self, rows: list[tuple[float, ...]]) -> None:
+        """Add open orders, each (lane, sign, left, kind, limit, stop, start, expire, ref, ref_px)."""
+        need = self.n + len(rows)
+        if need > len(self._store["ref"]):
+            size = max(need, 2 * len(self._store["ref"]))
             for name, arr in self._store.items():
-                grown = np.zeros(2 * len(arr), arr.dtype)
+                grown = np.zeros(size, arr.dtype)
                 grown[: self.n] = arr[: self.n]
                 self._store[name] = grown
-        row["triggered"] = False
-        row["lo_trig"], row["hi_trig"] = _triggers(
-            int(row["sign"]), int(row["kind"]), float(row["limit"]), float(row["stop"]), False
-        )
-        for name, v in row.items():
-            self._store[name][self.n] = v
-        self.n += 1
-        self.latest_start = max(self.latest_start, int(row["start"]))
+        at = slice(self.n, need)
+        cols = list(zip(*rows, strict=True))
+        for name, values in zip(_PUSHED, cols, strict=True):
+            self._store[name][at] = values
+        self._store["triggered"][at] = False
+        for k, (_, sign, _, kind, limit, stop, *_rest) in enumerate(rows):
+            self._store["lo_trig"][self.n + k], self._store["hi_trig"][self.n + k] = _triggers(
+                int(sign), int(kind), float(limit), float(stop), False
+            )
+        self.n = need
+        self.latest_start = max(self.latest_start, int(max(cols[6])))
         self._views()
 
     def keep(self, mask: np.ndarray) -> None:
@@ -186,7 +201,9 @@ class SimBroker:
         self.lane_fees = np.zeros(cap)
         self.mark = np.full(cap, np.nan)
         self.held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # see _held_lanes
-        self._trip_open: dict[int, tuple[int, int, float]] = {}  # lane -> (opened ns, minute, pnl so far)
+        self._trip_open: dict[int, tuple[int, float]] = {}  # lane -> (opened ns, pnl so far)
+        self._fills_seen: dict[str, list[Any]] = {}  # a plugin's fills this minute: buys, sells, when
+        self._ny: dict[int, dt.datetime] = {}  # New York times of recent fills (a minute fills many)
         self.origin_cash: dict[str, float] = {}  # per order origin: its fills' cash flows and fees
         self.origin_qty: dict[tuple[str, int], int] = {}  # (origin, lane) -> shares its fills hold
         self.gone: dict[str, tuple[float, float, str]] = {}  # removed symbols: realized, fees, source
@@ -231,72 +248,104 @@ class SimBroker:
     def submit(self, req: OrderRequest) -> Order:
         """Check an order and accept it (open) or record it rejected with why; changes nothing
         else when rejected."""
+        return self.submit_many([req])[0]
+
+    def submit_many(self, reqs: list[OrderRequest]) -> list[Order]:
+        """``submit`` for several orders at once, checked one after another against the book as
+        the earlier ones leave it (one look at the book for the batch; see checks.Ledger)."""
+        from trader_cli.core.broker.checks import Ledger, refusal
+
         eng = self._engine()
         book = eng.replay.book
         state = eng.clock.state.value
         if book is None or state not in ("running", "paused", "finished"):
             raise SessionStateError(f"orders need an active session (state: {state}; start one with: system start)")
         now = book.now_ns
+        when = to_ny(now)
         tl = eng.timeline
-        why, hold = self._refusal(req, eng)
-        if why is None and book.done and tl.is_last:  # no bar left today and no session after it
-            why = "the backtest has no session left to fill it in" + (
-                " (it finished; start a new one with: system start)" if state == "finished" else ""
-            )
-        # Rejected orders number apart (r000001…): accepted ids stay the same whether or not a
-        # replay of the session repeats the refused lines.
-        self.active = True
-        order = Order(
-            id=self._next_id(why is None),
-            symbol=req.symbol,
-            side=req.side,
-            qty=req.qty,
-            type=req.type,
-            limit=req.limit,
-            stop=req.stop,
-            tif=req.tif,
-            submitted_at=to_ny(now),
-            status="open" if why is None else "rejected",
-            reason=why,
-            origin=req.origin,
-        )
-        self.orders.append(order)
-        if why is not None:
-            return order
-        data = eng.session.require(req.symbol)
-        if book.done:  # no bar left today: the next session's
-            start, day_close = tl.bound(tl.pos + 1, 0), tl.bound(tl.pos + 1, 1)
-            order.for_session = tl.days[tl.pos + 1]
+        late = book.done and tl.is_last  # no bar left today and no session after it
+        if book.done and not late:  # no bar left today: the next session's
+            start, day_close, session = tl.bound(tl.pos + 1, 0), tl.bound(tl.pos + 1, 1), tl.days[tl.pos + 1]
         else:
-            start, day_close = now, book.close_ns
-            order.for_session = book.day
-        expire = day_close if req.tif == "day" else FAR
-        nan = float("nan")
-        self.book.push(
-            lane=data.lane,
-            sign=1 if req.side == "buy" else -1,
-            left=req.qty,
-            kind=TYPES[req.type],
-            limit=nan if req.limit is None else req.limit,
-            stop=nan if req.stop is None else req.stop,
-            start=start,
-            expire=expire,
-            ref=len(self.orders) - 1,
-            ref_px=hold,
-        )
-        eng.events.emit("order", f"order {order.id}: {req.side} {req.qty:,} {req.symbol} {req.type} ({req.tif})")
-        return order
+            start, day_close, session = now, book.close_ns, book.day
+        ledger = Ledger.of(self)
+        self.active = True
+        placed: list[Order] = []
+        rows: list[tuple[float, ...]] = []
+        for req in reqs:
+            why, hold = refusal(self, req, eng, ledger)
+            if why is None and late:
+                why = "the backtest has no session left to fill it in" + (
+                    " (it finished; start a new one with: system start)" if state == "finished" else ""
+                )
+            # Rejected orders number apart (r000001…): accepted ids stay the same whether or not
+            # a replay of the session repeats the refused lines.
+            order = Order(
+                id=self._next_id(why is None), symbol=req.symbol, side=req.side, qty=req.qty, type=req.type,
+                limit=req.limit, stop=req.stop, tif=req.tif, submitted_at=when,
+                status="open" if why is None else "rejected", reason=why, filled_at=None, filled_qty=0,
+                avg_fill_price=None, origin=req.origin, for_session=session if why is None else None,
+            )  # fmt: skip
+            self.orders.append(order)
+            placed.append(order)
+            if why is not None:
+                continue
+            lane = eng.session.symbols[req.symbol].lane
+            buy = req.side == "buy"
+            ledger.accept(lane, buy, req.qty, hold)
+            rows.append(
+                (lane, 1 if buy else -1, req.qty, TYPES[req.type], _or_nan(req.limit), _or_nan(req.stop), start,
+                 day_close if req.tif == "day" else FAR, len(self.orders) - 1, hold)
+            )  # fmt: skip
+        if rows:
+            self.book.push_many(rows)
+        accepted = [o for o in placed if o.status == "open"]
+        if accepted and accepted[0].origin != "adhoc":  # a plugin's batch: one line
+            buys = sum(1 for o in accepted if o.side == "buy")
+            eng.events.emit(
+                "order",
+                f"{accepted[0].origin}: {_count(buys, 'buy')}, {_count(len(accepted) - buys, 'sell')} placed "
+                f"({accepted[0].id}..{accepted[-1].id})",
+            )
+            return placed
+        for order in accepted:
+            eng.events.emit(
+                "order", f"order {order.id}: {order.side} {order.qty:,} {order.symbol} {order.type} ({order.tif})"
+            )
+        return placed
+
+    # -- events -----------------------------------------------------------------------------------
+    def note_fill(self, order: Order, qty: int, price: float, fee: float, when: dt.datetime) -> None:
+        """A fill's event: one line for the trader's orders; a plugin's are summed up per minute."""
+        if order.origin == "adhoc":
+            self._engine().events.emit(
+                "fill",
+                f"fill {order.id}: {order.side} {qty:,} {order.symbol} @ {price:,.4f} (fee {fee:,.2f}) at {when:%H:%M}",
+            )
+            return
+        seen = self._fills_seen.setdefault(order.origin, [0, 0, when])
+        seen[0 if order.side == "buy" else 1] += 1
+
+    def _flush_fills(self) -> None:
+        for origin, (buys, sells, when) in self._fills_seen.items():
+            self._engine().events.emit(
+                "fill", f"{origin}: {_count(buys, 'buy')}, {_count(sells, 'sell')} filled at {when:%H:%M}"
+            )
+        self._fills_seen.clear()
+
+    def ny_time(self, t: int) -> dt.datetime:
+        """``to_ny(t)``, remembered: the fills of one minute share one datetime."""
+        when = self._ny.get(t)
+        if when is None:
+            if len(self._ny) > 64:
+                self._ny.clear()
+            when = self._ny[t] = to_ny(t)
+        return when
 
     def _next_id(self, accepted: bool) -> str:
         prefix = "o" if accepted else "r"
         self.numbered[prefix] += 1
         return f"{prefix}{self.numbered[prefix]:06d}"
-
-    def _refusal(self, req: OrderRequest, eng: Engine) -> tuple[str | None, float]:
-        """Why the order cannot be accepted (None: it can), and what it holds back."""
-        from trader_cli.core.broker.checks import refusal
-
-        return refusal(self, req, eng)
 
     def cancel(self, order_id: str) -> Order:
         """Cancel an open order (SessionStateError for one that is not open)."""
@@ -348,7 +397,9 @@ class SimBroker:
             return
         slip = self.cfg.slippage_bps / 10_000.0
         cap = self.cfg.max_participation
-        done = False
+        rows: list[int] = []
+        qtys: list[int] = []
+        prices: list[float] = []
         for row in np.flatnonzero(reach).tolist():
             lane, sign, kind = int(lanes[row]), int(b.sign[row]), int(b.kind[row])
             o = float(cols["open"][k, lane])
@@ -372,21 +423,26 @@ class SimBroker:
                 qty = min(qty, int(cap * float(cols["volume"][k, lane])))
                 if qty < 1:
                     continue
-            self._fill(row, qty, price, t)
+            rows.append(row)
+            qtys.append(qty)
+            prices.append(price)
+        if not rows:
+            return
+        from trader_cli.core.broker.accounting import apply_fills
+
+        apply_fills(self, rows, qtys, prices, t)
+        self._flush_fills()
+        done = False
+        for row, qty in zip(rows, qtys, strict=True):
             b.left[row] -= qty
             if b.left[row] == 0:
                 done = True
-            elif kind == 2:  # a triggered stop's rest: a market order from the next bar
+            elif b.kind[row] == 2:  # a triggered stop's rest: a market order from the next bar
                 b.to_market(row)
-            elif kind == 3 and not b.triggered[row]:  # a triggered stop-limit's rest: a limit order
+            elif b.kind[row] == 3 and not b.triggered[row]:  # a triggered stop-limit's rest: a limit order
                 b.trigger(row)
         if done:
             b.keep(b.left > 0)
-
-    def _fill(self, row: int, qty: int, price: float, t: int) -> None:
-        from trader_cli.core.broker.accounting import apply_fill
-
-        apply_fill(self, row, qty, price, t)
 
     def mark_stage(self, minute: Minute) -> None:
         """The stage after the indicators: mark positions at the minute's closes, record equity,

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
@@ -46,7 +46,7 @@ from trader_cli.core.provenance import Source
 
 if TYPE_CHECKING:
     from trader_cli.core.bars import Bars
-    from trader_cli.core.broker.models import Order
+    from trader_cli.core.broker.models import Order, Side, TimeInForce
     from trader_cli.core.engine import Engine
     from trader_cli.core.replay import Grid
     from trader_cli.core.step import Minute
@@ -80,12 +80,28 @@ class Slot:
     vectorised: bool = True
     due: dict[dt.date, set[int]] = field(default_factory=dict)  # scanners: clock offsets (minutes)
     prev: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # key -> output -> by lane
+    now: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = field(default_factory=dict)  # this callback's
+    _banks: dict[str, tuple[int, int, np.ndarray]] = field(default_factory=dict)  # key -> (gen, members, map)
     _lanes: tuple[int, np.ndarray, np.ndarray] | None = None  # (session generation, lanes, symbols)
 
     @property
     def origin(self) -> str:
         """What its orders carry as their origin: ``strategy:ema_cross``."""
         return f"{self.kind}:{self.name}"
+
+    def bank_lanes(self, key: str, stream: Any, generation: int) -> np.ndarray:
+        """Replay lane → the key's bank lane (-1: not a member), rebuilt when the session's
+        symbols or the stream's members changed."""
+        cached = self._banks.get(key)
+        if cached is not None and cached[0] == generation and cached[1] == len(stream.members):
+            return cached[2]
+        members = stream.members
+        size = max(members, default=-1) + 1
+        table = np.full(size, -1, dtype=np.int64)
+        for lane, blane in members.items():
+            table[lane] = blane
+        self._banks[key] = (generation, len(members), table)
+        return table
 
     def timing(self) -> tuple[float | None, float | None]:
         """(median, max) milliseconds of its callbacks."""
@@ -363,6 +379,16 @@ class PluginHost:
         self._timed(slot, "on_bars" if slot.vectorised else "on_bar", call, view)
         self._remember(slot, lanes, grid.interval)
 
+    def current(self, slot: Slot, key: str, stream: Any, lanes: np.ndarray) -> dict[str, np.ndarray]:
+        """A stream's latest values (this bar's) for replay ``lanes``, read once per callback."""
+        cache = slot.now
+        hit = cache.get(key)
+        if hit is not None and hit[0] is lanes:
+            return hit[1]
+        values = _current(stream, lanes, slot.bank_lanes(key, stream, self.eng.session.generation))
+        cache[key] = (lanes, values)
+        return values
+
     def _init_previous(self, slot: Slot) -> None:
         """Each key's value at the last completed bar, as the 'previous' of the next callback."""
         if slot.kind != "strategy":
@@ -389,7 +415,7 @@ class PluginHost:
             stream = self.eng.hub.streams.get(key)
             if stream is None or stream.request.interval != interval:
                 continue
-            now = _current(stream, lanes)
+            now = self.current(slot, key, stream, lanes)
             store = slot.prev.setdefault(key, {})
             for o, values in now.items():
                 arr = store.get(o)
@@ -437,10 +463,14 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _current(stream: Any, lanes: np.ndarray) -> dict[str, np.ndarray]:
-    """A stream's latest values (this bar's) for replay ``lanes`` (NaN where not a member)."""
-    members = stream.members
-    blanes = np.array([members.get(lane, -1) for lane in lanes.tolist()], dtype=np.int64)
+def _current(stream: Any, lanes: np.ndarray, bank_of: np.ndarray) -> dict[str, np.ndarray]:
+    """A stream's latest values (this bar's) for replay ``lanes`` (NaN where not a member);
+    ``bank_of``: replay lane → bank lane (-1: none)."""
+    blanes = (
+        np.where(lanes < len(bank_of), bank_of[np.minimum(lanes, len(bank_of) - 1)], -1)
+        if len(bank_of)
+        else (np.full(len(lanes), -1))
+    )
     ok = blanes >= 0
     if ok.all():
         latest: dict[str, np.ndarray] = stream.bank.latest_of(blanes)
@@ -499,7 +529,7 @@ class _BarsSource:
         stream = self._stream(key)
         out = self._output(stream, key, output)
         if not previous:
-            return _frozen(_current(stream, self.lanes)[out])
+            return _frozen(self.host.current(self.slot, key, stream, self.lanes)[out])
         store = self.slot.prev.get(key, {}).get(out)
         if store is None:
             return _frozen(np.full(len(self.lanes), np.nan))
@@ -529,17 +559,22 @@ class _BarsSource:
         qtys, limits, stops = (
             _per(x, idx, len(view.symbols), name) for x, name in ((qty, "qty"), (limit, "limit"), (stop, "stop"))
         )
-        broker = self.host.eng.broker
-        placed = []
+        if tif not in ("day", "gtc"):
+            raise PluginError(f"order tif '{tif}': use day or gtc")
+        reqs = []
         for k, i in enumerate(idx.tolist()):
             q = qtys[k]
             if isinstance(q, float) and q.is_integer():
                 q = int(q)
-            req = OrderRequest.model_construct(
-                symbol=str(view.symbols[i]), side=side, qty=q, limit=_num(limits[k]), stop=_num(stops[k]),
-                tif=tif, origin=self.slot.origin,
+            if not isinstance(q, int) or isinstance(q, bool):
+                raise PluginError(f"order qty {q!r} for {view.symbols[i]}: give a whole number of shares")
+            reqs.append(
+                OrderRequest(
+                    symbol=str(view.symbols[i]), side=cast("Side", side), qty=q, limit=_num(limits[k]),
+                    stop=_num(stops[k]), tif=cast("TimeInForce", tif), origin=self.slot.origin,
+                )
             )  # fmt: skip
-            placed.append(broker.submit(req))
+        placed = self.host.eng.broker.submit_many(reqs) if reqs else []
         self.slot.orders += len(placed)
         return placed
 
