@@ -202,13 +202,13 @@ class SessionCoordinator:
         """Place an order with the session's broker (checked; a refused one is recorded rejected)."""
         with self.exclusive():
             self._mark_change()
-            return self.engine.broker.submit(req)
+            return self.engine.broker.submit(req).model()
 
     def cancel(self, order_id: str) -> Order:
         """Cancel an open order."""
         with self.exclusive():
             self._mark_change()
-            return self.engine.broker.cancel(order_id)
+            return self.engine.broker.cancel(order_id).model()
 
     # -- plugins ----------------------------------------------------------------------------------
     def load_plugin(self, kind: Kind, spec: str, params: dict[str, Any], schedule: Schedule | None = None) -> Slot:

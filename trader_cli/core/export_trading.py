@@ -63,8 +63,8 @@ def trading_document(eng: Engine) -> dict[str, Any]:
 
     b = eng.broker
     return {
-        "orders": [finite(o.model_dump(mode="json")) for o in b.orders],
-        "fills": [finite(f.model_dump(mode="json")) for f in b.fills],
+        "orders": [finite(o.model().model_dump(mode="json")) for o in b.orders],
+        "fills": [finite(f.model().model_dump(mode="json")) for f in b.fills],
         "positions": [finite(p.model_dump(mode="json")) for p in b.positions()],
         "account": finite(b.account().model_dump(mode="json")),
         "equity": LazyArray(_equity_chunks(eng)),
@@ -77,8 +77,8 @@ def write_trading_csv(fh: IO[str], eng: Engine) -> None:
     w = csv.writer(fh, lineterminator="\n")
     b = eng.broker
     tables: list[tuple[list[str], list[BaseModel]]] = [
-        (ORDER_COLUMNS, list(b.orders)),
-        (FILL_COLUMNS, list(b.fills)),
+        (ORDER_COLUMNS, [o.model() for o in b.orders]),
+        (FILL_COLUMNS, [f.model() for f in b.fills]),
         (POSITION_COLUMNS, list(b.positions())),
         (ACCOUNT_COLUMNS, [b.account()]),
     ]

@@ -1,35 +1,39 @@
 """The broker of a session: the interface every part uses (the commands, the export, strategies
 of a later issue), served by the simulator in a backtest (core/broker/sim.py) and by Alpaca's
 paper-trading API in live mode. Orders, fills, positions, the account and the equity curve are
-values of core/broker/models.py."""
+values of core/broker/models.py (the broker keeps records, ``OrderRecord`` …, and the models
+are built from them where they leave the engine)."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from trader_cli.core.broker.models import Account, EquityPoint, Fill, Order, OrderRequest, Position
+from trader_cli.core.broker.models import Account, EquityPoint, Fill, Order, OrderRecord, OrderRequest, Position
 
 
 class Broker(Protocol):
     """Where orders go and what they did."""
 
     name: str  # "simulator", "alpaca-paper"
-    orders: list[Order]  # every order of the session, in submission order (rejected ones too)
-    fills: list[Fill]
+    orders: list[OrderRecord]  # every order of the session, in submission order (rejected ones too)
 
-    def submit(self, req: OrderRequest) -> Order:
+    def submit(self, req: OrderRequest) -> OrderRecord:
         """Check and accept an order (open) or record it rejected with why."""
         ...
 
-    def cancel(self, order_id: str) -> Order:
+    def submit_many(self, reqs: list[OrderRequest]) -> list[OrderRecord]:
+        """``submit`` for a batch (a strategy's callback), checked one after another."""
+        ...
+
+    def cancel(self, order_id: str) -> OrderRecord:
         """Cancel an open order."""
         ...
 
-    def order(self, order_id: str) -> Order:
+    def order(self, order_id: str) -> OrderRecord:
         """An order by id."""
         ...
 
-    def open_orders(self) -> list[Order]:
+    def open_orders(self) -> list[OrderRecord]:
         """The orders that may still fill."""
         ...
 
@@ -41,9 +45,9 @@ class Broker(Protocol):
         """Cash, equity, buying power, fees, P&L."""
         ...
 
-    def equity(self) -> list[EquityPoint]:
-        """The equity at every session minute so far."""
+    def snapshot(self) -> tuple[float, float]:
+        """(equity now, equity at the last close), cheap and safe without the session's lock."""
         ...
 
 
-__all__ = ["Account", "Broker", "EquityPoint", "Fill", "Order", "OrderRequest", "Position"]
+__all__ = ["Account", "Broker", "EquityPoint", "Fill", "Order", "OrderRecord", "OrderRequest", "Position"]

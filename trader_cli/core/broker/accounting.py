@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from trader_cli.core.broker.models import Fill, Order, RoundTrip
+from trader_cli.core.broker.models import FillRecord, OrderRecord, TripRecord
 
 if TYPE_CHECKING:
     from trader_cli.core.broker.sim import SimBroker
@@ -66,24 +66,20 @@ def apply_fills(broker: SimBroker, rows: list[int], qtys: list[int], prices: lis
         cash[origin] = cash.get(origin, 0.0) - fl
         held[(origin, lane)] = held.get((origin, lane), 0) + sg
         broker.fills.append(
-            Fill(order_id=order.id, symbol=order.symbol, side=order.side, qty=q, price=px, fee=f, time=when)
+            FillRecord(order_id=order.id, symbol=order.symbol, side=order.side, qty=q, price=px, fee=f, time=when)
         )
         _record(broker, order, q, px, f, when)
         _round_trip(broker, order.symbol, lane, was, now, won - f, t)
 
 
-def _record(broker: SimBroker, order: Order, qty: int, price: float, fee: float, when: dt.datetime) -> None:
+def _record(broker: SimBroker, order: OrderRecord, qty: int, price: float, fee: float, when: dt.datetime) -> None:
     """The order's fill so far, and the event (one line each for the trader's orders; a plugin's
     fills of a minute are summed up in one line by the caller's stage)."""
     filled = order.filled_qty + qty
-    # The values are ours and of the right types: set them as pydantic keeps them (its __dict__),
-    # without its per-attribute hook (a strategy's minute fills hundreds of orders).
-    order.__dict__.update(
-        avg_fill_price=((order.avg_fill_price or 0.0) * order.filled_qty + price * qty) / filled,
-        filled_qty=filled,
-        filled_at=when,
-        status="filled" if filled >= order.qty else "partially_filled",
-    )
+    order.avg_fill_price = ((order.avg_fill_price or 0.0) * order.filled_qty + price * qty) / filled
+    order.filled_qty = filled
+    order.filled_at = when
+    order.status = "filled" if filled >= order.qty else "partially_filled"
     broker.note_fill(order, qty, price, fee, when)
 
 
@@ -120,7 +116,7 @@ def apply_fill(broker: SimBroker, row: int, qty: int, price: float, t: int) -> N
         broker.mark[lane] = price
     when = broker.ny_time(t)
     broker.fills.append(
-        Fill(order_id=order.id, symbol=order.symbol, side=order.side, qty=qty, price=price, fee=fee, time=when)
+        FillRecord(order_id=order.id, symbol=order.symbol, side=order.side, qty=qty, price=price, fee=fee, time=when)
     )
     _record(broker, order, qty, price, fee, when)
     _round_trip(broker, order.symbol, lane, before, after, realized - fee, t)
@@ -139,7 +135,7 @@ def _round_trip(broker: SimBroker, symbol: str, lane: int, before: int, after: i
     if after == 0 or flipped:
         minutes = bisect.bisect_left(broker.eq_time, t) - bisect.bisect_left(broker.eq_time, opened)
         broker.trips.append(
-            RoundTrip(
+            TripRecord(
                 symbol=symbol,
                 side="long" if before > 0 else "short",
                 opened_at=broker.ny_time(opened),

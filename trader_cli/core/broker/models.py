@@ -5,6 +5,7 @@ values for the simulator (backtests) and Alpaca's paper API (live). Times are Ne
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -147,3 +148,67 @@ class Report(BaseModel):
     )
     days: int
     fill_assumptions: str
+
+
+# -- the simulator's own records -------------------------------------------------------------------
+# The broker keeps orders, fills and round trips as plain slotted records (a strategy places and
+# fills thousands a session; a pydantic model costs several times more to make and to update)
+# and hands out the models above, built from them, wherever they leave the engine.
+@dataclass(slots=True)
+class OrderRecord:
+    """An order as the simulator keeps it (fields as ``Order``)."""
+
+    id: str
+    symbol: str
+    side: Side
+    qty: int
+    type: OrderType
+    limit: float | None
+    stop: float | None
+    tif: TimeInForce
+    submitted_at: dt.datetime | None
+    status: OrderStatus
+    reason: str | None = None
+    filled_at: dt.datetime | None = None
+    filled_qty: int = 0
+    avg_fill_price: float | None = None
+    origin: str = "adhoc"
+    for_session: dt.date | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True while it may still fill."""
+        return self.status in OPEN_STATUSES
+
+    def model(self) -> Order:
+        """The order as its model."""
+        return Order.model_validate(self, from_attributes=True)
+
+
+@dataclass(slots=True)
+class FillRecord:
+    """A fill as the simulator keeps it (fields as ``Fill``)."""
+
+    order_id: str
+    symbol: str
+    side: Side
+    qty: int
+    price: float
+    fee: float
+    time: dt.datetime
+
+    def model(self) -> Fill:
+        """The fill as its model."""
+        return Fill.model_validate(self, from_attributes=True)
+
+
+@dataclass(slots=True)
+class TripRecord:
+    """A round trip as the simulator keeps it (fields as ``RoundTrip``)."""
+
+    symbol: str
+    side: Literal["long", "short"]
+    opened_at: dt.datetime
+    closed_at: dt.datetime
+    minutes: int
+    pnl: float

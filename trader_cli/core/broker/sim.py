@@ -36,11 +36,11 @@ import numpy as np
 
 from trader_cli.core.broker.models import (
     Account,
-    Fill,
-    Order,
+    FillRecord,
+    OrderRecord,
     OrderRequest,
     Position,
-    RoundTrip,
+    TripRecord,
 )
 from trader_cli.core.calendar import to_ny
 from trader_cli.core.config import BrokerConfig
@@ -189,10 +189,10 @@ class SimBroker:
         self.cfg = cfg
         self.cash = float(cfg.initial_cash)
         self.fees = 0.0
-        self.orders: list[Order] = []
+        self.orders: list[OrderRecord] = []
         self.numbered = {"o": 0, "r": 0}  # accepted and rejected orders so far
-        self.fills: list[Fill] = []
-        self.trips: list[RoundTrip] = []
+        self.fills: list[FillRecord] = []
+        self.trips: list[TripRecord] = []
         self.book = _Book()
         cap = 8
         self.qty = np.zeros(cap, np.int64)
@@ -245,12 +245,12 @@ class SimBroker:
         self.mark[lane] = np.nan
 
     # -- submission -------------------------------------------------------------------------------
-    def submit(self, req: OrderRequest) -> Order:
+    def submit(self, req: OrderRequest) -> OrderRecord:
         """Check an order and accept it (open) or record it rejected with why; changes nothing
         else when rejected."""
         return self.submit_many([req])[0]
 
-    def submit_many(self, reqs: list[OrderRequest]) -> list[Order]:
+    def submit_many(self, reqs: list[OrderRequest]) -> list[OrderRecord]:
         """``submit`` for several orders at once, checked one after another against the book as
         the earlier ones leave it (one look at the book for the batch; see checks.Ledger)."""
         from trader_cli.core.broker.checks import Ledger, refusal
@@ -270,7 +270,7 @@ class SimBroker:
             start, day_close, session = now, book.close_ns, book.day
         ledger = Ledger.of(self)
         self.active = True
-        placed: list[Order] = []
+        placed: list[OrderRecord] = []
         rows: list[tuple[float, ...]] = []
         for req in reqs:
             why, hold = refusal(self, req, eng, ledger)
@@ -280,7 +280,7 @@ class SimBroker:
                 )
             # Rejected orders number apart (r000001…): accepted ids stay the same whether or not
             # a replay of the session repeats the refused lines.
-            order = Order(
+            order = OrderRecord(
                 id=self._next_id(why is None), symbol=req.symbol, side=req.side, qty=req.qty, type=req.type,
                 limit=req.limit, stop=req.stop, tif=req.tif, submitted_at=when,
                 status="open" if why is None else "rejected", reason=why, filled_at=None, filled_qty=0,
@@ -315,7 +315,7 @@ class SimBroker:
         return placed
 
     # -- events -----------------------------------------------------------------------------------
-    def note_fill(self, order: Order, qty: int, price: float, fee: float, when: dt.datetime) -> None:
+    def note_fill(self, order: OrderRecord, qty: int, price: float, fee: float, when: dt.datetime) -> None:
         """A fill's event: one line for the trader's orders; a plugin's are summed up per minute."""
         if order.origin == "adhoc":
             self._engine().events.emit(
@@ -347,7 +347,7 @@ class SimBroker:
         self.numbered[prefix] += 1
         return f"{prefix}{self.numbered[prefix]:06d}"
 
-    def cancel(self, order_id: str) -> Order:
+    def cancel(self, order_id: str) -> OrderRecord:
         """Cancel an open order (SessionStateError for one that is not open)."""
         order = self.order(order_id)
         if not order.is_open:
@@ -359,7 +359,7 @@ class SimBroker:
         order.status, order.reason = "canceled", "canceled by request"
         return order
 
-    def order(self, order_id: str) -> Order:
+    def order(self, order_id: str) -> OrderRecord:
         """An order by id (SessionStateError naming what exists otherwise)."""
         for o in self.orders:
             if o.id == order_id:
@@ -543,6 +543,6 @@ class SimBroker:
             open_orders=len(self.book),
         )
 
-    def open_orders(self) -> list[Order]:
+    def open_orders(self) -> list[OrderRecord]:
         """The orders that may still fill."""
         return [o for o in self.orders if o.is_open]

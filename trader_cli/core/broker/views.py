@@ -43,7 +43,7 @@ def orders_view(eng: Engine, everything: bool) -> OrdersView:
     """The orders (copies: the view does not change as the session goes on)."""
     b = eng.broker
     chosen = b.orders if everything else b.open_orders()
-    return OrdersView(all=everything, orders=[o.model_copy() for o in chosen])
+    return OrdersView(all=everything, orders=[o.model() for o in chosen])
 
 
 def positions_view(eng: Engine) -> PositionsView:

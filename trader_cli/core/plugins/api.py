@@ -30,7 +30,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from trader_cli.core.bars import Bars
-    from trader_cli.core.broker.models import Order
+    from trader_cli.core.broker.models import OrderRecord as Order
 
 CONFIG_SYMBOLS = "config"  # Needs.symbols: the session config's symbols
 

@@ -46,7 +46,8 @@ from trader_cli.core.provenance import Source
 
 if TYPE_CHECKING:
     from trader_cli.core.bars import Bars
-    from trader_cli.core.broker.models import Order, Side, TimeInForce
+    from trader_cli.core.broker.models import OrderRecord as Order
+    from trader_cli.core.broker.models import Side, TimeInForce
     from trader_cli.core.engine import Engine
     from trader_cli.core.replay import Grid
     from trader_cli.core.step import Minute
