@@ -36,11 +36,14 @@ class EmaCross(Strategy):
             indicators=[("ema", [self.fast], self.interval), ("ema", [self.slow], self.interval)],
         )
 
+    def keys(self) -> tuple[str, str]:
+        """The two EMAs' keys in the session (e.g. ema_10_5m, ema_30_5m)."""
+        return indicator_key("ema", [self.fast], self.interval), indicator_key("ema", [self.slow], self.interval)
+
     def on_bars(self, bars: BarsView) -> None:
         if bars.interval != self.interval:
             return
-        fast_key = indicator_key("ema", [self.fast], self.interval)
-        slow_key = indicator_key("ema", [self.slow], self.interval)
+        fast_key, slow_key = self.keys()
         fast, slow = bars.indicator(fast_key), bars.indicator(slow_key)
         was_fast, was_slow = bars.previous(fast_key), bars.previous(slow_key)
         ready = ~(np.isnan(fast) | np.isnan(slow) | np.isnan(was_fast) | np.isnan(was_slow))

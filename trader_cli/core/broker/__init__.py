@@ -6,9 +6,14 @@ are built from them where they leave the engine)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from trader_cli.core.broker.models import Account, EquityPoint, Fill, Order, OrderRecord, OrderRequest, Position
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from trader_cli.core.broker.models import Side, TimeInForce
 
 
 class Broker(Protocol):
@@ -23,6 +28,13 @@ class Broker(Protocol):
 
     def submit_many(self, reqs: list[OrderRequest]) -> list[OrderRecord]:
         """``submit`` for a batch (a strategy's callback), checked one after another."""
+        ...
+
+    def submit_market(
+        self, symbols: list[str], lanes: np.ndarray, side: Side, qty: np.ndarray, tif: TimeInForce, origin: str
+    ) -> list[OrderRecord] | None:
+        """Market orders for distinct symbols at once where the broker can check them so, else
+        None (then ``submit_many``): a strategy's vectorised batch."""
         ...
 
     def cancel(self, order_id: str) -> OrderRecord:

@@ -59,17 +59,28 @@ def apply_fills(broker: SimBroker, rows: list[int], qtys: list[int], prices: lis
         broker.mark[lanes[unmarked]] = price[unmarked]
     when = broker.ny_time(t)
     columns = (b.ref[idx], qty, price, fee, lanes, flow, signed, before, after, realized)
-    cash, held = broker.origin_cash, broker.origin_qty
+    cash, held, orders, fills, trips = (
+        broker.origin_cash,
+        broker.origin_qty,
+        broker.orders,
+        broker.fills,
+        broker._trip_open,
+    )
     for ref, q, px, f, lane, fl, sg, was, now, won in zip(*(c.tolist() for c in columns), strict=True):
-        order = broker.orders[ref]
+        order = orders[ref]
         origin = order.origin
         cash[origin] = cash.get(origin, 0.0) - fl
         held[(origin, lane)] = held.get((origin, lane), 0) + sg
-        broker.fills.append(
-            FillRecord(order_id=order.id, symbol=order.symbol, side=order.side, qty=q, price=px, fee=f, time=when)
-        )
-        _record(broker, order, q, px, f, when)
-        _round_trip(broker, order.symbol, lane, was, now, won - f, t)
+        fills.append(FillRecord(order.id, order.symbol, order.side, q, px, f, when))
+        if order.filled_qty == 0 and q >= order.qty and origin != "adhoc":  # a plugin's whole fill
+            order.avg_fill_price, order.filled_qty, order.filled_at, order.status = px, q, when, "filled"
+            broker.note_plugin_fill(origin, order.side, when)
+        else:
+            _record(broker, order, q, px, f, when)
+        if was == 0:  # a round trip opens (see _round_trip)
+            trips[lane] = (t, won - f)
+        else:
+            _round_trip(broker, order.symbol, lane, was, now, won - f, t)
 
 
 def _record(broker: SimBroker, order: OrderRecord, qty: int, price: float, fee: float, when: dt.datetime) -> None:

@@ -47,6 +47,7 @@ from trader_cli.core.config import BrokerConfig
 from trader_cli.core.errors import SessionStateError
 
 if TYPE_CHECKING:
+    from trader_cli.core.broker.models import Side, TimeInForce
     from trader_cli.core.engine import Engine
     from trader_cli.core.step import Minute
 
@@ -132,7 +133,12 @@ class _Book:
 
     def push_many(self, rows: list[tuple[float, ...]]) -> None:
         """Add open orders, each (lane, sign, left, kind, limit, stop, start, expire, ref, ref_px)."""
-        need = self.n + len(rows)
+        self.push_columns(dict(zip(_PUSHED, (np.asarray(c) for c in zip(*rows, strict=True)), strict=True)))
+
+    def push_columns(self, cols: dict[str, Any]) -> None:
+        """Add open orders given as columns (``_PUSHED``; a scalar stands for every row)."""
+        k = max(np.size(v) for v in cols.values())
+        need = self.n + k
         if need > len(self._store["ref"]):
             size = max(need, 2 * len(self._store["ref"]))
             for name, arr in self._store.items():
@@ -140,16 +146,19 @@ class _Book:
                 grown[: self.n] = arr[: self.n]
                 self._store[name] = grown
         at = slice(self.n, need)
-        cols = list(zip(*rows, strict=True))
-        for name, values in zip(_PUSHED, cols, strict=True):
-            self._store[name][at] = values
+        for name in _PUSHED:
+            self._store[name][at] = cols[name]
         self._store["triggered"][at] = False
-        for k, (_, sign, _, kind, limit, stop, *_rest) in enumerate(rows):
-            self._store["lo_trig"][self.n + k], self._store["hi_trig"][self.n + k] = _triggers(
-                int(sign), int(kind), float(limit), float(stop), False
-            )
+        st = self._store
+        sign, kind, limit, stop = st["sign"][at], st["kind"][at], st["limit"][at], st["stop"][at]
+        price = np.where(kind == 1, limit, stop)  # untriggered: a limit's limit, a stop's stop
+        buy_low = (kind == 1) & (sign > 0)  # a limit buy fills on a low at or under its limit
+        sell_high = (kind == 1) & (sign < 0)
+        stop_high = (kind >= 2) & (sign > 0)  # a stop buy triggers on a high at or over its stop
+        st["lo_trig"][at] = np.where(kind == 0, INF, np.where(buy_low | ((kind >= 2) & (sign < 0)), price, -INF))
+        st["hi_trig"][at] = np.where(kind == 0, INF, np.where(sell_high | stop_high, price, INF))
         self.n = need
-        self.latest_start = max(self.latest_start, int(max(cols[6])))
+        self.latest_start = max(self.latest_start, int(np.max(cols["start"])))
         self._views()
 
     def keep(self, mask: np.ndarray) -> None:
@@ -255,19 +264,7 @@ class SimBroker:
         the earlier ones leave it (one look at the book for the batch; see checks.Ledger)."""
         from trader_cli.core.broker.checks import Ledger, refusal
 
-        eng = self._engine()
-        book = eng.replay.book
-        state = eng.clock.state.value
-        if book is None or state not in ("running", "paused", "finished"):
-            raise SessionStateError(f"orders need an active session (state: {state}; start one with: system start)")
-        now = book.now_ns
-        when = to_ny(now)
-        tl = eng.timeline
-        late = book.done and tl.is_last  # no bar left today and no session after it
-        if book.done and not late:  # no bar left today: the next session's
-            start, day_close, session = tl.bound(tl.pos + 1, 0), tl.bound(tl.pos + 1, 1), tl.days[tl.pos + 1]
-        else:
-            start, day_close, session = now, book.close_ns, book.day
+        eng, state, when, late, start, day_close, session = self._window()
         ledger = Ledger.of(self)
         self.active = True
         placed: list[OrderRecord] = []
@@ -299,7 +296,102 @@ class SimBroker:
             )  # fmt: skip
         if rows:
             self.book.push_many(rows)
-        accepted = [o for o in placed if o.status == "open"]
+        self._note_placed([o for o in placed if o.status == "open"])
+        return placed
+
+    def _window(self) -> tuple[Engine, str, dt.datetime, bool, int, int, dt.date]:
+        """(engine, state, now in New York, late, start, day close, session) of an order placed
+        now: late when no bar is left today and no session after it; placed after the day's
+        last bar, an order is for the next session (its first bar and close)."""
+        eng = self._engine()
+        book = eng.replay.book
+        state = eng.clock.state.value
+        if book is None or state not in ("running", "paused", "finished"):
+            raise SessionStateError(f"orders need an active session (state: {state}; start one with: system start)")
+        now = book.now_ns
+        tl = eng.timeline
+        late = book.done and tl.is_last
+        if book.done and not late:
+            return eng, state, to_ny(now), late, tl.bound(tl.pos + 1, 0), tl.bound(tl.pos + 1, 1), tl.days[tl.pos + 1]
+        return eng, state, to_ny(now), late, now, book.close_ns, book.day
+
+    def submit_market(
+        self, symbols: list[str], lanes: np.ndarray, side: Side, qty: np.ndarray, tif: TimeInForce, origin: str
+    ) -> list[OrderRecord] | None:
+        """A plugin's market orders for distinct symbols, checked at once (``submit_many``'s
+        checks, vectorised); None where they need the order-by-order checks (a symbol twice,
+        a quantity out of range, a symbol without a close yet, a configured limit, a sale
+        that would go short, or a buy the buying power would refuse) — then use that."""
+        from trader_cli.core.broker.checks import MAX_SHARES, buying_power
+
+        cfg = self.cfg
+        n = len(lanes)
+        if not n or cfg.max_per_trade is not None or cfg.max_per_symbol is not None:
+            return None
+        if cfg.max_open_positions is not None or len(np.unique(lanes)) != n:
+            return None
+        if qty.min() < 1 or qty.max() > MAX_SHARES:
+            return None
+        eng, _, when, late, start, day_close, session = self._window()
+        if late or not all(s in eng.session.symbols for s in symbols):
+            return None
+        self._ensure(int(lanes.max()))
+        mark = self.mark[lanes]
+        if not np.isfinite(mark).all():
+            return None
+        b = self.book
+        size = len(self.qty)
+        if side == "buy":
+            sign = 1
+            buying = np.bincount(b.lane, np.where(b.sign > 0, b.left, 0), minlength=size)[lanes] if b.n else 0
+            covering = np.minimum(qty, np.maximum(0, -self.qty[lanes] - buying))
+            opening = qty - covering
+            fee = np.maximum(cfg.fee_min, cfg.fee_per_share * qty)
+            cost = np.where(opening > 0, opening * mark * (1 + cfg.slippage_bps / 10_000.0) + fee, 0.0)
+            if np.any((opening > 0) & (np.cumsum(cost) > buying_power(self))):
+                return None
+            hold = cost / qty
+        else:
+            sign = -1
+            selling = np.bincount(b.lane, np.where(b.sign < 0, b.left, 0), minlength=size)[lanes] if b.n else 0
+            if np.any(qty > np.maximum(0, self.qty[lanes] - selling)):
+                return None
+            hold = np.zeros(n)
+        first = len(self.orders)
+        o = self.numbered["o"]
+        placed = [
+            OrderRecord(
+                id=f"o{o + k + 1:06d}",
+                symbol=sym,
+                side=side,
+                qty=q,
+                type="market",
+                limit=None,
+                stop=None,
+                tif=tif,
+                submitted_at=when,
+                status="open",
+                origin=origin,
+                for_session=session,
+            )
+            for k, (sym, q) in enumerate(zip(symbols, qty.tolist(), strict=True))
+        ]
+        self.numbered["o"] = o + n
+        self.orders.extend(placed)
+        self.active = True
+        self.book.push_columns(
+            {
+                "lane": lanes, "sign": sign, "left": qty, "kind": TYPES["market"], "limit": np.nan, "stop": np.nan,
+                "start": start, "expire": day_close if tif == "day" else FAR, "ref": np.arange(first, first + n),
+                "ref_px": hold,
+            }
+        )  # fmt: skip
+        self._note_placed(placed)
+        return placed
+
+    def _note_placed(self, accepted: list[OrderRecord]) -> None:
+        """The event lines of accepted orders: one each for the trader's, one for a plugin's batch."""
+        eng = self._engine()
         if accepted and accepted[0].origin != "adhoc":  # a plugin's batch: one line
             buys = sum(1 for o in accepted if o.side == "buy")
             eng.events.emit(
@@ -307,12 +399,11 @@ class SimBroker:
                 f"{accepted[0].origin}: {_count(buys, 'buy')}, {_count(len(accepted) - buys, 'sell')} placed "
                 f"({accepted[0].id}..{accepted[-1].id})",
             )
-            return placed
+            return
         for order in accepted:
             eng.events.emit(
                 "order", f"order {order.id}: {order.side} {order.qty:,} {order.symbol} {order.type} ({order.tif})"
             )
-        return placed
 
     # -- events -----------------------------------------------------------------------------------
     def note_fill(self, order: OrderRecord, qty: int, price: float, fee: float, when: dt.datetime) -> None:
@@ -323,8 +414,14 @@ class SimBroker:
                 f"fill {order.id}: {order.side} {qty:,} {order.symbol} @ {price:,.4f} (fee {fee:,.2f}) at {when:%H:%M}",
             )
             return
-        seen = self._fills_seen.setdefault(order.origin, [0, 0, when])
-        seen[0 if order.side == "buy" else 1] += 1
+        self.note_plugin_fill(order.origin, order.side, when)
+
+    def note_plugin_fill(self, origin: str, side: str, when: dt.datetime) -> None:
+        """A plugin's fill, counted for the minute's one line."""
+        seen = self._fills_seen.get(origin)
+        if seen is None:
+            seen = self._fills_seen[origin] = [0, 0, when]
+        seen[0 if side == "buy" else 1] += 1
 
     def _flush_fills(self) -> None:
         for origin, (buys, sells, when) in self._fills_seen.items():

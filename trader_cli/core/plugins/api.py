@@ -22,6 +22,7 @@ bars that ended by T, and its orders are matched from the bar starting at T on.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -73,6 +74,11 @@ class Schedule:
 
 def indicator_key(name: str, params: Sequence[float], interval: str) -> str:
     """The session's key of an indicator: ``indicator_key("ema", [10], "5m") == "ema_10_5m"``."""
+    return _key(name, tuple(params), interval)
+
+
+@functools.lru_cache(maxsize=1024)
+def _key(name: str, params: tuple[float, ...], interval: str) -> str:
     from trader_cli.core.indicators.requirements import IndicatorRequest
 
     return IndicatorRequest.parse(name, list(params), interval).key

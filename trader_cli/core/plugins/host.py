@@ -562,6 +562,16 @@ class _BarsSource:
         )
         if tif not in ("day", "gtc"):
             raise PluginError(f"order tif '{tif}': use day or gtc")
+        if limit is None and stop is None and len(idx):  # market orders: checked at once where they can be
+            want = np.asarray(qtys)
+            if want.dtype.kind in "iu" or (want.dtype.kind == "f" and np.all(np.mod(want, 1) == 0)):
+                placed = self.host.eng.broker.submit_market(
+                    [str(s) for s in view.symbols[idx].tolist()], self.lanes[idx], cast("Side", side),
+                    want.astype(np.int64), cast("TimeInForce", tif), self.slot.origin,
+                )  # fmt: skip
+                if placed is not None:
+                    self.slot.orders += len(placed)
+                    return placed
         reqs = []
         for k, i in enumerate(idx.tolist()):
             q = qtys[k]
