@@ -59,7 +59,15 @@ def check(
         ["trailing_days", sd.historical.trailing_days],
         ["indicators", ", ".join(indicators) or "—"],
     ]
+    for key, specs in (("strategies", cfg.strategies), ("scanners", cfg.scanners)):
+        if specs:
+            rows.append([key, "; ".join(_plugin_text(p) for p in specs)])
     return Tabular(title=f"{path}: valid", columns=["key", "value"], rows=rows, show_header=False)
+
+
+def _plugin_text(spec: Any) -> str:
+    params = " ".join(f"{k}={v}" for k, v in spec.params.items())
+    return f"{spec.spec} {params}".strip()
 
 
 @app.command("schema")
