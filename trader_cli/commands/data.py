@@ -1,4 +1,4 @@
-"""``data …``: the bar store (list, import) and the session's data (session, symbol, bars, quality)."""
+"""``data …``: the bar store (list, import, fetch) and the session's data (session, symbol, bars, quality)."""
 
 from __future__ import annotations
 
@@ -91,6 +91,67 @@ def import_(
         columns=["symbol", "interval", "imported", "first", "last", "stored", "outside_session", "off_session_grid"],
         rows=rows,
         caption=" — ".join(notes),
+    )
+
+
+@app.command("fetch")
+def fetch_(
+    ctx: typer.Context,
+    symbols: Annotated[list[str], typer.Argument(help="Symbols to download, e.g. AAPL MSFT.")],
+    interval: Annotated[str, typer.Option("--interval", "-i", help="1m or 1d.")] = "1m",
+    from_: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (New York).")] = "",
+    to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD (default: --from).")] = "",
+    feed: Annotated[str, typer.Option("--feed", help="iex (free) or sip (a paid plan).")] = "iex",
+    data_url: Annotated[
+        str | None, typer.Option("--data-url", help="Alpaca data API base URL (proxies, the loopback server).")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds an HTTP call may take.")] = 30.0,
+    output: OutputOpt = None,
+) -> object:
+    """Download bars from Alpaca into the store: only the trading days it lacks (keys from
+    APCA_API_KEY_ID / APCA_API_SECRET_KEY). Example: data fetch AAPL MSFT --from 2024-12-02 --to 2024-12-06"""
+    from trader_cli.core.calendar import iso_utc
+    from trader_cli.core.errors import UsageError
+    from trader_cli.core.results import Tabular
+    from trader_cli.live.fetch import fetch
+    from trader_cli.render.progress import progress_for
+
+    if not from_:
+        raise UsageError("data fetch needs --from YYYY-MM-DD (and --to for more than a day)")
+    first = _date(from_, "--from")
+    last = _date(to, "--to") if to else first
+    if not 0 < timeout <= 600:
+        raise UsageError(f"--timeout {timeout:g}: give seconds from 0 to 600")
+    obj = app_ctx(ctx)
+    store = obj.store()
+    with progress_for(obj.renderer, f"fetching {len(symbols)} symbol(s) from Alpaca") as bar:
+        res = fetch(
+            store, symbols, interval, first, last, feed=feed, data_url=data_url, timeout_s=timeout, progress=bar
+        )
+    rows = [
+        [
+            f.symbol,
+            f.interval,
+            f.missing_days,
+            f.bars,
+            f.empty_days,
+            f.stored_rows,
+            iso_utc(f.first_ns) if f.first_ns is not None else None,
+            iso_utc(f.last_ns) if f.last_ns is not None else None,
+        ]
+        for f in res.symbols
+    ]
+    lacking = sum(f.missing_days for f in res.symbols)
+    said = (
+        f"{res.requests} request(s), {res.calls} HTTP call(s)"
+        if lacking
+        else "the store has every trading day already: nothing fetched"
+    )
+    return Tabular(
+        title=f"fetched {first}..{last} ({feed})",
+        columns=["symbol", "interval", "missing_days", "fetched", "empty_days", "stored", "first", "last"],
+        rows=rows,
+        caption=f"{said} — data dir: {store.data_dir}",
     )
 
 

@@ -190,7 +190,7 @@ def _parse_numbers(name: str, column: Any) -> tuple[np.ndarray, list[tuple[int, 
         return out, bad
 
 
-def _row_problems(ts: np.ndarray, fields: dict[str, np.ndarray], interval: Interval) -> list[tuple[int, str]]:
+def row_problems(ts: np.ndarray, fields: dict[str, np.ndarray], interval: Interval) -> list[tuple[int, str]]:
     """Per-row checks of the stored-series rules, vectorised; (row index, reason)."""
     bars = Bars(ts, *(fields[f] for f in REQUIRED[1:]))
     problems = value_problems(bars)
@@ -260,7 +260,7 @@ def import_csv(
     if iv.is_daily:
         ts = _daily_midnight(ts)
     unreadable = {i for i, _ in problems}  # their values are placeholders: check nothing else
-    checks = _row_problems(ts, fields, iv) + _duplicates(ts, group_ids)
+    checks = row_problems(ts, fields, iv) + _duplicates(ts, group_ids)
     if iv.is_daily:
         checks += _non_trading_days(ts)
     problems += [p for p in checks if p[0] not in unreadable]
