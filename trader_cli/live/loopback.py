@@ -156,12 +156,13 @@ class LoopbackAlpaca:
             if status is not None:
                 return _json(connection, status, {"code": status * 100 + 1, "message": ERRORS.get(status, "error")})
             try:
-                return _json(connection, 200, self._bars(query))
+                return _json(connection, 200, self._bars(query), raw=True)
             except ValueError as err:
                 return _json(connection, 422, {"code": 42210000, "message": str(err)})
         return _json(connection, 404, {"message": ERRORS[404]})
 
-    def _bars(self, q: dict[str, str]) -> dict[str, Any]:
+    def _bars(self, q: dict[str, str]) -> bytes:
+        """One page of bars as Alpaca's JSON (built as text: pages are large)."""
         symbols = [s for s in q.get("symbols", "").split(",") if s]
         if not symbols:
             raise ValueError("symbols is required")
@@ -176,7 +177,7 @@ class LoopbackAlpaca:
             sym, ts = base64.urlsafe_b64decode(q["page_token"]).decode().split("|")
             after = (sym, int(ts))
         iv = Interval.parse(tf)
-        out: dict[str, list[dict[str, Any]]] = {}
+        parts: list[str] = []
         left = limit
         token = None
         for sym in sorted(set(symbols)):
@@ -192,35 +193,36 @@ class LoopbackAlpaca:
                 token = _token(sym, lo - 1)
                 break
             take = min(left, len(bars))
-            out[sym] = _rows(bars, take, iv)
+            parts.append(f'"{sym}":[{_rows_json(bars, take)}]')
             left -= take
             if take < len(bars):
                 token = _token(sym, int(bars.ts[take - 1]))
                 break
-        return {"bars": out, "next_page_token": token}
+        return ('{"bars":{' + ",".join(parts) + '},"next_page_token":' + json.dumps(token) + "}").encode()
 
 
 def _token(sym: str, ts: int) -> str:
     return base64.urlsafe_b64encode(f"{sym}|{ts}".encode()).decode()
 
 
-def _rows(bars: Any, n: int, iv: Interval) -> list[dict[str, Any]]:
-    ts = bars.ts[:n]
-    typical = (bars.high[:n] + bars.low[:n] + bars.close[:n]) / 3
-    times = [_rfc3339(int(t)) for t in ts.tolist()]
-    return [
-        {"t": t, "o": o, "h": h, "l": lo, "c": c, "v": int(v), "n": 1, "vw": round(w, 4)}
-        for t, o, h, lo, c, v, w in zip(
-            times,
-            bars.open[:n].tolist(),
-            bars.high[:n].tolist(),
-            bars.low[:n].tolist(),
-            bars.close[:n].tolist(),
-            np.nan_to_num(bars.volume[:n]).tolist(),
-            typical.tolist(),
-            strict=True,
-        )
-    ]
+_ROW = '{"t":"%sZ","o":%r,"h":%r,"l":%r,"c":%r,"v":%d,"n":1,"vw":%r}'
+
+
+def _rows_json(bars: Any, n: int) -> str:
+    """The first ``n`` bars as Alpaca's JSON objects, comma-separated."""
+    times = np.datetime_as_string(bars.ts[:n].astype("datetime64[ns]"), unit="s").tolist()
+    typical = np.round((bars.high[:n] + bars.low[:n] + bars.close[:n]) / 3, 4)
+    cols = zip(
+        times,
+        bars.open[:n].tolist(),
+        bars.high[:n].tolist(),
+        bars.low[:n].tolist(),
+        bars.close[:n].tolist(),
+        np.nan_to_num(bars.volume[:n]).astype(np.int64).tolist(),
+        typical.tolist(),
+        strict=True,
+    )
+    return ",".join([_ROW % row for row in cols])
 
 
 def _rfc3339(ns: int) -> str:
@@ -234,13 +236,36 @@ def _ns(text: str) -> int:
     return int(t.timestamp()) * 1_000_000_000
 
 
-def _json(connection: Any, status: int, body: Any) -> Any:
+def _json(connection: Any, status: int, body: Any, raw: bool = False) -> Any:
     from websockets.datastructures import Headers
     from websockets.http11 import Response
 
-    data = json.dumps(body).encode()
+    data = body if raw else json.dumps(body).encode()
     headers = Headers(
         [("Content-Type", "application/json"), ("Content-Length", str(len(data))), ("Connection", "close")]
     )  # one request a connection: the server closes it after answering
     reason = "OK" if status == 200 else ERRORS.get(status, "error")
     return Response(status, reason, headers, data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m trader_cli.live.loopback DATA_DIR [--page-cap N]``: serve until stdin closes,
+    after printing the data URL (a line) — the server in a process of its own."""
+    import argparse
+    import os
+    import sys
+
+    ap = argparse.ArgumentParser(description="A loopback server speaking Alpaca's market-data protocol.")
+    ap.add_argument("data_dir")
+    ap.add_argument("--page-cap", type=int, default=10_000)
+    args = ap.parse_args(argv)
+    key = os.environ.get("APCA_API_KEY_ID", "loopback-key")
+    secret = os.environ.get("APCA_API_SECRET_KEY", "loopback-secret")
+    with LoopbackAlpaca(args.data_dir, key, secret, page_cap=args.page_cap) as srv:
+        print(srv.data_url, flush=True)
+        sys.stdin.read()  # until the parent closes it (or exits)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
