@@ -6,8 +6,8 @@ Timed: ``fetch(...)`` in-process — the plan of missing days, every HTTP call, 
 the checks, and the atomic write of 50 files. The server runs in a process of its own
 (``python -m trader_cli.live.loopback``), as Alpaca is not in ours; the same server in a thread
 of the fetching process is timed too (it then shares the GIL with the client). Also timed: the
-re-run on the full store (nothing to fetch: footers only). 5 runs, medians. Run alone with ``python bench/bench_fetch.py`` or through
-``python bench/run.py fetch``.
+re-run on the full store (nothing to fetch: footers only). 5 runs, medians. Run alone with
+``python bench/bench_fetch.py`` or through ``python bench/run.py fetch``.
 """
 
 from __future__ import annotations
