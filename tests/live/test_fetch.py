@@ -162,3 +162,22 @@ def test_the_command_in_the_shell_and_keys_never_written(
     for p in written:
         blob = p.read_bytes()
         assert KEY.encode() not in blob and SECRET.encode() not in blob, p
+
+
+def test_an_error_keeps_the_requests_that_finished_and_a_rerun_fetches_the_rest(
+    server: LoopbackAlpaca, tmp_path: Path
+) -> None:
+    store = DataManager(tmp_path / "store")
+    every = DataManager(SAMPLE_DATA).symbols("1m")
+    assert len(every) > 10  # two requests (ten symbols each at most)
+    server.fail_next(403)
+    with pytest.raises(DataError, match="403"):
+        fetch(store, every, "1m", FIRST, FIRST, data_url=server.data_url, environ=KEYS)
+    kept = store.symbols("1m")
+    assert 0 < len(kept) < len(every)  # the other request's symbols were written, whole
+    for sym in kept:
+        assert_bars_equal(store.read(sym, "1m"), _window(sym, "1m", FIRST, FIRST))  # type: ignore[arg-type]
+    res = fetch(store, every, "1m", FIRST, FIRST, data_url=server.data_url, environ=KEYS)
+    assert {f.symbol for f in res.symbols if f.missing_days} == set(every) - set(kept)
+    for sym in every:
+        assert_bars_equal(store.read(sym, "1m"), _window(sym, "1m", FIRST, FIRST))  # type: ignore[arg-type]
