@@ -135,28 +135,34 @@ class _Book:
         """Add open orders, each (lane, sign, left, kind, limit, stop, start, expire, ref, ref_px)."""
         self.push_columns(dict(zip(_PUSHED, (np.asarray(c) for c in zip(*rows, strict=True)), strict=True)))
 
-    def push_columns(self, cols: dict[str, Any]) -> None:
-        """Add open orders given as columns (``_PUSHED``; a scalar stands for every row)."""
-        k = max(np.size(v) for v in cols.values())
+    def push_columns(self, cols: dict[str, Any], k: int | None = None, market: bool = False) -> None:
+        """Add ``k`` open orders given as columns (``_PUSHED``; a scalar stands for every row);
+        ``market``: all of them market orders (their triggers need no working out)."""
+        if k is None:
+            k = max(np.size(v) for v in cols.values())
         need = self.n + k
-        if need > len(self._store["ref"]):
-            size = max(need, 2 * len(self._store["ref"]))
-            for name, arr in self._store.items():
+        st = self._store
+        if need > len(st["ref"]):
+            size = max(need, 2 * len(st["ref"]))
+            for name, arr in st.items():
                 grown = np.zeros(size, arr.dtype)
                 grown[: self.n] = arr[: self.n]
-                self._store[name] = grown
+                st[name] = grown
         at = slice(self.n, need)
         for name in _PUSHED:
-            self._store[name][at] = cols[name]
-        self._store["triggered"][at] = False
-        st = self._store
-        sign, kind, limit, stop = st["sign"][at], st["kind"][at], st["limit"][at], st["stop"][at]
-        price = np.where(kind == 1, limit, stop)  # untriggered: a limit's limit, a stop's stop
-        buy_low = (kind == 1) & (sign > 0)  # a limit buy fills on a low at or under its limit
-        sell_high = (kind == 1) & (sign < 0)
-        stop_high = (kind >= 2) & (sign > 0)  # a stop buy triggers on a high at or over its stop
-        st["lo_trig"][at] = np.where(kind == 0, INF, np.where(buy_low | ((kind >= 2) & (sign < 0)), price, -INF))
-        st["hi_trig"][at] = np.where(kind == 0, INF, np.where(sell_high | stop_high, price, INF))
+            st[name][at] = cols[name]
+        st["triggered"][at] = False
+        if market:
+            st["lo_trig"][at] = st["hi_trig"][at] = INF
+        else:
+            sign, kind, limit, stop = st["sign"][at], st["kind"][at], st["limit"][at], st["stop"][at]
+            price = np.where(kind == 1, limit, stop)  # untriggered: a limit's limit, a stop's stop
+            buy_low = (kind == 1) & (sign > 0)  # a limit buy fills on a low at or under its limit
+            sell_high = (kind == 1) & (sign < 0)
+            stop_high = (kind >= 2) & (sign > 0)  # a stop buy triggers on a high at or over its stop
+            low_side = buy_low | ((kind >= 2) & (sign < 0))
+            st["lo_trig"][at] = np.where(kind == 0, INF, np.where(low_side, price, -INF))
+            st["hi_trig"][at] = np.where(kind == 0, INF, np.where(sell_high | stop_high, price, INF))
         self.n = need
         self.latest_start = max(self.latest_start, int(np.max(cols["start"])))
         self._views()
@@ -359,23 +365,11 @@ class SimBroker:
             hold = np.zeros(n)
         first = len(self.orders)
         o = self.numbered["o"]
-        placed = [
-            OrderRecord(
-                id=f"o{o + k + 1:06d}",
-                symbol=sym,
-                side=side,
-                qty=q,
-                type="market",
-                limit=None,
-                stop=None,
-                tif=tif,
-                submitted_at=when,
-                status="open",
-                origin=origin,
-                for_session=session,
-            )
-            for k, (sym, q) in enumerate(zip(symbols, qty.tolist(), strict=True))
-        ]
+        placed = [  # positional: OrderRecord's field order (id … for_session)
+            OrderRecord(f"o{o + k:06d}", sym, side, q, "market", None, None, tif, when, "open", None, None, 0, None,
+                        origin, session)
+            for k, (sym, q) in enumerate(zip(symbols, qty.tolist(), strict=True), start=1)
+        ]  # fmt: skip
         self.numbered["o"] = o + n
         self.orders.extend(placed)
         self.active = True
@@ -384,7 +378,9 @@ class SimBroker:
                 "lane": lanes, "sign": sign, "left": qty, "kind": TYPES["market"], "limit": np.nan, "stop": np.nan,
                 "start": start, "expire": day_close if tif == "day" else FAR, "ref": np.arange(first, first + n),
                 "ref_px": hold,
-            }
+            },
+            n,
+            market=True,
         )  # fmt: skip
         self._note_placed(placed)
         return placed
