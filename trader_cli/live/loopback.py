@@ -12,6 +12,13 @@ It serves a bar store (any ``DataManager`` directory) to the real ``alpaca-py`` 
   ``faults.delay_s`` holds every answer back (a server that hangs); ``requests`` lists what was
   asked.
 
+- The stream at ``/v2/{feed}`` (msgpack only, as the SDK speaks it): the ``connected``
+  greeting, ``auth`` → ``authenticated`` or an error (402 bad keys, 406 over ``stream_limit``,
+  409 the sip feed without ``sip``), ``subscribe``/``unsubscribe`` (cumulative; fragmented
+  frames are reassembled) → ``subscription``; then what ``publish``/``publish_minute`` send:
+  ``{"T": "b"|"u", "S", "o", "h", "l", "c", "v", "n", "vw", "t"}`` with ``t`` a msgpack
+  Timestamp. ``drop_streams()`` aborts every connection (a dropped network, no close frame).
+
 Every bar is ``{"t", "o", "h", "l", "c", "v", "n", "vw"}`` as Alpaca sends them (``n`` and
 ``vw`` are not in the store: ``n`` is 1 a bar, ``vw`` the bar's typical price).
 """
@@ -23,6 +30,7 @@ import base64
 import datetime as dt
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +88,9 @@ class LoopbackAlpaca:
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
+        self._streams: dict[Any, dict[str, set[str]]] = {}  # authenticated connections -> subscriptions
+        self.stream_limit: int | None = None  # connections allowed at once (Alpaca: 1 a key); None: any
+        self.sip = True  # False: the sip stream answers 409 insufficient subscription
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> LoopbackAlpaca:
@@ -134,8 +145,121 @@ class LoopbackAlpaca:
             self._ready.set()
             await self._stop.wait()
 
+    # -- the stream ---------------------------------------------------------------------------
     async def _ws(self, connection: Any) -> None:
-        await connection.close(1008, "no stream here")
+        """``/v2/{feed}``: greeting, auth, cumulative subscriptions, then the bars published."""
+        import msgpack
+        from websockets.exceptions import ConnectionClosed
+
+        path = urlsplit(connection.request.path).path
+        if path not in ("/v2/iex", "/v2/sip", "/v2/test"):
+            await connection.close(1008, f"no stream at {path}")
+            return
+        await connection.send(msgpack.packb([{"T": "success", "msg": "connected"}]))
+        try:
+            auth = msgpack.unpackb(await asyncio.wait_for(connection.recv(), 10))
+        except (TimeoutError, ValueError):
+            await connection.close(1008, "auth timeout")
+            return
+        if auth.get("action") != "auth" or (auth.get("key"), auth.get("secret")) != (self.key_id, self.secret):
+            await connection.send(msgpack.packb([{"T": "error", "code": 402, "msg": "auth failed"}]))
+            await connection.close()
+            return
+        if self.stream_limit is not None and len(self._streams) >= self.stream_limit:
+            await connection.send(msgpack.packb([{"T": "error", "code": 406, "msg": "connection limit exceeded"}]))
+            await connection.close()
+            return
+        if path == "/v2/sip" and not self.sip:
+            await connection.send(msgpack.packb([{"T": "error", "code": 409, "msg": "insufficient subscription"}]))
+            await connection.close()
+            return
+        await connection.send(msgpack.packb([{"T": "success", "msg": "authenticated"}]))
+        subs: dict[str, set[str]] = {"bars": set(), "updatedBars": set()}
+        self._streams[connection] = subs
+        try:
+            async for raw in connection:
+                msg = msgpack.unpackb(raw)
+                action = msg.get("action")
+                if action not in ("subscribe", "unsubscribe"):
+                    continue
+                for channel in subs:
+                    names = set(msg.get(channel) or [])
+                    subs[channel] = subs[channel] | names if action == "subscribe" else subs[channel] - names
+                reply = {"T": "subscription", "trades": [], "quotes": [], **{k: sorted(v) for k, v in subs.items()}}
+                await connection.send(msgpack.packb([reply]))
+        except ConnectionClosed:
+            return  # the client went away (or was dropped): its handler ends
+        finally:
+            self._streams.pop(connection, None)
+
+    def subscribed(self) -> set[str]:
+        """The symbols some stream connection subscribed bars for."""
+        return {s for subs in list(self._streams.values()) for s in subs["bars"]}
+
+    def wait_subscribed(self, symbols: set[str], timeout: float = 10.0) -> None:
+        """Block until every one of ``symbols`` is subscribed (TimeoutError otherwise)."""
+        end = time.monotonic() + timeout
+        while not symbols <= self.subscribed():
+            if time.monotonic() > end:
+                raise TimeoutError(f"not subscribed after {timeout:g} s: {sorted(symbols - self.subscribed())}")
+            time.sleep(0.01)
+
+    def publish(self, symbol: str, ts_ns: int, bar: dict[str, float], updated: bool = False) -> None:
+        """Send a bar (``{"o","h","l","c","v"}``) of minute ``ts_ns`` to every connection
+        subscribed to it (``updated``: as an ``updatedBars`` correction)."""
+        import msgpack
+
+        msg = {
+            "T": "u" if updated else "b",
+            "S": symbol,
+            "o": bar["o"],
+            "h": bar["h"],
+            "l": bar["l"],
+            "c": bar["c"],
+            "v": int(bar["v"]),
+            "n": 1,
+            "vw": round((bar["h"] + bar["l"] + bar["c"]) / 3, 4),
+            "t": msgpack.Timestamp.from_unix_nano(ts_ns),
+        }
+        channel = "updatedBars" if updated else "bars"
+        data = msgpack.packb([msg])
+        targets = [c for c, subs in list(self._streams.items()) if symbol in subs[channel]]
+        self._call(self._send_all(targets, data))
+
+    def publish_minute(self, ts_ns: int, symbols: list[str] | None = None) -> int:
+        """Send the stored 1m bar of minute ``ts_ns`` of each subscribed symbol (or of
+        ``symbols``) that has one; returns how many were sent."""
+        sent = 0
+        for sym in sorted(symbols if symbols is not None else self.subscribed()):
+            if not self.store.has(sym, "1m"):
+                continue
+            bars = self.store.read(sym, "1m", ts_ns, ts_ns + 60_000_000_000)
+            if len(bars):
+                row = {"o": bars.open[0], "h": bars.high[0], "l": bars.low[0], "c": bars.close[0], "v": bars.volume[0]}
+                self.publish(sym, int(bars.ts[0]), {k: float(v) for k, v in row.items()})
+                sent += 1
+        return sent
+
+    def drop_streams(self) -> None:
+        """Close every stream connection (the clients see a dropped connection)."""
+        self._call(self._close_all(list(self._streams)))
+
+    async def _send_all(self, targets: list[Any], data: bytes) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        for c in targets:
+            try:
+                await c.send(data)
+            except ConnectionClosed:
+                continue  # dropped meanwhile: the others still get the bar
+
+    async def _close_all(self, targets: list[Any]) -> None:
+        for c in targets:
+            c.transport.abort()  # no close frame: a dropped connection, not a goodbye
+
+    def _call(self, coro: Any) -> None:
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
 
     # -- REST --------------------------------------------------------------------------------------
     async def _http(self, connection: Any, request: Any) -> Any:
