@@ -1,0 +1,108 @@
+"""The minute assembler closes every minute once, in order, with every bar that came in time;
+late bars are counted and dropped, corrections kept as revisions, never re-stepped — whatever
+the order the stream delivers in (hypothesis), and across threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trader_cli.live.assembler import MINUTE_NS, MinuteAssembler, StreamBar
+from trader_cli.live.clock import LiveClock
+
+T0 = 1_733_149_800 * 10**9  # 2024-12-02 09:30 New York
+GRACE = 2 * 10**9
+
+
+def bar(sym: str, minute: int, px: float = 100.0) -> StreamBar:
+    return StreamBar(sym, T0 + minute * MINUTE_NS, px, px + 1, px - 1, px, 10.0)
+
+
+def test_a_minute_closes_when_every_symbol_reported_or_at_its_deadline() -> None:
+    a = MinuteAssembler({"AAPL", "MSFT"}, T0, GRACE)
+    a.add(bar("AAPL", 0))
+    assert not a.ready(T0 + MINUTE_NS)  # MSFT not in yet, deadline not passed
+    a.add(bar("MSFT", 0))
+    assert a.ready(T0 + MINUTE_NS)
+    m = a.close_next(T0 + MINUTE_NS)
+    assert (m.ts_ns, sorted(m.bars), m.by_timeout) == (T0, ["AAPL", "MSFT"], False)
+    a.add(bar("AAPL", 1))
+    deadline = T0 + 2 * MINUTE_NS + GRACE
+    assert not a.ready(deadline - 1) and a.ready(deadline)
+    m = a.close_next(deadline)
+    assert sorted(m.bars) == ["AAPL"] and m.by_timeout  # MSFT silent for a minute: missing
+    a.add(bar("MSFT", 1))  # too late: counted, dropped
+    a.add(bar("MSFT", 0), updated=True)  # a correction: a revision
+    assert a.counts.late == {"MSFT": 1} and len(a.counts.revisions) == 1
+    assert a.next_ns == T0 + 2 * MINUTE_NS
+
+
+def test_duplicates_unknown_symbols_join_and_leave() -> None:
+    a = MinuteAssembler({"AAPL"}, T0, GRACE)
+    a.add(bar("AAPL", 0))
+    a.add(bar("AAPL", 0, px=999))
+    a.add(bar("ZZZZ", 0))
+    assert a.counts.duplicates == {"AAPL": 1} and a.counts.unknown == 1
+    assert a.close_next(T0 + MINUTE_NS).bars["AAPL"].close == 100.0  # the first one kept
+    assert a.join("TSLA") == T0 + MINUTE_NS
+    a.add(bar("AAPL", 1))
+    assert not a.ready(T0 + 2 * MINUTE_NS)  # waits for TSLA from its first minute on
+    a.add(bar("TSLA", 1))
+    assert a.ready(T0 + 2 * MINUTE_NS)
+    a.close_next(T0 + 2 * MINUTE_NS)
+    a.leave("TSLA")
+    a.add(bar("AAPL", 2))
+    assert a.ready(T0 + 3 * MINUTE_NS)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["A", "B", "C"]), st.integers(0, 9), st.integers(0, 200)),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_any_arrival_order_closes_each_minute_once_in_order(arrivals: list[tuple[str, int, int]]) -> None:
+    """Bars arrive at live times (seconds after the open); the clock closes whatever is ready
+    at each arrival. Every bar is either in exactly one closed minute or counted late/duplicate."""
+    a = MinuteAssembler({"A", "B", "C"}, T0, GRACE)
+    closed = []
+    arrivals = sorted(arrivals, key=lambda x: x[2] + x[1] * 60)  # a bar never arrives before its minute
+    for sym, minute, secs in arrivals:
+        now = T0 + minute * MINUTE_NS + secs * 10**9
+        while a.ready(now):
+            closed.append(a.close_next(now))
+        a.add(bar(sym, minute))
+        while a.ready(now):
+            closed.append(a.close_next(now))
+    times = [m.ts_ns for m in closed]
+    assert times == sorted(set(times)) and times == [T0 + k * MINUTE_NS for k in range(len(times))]
+    placed = sum(len(m.bars) for m in closed) + sum(len(v) for v in a._pending.values())
+    dropped = sum(a.counts.late.values()) + sum(a.counts.duplicates.values())
+    assert placed + dropped == len(arrivals)
+
+
+def test_wait_next_across_threads_with_a_fast_live_clock() -> None:
+    clock = LiveClock(T0, speed=600.0)  # ten live minutes a wall second
+    a = MinuteAssembler({"A", "B"}, T0, GRACE)
+
+    def stream() -> None:
+        for k in range(5):
+            time.sleep(0.01)
+            a.add(bar("A", k))
+            if k != 2:
+                a.add(bar("B", k))
+
+    th = threading.Thread(target=stream)
+    th.start()
+    got = []
+    while len(got) < 5:
+        m = a.wait_next(clock.now_ns, 5.0, clock.ns_per_s)
+        assert m is not None
+        got.append(m)
+    th.join()
+    assert [len(m.bars) for m in got] == [2, 2, 1, 2, 2]
+    assert [m.by_timeout for m in got] == [False, False, True, False, False]

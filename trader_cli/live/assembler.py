@@ -1,0 +1,179 @@
+"""The minute assembler of a live session: streamed 1m bars in, closed minutes out, in order.
+
+Alpaca streams a minute's bar for each symbol shortly after the minute ends, symbol by symbol,
+sometimes late, sometimes never (no trade in that minute), sometimes corrected afterwards
+(``updatedBars``). The minute step needs whole minutes, each exactly once, in time order. The
+assembler closes minute T (the bar starting at T) when
+
+- every subscribed symbol has reported a bar for T, or
+- the live clock has passed T + 60 s + ``grace`` (the symbols without a bar have none for T:
+  the session shows them missing, never filled),
+
+whichever comes first; then T + 60 s is the next minute to close. A bar for a minute already
+closed is counted per symbol (``late``) and dropped — the session never re-steps a minute; an
+updated bar is kept as a revision (``revisions``) and reported, never re-stepped either. A bar
+repeated for a minute still open keeps the first (``duplicates`` counts the others). A symbol
+joins at the next minute to close (a mid-session add), and leaves at once.
+
+Thread-safe: the stream's thread calls ``add``, the session's clock thread ``wait_next`` /
+``close_next``; ``backfill`` puts REST bars of minutes missed during a dropped connection in,
+as if they had streamed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+MINUTE_NS = 60_000_000_000
+
+
+@dataclass(frozen=True)
+class StreamBar:
+    """One streamed 1m bar (prices as Alpaca sends them)."""
+
+    symbol: str
+    ts_ns: int  # the minute's start (UTC ns)
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass
+class ClosedMinute:
+    """A minute ready for the step: its start and the bars that came for it (by symbol)."""
+
+    ts_ns: int
+    bars: dict[str, StreamBar]
+    by_timeout: bool  # closed when the clock passed it + grace (some symbols had no bar)
+
+
+@dataclass
+class AssemblerCounts:
+    """What the assembler saw besides closed minutes (for ``data quality`` and the status)."""
+
+    late: dict[str, int] = field(default_factory=dict)  # bars for minutes already closed
+    duplicates: dict[str, int] = field(default_factory=dict)  # repeated bars for open minutes
+    unknown: int = 0  # bars for symbols not subscribed
+    revisions: list[StreamBar] = field(default_factory=list)  # updatedBars: corrections of closed minutes
+
+
+class MinuteAssembler:
+    """See the module doc. ``next_ns``: the first minute to close (a minute boundary)."""
+
+    def __init__(self, symbols: set[str], next_ns: int, grace_ns: int) -> None:
+        if next_ns % MINUTE_NS:
+            raise ValueError("next_ns must be a minute boundary")
+        self._symbols = set(symbols)
+        self._joining: dict[str, int] = {}  # symbol -> first minute it counts in
+        self.next_ns = next_ns
+        self.grace_ns = grace_ns
+        self._pending: dict[int, dict[str, StreamBar]] = {}
+        self.counts = AssemblerCounts()
+        self._cv = threading.Condition()
+        self.received = 0
+
+    # -- the stream's side ---------------------------------------------------------------------
+    def add(self, bar: StreamBar, updated: bool = False) -> None:
+        """A bar from the stream (``updated``: an ``updatedBars`` correction)."""
+        with self._cv:
+            self.received += 1
+            sym = bar.symbol
+            if sym not in self._symbols and sym not in self._joining:
+                self.counts.unknown += 1
+                return
+            if updated:
+                self.counts.revisions.append(bar)
+                return
+            if bar.ts_ns < self.next_ns or bar.ts_ns < self._joining.get(sym, 0):
+                self.counts.late[sym] = self.counts.late.get(sym, 0) + 1
+                return
+            slot = self._pending.setdefault(bar.ts_ns, {})
+            if sym in slot:
+                self.counts.duplicates[sym] = self.counts.duplicates.get(sym, 0) + 1
+                return
+            slot[sym] = bar
+            self._cv.notify_all()
+
+    def backfill(self, bars: list[StreamBar]) -> int:
+        """REST bars of minutes the stream missed (a dropped connection): added like streamed
+        ones (a minute already closed drops them as late); returns how many were taken."""
+        with self._cv:
+            before = sum(len(v) for v in self._pending.values())
+        for b in bars:
+            self.add(b)
+        with self._cv:
+            return sum(len(v) for v in self._pending.values()) - before
+
+    # -- symbols ---------------------------------------------------------------------------------
+    def join(self, symbol: str) -> int:
+        """A symbol added mid-session: it counts from the next minute to close (returned)."""
+        with self._cv:
+            self._joining[symbol] = self.next_ns
+            return self.next_ns
+
+    def leave(self, symbol: str) -> None:
+        """A symbol removed: it no longer holds a minute open."""
+        with self._cv:
+            self._symbols.discard(symbol)
+            self._joining.pop(symbol, None)
+            self._cv.notify_all()
+
+    @property
+    def symbols(self) -> set[str]:
+        """The symbols a minute waits for."""
+        with self._cv:
+            return self._symbols | {s for s, t in self._joining.items() if t <= self.next_ns}
+
+    # -- the clock's side --------------------------------------------------------------------------
+    def _expected(self) -> set[str]:
+        return self._symbols | {s for s, t in self._joining.items() if t <= self.next_ns}
+
+    def ready(self, now_ns: int) -> bool:
+        """True when the next minute can close now."""
+        with self._cv:
+            return self._ready(now_ns)
+
+    def _ready(self, now_ns: int) -> bool:
+        have = self._pending.get(self.next_ns, {})
+        if self._expected() <= have.keys():
+            return True
+        return now_ns >= self.next_ns + MINUTE_NS + self.grace_ns
+
+    def close_next(self, now_ns: int) -> ClosedMinute:
+        """Close the next minute (call when ``ready``): its bars; the one after becomes next."""
+        with self._cv:
+            t = self.next_ns
+            bars = self._pending.pop(t, {})
+            by_timeout = not self._expected() <= bars.keys()
+            self.next_ns = t + MINUTE_NS
+            for sym, start in list(self._joining.items()):
+                if start <= t:
+                    self._symbols.add(sym)
+                    del self._joining[sym]
+            for late_ts in [ts for ts in self._pending if ts < self.next_ns]:  # cannot happen; be sure
+                for sym in self._pending.pop(late_ts):
+                    self.counts.late[sym] = self.counts.late.get(sym, 0) + 1
+            return ClosedMinute(t, bars, by_timeout)
+
+    def wait_next(self, now: Callable[[], int], timeout_s: float, ns_per_s: float) -> ClosedMinute | None:
+        """Block until the next minute can close (bars in, or its deadline on the live clock
+        ``now``), at most ``timeout_s`` wall seconds; the closed minute, or None on timeout.
+        ``ns_per_s``: live-clock nanoseconds a wall second (the clock's speed × 1e9)."""
+        import time
+
+        end = time.monotonic() + timeout_s
+        with self._cv:
+            while True:
+                t_now = now()
+                if self._ready(t_now):
+                    return self.close_next(t_now)
+                left = end - time.monotonic()
+                if left <= 0:
+                    return None
+                deadline_ns = self.next_ns + MINUTE_NS + self.grace_ns
+                until_deadline = max(0.0, (deadline_ns - t_now) / ns_per_s)
+                self._cv.wait(min(left, until_deadline + 0.001, 0.25))
