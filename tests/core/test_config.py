@@ -351,9 +351,15 @@ def test_a_data_dir_without_bars_and_the_data_dir_rule(no_env: pytest.MonkeyPatc
     assert "(from TRADER_CLI_DATA_DIR)" in problems_of(path)["data_dir"]
 
 
-def test_live_mode_is_a_problem(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    path = good(tmp_path, mode="live")
-    assert "live mode needs a broker connection" in problems_of(path)["mode"]
+def test_a_live_config_has_its_keys_and_checked_values(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    check = check_config(good(tmp_path, mode="live", backtest_config=None))
+    assert check.problems == [] and check.config is not None and check.config.live_config is not None
+    lc = check.config.live_config
+    assert (lc.provider, lc.feed, lc.paper, lc.grace_seconds, lc.clock.speed) == ("alpaca", "iex", True, 2.0, 1.0)
+    bad = good(tmp_path, mode="live", live_config={"clock": {"start": "2024-12-02T09:30:00", "speed": 0}})
+    found = problems_of(bad)
+    assert "offset" in found["live_config.clock.start"] and "greater than 0" in found["live_config.clock.speed"]
+    assert "live_config.feed" in problems_of(good(tmp_path, mode="live", live_config={"feed": "otc"}))
 
 
 def test_an_unreadable_or_invalid_file_is_one_problem(tmp_path: Path) -> None:

@@ -41,6 +41,9 @@ class ReplayClock:
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self._finished = threading.Event()
+        # Live: holds the clock until the next minute has closed (outside the lock, so commands
+        # run meanwhile); None in a backtest (the speed paces it).
+        self.gate: Callable[[float], bool] | None = None
 
     # -- the lifecycle --------------------------------------------------------------------------
     def transition(self, target: SessionState) -> None:
@@ -196,6 +199,9 @@ class ReplayClock:
                     break
             if self._want:
                 time.sleep(0.0005)  # let a waiting command take the lock between two minutes
+            gate = self.gate
+            if gate is not None and not gate(0.25):
+                continue  # the minute has not closed yet: look at the state again
             with self.lock:
                 if self.state != SessionState.running:
                     continue

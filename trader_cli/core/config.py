@@ -127,6 +127,35 @@ class SessionDataConfig(_Strict):
         return self
 
 
+class LiveClockConfig(_Strict):
+    """The live clock: ``start`` (ISO 8601 with an offset; null: the wall clock) and ``speed``
+    (live seconds a wall second), for demos and tests."""
+
+    start: dt.datetime | None = None
+    speed: float = Field(default=1.0, gt=0, le=10_000)
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("give the start with its offset, e.g. 2024-12-02T09:30:00-05:00")
+        return v
+
+
+class LiveConfig(_Strict):
+    """A live session's connection (keys only from APCA_API_KEY_ID / APCA_API_SECRET_KEY; the
+    URLs override the SDK's for tests and proxies)."""
+
+    provider: Literal["alpaca"] = "alpaca"
+    feed: Literal["iex", "sip"] = "iex"
+    paper: bool = True
+    data_url: str | None = None
+    stream_url: str | None = None
+    trading_url: str | None = None
+    grace_seconds: float = Field(default=2.0, ge=0, le=60)
+    clock: LiveClockConfig = Field(default_factory=LiveClockConfig)
+
+
 class BrokerConfig(_Strict):
     """The simulated broker of a backtest: starting cash, fees (per share, at least a minimum per
     fill), slippage on market and stop orders (basis points), whether short selling is allowed,
@@ -185,6 +214,7 @@ class SessionConfig(_Strict):
     backtest_config: BacktestConfig | None = None
     session_data_config: SessionDataConfig = Field(default_factory=SessionDataConfig)
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    live_config: LiveConfig | None = None
     strategies: list[PluginSpec] = Field(default_factory=list)
     scanners: list[ScannerSpec] = Field(default_factory=list)
     _dir: Path | None = PrivateAttr(default=None)  # the config file's folder (plugin paths are relative to it)
@@ -204,6 +234,13 @@ class SessionConfig(_Strict):
         if self.mode == "backtest" and self.backtest_config is None:
             raise ValueError("mode 'backtest' needs backtest_config with start_date and end_date")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _live_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("mode") == "live" and data.get("live_config") is None:
+            return {**data, "live_config": {}}
+        return data
 
     def intervals(self) -> list[Interval]:
         """Base then derived intervals, shortest first, without repeats."""
@@ -342,12 +379,6 @@ def _start_problems(cfg: SessionConfig) -> list[ConfigProblem]:
     from trader_cli.core.lifecycle import check_speed
 
     found: list[ConfigProblem] = []
-    if cfg.mode == "live":
-        found.append(
-            ConfigProblem(
-                "mode", 'live mode needs a broker connection, which this build does not have (set "mode": "backtest")'
-            )
-        )
     days: list[dt.date] = []
     bt = cfg.backtest_config
     if bt is not None:

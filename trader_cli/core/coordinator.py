@@ -132,7 +132,13 @@ class SessionCoordinator:
             self.feed.where = f"in {self.store.data_dir}"
         self.exported_minutes = None
         with self.exclusive():
-            result = startup.start(self.engine, config, paused, speed, progress)
+            if config.mode == "live":
+                from trader_cli.live.session import start_live
+
+                result = start_live(self.engine, self.feed, config, paused, progress)
+            else:
+                self._end_live()
+                result = startup.start(self.engine, config, paused, speed, progress)
             self._mark_change()
         # What start-up made lives as long as the session: the collector's full passes skip it
         # from now on (a replay makes many small objects, orders and fills; full collections
@@ -155,12 +161,21 @@ class SessionCoordinator:
     def stop(self) -> None:
         """Stop the session and drop its data."""
         startup.stop(self.engine)
+        self._end_live()
         self.exported_minutes = None
         gc.unfreeze()
+
+    def _end_live(self) -> None:
+        """A live session's stream stopped and the store's feed back in the engine."""
+        if self.engine.feed is not self.feed:
+            from trader_cli.live.session import end_live
+
+            end_live(self.engine, self.feed)
 
     def shutdown(self) -> None:
         """Stop the clock thread if one runs (leaving the program)."""
         self.engine.clock.shutdown()
+        self._end_live()
         gc.unfreeze()
 
     def wait(self, timeout: float | None = None, on_progress: Callable[[], None] | None = None) -> bool:

@@ -68,8 +68,9 @@ class BarSource(Protocol):
         today and the days read ahead), in one read: provisioning splits it."""
         ...
 
-    def join(self, lane: int, bars: Bars) -> None:
-        """A symbol added mid-session: its bars of the days read ahead (``bars`` from read_through)."""
+    def join(self, lane: int, bars: Bars, symbol: str) -> None:
+        """A symbol joins the session at ``lane``: its bars of the days read ahead (``bars`` from
+        read_through; a live source subscribes it)."""
         ...
 
     def leave(self, lane: int) -> None:
@@ -87,6 +88,10 @@ class BarSource(Protocol):
 
     def reset(self) -> None:
         """Forget everything read (a new session)."""
+        ...
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """True when the next minute can be stepped (a backtest: always; live: once it closed)."""
         ...
 
 
@@ -146,7 +151,7 @@ class ParquetFeed:
         last = max(self._ahead, default=self.timeline.pos)
         return self.store.read(symbol, BASE_1M, start_ns, self.calendar.open_close(self.timeline.days[last])[1])
 
-    def join(self, lane: int, bars: Bars) -> None:
+    def join(self, lane: int, bars: Bars, symbol: str) -> None:
         """Put a new symbol's bars into the books read ahead."""
         for b in self._ahead.values():
             b.fill_lane(lane, bars.window(b.open_ns, b.close_ns))
@@ -162,6 +167,10 @@ class ParquetFeed:
     def reset(self) -> None:
         """Drop the books read ahead."""
         self._ahead = {}
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """A backtest's next minute is always there."""
+        return True
 
     def next_book(self, pos: int, capacity: int, derived: Iterable[Interval], lanes: dict[str, int]) -> DayBook:
         """Day ``pos``'s book, reading the next window first when that day has not been read."""

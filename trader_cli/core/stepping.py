@@ -21,7 +21,12 @@ def book_of(eng: Engine) -> DayBook:
 
 
 def require_paused(eng: Engine, command: str) -> None:
-    """SessionStateError (with what to do) unless the session is paused."""
+    """SessionStateError (with what to do) unless the session is a paused backtest."""
+    if eng.config is not None and eng.config.mode == "live" and eng.clock.active:
+        raise SessionStateError(
+            f"{command} steps a backtest; a live session runs on the market's clock "
+            "(system pause holds the strategies while bars keep coming; system resume catches up)"
+        )
     state = eng.clock.state
     if state != SessionState.paused:
         hint = "pause it first with: system pause" if state == SessionState.running else "start one with: system start"

@@ -49,6 +49,7 @@ class ClosedMinute:
     ts_ns: int
     bars: dict[str, StreamBar]
     by_timeout: bool  # closed when the clock passed it + grace (some symbols had no bar)
+    expected: frozenset[str] = frozenset()  # the symbols it waited for
 
 
 @dataclass
@@ -148,7 +149,8 @@ class MinuteAssembler:
         with self._cv:
             t = self.next_ns
             bars = self._pending.pop(t, {})
-            by_timeout = not self._expected() <= bars.keys()
+            expected = frozenset(self._expected())
+            by_timeout = not expected <= bars.keys()
             self.next_ns = t + MINUTE_NS
             for sym, start in list(self._joining.items()):
                 if start <= t:
@@ -157,7 +159,7 @@ class MinuteAssembler:
             for late_ts in [ts for ts in self._pending if ts < self.next_ns]:  # cannot happen; be sure
                 for sym in self._pending.pop(late_ts):
                     self.counts.late[sym] = self.counts.late.get(sym, 0) + 1
-            return ClosedMinute(t, bars, by_timeout)
+            return ClosedMinute(t, bars, by_timeout, expected)
 
     def wait_next(self, now: Callable[[], int], timeout_s: float, ns_per_s: float) -> ClosedMinute | None:
         """Block until the next minute can close (bars in, or its deadline on the live clock

@@ -176,8 +176,8 @@ def fetch(
         (a, b), members = job
         c, calls = client(data_url, timeout_s, keys)  # one client a request: a session is one thread's
         counters.append(calls)
-        raw = _request(c, members, iv, a, b, feed, data_url, timeout_s)
-        batch = {s: _to_bars(s, raw.get(s) or [], iv) for s in members}
+        raw = request_bars(c, members, iv, *day_span(a, b), feed, data_url, timeout_s)
+        batch = {s: to_bars(s, raw.get(s) or [], iv) for s in members}
         return {s: bars for s, bars in batch.items() if len(bars)}
 
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -231,8 +231,21 @@ def _store(store: DataManager, batch: dict[str, Bars], iv: Interval, feed: str, 
             got[s].append(bars)
 
 
-def _request(
-    c: Any, symbols: list[str], iv: Interval, a: dt.date, b: dt.date, feed: str, url: str | None, timeout_s: float
+def day_span(a: dt.date, b: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """New York midnight of ``a`` to the last second of ``b``."""
+    start = dt.datetime.combine(a, dt.time(0), tzinfo=NY)
+    return start, dt.datetime.combine(b + dt.timedelta(days=1), dt.time(0), tzinfo=NY) - dt.timedelta(seconds=1)
+
+
+def request_bars(
+    c: Any,
+    symbols: list[str],
+    iv: Interval,
+    start: dt.datetime,
+    end: dt.datetime,
+    feed: str,
+    url: str | None,
+    timeout_s: float,
 ) -> dict[str, list[dict[str, Any]]]:
     """One bars request (all its pages) as Alpaca's raw rows by symbol; errors become one line."""
     import requests
@@ -241,8 +254,7 @@ def _request(
     from alpaca.data.requests import StockBarsRequest
     from alpaca.data.timeframe import TimeFrame
 
-    start = dt.datetime.combine(a, dt.time(0), tzinfo=NY)
-    end = dt.datetime.combine(b + dt.timedelta(days=1), dt.time(0), tzinfo=NY) - dt.timedelta(seconds=1)
+    a, b = start.astimezone(NY).date(), end.astimezone(NY).date()
     req = StockBarsRequest(
         symbol_or_symbols=symbols,
         timeframe=TimeFrame.Minute if iv.name == "1m" else TimeFrame.Day,
@@ -294,7 +306,7 @@ def _api_error_text(err: Any, feed: str, a: dt.date, b: dt.date) -> str:
     return f"Alpaca answered {status} ({message}) for {a}..{b}; the days fetched so far are stored"
 
 
-def _to_bars(symbol: str, rows: list[dict[str, Any]], iv: Interval) -> Bars:
+def to_bars(symbol: str, rows: list[dict[str, Any]], iv: Interval) -> Bars:
     """Alpaca's rows as checked Bars (sorted, no duplicate time; a bad row rejects the request)."""
     from trader_cli.core.csv_import import row_problems
 

@@ -89,6 +89,11 @@ class LoopbackAlpaca:
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
         self._streams: dict[Any, dict[str, set[str]]] = {}  # authenticated connections -> subscriptions
+        self.clock: Any = None  # a LiveClock: REST then serves only minutes that have ended by it
+        self.silent: set[tuple[str, int]] = set()  # (symbol, minute ns) never streamed (REST has it)
+        self.absent: set[tuple[str, int]] = set()  # (symbol, minute ns) with no bar at all (no trade)
+        self._player: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.stream_limit: int | None = None  # connections allowed at once (Alpaca: 1 a key); None: any
         self.sip = True  # False: the sip stream answers 409 insufficient subscription
 
@@ -103,6 +108,10 @@ class LoopbackAlpaca:
 
     def stop(self) -> None:
         """Stop serving and join the thread."""
+        self._stopping.set()
+        if self._player is not None:
+            self._player.join(5)
+            self._player = None
         if self._loop is not None and self._stop is not None and self._thread is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
@@ -240,6 +249,29 @@ class LoopbackAlpaca:
                 sent += 1
         return sent
 
+    def play(self, clock: Any, lag_s: float = 0.2) -> None:
+        """Publish the stored bars minute by minute as ``clock`` (a LiveClock) passes each
+        minute's end (+ ``lag_s`` live seconds), from the minute in progress on, skipping
+        ``silent``; REST serves only ended minutes meanwhile. Stops with the server."""
+        self.clock = clock
+
+        def run() -> None:
+            t = clock.now_ns() // 60_000_000_000 * 60_000_000_000
+            while not self._stopping.is_set():
+                due = t + 60_000_000_000 + int(lag_s * 1e9)
+                wait = clock.wall_seconds_until(due)
+                if wait > 0:
+                    time.sleep(min(wait, 0.05))
+                    continue
+                skip = self.silent | self.absent
+                symbols = [s for s in sorted(self.subscribed()) if (s, t) not in skip]
+                if symbols:
+                    self.publish_minute(t, symbols)
+                t += 60_000_000_000
+
+        self._player = threading.Thread(target=run, name="loopback-player", daemon=True)
+        self._player.start()
+
     def drop_streams(self) -> None:
         """Close every stream connection (the clients see a dropped connection)."""
         self._call(self._close_all(list(self._streams)))
@@ -258,8 +290,11 @@ class LoopbackAlpaca:
             c.transport.abort()  # no close frame: a dropped connection, not a goodbye
 
     def _call(self, coro: Any) -> None:
-        assert self._loop is not None
-        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+        loop = self._loop
+        if loop is None or loop.is_closed() or self._stopping.is_set():
+            coro.close()  # stopping: nothing is sent any more
+            return
+        asyncio.run_coroutine_threadsafe(coro, loop).result(10)
 
     # -- REST --------------------------------------------------------------------------------------
     async def _http(self, connection: Any, request: Any) -> Any:
@@ -295,6 +330,8 @@ class LoopbackAlpaca:
             raise ValueError(f"unsupported timeframe {q.get('timeframe')!r}")
         start = _ns(q["start"]) if q.get("start") else 0
         end = _ns(q["end"]) if q.get("end") else 2**62
+        if self.clock is not None:  # no bar of a minute that has not ended yet
+            end = min(end, self.clock.now_ns() - 60_000_000_000)
         limit = min(int(q.get("limit") or self.page_cap), self.page_cap)
         after: tuple[str, int] | None = None
         if q.get("page_token"):
@@ -311,6 +348,9 @@ class LoopbackAlpaca:
                 continue
             lo = after[1] + 1 if after is not None and sym == after[0] else start
             bars = self.store.read(sym, iv, lo, end + 1)
+            gone = [t for s2, t in self.absent if s2 == sym]
+            if gone and len(bars):
+                bars = bars.take(~np.isin(bars.ts, np.array(gone, dtype=np.int64)))
             if not len(bars):
                 continue
             if left == 0:

@@ -184,7 +184,7 @@ class LoadHistory(_Step):
         both = eng.feed.read_through(data.symbol, tl.cutoff(day, deepest, BASE_1M))
         split = int(np.searchsorted(both.ts, book.open_ns))
         ctx.today = both.slice(split, int(np.searchsorted(both.ts, book.close_ns)))
-        eng.feed.join(data.lane, both)
+        eng.feed.join(data.lane, both, data.symbol)
         base = session_bars(both.slice(0, split), eng.calendar) if deepest else Bars.empty()
         rows = 0
         loaded: dict[Interval, list[DayBlock]] = {}

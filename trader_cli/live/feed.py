@@ -1,0 +1,321 @@
+"""The live bar source: history from the store (warmed up over REST at start, cached there),
+today's bars so far over REST, then Alpaca's minute bars from ``StockDataStream`` through the
+minute assembler — behind the same ``BarSource`` protocol as the Parquet replay, so validation,
+provisioning, derived bars, indicators, the broker and the plugins run unchanged.
+
+The stream runs ``StockDataStream.run()`` in a thread of its own (the SDK calls ``asyncio.run``);
+symbols are subscribed before it starts (its loop spins until then) and added from the session's
+thread later (the SDK allows that). The SDK retries bad credentials forever and reports only in
+its log: the feed watches that log, and a fatal error (auth failed, connection limit, insufficient
+subscription) ends ``system start`` with one line, or pauses a running session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from trader_cli.core.bars import Bars
+from trader_cli.core.config import LiveConfig
+from trader_cli.core.errors import DataError
+from trader_cli.core.feed import ParquetFeed
+from trader_cli.core.intervals import BASE_1M, Interval
+from trader_cli.core.replay import PRICE_FIELDS, DayBook
+from trader_cli.live.assembler import MINUTE_NS, ClosedMinute, MinuteAssembler, StreamBar
+from trader_cli.live.clock import LiveClock
+
+FATAL = ("auth failed", "connection limit exceeded", "insufficient subscription")
+CONNECT_TIMEOUT_S = 10.0
+
+
+class _SdkErrors(logging.Handler):
+    """The SDK's stream log, watched for the errors it would otherwise retry forever."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.fatal: str | None = None
+        self.warnings: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        for what in FATAL:
+            if what in text:
+                self.fatal = what
+        self.warnings.append(text[:200])
+        del self.warnings[:-20]
+
+
+class LiveFeed:
+    """See the module doc."""
+
+    name = "alpaca"
+
+    def __init__(
+        self,
+        parquet: ParquetFeed,
+        live: LiveConfig,
+        clock: LiveClock,
+        keys: tuple[str, str],
+        emit: Callable[[str, str], None],
+    ) -> None:
+        self.parquet = parquet
+        self.live = live
+        self.clock = clock
+        self.keys = keys
+        self.emit = emit
+        self.where = f"on Alpaca ({live.feed} feed)"
+        self.assembler: MinuteAssembler | None = None
+        self._ready: list[ClosedMinute] = []
+        self._stream: Any = None
+        self._thread: threading.Thread | None = None
+        self._errors = _SdkErrors()
+        self._lane_sym: dict[int, str] = {}
+        self.day: dt.date | None = None
+        self.minutes_closed = 0
+        self.closed_by_timeout = 0
+        self.backfilled = 0  # bars that came over REST for minutes the stream missed
+
+    @property
+    def timeline(self) -> Any:
+        return self.parquet.timeline
+
+    @property
+    def store(self) -> Any:
+        return self.parquet.store
+
+    # -- coverage: the store, plus today (live) -----------------------------------------------------
+    def intervals_for(self, symbol: str) -> list[str]:
+        """What the store holds (1m after the warmup fetch)."""
+        return self.parquet.intervals_for(symbol)
+
+    def universe(self, interval: Interval) -> list[str]:
+        """The stored symbols (what scanners look over)."""
+        return self.parquet.universe(interval)
+
+    def has_bars(self, symbol: str, interval: Interval, start_ns: int, end_ns: int) -> bool:
+        """Stored bars in [start, end), or a window reaching today (streamed)."""
+        if self.day is not None and end_ns > self.parquet.calendar.open_close(self.day)[0]:
+            return True
+        return self.parquet.has_bars(symbol, interval, start_ns, end_ns)
+
+    def days_with_bars(self, symbol: str, interval: Interval, days: list[dt.date]) -> list[dt.date]:
+        """The stored days, and today (it streams)."""
+        past = [d for d in days if d != self.day]
+        have = set(self.parquet.days_with_bars(symbol, interval, past))
+        return [d for d in days if d in have or d == self.day]
+
+    def span_text(self, symbol: str) -> str:
+        """What the store holds, and the live stream."""
+        return f"{self.parquet.span_text(symbol)}; live: {self.live.feed} stream"
+
+    # -- reading -----------------------------------------------------------------------------------------
+    def read(self, symbol: str, interval: Interval, start_ns: int | None, end_ns: int | None) -> Bars:
+        """A window of stored bars (history)."""
+        return self.parquet.read(symbol, interval, start_ns, end_ns)
+
+    def read_through(self, symbol: str, start_ns: int) -> Bars:
+        """The stored 1m bars from ``start_ns`` to today's open, then today's so far over REST."""
+        assert self.day is not None
+        open_ns = self.parquet.calendar.open_close(self.day)[0]
+        hist = (
+            self.parquet.store.read(symbol, BASE_1M, start_ns, open_ns)
+            if self.parquet.store.has(symbol, BASE_1M)
+            else Bars.empty()
+        )
+        return Bars.concat([hist, self.today_so_far([symbol]).get(symbol, Bars.empty())])
+
+    def today_so_far(self, symbols: list[str]) -> dict[str, Bars]:
+        """Today's 1m bars of the minutes that have ended by the live clock, over REST."""
+        from trader_cli.live.fetch import DEFAULT_TIMEOUT_S, client, request_bars, to_bars
+
+        assert self.day is not None
+        open_ns, close_ns = self.parquet.calendar.open_close(self.day)
+        now = min(self.clock.now_ns(), close_ns)
+        last_ended = (now - open_ns) // MINUTE_NS  # minutes fully ended since the open
+        if last_ended <= 0:
+            return {}
+        c, _ = client(self.live.data_url, DEFAULT_TIMEOUT_S, self.keys)
+        start = dt.datetime.fromtimestamp(open_ns / 1e9, tz=dt.UTC)
+        end = dt.datetime.fromtimestamp((open_ns + last_ended * MINUTE_NS - 1) / 1e9, tz=dt.UTC)
+        raw = request_bars(c, symbols, BASE_1M, start, end, self.live.feed, self.live.data_url, DEFAULT_TIMEOUT_S)
+        out = {}
+        for s in symbols:
+            bars = to_bars(s, raw.get(s) or [], BASE_1M)
+            out[s] = bars.window(open_ns, open_ns + last_ended * MINUTE_NS)
+        return out
+
+    def join(self, lane: int, bars: Bars, symbol: str) -> None:
+        """A symbol joins: subscribed, and counted by the assembler from its next minute."""
+        self._lane_sym[lane] = symbol
+        sym = symbol
+        if self.assembler is None:  # at start: the stream opens with every symbol afterwards
+            return
+        self.assembler.join(sym)
+        if self._stream is not None:
+            self._stream.subscribe_bars(self._on_bar, sym)
+            self._stream.subscribe_updated_bars(self._on_updated, sym)
+
+    def leave(self, lane: int) -> None:
+        """A symbol left: no minute waits for it any more."""
+        sym = self._lane_sym.pop(lane, None)
+        if sym is not None and self.assembler is not None:
+            self.assembler.leave(sym)
+
+    # -- the day ---------------------------------------------------------------------------------------
+    def next_book(self, pos: int, capacity: int, derived: Iterable[Interval], lanes: dict[str, int]) -> DayBook:
+        """Only today is live: a session does not roll into another day."""
+        raise DataError("a live session covers one market day; start a new one tomorrow")
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """True once the next minute has closed (its bars in, or its deadline passed)."""
+        if self._ready:
+            return True
+        if self._errors.fatal is not None:
+            raise DataError(f"the Alpaca stream stopped: {self._errors.fatal}")
+        assert self.assembler is not None
+        m = self.assembler.wait_next(self.clock.now_ns, timeout_s, self.clock.ns_per_s)
+        if m is None:
+            return False
+        if m.by_timeout:  # symbols without a streamed bar: ask REST (a drop, a reconnect, a race)
+            self._backfill(m)
+        self._ready.append(m)
+        return True
+
+    def _backfill(self, m: ClosedMinute) -> None:
+        """The bars of minute ``m`` that did not stream, over REST (none: the symbol did not trade)."""
+        missing = sorted(m.expected - m.bars.keys())
+        if not missing:
+            return
+        try:
+            got = self.minute_bars(missing, m.ts_ns)
+        except DataError as err:  # the session goes on: the minute is missing for them, and said
+            self.emit("warning", f"REST backfill of {to_ny_text(m.ts_ns)} failed: {err}")
+            return
+        for sym, b in got.items():
+            m.bars[sym] = b
+        self.backfilled += len(got)
+
+    def minute_bars(self, symbols: list[str], ts_ns: int) -> dict[str, StreamBar]:
+        """One minute's bars of ``symbols`` over REST."""
+        from trader_cli.live.fetch import DEFAULT_TIMEOUT_S, client, request_bars, to_bars
+
+        c, _ = client(self.live.data_url, DEFAULT_TIMEOUT_S, self.keys)
+        start = dt.datetime.fromtimestamp(ts_ns / 1e9, tz=dt.UTC)
+        end = dt.datetime.fromtimestamp((ts_ns + MINUTE_NS - 1_000_000_000) / 1e9, tz=dt.UTC)
+        raw = request_bars(c, symbols, BASE_1M, start, end, self.live.feed, self.live.data_url, DEFAULT_TIMEOUT_S)
+        out = {}
+        for s in symbols:
+            bars = to_bars(s, raw.get(s) or [], BASE_1M).window(ts_ns, ts_ns + MINUTE_NS)
+            if len(bars):
+                out[s] = StreamBar(
+                    s, int(bars.ts[0]), float(bars.open[0]), float(bars.high[0]), float(bars.low[0]),
+                    float(bars.close[0]), float(bars.volume[0]),
+                )  # fmt: skip
+        return out
+
+    def next_minute(self, book: DayBook) -> None:
+        """Put the closed minute's streamed bars into the book's row for it."""
+        if not self._ready:
+            raise DataError("no closed minute to step (the live clock waits for the stream)")
+        m = self._ready.pop(0)
+        row = (m.ts_ns - book.open_ns) // MINUTE_NS
+        if row != book.cursor:
+            raise DataError(f"the stream's minute {m.ts_ns} is not the session's next ({book.now_ns})")
+        self.minutes_closed += 1
+        self.closed_by_timeout += int(m.by_timeout)
+        if not m.bars:
+            return
+        lanes = {s: lane for lane, s in self._lane_sym.items()}
+        for sym, b in m.bars.items():
+            lane = lanes.get(sym)
+            if lane is None or lane >= book.capacity:
+                continue
+            for f, v in zip(PRICE_FIELDS, (b.open, b.high, b.low, b.close, b.volume), strict=True):
+                book.base.cols[f][row, lane] = v
+
+    def reset(self) -> None:
+        """Stop the stream and forget the day."""
+        self.close()
+        self.assembler = None
+        self._ready = []
+        self._lane_sym = {}
+        self.day = None
+
+    # -- the stream ---------------------------------------------------------------------------------------
+    def open(self, day: dt.date, symbols: list[str]) -> None:
+        """Start the assembler at today's open and the stream for ``symbols``; DataError (one
+        line) when the stream does not connect within 10 s or refuses (keys, limit, plan)."""
+        from alpaca.data.enums import DataFeed
+        from alpaca.data.live import StockDataStream
+
+        open_ns, _ = self.parquet.calendar.open_close(day)
+        self.assembler = MinuteAssembler(set(symbols), open_ns, int(self.live.grace_seconds * 1e9))
+        sdk_log = logging.getLogger("alpaca")
+        sdk_log.addHandler(self._errors)
+        sdk_log.propagate = False  # its messages go to the session's events, not the terminal
+        url = self.live.stream_url
+        self._stream = StockDataStream(
+            self.keys[0], self.keys[1], raw_data=True, feed=DataFeed(self.live.feed), url_override=url
+        )
+        self._stream.subscribe_bars(self._on_bar, *symbols)
+        self._stream.subscribe_updated_bars(self._on_updated, *symbols)
+        self._thread = threading.Thread(target=self._run, name="alpaca-stream", daemon=True)
+        self._thread.start()
+        end = time.monotonic() + CONNECT_TIMEOUT_S
+        while not getattr(self._stream, "_running", False):
+            if self._errors.fatal is not None:
+                self.close()
+                raise DataError(_fatal_text(self._errors.fatal, self.live.feed))
+            if time.monotonic() > end:
+                seen = self._errors.warnings[-1] if self._errors.warnings else "no answer"
+                self.close()
+                raise DataError(f"the Alpaca stream did not connect within {CONNECT_TIMEOUT_S:g} s ({seen})")
+            time.sleep(0.02)
+
+    def _run(self) -> None:
+        assert self._stream is not None
+        self._stream.run()
+
+    async def _on_bar(self, msg: dict[str, Any]) -> None:
+        assert self.assembler is not None
+        self.assembler.add(_bar(msg))
+
+    async def _on_updated(self, msg: dict[str, Any]) -> None:
+        assert self.assembler is not None
+        self.assembler.add(_bar(msg), updated=True)
+
+    def close(self) -> None:
+        """Stop the stream thread (the SDK takes up to 5 s)."""
+        stream, thread = self._stream, self._thread
+        self._stream = self._thread = None
+        if stream is not None and getattr(stream, "_loop", None) is not None:
+            stream.stop()
+        if thread is not None:
+            thread.join(6)
+        logging.getLogger("alpaca").removeHandler(self._errors)
+
+
+def to_ny_text(ts_ns: int) -> str:
+    from trader_cli.core.calendar import to_ny
+
+    return f"{to_ny(ts_ns):%H:%M}"
+
+
+def _bar(msg: dict[str, Any]) -> StreamBar:
+    t = msg["t"]
+    ts = t.to_unix_nano() if hasattr(t, "to_unix_nano") else int(np.datetime64(t, "ns").astype(np.int64))
+    return StreamBar(msg["S"], ts, float(msg["o"]), float(msg["h"]), float(msg["l"]), float(msg["c"]), float(msg["v"]))
+
+
+def _fatal_text(what: str, feed: str) -> str:
+    if what == "auth failed":
+        return "the Alpaca stream refused the keys (auth failed): check APCA_API_KEY_ID and APCA_API_SECRET_KEY"
+    if what == "connection limit exceeded":
+        return "the Alpaca stream allows one connection per key and another one is open (406): close it, then retry"
+    return f"your Alpaca plan does not include the {feed} stream (409 insufficient subscription); try feed iex"

@@ -1,0 +1,115 @@
+"""Starting a live session: today's market day on the live clock, warmup history over REST into
+the store (only the days it lacks), the same validation and provisioning as a backtest, today's
+bars so far over REST, then the stream (see live/feed.py). The replay clock steps each minute
+once the assembler closes it; ``time advance|until`` are refused (the market sets the pace).
+
+Not in this build yet (refused or said where they come up): orders through Alpaca's trading API
+(a live session keeps the simulated broker's paper fills on the streamed bars), REST backfill of
+the minutes a dropped connection missed (the SDK reconnects; those minutes close without bars
+and ``data quality`` shows them missing), and asset checks through the trading API.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from trader_cli.core.calendar import to_ny
+from trader_cli.core.config import SessionConfig
+from trader_cli.core.engine import Engine
+from trader_cli.core.errors import SessionStateError, ValidationFailed
+from trader_cli.core.feed import ParquetFeed
+from trader_cli.core.intervals import Interval
+from trader_cli.core.lifecycle import SessionState
+from trader_cli.core.provisioning.pipeline import provision_config
+from trader_cli.core.replay import DayBook
+from trader_cli.core.results import StartResult
+from trader_cli.core.startup import abandon, load_config_plugins, reset
+from trader_cli.live.clock import LiveClock
+from trader_cli.live.feed import LiveFeed
+from trader_cli.live.fetch import fetch, keys_from_env
+
+
+def start_live(
+    eng: Engine,
+    parquet: ParquetFeed,
+    config: SessionConfig,
+    paused: bool,
+    progress: Callable[[int, int, str], None] | None,
+) -> StartResult:
+    """Start today's live session (see the module doc); on failure nothing is left running."""
+    live = config.live_config
+    assert live is not None
+    if eng.clock.active:
+        raise SessionStateError(f"a session is already {eng.clock.state.value} (stop it first with: system stop)")
+    if not live.paper:
+        raise SessionStateError(
+            'a live session with "paper": false would trade real money; this build places no orders with '
+            'Alpaca yet (set "paper": true: orders fill in the simulated broker on the streamed bars)'
+        )
+    keys = keys_from_env()
+    start_ns = int(live.clock.start.timestamp() * 1e9) if live.clock.start is not None else None
+    clock = LiveClock(start_ns, live.clock.speed)
+    cal = eng.calendar
+    today = to_ny(clock.now_ns()).date()
+    if not cal.is_trading_day(today):
+        nxt = cal.next_trading_day(today)
+        raise SessionStateError(f"the market is closed on {today}; the next session is {nxt} (a backtest runs any day)")
+    close_ns = cal.open_close(today)[1]
+    if clock.now_ns() >= close_ns:
+        raise SessionStateError(
+            f"the market closed at {to_ny(close_ns):%H:%M} on {today}; start again on the next session"
+        )
+    t0 = time.perf_counter()
+    sd = config.session_data_config
+    back = cal.trading_days_back(today, sd.historical.trailing_days)
+    if back:  # warmup history, cached in the store (a re-start fetches nothing)
+        fetch(parquet.store, list(sd.symbols), "1m", back[0], back[-1], feed=live.feed, data_url=live.data_url)
+    reset(eng)
+    feed = LiveFeed(parquet, live, clock, keys, eng.events.emit)
+    feed.day = today
+    eng.feed = eng.replay.feed = feed
+    eng.clock.transition(SessionState.provisioning)
+    eng.config = config
+    eng.broker.reset(config.broker)
+    eng.timeline.start([today])
+    derived = {Interval.parse(iv) for iv in sd.derived_intervals} - {Interval.parse(sd.base_interval)}
+    eng.replay.reset(DayBook(cal, today, sorted(derived), len(sd.symbols)), derived)
+    try:
+        validations, reports = provision_config(eng, sd.symbols, progress)
+        if not reports:
+            raise ValidationFailed(StartResult.nothing_started(validations))
+        load_config_plugins(eng, config)
+        feed.open(today, sorted(eng.session.symbols))
+    except BaseException:
+        abandon_live(eng, parquet)
+        raise
+    result = StartResult(validations, reports, time.perf_counter() - t0, {})
+    eng.events.emit(
+        "day_start",
+        f"live session {today} on Alpaca ({live.feed}), {len(reports)} symbol(s), clock at "
+        f"{to_ny(clock.now_ns()):%H:%M:%S}" + (f" x{live.clock.speed:g}" if live.clock.speed != 1 else ""),
+    )
+    eng.clock.gate = lambda timeout: _gate(eng, feed, timeout)
+    eng.clock.begin(0, paused)
+    return result
+
+
+def _gate(eng: Engine, feed: LiveFeed, timeout: float) -> bool:
+    book = eng.replay.book
+    return book is None or book.done or feed.wait_ready(timeout)
+
+
+def abandon_live(eng: Engine, parquet: ParquetFeed) -> None:
+    """Back to stopped with nothing running, and the engine's source the store again."""
+    end_live(eng, parquet)
+    abandon(eng)
+
+
+def end_live(eng: Engine, parquet: ParquetFeed) -> None:
+    """Stop the stream and put the store's feed back (a live session ended or failed)."""
+    feed = eng.feed
+    if isinstance(feed, LiveFeed):
+        feed.reset()
+    eng.feed = eng.replay.feed = parquet
+    eng.clock.gate = None
