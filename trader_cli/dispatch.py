@@ -142,7 +142,7 @@ def run_args(obj: AppContext, args: list[str]) -> int:
     except BrokenPipeError as err:
         raise OutputClosed() from err
     except TraderCliError as err:
-        obj.renderer.error(str(err))
+        obj.renderer.error(redact(str(err)))  # a message never carries a key (secrets.py)
         return exit_code_for(err)
     except KeyboardInterrupt:
         obj.renderer.error("cancelled (Ctrl-C); the session is intact")
@@ -160,7 +160,7 @@ def run_args(obj: AppContext, args: list[str]) -> int:
         from trader_cli.core.atomic import os_error_text
 
         where = f" ({err.filename})" if getattr(err, "filename", None) else ""
-        obj.renderer.error(f"the system refused: {os_error_text(err)}{where}; nothing changed")
+        obj.renderer.error(redact(f"the system refused: {os_error_text(err)}{where}; nothing changed"))
         return 1
     except Exception as err:
         log = _log_crash()

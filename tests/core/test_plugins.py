@@ -436,8 +436,12 @@ def test_a_plugin_that_raises_is_stopped_and_the_session_goes_on(sample: Path, t
         (f"strategy load {GAP_SCANNER}", "defines no Strategy subclasses"),
         (f"scanner load {EMA_CROSS}", "defines no Scanner subclasses"),
         (f"strategy load {EMA_CROSS}:Missing", "has no Strategy subclass named Missing (found: EmaCross)"),
-        (f"scanner load {GAP_SCANNER} --every 1d", "give minutes or hours"),
+        (f"scanner load {GAP_SCANNER} --every 1d", "give whole minutes or hours"),
         (f"scanner load {GAP_SCANNER} --start 25:00", "give a New York time as HH:MM"),
+        (f"scanner load {GAP_SCANNER} --every 1s", "schedule every '1s': give whole minutes or hours"),
+        (f"scanner load {GAP_SCANNER} --start 12:00 --end 10:00", "is after its end 10:00: it would never run"),
+        (f"scanner load {GAP_SCANNER} --start 17:00", "after the close (16:00): it would never run"),
+        (f"strategy load {EMA_CROSS} fast=10 fast=20", "parameter fast given twice"),
         ("strategy stop nothing", "no strategy named nothing (loaded: none"),
     ],
 )

@@ -12,6 +12,7 @@ ParamsArg = Annotated[
     list[str] | None, typer.Argument(help="Parameters as NAME=VALUE (see the file's params), e.g. fast=5 slow=20.")
 ]
 PluginArg = Annotated[str, typer.Argument(help="The plugin's name (see the status command).")]
+OneArg = Annotated[str | None, typer.Argument(help="Only this plugin (default: every one loaded).")]
 
 
 def _views() -> None:
@@ -45,15 +46,19 @@ def _group(kind: str, example: str, extra: str) -> typer.Typer:
     control("unload", f"Forget a {kind} (its symbols, positions and orders stay). Example: {kind} unload {example}")
 
     @group.command("status")
-    def status(ctx: typer.Context, output: OutputOpt = None) -> object:
+    def status(
+        ctx: typer.Context,
+        name: OneArg = None,
+        output: OutputOpt = None,
+    ) -> object:
         from trader_cli.core.plugins.views import plugins_view
 
         _views()
-        return app_ctx(ctx).coordinator.read(plugins_view, kind)
+        return app_ctx(ctx).coordinator.read(plugins_view, kind, name)
 
     status.__doc__ = (
         f"Each loaded {kind}: state, parameters, callbacks run, time per callback (median, max), "
-        f"orders, adds, last error. Example: {kind} status"
+        f"orders, adds, last error. Example: {kind} status, {kind} status {example}"
     )
     return group
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
+from trader_cli.core.bars import OPEN_AFTER_MIDNIGHT_NS, Bars, aggregate, session_bars
 from trader_cli.core.calendar import to_ny
 from trader_cli.core.errors import PluginError, SessionStateError, TraderCliError
 from trader_cli.core.intervals import BASE_1M, Interval
@@ -41,11 +42,19 @@ from trader_cli.core.plugins.api import (
     Strategy,
     indicator_key,
 )
-from trader_cli.core.plugins.loader import find_class, import_file, split_spec, validate_params
+from trader_cli.core.plugins.loader import (
+    USER_ERRORS,
+    check_schedule,
+    every_minutes,
+    find_class,
+    hhmm,
+    import_file,
+    split_spec,
+    validate_params,
+)
 from trader_cli.core.provenance import Source
 
 if TYPE_CHECKING:
-    from trader_cli.core.bars import Bars
     from trader_cli.core.broker.models import OrderRecord as Order
     from trader_cli.core.broker.models import Side, TimeInForce
     from trader_cli.core.engine import Engine
@@ -148,7 +157,8 @@ class PluginHost:
         cls = find_class(import_file(path), kind, cls_name, path)
         name = cls.name or path.stem
         if name in self.slots:
-            raise PluginError(f"a plugin named {name} is loaded already (unload it first: {kind} unload {name})")
+            have = self.slots[name].kind
+            raise PluginError(f"a {have} named {name} is loaded already (unload it first: {have} unload {name})")
         params = validate_params(cls, dict(raw or {}), name)
         instance = self._construct(cls, params, name)
         slot = Slot(name, kind, str(path), cls.__name__, params, instance)
@@ -157,7 +167,7 @@ class PluginHost:
             self._provision(slot, instance)
         elif isinstance(instance, Scanner):
             slot.schedule = schedule or self._call_schedule(instance, name)
-            self._check_schedule(slot.schedule, name)
+            check_schedule(slot.schedule, name)
         self.slots[name] = slot
         self._init_previous(slot)
         self.eng.events.emit("plugin", f"{kind} {name} loaded ({cls.__name__}, {_params_text(params)})")
@@ -166,62 +176,112 @@ class PluginHost:
     def _construct(self, cls: type[Plugin], params: dict[str, Any], name: str) -> Plugin:
         try:
             return cls(**params)
-        except Exception as err:  # a user's constructor: reported, not raised
+        except USER_ERRORS as err:  # a user's constructor: reported, not raised
             raise PluginError(f"{name}: its constructor raised {type(err).__name__}: {err}") from err
 
     def _call_schedule(self, scanner: Scanner, name: str) -> Schedule:
         try:
             return scanner.default_schedule()
-        except Exception as err:  # user code
+        except USER_ERRORS as err:  # user code
             raise PluginError(f"{name}: default_schedule() raised {type(err).__name__}: {err}") from err
 
-    def _check_schedule(self, sched: Schedule, name: str) -> None:
-        for label, value in (("start", sched.start), ("end", sched.end)):
-            if value is not None:
-                _hhmm(value, f"{name}: schedule {label}")
-        if sched.every is not None:
-            iv = Interval.parse(sched.every)
-            if not iv.is_intraday:
-                raise PluginError(f"{name}: schedule every={sched.every}: give minutes or hours (e.g. 15m)")
-        if not (sched.pre_session or sched.start or sched.every):
-            raise PluginError(f"{name}: its schedule never runs (give pre_session, start or every)")
-
     def _provision(self, slot: Slot, strategy: Strategy) -> None:
-        """A strategy's needs through the pipeline, source strategy (all or an error)."""
+        """A strategy's needs through the pipeline, source strategy: every addition is analyzed
+        and validated first, and any that cannot go ahead fails the load with nothing added
+        (all or an error); then the slot takes the symbols, intervals and indicator keys."""
         from trader_cli.core.provisioning.pipeline import add
+
+        eng = self.eng
+        assert eng.config is not None
+        symbols, intervals, indicators = self._needs(slot, strategy)
+        rule = f"needed by {slot.name}"
+        planned: list[tuple[str, str, dict[str, Any]]] = [("symbol", sym, {}) for sym in symbols]
+        planned += [("bar", sym, {"interval": iv}) for sym in symbols for iv in intervals if iv != BASE_1M]
+        planned += [("indicator", sym, {"indicator": spec}) for sym in symbols for spec in indicators]
+        problems = self._precheck(planned)
+        if problems:
+            more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise PluginError(f"{slot.name}: not loaded, nothing added: {'; '.join(problems[:3])}{more}")
+        failures: list[str] = []
+        for operation, sym, kw in planned:
+            try:
+                self._added(slot, add(eng, operation, sym, Source.strategy, **kw), rule)  # type: ignore[arg-type]
+            except TraderCliError as err:
+                failures.append(f"{operation} {sym}: {err}")
+        if failures:
+            raise PluginError(
+                f"{slot.name}: not loaded; provisioning failed after its checks passed ({'; '.join(failures[:3])}); "
+                "what was added stays in the session (see: data session)"
+            )
+        slot.symbols = [s for s in symbols if s in eng.session.symbols]
+        slot.intervals = intervals
+        slot.keys = [indicator_key(name, params, iv.name) for name, params, iv in indicators]
+        slot._lanes = None  # the symbols may differ from a previous load's
+        slot._banks = {}
+
+    def _needs(
+        self, slot: Slot, strategy: Strategy
+    ) -> tuple[list[str], list[Interval], list[tuple[str, list[float], Interval]]]:
+        """What ``needs()`` returned, checked: (symbols, intervals, indicators)."""
+        from trader_cli.core.plugins.api import Needs
 
         eng = self.eng
         assert eng.config is not None
         try:
             needs = strategy.needs()
-        except Exception as err:  # user code
+        except USER_ERRORS as err:  # user code
             raise PluginError(f"{slot.name}: needs() raised {type(err).__name__}: {err}") from err
+        if not isinstance(needs, Needs):
+            raise PluginError(
+                f"{slot.name}: needs() returned {type(needs).__name__}; "
+                "return Needs(symbols=…, intervals=…, indicators=…)"
+            )
         cfg = eng.config.session_data_config
-        symbols = list(cfg.symbols) if needs.symbols == CONFIG_SYMBOLS else [str(s).upper() for s in needs.symbols]
-        symbols = [s for s in dict.fromkeys(symbols) if s in eng.session.symbols or needs.symbols != CONFIG_SYMBOLS]
-        slot.intervals = sorted({Interval.parse(iv) for iv in needs.intervals} or {Interval.parse(cfg.base_interval)})
-        rule = f"needed by {slot.name}"
-        failures: list[str] = []
-        for sym in symbols:
+        if needs.symbols == CONFIG_SYMBOLS:
+            symbols = [s for s in cfg.symbols if s in eng.session.symbols]
+        elif isinstance(needs.symbols, (list, tuple)) and all(isinstance(x, str) for x in needs.symbols):
+            symbols = list(dict.fromkeys(x.strip().upper() for x in needs.symbols))
+        else:
+            raise PluginError(
+                f'{slot.name}: Needs.symbols must be a list of tickers or "config" (got {needs.symbols!r})'
+            )
+        if isinstance(needs.intervals, str) or not all(isinstance(x, str) for x in needs.intervals):
+            raise PluginError(f'{slot.name}: Needs.intervals must be a list such as ["5m"] (got {needs.intervals!r})')
+        try:
+            intervals = sorted({Interval.parse(iv) for iv in needs.intervals} or {Interval.parse(cfg.base_interval)})
+        except TraderCliError as err:
+            raise PluginError(f"{slot.name}: Needs.intervals: {err}") from None
+        indicators = []
+        for item in needs.indicators:
+            ok = isinstance(item, (list, tuple)) and len(item) == 3 and isinstance(item[0], str)
+            ok = ok and isinstance(item[1], (list, tuple)) and isinstance(item[2], str)
+            if not ok:
+                raise PluginError(
+                    f'{slot.name}: each of Needs.indicators is (name, params, interval), e.g. ("ema", [10], "5m") '
+                    f"(got {item!r})"
+                )
             try:
-                self._added(slot, add(eng, "symbol", sym, Source.strategy), rule)
-                for iv in slot.intervals:
-                    if iv != BASE_1M:
-                        self._added(slot, add(eng, "bar", sym, Source.strategy, interval=iv), rule)
-                for name, params, on in needs.indicators:
-                    spec = (name, list(params), Interval.parse(on))
-                    self._added(slot, add(eng, "indicator", sym, Source.strategy, indicator=spec), rule)
-                    key = indicator_key(name, params, on)
-                    if key not in slot.keys:
-                        slot.keys.append(key)
+                indicators.append((item[0], list(item[1]), Interval.parse(item[2])))
             except TraderCliError as err:
-                failures.append(f"{sym}: {err}")
-        slot.symbols = [s for s in symbols if s in eng.session.symbols]
-        if failures:
-            slot.last_error = "; ".join(failures[:3])
-            eng.events.emit("plugin", f"strategy {slot.name}: could not provision {'; '.join(failures[:3])}")
-        if not slot.symbols:
-            raise PluginError(f"{slot.name}: none of its symbols could be provisioned ({'; '.join(failures[:3])})")
+                raise PluginError(f"{slot.name}: indicator {item!r}: {err}") from None
+        if not symbols:
+            raise PluginError(f"{slot.name}: it needs no symbol the session has (Needs.symbols={needs.symbols!r})")
+        return symbols, intervals, indicators
+
+    def _precheck(self, planned: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+        """Analyze and validate every planned addition (nothing changes); what would fail."""
+        from trader_cli.core.provisioning.pipeline import analyze
+
+        problems = []
+        for operation, sym, kw in planned:
+            try:
+                req = analyze(self.eng, operation, sym, Source.strategy, **kw)  # type: ignore[arg-type]
+            except TraderCliError as err:
+                problems.append(f"{operation} {sym}: {err}")
+                continue
+            if not req.can_proceed:
+                problems.append(f"{operation} {sym}: {'; '.join(req.validation_errors) or req.outcome}")
+        return problems
 
     def _added(self, slot: Slot, result: Any, rule: str) -> None:
         """Count an addition and name the plugin in the symbol's metadata."""
@@ -229,7 +289,7 @@ class PluginHost:
             return
         slot.adds += 1
         data = self.eng.session.get(result.requirements.symbol)
-        if data is not None:
+        if data is not None and result.requirements.outcome in ("create", "upgrade"):  # the plugin brought it
             data.metadata.plugin = slot.origin
             data.metadata.rule = rule
 
@@ -262,16 +322,21 @@ class PluginHost:
 
     def reload(self, name: str, kind: Kind) -> Slot:
         """Import the file again and rebuild the plugin with the same params; positions and
-        orders are the broker's and stay. A file that no longer loads leaves the old one running."""
+        orders are the broker's and stay. A file that no longer loads, or needs that cannot be
+        provisioned, leave the old plugin as it was (its state too)."""
         old = self.get(name, kind)
         path = Path(old.file)
         cls = find_class(import_file(path), kind, old.cls_name, path)
         params = validate_params(cls, old.params, name)
-        old.instance = self._construct(cls, params, name)
-        old.params = params
-        if isinstance(old.instance, Strategy):
-            old.vectorised = type(old.instance).on_bars is not Strategy.on_bars
-            self._provision(old, old.instance)
+        instance = self._construct(cls, params, name)
+        if isinstance(instance, Strategy):
+            trial = Slot(old.name, old.kind, old.file, old.cls_name, params, instance)
+            self._provision(trial, instance)  # raises before anything of ``old`` changes
+            old.symbols, old.intervals, old.keys = trial.symbols, trial.intervals, trial.keys
+            old.adds += trial.adds
+            old._lanes, old._banks = None, {}
+            old.vectorised = type(instance).on_bars is not Strategy.on_bars
+        old.instance, old.params = instance, params
         old.state, old.last_error = "running", None
         self._init_previous(old)
         self.eng.events.emit("plugin", f"{kind} {name} reloaded")
@@ -294,7 +359,7 @@ class PluginHost:
         t0 = time.perf_counter()
         try:
             call(*args)
-        except Exception as err:  # a plugin that raises is stopped; the session goes on
+        except USER_ERRORS as err:  # a plugin that raises (or exits) is stopped; the session goes on
             self._fail(slot, where, err)
         spent = time.perf_counter() - t0
         slot.callbacks += 1
@@ -307,7 +372,9 @@ class PluginHost:
         if minute.row != 0 or not self.slots:
             return
         for slot in self.running:
-            if slot.kind == "scanner" and slot.schedule is not None and slot.schedule.pre_session:
+            if slot.kind != "scanner" or slot.schedule is None:
+                continue
+            if slot.schedule.pre_session or 0 in self._due(slot, minute.book.day):
                 self._scan(slot)
 
     def scanner_stage(self, minute: Minute) -> None:
@@ -430,18 +497,22 @@ class PluginHost:
 
     # -- scanners ----------------------------------------------------------------------------------------
     def _due(self, slot: Slot, day: dt.date) -> set[int]:
-        """The clock offsets (minutes after the open) at which a scanner runs on ``day``."""
+        """The clock offsets (minutes after the open) at which a scanner runs on ``day``: from
+        ``start`` (else the open) on the ``every`` grid through ``end``; 0 is the open itself
+        (the open stage runs it, before the first bar, as a pre-session scan)."""
         due = slot.due.get(day)
         if due is None:
             sched = slot.schedule or Schedule()
             open_ns, close_ns = self.eng.calendar.open_close(day)
             minutes = (close_ns - open_ns) // MINUTE_NS
-            step = Interval.parse(sched.every).seconds // 60 if sched.every else None
+            step = every_minutes(sched.every, "every") if sched.every else None
             start = _offset(sched.start, day, open_ns) if sched.start else step  # every: from the open on
             end = _offset(sched.end, day, open_ns) if sched.end else minutes
             due = set()
             if start is not None:
-                t = max(start, 1)
+                t = start
+                if t < 0:  # a start before the open: the first time on its grid inside the session
+                    t = t + (-t + step - 1) // step * step if step else 0
                 while t <= min(end, minutes):
                     due.add(t)
                     if step is None:
@@ -484,21 +555,11 @@ def _current(stream: Any, lanes: np.ndarray, bank_of: np.ndarray) -> dict[str, n
     return out
 
 
-def _hhmm(text: str, what: str) -> tuple[int, int]:
-    try:
-        h, m = (int(x) for x in text.split(":"))
-        if not (0 <= h < 24 and 0 <= m < 60):
-            raise ValueError(text)
-    except ValueError:
-        raise PluginError(f"{what} '{text}': give a New York time as HH:MM, e.g. 09:45") from None
-    return h, m
-
-
 def _offset(text: str, day: dt.date, open_ns: int) -> int:
     """Minutes from the open to ``text`` (New York wall clock) on ``day``."""
     from zoneinfo import ZoneInfo
 
-    h, m = _hhmm(text, "time")
+    h, m = hhmm(text, "time")
     at = dt.datetime.combine(day, dt.time(h, m), tzinfo=ZoneInfo("America/New_York"))
     return int((int(at.timestamp()) * 1_000_000_000 - open_ns) // MINUTE_NS)
 
@@ -646,12 +707,25 @@ class _ScanSource:
         start = eng.calendar.open_close(back[0] if back else book.day)[0]
         if iv.is_intraday:
             end = book.now_ns - iv.seconds * 1_000_000_000 + 1  # bars that ended by now
-        else:
-            end = book.open_ns - 1 if book.now_ns < book.close_ns else book.close_ns  # today's once closed
+        else:  # a daily bar is stamped at its day's New York midnight: today's only once closed
+            midnight = book.open_ns - OPEN_AFTER_MIDNIGHT_NS
+            end = midnight + 1 if book.now_ns >= book.close_ns else midnight
         out = {}
-        for sym in symbols:
-            bars = eng.feed.read(sym.upper(), iv, start if iv.is_intraday else None, end)
-            out[sym.upper()] = bars if iv.is_intraday else bars.slice(max(0, len(bars) - days))
+        for raw in symbols:
+            sym = raw.upper()
+            stored = eng.feed.intervals_for(sym)
+            if iv.name in stored:
+                bars = eng.feed.read(sym, iv, start if iv.is_intraday else None, end)
+            elif "1m" in stored:  # built from the 1m bars, as the session builds its own
+                closed = book.now_ns >= book.close_ns
+                upto = book.now_ns if iv.is_intraday else (book.close_ns if closed else book.open_ns)
+                base = session_bars(eng.feed.read(sym, BASE_1M, start if iv.is_intraday else None, upto), eng.calendar)
+                bars = aggregate(base, iv, eng.calendar)
+                if iv.is_intraday:  # only bars that ended by now
+                    bars = bars.slice(0, int(np.searchsorted(bars.ts, end, "left")))
+            else:
+                continue  # nothing stored for it: left out (the scanner sees no bars)
+            out[sym] = bars if iv.is_intraday else bars.slice(max(0, len(bars) - days))
         return out
 
     def previous_close(self, symbols: Sequence[str]) -> dict[str, float]:
@@ -663,9 +737,10 @@ class _ScanSource:
             return {s.upper(): float("nan") for s in symbols}
         o, c = eng.calendar.open_close(prev)
         out = {}
-        for sym in symbols:
-            bars = eng.feed.read(sym.upper(), BASE_1M, o, c)
-            out[sym.upper()] = float(bars.close[-1]) if len(bars) else float("nan")
+        for raw in symbols:
+            sym = raw.upper()
+            bars = eng.feed.read(sym, BASE_1M, o, c) if "1m" in eng.feed.intervals_for(sym) else Bars.empty()
+            out[sym] = float(bars.close[-1]) if len(bars) else float("nan")
         return out
 
     def add(self, view: ScanView, operation: str, symbol: str, rule: str, **kw: Any) -> bool:

@@ -20,9 +20,14 @@ from typing import Any
 from pydantic import ConfigDict, Field, ValidationError, create_model
 
 from trader_cli.core.errors import PluginError
-from trader_cli.core.plugins.api import Param, Plugin, Scanner, Strategy
+from trader_cli.core.plugins.api import Param, Plugin, Scanner, Schedule, Strategy
 
 KINDS: dict[str, type[Plugin]] = {"strategy": Strategy, "scanner": Scanner}
+
+
+# What user code may raise and the host contains: any error, and also sys.exit() and a
+# KeyboardInterrupt raised by the plugin itself (they would end the shell or the clock thread).
+USER_ERRORS: tuple[type[BaseException], ...] = (Exception, SystemExit, KeyboardInterrupt)
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
@@ -46,7 +51,7 @@ def import_file(path: Path) -> ModuleType:
     sys.modules[name] = module  # dataclasses and typing look their module up while it runs
     try:
         spec.loader.exec_module(module)
-    except Exception as err:  # a user's file: any failure while importing it is reported, not raised
+    except USER_ERRORS as err:  # a user's file: any failure while importing it is reported, not raised
         sys.modules.pop(name, None)
         raise PluginError(f"cannot import {path}: {_where(err, path)}") from err
     return module
@@ -54,12 +59,13 @@ def import_file(path: Path) -> ModuleType:
 
 def _where(err: BaseException, path: Path) -> str:
     """``SyntaxError: invalid syntax (line 12)``: the error and its line in the user's file."""
-    line = getattr(err, "lineno", None) if isinstance(err, SyntaxError) else None
-    if line is None:
-        for frame in reversed(traceback.extract_tb(err.__traceback__)):
-            if Path(frame.filename).resolve() == path.resolve():
-                line = frame.lineno
-                break
+    if isinstance(err, SyntaxError):  # its text names the file and line already
+        return f"{type(err).__name__}: {err.msg} (line {err.lineno})"
+    line = None
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        if Path(frame.filename).resolve() == path.resolve():
+            line = frame.lineno
+            break
     text = f"{type(err).__name__}: {err}".strip()
     return f"{text} (line {line})" if line else text
 
@@ -110,7 +116,10 @@ def validate_params(cls: type[Plugin], raw: dict[str, Any], name: str) -> dict[s
             kind = kind | None
         fields[p.name] = (kind, Field(p.default, ge=p.min, le=p.max))
     model = create_model(f"{cls.__name__}Params", __config__=ConfigDict(extra="forbid"), **fields)
-    values = {k: _from_text(declared[k], v) for k, v in raw.items()}
+    try:
+        values = {k: _from_text(declared[k], v) for k, v in raw.items()}
+    except PluginError as err:
+        raise PluginError(f"{name}: {err}") from None
     try:
         checked: dict[str, Any] = model(**values).model_dump()
     except ValidationError as err:
@@ -126,7 +135,13 @@ def validate_params(cls: type[Plugin], raw: dict[str, Any], name: str) -> dict[s
 
 
 def _from_text(p: Param, value: Any) -> Any:
-    """A NAME=VALUE string as its parameter's type wants it (lists: comma-separated; "null")."""
+    """A NAME=VALUE string (or a config's JSON value) as its parameter's type wants it (lists:
+    comma-separated, symbols upper-cased as typed ones are; "null"); a JSON true/false is not a
+    number, as ``fast=true`` is not."""
+    if isinstance(value, bool) and p.type in (int, float):
+        raise PluginError(f"parameter {p.name}={str(value).lower()}: give a number")
+    if isinstance(value, list) and p.type is list:
+        return [v.strip().upper() if isinstance(v, str) else v for v in value]
     if not isinstance(value, str):
         return value
     if value.lower() in ("null", "none") and p.default is None:
@@ -143,20 +158,79 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
             raise PluginError(f"bad parameter '{item}' (write NAME=VALUE, e.g. fast=5)")
+        if key in out:
+            raise PluginError(f"parameter {key} given twice ({key}={out[key]} and {item}); give it once")
         out[key] = value
     return out
 
 
-def check_spec(kind: str, spec: str, raw: dict[str, Any], base: Path) -> str | None:
+def plugin_name(kind: str, spec: str, base: Path) -> str:
+    """The name a configured plugin loads under (its class's ``name``, else the file's stem)."""
+    file, cls_name = split_spec(spec)
+    path = Path(file).expanduser()
+    path = path if path.is_absolute() else base / path
+    cls = find_class(import_file(path), kind, cls_name, path)
+    return cls.name or path.stem
+
+
+def check_spec(kind: str, spec: str, raw: dict[str, Any], base: Path, schedule: Schedule | None = None) -> str | None:
     """What is wrong with a configured plugin (None: it would load): the file imports, the class
-    is there, the params validate."""
+    is there, the params validate, a scanner's schedule runs."""
     file, cls_name = split_spec(spec)
     path = Path(file).expanduser()
     if not path.is_absolute():
         path = base / path
     try:
         cls = find_class(import_file(path), kind, cls_name, path)
-        validate_params(cls, dict(raw), cls.name or path.stem)
+        name = cls.name or path.stem
+        params = validate_params(cls, dict(raw), name)
+        if kind == "scanner":
+            if schedule is None:
+                inst = cls(**params)
+                schedule = inst.default_schedule()  # type: ignore[attr-defined]
+            check_schedule(schedule, name)
     except PluginError as err:
         return str(err)
+    except USER_ERRORS as err:  # the scanner's own constructor or default_schedule()
+        return f"{spec}: {type(err).__name__}: {err}"
     return None
+
+
+def every_minutes(text: str, what: str) -> int:
+    """``15m`` → 15, ``1h`` → 60: whole minutes from 1 to a session (PluginError otherwise)."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+)\s*(m|min|h)\s*", text.lower())
+    n = int(m.group(1)) * (60 if m.group(2) == "h" else 1) if m else 0
+    if not 1 <= n <= 390:
+        raise PluginError(f"{what} '{text}': give whole minutes or hours within a session, e.g. 10m, 15m or 1h")
+    return n
+
+
+def hhmm(text: str, what: str) -> tuple[int, int]:
+    try:
+        h, m = (int(x) for x in text.split(":"))
+        if not (0 <= h < 24 and 0 <= m < 60):
+            raise ValueError(text)
+    except ValueError:
+        raise PluginError(f"{what} '{text}': give a New York time as HH:MM, e.g. 09:45") from None
+    return h, m
+
+
+def check_schedule(sched: Schedule, name: str) -> None:
+    """A schedule that runs, on whole minutes, inside the session (PluginError otherwise)."""
+    times = {}
+    for label, value in (("start", sched.start), ("end", sched.end)):
+        if value is not None:
+            h, m = hhmm(value, f"{name}: schedule {label}")
+            times[label] = h * 60 + m
+    if sched.every is not None:
+        every_minutes(sched.every, f"{name}: schedule every")
+    if not (sched.pre_session or sched.start or sched.every):
+        raise PluginError(f"{name}: its schedule never runs (give pre_session, start or every)")
+    if "start" in times and "end" in times and times["start"] > times["end"]:
+        raise PluginError(f"{name}: schedule start {sched.start} is after its end {sched.end}: it would never run")
+    if times.get("start", 0) >= 16 * 60 and not sched.pre_session:
+        raise PluginError(f"{name}: schedule start {sched.start} is after the close (16:00): it would never run")
+    if "end" in times and times["end"] <= 9 * 60 + 30 and not sched.pre_session:
+        raise PluginError(f"{name}: schedule end {sched.end} is before the open (09:30): it would never run")

@@ -3,13 +3,13 @@ stop, start, reload and unload, and the export's ``plugins``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
     from trader_cli.core.engine import Engine
-    from trader_cli.core.plugins.host import Slot
+    from trader_cli.core.plugins.host import Kind, Slot
 
 
 class PluginStatus(BaseModel):
@@ -66,6 +66,10 @@ def status_of(slot: Slot) -> PluginStatus:
     )
 
 
-def plugins_view(eng: Engine, kind: str | None = None) -> PluginsView:
-    """Every loaded plugin (of ``kind``), in load order."""
+def plugins_view(eng: Engine, kind: str | None = None, name: str | None = None) -> PluginsView:
+    """Every loaded plugin (of ``kind``; only ``name``, PluginError if not loaded), in load order."""
+    if name is not None:
+        slot = eng.plugins.slots.get(name)
+        want = cast("Kind", kind or (slot.kind if slot else "strategy"))
+        return PluginsView(plugins=[status_of(eng.plugins.get(name, want))])
     return PluginsView(plugins=[status_of(s) for s in eng.plugins.slots.values() if kind in (None, s.kind)])

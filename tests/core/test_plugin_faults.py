@@ -1,0 +1,243 @@
+"""Plugins that misbehave, and the scanner's view at the edges of the day: a scanner never sees
+today's daily bar before the close; sys.exit() or a KeyboardInterrupt from a plugin stops only
+the plugin; a reload that fails leaves the old plugin running, one that changes the needs moves
+the callbacks to the new symbols; needs() that return garbage, or an indicator that cannot be
+provisioned, fail the load with nothing added; schedules run on their grid."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.core.test_plugins import REPO, config, run
+from tests.test_app import Shell
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "home" / "state"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    dst = tmp_path / "data"
+    shutil.copytree(REPO / "data" / "bars", dst / "bars")
+    return dst
+
+
+def plugin(tmp: Path, name: str, body: str) -> Path:
+    path = tmp / f"{name}.py"
+    path.write_text("from trader_cli.plugins import *\nimport sys\n" + textwrap.dedent(body))
+    return path
+
+
+def shell(sample: Path, tmp: Path, symbols: list[str] | None = None) -> Shell:
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp, symbols or ["AAPL", "MSFT"]))
+    run(sh, "system start --paused")
+    return sh
+
+
+def status(sh: Shell, kind: str = "strategy") -> dict[str, dict]:
+    return {p["name"]: p for p in json.loads(run(sh, f"{kind} status -o json"))["plugins"]}
+
+
+def test_a_scanner_sees_no_daily_bar_of_today_before_the_close(sample: Path, tmp_path: Path) -> None:
+    seen = tmp_path / "seen.json"
+    path = plugin(
+        tmp_path,
+        "peek",
+        f"""
+        import json
+        class Peek(Scanner):
+            name = "peek"
+            def default_schedule(self):
+                return Schedule(pre_session=True, every="60m")
+            def scan(self, ctx):
+                d = ctx.read(["SPY"], "1d", days=2)["SPY"]
+                five = ctx.read(["AAPL"], "5m", days=1).get("AAPL")
+                last5 = int(five.ts[-1]) if len(five) else 0
+                with open({str(seen)!r}, "a") as f:
+                    f.write(json.dumps([str(ctx.now), int(d.ts[-1]), len(d), last5]) + "\\n")
+        """,
+    )
+    sh = shell(sample, tmp_path)
+    try:
+        run(sh, f"scanner load {path}")
+        run(sh, "time advance 1 session")
+    finally:
+        sh.obj.coordinator.shutdown()
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    ny = ZoneInfo("America/New_York")
+    today = int(dt.datetime(2024, 12, 2, tzinfo=ny).timestamp()) * 10**9
+    rows = [json.loads(x) for x in seen.read_text().splitlines()]
+    assert rows, "the scanner ran"
+    for now, last_daily, n, last_5m in rows:
+        t = dt.datetime.fromisoformat(now)
+        if t < dt.datetime(2024, 12, 2, 16, 0, tzinfo=ny):
+            assert last_daily < today and n == 2, now  # only earlier days' bars
+        if last_5m:  # built from 1m (no 5m file is stored): only bars that ended by now
+            assert last_5m + 5 * 60 * 10**9 <= int(t.timestamp()) * 10**9, now
+
+
+def test_sys_exit_and_keyboard_interrupt_stop_only_the_plugin(sample: Path, tmp_path: Path) -> None:
+    leaver = plugin(
+        tmp_path,
+        "leaver",
+        """
+        class Leaver(Strategy):
+            name = "leaver"
+            params = (Param("how", str, "exit"),)
+            def needs(self):
+                return Needs(intervals=["1m"])
+            def on_bars(self, bars):
+                if self.how == "exit":
+                    sys.exit(3)
+                raise KeyboardInterrupt
+        """,
+    )
+    at_import = plugin(tmp_path, "boom_import", "sys.exit(4)\n")
+    sh = shell(sample, tmp_path)
+    try:
+        res = sh(f"strategy load {at_import}")
+        assert res.code == 1 and "SystemExit" in res.err
+        run(sh, f"strategy load {leaver}")
+        run(sh, "time advance 3m")
+        st = status(sh)["leaver"]
+        assert st["state"] == "failed" and "SystemExit" in st["last_error"]
+        run(sh, "strategy unload leaver")
+        run(sh, f"strategy load {leaver} how=interrupt")
+        run(sh, "time advance 3m")
+        assert status(sh)["leaver"]["state"] == "failed"
+        assert "09:36" in json.loads(run(sh, "system status -o json"))["time"]
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+def test_reloads_all_or_nothing_and_follow_changed_needs(sample: Path, tmp_path: Path) -> None:
+    log = tmp_path / "calls.txt"
+    v1 = f"""
+    class Rl(Strategy):
+        name = "rl"
+        def needs(self):
+            return Needs(symbols=["AAPL"], intervals=["5m"], indicators=[("sma", [5], "5m")])
+        def on_bars(self, bars):
+            open({str(log)!r}, "a").write("V1 " + ",".join(bars.symbols) + "\\n")
+    """
+    path = plugin(tmp_path, "rl", v1)
+    sh = shell(sample, tmp_path)
+    try:
+        run(sh, f"strategy load {path}")
+        run(sh, "time advance 5m")
+        plugin(tmp_path, "rl", v1.replace("V1", "V2").replace('("sma", [5], "5m")', '("rsi", [0], "5m")'))
+        res = sh("strategy reload rl")
+        assert res.code == 1 and "not loaded, nothing added" in res.err
+        run(sh, "time advance 5m")
+        assert log.read_text().splitlines()[-1] == "V1 AAPL"  # the old one still runs
+        plugin(
+            tmp_path, "rl", v1.replace("V1", "V3").replace('["AAPL"]', '["MSFT"]').replace('"sma", [5]', '"ema", [3]')
+        )
+        run(sh, "strategy reload rl")
+        run(sh, "time advance 5m")
+        assert log.read_text().splitlines()[-1] == "V3 MSFT"
+        st = status(sh)["rl"]
+        assert st["symbols"] == ["MSFT"] and st["indicators"] == ["ema_3_5m"]
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+def test_bad_needs_fail_the_load_and_add_nothing(sample: Path, tmp_path: Path) -> None:
+    cases = {
+        "dict": ("return {'symbols': ['AAPL']}", "needs() returned dict"),
+        "str_symbols": ("return Needs(symbols='AAPL')", "Needs.symbols must be a list"),
+        "str_intervals": ("return Needs(intervals='5m')", "Needs.intervals must be a list"),
+        "pair": ("return Needs(indicators=[('sma', 20)])", "(name, params, interval)"),
+        "bad_indicator": (
+            "return Needs(symbols=['AMZN'], indicators=[('rsi', [0], '5m')])",
+            "not loaded, nothing added",
+        ),
+    }
+    sh = shell(sample, tmp_path)
+    try:
+        before = json.loads(run(sh, "data session -o json"))
+        for name, (body, says) in cases.items():
+            path = plugin(
+                tmp_path,
+                name,
+                f"""
+                class P(Strategy):
+                    name = {name!r}
+                    def needs(self):
+                        {body}
+                """,
+            )
+            res = sh(f"strategy load {path}")
+            assert res.code == 1 and says in res.err and "internal error" not in res.err, (name, res.err)
+        assert json.loads(run(sh, "data session -o json")) == before  # AMZN was not added
+        assert status(sh) == {}
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+def test_schedules_run_on_their_grid(sample: Path, tmp_path: Path) -> None:
+    log = tmp_path / "ticks.txt"
+    path = plugin(
+        tmp_path,
+        "tick",
+        f"""
+        class Tick(Scanner):
+            name = "tick"
+            def default_schedule(self):
+                return Schedule(start="09:30")
+            def scan(self, ctx):
+                open({str(log)!r}, "a").write(f"{{ctx.now:%H:%M}}\\n")
+        """,
+    )
+    sh = shell(sample, tmp_path)
+    try:
+        run(sh, f"scanner load {path}")
+        run(sh, "time advance 2m")
+        assert log.read_text().split() == ["09:30"]  # at the open, before its first bar
+        run(sh, "scanner unload tick")
+        log.unlink()
+        run(sh, f"scanner load {path} --start 08:00 --every 15m --end 10:30")
+        run(sh, "time until 10:31")
+        assert log.read_text().split() == ["09:45", "10:00", "10:15", "10:30"]
+        run(sh, "scanner unload tick")
+        res = sh(f"scanner load {path} --every 10m")
+        assert res.code == 0, res.err
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+def test_the_config_route_checks_what_the_commands_check(sample: Path, tmp_path: Path) -> None:
+    from tests.core.test_plugins import EMA_CROSS, GAP_SCANNER
+
+    cfg = config(
+        tmp_path,
+        ["AAPL"],
+        strategies=[
+            {"file": str(EMA_CROSS), "params": {"fast": True}},
+            {"file": str(EMA_CROSS)},
+            {"file": str(EMA_CROSS)},
+        ],
+        scanners=[
+            {"file": str(GAP_SCANNER), "schedule": {"every": "1s"}},
+            {"file": str(GAP_SCANNER), "params": {"universe": ["aapl", "msft"]}, "schedule": {"start": "09:45"}},
+        ],
+    )
+    sh = Shell(sample)
+    res = sh(f"config check {cfg}")
+    assert res.code == 1
+    assert "strategies.0: ema_cross: parameter fast=true: give a number" in res.err
+    assert "strategies.2: a second plugin named ema_cross" in res.err
+    assert "scanners.0: gap_scanner: schedule every '1s'" in res.err
+    assert "scanners.1" not in res.err  # the lower-case universe is fine: upper-cased as typed ones are
