@@ -17,7 +17,7 @@ from trader_cli.render import OutputMode
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def script(tmp: Path) -> list[str]:
+def script(tmp: Path, data_url: str = "http://127.0.0.1:9") -> list[str]:
     wl = tmp / "wl.txt"
     wl.write_text("NVDA\nAMD\n")
     csv = tmp / "x.csv"
@@ -26,6 +26,7 @@ def script(tmp: Path) -> list[str]:
         "help",
         f"data import {csv} --symbol ZZTOP --interval 1m",
         "data list",
+        f"data fetch SPY --interval 1d --from 2024-12-02 --to 2024-12-06 --data-url {data_url}",
         "system start --paused",
         "system status",
         "time now",
@@ -85,16 +86,22 @@ def test_every_listed_command_is_exercised(tmp_path: Path) -> None:
     assert set(OUTPUTS) <= covered, set(OUTPUTS) - covered
 
 
-def test_every_json_output_validates_against_its_schema(tmp_path: Path) -> None:
+def test_every_json_output_validates_against_its_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trader_cli.live.loopback import LoopbackAlpaca
+
     data = tmp_path / "data"
     import shutil
 
     shutil.copytree(ROOT / "data" / "bars", data / "bars")
+    shutil.rmtree(data / "bars" / "1d")  # data fetch has days to fetch
     sh = Shell(data)
     sh.obj.config_path = str(ROOT / "configs" / "default.json")
     sh.obj.output = OutputMode.json
+    monkeypatch.setenv("APCA_API_KEY_ID", "schema-key-id")
+    monkeypatch.setenv("APCA_API_SECRET_KEY", "schema-secret")
+    server = LoopbackAlpaca(ROOT / "data", "schema-key-id", "schema-secret").start()
     try:
-        for command in script(tmp_path):
+        for command in script(tmp_path, server.data_url):
             res = sh(command)
             assert res.code == 0, (command, res.err)
             key = schema_key(command)
@@ -102,6 +109,7 @@ def test_every_json_output_validates_against_its_schema(tmp_path: Path) -> None:
             jsonschema.validate(json.loads(res.out), output_schema(key))
     finally:
         sh.obj.coordinator.shutdown()
+        server.stop()
 
 
 @pytest.mark.parametrize("command", sorted(OUTPUTS))

@@ -40,6 +40,7 @@ OUTPUTS: dict[str, tuple[str, str, bool]] = {
     "data chart": ("trader_cli.core.outputs", "ChartOut", False),
     "data list": ("trader_cli.core.outputs", "StoreRow", True),
     "data import": ("trader_cli.core.outputs", "ImportRow", True),
+    "data fetch": ("trader_cli.core.outputs", "FetchRow", True),
     "session export": ("trader_cli.core.results", "ExportReport", False),
     "help": ("trader_cli.core.outputs", "CommandRow", True),
     "order buy": ("trader_cli.core.broker.models", "Order", False),

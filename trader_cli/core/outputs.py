@@ -72,6 +72,19 @@ class ImportRow(BaseModel):
     off_session_grid: int
 
 
+class FetchRow(BaseModel):
+    """``data fetch``: one symbol fetched."""
+
+    symbol: str
+    interval: str
+    missing_days: int
+    fetched: int
+    empty_days: int
+    stored: int
+    first: str | None
+    last: str | None
+
+
 class CommandRow(BaseModel):
     """``help``: one command and what it does."""
 
