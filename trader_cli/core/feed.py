@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -92,6 +92,10 @@ class BarSource(Protocol):
 
     def wait_ready(self, timeout_s: float) -> bool:
         """True when the next minute can be stepped (a backtest: always; live: once it closed)."""
+        ...
+
+    def live_counts(self) -> dict[str, Any] | None:
+        """A live source's stream figures for the status (``queries.LiveStatus``); None in a backtest."""
         ...
 
 
@@ -171,6 +175,10 @@ class ParquetFeed:
     def wait_ready(self, timeout_s: float) -> bool:
         """A backtest's next minute is always there."""
         return True
+
+    def live_counts(self) -> dict[str, Any] | None:
+        """No stream in a backtest."""
+        return None
 
     def next_book(self, pos: int, capacity: int, derived: Iterable[Interval], lanes: dict[str, int]) -> DayBook:
         """Day ``pos``'s book, reading the next window first when that day has not been read."""

@@ -9,7 +9,8 @@ the whole run with the calendar. Nothing here changes the session.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -24,6 +25,25 @@ from trader_cli.core.session import SymbolSessionData
 
 if TYPE_CHECKING:
     from trader_cli.core.engine import Engine
+
+
+class LiveStatus(BaseModel):
+    """A live session's stream: its feed and clock, and what the minute assembler saw."""
+
+    feed: str
+    clock_speed: float
+    minutes_closed: int
+    closed_by_timeout: int  # minutes some symbol had no streamed bar for by the deadline
+    backfilled: int  # bars that came over REST for minutes the stream missed
+    late_bars: int  # bars for minutes already closed (dropped)
+    revisions: int  # updatedBars corrections (kept, never re-stepped)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.feed} stream, clock x{self.clock_speed:g}; {self.minutes_closed} minute(s) closed "
+            f"({self.closed_by_timeout} by timeout), {self.backfilled} bar(s) over REST, "
+            f"{self.late_bars} late bar(s) dropped, {self.revisions} revision(s)"
+        )
 
 
 class SessionStatus(BaseModel):
@@ -44,6 +64,10 @@ class SessionStatus(BaseModel):
     symbols: int
     equity: float | None = None  # once an order was placed (the broker is active)
     day_pnl: float | None = None
+    alpaca_keys: Literal["set", "not set"] = Field(
+        "not set", description="APCA_API_KEY_ID and APCA_API_SECRET_KEY in the environment (never their values)"
+    )
+    live: LiveStatus | None = Field(None, description="a live session's stream (null in a backtest)")
     plugins: list[str] = Field(default_factory=list, description="the running strategies and scanners")
 
     @property
@@ -81,8 +105,15 @@ def status(eng: Engine) -> SessionStatus:
         symbols=len(eng.session.symbols),
         equity=equity,
         day_pnl=equity - day_start if equity is not None else None,
+        alpaca_keys="set" if all(os.environ.get(k) for k in ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY")) else "not set",
+        live=_live_status(eng),
         plugins=[s.name for s in list(eng.plugins.slots.values()) if s.state == "running"],
     )
+
+
+def _live_status(eng: Engine) -> LiveStatus | None:
+    counts = eng.feed.live_counts()
+    return LiveStatus(**counts) if counts is not None else None
 
 
 def holding(eng: Engine, symbol: str, interval: str) -> tuple[SymbolSessionData, Interval]:

@@ -239,6 +239,21 @@ class LiveFeed:
             for f, v in zip(PRICE_FIELDS, (b.open, b.high, b.low, b.close, b.volume), strict=True):
                 book.base.cols[f][row, lane] = v
 
+    def live_counts(self) -> dict[str, Any] | None:
+        """The stream's figures for ``system status`` (queries.LiveStatus)."""
+        a = self.assembler
+        if a is None:
+            return None
+        return {
+            "feed": self.live.feed,
+            "clock_speed": self.clock.speed,
+            "minutes_closed": self.minutes_closed,
+            "closed_by_timeout": self.closed_by_timeout,
+            "backfilled": self.backfilled,
+            "late_bars": sum(a.counts.late.values()),
+            "revisions": len(a.counts.revisions),
+        }
+
     def reset(self) -> None:
         """Stop the stream and forget the day."""
         self.close()

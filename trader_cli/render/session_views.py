@@ -143,5 +143,7 @@ def status_table(status: SessionStatus) -> Tabular:
     """The session status as key/value rows (times in New York)."""
     rows: list[list[Any]] = [[k, v] for k, v in status.model_dump().items()]
     shown = {"state": status.state.value, "time": status.time_text, "day": status.day_text}
+    if status.live is not None:
+        shown["live"] = str(status.live)
     rows = [[k, shown.get(k, v)] for k, v in rows if k != "days"]
     return Tabular(title="status", columns=["key", "value"], rows=rows, show_header=False)
