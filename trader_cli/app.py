@@ -14,6 +14,7 @@ from trader_cli.commands import add as add_cmds
 from trader_cli.commands import chart as chart_cmds
 from trader_cli.commands import config as config_cmds
 from trader_cli.commands import data as data_cmds
+from trader_cli.commands import demo as demo_cmds
 from trader_cli.commands import meta as meta_cmds
 from trader_cli.commands import plugins as plugin_cmds
 from trader_cli.commands import record as record_cmds
@@ -74,6 +75,7 @@ app.add_typer(time_cmds.app, name="time")
 app.add_typer(session_cmds.app, name="session")
 app.add_typer(config_cmds.app, name="config")
 app.add_typer(record_cmds.app, name="record")
+app.add_typer(demo_cmds.app, name="demo")
 meta_cmds.register(app)
 schema_cmds.register(app)
 trade_cmds.register(app)

@@ -46,6 +46,7 @@ class AppContext:
     recording: Recording | None = None
     tree: Callable[[], Any] | None = None  # builds the command tree (trader_cli.app.command_tree)
     _store: DataManager | None = None
+    demo_server: Any = None  # ``demo live``'s loopback server (lives as long as the context)
 
     def command_tree(self) -> Any:
         """The click command tree every line runs through (built once, by whoever made the

@@ -20,6 +20,7 @@ from trader_cli.core.broker.models import Order, OrderRequest
 from trader_cli.core.calendar import nyse
 from trader_cli.core.config import SessionConfig
 from trader_cli.core.engine import Engine, Event
+from trader_cli.core.errors import SessionStateError
 from trader_cli.core.feed import ParquetFeed
 from trader_cli.core.lifecycle import SessionState
 from trader_cli.core.provenance import Source
@@ -155,7 +156,12 @@ class SessionCoordinator:
         self.engine.clock.resume()
 
     def set_speed(self, speed: float) -> float:
-        """Change the replay speed (also while running)."""
+        """Change the replay speed (also while running); a live session runs on the market's clock."""
+        cfg = self.engine.config
+        if cfg is not None and cfg.mode == "live" and self.engine.clock.active:
+            raise SessionStateError(
+                "a live session runs on the market's clock (its pace is live_config.clock.speed, for demos and tests)"
+            )
         return self.engine.clock.set_speed(speed)
 
     def stop(self) -> None:

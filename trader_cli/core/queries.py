@@ -89,6 +89,7 @@ def status(eng: Engine) -> SessionStatus:
     done = eng.clock.minutes_done
     cfg = eng.config
     equity, day_start = eng.broker.snapshot() if eng.broker.active else (None, 0.0)
+    live = _live_status(eng)
     return SessionStatus(
         state=eng.clock.state,
         mode=cfg.mode if cfg else None,
@@ -101,12 +102,12 @@ def status(eng: Engine) -> SessionStatus:
         minutes_total=total,
         progress_pct=round(100.0 * done / total, 2) if total else 0.0,
         bars_replayed=eng.replay.bars_replayed,
-        speed=eng.clock.speed,
+        speed=live.clock_speed if live is not None else eng.clock.speed,
         symbols=len(eng.session.symbols),
         equity=equity,
         day_pnl=equity - day_start if equity is not None else None,
         alpaca_keys="set" if all(os.environ.get(k) for k in ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY")) else "not set",
-        live=_live_status(eng),
+        live=live,
         plugins=[s.name for s in list(eng.plugins.slots.values()) if s.state == "running"],
     )
 
