@@ -76,6 +76,8 @@ class LiveFeed:
         self._thread: threading.Thread | None = None
         self._errors = _SdkErrors()
         self._lane_sym: dict[int, str] = {}
+        self._looked_up: set[str] = set()  # symbols asked of Alpaca once (intervals_for)
+        self._rest_upto: dict[str, int] = {}  # symbol -> end of its REST bars of today
         self.day: dt.date | None = None
         self.minutes_closed = 0
         self.closed_by_timeout = 0
@@ -91,8 +93,23 @@ class LiveFeed:
 
     # -- coverage: the store, plus today (live) -----------------------------------------------------
     def intervals_for(self, symbol: str) -> list[str]:
-        """What the store holds (1m after the warmup fetch)."""
-        return self.parquet.intervals_for(symbol)
+        """What the store holds (1m after the warmup fetch); a symbol the store has no 1m bars
+        of (a mid-session add) is looked up at Alpaca first: its last session's bars fetched."""
+        stored = self.parquet.intervals_for(symbol)
+        if "1m" not in stored and symbol not in self._looked_up and self.day is not None:
+            self._looked_up.add(symbol)
+            prev = self.parquet.calendar.previous_trading_day(self.day)
+            if prev is not None:
+                self._fetch(symbol, [prev])
+                stored = self.parquet.intervals_for(symbol)
+        return stored
+
+    def _fetch(self, symbol: str, days: list[dt.date]) -> None:
+        """History days of a symbol over REST into the store (only those it lacks)."""
+        from trader_cli.live.fetch import fetch
+
+        env = {"APCA_API_KEY_ID": self.keys[0], "APCA_API_SECRET_KEY": self.keys[1]}
+        fetch(self.parquet.store, [symbol], "1m", min(days), max(days), self.live.feed, self.live.data_url, environ=env)
 
     def universe(self, interval: Interval) -> list[str]:
         """The stored symbols (what scanners look over)."""
@@ -105,9 +122,14 @@ class LiveFeed:
         return self.parquet.has_bars(symbol, interval, start_ns, end_ns)
 
     def days_with_bars(self, symbol: str, interval: Interval, days: list[dt.date]) -> list[dt.date]:
-        """The stored days, and today (it streams)."""
+        """The stored days, and today (it streams); history days the store lacks are fetched
+        first (a mid-session add's warmup; at start they were fetched already)."""
         past = [d for d in days if d != self.day]
         have = set(self.parquet.days_with_bars(symbol, interval, past))
+        lacking = [d for d in past if d not in have]
+        if lacking and interval == BASE_1M and self.day is not None:
+            self._fetch(symbol, lacking)
+            have = set(self.parquet.days_with_bars(symbol, interval, past))
         return [d for d in days if d in have or d == self.day]
 
     def span_text(self, symbol: str) -> str:
@@ -137,6 +159,8 @@ class LiveFeed:
         assert self.day is not None
         open_ns, close_ns = self.parquet.calendar.open_close(self.day)
         now = min(self.clock.now_ns(), close_ns)
+        if self.assembler is not None:  # every minute closed already (a clock a little behind the server's)
+            now = max(now, self.assembler.next_ns)
         last_ended = (now - open_ns) // MINUTE_NS  # minutes fully ended since the open
         if last_ended <= 0:
             return {}
@@ -148,6 +172,7 @@ class LiveFeed:
         for s in symbols:
             bars = to_bars(s, raw.get(s) or [], BASE_1M)
             out[s] = bars.window(open_ns, open_ns + last_ended * MINUTE_NS)
+            self._rest_upto[s] = open_ns + last_ended * MINUTE_NS
         return out
 
     def join(self, lane: int, bars: Bars, symbol: str) -> None:
@@ -229,9 +254,17 @@ class LiveFeed:
             raise DataError(f"the stream's minute {m.ts_ns} is not the session's next ({book.now_ns})")
         self.minutes_closed += 1
         self.closed_by_timeout += int(m.by_timeout)
+        lanes = {s: lane for lane, s in self._lane_sym.items()}
+        # A symbol that joined while this minute was closing: neither its REST bars of today
+        # (they end before this minute) nor the stream (it counts from the next) hold it.
+        between = [s for s in lanes if s not in m.expected and self._rest_upto.get(s, m.ts_ns + 1) <= m.ts_ns]
+        if between:
+            try:
+                m.bars.update(self.minute_bars(between, m.ts_ns))
+            except DataError as err:  # the minute stays missing for them, and is said
+                self.emit("warning", f"REST backfill of {to_ny_text(m.ts_ns)} failed: {err}")
         if not m.bars:
             return
-        lanes = {s: lane for lane, s in self._lane_sym.items()}
         for sym, b in m.bars.items():
             lane = lanes.get(sym)
             if lane is None or lane >= book.capacity:
@@ -260,6 +293,7 @@ class LiveFeed:
         self.assembler = None
         self._ready = []
         self._lane_sym = {}
+        self._rest_upto = {}
         self.day = None
 
     # -- the stream ---------------------------------------------------------------------------------------

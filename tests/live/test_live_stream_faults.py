@@ -1,0 +1,58 @@
+"""A live session meets the stream's other cases: a mid-session add (warmup over REST into the
+store, today's bars so far, then the stream from its next minute), a late bar for a minute
+already stepped (counted, dropped) and an updated bar (kept as a revision, never re-stepped)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from tests.live.test_live_session import (
+    NY,
+    SPEED,
+    START,
+    _config,
+    _session_bars,
+    _shell,
+    _stored,
+    _until,
+)
+from tests.live.test_live_session import keys as keys
+from tests.live.test_live_session import server as server
+from trader_cli.core.store import DataManager
+from trader_cli.live.clock import LiveClock
+from trader_cli.live.loopback import LoopbackAlpaca
+
+
+def test_a_mid_session_add_warms_up_over_rest_and_joins_the_stream(
+    server: LoopbackAlpaca, keys: None, tmp_path: Path
+) -> None:
+    server.play(LiveClock(int(START.timestamp() * 1e9), SPEED))
+    sh = _shell(tmp_path, _config(tmp_path, server, ["AAPL"]))
+    try:
+        assert sh("system start").code == 0
+        _until(sh, "09:45")
+        res = sh("add symbol AMZN --output json")
+        assert res.code == 0, res.err
+        _until(sh, "09:52")
+        late_ts = int(dt.datetime(2024, 12, 2, 9, 41, tzinfo=NY).timestamp()) * 10**9
+        server.publish("AAPL", late_ts, {"o": 1.0, "h": 1.0, "l": 1.0, "c": 1.0, "v": 1})  # for a stepped minute
+        server.publish("AAPL", late_ts, {"o": 2.0, "h": 2.0, "l": 2.0, "c": 2.0, "v": 2}, updated=True)
+        _until(sh, "09:54")
+        st = json.loads(sh("system status --output json").out)["live"]
+        out = tmp_path / "x.json"
+        assert sh(f"session export {out} --bars").code == 0
+    finally:
+        sh("system stop")
+    assert st["late_bars"] >= 1 and st["revisions"] == 1
+    export = json.loads(out.read_text())
+    upto = int(dt.datetime(2024, 12, 2, 9, 54, tzinfo=NY).timestamp()) * 10**9
+    for sym in ("AAPL", "AMZN"):
+        got = {t: v for t, v in _session_bars(export, sym).items() if t < upto}
+        assert got == _stored(sym, upto), sym  # the late and the updated bar changed nothing
+    # AMZN's warmup came over REST into the session's own store (trailing 2 days)
+    store = DataManager(tmp_path / "store")
+    days = {int(x) for x in __import__("numpy").unique(store.read("AMZN", "1m").ts // (86_400 * 10**9))}
+    assert len(days) >= 2
+    assert export["symbols"]["AMZN"]["intervals"]["1m"]["historical_bars"] > 0
