@@ -170,3 +170,16 @@ def test_wait_reports_where_it_ended(sh: Shell) -> None:
     res = sh("system wait --timeout 60")
     assert res.code == 0 and "finished at 2024-12-03 16:00 ET" in res.out
     assert time.monotonic() - t0 < 60
+
+
+def test_system_wait_until_a_time_of_the_session_day(sh: Shell) -> None:
+    assert sh("system start --speed 3000").code == 0  # fifty trading minutes a second
+    res = sh("system wait --until 10:15")
+    assert res.code == 0, res.err
+    assert sh.obj.coordinator.state is SessionState.running  # the session goes on
+    at = dt.datetime.fromisoformat(json.loads(sh("time now --output json").out)["time"])
+    assert (at.hour, at.minute) >= (10, 15) and at.date() == dt.date(2024, 11, 26)
+    assert sh("system pause").code == 0
+    late = sh("system wait --until 09:45")
+    assert late.code == 1 and "has passed already" in late.err
+    assert sh("system wait --until 9h").code == 2

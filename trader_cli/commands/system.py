@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -80,15 +80,20 @@ def speed(
 def wait(
     ctx: typer.Context,
     timeout: Annotated[float | None, typer.Option("--timeout", min=0, help="Give up after this many seconds.")] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Stop waiting once the session's clock reaches HH:MM (New York).")
+    ] = None,
     output: OutputOpt = None,
 ) -> object:
-    """Block until the backtest finishes, showing its progress (Ctrl-C stops waiting; the
-    backtest goes on). Example: system wait"""
+    """Block until the backtest finishes (or, with --until, the session's clock reaches that
+    time today; a backtest or a live session alike), showing its progress (Ctrl-C stops waiting;
+    the session goes on). Example: system wait, system wait --until 10:30"""
     from trader_cli.core.errors import SessionStateError
     from trader_cli.render.progress import progress_for
 
     obj = app_ctx(ctx)
     coord = obj.coordinator
+    until_ns = _today_at(coord, until) if until is not None else None
     try:
         with progress_for(obj.renderer, "replaying") as bar:
 
@@ -96,7 +101,7 @@ def wait(
                 st = coord.status()
                 bar(st.minutes_replayed, st.minutes_total or 1, f"day {st.day_text} · {st.time_text}")
 
-            finished = coord.wait(timeout, on_progress=show)
+            finished = coord.wait(timeout, on_progress=show, until_ns=until_ns)
     except KeyboardInterrupt:
         st = coord.status()
         text = (
@@ -108,6 +113,28 @@ def wait(
         raise SessionStateError(f"still running after {timeout:g} s (at {coord.status().time_text})")
     st = coord.status()
     return clock_report(coord, "wait", f"{st.state.value} at {st.time_text} ({st.bars_replayed:,} bars replayed)")
+
+
+def _today_at(coord: Any, text: str) -> int:
+    """HH:MM (New York) of the session's day, as ns; UsageError for a bad time, SessionStateError
+    without a session or for a time already passed."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from trader_cli.core.errors import SessionStateError, UsageError
+
+    try:
+        h, m = (int(x) for x in text.split(":"))
+        at = dt.time(h, m)
+    except ValueError:
+        raise UsageError(f"--until '{text}': give a New York time as HH:MM, e.g. 10:30") from None
+    st = coord.status()
+    if st.trading_day is None or st.time is None:
+        raise SessionStateError("no session to wait for (start one with: system start)")
+    target = dt.datetime.combine(st.trading_day, at, tzinfo=ZoneInfo("America/New_York"))
+    if target <= st.time:
+        raise SessionStateError(f"{text} has passed already (the session is at {st.time_text})")
+    return int(target.timestamp()) * 1_000_000_000
 
 
 @app.command("status")

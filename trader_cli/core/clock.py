@@ -131,10 +131,15 @@ class ReplayClock:
         if self.state == SessionState.running:
             self.transition(SessionState.paused)
 
-    def wait(self, timeout: float | None = None, on_progress: Callable[[], None] | None = None) -> bool:
-        """Block until the backtest finishes (True) or ``timeout`` passes (False); SessionStateError
-        when the clock stops for any other reason meanwhile (paused, stopped, halted by an error).
-        ``on_progress`` is called about ten times a second."""
+    def wait(
+        self,
+        timeout: float | None = None,
+        on_progress: Callable[[], None] | None = None,
+        until: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Block until the backtest finishes or ``until()`` holds (True) or ``timeout`` passes
+        (False); SessionStateError when the clock stops for any other reason meanwhile (paused,
+        stopped, halted by an error). ``on_progress`` is called about ten times a second."""
         if self.state == SessionState.paused:
             raise SessionStateError(
                 "the session is paused; resume it first (system resume) or step it with: time advance"
@@ -145,6 +150,8 @@ class ReplayClock:
         while not self._finished.wait(0.1):
             if on_progress is not None:
                 on_progress()
+            if until is not None and until():
+                return True
             if deadline is not None and time.monotonic() > deadline:
                 return False
             if self.state not in (SessionState.running, SessionState.finished):

@@ -184,9 +184,17 @@ class SessionCoordinator:
         self._end_live()
         gc.unfreeze()
 
-    def wait(self, timeout: float | None = None, on_progress: Callable[[], None] | None = None) -> bool:
-        """Block until the backtest finishes (see ReplayClock.wait)."""
-        return self.engine.clock.wait(timeout, on_progress)
+    def wait(
+        self,
+        timeout: float | None = None,
+        on_progress: Callable[[], None] | None = None,
+        until_ns: int | None = None,
+    ) -> bool:
+        """Block until the backtest finishes, or the session's clock reaches ``until_ns`` (see
+        ReplayClock.wait)."""
+        if until_ns is None:
+            return self.engine.clock.wait(timeout, on_progress)
+        return self.engine.clock.wait(timeout, on_progress, lambda: (self.engine.replay.now_ns() or 0) >= until_ns)
 
     # -- stepping a paused session --------------------------------------------------------------
     def advance(self, minutes: int, should_stop: Callable[[], bool] | None = None) -> int:
