@@ -56,3 +56,31 @@ def test_a_mid_session_add_warms_up_over_rest_and_joins_the_stream(
     days = {int(x) for x in __import__("numpy").unique(store.read("AMZN", "1m").ts // (86_400 * 10**9))}
     assert len(days) >= 2
     assert export["symbols"]["AMZN"]["intervals"]["1m"]["historical_bars"] > 0
+
+
+def test_a_silent_stream_is_a_status_warning_and_rest_fills_in(
+    server: LoopbackAlpaca, keys: None, tmp_path: Path
+) -> None:
+    for k in range(3, 8):  # 09:43 .. 09:47: the stream sends nothing (REST has them)
+        t = int((START + dt.timedelta(minutes=k)).timestamp()) * 10**9
+        server.silent |= {("AAPL", t), ("MSFT", t)}
+    server.play(LiveClock(int(START.timestamp() * 1e9), SPEED))
+    sh = _shell(tmp_path, _config(tmp_path, server, ["AAPL", "MSFT"]))
+    try:
+        assert sh("system start").code == 0
+        _until(sh, "09:47")
+        during = json.loads(sh("system status --output json").out)["live"]
+        _until(sh, "09:52")
+        after = json.loads(sh("system status --output json").out)["live"]
+        events = sh.err.getvalue() + sh.out.getvalue()
+        out = tmp_path / "x.json"
+        assert sh(f"session export {out} --bars").code == 0
+    finally:
+        sh("system stop")
+    assert during["silent_since"] == "09:43" and after["silent_since"] is None
+    assert "has sent no bar for 3 minutes (since 09:43)" in events and "sends bars again" in events
+    export = json.loads(out.read_text())
+    upto = int(dt.datetime(2024, 12, 2, 9, 52, tzinfo=NY).timestamp()) * 10**9
+    for sym in ("AAPL", "MSFT"):
+        got = {t: v for t, v in _session_bars(export, sym).items() if t < upto}
+        assert got == _stored(sym, upto), sym

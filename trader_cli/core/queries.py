@@ -37,12 +37,14 @@ class LiveStatus(BaseModel):
     backfilled: int  # bars that came over REST for minutes the stream missed
     late_bars: int  # bars for minutes already closed (dropped)
     revisions: int  # updatedBars corrections (kept, never re-stepped)
+    silent_since: str | None = None  # HH:MM: the stream has sent nothing since (a warning)
 
     def __str__(self) -> str:
         return (
             f"{self.feed} stream, clock x{self.clock_speed:g}; {self.minutes_closed} minute(s) closed "
             f"({self.closed_by_timeout} by timeout), {self.backfilled} bar(s) over REST, "
             f"{self.late_bars} late bar(s) dropped, {self.revisions} revision(s)"
+            + (f"; WARNING: the stream has sent nothing since {self.silent_since}" if self.silent_since else "")
         )
 
 

@@ -32,6 +32,7 @@ from trader_cli.live.clock import LiveClock
 
 FATAL = ("auth failed", "connection limit exceeded", "insufficient subscription")
 CONNECT_TIMEOUT_S = 10.0
+SILENT_MINUTES = 3  # minutes without a streamed bar (market open) before the status warns
 
 
 class _SdkErrors(logging.Handler):
@@ -82,6 +83,8 @@ class LiveFeed:
         self.minutes_closed = 0
         self.closed_by_timeout = 0
         self.backfilled = 0  # bars that came over REST for minutes the stream missed
+        self._silent = 0  # minutes in a row the stream sent nothing for
+        self.silent_since: int | None = None  # set once the stream is silent (status warning)
 
     @property
     def timeline(self) -> Any:
@@ -207,10 +210,28 @@ class LiveFeed:
         m = self.assembler.wait_next(self.clock.now_ns, timeout_s, self.clock.ns_per_s)
         if m is None:
             return False
+        self._note_silence(m)
         if m.by_timeout:  # symbols without a streamed bar: ask REST (a drop, a reconnect, a race)
             self._backfill(m)
         self._ready.append(m)
         return True
+
+    def _note_silence(self, m: ClosedMinute) -> None:
+        """A stream that has sent no bar for SILENT_MINUTES minutes while the market is open is
+        a status warning (once, until bars come again): the session goes on from REST."""
+        if m.bars:
+            if self.silent_since is not None:
+                self.emit("warning", f"the Alpaca stream sends bars again (from {to_ny_text(m.ts_ns)})")
+            self._silent, self.silent_since = 0, None
+            return
+        self._silent += 1
+        if self._silent == SILENT_MINUTES:
+            self.silent_since = m.ts_ns - (SILENT_MINUTES - 1) * MINUTE_NS
+            self.emit(
+                "warning",
+                f"the Alpaca stream has sent no bar for {SILENT_MINUTES} minutes (since "
+                f"{to_ny_text(self.silent_since)}); minutes close at their deadline and come over REST",
+            )
 
     def _backfill(self, m: ClosedMinute) -> None:
         """The bars of minute ``m`` that did not stream, over REST (none: the symbol did not trade)."""
@@ -285,6 +306,7 @@ class LiveFeed:
             "backfilled": self.backfilled,
             "late_bars": sum(a.counts.late.values()),
             "revisions": len(a.counts.revisions),
+            "silent_since": to_ny_text(self.silent_since) if self.silent_since is not None else None,
         }
 
     def reset(self) -> None:
