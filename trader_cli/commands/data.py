@@ -147,6 +147,19 @@ def fetch_(
         if lacking
         else "the store has every trading day already: nothing fetched"
     )
+    notes = [
+        f"replaced {f.symbol}'s unreadable file ({f.replaced_unreadable})" for f in res.symbols if f.replaced_unreadable
+    ]
+    notes += [
+        f"{f.symbol}'s file is unreadable and Alpaca sent nothing to replace it ({f.unreadable})"
+        for f in res.symbols
+        if f.unreadable
+    ]
+    if res.last_day is not None and res.last_day != last:
+        notes.append(f"--to {last} is after today: fetched through {res.last_day}")
+    last = res.last_day or last
+    if notes:
+        said += " — " + "; ".join(notes)
     return Tabular(
         title=f"fetched {first}..{last} ({feed})",
         columns=["symbol", "interval", "missing_days", "fetched", "empty_days", "stored", "first", "last"],

@@ -5,16 +5,21 @@ Through ``alpaca-py``'s ``StockHistoricalDataClient`` (raw data), which pages th
 (so a retry neither loses nor repeats a bar). What the SDK does not do is time out: every HTTP
 call here is bounded (``timeout_s``: connect and each read) through the client's session.
 
-For each symbol, the NYSE trading days of ``[first, last]`` with no stored bar of the interval
-are its missing days; symbols missing the same days share requests (up to ten symbols each),
-one per run of consecutive missing days (midnight to midnight New York, extended hours included
-as Alpaca sends them); four requests run at once, each with its own client.
+The range ends at today (New York): a later ``--to`` is cut to today, a later ``--from`` refused,
+and a range outside the NYSE calendar's years refused rather than cut. For each symbol its missing
+days are the trading days of ``[first, last]`` with no stored bar of the interval, plus, for 1m,
+its last stored day when that holds fewer regular-session bars than the calendar expects (see
+``missing_days``); a symbol whose stored file cannot be read lacks every day (the write replaces
+the file). Symbols missing the same days share requests (up to ten symbols each), one per run of
+consecutive missing days (midnight to midnight New York, extended hours included as Alpaca sends
+them); four requests run at once, each with its own client.
 Each request's bars are checked like an import's and written at once — all of its symbols or
-none (the store's journal) — so an error stops the fetch with what was fetched kept, and a
-re-run asks only for what is still missing (nothing when the store has every day).
+none (the store's journal) — so an error stops the fetch with the requests that finished kept
+(the error says how many), and a re-run asks only for what is still missing (nothing when the
+store has every day).
 
 Keys come from ``APCA_API_KEY_ID`` / ``APCA_API_SECRET_KEY`` only; they are sent as Alpaca's
-headers and never written anywhere (errors carry the status and Alpaca's message).
+headers and never written anywhere, nor shown (errors carry the status and Alpaca's message).
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from trader_cli.core.bars import Bars
-from trader_cli.core.errors import DataError
+from trader_cli.core.errors import DataError, StoreError
 from trader_cli.core.intervals import Interval
 
 if TYPE_CHECKING:
+    from trader_cli.core.calendar import MarketCalendar
     from trader_cli.core.store import DataManager
 
 NY = ZoneInfo("America/New_York")
@@ -41,6 +47,12 @@ DEFAULT_TIMEOUT_S = 30.0
 FEEDS = ("iex", "sip")
 CHUNK = 10  # symbols a request: pages of several symbols, and requests to run side by side
 WORKERS = 4  # requests at once (Alpaca allows 200 a minute on the free plan)
+BAD_KEY_TEXT = (
+    "APCA_API_KEY_ID / APCA_API_SECRET_KEY hold a character a header cannot carry "
+    "(a space or line break at either end?)"
+)
+
+Job = tuple[tuple[dt.date, dt.date], list[str]]  # (first day, last day) of a run, and its symbols
 
 
 @dataclass
@@ -49,12 +61,14 @@ class FetchedSymbol:
 
     symbol: str
     interval: str
-    missing_days: int  # trading days of the range the store lacked
+    missing_days: int  # trading days of the range the store lacked (or held a truncated last day of)
     bars: int  # bars fetched and written
     empty_days: int  # missing days Alpaca had no bar for (asked again by a re-run)
-    stored_rows: int  # rows in the store afterwards
+    stored_rows: int  # rows in the store afterwards (0 while its file is unreadable)
     first_ns: int | None = None
     last_ns: int | None = None
+    replaced_unreadable: str | None = None  # why the stored file could not be read, when the fetch replaced it
+    unreadable: str | None = None  # why the stored file cannot be read, when nothing fetched replaced it
 
 
 @dataclass
@@ -64,10 +78,12 @@ class FetchResult:
     symbols: list[FetchedSymbol] = field(default_factory=list)
     calls: int = 0
     requests: int = 0  # bar requests (runs × symbol groups)
+    last_day: dt.date | None = None  # the range's last day as fetched (a --to after today is cut to today)
 
 
 def keys_from_env(environ: dict[str, str] | None = None) -> tuple[str, str]:
-    """The Alpaca keys, or a DataError saying which variables to set."""
+    """The Alpaca keys, or a DataError saying which variables to set or that one holds a
+    character an HTTP header cannot carry (nothing is stripped: the keys are used as set)."""
     env = os.environ if environ is None else environ
     missing = [v for v in KEY_VARS if not env.get(v)]
     if missing:
@@ -75,17 +91,36 @@ def keys_from_env(environ: dict[str, str] | None = None) -> tuple[str, str]:
             f"{' and '.join(missing)} not set: export your Alpaca keys in the environment "
             "(they are read from nowhere else)"
         )
-    return env[KEY_VARS[0]], env[KEY_VARS[1]]
+    keys = env[KEY_VARS[0]], env[KEY_VARS[1]]
+    for key in keys:
+        if key != key.strip() or not all(" " < ch < "\x7f" for ch in key):
+            raise DataError(BAD_KEY_TEXT)  # never the value: it is a secret
+    return keys
 
 
 def missing_days(store: DataManager, symbol: str, iv: Interval, days: list[dt.date]) -> list[dt.date]:
-    """The trading ``days`` with no stored bar of ``iv`` for ``symbol``."""
-    from trader_cli.core.calendar import date_to_ordinal
+    """The trading ``days`` the store lacks for ``symbol``: those with no bar of ``iv``, and for 1m
+    also its last stored day when that holds fewer regular-session bars than the calendar expects
+    (a day cut short: fetched while the market was open, or an interrupted download). Only the
+    last stored day: an illiquid symbol has minutes without a trade every day, and re-asking all
+    its short days would re-fetch them on every run. StoreError when the stored file cannot be read."""
+    from trader_cli.core.calendar import date_to_ordinal, ny_dates, nyse, ordinal_to_date
 
     if not store.has(symbol, iv):
         return list(days)
-    have = set(store.trading_days_present(symbol, iv).tolist())
-    return [d for d in days if date_to_ordinal(d) not in have]
+    ts = store.read(symbol, iv).ts
+    if not len(ts):
+        return list(days)
+    have = set(np.unique(ny_dates(ts)).tolist())
+    lacking = [d for d in days if date_to_ordinal(d) not in have]
+    tail = ordinal_to_date(max(have))
+    if iv.name == "1m" and tail in days:
+        cal = nyse()
+        open_ns, close_ns = cal.open_close(tail)
+        regular = int(np.count_nonzero((ts >= open_ns) & (ts < close_ns)))
+        if regular < cal.expected_bars(tail, "1m"):
+            lacking = sorted([*lacking, tail])
+    return lacking
 
 
 def _runs(days: list[dt.date], all_days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
@@ -126,6 +161,24 @@ def client(data_url: str | None, timeout_s: float, keys: tuple[str, str]) -> tup
     return c, calls
 
 
+def fetch_range(cal: MarketCalendar, first: dt.date, last: dt.date, today: dt.date) -> tuple[dt.date, dt.date]:
+    """``[first, last]`` cut to end at ``today``; a DataError when it starts after today or
+    reaches outside the calendar's years (its schedule would silently cut it)."""
+    from trader_cli.core.calendar import ordinal_to_date
+
+    if first > last:
+        raise DataError(f"--from {first} is after --to {last}")
+    if first > today:
+        raise DataError(f"--from {first} is after today ({today}): nothing to fetch yet")
+    last = min(last, today)
+    known_first, known_last = ordinal_to_date(cal.schedule.days[0]), ordinal_to_date(cal.schedule.days[-1])
+    if first < known_first:
+        raise DataError(f"--from {first} is before the NYSE calendar's first day ({known_first}): use a later --from")
+    if last > known_last:
+        raise DataError(f"--to {last} is past the NYSE calendar's last day ({known_last}): use --to {known_last}")
+    return first, last
+
+
 def fetch(
     store: DataManager,
     symbols: list[str],
@@ -137,42 +190,44 @@ def fetch(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     progress: Callable[[int, int, str], None] | None = None,
     environ: dict[str, str] | None = None,
+    today: dt.date | None = None,
 ) -> FetchResult:
-    """Fetch the missing trading days of ``symbols`` (see the module doc)."""
+    """Fetch the missing trading days of ``symbols`` (see the module doc); ``today`` is New
+    York's date now unless given."""
     from trader_cli.core.calendar import nyse
     from trader_cli.core.store import check_symbol
+    from trader_cli.core.store_format import is_content_problem
 
     iv = Interval.parse(interval)
     if iv.name not in ("1m", "1d"):
         raise DataError(f"data fetch takes --interval 1m or 1d (got {interval}); the session derives the others")
     if feed not in FEEDS:
         raise DataError(f"feed '{feed}': use iex (free) or sip (a paid plan)")
-    if first > last:
-        raise DataError(f"--from {first} is after --to {last}")
+    cal = nyse()
+    first, last = fetch_range(cal, first, last, today or dt.datetime.now(NY).date())
     if not symbols:
         raise DataError("name at least one symbol, e.g. data fetch AAPL --from 2024-12-02 --to 2024-12-06")
     syms = sorted({check_symbol(s) for s in symbols})
     keys = keys_from_env(environ)
-    cal = nyse()
     days = cal.trading_days(first, last)
     if not days:
         raise DataError(f"no NYSE trading day from {first} to {last}")
-    lacking = {s: missing_days(store, s, iv, days) for s in syms}
-    groups: dict[tuple[tuple[dt.date, dt.date], ...], list[str]] = {}
+    lacking: dict[str, list[dt.date]] = {}
+    unreadable: dict[str, str] = {}
     for s in syms:
-        if lacking[s]:
-            groups.setdefault(tuple(_runs(lacking[s], days)), []).append(s)
-    jobs = [
-        (run, members[i : i + CHUNK])
-        for runs, members in groups.items()
-        for run in runs
-        for i in range(0, len(members), CHUNK)
-    ]
-    result = FetchResult()
+        try:
+            lacking[s] = missing_days(store, s, iv, days)
+        except StoreError as err:
+            if not is_content_problem(err):
+                raise  # the system refuses the file: a write would fail the same way
+            lacking[s], unreadable[s] = list(days), str(err)
+    jobs = _jobs(syms, lacking, days)
+    result = FetchResult(last_day=last)
     got: dict[str, list[Bars]] = {s: [] for s in syms}
+    replaced: dict[str, str] = {}
     counters: list[list[int]] = []
 
-    def one(job: tuple[tuple[dt.date, dt.date], list[str]]) -> dict[str, Bars]:
+    def one(job: Job) -> dict[str, Bars]:
         (a, b), members = job
         c, calls = client(data_url, timeout_s, keys)  # one client a request: a session is one thread's
         counters.append(calls)
@@ -180,55 +235,117 @@ def fetch(
         batch = {s: to_bars(s, raw.get(s) or [], iv) for s in members}
         return {s: bars for s, bars in batch.items() if len(bars)}
 
-    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+    def write(batch: dict[str, Bars]) -> None:
+        replaced.update(_store(store, batch, iv, feed, got))
+        result.requests += 1
 
     try:
-        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="fetch") as pool:
-            pending = {pool.submit(one, job) for job in jobs}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for fut in done:
-                    if fut.exception() is not None:
-                        for other in pending:
-                            other.cancel()
-                        pool.shutdown(wait=True, cancel_futures=True)
-                        for ok in (f for f in pending | done if f.done() and not f.cancelled()):
-                            if ok.exception() is None:
-                                _store(store, ok.result(), iv, feed, got)
-                        raise fut.exception()  # type: ignore[misc]
-                    result.requests += 1
-                    _store(store, fut.result(), iv, feed, got)
-                if progress is not None:
-                    progress(result.requests, len(jobs), f"{result.requests} of {len(jobs)} request(s)")
+        _download(jobs, one, write, progress)
     finally:
         result.calls = sum(c[0] for c in counters)
     for s in syms:
-        fetched = got[s]
-        n_bars = sum(len(x) for x in fetched)
-        from trader_cli.core.calendar import ny_dates
-
-        days_got = {int(o) for x in fetched for o in np.unique(ny_dates(x.ts)).tolist()}
-        result.symbols.append(
-            FetchedSymbol(
-                symbol=s,
-                interval=iv.name,
-                missing_days=len(lacking[s]),
-                bars=n_bars,
-                empty_days=len(lacking[s]) - len(days_got),
-                stored_rows=len(store.read(s, iv)) if store.has(s, iv) else 0,
-                first_ns=int(min(x.ts[0] for x in fetched)) if fetched else None,
-                last_ns=int(max(x.ts[-1] for x in fetched)) if fetched else None,
-            )
-        )
+        still = unreadable.get(s) if s not in replaced else None
+        result.symbols.append(_summary(store, s, iv, len(lacking[s]), got[s], replaced.get(s), still))
     return result
 
 
-def _store(store: DataManager, batch: dict[str, Bars], iv: Interval, feed: str, got: dict[str, list[Bars]]) -> None:
-    """Write one request's bars (all its symbols or none) and remember them."""
-    if batch:
-        store.write_batch(batch, iv, source=f"alpaca {feed}")
-        for s, bars in batch.items():
-            got[s].append(bars)
+def _jobs(syms: list[str], lacking: dict[str, list[dt.date]], days: list[dt.date]) -> list[Job]:
+    """The requests: symbols lacking the same days together (``CHUNK`` at most), a run of days each."""
+    groups: dict[tuple[tuple[dt.date, dt.date], ...], list[str]] = {}
+    for s in syms:
+        if lacking[s]:
+            groups.setdefault(tuple(_runs(lacking[s], days)), []).append(s)
+    return [
+        (run, members[i : i + CHUNK])
+        for runs, members in groups.items()
+        for run in runs
+        for i in range(0, len(members), CHUNK)
+    ]
+
+
+def _download(
+    jobs: list[Job],
+    one: Callable[[Job], dict[str, Bars]],
+    write: Callable[[dict[str, Bars]], None],
+    progress: Callable[[int, int, str], None] | None,
+) -> None:
+    """Run ``one`` on the jobs, ``WORKERS`` at once, and ``write`` each result as it comes. On the
+    first error: ask nothing more, write the requests that had finished, and raise the error
+    saying how many requests were written."""
+    from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+
+    written = 0
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="fetch") as pool:
+        pending: set[Future[dict[str, Bars]]] = {pool.submit(one, job) for job in jobs}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                failed = [f for f in done if f.exception() is not None]
+                for fut in done:
+                    if fut.exception() is None:
+                        write(fut.result())
+                        written += 1
+                if failed:
+                    pool.shutdown(wait=True, cancel_futures=True)  # the running ones end (each is bounded)
+                    for fut in pending:
+                        if not fut.cancelled() and fut.exception() is None:
+                            write(fut.result())
+                            written += 1
+                    raise failed[0].exception()  # type: ignore[misc]
+                if progress is not None:
+                    progress(written, len(jobs), f"{written} of {len(jobs)} request(s)")
+        except DataError as err:
+            for fut in pending:
+                fut.cancel()
+            raise DataError(f"{err}; {_written_text(written, len(jobs))}") from None
+
+
+def _written_text(written: int, total: int) -> str:
+    """How much of the fetch an error left stored, and what to do."""
+    if not written:
+        return "nothing was written"
+    return f"{written} of {total} request(s) were written before this; re-run to fetch the rest"
+
+
+def _store(
+    store: DataManager, batch: dict[str, Bars], iv: Interval, feed: str, got: dict[str, list[Bars]]
+) -> dict[str, str]:
+    """Write one request's bars (all its symbols or none) and remember them; returns the stored
+    files the write replaced because they could not be read (symbol -> why)."""
+    if not batch:
+        return {}
+    done = store.write_batch(batch, iv, source=f"alpaca {feed}")
+    for s, bars in batch.items():
+        got[s].append(bars)
+    return done.replaced_unreadable
+
+
+def _summary(
+    store: DataManager,
+    symbol: str,
+    iv: Interval,
+    lacked: int,
+    fetched: list[Bars],
+    replaced: str | None,
+    unreadable: str | None,
+) -> FetchedSymbol:
+    """One symbol's line of the result, from what was fetched for it."""
+    from trader_cli.core.calendar import ny_dates
+
+    days_got = {int(o) for x in fetched for o in np.unique(ny_dates(x.ts)).tolist()}
+    stored = len(store.read(symbol, iv)) if unreadable is None and store.has(symbol, iv) else 0
+    return FetchedSymbol(
+        symbol=symbol,
+        interval=iv.name,
+        missing_days=lacked,
+        bars=sum(len(x) for x in fetched),
+        empty_days=lacked - len(days_got),
+        stored_rows=stored,
+        first_ns=int(min(x.ts[0] for x in fetched)) if fetched else None,
+        last_ns=int(max(x.ts[-1] for x in fetched)) if fetched else None,
+        replaced_unreadable=replaced,
+        unreadable=unreadable,
+    )
 
 
 def day_span(a: dt.date, b: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -247,7 +364,8 @@ def request_bars(
     url: str | None,
     timeout_s: float,
 ) -> dict[str, list[dict[str, Any]]]:
-    """One bars request (all its pages) as Alpaca's raw rows by symbol; errors become one line."""
+    """One bars request (all its pages) as Alpaca's raw rows by symbol; errors become one line
+    that never carries the keys (and says nothing of the store: the caller knows what it wrote)."""
     import requests
     from alpaca.common.exceptions import APIError
     from alpaca.data.enums import DataFeed
@@ -268,12 +386,16 @@ def request_bars(
     except APIError as err:
         raise DataError(_api_error_text(err, feed, a, b)) from None
     except requests.Timeout:
-        raise DataError(
-            f"{where} did not answer within {timeout_s:g} s ({a}..{b}); the days fetched so far are stored, "
-            "re-run to fetch the rest"
-        ) from None
+        raise DataError(f"{where} did not answer within {timeout_s:g} s ({a}..{b})") from None
     except requests.ConnectionError as err:
-        raise DataError(f"cannot reach {where}: {_reason(err)}; the days fetched so far are stored") from None
+        raise DataError(f"cannot reach {where}: {_reason(err)}") from None
+    except requests.exceptions.InvalidHeader:
+        raise DataError(BAD_KEY_TEXT) from None  # requests' text quotes the header's value: a key
+    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
+        shown = f"--data-url {url!r}" if url is not None else "Alpaca's data API URL"
+        raise DataError(f"{shown} is not an http(s) URL Alpaca's API can be reached at") from None
+    except requests.RequestException as err:  # its text may quote the request, keys and all
+        raise DataError(f"the request to {where} failed ({type(err).__name__}) for {a}..{b}") from None
     return raw
 
 
@@ -299,11 +421,8 @@ def _api_error_text(err: Any, feed: str, a: dt.date, b: dt.date) -> str:
         hint = "; try --feed iex" if feed == "sip" else "; check your plan's data permissions"
         return f"Alpaca refused {feed} bars for {a}..{b} (403: {message}){hint}"
     if status == 429:
-        return (
-            f"Alpaca kept answering 429 (rate limit) after the SDK's retries ({a}..{b}); the days fetched so "
-            "far are stored: wait a minute and re-run"
-        )
-    return f"Alpaca answered {status} ({message}) for {a}..{b}; the days fetched so far are stored"
+        return f"Alpaca kept answering 429 (rate limit) after the SDK's retries ({a}..{b}): wait a minute, then re-run"
+    return f"Alpaca answered {status} ({message}) for {a}..{b}"
 
 
 def to_bars(symbol: str, rows: list[dict[str, Any]], iv: Interval) -> Bars:
