@@ -54,6 +54,7 @@ def _config(tmp_path: Path, srv: LoopbackAlpaca, symbols: list[str]) -> Path:
         "live_config": {
             "data_url": srv.data_url,
             "stream_url": f"ws://127.0.0.1:{srv.port}/v2/iex",
+            "trading_url": srv.trading_url,
             "grace_seconds": 2,
             "clock": {"start": START.isoformat(), "speed": SPEED},
         },

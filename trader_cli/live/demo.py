@@ -43,7 +43,7 @@ def demo_config(server: Any, store: Path, symbols: list[str], start: dt.datetime
             "paper": True,
             "data_url": server.data_url,
             "stream_url": f"ws://127.0.0.1:{server.port}/v2/iex",
-            "trading_url": None,
+            "trading_url": server.trading_url,
             "grace_seconds": 2,
             "clock": {"start": start.isoformat(), "speed": speed},
         },

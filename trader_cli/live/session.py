@@ -3,17 +3,22 @@ the store (only the days it lacks), the same validation and provisioning as a ba
 bars so far over REST, then the stream (see live/feed.py). The replay clock steps each minute
 once the assembler closes it; ``time advance|until`` are refused (the market sets the pace).
 
-Not in this build yet (refused or said where they come up): orders through Alpaca's trading API
-(a live session keeps the simulated broker's paper fills on the streamed bars), REST backfill of
-the minutes a dropped connection missed (the SDK reconnects; those minutes close without bars
-and ``data quality`` shows them missing), and asset checks through the trading API.
+Orders go to Alpaca's trading API (live/trading.py, ``live_config.trading_url`` or the SDK's
+paper URL): the broker checks and records them as in a backtest, Alpaca fills them, and the
+broker polls Alpaca's fills once per closed minute. Real money (``"paper": false``) also needs
+``TRADER_CLI_ALLOW_LIVE_ORDERS=1``; without it the session is refused.
+
+At start the account is checked (active, not blocked: one line otherwise). Not in this build yet:
+asset checks through the trading API, and Alpaca's trade-updates stream (fills are polled).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
+from trader_cli.core.broker.sim import RemoteError
 from trader_cli.core.calendar import to_ny
 from trader_cli.core.config import SessionConfig
 from trader_cli.core.engine import Engine
@@ -28,6 +33,9 @@ from trader_cli.core.startup import abandon, load_config_plugins, reset
 from trader_cli.live.clock import LiveClock
 from trader_cli.live.feed import LiveFeed
 from trader_cli.live.fetch import fetch, keys_from_env
+from trader_cli.live.trading import AlpacaOrders
+
+ALLOW_LIVE_ORDERS = "TRADER_CLI_ALLOW_LIVE_ORDERS"
 
 
 def start_live(
@@ -42,10 +50,10 @@ def start_live(
     assert live is not None
     if eng.clock.active:
         raise SessionStateError(f"a session is already {eng.clock.state.value} (stop it first with: system stop)")
-    if not live.paper:
+    if not live.paper and os.environ.get(ALLOW_LIVE_ORDERS) != "1":
         raise SessionStateError(
-            'a live session with "paper": false would trade real money; this build places no orders with '
-            'Alpaca yet (set "paper": true: orders fill in the simulated broker on the streamed bars)'
+            f'"paper": false trades real money and needs {ALLOW_LIVE_ORDERS}=1 set as well '
+            '(or set "paper": true to trade on Alpaca\'s paper account)'
         )
     keys = keys_from_env()
     start_ns = int(live.clock.start.timestamp() * 1e9) if live.clock.start is not None else None
@@ -61,6 +69,11 @@ def start_live(
             f"the market closed at {to_ny(close_ns):%H:%M} on {today}; start again on the next session"
         )
     t0 = time.perf_counter()
+    orders = AlpacaOrders(keys, live.trading_url, paper=live.paper)
+    try:
+        orders.check()  # the keys' account may trade
+    except RemoteError as err:
+        raise SessionStateError(f"Alpaca's trading API: {err}") from None
     sd = config.session_data_config
     back = cal.trading_days_back(today, sd.historical.trailing_days)
     if back:  # warmup history, cached in the store (a re-start fetches nothing)
@@ -72,6 +85,7 @@ def start_live(
     eng.clock.transition(SessionState.provisioning)
     eng.config = config
     eng.broker.reset(config.broker)
+    eng.broker.remote = orders
     eng.timeline.start([today])
     derived = {Interval.parse(iv) for iv in sd.derived_intervals} - {Interval.parse(sd.base_interval)}
     eng.replay.reset(DayBook(cal, today, sorted(derived), len(sd.symbols)), derived)
@@ -113,3 +127,4 @@ def end_live(eng: Engine, parquet: ParquetFeed) -> None:
         feed.reset()
     eng.feed = eng.replay.feed = parquet
     eng.clock.gate = None
+    eng.broker.remote = None  # no more orders to Alpaca

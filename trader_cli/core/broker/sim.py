@@ -30,7 +30,7 @@ initial cash.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -44,12 +44,43 @@ from trader_cli.core.broker.models import (
 )
 from trader_cli.core.calendar import to_ny
 from trader_cli.core.config import BrokerConfig
-from trader_cli.core.errors import SessionStateError
+from trader_cli.core.errors import SessionStateError, TraderCliError
 
 if TYPE_CHECKING:
     from trader_cli.core.broker.models import Side, TimeInForce
     from trader_cli.core.engine import Engine
     from trader_cli.core.step import Minute
+
+
+# -- the live hook: a remote broker (Alpaca, live/trading.py) fills what this one accepts ------------------
+class RemoteError(TraderCliError):
+    """The remote broker refused a request or did not answer (one line: what to do)."""
+
+
+class RemoteUpdate(NamedTuple):
+    """A remote order's state now: cumulative filled shares, their average price, when it last filled."""
+
+    alpaca_id: str
+    filled_qty: int
+    avg_price: float | None
+    filled_at_ns: int | None
+    status: str  # Alpaca's: new, accepted, partially_filled, filled, canceled, expired, rejected …
+
+
+class RemoteOrders(Protocol):
+    """Where a live session's orders are placed and filled (``SimBroker.remote``; None in a backtest)."""
+
+    def submit(
+        self, symbol: str, side: str, qty: int, type: str, limit: float | None, stop: float | None, tif: str, ref: str
+    ) -> str: ...
+
+    def cancel(self, alpaca_id: str) -> None: ...
+
+    def poll(self) -> list[RemoteUpdate]: ...
+
+
+REMOTE_ENDED = {"canceled": "canceled", "expired": "expired", "rejected": "rejected", "done_for_day": "expired"}
+# -- end of the live hook's types ------------------------------------------------------------------------
 
 TYPES = {"market": 0, "limit": 1, "stop": 2, "stop_limit": 3}
 FAR = 2**63 - 1
@@ -197,6 +228,7 @@ class SimBroker:
     def __init__(self, cfg: BrokerConfig) -> None:
         self.cfg = cfg
         self.engine: Engine | None = None
+        self.remote: RemoteOrders | None = None  # live: Alpaca fills the orders (see _remote_submit)
         self.reset(cfg)
 
     def reset(self, cfg: BrokerConfig) -> None:
@@ -227,6 +259,9 @@ class SimBroker:
         self.exposure_sum = 0.0
         self.day_start_equity = float(cfg.initial_cash)
         self.active = False  # an order was placed: the toolbar shows the account
+        self.remote_ids: dict[str, str] = {}  # live: order id -> Alpaca's order id
+        self._remote_refs: dict[str, int] = {}  # live: Alpaca's order id -> index into self.orders
+        self._remote_due: list[RemoteUpdate] = []  # live: Alpaca's fills of a minute not stepped yet
 
     # -- lanes ----------------------------------------------------------------------------------
     def _ensure(self, lane: int) -> None:
@@ -302,6 +337,8 @@ class SimBroker:
             )  # fmt: skip
         if rows:
             self.book.push_many(rows)
+        if self.remote is not None:
+            self._remote_submit(len(self.orders) - len(placed), placed)
         self._note_placed([o for o in placed if o.status == "open"])
         return placed
 
@@ -382,6 +419,12 @@ class SimBroker:
             n,
             market=True,
         )  # fmt: skip
+        if self.remote is not None:
+            self._remote_submit(first, placed)
+            placed_open = [o for o in placed if o.is_open]
+            if placed_open:
+                self._note_placed(placed_open)
+            return placed
         self._note_placed(placed)
         return placed
 
@@ -447,6 +490,8 @@ class SimBroker:
             raise SessionStateError(
                 f"order {order_id} is {order.status}, not open; nothing to cancel (see: orders --all)"
             )
+        if self.remote is not None and order_id in self.remote_ids:
+            self._remote_cancel(order_id)
         idx = self.orders.index(order)
         self.book.keep(self.book.ref != idx)
         order.status, order.reason = "canceled", "canceled by request"
@@ -474,7 +519,9 @@ class SimBroker:
     def match(self, minute: Minute) -> None:
         """The stage before the bars: fill the open orders against the bar that just arrived.
         One vectorised test finds the orders the bar's low or high reaches (most minutes: none);
-        only those are priced, one by one."""
+        only those are priced, one by one. Live: Alpaca's fills first (its orders never match here)."""
+        if self.remote is not None:
+            self._remote_stage(minute)
         b = self.book
         if not b.n:
             return
@@ -639,3 +686,76 @@ class SimBroker:
     def open_orders(self) -> list[OrderRecord]:
         """The orders that may still fill."""
         return [o for o in self.orders if o.is_open]
+
+    # -- the live hook: orders placed and filled at a remote broker (None in a backtest) ---------------
+    def _remote_submit(self, first: int, placed: list[OrderRecord]) -> None:
+        """Submit the accepted ones of ``placed`` (``self.orders[first:]``) to the remote broker;
+        one it refuses is rejected here with its reason. The book keeps the rest for the account's
+        checks, with triggers no bar reaches: only the remote's fills fill them."""
+        assert self.remote is not None
+        b = self.book
+        for idx, order in enumerate(placed, start=first):
+            if not order.is_open:
+                continue
+            try:
+                alpaca_id = self.remote.submit(
+                    order.symbol, order.side, order.qty, order.type, order.limit, order.stop, order.tif, order.id
+                )
+            except RemoteError as err:
+                b.keep(b.ref != idx)
+                order.status, order.reason = "rejected", str(err)
+                continue
+            self.remote_ids[order.id] = alpaca_id
+            self._remote_refs[alpaca_id] = idx
+            row = b.ref == idx
+            b.lo_trig[row], b.hi_trig[row] = -INF, INF
+
+    def _remote_cancel(self, order_id: str) -> None:
+        """Cancel at the remote broker first; its refusal leaves the order open here."""
+        assert self.remote is not None
+        try:
+            self.remote.cancel(self.remote_ids[order_id])
+        except RemoteError as err:
+            raise SessionStateError(f"{err}; order {order_id} stays open (its fill shows at the next minute)") from None
+
+    def _remote_stage(self, minute: Minute) -> None:
+        """Poll the remote broker (while orders are open there) and apply its fills due by this
+        minute at this minute: a fill of a later bar waits for that bar's step."""
+        assert self.remote is not None
+        t = minute.start_ns
+        if any(self.orders[i].is_open for i in self._remote_refs.values()):
+            try:
+                self._remote_due.extend(self.remote.poll())
+            except RemoteError as err:
+                self._engine().events.emit("order", f"{err} (polled again next minute)")
+        waiting: list[RemoteUpdate] = []
+        held: set[str] = set()
+        for update in self._remote_due:
+            if update.alpaca_id in held or (update.filled_at_ns or 0) > t:
+                held.add(update.alpaca_id)
+                waiting.append(update)
+            else:
+                self._remote_apply(update, t)
+        self._remote_due = waiting
+        self._flush_fills()
+
+    def _remote_apply(self, update: RemoteUpdate, t: int) -> None:
+        """One remote order's new state: the shares it filled since (at the price that makes the
+        order's average the remote's), then its end if the remote ended it."""
+        from trader_cli.core.broker.accounting import apply_fill
+
+        idx = self._remote_refs.get(update.alpaca_id)
+        if idx is None or not self.orders[idx].is_open:
+            return
+        order, b = self.orders[idx], self.book
+        rows = np.flatnonzero(b.ref == idx)
+        qty = min(update.filled_qty - order.filled_qty, int(b.left[rows[0]]) if len(rows) else 0)
+        if qty > 0 and update.avg_price is not None:
+            paid = update.avg_price * (order.filled_qty + qty) - (order.avg_fill_price or 0.0) * order.filled_qty
+            apply_fill(self, int(rows[0]), qty, paid / qty, t)
+            b.left[rows[0]] -= qty
+        ended = REMOTE_ENDED.get(update.status)
+        if ended is not None and order.is_open:
+            order.status, order.reason = ended, f"{update.status} at Alpaca"  # type: ignore[assignment]
+        if not order.is_open:
+            b.keep(b.ref != idx)

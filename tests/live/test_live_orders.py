@@ -1,0 +1,118 @@
+"""Orders in a live session go to Alpaca's trading API (the loopback server's trading endpoints,
+through the real ``TradingClient``), Alpaca fills them, and the session applies Alpaca's fills
+(polled once per closed minute). Checked: a market order filled at the open of the first stored
+1m bar after its submission, in the server's book and in the export alike; a resting limit order
+canceled at the server; an order type the server refuses rejected with its reason; keys never
+written; ``"paper": false`` refused without TRADER_CLI_ALLOW_LIVE_ORDERS=1."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLE_DATA
+from tests.live.test_live_session import KEY, NY, SECRET, SPEED, START, _config, _shell, _until, keys, server
+from tests.test_app import Shell
+from trader_cli.core.store import DataManager
+from trader_cli.live.clock import LiveClock
+from trader_cli.live.loopback import LoopbackAlpaca
+
+__all__ = ["keys", "server"]  # the fixtures, shared with test_live_session
+
+
+def _trading_config(tmp_path: Path, srv: LoopbackAlpaca, paper: bool = True) -> Path:
+    path = _config(tmp_path, srv, ["AAPL"])
+    cfg = json.loads(path.read_text())
+    cfg["live_config"]["trading_url"] = srv.trading_url
+    cfg["live_config"]["paper"] = paper
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def _held(sh: Shell, symbol: str) -> int:
+    rows = json.loads(sh("positions --output json").out)
+    rows = rows.get("positions", rows) if isinstance(rows, dict) else rows
+    return sum(int(r["qty"]) for r in rows if r["symbol"] == symbol)
+
+
+def _wait_held(sh: Shell, symbol: str, qty: int, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if _held(sh, symbol) == qty:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{symbol}: not {qty} held after {timeout:g} s ({_held(sh, symbol)})")
+
+
+def _ns(stamp: str) -> int:
+    t = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return int(t.timestamp()) * 10**9 + t.microsecond * 1000
+
+
+def test_a_paper_order_is_filled_through_the_trading_endpoints(
+    server: LoopbackAlpaca, keys: None, tmp_path: Path
+) -> None:
+    server.play(LiveClock(int(START.timestamp() * 1e9), SPEED))
+    sh = _shell(tmp_path, _trading_config(tmp_path, server))
+    try:
+        res = sh("system start")
+        assert res.code == 0, res.err
+        _until(sh, "09:44")
+        placed_at = dt.datetime(2024, 12, 2, 9, 44, tzinfo=NY)
+        assert sh("order buy AAPL 10").code == 0, sh.err.getvalue()
+        assert sh("order buy AAPL 5 --limit 1.00 --tif gtc").code == 0, sh.err.getvalue()  # rests: far under
+        sh("order buy AAPL 5 --stop 999")  # the server fills market and limit orders only: 422
+        _wait_held(sh, "AAPL", 10)
+        assert sh("order cancel o000002").code == 0, sh.err.getvalue()
+        out = tmp_path / "orders-export.json"
+        assert sh(f"session export {out}").code == 0, sh.err.getvalue()
+    finally:
+        sh("system stop")
+    posts = [r for r in server.desk.requests if r == ("POST", "/v2/orders")]
+    assert len(posts) == 3  # every order the session accepted reached the server
+    market = next(o for o in server.desk.orders.values() if o["type"] == "market")
+    limit = next(o for o in server.desk.orders.values() if o["type"] == "limit")
+    assert market["type"] == "market" and market["status"] == "filled" and market["filled_qty"] == "10"
+    assert limit["type"] == "limit" and limit["status"] == "canceled"
+    submitted = _ns(market["submitted_at"])
+    bars = DataManager(SAMPLE_DATA).read("AAPL", "1m", submitted, submitted + 10 * 60 * 10**9)
+    assert float(market["filled_avg_price"]) == float(bars.open[0])  # the first bar starting after it
+    assert _ns(market["filled_at"]) == int(bars.ts[0])
+    export = json.loads(out.read_text())
+    fills = export["fills"]
+    assert [(f["order_id"], f["side"], f["qty"], f["price"]) for f in fills] == [
+        ("o000001", "buy", 10, float(market["filled_avg_price"]))
+    ]
+    fill_at = dt.datetime.fromisoformat(fills[0]["time"])
+    assert _ns(fills[0]["time"]) == int(bars.ts[0])  # applied at the minute of Alpaca's fill
+    assert placed_at < fill_at <= placed_at + dt.timedelta(minutes=3)
+    assert [(p["symbol"], p["qty"]) for p in export["positions"]] == [("AAPL", 10)]
+    status = {o["id"]: (o["status"], o["reason"]) for o in export["orders"]}
+    assert status["o000001"][0] == "filled" and status["o000002"][0] == "canceled"
+    rejected, why = status["o000003"]
+    assert rejected == "rejected" and "Alpaca refused" in why and "market and limit orders only" in why
+    for p in [p for p in tmp_path.rglob("*") if p.is_file()]:
+        blob = p.read_bytes()
+        assert KEY.encode() not in blob and SECRET.encode() not in blob, p
+
+
+def test_real_money_needs_the_environment_variable_too(
+    server: LoopbackAlpaca, keys: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRADER_CLI_ALLOW_LIVE_ORDERS", raising=False)
+    server.play(LiveClock(int(START.timestamp() * 1e9), SPEED))
+    sh = _shell(tmp_path, _trading_config(tmp_path, server, paper=False))
+    res = sh("system start")
+    assert res.code == 1 and '"paper": false' in res.err and "TRADER_CLI_ALLOW_LIVE_ORDERS=1" in res.err
+    assert "Traceback" not in res.err and not server.desk.requests
+    assert json.loads(sh("system status --output json").out)["state"] == "stopped"
+    monkeypatch.setenv("TRADER_CLI_ALLOW_LIVE_ORDERS", "1")
+    try:
+        res = sh("system start")
+        assert res.code == 0, res.err
+    finally:
+        sh("system stop")
