@@ -97,7 +97,8 @@ class MinuteAssembler:
                 self.counts.duplicates[sym] = self.counts.duplicates.get(sym, 0) + 1
                 return
             slot[sym] = bar
-            self._cv.notify_all()
+            if bar.ts_ns == self.next_ns and len(slot) >= len(self._symbols):  # may be whole: look
+                self._cv.notify_all()
 
     def backfill(self, bars: list[StreamBar]) -> int:
         """REST bars of minutes the stream missed (a dropped connection): added like streamed

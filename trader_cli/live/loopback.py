@@ -107,6 +107,7 @@ class LoopbackAlpaca:
         self.absent: set[tuple[str, int]] = set()  # (symbol, minute ns) with no bar at all (no trade)
         self._player: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._days: dict[tuple[str, int], Any] = {}  # (symbol, day) -> its stored 1m bars (publish_minute)
         self.stream_limit: int | None = None  # connections allowed at once (Alpaca: 1 a key); None: any
         self.sip = True  # False: the sip stream answers 409 insufficient subscription
         self.desk = _Desk(self)  # the trading endpoints' order book
@@ -249,38 +250,62 @@ class LoopbackAlpaca:
     def publish(self, symbol: str, ts_ns: int, bar: dict[str, float], updated: bool = False) -> None:
         """Send a bar (``{"o","h","l","c","v"}``) of minute ``ts_ns`` to every connection
         subscribed to it (``updated``: as an ``updatedBars`` correction)."""
+        self._send_bars([(symbol, ts_ns, bar)], updated)
+
+    def _send_bars(self, bars: list[tuple[str, int, dict[str, float]]], updated: bool = False) -> None:
+        """Bars to the connections subscribed to each, one message a connection (Alpaca sends a
+        minute's bars as arrays too)."""
         import msgpack
 
-        msg = {
-            "T": "u" if updated else "b",
-            "S": symbol,
-            "o": bar["o"],
-            "h": bar["h"],
-            "l": bar["l"],
-            "c": bar["c"],
-            "v": int(bar["v"]),
-            "n": 1,
-            "vw": round((bar["h"] + bar["l"] + bar["c"]) / 3, 4),
-            "t": msgpack.Timestamp.from_unix_nano(ts_ns),
-        }
         channel = "updatedBars" if updated else "bars"
-        data = msgpack.packb([msg])
-        targets = [c for c, subs in list(self._streams.items()) if symbol in subs[channel]]
-        self._call(self._send_all(targets, data))
+        per: dict[Any, list[dict[str, Any]]] = {}
+        streams = list(self._streams.items())
+        for symbol, ts_ns, bar in bars:
+            msg = {
+                "T": "u" if updated else "b",
+                "S": symbol,
+                "o": bar["o"],
+                "h": bar["h"],
+                "l": bar["l"],
+                "c": bar["c"],
+                "v": int(bar["v"]),
+                "n": 1,
+                "vw": round((bar["h"] + bar["l"] + bar["c"]) / 3, 4),
+                "t": msgpack.Timestamp.from_unix_nano(ts_ns),
+            }
+            for conn, subs in streams:
+                if symbol in subs[channel]:
+                    per.setdefault(conn, []).append(msg)
+        self._call(self._send_each({conn: msgpack.packb(msgs) for conn, msgs in per.items()}))
 
     def publish_minute(self, ts_ns: int, symbols: list[str] | None = None) -> int:
         """Send the stored 1m bar of minute ``ts_ns`` of each subscribed symbol (or of
-        ``symbols``) that has one; returns how many were sent."""
-        sent = 0
+        ``symbols``) that has one, in one message a connection; returns how many were sent.
+        Each symbol's day is read once and kept (the server plays a day minute by minute)."""
+        out = []
         for sym in sorted(symbols if symbols is not None else self.subscribed()):
-            if not self.store.has(sym, "1m"):
+            day = self._day_bars(sym, ts_ns)
+            if day is None:
                 continue
-            bars = self.store.read(sym, "1m", ts_ns, ts_ns + 60_000_000_000)
-            if len(bars):
-                row = {"o": bars.open[0], "h": bars.high[0], "l": bars.low[0], "c": bars.close[0], "v": bars.volume[0]}
-                self.publish(sym, int(bars.ts[0]), {k: float(v) for k, v in row.items()})
-                sent += 1
-        return sent
+            i = int(np.searchsorted(day.ts, ts_ns))
+            if i < len(day) and int(day.ts[i]) == ts_ns:
+                row = {"o": day.open[i], "h": day.high[i], "l": day.low[i], "c": day.close[i], "v": day.volume[i]}
+                out.append((sym, ts_ns, {k: float(v) for k, v in row.items()}))
+        if out:
+            self._send_bars(out)
+        return len(out)
+
+    def _day_bars(self, sym: str, ts_ns: int) -> Any:
+        """The symbol's stored 1m bars of the New York day of ``ts_ns`` (cached), or None."""
+        day_key = (ts_ns - 5 * 3_600_000_000_000) // 86_400_000_000_000  # a day, near enough for a key
+        key = (sym, day_key)
+        if key not in self._days:
+            if not self.store.has(sym, "1m"):
+                self._days[key] = None
+            else:
+                lo = day_key * 86_400_000_000_000
+                self._days[key] = self.store.read(sym, "1m", lo, lo + 2 * 86_400_000_000_000)
+        return self._days[key]
 
     def play(self, clock: Any, lag_s: float = 0.2) -> None:
         """Publish the stored bars minute by minute as ``clock`` (a LiveClock) passes each
@@ -309,14 +334,14 @@ class LoopbackAlpaca:
         """Close every stream connection (the clients see a dropped connection)."""
         self._call(self._close_all(list(self._streams)))
 
-    async def _send_all(self, targets: list[Any], data: bytes) -> None:
+    async def _send_each(self, messages: dict[Any, bytes]) -> None:
         from websockets.exceptions import ConnectionClosed
 
-        for c in targets:
+        for c, data in messages.items():
             try:
                 await c.send(data)
             except ConnectionClosed:
-                continue  # dropped meanwhile: the others still get the bar
+                continue  # dropped meanwhile: the others still get theirs
 
     async def _close_all(self, targets: list[Any]) -> None:
         for c in targets:

@@ -1,0 +1,184 @@
+"""Live benchmark (issue 14): 500 symbols streaming from the loopback Alpaca server at the demo
+clock's 60x through the real ``alpaca-py`` StockDataStream, the minute assembler and the minute
+step, to a strategy's callback.
+
+1. Latency: for each minute, the wall time the server has sent the minute's last bar (after its
+   publish loop over the 500 subscribed symbols) to the wall time the strategy's ``on_bars`` for
+   that minute starts. Percentiles over the minutes of the run; the first ``CATCH_UP`` minutes
+   are left out (the session starts while the live clock runs: warmup of 500 symbols over
+   REST and provisioning take ~5 wall seconds, five live minutes at 60x, which it then catches
+   up on — reported apart as the catch-up's worst minute).
+2. A silent symbol: one symbol has no bar at all for ten minutes (``absent``: neither streamed
+   nor over REST); each such minute closes by its deadline, T + 60 s + grace on the live clock.
+   Figure: how long after that deadline (in wall ms) the callback for the minute starts; the
+   REST look-up of the missing bar is inside it.
+
+Both in one process (server thread, stream thread, clock thread): the times are one clock.
+Run alone with ``python bench/bench_live.py`` or through ``python bench/run.py live``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _synth import ensure_store, symbol_name
+from _util import Row, median_of, print_rows, progress, temp_dir
+from bench_replay import STORE
+
+SYMBOLS = 500
+SPEED = 60.0
+MINUTES = 30
+CATCH_UP = 7  # live minutes the start takes at 60x (left out of the latency percentiles)
+GRACE_S = 2.0
+KEYS = {"APCA_API_KEY_ID": "bench-live-key", "APCA_API_SECRET_KEY": "bench-live-secret"}
+NY = dt.timezone(dt.timedelta(hours=-5))
+START = dt.datetime(2024, 12, 2, 9, 31, 0, tzinfo=NY)
+
+PROBE = '''
+import time
+from trader_cli.plugins import Needs, Strategy
+
+class Probe(Strategy):
+    """Records when each minute's callback starts (wall, perf_counter) and the live clock."""
+    name = "probe"
+    seen = []
+    def needs(self):
+        return Needs(intervals=["1m"])
+    def on_bars(self, bars):
+        Probe.seen.append((int(bars.time.timestamp()), time.perf_counter(), len(bars)))
+'''
+
+
+class _Timed:
+    """The server's publish_minute, timed: when the minute's last bar has been sent."""
+
+    def __init__(self, server: Any) -> None:
+        self.sent: dict[int, float] = {}
+        self._inner = server.publish_minute
+        server.publish_minute = self
+
+    def __call__(self, ts_ns: int, symbols: list[str] | None = None) -> int:
+        n = self._inner(ts_ns, symbols)
+        self.sent[ts_ns // 1_000_000_000] = time.perf_counter()
+        return int(n)
+
+
+def _run(source: Path, absent_symbol: str | None) -> tuple[list[float], list[float], int]:
+    """(latencies ms, deadline overshoots ms, symbols) of one live run."""
+    from trader_cli.app import make_context
+    from trader_cli.dispatch import run_line
+    from trader_cli.live.clock import LiveClock
+    from trader_cli.live.loopback import LoopbackAlpaca
+    from trader_cli.render import Renderer
+
+    work = temp_dir("live")
+    os.environ.update(KEYS)
+    server = LoopbackAlpaca(source, KEYS["APCA_API_KEY_ID"], KEYS["APCA_API_SECRET_KEY"]).start()
+    timed = _Timed(server)
+    silent_minutes: set[int] = set()
+    if absent_symbol is not None:
+        for k in range(8, 18):
+            t = int((START + dt.timedelta(minutes=k)).timestamp())
+            silent_minutes.add(t)
+            server.absent.add((absent_symbol, t * 1_000_000_000))
+    clock = LiveClock(int(START.timestamp() * 1e9), SPEED)
+    server.play(clock, lag_s=0.0)
+    cfg = {
+        "name": "bench-live",
+        "mode": "live",
+        "data_dir": str(work / "store"),
+        "session_data_config": {
+            "symbols": [symbol_name(i) for i in range(SYMBOLS)],
+            "base_interval": "1m",
+            "historical": {"trailing_days": 1},
+        },
+        "live_config": {
+            "data_url": server.data_url,
+            "stream_url": f"ws://127.0.0.1:{server.port}/v2/iex",
+            "trading_url": server.trading_url,
+            "grace_seconds": GRACE_S,
+            "clock": {"start": START.isoformat(), "speed": SPEED},
+        },
+    }
+    (work / "live.json").write_text(json.dumps(cfg))
+    (work / "probe.py").write_text(PROBE)
+    import io
+
+    obj = make_context(renderer=Renderer(out=io.StringIO(), err=io.StringIO(), width=120))
+    obj.config_path = str(work / "live.json")
+    try:
+        assert run_line(obj, "system start --paused") == 0, obj.renderer
+        assert run_line(obj, f"strategy load {work / 'probe.py'}") == 0
+        probe = obj.coordinator.engine.plugins.slots["probe"].instance
+        type(probe).seen = []
+        live_clock = obj.coordinator.engine.feed.clock  # type: ignore[attr-defined]
+        assert run_line(obj, "system resume") == 0
+        end = int((START + dt.timedelta(minutes=MINUTES)).timestamp())
+        while not type(probe).seen or type(probe).seen[-1][0] < end:
+            time.sleep(0.05)
+        seen = list(type(probe).seen)
+    finally:
+        run_line(obj, "system stop")
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    lat, over, catch = [], [], []
+    first = int((START + dt.timedelta(minutes=CATCH_UP)).timestamp())
+    for t, wall, _n in seen:
+        if t < first:
+            if t in timed.sent:
+                catch.append((wall - timed.sent[t]) * 1000)
+            continue
+        if t in silent_minutes:
+            deadline_live = (t + 60 + GRACE_S) * 1e9
+            # the live clock at the callback, back from wall: now_ns at perf_counter() = wall
+            live_at = live_clock.now_ns() - (time.perf_counter() - wall) * SPEED * 1e9
+            over.append((live_at - deadline_live) / SPEED / 1e6)
+        elif t in timed.sent:
+            lat.append((wall - timed.sent[t]) * 1000)
+    _run.catch_up = catch  # type: ignore[attr-defined]
+    return lat, over, SYMBOLS
+
+
+def _pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))] if s else float("nan")
+
+
+def main() -> list[Row]:
+    """Every figure of this module (about 90 s on the project machine)."""
+    source = ensure_store(*STORE)
+    progress(f"live: {SYMBOLS} symbols at x{SPEED:g}, {MINUTES} minutes, from the loopback server")
+    lat, _, n = _run(source, None)
+    progress(f"live: the same with {symbol_name(0)} silent for ten minutes")
+    lat2, over, _ = _run(source, symbol_name(0))
+    return [
+        (
+            f"live {n} sym x{SPEED:g}: last bar sent -> strategy callback, median ({len(lat)} minutes)",
+            median_of(lat),
+            "ms",
+        ),
+        ("  p99 (target <= 5 ms)", _pct(lat, 0.99), "ms"),
+        ("  max", max(lat), "ms"),
+        ("  catch-up after the start: worst minute", max(getattr(_run, "catch_up", [float("nan")])), "ms"),
+        (
+            f"silent symbol: its minute's callback after the deadline (T+60 s+{GRACE_S:g} s), median ({len(over)})",
+            median_of(over),
+            "ms",
+        ),
+        ("  max (target <= 50 ms)", max(over) if over else float("nan"), "ms"),
+        ("  (the other minutes of that run: callback latency p99)", _pct(lat2, 0.99), "ms"),
+    ]
+
+
+if __name__ == "__main__":
+    print_rows(main(), title="live (issue 14)")
