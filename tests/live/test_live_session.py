@@ -184,3 +184,18 @@ def test_a_closed_market_day_is_refused(server: LoopbackAlpaca, keys: None, tmp_
     path.write_text(json.dumps(cfg))
     res = _shell(tmp_path, path)("system start")
     assert res.code == 1 and "the market is closed on 2024-12-01; the next session is 2024-12-02" in res.err
+
+
+def test_validation_asks_the_trading_api_about_each_asset(server: LoopbackAlpaca, keys: None, tmp_path: Path) -> None:
+    server.inactive = {"MSFT"}
+    server.play(LiveClock(int(START.timestamp() * 1e9), SPEED))
+    sh = _shell(tmp_path, _config(tmp_path, server, ["AAPL", "MSFT", "ZZZZ"]))
+    try:
+        res = sh("system start --output json")
+        assert res.code == 0, res.err
+        why = {v["symbol"]: v["reason"] for v in json.loads(res.out)["validation"]}
+        assert "MSFT is inactive at Alpaca, not active" in why["MSFT"]
+        assert "ZZZZ is not an Alpaca asset" in why["ZZZZ"]
+        assert [s["symbol"] for s in json.loads(sh("data session --output json").out)["symbols"]] == ["AAPL"]
+    finally:
+        sh("system stop")

@@ -78,6 +78,7 @@ class LiveFeed:
         self._errors = _SdkErrors()
         self._lane_sym: dict[int, str] = {}
         self._looked_up: set[str] = set()  # symbols asked of Alpaca once (intervals_for)
+        self.assets: Any = None  # the trading API's asset look-up (live/trading.py AlpacaOrders)
         self._rest_upto: dict[str, int] = {}  # symbol -> end of its REST bars of today
         self.day: dt.date | None = None
         self.minutes_closed = 0
@@ -98,6 +99,15 @@ class LiveFeed:
     def intervals_for(self, symbol: str) -> list[str]:
         """What the store holds (1m after the warmup fetch); a symbol the store has no 1m bars
         of (a mid-session add) is looked up at Alpaca first: its last session's bars fetched."""
+        if self.assets is not None:  # the trading API says whether it is an active, tradable asset
+            from trader_cli.core.broker.sim import RemoteError
+
+            try:
+                why = self.assets.asset_problem(symbol)
+            except RemoteError as err:
+                raise DataError(f"cannot check {symbol} with Alpaca's trading API: {err}") from None
+            if why is not None:
+                raise DataError(why)
         stored = self.parquet.intervals_for(symbol)
         if "1m" not in stored and symbol not in self._looked_up and self.day is not None:
             self._looked_up.add(symbol)

@@ -105,6 +105,7 @@ class LoopbackAlpaca:
         self.clock: Any = None  # a LiveClock: REST then serves only minutes that have ended by it
         self.silent: set[tuple[str, int]] = set()  # (symbol, minute ns) never streamed (REST has it)
         self.absent: set[tuple[str, int]] = set()  # (symbol, minute ns) with no bar at all (no trade)
+        self.inactive: set[str] = set()  # assets the trading API reports inactive (not tradable)
         self._player: threading.Thread | None = None
         self._stopping = threading.Event()
         self._days: dict[tuple[str, int], Any] = {}  # (symbol, day) -> its stored 1m bars (publish_minute)
@@ -527,9 +528,11 @@ class _Desk:
     def asset(self, symbol: str) -> tuple[int, Any]:
         if not self.srv.store.has(symbol, "1m"):
             return 404, {"code": 40410000, "message": f"asset not found for {symbol}"}
+        inactive = symbol in self.srv.inactive
         return 200, {
             "id": str(uuid.uuid5(uuid.NAMESPACE_URL, symbol)), "class": "us_equity", "exchange": "NASDAQ",
-            "symbol": symbol, "name": symbol, "status": "active", "tradable": True, "marginable": True,
+            "symbol": symbol, "name": symbol, "status": "inactive" if inactive else "active",
+            "tradable": not inactive, "marginable": True,
             "shortable": False, "easy_to_borrow": False, "fractionable": False,
         }  # fmt: skip
 

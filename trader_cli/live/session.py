@@ -8,8 +8,9 @@ paper URL): the broker checks and records them as in a backtest, Alpaca fills th
 broker polls Alpaca's fills once per closed minute. Real money (``"paper": false``) also needs
 ``TRADER_CLI_ALLOW_LIVE_ORDERS=1``; without it the session is refused.
 
-At start the account is checked (active, not blocked: one line otherwise). Not in this build yet:
-asset checks through the trading API, and Alpaca's trade-updates stream (fills are polled).
+At start the account is checked (active, not blocked: one line otherwise), and validation asks
+the trading API whether each symbol is an active, tradable asset (dropped with why otherwise).
+Not in this build yet: Alpaca's trade-updates stream (fills are polled).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ def start_live(
     reset(eng)
     feed = LiveFeed(parquet, live, clock, keys, eng.events.emit)
     feed.day = today
+    feed.assets = orders  # validation asks whether each symbol is an active, tradable asset
     eng.feed = eng.replay.feed = feed
     eng.clock.transition(SessionState.provisioning)
     eng.config = config

@@ -65,6 +65,7 @@ class AlpacaOrders:
         self.where = trading_url or f"Alpaca's {'paper' if paper else 'live'} trading API"
         self.tag = uuid.uuid4().hex[:10]  # client order ids are unique per account: tag this session's
         self.placed: dict[str, _Placed] = {}  # Alpaca order id -> what poll last saw, until it is final
+        self._assets: dict[str, str | None] = {}  # symbol -> why it cannot be traded (None: it can)
 
     def check(self) -> str:
         """The account number, once Alpaca answers that the keys' account may trade (else RemoteError)."""
@@ -100,6 +101,27 @@ class AlpacaOrders:
         order = self._call(f"place {side} {qty} {symbol}", self.client.submit_order, req)
         self.placed[str(order.id)] = _Placed(order.submitted_at)
         return str(order.id)
+
+    def asset_problem(self, symbol: str) -> str | None:
+        """Why ``symbol`` cannot be traded at Alpaca (not an asset, inactive, not tradable), or
+        None when it can; asked once a symbol and session."""
+        if symbol in self._assets:
+            return self._assets[symbol]
+        try:
+            asset = self._call(f"look {symbol} up", self.client.get_asset, symbol)
+        except RemoteError as err:
+            why: str | None = f"{symbol} is not an Alpaca asset ({err})" if "404" in str(err) else None
+            if why is None:
+                raise
+        else:
+            status = str(getattr(asset.status, "value", asset.status))
+            why = None
+            if status != "active":
+                why = f"{symbol} is {status} at Alpaca, not active"
+            elif not asset.tradable:
+                why = f"{symbol} is not tradable at Alpaca"
+        self._assets[symbol] = why
+        return why
 
     def cancel(self, alpaca_id: str) -> None:
         """Cancel an order at Alpaca (RemoteError if Alpaca refuses, e.g. it has filled)."""
