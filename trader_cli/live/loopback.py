@@ -106,6 +106,7 @@ class LoopbackAlpaca:
         self.silent: set[tuple[str, int]] = set()  # (symbol, minute ns) never streamed (REST has it)
         self.absent: set[tuple[str, int]] = set()  # (symbol, minute ns) with no bar at all (no trade)
         self.inactive: set[str] = set()  # assets the trading API reports inactive (not tradable)
+        self.on_sent: Any = None  # called (minute ns, perf_counter) once a minute's bars are sent
         self._player: threading.Thread | None = None
         self._stopping = threading.Event()
         self._days: dict[tuple[str, int], Any] = {}  # (symbol, day) -> its stored 1m bars (publish_minute)
@@ -294,6 +295,8 @@ class LoopbackAlpaca:
                 out.append((sym, ts_ns, {k: float(v) for k, v in row.items()}))
         if out:
             self._send_bars(out)
+            if self.on_sent is not None:
+                self.on_sent(ts_ns, time.perf_counter())
         return len(out)
 
     def _day_bars(self, sym: str, ts_ns: int) -> Any:
@@ -705,20 +708,40 @@ class _TradingServer(ThreadingHTTPServer):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m trader_cli.live.loopback DATA_DIR [--page-cap N]``: serve until stdin closes,
-    after printing the data URL (a line) — the server in a process of its own."""
+    """``python -m trader_cli.live.loopback DATA_DIR [--page-cap N] [--play START --speed X
+    [--sends FILE]]``: serve until stdin closes, after printing one JSON line (data_url, port,
+    trading_url) — the server in a process of its own. ``--play`` plays the store from START
+    (ISO 8601) at X; ``--sends`` appends "minute_s perf_counter" when a minute's bars are sent."""
     import argparse
+    import datetime as dt
+    import json
     import os
     import sys
+
+    from trader_cli.live.clock import LiveClock
 
     ap = argparse.ArgumentParser(description="A loopback server speaking Alpaca's market-data protocol.")
     ap.add_argument("data_dir")
     ap.add_argument("--page-cap", type=int, default=10_000)
+    ap.add_argument("--play", help="play the store from this instant (ISO 8601 with offset)")
+    ap.add_argument("--speed", type=float, default=1.0)
+    ap.add_argument("--sends", help="append 'minute_s perf_counter' lines here as minutes are sent")
     args = ap.parse_args(argv)
     key = os.environ.get("APCA_API_KEY_ID", "loopback-key")
     secret = os.environ.get("APCA_API_SECRET_KEY", "loopback-secret")
     with LoopbackAlpaca(args.data_dir, key, secret, page_cap=args.page_cap) as srv:
-        print(srv.data_url, flush=True)
+        if args.sends:
+            log = open(args.sends, "a", encoding="utf-8")  # noqa: SIM115 - open while serving
+
+            def sent(ts_ns: int, at: float) -> None:
+                log.write(f"{ts_ns // 1_000_000_000} {at}\n")
+                log.flush()
+
+            srv.on_sent = sent
+        if args.play:
+            start = dt.datetime.fromisoformat(args.play)
+            srv.play(LiveClock(int(start.timestamp() * 1e9), args.speed), lag_s=0.0)
+        print(json.dumps({"data_url": srv.data_url, "port": srv.port, "trading_url": srv.trading_url}), flush=True)
         sys.stdin.read()  # until the parent closes it (or exits)
     return 0
 
