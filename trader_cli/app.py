@@ -20,6 +20,7 @@ from trader_cli.commands import plugins as plugin_cmds
 from trader_cli.commands import record as record_cmds
 from trader_cli.commands import schemas as schema_cmds
 from trader_cli.commands import session as session_cmds
+from trader_cli.commands import sweep as sweep_cmds
 from trader_cli.commands import system as system_cmds
 from trader_cli.commands import time as time_cmds
 from trader_cli.commands import trade as trade_cmds
@@ -81,6 +82,7 @@ schema_cmds.register(app)
 trade_cmds.register(app)
 plugin_cmds.register(app)
 record_cmds.register_watch(app)
+sweep_cmds.register(app)
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,137 @@
+"""Sweeps on the local process pool: the grid, results.jsonl streamed and resumed, each row
+equal to a single backtest of its spec, a worker that dies, bad input, and the best config."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.test_app import Shell
+from trader_cli.core.errors import UsageError
+from trader_cli.sweep.driver import grid, parse_param
+
+ROOT = Path(__file__).resolve().parents[2]
+EMA = ROOT / "examples" / "strategies" / "ema_cross.py"
+DATA = ROOT / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "home" / "state"))
+    monkeypatch.chdir(tmp_path)
+
+
+def config(tmp: Path) -> Path:
+    cfg = {
+        "name": "sweep-test",
+        "mode": "backtest",
+        "data_dir": str(DATA),
+        "backtest_config": {"start_date": "2024-12-02", "end_date": "2024-12-04", "speed_multiplier": 0},
+        "session_data_config": {
+            "symbols": ["AAPL", "MSFT"],
+            "derived_intervals": ["5m"],
+            "historical": {"trailing_days": 2},
+        },
+        "broker": {"initial_cash": 100000},
+    }
+    path = tmp / "cfg.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_the_grid() -> None:
+    assert parse_param("fast=5,10,20") == ("fast", [5, 10, 20])
+    assert parse_param("slow=30:120:30") == ("slow", [30, 60, 90, 120])
+    assert parse_param("x=0.5:1.0:0.25") == ("x", [0.5, 0.75, 1])
+    assert len(grid(["a=1,2", "b=3:5:1"])) == 6
+    for bad in ("fast", "fast=", "=1", "slow=30:10:5", "slow=a:b:c", "x=1:2:0"):
+        with pytest.raises(UsageError):
+            parse_param(bad)
+
+
+def test_a_sweep_on_two_workers_resumes_and_each_row_equals_a_single_backtest(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    sh = Shell(DATA)
+    out = tmp_path / "out"
+    line = f"sweep {cfg} --strategy {EMA} --param fast=5,10 --param slow=20,30 --workers 2 --out {out} -o json"
+    res = sh(line)
+    assert res.code == 0, res.err
+    rows = json.loads(res.out)
+    assert len(rows) == 4 and all(r["error"] is None for r in rows)
+    lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and {"spec_hash", "params", "report", "error", "seconds"} <= json.loads(lines[0]).keys()
+    again = sh(line)
+    assert again.code == 0 and len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == 4  # all skipped
+    by_params = {(r["params"].split()[0], r["params"].split()[1]): r for r in rows}
+    for fast, slow in ((5, 20), (10, 30)):
+        single = Shell(DATA)
+        single.obj.config_path = str(cfg)
+        try:
+            assert single("system start --paused").code == 0
+            assert single(f"strategy load {EMA} fast={fast} slow={slow}").code == 0
+            assert single("time advance 5 sessions").code == 0
+            rep = json.loads(single("report -o json").out)["report"]
+        finally:
+            single.obj.coordinator.shutdown()
+        row = by_params[(f"fast={fast}", f"slow={slow}")]
+        assert row["total_return"] == rep["total_return"] and row["round_trips"] == rep["round_trips"]
+    best = sh(f"sweep best {tmp_path / 'out'} -o json")
+    assert best.code == 0
+    cfg_best = json.loads(best.out)
+    (tmp_path / "best.json").write_text(json.dumps(cfg_best))
+    assert sh(f"config check {tmp_path / 'best.json'}").code == 0
+    top = max(rows, key=lambda r: r["sharpe"] if r["sharpe"] is not None else -1e9)["params"]
+    assert " ".join(f"{k}={v}" for k, v in cfg_best["strategies"][0]["params"].items()) == top
+
+
+def test_a_dying_worker_is_a_row_and_nothing_is_lost(tmp_path: Path) -> None:
+    dies = tmp_path / "dies.py"
+    dies.write_text(
+        textwrap.dedent(
+            """
+            import os
+            from trader_cli.plugins import Needs, Param, Strategy
+
+            class Dies(Strategy):
+                name = "dies"
+                params = (Param("n", int, 1, min=1, max=10),)
+                def needs(self):
+                    return Needs(intervals=["5m"])
+                def on_bars(self, bars):
+                    if self.n == 3:
+                        os._exit(9)  # the worker process dies
+            """
+        )
+    )
+    sh = Shell(DATA)
+    res = sh(f"sweep {config(tmp_path)} --strategy {dies} --param n=1:4:1 --workers 2 --out {tmp_path / 'o'} -o json")
+    assert res.code == 0, res.err
+    rows = {r["params"]: r for r in json.loads(res.out)}
+    assert len(rows) == 4
+    assert "worker process died" in rows["n=3"]["error"]
+    assert all(rows[f"n={k}"]["error"] is None for k in (1, 2, 4))
+    with open(tmp_path / "o" / "results.jsonl", "a") as fh:
+        fh.write('{"spec_hash": "cut')  # a line a crash cut short
+    again = sh(f"sweep show {tmp_path / 'o'} -o json")
+    assert again.code == 0 and len(json.loads(again.out)) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (f"--strategy {EMA} --param speed=1,2", "ema_cross has no parameter speed"),
+        (f"--strategy {EMA} --param fast=", "--param 'fast='"),
+        (f"--strategy {EMA} --param fast=0", "input should be greater than or equal to 1"),
+        ("--strategy nope.py --param fast=5", "no plugin file"),
+        (f"--strategy {EMA} --engine dask", "--engine dask: this build runs sweeps on the local process pool"),
+        ("--param fast=5", "sweep needs --strategy"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path: Path, args: str, says: str) -> None:
+    res = Shell(DATA)(f"sweep {config(tmp_path)} {args} --out {tmp_path / 'o'}")
+    assert res.code != 0 and says in res.err and "Traceback" not in res.err
+    assert not (tmp_path / "o" / "results.jsonl").exists()

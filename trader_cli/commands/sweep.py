@@ -1,0 +1,113 @@
+"""``sweep CONFIG --strategy FILE --param …`` / ``sweep show DIR`` / ``sweep best DIR``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from trader_cli.commands.common import OutputOpt, app_ctx
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sweep`` to the root app."""
+
+    @app.command("sweep")
+    def sweep(
+        ctx: typer.Context,
+        target: Annotated[
+            list[str],
+            typer.Argument(help="CONFIG to sweep, or: show DIR (the leaderboard), best DIR (its best config)."),
+        ],
+        strategy: Annotated[str | None, typer.Option("--strategy", help="FILE[:CLASS] of the strategy swept.")] = None,
+        param: Annotated[
+            list[str] | None, typer.Option("--param", help="NAME=V1,V2,… or NAME=START:STOP:STEP (repeat for a grid).")
+        ] = None,
+        from_: Annotated[str | None, typer.Option("--from", help="First day (default: the config's).")] = None,
+        to: Annotated[str | None, typer.Option("--to", help="Last day (default: the config's).")] = None,
+        engine: Annotated[str, typer.Option("--engine", help="local: a process pool on this machine.")] = "local",
+        workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes (default: cores).")] = None,
+        metric: Annotated[str, typer.Option("--metric", help="Report key to rank by (higher first).")] = "sharpe",
+        out: Annotated[str, typer.Option("--out", help="Folder of results.jsonl (resumed if there).")] = "sweep-out",
+        top: Annotated[int, typer.Option("--top", min=1, help="Rows of the leaderboard shown.")] = 20,
+        output: OutputOpt = None,
+    ) -> object:
+        """Many backtests of one config over a strategy's parameter grid, in parallel; results
+        append to DIR/results.jsonl (a re-run skips what is done). Examples:
+        sweep configs/default.json --strategy examples/strategies/ema_cross.py --param fast=5,10 --param slow=20:40:10
+        · sweep show sweep-out · sweep best sweep-out"""
+        from trader_cli.core.errors import UsageError
+
+        obj = app_ctx(ctx)
+        if target[0] in ("show", "best"):
+            if len(target) != 2:
+                raise UsageError(f"sweep {target[0]} takes one DIR, e.g. sweep {target[0]} sweep-out")
+            return (
+                _show(Path(target[1]), metric if metric != "sharpe" else None, top)
+                if target[0] == "show"
+                else _best(Path(target[1]))
+            )
+        if len(target) != 1:
+            raise UsageError("sweep takes one CONFIG (or: sweep show DIR, sweep best DIR)")
+        if strategy is None:
+            raise UsageError("sweep needs --strategy FILE[:CLASS] (e.g. examples/strategies/ema_cross.py)")
+        if engine != "local":
+            raise UsageError(f"--engine {engine}: this build runs sweeps on the local process pool (--engine local)")
+        from trader_cli.sweep.driver import build_specs, run_sweep
+        from trader_cli.sweep.engines import LocalEngine
+
+        config = Path(target[0])
+        obj.config_path = str(config)
+        specs = build_specs(config, obj.data_dir(), strategy, list(param or []), from_, to)
+        meta = {k: specs[0][k] for k in ("config", "data_dir", "from", "to", "strategy")}
+        meta |= {"metric": metric, "engine": engine, "grid": list(param or []), "tasks": len(specs)}
+        from trader_cli.render.progress import progress_for
+
+        folder = Path(out)
+        with progress_for(obj.renderer, f"sweep of {len(specs)} backtest(s)") as bar:
+            ran, skipped = run_sweep(specs, folder, LocalEngine(workers), meta, lambda row, n, total: bar(n, total, ""))
+        res = _show(folder, metric, top)
+        res.caption = f"{ran} run, {skipped} already in {folder / 'results.jsonl'}; " + (res.caption or "")
+        return res
+
+
+def _show(folder: Path, metric: str | None, top: int) -> Any:
+    from trader_cli.core.results import Tabular
+    from trader_cli.sweep.driver import leaderboard, read_meta, read_results
+
+    meta = read_meta(folder)
+    key = metric or meta["metric"]
+    rows = leaderboard(list(read_results(folder)), key)
+    failed = sum(1 for r in rows if r.get("error"))
+    table = []
+    for rank, r in enumerate(rows[:top], start=1):
+        rep = r.get("report") or {}
+        table.append(
+            [
+                rank,
+                " ".join(f"{k}={v}" for k, v in r["params"].items()),
+                rep.get(key),
+                rep.get("total_return"),
+                rep.get("max_drawdown"),
+                rep.get("round_trips"),
+                r.get("seconds"),
+                r.get("error"),
+                r["spec_hash"],
+            ]
+        )
+    return Tabular(
+        title=f"sweep {folder} by {key}",
+        columns=["rank", "params", key, "total_return", "max_drawdown", "round_trips", "seconds", "error", "spec_hash"],
+        rows=table,
+        caption=f"{len(rows)} result(s), {failed} failed, of {meta.get('tasks', '?')} task(s)",
+    )
+
+
+def _best(folder: Path) -> Any:
+    from trader_cli.core.results import Document
+    from trader_cli.sweep.driver import best_config
+
+    return Document(
+        title=f"the best config of {folder} (save it, then: system start --config FILE)", data=best_config(folder)
+    )

@@ -1,0 +1,3 @@
+"""Sweeps (issue 15): many backtests of one config and strategy over a parameter grid, as
+independent tasks (tasks.py: JSON spec in, JSON result out) on an engine (engines.py: a local
+process pool), results streamed to results.jsonl (driver.py)."""

@@ -1,0 +1,225 @@
+"""The sweep driver: a grid of a strategy's parameters over one config, as independent
+backtests on an engine (engines.py), results streamed to ``DIR/results.jsonl``.
+
+- ``--param fast=5,10,20`` lists values, ``--param slow=30:120:30`` is a range (start:stop:step,
+  stop included); the grid is their product, each combination checked against the strategy's
+  declared parameters before anything runs (an unknown name or a bad value is one line).
+- ``DIR/results.jsonl``: one JSON object a line — ``spec_hash``, ``params``, ``report`` (the
+  broker's report), ``error`` (null or one line), ``seconds`` — appended and flushed as each
+  result arrives, so the driver holds no results in memory and a crash loses nothing written.
+  A re-run of the same sweep skips every spec whose hash has a line (a line cut by a crash is
+  ignored; a task whose worker died is run again). ``DIR/sweep.json`` keeps what the sweep was.
+- The leaderboard ranks by ``--metric`` (any numeric report key; higher is better, a drawdown
+  being negative), rows without a value last.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from trader_cli.core.errors import PluginError, UsageError
+from trader_cli.sweep.engines import LocalEngine
+from trader_cli.sweep.tasks import spec_hash
+
+RESULTS = "results.jsonl"
+META = "sweep.json"
+METRICS = ("sharpe", "sortino", "total_return", "max_drawdown", "win_rate", "profit_factor", "expectancy")
+
+
+def parse_param(text: str) -> tuple[str, list[Any]]:
+    """``fast=5,10,20`` or ``slow=30:120:30`` → (name, values)."""
+    name, sep, values = text.partition("=")
+    name = name.strip()
+    if not sep or not name.isidentifier() or not values.strip():
+        raise UsageError(f"--param '{text}': write NAME=V1,V2,… or NAME=START:STOP:STEP (e.g. fast=5,10,20)")
+    if values.count(":") == 2:
+        try:
+            a, b, step = (float(x) for x in values.split(":"))
+        except ValueError:
+            raise UsageError(f"--param '{text}': START:STOP:STEP must be numbers, e.g. slow=30:120:30") from None
+        if step <= 0 or b < a:
+            raise UsageError(f"--param '{text}': give START <= STOP and a STEP above 0")
+        n = int((b - a) / step + 1e-9) + 1
+        if n > 10_000:
+            raise UsageError(f"--param '{text}': {n:,} values; a sweep takes at most 10,000 a parameter")
+        return name, [_number(a + k * step) for k in range(n)]
+    return name, [_value(v.strip()) for v in values.split(",") if v.strip()]
+
+
+def _number(x: float) -> int | float:
+    return round(x) if abs(x - round(x)) < 1e-9 else round(x, 10)
+
+
+def _value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return _number(cast(text))
+        except ValueError:
+            continue
+    return text
+
+
+def grid(params: list[str]) -> list[dict[str, Any]]:
+    """Every combination of the parameters' values (UsageError when it is empty)."""
+    axes = dict(parse_param(p) for p in params)
+    if not axes:
+        return [{}]
+    combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+    if not combos:
+        raise UsageError("the grid is empty: give each --param at least one value")
+    return combos
+
+
+def build_specs(
+    config_path: Path, data_dir: Path, strategy: str, params: list[str], first: str | None, last: str | None
+) -> list[dict[str, Any]]:
+    """The task specs of a sweep, each combination checked against the strategy's parameters."""
+    from trader_cli.core.config import load_config
+    from trader_cli.core.plugins.loader import find_class, import_file, split_spec, validate_params
+
+    cfg = load_config(config_path)
+    file, cls_name = split_spec(strategy)
+    path = Path(file).expanduser().resolve()
+    cls = find_class(import_file(path), "strategy", cls_name, path)
+    combos = grid(params)
+    for combo in combos:
+        try:
+            validate_params(cls, combo, cls.name or path.stem)
+        except PluginError as err:
+            raise UsageError(f"the grid has {combo}: {err}") from None
+    spec_file = f"{path}:{cls_name}" if cls_name else str(path)
+    base = json.loads(cfg.model_dump_json(by_alias=True, exclude={"strategies"}))
+    return [
+        {
+            "config": base,
+            "config_dir": str(config_path.resolve().parent),
+            "data_dir": str(data_dir.resolve()),
+            "from": first,
+            "to": last,
+            "strategy": spec_file,
+            "params": combo,
+        }
+        for combo in combos
+    ]
+
+
+def done_hashes(out: Path) -> set[str]:
+    """Hashes results.jsonl has a line for (a line cut by a crash, or a worker's death, not)."""
+    path = out / RESULTS
+    if not path.exists():
+        return set()
+    done = set()
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # cut by a crash: its spec runs again
+            if "worker process died" in str(row.get("error") or ""):
+                continue
+            done.add(row["spec_hash"])
+    return done
+
+
+def read_results(out: Path) -> Iterator[dict[str, Any]]:
+    """The rows of results.jsonl (the last row per spec wins; cut lines skipped)."""
+    path = out / RESULTS
+    if not path.exists():
+        raise UsageError(f"no {RESULTS} in {out} (run a sweep with --out {out} first)")
+    rows: dict[str, dict[str, Any]] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            rows[row["spec_hash"]] = row
+    yield from rows.values()
+
+
+def leaderboard(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """Rows ranked by ``metric`` (higher first; rows without it, or failed, last)."""
+
+    def key(row: dict[str, Any]) -> tuple[int, float]:
+        value = (row.get("report") or {}).get(metric)
+        return (0, -float(value)) if isinstance(value, int | float) else (1, 0.0)
+
+    return sorted(rows, key=key)
+
+
+def run_sweep(
+    specs: list[dict[str, Any]],
+    out: Path,
+    engine: LocalEngine,
+    meta: dict[str, Any],
+    on_result: Callable[[dict[str, Any], int, int], None] | None = None,
+) -> tuple[int, int]:
+    """Run the specs not done yet, appending each result to results.jsonl as it arrives;
+    (ran, skipped)."""
+    out.mkdir(parents=True, exist_ok=True)
+    _write_meta(out, meta)
+    done = done_hashes(out)
+    todo = [s for s in specs if spec_hash(s) not in done]
+    skipped = len(specs) - len(todo)
+    ran = 0
+    fd = os.open(out / RESULTS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        results = engine.run(todo)
+        try:
+            for row in results:
+                os.write(fd, (json.dumps(row, default=str) + "\n").encode())  # one write a line: whole or cut
+                os.fsync(fd)
+                ran += 1
+                if on_result is not None:
+                    on_result(row, ran, len(todo))
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()  # Ctrl-C: the pending tasks are cancelled, the finished ones are written
+    finally:
+        os.close(fd)
+    return ran, skipped
+
+
+def _write_meta(out: Path, meta: dict[str, Any]) -> None:
+    from trader_cli.core.atomic import write_atomic
+
+    write_atomic(out / META, json.dumps(meta, indent=1, default=str))
+
+
+def read_meta(out: Path) -> dict[str, Any]:
+    """What the sweep in ``out`` was (its base spec, metric, engine)."""
+    path = out / META
+    if not path.exists():
+        raise UsageError(f"no {META} in {out} (run a sweep with --out {out} first)")
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def best_config(out: Path, metric: str | None = None) -> dict[str, Any]:
+    """The best row's spec as a session config (its strategy with the row's params, its dates)."""
+    meta = read_meta(out)
+    rows = leaderboard(list(read_results(out)), metric or meta["metric"])
+    ok = [r for r in rows if r.get("error") is None and r.get("report")]
+    if not ok:
+        raise UsageError(f"no finished result in {out / RESULTS} yet")
+    best = ok[0]
+    cfg = dict(meta["config"])
+    bt = dict(cfg.get("backtest_config") or {})
+    if meta.get("from"):
+        bt["start_date"] = meta["from"]
+    if meta.get("to"):
+        bt["end_date"] = meta["to"]
+    cfg["backtest_config"] = bt
+    cfg["data_dir"] = meta["data_dir"]
+    file, _, cls = meta["strategy"].partition(":")
+    entry: dict[str, Any] = {"file": file, "params": best["params"]}
+    if cls:
+        entry["class"] = cls
+    cfg["strategies"] = [entry]
+    return cfg
