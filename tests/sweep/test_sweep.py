@@ -127,7 +127,9 @@ def test_a_dying_worker_is_a_row_and_nothing_is_lost(tmp_path: Path) -> None:
         (f"--strategy {EMA} --param fast=", "--param 'fast='"),
         (f"--strategy {EMA} --param fast=0", "input should be greater than or equal to 1"),
         ("--strategy nope.py --param fast=5", "no plugin file"),
-        (f"--strategy {EMA} --engine dask", "--engine dask: this build runs sweeps on the local process pool"),
+        (f"--strategy {EMA} --engine ray", "--engine ray: use local"),
+        (f"--strategy {EMA} --engine local --address tcp://127.0.0.1:1", "are for --engine dask"),
+        (f"--strategy {EMA} --engine dask --address tcp://127.0.0.1:9", "cannot reach the Dask scheduler"),
         ("--param fast=5", "sweep needs --strategy"),
     ],
 )

@@ -26,7 +26,13 @@ def register(app: typer.Typer) -> None:
         ] = None,
         from_: Annotated[str | None, typer.Option("--from", help="First day (default: the config's).")] = None,
         to: Annotated[str | None, typer.Option("--to", help="Last day (default: the config's).")] = None,
-        engine: Annotated[str, typer.Option("--engine", help="local: a process pool on this machine.")] = "local",
+        engine: Annotated[
+            str, typer.Option("--engine", help="local: a process pool here; dask: a Dask cluster (the sweep extra).")
+        ] = "local",
+        address: Annotated[str | None, typer.Option("--address", help="Dask scheduler, e.g. tcp://host:8786.")] = None,
+        scheduler_file: Annotated[
+            str | None, typer.Option("--scheduler-file", help="Dask scheduler file (dask scheduler --scheduler-file).")
+        ] = None,
         workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes (default: cores).")] = None,
         metric: Annotated[str, typer.Option("--metric", help="Report key to rank by (higher first).")] = "sharpe",
         out: Annotated[str, typer.Option("--out", help="Folder of results.jsonl (resumed if there).")] = "sweep-out",
@@ -52,8 +58,10 @@ def register(app: typer.Typer) -> None:
             raise UsageError("sweep takes one CONFIG (or: sweep show DIR, sweep best DIR)")
         if strategy is None:
             raise UsageError("sweep needs --strategy FILE[:CLASS] (e.g. examples/strategies/ema_cross.py)")
-        if engine != "local":
-            raise UsageError(f"--engine {engine}: this build runs sweeps on the local process pool (--engine local)")
+        if engine not in ("local", "dask"):
+            raise UsageError(f"--engine {engine}: use local (a process pool here) or dask (a Dask cluster)")
+        if engine == "local" and (address or scheduler_file):
+            raise UsageError("--address and --scheduler-file are for --engine dask")
         from trader_cli.sweep.driver import build_specs, run_sweep
         from trader_cli.sweep.engines import LocalEngine
 
@@ -65,8 +73,20 @@ def register(app: typer.Typer) -> None:
         from trader_cli.render.progress import progress_for
 
         folder = Path(out)
-        with progress_for(obj.renderer, f"sweep of {len(specs)} backtest(s)") as bar:
-            ran, skipped = run_sweep(specs, folder, LocalEngine(workers), meta, lambda row, n, total: bar(n, total, ""))
+        runner: Any
+        if engine == "dask":
+            from trader_cli.sweep.dask_engine import DaskEngine
+
+            runner = DaskEngine(address, scheduler_file, workers)
+        else:
+            runner = LocalEngine(workers)
+        try:
+            with progress_for(obj.renderer, f"sweep of {len(specs)} backtest(s)") as bar:
+                ran, skipped = run_sweep(specs, folder, runner, meta, lambda row, n, total: bar(n, total, ""))
+        finally:
+            close = getattr(runner, "close", None)
+            if close is not None:
+                close()
         res = _show(folder, metric, top)
         res.caption = f"{ran} run, {skipped} already in {folder / 'results.jsonl'}; " + (res.caption or "")
         return res

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from trader_cli.core.errors import PluginError, UsageError
-from trader_cli.sweep.engines import LocalEngine
+from trader_cli.sweep.engines import Engine
 from trader_cli.sweep.tasks import spec_hash
 
 RESULTS = "results.jsonl"
@@ -155,7 +155,7 @@ def leaderboard(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]
 def run_sweep(
     specs: list[dict[str, Any]],
     out: Path,
-    engine: LocalEngine,
+    engine: Engine,
     meta: dict[str, Any],
     on_result: Callable[[dict[str, Any], int, int], None] | None = None,
 ) -> tuple[int, int]:

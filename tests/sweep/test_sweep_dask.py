@@ -1,0 +1,71 @@
+"""The Dask engine on a real cluster on loopback: ``dask scheduler`` with a scheduler file (port
+0, dashboard on 127.0.0.1:0) and ``dask worker --nworkers 2``, started here and torn down after;
+its leaderboard equals the local pool's, row by row."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.sweep.test_sweep import EMA, config
+from tests.sweep.test_sweep import _isolated as _isolated
+from tests.test_app import Shell
+
+ROOT = Path(__file__).resolve().parents[2]
+DASK = Path(sys.executable).parent / "dask"
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Path]:
+    sched_file = tmp_path / "scheduler.json"
+    common = ["--dashboard-address", "127.0.0.1:0"]
+    sched = subprocess.Popen(
+        [str(DASK), "scheduler", "--scheduler-file", str(sched_file), "--host", "127.0.0.1", "--port", "0", *common],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    procs = [sched]
+    try:
+        end = time.monotonic() + 30
+        while not sched_file.exists():
+            assert time.monotonic() < end, "the scheduler did not start"
+            time.sleep(0.1)
+        worker = subprocess.Popen(
+            [str(DASK), "worker", "--scheduler-file", str(sched_file), "--nworkers", "2", "--nthreads", "1",
+             "--host", "127.0.0.1", *common],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+        )  # fmt: skip
+        procs.append(worker)
+        from distributed import Client
+
+        with Client(scheduler_file=str(sched_file), timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield sched_file
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+
+
+def _board(res_out: str) -> dict[str, tuple]:
+    return {r["params"]: (r["sharpe"], r["total_return"], r["round_trips"], r["error"]) for r in json.loads(res_out)}
+
+
+def test_dask_and_local_give_the_same_leaderboard(cluster: Path, tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    grid = f"--strategy {EMA} --param fast=5,10 --param slow=20,30"
+    sh = Shell(ROOT / "data")
+    local = sh(f"sweep {cfg} {grid} --workers 2 --out {tmp_path / 'local'} -o json")
+    dask = sh(f"sweep {cfg} {grid} --engine dask --scheduler-file {cluster} --out {tmp_path / 'dask'} -o json")
+    assert local.code == 0 and dask.code == 0, (local.err, dask.err)
+    assert _board(local.out) == _board(dask.out) and len(_board(dask.out)) == 4
+    rows = [json.loads(x) for x in (tmp_path / "dask" / "results.jsonl").read_text().splitlines()]
+    assert {r["spec_hash"] for r in rows} == {
+        json.loads(x)["spec_hash"] for x in (tmp_path / "local" / "results.jsonl").read_text().splitlines()
+    }

@@ -1,0 +1,87 @@
+"""The Dask engine: a sweep's tasks on a ``dask.distributed`` cluster (the optional extra
+``trader-cli[sweep]``). ``--address tcp://host:8786`` or ``--scheduler-file F`` joins a running
+cluster; without either, a LocalCluster on loopback (dashboard on 127.0.0.1, a free port).
+
+On connect every worker must run this trader-cli version (a task spec is only JSON, but its
+meaning is the code's): a mismatch is one line naming the workers. A scheduler that cannot be
+reached is one line within ``CONNECT_TIMEOUT_S``. Tasks are submitted as plain functions
+(``pure=False``: a re-run is a new run), results come back as they finish; closing the iterator
+cancels what has not run. Workers open the store themselves: bars never go through the scheduler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from trader_cli.core.errors import UsageError
+from trader_cli.sweep.tasks import run_task, spec_hash, version
+
+CONNECT_TIMEOUT_S = 8
+
+
+class DaskEngine:
+    """See the module doc."""
+
+    name = "dask"
+
+    def __init__(
+        self, address: str | None = None, scheduler_file: str | None = None, workers: int | None = None
+    ) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise UsageError(
+                "--engine dask needs the sweep extra: pip install 'trader-cli[sweep]' (dask[distributed])"
+            ) from None
+        self.cluster: Any = None
+        try:
+            if address or scheduler_file:
+                self.client = Client(address=address, scheduler_file=scheduler_file, timeout=CONNECT_TIMEOUT_S)
+            else:
+                self.cluster = LocalCluster(
+                    n_workers=workers or 2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address="127.0.0.1:0", silence_logs=40,
+                )  # fmt: skip
+                self.client = Client(self.cluster, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as err:
+            where = address or scheduler_file or "a local cluster"
+            raise UsageError(
+                f"cannot reach the Dask scheduler at {where} within {CONNECT_TIMEOUT_S} s ({err})"
+            ) from None
+        self.workers = len(self.client.scheduler_info().get("workers", {}))
+        self._check_versions()
+
+    def _check_versions(self) -> None:
+        mine = version()
+        theirs = self.client.run(version)
+        wrong = sorted(w for w, v in theirs.items() if v != mine)
+        if wrong:
+            self.close()
+            raise UsageError(
+                f"Dask worker(s) {', '.join(wrong[:3])} run trader-cli {theirs[wrong[0]]}, this driver {mine}: "
+                "install the same version on every worker"
+            )
+
+    def run(self, specs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Each result as its task finishes (a task that fails on the worker: a row with why)."""
+        from distributed import as_completed
+
+        futures = {self.client.submit(run_task, s, pure=False, retries=1): s for s in specs}
+        try:
+            for fut in as_completed(futures):
+                spec = futures[fut]
+                if fut.status == "error":
+                    why = f"the Dask task failed: {type(fut.exception()).__name__}: {fut.exception()}"
+                    yield {"spec_hash": spec_hash(spec), "params": spec.get("params", {}), "report": None,
+                           "error": why, "seconds": None}  # fmt: skip
+                    continue
+                yield fut.result()
+        finally:
+            self.client.cancel([f for f in futures if not f.done()])
+
+    def close(self) -> None:
+        """Leave the cluster (and stop the local one)."""
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
