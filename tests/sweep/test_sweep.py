@@ -137,3 +137,21 @@ def test_bad_input_is_one_line(tmp_path: Path, args: str, says: str) -> None:
     res = Shell(DATA)(f"sweep {config(tmp_path)} {args} --out {tmp_path / 'o'}")
     assert res.code != 0 and says in res.err and "Traceback" not in res.err
     assert not (tmp_path / "o" / "results.jsonl").exists()
+
+
+def test_tpe_search_asks_and_tells_and_resumes(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    sh = Shell(DATA)
+    line = (
+        f"sweep {cfg} --strategy {EMA} --param fast=3:12:1 --param slow=20:40:10 --search tpe --trials 6 "
+        f"--workers 2 --out {tmp_path / 't'} -o json"
+    )
+    res = sh(line)
+    assert res.code == 0, res.err
+    rows = json.loads(res.out)
+    assert 1 <= len(rows) <= 6 and all(r["error"] is None for r in rows)  # TPE may ask a combination twice
+    n = len((tmp_path / "t" / "results.jsonl").read_text().splitlines())
+    assert n == len(rows)
+    again = sh(line)  # the same seed asks the same trials: all told from results.jsonl
+    assert again.code == 0 and len((tmp_path / "t" / "results.jsonl").read_text().splitlines()) == n
+    assert sh(f"sweep {cfg} --strategy {EMA} --param fast=5 --trials 3 --out {tmp_path / 'x'}").code != 0

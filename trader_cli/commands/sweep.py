@@ -35,6 +35,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
         workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes (default: cores).")] = None,
         metric: Annotated[str, typer.Option("--metric", help="Report key to rank by (higher first).")] = "sharpe",
+        search: Annotated[str, typer.Option("--search", help="grid: every combination; tpe: Optuna's TPE.")] = "grid",
+        trials: Annotated[int | None, typer.Option("--trials", min=1, help="Trials of --search tpe.")] = None,
         out: Annotated[str, typer.Option("--out", help="Folder of results.jsonl (resumed if there).")] = "sweep-out",
         top: Annotated[int, typer.Option("--top", min=1, help="Rows of the leaderboard shown.")] = 20,
         output: OutputOpt = None,
@@ -58,6 +60,10 @@ def register(app: typer.Typer) -> None:
             raise UsageError("sweep takes one CONFIG (or: sweep show DIR, sweep best DIR)")
         if strategy is None:
             raise UsageError("sweep needs --strategy FILE[:CLASS] (e.g. examples/strategies/ema_cross.py)")
+        if search not in ("grid", "tpe"):
+            raise UsageError(f"--search {search}: use grid (every combination) or tpe (Optuna's TPE, with --trials N)")
+        if trials is not None and search != "tpe":
+            raise UsageError("--trials is for --search tpe (a grid runs every combination)")
         if engine not in ("local", "dask"):
             raise UsageError(f"--engine {engine}: use local (a process pool here) or dask (a Dask cluster)")
         if engine == "local" and (address or scheduler_file):
@@ -69,7 +75,8 @@ def register(app: typer.Typer) -> None:
         obj.config_path = str(config)
         specs = build_specs(config, obj.data_dir(), strategy, list(param or []), from_, to)
         meta = {k: specs[0][k] for k in ("config", "data_dir", "from", "to", "strategy")}
-        meta |= {"metric": metric, "engine": engine, "grid": list(param or []), "tasks": len(specs)}
+        meta |= {"metric": metric, "engine": engine, "grid": list(param or []), "search": search}
+        meta["tasks"] = (trials or min(len(specs), 20)) if search == "tpe" else len(specs)
         from trader_cli.render.progress import progress_for
 
         folder = Path(out)
@@ -82,7 +89,14 @@ def register(app: typer.Typer) -> None:
             runner = LocalEngine(workers)
         try:
             with progress_for(obj.renderer, f"sweep of {len(specs)} backtest(s)") as bar:
-                ran, skipped = run_sweep(specs, folder, runner, meta, lambda row, n, total: bar(n, total, ""))
+                if search == "tpe":
+                    from trader_cli.sweep.driver import run_tpe
+
+                    n = trials or min(len(specs), 20)
+                    ran, skipped = run_tpe(specs, list(param or []), n, metric, folder, runner, meta,
+                                           lambda row, k, total: bar(k, total, ""))  # fmt: skip
+                else:
+                    ran, skipped = run_sweep(specs, folder, runner, meta, lambda row, n, total: bar(n, total, ""))
         finally:
             close = getattr(runner, "close", None)
             if close is not None:

@@ -223,3 +223,70 @@ def best_config(out: Path, metric: str | None = None) -> dict[str, Any]:
         entry["class"] = cls
     cfg["strategies"] = [entry]
     return cfg
+
+
+def run_tpe(
+    specs: list[dict[str, Any]],
+    params: list[str],
+    trials: int,
+    metric: str,
+    out: Path,
+    engine: Engine,
+    meta: dict[str, Any],
+    on_result: Callable[[dict[str, Any], int, int], None] | None = None,
+    seed: int = 0,
+) -> tuple[int, int]:
+    """``--search tpe``: Optuna's TPE sampler (ask/tell, in the driver) over the grid's values as
+    categorical choices, ``trials`` trials in batches of the engine's workers; every trial's
+    result goes to results.jsonl like a grid row (a combination already there is told, not run
+    again: a re-run resumes). (ran, reused)."""
+    try:
+        import optuna
+    except ImportError:
+        raise UsageError("--search tpe needs the sweep extra: pip install 'trader-cli[sweep]' (optuna)") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    axes = dict(parse_param(p) for p in params)
+    if not axes:
+        raise UsageError("--search tpe needs at least one --param to search over")
+    by_combo = {json.dumps(s["params"], sort_keys=True): s for s in specs}
+    out.mkdir(parents=True, exist_ok=True)
+    _write_meta(out, meta)
+    known = {r["spec_hash"]: r for r in read_results(out)} if (out / RESULTS).exists() else {}
+    dists: dict[str, optuna.distributions.BaseDistribution] = {
+        k: optuna.distributions.CategoricalDistribution(v) for k, v in axes.items()
+    }
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    fd = os.open(out / RESULTS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    ran = reused = 0
+    try:
+        while ran + reused < trials:
+            batch = [study.ask(dists) for _ in range(min(max(1, engine.workers), trials - ran - reused))]
+            todo, told = [], []
+            for trial in batch:
+                spec = by_combo[json.dumps(trial.params, sort_keys=True)]
+                row = known.get(spec_hash(spec))
+                if row is not None:
+                    told.append((trial, row))
+                else:
+                    todo.append((trial, spec))
+            for trial, row in told:
+                study.tell(trial, _metric_of(row, metric))
+                reused += 1
+            by_hash = {spec_hash(s): t for t, s in todo}
+            for row in engine.run([s for _, s in todo]):
+                os.write(fd, (json.dumps(row, default=str) + "\n").encode())
+                os.fsync(fd)
+                known[row["spec_hash"]] = row
+                study.tell(by_hash[row["spec_hash"]], _metric_of(row, metric))
+                ran += 1
+                if on_result is not None:
+                    on_result(row, ran + reused, trials)
+    finally:
+        os.close(fd)
+    return ran, reused
+
+
+def _metric_of(row: dict[str, Any], metric: str) -> float | None:
+    """A row's metric for Optuna (None: the trial failed or has no value: told as failed)."""
+    v = (row.get("report") or {}).get(metric)
+    return float(v) if isinstance(v, int | float) and v == v else None
