@@ -25,13 +25,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 MINUTE_NS = 60_000_000_000
 
 
-@dataclass(frozen=True)
-class StreamBar:
-    """One streamed 1m bar (prices as Alpaca sends them)."""
+class StreamBar(NamedTuple):
+    """One streamed 1m bar (prices as Alpaca sends them); a tuple: hundreds arrive a minute."""
 
     symbol: str
     ts_ns: int  # the minute's start (UTC ns)
@@ -74,7 +74,7 @@ class MinuteAssembler:
         self.grace_ns = grace_ns
         self._pending: dict[int, dict[str, StreamBar]] = {}
         self.counts = AssemblerCounts()
-        self._cv = threading.Condition()
+        self._cv = threading.Condition(threading.Lock())  # never re-entered: a plain lock is cheaper
         self.received = 0
 
     # -- the stream's side ---------------------------------------------------------------------
@@ -148,19 +148,23 @@ class MinuteAssembler:
     def close_next(self, now_ns: int) -> ClosedMinute:
         """Close the next minute (call when ``ready``): its bars; the one after becomes next."""
         with self._cv:
-            t = self.next_ns
-            bars = self._pending.pop(t, {})
-            expected = frozenset(self._expected())
-            by_timeout = not expected <= bars.keys()
-            self.next_ns = t + MINUTE_NS
-            for sym, start in list(self._joining.items()):
-                if start <= t:
-                    self._symbols.add(sym)
-                    del self._joining[sym]
-            for late_ts in [ts for ts in self._pending if ts < self.next_ns]:  # cannot happen; be sure
-                for sym in self._pending.pop(late_ts):
-                    self.counts.late[sym] = self.counts.late.get(sym, 0) + 1
-            return ClosedMinute(t, bars, by_timeout, expected)
+            return self._close_next()
+
+    def _close_next(self) -> ClosedMinute:
+        """``close_next`` with the lock held by the caller."""
+        t = self.next_ns
+        bars = self._pending.pop(t, {})
+        expected = frozenset(self._expected())
+        by_timeout = not expected <= bars.keys()
+        self.next_ns = t + MINUTE_NS
+        for sym, start in list(self._joining.items()):
+            if start <= t:
+                self._symbols.add(sym)
+                del self._joining[sym]
+        for late_ts in [ts for ts in self._pending if ts < self.next_ns]:  # cannot happen; be sure
+            for sym in self._pending.pop(late_ts):
+                self.counts.late[sym] = self.counts.late.get(sym, 0) + 1
+        return ClosedMinute(t, bars, by_timeout, expected)
 
     def wait_next(self, now: Callable[[], int], timeout_s: float, ns_per_s: float) -> ClosedMinute | None:
         """Block until the next minute can close (bars in, or its deadline on the live clock
@@ -173,7 +177,7 @@ class MinuteAssembler:
             while True:
                 t_now = now()
                 if self._ready(t_now):
-                    return self.close_next(t_now)
+                    return self._close_next()
                 left = end - time.monotonic()
                 if left <= 0:
                     return None

@@ -391,7 +391,7 @@ def to_ny_text(ts_ns: int) -> str:
 def _bar(msg: dict[str, Any]) -> StreamBar:
     t = msg["t"]
     ts = t.to_unix_nano() if hasattr(t, "to_unix_nano") else int(np.datetime64(t, "ns").astype(np.int64))
-    return StreamBar(msg["S"], ts, float(msg["o"]), float(msg["h"]), float(msg["l"]), float(msg["c"]), float(msg["v"]))
+    return StreamBar(msg["S"], ts, msg["o"], msg["h"], msg["l"], msg["c"], msg["v"])
 
 
 def _fatal_text(what: str, feed: str) -> str:
