@@ -73,7 +73,12 @@ def register(app: typer.Typer) -> None:
 
         config = Path(target[0])
         obj.config_path = str(config)
-        specs = build_specs(config, obj.data_dir(), strategy, list(param or []), from_, to)
+        from trader_cli.core.config import data_dir_text
+        from trader_cli.core.objectstore import is_uri
+
+        given = data_dir_text(obj.data_dir_option, obj.config(), str(config))
+        where: Path | str = given if is_uri(given) else obj.data_dir()  # workers mirror an s3:// store themselves
+        specs = build_specs(config, where, strategy, list(param or []), from_, to)
         meta = {k: specs[0][k] for k in ("config", "data_dir", "from", "to", "strategy")}
         meta |= {"metric": metric, "engine": engine, "grid": list(param or []), "search": search}
         meta["tasks"] = (trials or min(len(specs), 20)) if search == "tpe" else len(specs)

@@ -452,14 +452,27 @@ def config_schema() -> dict[str, Any]:
     return SessionConfig.model_json_schema()
 
 
-def resolve_data_dir(option: str | None, config: SessionConfig | None, config_path: str | Path | None) -> Path:
-    """Apply the data-dir precedence (see module doc)."""
+def data_dir_text(option: str | None, config: SessionConfig | None, config_path: str | Path | None) -> str:
+    """The data dir by the precedence rule (see module doc), as given: a path or an s3:// URI."""
+    from trader_cli.core.objectstore import is_uri
+
     if option:
-        return Path(option)
+        return option
     env = os.environ.get("TRADER_CLI_DATA_DIR")
     if env:
-        return Path(env)
+        return env
     if config is not None and config.data_dir:
+        if is_uri(config.data_dir):
+            return config.data_dir
         base = Path(config_path).parent if config_path else Path.cwd()
-        return base / config.data_dir
-    return Path("data")
+        return str(base / config.data_dir)
+    return "data"
+
+
+def resolve_data_dir(option: str | None, config: SessionConfig | None, config_path: str | Path | None) -> Path:
+    """Apply the data-dir precedence (see module doc); an s3:// store is read through its local
+    mirror, brought up to date (core/objectstore.py)."""
+    from trader_cli.core.objectstore import is_uri, mirror
+
+    text = data_dir_text(option, config, config_path)
+    return mirror(text) if is_uri(text) else Path(text)

@@ -414,7 +414,15 @@ class DataManager:
         """Merge each symbol's bars into its file; every file changes or none does, also when
         the process is killed (core/store_journal.py). A stored file that cannot be read for
         what it holds is replaced whole (and reported); OSErrors become one DataError line."""
+        from trader_cli.core.objectstore import mirrored_from
+
         iv = Interval.parse(interval)
+        uri = mirrored_from(self.data_dir)
+        if uri is not None:
+            raise DataError(
+                f"{uri} is read-only here: import or fetch into a local store (--data-dir DIR), "
+                f"then upload it (e.g. aws s3 sync DIR {uri})"
+            )
         for symbol, bars in by_symbol.items():
             _check_bars(symbol, bars, iv)
         paths = {symbol: self.path_for(symbol, iv) for symbol in by_symbol}

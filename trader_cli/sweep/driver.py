@@ -76,7 +76,7 @@ def grid(params: list[str]) -> list[dict[str, Any]]:
 
 
 def build_specs(
-    config_path: Path, data_dir: Path, strategy: str, params: list[str], first: str | None, last: str | None
+    config_path: Path, data_dir: Path | str, strategy: str, params: list[str], first: str | None, last: str | None
 ) -> list[dict[str, Any]]:
     """The task specs of a sweep, each combination checked against the strategy's parameters."""
     from trader_cli.core.config import load_config
@@ -98,7 +98,7 @@ def build_specs(
         {
             "config": base,
             "config_dir": str(config_path.resolve().parent),
-            "data_dir": str(data_dir.resolve()),
+            "data_dir": data_dir if isinstance(data_dir, str) else str(data_dir.resolve()),  # an s3:// URI stays one
             "from": first,
             "to": last,
             "strategy": spec_file,

@@ -74,9 +74,12 @@ def _backtest(spec: dict[str, Any]) -> dict[str, Any]:
     bt["speed_multiplier"] = 0
     raw.pop("strategies", None)  # the sweep's strategy is the one swept
     cfg = parse_config(raw).located(Path(spec["config_dir"]) / "sweep.json")
+    from trader_cli.core.objectstore import is_uri, mirror
+
+    data_dir = mirror(spec["data_dir"]) if is_uri(spec["data_dir"]) else Path(spec["data_dir"])  # each worker its own
     coord = SessionCoordinator(DataManager)
     try:
-        coord.start(cfg, Path(spec["data_dir"]), paused=True)
+        coord.start(cfg, data_dir, paused=True)
         coord.load_plugin("strategy", spec["strategy"], dict(spec.get("params", {})))
         coord.advance(10**9)
         report = coord.read(build_report)
