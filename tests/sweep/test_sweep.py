@@ -155,3 +155,31 @@ def test_tpe_search_asks_and_tells_and_resumes(tmp_path: Path) -> None:
     again = sh(line)  # the same seed asks the same trials: all told from results.jsonl
     assert again.code == 0 and len((tmp_path / "t" / "results.jsonl").read_text().splitlines()) == n
     assert sh(f"sweep {cfg} --strategy {EMA} --param fast=5 --trials 3 --out {tmp_path / 'x'}").code != 0
+
+
+def test_ctrl_c_keeps_the_finished_results_and_a_rerun_finishes(tmp_path: Path) -> None:
+    from trader_cli.sweep.driver import build_specs, run_sweep
+    from trader_cli.sweep.engines import LocalEngine
+
+    specs = build_specs(config(tmp_path), DATA, str(EMA), ["fast=5,10", "slow=20,30"], None, None)
+
+    class Interrupted(LocalEngine):
+        closed = False
+
+        def run(self, specs):  # type: ignore[no-untyped-def]
+            inner = super().run(specs)
+            try:
+                for k, row in enumerate(inner):
+                    if k == 2:
+                        raise KeyboardInterrupt
+                    yield row
+            finally:
+                Interrupted.closed = True
+                inner.close()
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(specs, tmp_path / "o", Interrupted(1), {"metric": "sharpe"})
+    assert Interrupted.closed
+    assert len((tmp_path / "o" / "results.jsonl").read_text().splitlines()) == 2
+    ran, skipped = run_sweep(specs, tmp_path / "o", LocalEngine(1), {"metric": "sharpe"})
+    assert (ran, skipped) == (2, 2)

@@ -82,8 +82,6 @@ def register(app: typer.Typer) -> None:
         meta = {k: specs[0][k] for k in ("config", "data_dir", "from", "to", "strategy")}
         meta |= {"metric": metric, "engine": engine, "grid": list(param or []), "search": search}
         meta["tasks"] = (trials or min(len(specs), 20)) if search == "tpe" else len(specs)
-        from trader_cli.render.progress import progress_for
-
         folder = Path(out)
         runner: Any
         if engine == "dask":
@@ -92,23 +90,74 @@ def register(app: typer.Typer) -> None:
             runner = DaskEngine(address, scheduler_file, workers)
         else:
             runner = LocalEngine(workers)
+        board = _LiveBoard(obj.renderer, metric, len(specs) if search == "grid" else (trials or min(len(specs), 20)))
+        interrupted = False
+        ran = skipped = 0
         try:
-            with progress_for(obj.renderer, f"sweep of {len(specs)} backtest(s)") as bar:
+            with board:
                 if search == "tpe":
                     from trader_cli.sweep.driver import run_tpe
 
                     n = trials or min(len(specs), 20)
-                    ran, skipped = run_tpe(specs, list(param or []), n, metric, folder, runner, meta,
-                                           lambda row, k, total: bar(k, total, ""))  # fmt: skip
+                    ran, skipped = run_tpe(specs, list(param or []), n, metric, folder, runner, meta, board.add)
                 else:
-                    ran, skipped = run_sweep(specs, folder, runner, meta, lambda row, n, total: bar(n, total, ""))
+                    ran, skipped = run_sweep(specs, folder, runner, meta, board.add)
+        except KeyboardInterrupt:  # the pending tasks were cancelled; what finished is in results.jsonl
+            interrupted = True
+            ran = board.count
         finally:
             close = getattr(runner, "close", None)
             if close is not None:
                 close()
         res = _show(folder, metric, top)
-        res.caption = f"{ran} run, {skipped} already in {folder / 'results.jsonl'}; " + (res.caption or "")
+        head = "interrupted (Ctrl-C): the pending tasks were cancelled; " if interrupted else ""
+        tail = "; re-run the same sweep to finish it" if interrupted else ""
+        res.caption = f"{head}{ran} run, {skipped} already in {folder / 'results.jsonl'}; {res.caption or ''}{tail}"
         return res
+
+
+class _LiveBoard:
+    """While results arrive in a terminal: the top rows so far and a count, redrawn in place
+    (rich's Live, transient: the final leaderboard replaces it). Scripts and pipes see nothing."""
+
+    def __init__(self, renderer: Any, metric: str, total: int) -> None:
+        self.console = renderer.err  # stderr, as the progress bars
+        self.metric, self.total, self.count = metric, total, 0
+        self.rows: list[dict[str, Any]] = []
+        self.live: Any = None
+
+    def __enter__(self) -> _LiveBoard:
+        if self.console is not None and getattr(self.console, "is_terminal", False):
+            from rich.live import Live
+
+            self.live = Live(self._table(), console=self.console, transient=True, refresh_per_second=4)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+
+    def add(self, row: dict[str, Any], done: int, total: int) -> None:
+        """One result arrived."""
+        from trader_cli.sweep.driver import leaderboard
+
+        self.count, self.total = done, total
+        self.rows = leaderboard([*self.rows, row], self.metric)[:5]
+        if self.live is not None:
+            self.live.update(self._table())
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        t = Table(title=f"sweep: {self.count} of {self.total} done, best by {self.metric}")
+        for col in ("params", self.metric, "total_return", "error"):
+            t.add_column(col)
+        for r in self.rows:
+            rep = r.get("report") or {}
+            params = " ".join(f"{k}={v}" for k, v in r["params"].items())
+            t.add_row(params, f"{rep.get(self.metric)}", f"{rep.get('total_return')}", str(r.get("error") or ""))
+        return t
 
 
 def _show(folder: Path, metric: str | None, top: int) -> Any:
