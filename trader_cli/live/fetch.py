@@ -139,18 +139,12 @@ def client(data_url: str | None, timeout_s: float, keys: tuple[str, str]) -> tup
     """A ``StockHistoricalDataClient`` whose every HTTP call is bounded by ``timeout_s``, and a
     one-item list counting its calls."""
     from alpaca.data.historical import StockHistoricalDataClient
-    from requests.adapters import HTTPAdapter
 
-    class _Bounded(HTTPAdapter):
-        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-            if kwargs.get("timeout") is None:
-                kwargs["timeout"] = (min(5.0, timeout_s), timeout_s)
-            return super().send(request, *args, **kwargs)
+    from trader_cli.live.http import bound
 
     c = StockHistoricalDataClient(keys[0], keys[1], raw_data=True, url_override=data_url)
     session = c._session  # the SDK's requests.Session: bound its calls, count them
-    for prefix in ("http://", "https://"):
-        session.mount(prefix, _Bounded())
+    bound(session, timeout_s)
     calls = [0]
 
     def count(response: Any, *args: Any, **kwargs: Any) -> Any:
@@ -408,13 +402,9 @@ def _reason(err: BaseException) -> str:
 
 
 def _api_error_text(err: Any, feed: str, a: dt.date, b: dt.date) -> str:
-    import json
+    from trader_cli.live.http import api_message
 
-    status = getattr(err, "status_code", None)
-    try:
-        message = json.loads(str(err)).get("message", str(err))
-    except (ValueError, AttributeError):
-        message = str(err)
+    status, message = api_message(err)
     if status == 401:
         return f"Alpaca refused the keys (401 {message}): check APCA_API_KEY_ID and APCA_API_SECRET_KEY"
     if status == 403:

@@ -12,29 +12,15 @@ placed here that changed since. Every HTTP call is bounded by ``timeout_s``; an 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from trader_cli.core.broker.sim import RemoteError, RemoteUpdate
+from trader_cli.live.http import api_message, bound
 
 DEFAULT_TIMEOUT_S = 10.0
 TERMINAL = ("filled", "canceled", "expired", "rejected", "replaced", "done_for_day")
-
-
-def bound(session: Any, timeout_s: float) -> None:
-    """Give every call of a ``requests.Session`` a (connect, read) timeout unless it sets one."""
-    from requests.adapters import HTTPAdapter
-
-    class _Bounded(HTTPAdapter):
-        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-            if kwargs.get("timeout") is None:
-                kwargs["timeout"] = (min(5.0, timeout_s), timeout_s)
-            return super().send(request, *args, **kwargs)
-
-    for prefix in ("http://", "https://"):
-        session.mount(prefix, _Bounded())
 
 
 @dataclass
@@ -189,11 +175,7 @@ def _update(order: Any) -> RemoteUpdate:
 
 def _refusal(err: Any, what: str, where: str) -> str:
     """Alpaca's refusal as one line saying what to do."""
-    status = getattr(err, "status_code", None)
-    try:
-        message = json.loads(str(err)).get("message", str(err))
-    except (ValueError, AttributeError):
-        message = str(err)
+    status, message = api_message(err)
     if status == 401:
         return f"{where} refused the keys (401 {message}): check APCA_API_KEY_ID and APCA_API_SECRET_KEY"
     if status is not None and status >= 500:
