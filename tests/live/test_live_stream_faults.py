@@ -41,6 +41,9 @@ def test_a_mid_session_add_warms_up_over_rest_and_joins_the_stream(
         server.publish("AAPL", late_ts, {"o": 2.0, "h": 2.0, "l": 2.0, "c": 2.0, "v": 2}, updated=True)
         _until(sh, "09:54")
         st = json.loads(sh("system status --output json").out)["live"]
+        dq = json.loads(sh("data quality --output json").out)
+        assert dq["late_bars"].get("AAPL", 0) >= 1 and dq["revisions"] == {"AAPL": 1}
+        assert "late bars dropped" in sh("data quality").out
         out = tmp_path / "x.json"
         assert sh(f"session export {out} --bars").code == 0
     finally:

@@ -38,6 +38,8 @@ class LiveStatus(BaseModel):
     late_bars: int  # bars for minutes already closed (dropped)
     revisions: int  # updatedBars corrections (kept, never re-stepped)
     silent_since: str | None = None  # HH:MM: the stream has sent nothing since (a warning)
+    late_by_symbol: dict[str, int] = Field(default_factory=dict)
+    revisions_by_symbol: dict[str, int] = Field(default_factory=dict)
 
     def __str__(self) -> str:
         return (

@@ -121,9 +121,12 @@ class QualityRow(BaseModel):
 
 
 class QualityReport(BaseModel):
-    """``data quality``: one row per symbol and interval."""
+    """``data quality``: one row per symbol and interval; live, also the stream's late bars
+    (for minutes already closed: counted and dropped) and corrections (kept, never re-stepped)."""
 
     rows: list[QualityRow]
+    late_bars: dict[str, int] | None = None  # live only: per symbol
+    revisions: dict[str, int] | None = None  # live only: updatedBars per symbol
 
 
 def _gaps(q: IntervalQuality, limit: int) -> list[GapOut]:
@@ -155,7 +158,12 @@ def quality_report(eng: Engine, symbols: list[str] | None = None, gaps: int = 3)
                     first_gaps=_gaps(q, gaps),
                 )
             )
-    return QualityReport(rows=rows)
+    live = eng.feed.live_counts()
+    if live is None:
+        return QualityReport(rows=rows)
+    late = {s: n for s, n in live.get("late_by_symbol", {}).items() if s in names}
+    revised = {s: n for s, n in live.get("revisions_by_symbol", {}).items() if s in names}
+    return QualityReport(rows=rows, late_bars=late, revisions=revised)
 
 
 # -- data symbol ------------------------------------------------------------------------------------

@@ -317,6 +317,8 @@ class LiveFeed:
             "late_bars": sum(a.counts.late.values()),
             "revisions": len(a.counts.revisions),
             "silent_since": to_ny_text(self.silent_since) if self.silent_since is not None else None,
+            "late_by_symbol": dict(a.counts.late),
+            "revisions_by_symbol": _per_symbol(a.counts.revisions),
         }
 
     def reset(self) -> None:
@@ -380,6 +382,13 @@ class LiveFeed:
         if thread is not None:
             thread.join(6)
         logging.getLogger("alpaca").removeHandler(self._errors)
+
+
+def _per_symbol(bars: list[StreamBar]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for b in bars:
+        out[b.symbol] = out.get(b.symbol, 0) + 1
+    return out
 
 
 def to_ny_text(ts_ns: int) -> str:

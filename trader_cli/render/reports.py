@@ -107,10 +107,16 @@ def quality_tabular(r: QualityReport) -> Tabular:
         rows.append(
             [q.symbol, q.interval.name, q.present, q.expected, _pct(q.quality_pct, 2), q.gaps, (shown + more) or None]
         )
+    caption = None
+    if r.late_bars is not None:
+        late = ", ".join(f"{s} {n}" for s, n in sorted(r.late_bars.items())) or "none"
+        fixed = ", ".join(f"{s} {n}" for s, n in sorted((r.revisions or {}).items())) or "none"
+        caption = f"live: late bars dropped (minute closed): {late}; corrections kept (not re-stepped): {fixed}"
     return Tabular(
         title="data quality",
         columns=["symbol", "interval", "present", "expected", "quality", "gaps", "first gaps"],
         rows=rows,
+        caption=caption,
     )
 
 
