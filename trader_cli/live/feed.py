@@ -100,7 +100,7 @@ class LiveFeed:
         """What the store holds (1m after the warmup fetch); a symbol the store has no 1m bars
         of (a mid-session add) is looked up at Alpaca first: its last session's bars fetched."""
         if self.assets is not None:  # the trading API says whether it is an active, tradable asset
-            from trader_cli.core.broker.sim import RemoteError
+            from trader_cli.core.broker.remote import RemoteError
 
             try:
                 why = self.assets.asset_problem(symbol)

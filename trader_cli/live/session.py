@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable
 
-from trader_cli.core.broker.sim import RemoteError
+from trader_cli.core.broker.remote import RemoteDesk, RemoteError
 from trader_cli.core.calendar import to_ny
 from trader_cli.core.config import SessionConfig
 from trader_cli.core.engine import Engine
@@ -87,7 +87,7 @@ def start_live(
     eng.clock.transition(SessionState.provisioning)
     eng.config = config
     eng.broker.reset(config.broker)
-    eng.broker.remote = orders
+    eng.broker.remote = RemoteDesk(orders)
     eng.timeline.start([today])
     derived = {Interval.parse(iv) for iv in sd.derived_intervals} - {Interval.parse(sd.base_interval)}
     eng.replay.reset(DayBook(cal, today, sorted(derived), len(sd.symbols)), derived)

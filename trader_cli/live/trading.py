@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from trader_cli.core.broker.sim import RemoteError, RemoteUpdate
+from trader_cli.core.broker.remote import RemoteError, RemoteUpdate
 from trader_cli.live.http import api_message, bound
 
 DEFAULT_TIMEOUT_S = 10.0

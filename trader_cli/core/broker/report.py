@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from trader_cli.core.broker.models import Report
-from trader_cli.core.broker.sim import fill_assumptions
+from trader_cli.core.broker.rules import fill_rules
 from trader_cli.core.calendar import ny_dates
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def build_report(eng: Engine) -> Report:
         pnl_by_source=by_source,
         pnl_by_plugin=pnl_by_plugin(eng),
         days=len(closes),
-        fill_assumptions=fill_assumptions(b.cfg),
+        fill_assumptions=fill_rules(b.cfg),
     )
 
 

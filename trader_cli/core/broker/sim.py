@@ -22,18 +22,18 @@ symbol's 1m bars starting at or after T:
   ``max_participation`` is set: then one bar fills at most that share of its volume (rounded
   down) and the rest waits for the next bars (partially_filled).
 
-Accounting: average cost; realized P&L when a position shrinks; cash pays the fills and the fees.
-At every minute: cash + Σ shares × mark = equity, and realized + unrealized − fees = equity −
-initial cash.
+Accounting (core/broker/accounting.py) keeps, at every minute, cash + Σ shares × mark = equity.
+Its parts: book.py (the open orders), checks.py, remote.py (the live hook).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from trader_cli.core.broker.book import FAR, TYPES, Book
 from trader_cli.core.broker.models import (
     Account,
     FillRecord,
@@ -44,72 +44,13 @@ from trader_cli.core.broker.models import (
 )
 from trader_cli.core.calendar import to_ny
 from trader_cli.core.config import BrokerConfig
-from trader_cli.core.errors import SessionStateError, TraderCliError
+from trader_cli.core.errors import SessionStateError
 
 if TYPE_CHECKING:
     from trader_cli.core.broker.models import Side, TimeInForce
+    from trader_cli.core.broker.remote import RemoteDesk
     from trader_cli.core.engine import Engine
     from trader_cli.core.step import Minute
-
-
-# -- the live hook: a remote broker (Alpaca, live/trading.py) fills what this one accepts ------------------
-class RemoteError(TraderCliError):
-    """The remote broker refused a request or did not answer (one line: what to do)."""
-
-
-class RemoteUpdate(NamedTuple):
-    """A remote order's state now: cumulative filled shares, their average price, when it last filled."""
-
-    alpaca_id: str
-    filled_qty: int
-    avg_price: float | None
-    filled_at_ns: int | None
-    status: str  # Alpaca's: new, accepted, partially_filled, filled, canceled, expired, rejected …
-
-
-class RemoteOrders(Protocol):
-    """Where a live session's orders are placed and filled (``SimBroker.remote``; None in a backtest)."""
-
-    def submit(
-        self, symbol: str, side: str, qty: int, type: str, limit: float | None, stop: float | None, tif: str, ref: str
-    ) -> str: ...
-
-    def cancel(self, alpaca_id: str) -> None: ...
-
-    def poll(self) -> list[RemoteUpdate]: ...
-
-
-REMOTE_ENDED = {"canceled": "canceled", "expired": "expired", "rejected": "rejected", "done_for_day": "expired"}
-# -- end of the live hook's types ------------------------------------------------------------------------
-
-TYPES = {"market": 0, "limit": 1, "stop": 2, "stop_limit": 3}
-FAR = 2**63 - 1
-
-
-def fill_assumptions(cfg: BrokerConfig) -> str:
-    """The fill rules in one paragraph, with the session's values (core/broker/rules.py)."""
-    from trader_cli.core.broker.rules import fill_rules
-
-    return fill_rules(cfg)
-
-
-_COLUMNS = {
-    "lane": np.int64,
-    "sign": np.int64,  # +1 buy, -1 sell
-    "left": np.int64,  # shares still to fill
-    "kind": np.int64,  # TYPES
-    "limit": np.float64,
-    "stop": np.float64,
-    "start": np.int64,  # the first bar start it may fill at
-    "expire": np.int64,
-    "triggered": np.bool_,  # a stop-limit whose stop has traded
-    "lo_trig": np.float64,  # a bar with low <= this may fill it
-    "hi_trig": np.float64,  # a bar with high >= this may fill it
-    "ref_px": np.float64,  # buying power each open share holds back (core/broker/checks.py)
-    "ref": np.int64,  # index into SimBroker.orders
-}
-INF = float("inf")
-_PUSHED = ("lane", "sign", "left", "kind", "limit", "stop", "start", "expire", "ref", "ref_px")
 
 
 def _count(n: int, what: str) -> str:
@@ -120,106 +61,6 @@ def _or_nan(x: float | None) -> float:
     return float("nan") if x is None else float(x)
 
 
-def _triggers(sign: int, kind: int, limit: float, stop: float, triggered: bool) -> tuple[float, float]:
-    """(lo_trig, hi_trig): the bar low at or under, or high at or over, that may fill an order.
-    A market order: any bar (low <= +inf); a limit or a triggered stop-limit: its limit; a stop
-    or an untriggered stop-limit: its stop. A missing bar (NaN) compares False: it never fills."""
-    if kind == 0:
-        return INF, INF
-    price = limit if kind == 1 or (kind == 3 and triggered) else stop
-    touches_low = (sign > 0) == (kind == 1 or (kind == 3 and triggered))  # a buy limit, a sell stop
-    return (price, INF) if touches_low else (-INF, price)
-
-
-class _Book:
-    """The open orders as parallel arrays (one row an order, grown by doubling), so a minute is
-    matched against every order at once; each column is a view of its first ``n`` rows."""
-
-    lane: np.ndarray
-    sign: np.ndarray
-    left: np.ndarray
-    kind: np.ndarray
-    limit: np.ndarray
-    stop: np.ndarray
-    start: np.ndarray
-    expire: np.ndarray
-    triggered: np.ndarray
-    lo_trig: np.ndarray
-    hi_trig: np.ndarray
-    ref_px: np.ndarray
-    ref: np.ndarray
-
-    def __init__(self) -> None:
-        self._store: dict[str, np.ndarray] = {name: np.zeros(16, dtype) for name, dtype in _COLUMNS.items()}
-        self.n = 0
-        self.latest_start = 0  # the latest ``start``: every order is live from then on
-        self._views()
-
-    def _views(self) -> None:
-        for name, arr in self._store.items():
-            setattr(self, name, arr[: self.n])
-
-    def __len__(self) -> int:
-        return self.n
-
-    def push_many(self, rows: list[tuple[float, ...]]) -> None:
-        """Add open orders, each (lane, sign, left, kind, limit, stop, start, expire, ref, ref_px)."""
-        self.push_columns(dict(zip(_PUSHED, (np.asarray(c) for c in zip(*rows, strict=True)), strict=True)))
-
-    def push_columns(self, cols: dict[str, Any], k: int | None = None, market: bool = False) -> None:
-        """Add ``k`` open orders given as columns (``_PUSHED``; a scalar stands for every row);
-        ``market``: all of them market orders (their triggers need no working out)."""
-        if k is None:
-            k = max(np.size(v) for v in cols.values())
-        need = self.n + k
-        st = self._store
-        if need > len(st["ref"]):
-            size = max(need, 2 * len(st["ref"]))
-            for name, arr in st.items():
-                grown = np.zeros(size, arr.dtype)
-                grown[: self.n] = arr[: self.n]
-                st[name] = grown
-        at = slice(self.n, need)
-        for name in _PUSHED:
-            st[name][at] = cols[name]
-        st["triggered"][at] = False
-        if market:
-            st["lo_trig"][at] = st["hi_trig"][at] = INF
-        else:
-            sign, kind, limit, stop = st["sign"][at], st["kind"][at], st["limit"][at], st["stop"][at]
-            price = np.where(kind == 1, limit, stop)  # untriggered: a limit's limit, a stop's stop
-            buy_low = (kind == 1) & (sign > 0)  # a limit buy fills on a low at or under its limit
-            sell_high = (kind == 1) & (sign < 0)
-            stop_high = (kind >= 2) & (sign > 0)  # a stop buy triggers on a high at or over its stop
-            low_side = buy_low | ((kind >= 2) & (sign < 0))
-            st["lo_trig"][at] = np.where(kind == 0, INF, np.where(low_side, price, -INF))
-            st["hi_trig"][at] = np.where(kind == 0, INF, np.where(sell_high | stop_high, price, INF))
-        self.n = need
-        self.latest_start = max(self.latest_start, int(np.max(cols["start"])))
-        self._views()
-
-    def keep(self, mask: np.ndarray) -> None:
-        """Keep only the rows of ``mask`` (the rest filled, expired or canceled)."""
-        kept = int(np.count_nonzero(mask))
-        for arr in self._store.values():
-            arr[:kept] = arr[: self.n][mask]
-        self.n = kept
-        self.latest_start = int(self._store["start"][:kept].max()) if kept else 0
-        self._views()
-
-    def to_market(self, row: int) -> None:
-        """A stop whose stop traded (and part filled): the rest is a market order."""
-        self.kind[row] = 0
-        self.lo_trig[row] = self.hi_trig[row] = INF
-
-    def trigger(self, row: int) -> None:
-        """A stop-limit's stop traded: from the next bar it rests as a limit order."""
-        self.triggered[row] = True
-        self.lo_trig[row], self.hi_trig[row] = _triggers(
-            int(self.sign[row]), 3, float(self.limit[row]), float(self.stop[row]), True
-        )
-
-
 class SimBroker:
     """The backtest's broker (see the module doc)."""
 
@@ -228,7 +69,7 @@ class SimBroker:
     def __init__(self, cfg: BrokerConfig) -> None:
         self.cfg = cfg
         self.engine: Engine | None = None
-        self.remote: RemoteOrders | None = None  # live: Alpaca fills the orders (see _remote_submit)
+        self.remote: RemoteDesk | None = None  # live: Alpaca fills the orders (core/broker/remote.py)
         self.reset(cfg)
 
     def reset(self, cfg: BrokerConfig) -> None:
@@ -240,7 +81,7 @@ class SimBroker:
         self.numbered = {"o": 0, "r": 0}  # accepted and rejected orders so far
         self.fills: list[FillRecord] = []
         self.trips: list[TripRecord] = []
-        self.book = _Book()
+        self.book = Book()
         cap = 8
         self.qty = np.zeros(cap, np.int64)
         self.avg = np.zeros(cap)
@@ -259,9 +100,6 @@ class SimBroker:
         self.exposure_sum = 0.0
         self.day_start_equity = float(cfg.initial_cash)
         self.active = False  # an order was placed: the toolbar shows the account
-        self.remote_ids: dict[str, str] = {}  # live: order id -> Alpaca's order id
-        self._remote_refs: dict[str, int] = {}  # live: Alpaca's order id -> index into self.orders
-        self._remote_due: list[RemoteUpdate] = []  # live: Alpaca's fills of a minute not stepped yet
 
     # -- lanes ----------------------------------------------------------------------------------
     def _ensure(self, lane: int) -> None:
@@ -338,7 +176,7 @@ class SimBroker:
         if rows:
             self.book.push_many(rows)
         if self.remote is not None:
-            self._remote_submit(len(self.orders) - len(placed), placed)
+            self.remote.submit(self, len(self.orders) - len(placed), placed)
         self._note_placed([o for o in placed if o.status == "open"])
         return placed
 
@@ -365,41 +203,18 @@ class SimBroker:
         checks, vectorised); None where they need the order-by-order checks (a symbol twice,
         a quantity out of range, a symbol without a close yet, a configured limit, a sale
         that would go short, or a buy the buying power would refuse) — then use that."""
-        from trader_cli.core.broker.checks import MAX_SHARES, buying_power
+        from trader_cli.core.broker.checks import market_batch_holds
 
-        cfg = self.cfg
         n = len(lanes)
-        if not n or cfg.max_per_trade is not None or cfg.max_per_symbol is not None:
-            return None
-        if cfg.max_open_positions is not None or len(np.unique(lanes)) != n:
-            return None
-        if qty.min() < 1 or qty.max() > MAX_SHARES:
+        if not n or len(np.unique(lanes)) != n:
             return None
         eng, _, when, late, start, day_close, session = self._window()
         if late or not all(s in eng.session.symbols for s in symbols):
             return None
-        self._ensure(int(lanes.max()))
-        mark = self.mark[lanes]
-        if not np.isfinite(mark).all():
+        hold = market_batch_holds(self, lanes, side == "buy", qty)
+        if hold is None:
             return None
-        b = self.book
-        size = len(self.qty)
-        if side == "buy":
-            sign = 1
-            buying = np.bincount(b.lane, np.where(b.sign > 0, b.left, 0), minlength=size)[lanes] if b.n else 0
-            covering = np.minimum(qty, np.maximum(0, -self.qty[lanes] - buying))
-            opening = qty - covering
-            fee = np.maximum(cfg.fee_min, cfg.fee_per_share * qty)
-            cost = np.where(opening > 0, opening * mark * (1 + cfg.slippage_bps / 10_000.0) + fee, 0.0)
-            if np.any((opening > 0) & (np.cumsum(cost) > buying_power(self))):
-                return None
-            hold = cost / qty
-        else:
-            sign = -1
-            selling = np.bincount(b.lane, np.where(b.sign < 0, b.left, 0), minlength=size)[lanes] if b.n else 0
-            if np.any(qty > np.maximum(0, self.qty[lanes] - selling)):
-                return None
-            hold = np.zeros(n)
+        sign = 1 if side == "buy" else -1
         first = len(self.orders)
         o = self.numbered["o"]
         placed = [  # positional: OrderRecord's field order (id … for_session)
@@ -420,7 +235,7 @@ class SimBroker:
             market=True,
         )  # fmt: skip
         if self.remote is not None:
-            self._remote_submit(first, placed)
+            self.remote.submit(self, first, placed)
             placed_open = [o for o in placed if o.is_open]
             if placed_open:
                 self._note_placed(placed_open)
@@ -490,8 +305,8 @@ class SimBroker:
             raise SessionStateError(
                 f"order {order_id} is {order.status}, not open; nothing to cancel (see: orders --all)"
             )
-        if self.remote is not None and order_id in self.remote_ids:
-            self._remote_cancel(order_id)
+        if self.remote is not None:
+            self.remote.cancel(order_id)
         idx = self.orders.index(order)
         self.book.keep(self.book.ref != idx)
         order.status, order.reason = "canceled", "canceled by request"
@@ -521,7 +336,7 @@ class SimBroker:
         One vectorised test finds the orders the bar's low or high reaches (most minutes: none);
         only those are priced, one by one. Live: Alpaca's fills first (its orders never match here)."""
         if self.remote is not None:
-            self._remote_stage(minute)
+            self.remote.stage(self, minute)
         b = self.book
         if not b.n:
             return
@@ -686,76 +501,3 @@ class SimBroker:
     def open_orders(self) -> list[OrderRecord]:
         """The orders that may still fill."""
         return [o for o in self.orders if o.is_open]
-
-    # -- the live hook: orders placed and filled at a remote broker (None in a backtest) ---------------
-    def _remote_submit(self, first: int, placed: list[OrderRecord]) -> None:
-        """Submit the accepted ones of ``placed`` (``self.orders[first:]``) to the remote broker;
-        one it refuses is rejected here with its reason. The book keeps the rest for the account's
-        checks, with triggers no bar reaches: only the remote's fills fill them."""
-        assert self.remote is not None
-        b = self.book
-        for idx, order in enumerate(placed, start=first):
-            if not order.is_open:
-                continue
-            try:
-                alpaca_id = self.remote.submit(
-                    order.symbol, order.side, order.qty, order.type, order.limit, order.stop, order.tif, order.id
-                )
-            except RemoteError as err:
-                b.keep(b.ref != idx)
-                order.status, order.reason = "rejected", str(err)
-                continue
-            self.remote_ids[order.id] = alpaca_id
-            self._remote_refs[alpaca_id] = idx
-            row = b.ref == idx
-            b.lo_trig[row], b.hi_trig[row] = -INF, INF
-
-    def _remote_cancel(self, order_id: str) -> None:
-        """Cancel at the remote broker first; its refusal leaves the order open here."""
-        assert self.remote is not None
-        try:
-            self.remote.cancel(self.remote_ids[order_id])
-        except RemoteError as err:
-            raise SessionStateError(f"{err}; order {order_id} stays open (its fill shows at the next minute)") from None
-
-    def _remote_stage(self, minute: Minute) -> None:
-        """Poll the remote broker (while orders are open there) and apply its fills due by this
-        minute at this minute: a fill of a later bar waits for that bar's step."""
-        assert self.remote is not None
-        t = minute.start_ns
-        if any(self.orders[i].is_open for i in self._remote_refs.values()):
-            try:
-                self._remote_due.extend(self.remote.poll())
-            except RemoteError as err:
-                self._engine().events.emit("order", f"{err} (polled again next minute)")
-        waiting: list[RemoteUpdate] = []
-        held: set[str] = set()
-        for update in self._remote_due:
-            if update.alpaca_id in held or (update.filled_at_ns or 0) > t:
-                held.add(update.alpaca_id)
-                waiting.append(update)
-            else:
-                self._remote_apply(update, t)
-        self._remote_due = waiting
-        self._flush_fills()
-
-    def _remote_apply(self, update: RemoteUpdate, t: int) -> None:
-        """One remote order's new state: the shares it filled since (at the price that makes the
-        order's average the remote's), then its end if the remote ended it."""
-        from trader_cli.core.broker.accounting import apply_fill
-
-        idx = self._remote_refs.get(update.alpaca_id)
-        if idx is None or not self.orders[idx].is_open:
-            return
-        order, b = self.orders[idx], self.book
-        rows = np.flatnonzero(b.ref == idx)
-        qty = min(update.filled_qty - order.filled_qty, int(b.left[rows[0]]) if len(rows) else 0)
-        if qty > 0 and update.avg_price is not None:
-            paid = update.avg_price * (order.filled_qty + qty) - (order.avg_fill_price or 0.0) * order.filled_qty
-            apply_fill(self, int(rows[0]), qty, paid / qty, t)
-            b.left[rows[0]] -= qty
-        ended = REMOTE_ENDED.get(update.status)
-        if ended is not None and order.is_open:
-            order.status, order.reason = ended, f"{update.status} at Alpaca"  # type: ignore[assignment]
-        if not order.is_open:
-            b.keep(b.ref != idx)

@@ -1,0 +1,124 @@
+"""A strategy's needs (``Strategy.needs()``: symbols, intervals, indicators), checked and then
+provisioned through analyze → validate → provision with source ``strategy``, all or nothing;
+and ``added``: an addition a plugin made, counted and named in the symbol's metadata."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from trader_cli.core.errors import PluginError, TraderCliError
+from trader_cli.core.intervals import BASE_1M, Interval
+from trader_cli.core.plugins.api import CONFIG_SYMBOLS, Strategy, indicator_key
+from trader_cli.core.plugins.loader import USER_ERRORS
+from trader_cli.core.provenance import Source
+
+if TYPE_CHECKING:
+    from trader_cli.core.engine import Engine
+    from trader_cli.core.plugins.host import Slot
+
+
+def provision(eng: Engine, slot: Slot, strategy: Strategy) -> None:
+    """A strategy's needs through the pipeline, source strategy: every addition is analyzed
+    and validated first, and any that cannot go ahead fails the load with nothing added
+    (all or an error); then the slot takes the symbols, intervals and indicator keys."""
+    from trader_cli.core.provisioning.pipeline import add
+
+    assert eng.config is not None
+    symbols, intervals, indicators = _needs(eng, slot, strategy)
+    rule = f"needed by {slot.name}"
+    planned: list[tuple[str, str, dict[str, Any]]] = [("symbol", sym, {}) for sym in symbols]
+    planned += [("bar", sym, {"interval": iv}) for sym in symbols for iv in intervals if iv != BASE_1M]
+    planned += [("indicator", sym, {"indicator": spec}) for sym in symbols for spec in indicators]
+    problems = _precheck(eng, planned)
+    if problems:
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise PluginError(f"{slot.name}: not loaded, nothing added: {'; '.join(problems[:3])}{more}")
+    failures: list[str] = []
+    for operation, sym, kw in planned:
+        try:
+            added(eng, slot, add(eng, operation, sym, Source.strategy, **kw), rule)  # type: ignore[arg-type]
+        except TraderCliError as err:
+            failures.append(f"{operation} {sym}: {err}")
+    if failures:
+        raise PluginError(
+            f"{slot.name}: not loaded; provisioning failed after its checks passed ({'; '.join(failures[:3])}); "
+            "what was added stays in the session (see: data session)"
+        )
+    slot.symbols = [s for s in symbols if s in eng.session.symbols]
+    slot.intervals = intervals
+    slot.keys = [indicator_key(name, params, iv.name) for name, params, iv in indicators]
+    slot._lanes = None  # the symbols may differ from a previous load's
+    slot._banks = {}
+
+
+def _needs(
+    eng: Engine, slot: Slot, strategy: Strategy
+) -> tuple[list[str], list[Interval], list[tuple[str, list[float], Interval]]]:
+    """What ``needs()`` returned, checked: (symbols, intervals, indicators)."""
+    from trader_cli.core.plugins.api import Needs
+
+    assert eng.config is not None
+    try:
+        needs = strategy.needs()
+    except USER_ERRORS as err:  # user code
+        raise PluginError(f"{slot.name}: needs() raised {type(err).__name__}: {err}") from err
+    if not isinstance(needs, Needs):
+        raise PluginError(
+            f"{slot.name}: needs() returned {type(needs).__name__}; return Needs(symbols=…, intervals=…, indicators=…)"
+        )
+    cfg = eng.config.session_data_config
+    if needs.symbols == CONFIG_SYMBOLS:
+        symbols = [s for s in cfg.symbols if s in eng.session.symbols]
+    elif isinstance(needs.symbols, (list, tuple)) and all(isinstance(x, str) for x in needs.symbols):
+        symbols = list(dict.fromkeys(x.strip().upper() for x in needs.symbols))
+    else:
+        raise PluginError(f'{slot.name}: Needs.symbols must be a list of tickers or "config" (got {needs.symbols!r})')
+    if isinstance(needs.intervals, str) or not all(isinstance(x, str) for x in needs.intervals):
+        raise PluginError(f'{slot.name}: Needs.intervals must be a list such as ["5m"] (got {needs.intervals!r})')
+    try:
+        intervals = sorted({Interval.parse(iv) for iv in needs.intervals} or {Interval.parse(cfg.base_interval)})
+    except TraderCliError as err:
+        raise PluginError(f"{slot.name}: Needs.intervals: {err}") from None
+    indicators = []
+    for item in needs.indicators:
+        ok = isinstance(item, (list, tuple)) and len(item) == 3 and isinstance(item[0], str)
+        ok = ok and isinstance(item[1], (list, tuple)) and isinstance(item[2], str)
+        if not ok:
+            raise PluginError(
+                f'{slot.name}: each of Needs.indicators is (name, params, interval), e.g. ("ema", [10], "5m") '
+                f"(got {item!r})"
+            )
+        try:
+            indicators.append((item[0], list(item[1]), Interval.parse(item[2])))
+        except TraderCliError as err:
+            raise PluginError(f"{slot.name}: indicator {item!r}: {err}") from None
+    if not symbols:
+        raise PluginError(f"{slot.name}: it needs no symbol the session has (Needs.symbols={needs.symbols!r})")
+    return symbols, intervals, indicators
+
+
+def _precheck(eng: Engine, planned: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+    """Analyze and validate every planned addition (nothing changes); what would fail."""
+    from trader_cli.core.provisioning.pipeline import analyze
+
+    problems = []
+    for operation, sym, kw in planned:
+        try:
+            req = analyze(eng, operation, sym, Source.strategy, **kw)  # type: ignore[arg-type]
+        except TraderCliError as err:
+            problems.append(f"{operation} {sym}: {err}")
+            continue
+        if not req.can_proceed:
+            problems.append(f"{operation} {sym}: {'; '.join(req.validation_errors) or req.outcome}")
+    return problems
+
+
+def added(eng: Engine, slot: Slot, result: Any, rule: str) -> None:
+    """Count an addition and name the plugin in the symbol's metadata."""
+    if result.report is None:  # a duplicate: nothing was added
+        return
+    slot.adds += 1
+    data = eng.session.get(result.requirements.symbol)
+    if data is not None and result.requirements.outcome in ("create", "upgrade"):  # the plugin brought it
+        data.metadata.plugin = slot.origin
+        data.metadata.rule = rule

@@ -1,0 +1,242 @@
+"""What a plugin's views read and do through: ``StrategySource`` behind a strategy callback's
+``BarsView`` (this bar's values, indicators, previous values, positions, history, orders) and
+``ScannerSource`` behind a scanner's ``ScanView`` (the universe, reads cut at the clock, adds
+through the pipeline). Everything handed out is a read-only copy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+
+from trader_cli.core.bars import OPEN_AFTER_MIDNIGHT_NS, Bars, aggregate, session_bars
+from trader_cli.core.errors import PluginError, SessionStateError, TraderCliError
+from trader_cli.core.intervals import BASE_1M, Interval
+from trader_cli.core.plugins.api import BarsView, ScanView
+from trader_cli.core.plugins.needs import added
+from trader_cli.core.provenance import Source
+
+if TYPE_CHECKING:
+    from trader_cli.core.broker.models import OrderRecord as Order
+    from trader_cli.core.broker.models import Side, TimeInForce
+    from trader_cli.core.plugins.host import PluginHost, Slot
+
+
+def frozen(a: np.ndarray) -> np.ndarray:
+    a = np.array(a)
+    a.flags.writeable = False
+    return a
+
+
+def current_values(stream: Any, lanes: np.ndarray, bank_of: np.ndarray) -> dict[str, np.ndarray]:
+    """A stream's latest values (this bar's) for replay ``lanes`` (NaN where not a member);
+    ``bank_of``: replay lane → bank lane (-1: none)."""
+    blanes = (
+        np.where(lanes < len(bank_of), bank_of[np.minimum(lanes, len(bank_of) - 1)], -1)
+        if len(bank_of)
+        else (np.full(len(lanes), -1))
+    )
+    ok = blanes >= 0
+    if ok.all():
+        latest: dict[str, np.ndarray] = stream.bank.latest_of(blanes)
+        return latest
+    out = {o: np.full(len(lanes), np.nan) for o in stream.outputs}
+    if ok.any():
+        got = stream.bank.latest_of(blanes[ok])
+        for o in stream.outputs:
+            out[o][ok] = got[o]
+    return out
+
+
+class StrategySource:
+    """What a strategy's ``BarsView`` reads and does through (one callback's)."""
+
+    def __init__(self, host: PluginHost, slot: Slot, lanes: np.ndarray) -> None:
+        self.host, self.slot, self.lanes = host, slot, lanes
+
+    def _stream(self, key: str) -> Any:
+        stream = self.host.eng.hub.streams.get(key)
+        if stream is None:
+            have = ", ".join(sorted(self.slot.keys)) or "none"
+            raise PluginError(f"no indicator {key} in the session (this strategy's: {have}; declare it in needs())")
+        return stream
+
+    def _output(self, stream: Any, key: str, output: str | None) -> str:
+        out = output or stream.outputs[0]
+        if out not in stream.outputs:
+            raise PluginError(f"{key} has no output {out} (outputs: {', '.join(stream.outputs)})")
+        return str(out)
+
+    def indicator(self, view: BarsView, key: str, output: str | None, previous: bool) -> np.ndarray:
+        stream = self._stream(key)
+        out = self._output(stream, key, output)
+        if not previous:
+            return frozen(self.host.current(self.slot, key, stream, self.lanes)[out])
+        store = self.slot.prev.get(key, {}).get(out)
+        if store is None:
+            return frozen(np.full(len(self.lanes), np.nan))
+        vals = np.full(len(self.lanes), np.nan)
+        ok = self.lanes < len(store)
+        vals[ok] = store[self.lanes[ok]]
+        return frozen(vals)
+
+    def positions(self, view: BarsView) -> np.ndarray:
+        broker = self.host.eng.broker
+        if len(self.lanes):
+            broker._ensure(int(self.lanes.max()))
+        return frozen(broker.qty[self.lanes])
+
+    def history(self, symbol: str, interval: str, last: int | None) -> Bars:
+        from trader_cli.core import queries
+
+        eng = self.host.eng
+        data, iv = queries.holding(eng, symbol, interval)
+        bars = queries.series(eng, data, iv)
+        return bars.slice(max(0, len(bars) - last)) if last is not None else bars
+
+    def order(self, view: BarsView, side: str, which: Any, qty: Any, limit: Any, stop: Any, tif: str) -> list[Order]:
+        from trader_cli.core.broker.models import OrderRequest
+
+        idx = _select(which, view.symbols)
+        qtys, limits, stops = (
+            _per(x, idx, len(view.symbols), name) for x, name in ((qty, "qty"), (limit, "limit"), (stop, "stop"))
+        )
+        if tif not in ("day", "gtc"):
+            raise PluginError(f"order tif '{tif}': use day or gtc")
+        if limit is None and stop is None and len(idx):  # market orders: checked at once where they can be
+            want = np.asarray(qtys)
+            if want.dtype.kind in "iu" or (want.dtype.kind == "f" and np.all(np.mod(want, 1) == 0)):
+                placed = self.host.eng.broker.submit_market(
+                    [str(s) for s in view.symbols[idx].tolist()], self.lanes[idx], cast("Side", side),
+                    want.astype(np.int64), cast("TimeInForce", tif), self.slot.origin,
+                )  # fmt: skip
+                if placed is not None:
+                    self.slot.orders += len(placed)
+                    return placed
+        reqs = []
+        for k, i in enumerate(idx.tolist()):
+            q = qtys[k]
+            if isinstance(q, float) and q.is_integer():
+                q = int(q)
+            if not isinstance(q, int) or isinstance(q, bool):
+                raise PluginError(f"order qty {q!r} for {view.symbols[i]}: give a whole number of shares")
+            reqs.append(
+                OrderRequest(
+                    symbol=str(view.symbols[i]), side=cast("Side", side), qty=q, limit=_num(limits[k]),
+                    stop=_num(stops[k]), tif=cast("TimeInForce", tif), origin=self.slot.origin,
+                )
+            )  # fmt: skip
+        placed = self.host.eng.broker.submit_many(reqs) if reqs else []
+        self.slot.orders += len(placed)
+        return placed
+
+
+def _select(which: Any, symbols: np.ndarray) -> np.ndarray:
+    """Indices into ``symbols`` from a boolean mask, indices or names."""
+    arr = np.asarray(which)
+    if arr.dtype == bool:
+        if arr.shape != symbols.shape:
+            raise PluginError(f"an order mask has {arr.size} entries for {len(symbols)} symbols")
+        return np.flatnonzero(arr)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64).ravel()
+    names = {str(s): i for i, s in enumerate(symbols.tolist())}
+    try:
+        return np.array([names[str(w).upper()] for w in np.atleast_1d(arr).tolist()], dtype=np.int64)
+    except KeyError as err:
+        raise PluginError(f"order for {err.args[0]}: not one of this callback's symbols") from None
+
+
+def _per(x: Any, idx: np.ndarray, total: int, name: str) -> list[Any]:
+    """One value per selected symbol: a scalar for all, one per selected symbol, or one per
+    symbol of the callback (then the selected ones are taken)."""
+    n = len(idx)
+    if x is None or np.isscalar(x):
+        one = x.item() if isinstance(x, np.generic) else x
+        return [one] * n
+    arr = np.asarray(x).ravel()
+    if len(arr) == n:
+        return list(arr.tolist())
+    if len(arr) == total:
+        return list(arr[idx].tolist())
+    raise PluginError(f"{len(arr)} {name} values for {n} selected symbols (give one, {n}, or one per symbol: {total})")
+
+
+def _num(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+class ScannerSource:
+    """What a scanner's ``ScanView`` reads and adds through."""
+
+    def __init__(self, host: PluginHost, slot: Slot) -> None:
+        self.host, self.slot = host, slot
+
+    def universe(self, interval: str) -> list[str]:
+        return self.host.eng.feed.universe(Interval.parse(interval))
+
+    def in_session(self, symbol: str) -> bool:
+        return symbol.upper() in self.host.eng.session.symbols
+
+    def read(self, symbols: Sequence[str], interval: str, days: int) -> dict[str, Bars]:
+        eng = self.host.eng
+        book = eng.replay.book
+        assert book is not None
+        iv = Interval.parse(interval)
+        back = eng.calendar.trading_days_back(book.day, max(0, days - 1))
+        start = eng.calendar.open_close(back[0] if back else book.day)[0]
+        if iv.is_intraday:
+            end = book.now_ns - iv.seconds * 1_000_000_000 + 1  # bars that ended by now
+        else:  # a daily bar is stamped at its day's New York midnight: today's only once closed
+            midnight = book.open_ns - OPEN_AFTER_MIDNIGHT_NS
+            end = midnight + 1 if book.now_ns >= book.close_ns else midnight
+        out = {}
+        for raw in symbols:
+            sym = raw.upper()
+            stored = eng.feed.intervals_for(sym)
+            if iv.name in stored:
+                bars = eng.feed.read(sym, iv, start if iv.is_intraday else None, end)
+            elif "1m" in stored:  # built from the 1m bars, as the session builds its own
+                closed = book.now_ns >= book.close_ns
+                upto = book.now_ns if iv.is_intraday else (book.close_ns if closed else book.open_ns)
+                base = session_bars(eng.feed.read(sym, BASE_1M, start if iv.is_intraday else None, upto), eng.calendar)
+                bars = aggregate(base, iv, eng.calendar)
+                if iv.is_intraday:  # only bars that ended by now
+                    bars = bars.slice(0, int(np.searchsorted(bars.ts, end, "left")))
+            else:
+                continue  # nothing stored for it: left out (the scanner sees no bars)
+            out[sym] = bars if iv.is_intraday else bars.slice(max(0, len(bars) - days))
+        return out
+
+    def previous_close(self, symbols: Sequence[str]) -> dict[str, float]:
+        eng = self.host.eng
+        book = eng.replay.book
+        assert book is not None
+        prev = eng.calendar.previous_trading_day(book.day)
+        if prev is None:
+            return {s.upper(): float("nan") for s in symbols}
+        o, c = eng.calendar.open_close(prev)
+        out = {}
+        for raw in symbols:
+            sym = raw.upper()
+            bars = eng.feed.read(sym, BASE_1M, o, c) if "1m" in eng.feed.intervals_for(sym) else Bars.empty()
+            out[sym] = float(bars.close[-1]) if len(bars) else float("nan")
+        return out
+
+    def add(self, view: ScanView, operation: str, symbol: str, rule: str, **kw: Any) -> bool:
+        from trader_cli.core.provisioning.pipeline import add
+
+        if "interval" in kw:
+            kw["interval"] = Interval.parse(kw["interval"])
+        if "indicator" in kw:
+            name, params, iv = kw["indicator"]
+            kw["indicator"] = (name, params, Interval.parse(iv))
+        try:
+            result = add(self.host.eng, operation, symbol, Source.scanner, **kw)  # type: ignore[arg-type]
+        except (TraderCliError, SessionStateError) as err:
+            self.slot.add_failures += 1
+            self.slot.last_error = f"add {operation} {symbol.upper()}: {err}"
+            return False
+        added(self.host.eng, self.slot, result, rule or f"{self.slot.name} at {view.now:%H:%M}")
+        return True
