@@ -100,7 +100,7 @@ def make_context(**kw: Any) -> AppContext:
 
 def main(argv: list[str]) -> int:
     """Entry point: no arguments opens the shell (or reads a script from a non-terminal stdin)."""
-    from trader_cli.core.store import raise_open_files_limit
+    from trader_cli.core.file_limits import raise_open_files_limit
 
     raise_open_files_limit()  # a session of hundreds of symbols keeps their files open
     obj = make_context()

@@ -57,10 +57,6 @@ def _count(n: int, what: str) -> str:
     return f"{n} {what}{'s' if n != 1 else ''}"
 
 
-def _or_nan(x: float | None) -> float:
-    return float("nan") if x is None else float(x)
-
-
 class SimBroker:
     """The backtest's broker (see the module doc)."""
 
@@ -170,8 +166,9 @@ class SimBroker:
             buy = req.side == "buy"
             ledger.accept(lane, buy, req.qty, hold)
             rows.append(
-                (lane, 1 if buy else -1, req.qty, TYPES[req.type], _or_nan(req.limit), _or_nan(req.stop), start,
-                 day_close if req.tif == "day" else FAR, len(self.orders) - 1, hold)
+                (lane, 1 if buy else -1, req.qty, TYPES[req.type], np.nan if req.limit is None else req.limit,
+                 np.nan if req.stop is None else req.stop, start, day_close if req.tif == "day" else FAR,
+                 len(self.orders) - 1, hold)
             )  # fmt: skip
         if rows:
             self.book.push_many(rows)
