@@ -26,11 +26,7 @@ def start(
 ) -> StartResult:
     """Validate and provision every config symbol, then start (or hold) the replay clock; on
     any failure the engine is back to stopped with nothing loaded."""
-    if config.mode != "backtest":
-        raise SessionStateError(
-            'live mode needs a broker connection, which this build does not have (set "mode": "backtest")'
-        )
-    assert config.backtest_config is not None
+    assert config.mode == "backtest" and config.backtest_config is not None, "live sessions: live/session.py"
     bt = config.backtest_config
     days = eng.calendar.trading_days(bt.start_date, bt.end_date)
     if not days:

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from trader_cli.core.errors import UsageError
-from trader_cli.sweep.tasks import run_task, spec_hash, version
+from trader_cli.sweep.engines import failed_row
+from trader_cli.sweep.tasks import run_task, version
 
 CONNECT_TIMEOUT_S = 8
 
@@ -73,8 +74,7 @@ class DaskEngine:
                 spec = futures[fut]
                 if fut.status == "error":
                     why = f"the Dask task failed: {type(fut.exception()).__name__}: {fut.exception()}"
-                    yield {"spec_hash": spec_hash(spec), "params": spec.get("params", {}), "report": None,
-                           "error": why, "seconds": None}  # fmt: skip
+                    yield failed_row(spec, why)
                     continue
                 yield fut.result()
         finally:

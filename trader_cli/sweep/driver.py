@@ -18,7 +18,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -167,23 +168,30 @@ def run_sweep(
     todo = [s for s in specs if spec_hash(s) not in done]
     skipped = len(specs) - len(todo)
     ran = 0
-    fd = os.open(out / RESULTS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        results = engine.run(todo)
-        try:
-            for row in results:
-                os.write(fd, (json.dumps(row, default=str) + "\n").encode())  # one write a line: whole or cut
-                os.fsync(fd)
-                ran += 1
-                if on_result is not None:
-                    on_result(row, ran, len(todo))
-        finally:
-            close = getattr(results, "close", None)
-            if close is not None:
-                close()  # Ctrl-C: the pending tasks are cancelled, the finished ones are written
-    finally:
-        os.close(fd)
+    with closing(_appended(engine, todo, out)) as rows:
+        for row in rows:
+            ran += 1
+            if on_result is not None:
+                on_result(row, ran, len(todo))
     return ran, skipped
+
+
+def _appended(engine: Engine, specs: list[dict[str, Any]], out: Path) -> Generator[dict[str, Any], None, None]:
+    """``engine.run(specs)``, each row appended to results.jsonl (one write a line, fsynced:
+    whole or cut) before it is handed on; closed early (Ctrl-C), the engine cancels what is
+    pending and what finished is written."""
+    fd = os.open(out / RESULTS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    results = engine.run(specs)
+    try:
+        for row in results:
+            os.write(fd, (json.dumps(row, default=str) + "\n").encode())
+            os.fsync(fd)
+            yield row
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+        os.close(fd)
 
 
 def _write_meta(out: Path, meta: dict[str, Any]) -> None:
@@ -256,33 +264,28 @@ def run_tpe(
         k: optuna.distributions.CategoricalDistribution(v) for k, v in axes.items()
     }
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    fd = os.open(out / RESULTS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     ran = reused = 0
-    try:
-        while ran + reused < trials:
-            batch = [study.ask(dists) for _ in range(min(max(1, engine.workers), trials - ran - reused))]
-            todo, told = [], []
-            for trial in batch:
-                spec = by_combo[json.dumps(trial.params, sort_keys=True)]
-                row = known.get(spec_hash(spec))
-                if row is not None:
-                    told.append((trial, row))
-                else:
-                    todo.append((trial, spec))
-            for trial, row in told:
-                study.tell(trial, _metric_of(row, metric))
-                reused += 1
-            by_hash = {spec_hash(s): t for t, s in todo}
-            for row in engine.run([s for _, s in todo]):
-                os.write(fd, (json.dumps(row, default=str) + "\n").encode())
-                os.fsync(fd)
+    while ran + reused < trials:
+        batch = [study.ask(dists) for _ in range(min(max(1, engine.workers), trials - ran - reused))]
+        todo, told = [], []
+        for trial in batch:
+            spec = by_combo[json.dumps(trial.params, sort_keys=True)]
+            row = known.get(spec_hash(spec))
+            if row is not None:
+                told.append((trial, row))
+            else:
+                todo.append((trial, spec))
+        for trial, row in told:
+            study.tell(trial, _metric_of(row, metric))
+            reused += 1
+        by_hash = {spec_hash(s): t for t, s in todo}
+        with closing(_appended(engine, [s for _, s in todo], out)) as rows:
+            for row in rows:
                 known[row["spec_hash"]] = row
                 study.tell(by_hash[row["spec_hash"]], _metric_of(row, metric))
                 ran += 1
                 if on_result is not None:
                     on_result(row, ran + reused, trials)
-    finally:
-        os.close(fd)
     return ran, reused
 
 

@@ -65,12 +65,13 @@ class LocalEngine:
             try:
                 yield alone.submit(run_task, spec).result()
             except BrokenProcessPool:
-                yield _failed(spec, "its worker process died, also when run alone (killed or out of memory)")
+                yield failed_row(spec, "its worker process died, also when run alone (killed or out of memory)")
             finally:
                 alone.shutdown(wait=False, cancel_futures=True)
 
 
-def _failed(spec: dict[str, Any], why: str) -> dict[str, Any]:
+def failed_row(spec: dict[str, Any], why: str) -> dict[str, Any]:
+    """The result row of a task that did not run to its end on its worker."""
     return {
         "spec_hash": spec_hash(spec),
         "params": spec.get("params", {}),
