@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         if engine == "local" and (address or scheduler_file):
             raise UsageError("--address and --scheduler-file are for --engine dask")
         from trader_cli.sweep.driver import build_specs, run_sweep
-        from trader_cli.sweep.engines import LocalEngine
+        from trader_cli.sweep.engines import Engine, LocalEngine
 
         config = Path(target[0])
         obj.config_path = str(config)
@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
         meta |= {"metric": metric, "engine": engine, "grid": list(param or []), "search": search}
         meta["tasks"] = (trials or min(len(specs), 20)) if search == "tpe" else len(specs)
         folder = Path(out)
-        runner: Any
+        runner: Engine
         if engine == "dask":
             from trader_cli.sweep.dask_engine import DaskEngine
 
@@ -106,9 +106,7 @@ def register(app: typer.Typer) -> None:
             interrupted = True
             ran = board.count
         finally:
-            close = getattr(runner, "close", None)
-            if close is not None:
-                close()
+            runner.close()
         res = _show(folder, metric, top)
         head = "interrupted (Ctrl-C): the pending tasks were cancelled; " if interrupted else ""
         tail = "; re-run the same sweep to finish it" if interrupted else ""
@@ -127,7 +125,7 @@ class _LiveBoard:
         self.live: Any = None
 
     def __enter__(self) -> _LiveBoard:
-        if self.console is not None and getattr(self.console, "is_terminal", False):
+        if self.console.is_terminal:
             from rich.live import Live
 
             self.live = Live(self._table(), console=self.console, transient=True, refresh_per_second=4)

@@ -69,9 +69,8 @@ def start_demo(obj: Any, speed: float, symbols: list[str], day: dt.date, at: str
         raise UsageError(f"the bundled sample is not at {SAMPLE} (regenerate it: scripts/make_sample_data.py)")
     for k, v in DEMO_KEYS.items():
         os.environ.setdefault(k, v)
-    old = getattr(obj, "demo_server", None)
-    if old is not None:
-        old.stop()
+    if obj.demo_server is not None:
+        obj.demo_server.stop()
     server = LoopbackAlpaca(SAMPLE, os.environ["APCA_API_KEY_ID"], os.environ["APCA_API_SECRET_KEY"]).start()
     obj.demo_server = server
     server.play(LiveClock(int(start.timestamp() * 1e9), speed))

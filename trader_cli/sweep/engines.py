@@ -30,6 +30,10 @@ class Engine(Protocol):
         """Each spec's result (run_task's), in the order they finish."""
         ...
 
+    def close(self) -> None:
+        """Let go of what the engine holds (a cluster connection)."""
+        ...
+
 
 class LocalEngine:
     """A process pool (see the module doc)."""
@@ -38,6 +42,9 @@ class LocalEngine:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
+
+    def close(self) -> None:
+        """Nothing held between sweeps: each run's pool ends with it."""
 
     def run(self, specs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Each result as its task finishes; closing the iterator cancels what has not started.
