@@ -8,6 +8,7 @@ no holiday or early close is written by hand here.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import threading
 import time
@@ -233,6 +234,12 @@ def to_ny(ts_ns: int) -> dt.datetime:
     from zoneinfo import ZoneInfo
 
     return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=ZoneInfo("America/New_York"))
+
+
+@functools.lru_cache(maxsize=256)
+def ny_at(ts_ns: int) -> dt.datetime:
+    """``to_ny``, remembered: a minute's callbacks, orders and fills share one datetime."""
+    return to_ny(ts_ns)
 
 
 def iso_utc(ts_ns: int) -> str:

@@ -21,30 +21,27 @@ def fee_for(broker: SimBroker, qty: int) -> float:
     return max(cfg.fee_min, cfg.fee_per_share * qty)
 
 
-def apply_fills(broker: SimBroker, rows: list[int], qtys: list[int], prices: list[float], t: int) -> None:
-    """Fill open-book ``rows`` at the bar starting ``t``: the account's arrays updated at once
-    for the minute's fills (one order per symbol, the usual case), else one fill after another;
-    then each fill's record, its order, and its round trip."""
+def apply_fills(broker: SimBroker, rows: np.ndarray, qty: np.ndarray, price: np.ndarray, t: int) -> None:
+    """Fill open-book ``rows`` (``qty`` shares each at ``price``) at the bar starting ``t``: the
+    account's arrays updated at once for the minute's fills (one order per symbol, the usual
+    case), else one fill after another; then each fill's record, its order, and its round trip."""
     b = broker.book
-    idx = np.asarray(rows, dtype=np.int64)
-    lanes = b.lane[idx]
-    if len(rows) == 1 or len(np.unique(lanes)) != len(rows):
-        for row, one_qty, one_price in zip(rows, qtys, prices, strict=True):
+    lanes = b.lane[rows]
+    if len(rows) == 1 or len(set(lanes.tolist())) != len(rows):
+        for row, one_qty, one_price in zip(rows.tolist(), qty.tolist(), price.tolist(), strict=True):
             apply_fill(broker, row, one_qty, one_price, t)
         return
     broker._ensure(int(lanes.max()))
-    qty = np.asarray(qtys, dtype=np.int64)
-    price = np.asarray(prices, dtype=np.float64)
     cfg = broker.cfg
     fee = np.maximum(cfg.fee_min, cfg.fee_per_share * qty)
-    signed = b.sign[idx] * qty
+    signed = b.sign[rows] * qty
     before = broker.qty[lanes]
     after = before + signed
     avg = broker.avg[lanes]
     adding = (before == 0) | ((before > 0) == (signed > 0))
     closed = np.where(adding, 0, np.minimum(np.abs(before), qty))
     realized = (price - avg) * closed * np.sign(before)
-    grown = np.divide(avg * np.abs(before) + price * qty, np.abs(after), out=np.zeros(len(idx)), where=after != 0)
+    grown = np.divide(avg * np.abs(before) + price * qty, np.abs(after), out=np.zeros(len(rows)), where=after != 0)
     flipped = (after != 0) & ((after > 0) != (before > 0)) & ~adding
     broker.avg[lanes] = np.where(adding, grown, np.where(flipped, price, np.where(after == 0, 0.0, avg)))
     broker.qty[lanes] = after
@@ -58,7 +55,7 @@ def apply_fills(broker: SimBroker, rows: list[int], qtys: list[int], prices: lis
     if unmarked.any():
         broker.mark[lanes[unmarked]] = price[unmarked]
     when = broker.ny_time(t)
-    columns = (b.ref[idx], qty, price, fee, lanes, flow, signed, before, after, realized)
+    columns = (b.ref[rows], qty, price, fee, lanes, flow, signed, before, after, realized - fee)
     cash, held, orders, fills, trips = (
         broker.origin_cash,
         broker.origin_qty,
@@ -66,21 +63,23 @@ def apply_fills(broker: SimBroker, rows: list[int], qtys: list[int], prices: lis
         broker.fills,
         broker._trip_open,
     )
+    append = fills.append
     for ref, q, px, f, lane, fl, sg, was, now, won in zip(*(c.tolist() for c in columns), strict=True):
         order = orders[ref]
         origin = order.origin
         cash[origin] = cash.get(origin, 0.0) - fl
-        held[(origin, lane)] = held.get((origin, lane), 0) + sg
-        fills.append(FillRecord(order.id, order.symbol, order.side, q, px, f, when))
+        key = (origin, lane)
+        held[key] = held.get(key, 0) + sg
+        append(FillRecord(order.id, order.symbol, order.side, q, px, f, when))
         if order.filled_qty == 0 and q >= order.qty and origin != "adhoc":  # a plugin's whole fill
             order.avg_fill_price, order.filled_qty, order.filled_at, order.status = px, q, when, "filled"
             broker.note_plugin_fill(origin, order.side, when)
         else:
             _record(broker, order, q, px, f, when)
         if was == 0:  # a round trip opens (see _round_trip)
-            trips[lane] = (t, won - f)
+            trips[lane] = (t, won)
         else:
-            _round_trip(broker, order.symbol, lane, was, now, won - f, t)
+            _round_trip(broker, order.symbol, lane, was, now, won, t)
 
 
 def _record(broker: SimBroker, order: OrderRecord, qty: int, price: float, fee: float, when: dt.datetime) -> None:

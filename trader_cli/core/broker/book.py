@@ -102,7 +102,8 @@ class Book:
                 st["sign"][at], st["kind"][at], st["limit"][at], st["stop"][at], st["triggered"][at]
             )
         self.n = need
-        self.latest_start = max(self.latest_start, int(np.max(cols["start"])))
+        start = cols["start"]
+        self.latest_start = max(self.latest_start, start if isinstance(start, int) else int(np.max(start)))
         self._views()
 
     def keep(self, mask: np.ndarray) -> None:

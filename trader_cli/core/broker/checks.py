@@ -171,19 +171,23 @@ def _limits(
     return None
 
 
-def market_batch_holds(broker: SimBroker, lanes: np.ndarray, buy: bool, qty: np.ndarray) -> np.ndarray | None:
-    """``refusal`` for market orders of distinct lanes at once, each checked against the book as
-    the earlier ones of the batch leave it: what each share holds back of buying power, or None
-    where the batch needs the order-by-order checks (a configured limit, a quantity out of range,
-    a lane without a close yet, a sale that would go short, a buy the buying power refuses)."""
+def market_batch_holds(
+    broker: SimBroker, lanes: np.ndarray, buy: bool, qty: np.ndarray, top_lane: int
+) -> np.ndarray | None:
+    """``refusal`` for market orders of distinct lanes at once (``top_lane``: the highest), each
+    checked against the book as the earlier ones of the batch leave it: what each share holds back
+    of buying power, or None where the batch needs the order-by-order checks (a configured limit,
+    a quantity out of range, a lane without a close yet, a sale that would go short, a buy the
+    buying power refuses)."""
     cfg = broker.cfg
     if cfg.max_per_trade is not None or cfg.max_per_symbol is not None or cfg.max_open_positions is not None:
         return None
-    if qty.min() < 1 or qty.max() > MAX_SHARES:
+    shares = qty.tolist()
+    if min(shares) < 1 or max(shares) > MAX_SHARES:
         return None
-    broker._ensure(int(lanes.max()))
+    broker._ensure(top_lane)
     mark = broker.mark[lanes]
-    if not np.isfinite(mark).all():
+    if not math.isfinite(float(mark.sum())):
         return None
     b = broker.book
     size = len(broker.qty)
@@ -192,11 +196,14 @@ def market_batch_holds(broker: SimBroker, lanes: np.ndarray, buy: bool, qty: np.
         opening = qty - np.minimum(qty, np.maximum(0, -broker.qty[lanes] - buying))  # less what covers a short
         fee = np.maximum(cfg.fee_min, cfg.fee_per_share * qty)
         cost = np.where(opening > 0, opening * mark * (1 + cfg.slippage_bps / 10_000.0) + fee, 0.0)
-        if np.any((opening > 0) & (np.cumsum(cost) > buying_power(broker))):
+        power = buying_power(broker)
+        if float(cost.sum()) > power and np.any((opening > 0) & (np.cumsum(cost) > power)):
             return None
         holds: np.ndarray = cost / qty
         return holds
-    selling = np.bincount(b.lane, np.where(b.sign < 0, b.left, 0), minlength=size)[lanes] if b.n else 0
-    if np.any(qty > np.maximum(0, broker.qty[lanes] - selling)):
+    held = broker.qty[lanes]
+    if b.n:
+        held = held - np.bincount(b.lane, np.where(b.sign < 0, b.left, 0), minlength=size)[lanes]
+    if (qty > held).any():
         return None
-    return np.zeros(len(lanes))
+    return np.zeros(len(shares))

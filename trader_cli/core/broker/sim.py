@@ -42,7 +42,7 @@ from trader_cli.core.broker.models import (
     Position,
     TripRecord,
 )
-from trader_cli.core.calendar import to_ny
+from trader_cli.core.calendar import ny_at
 from trader_cli.core.config import BrokerConfig
 from trader_cli.core.errors import SessionStateError
 
@@ -87,7 +87,6 @@ class SimBroker:
         self.held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # see _held_lanes
         self._trip_open: dict[int, tuple[int, float]] = {}  # lane -> (opened ns, pnl so far)
         self._fills_seen: dict[str, list[Any]] = {}  # a plugin's fills this minute: buys, sells, when
-        self._ny: dict[int, dt.datetime] = {}  # New York times of recent fills (a minute fills many)
         self.origin_cash: dict[str, float] = {}  # per order origin: its fills' cash flows and fees
         self.origin_qty: dict[tuple[str, int], int] = {}  # (origin, lane) -> shares its fills hold
         self.gone: dict[str, tuple[float, float, str]] = {}  # removed symbols: realized, fees, source
@@ -190,8 +189,9 @@ class SimBroker:
         tl = eng.timeline
         late = book.done and tl.is_last
         if book.done and not late:
-            return eng, state, to_ny(now), late, tl.bound(tl.pos + 1, 0), tl.bound(tl.pos + 1, 1), tl.days[tl.pos + 1]
-        return eng, state, to_ny(now), late, now, book.close_ns, book.day
+            nxt = tl.pos + 1
+            return eng, state, ny_at(now), late, tl.bound(nxt, 0), tl.bound(nxt, 1), tl.days[nxt]
+        return eng, state, ny_at(now), late, now, book.close_ns, book.day
 
     def submit_market(
         self, symbols: list[str], lanes: np.ndarray, side: Side, qty: np.ndarray, tif: TimeInForce, origin: str
@@ -203,12 +203,13 @@ class SimBroker:
         from trader_cli.core.broker.checks import market_batch_holds
 
         n = len(lanes)
-        if not n or len(np.unique(lanes)) != n:
+        distinct = set(lanes.tolist())
+        if not n or len(distinct) != n:
             return None
         eng, _, when, late, start, day_close, session = self._window()
         if late or not all(s in eng.session.symbols for s in symbols):
             return None
-        hold = market_batch_holds(self, lanes, side == "buy", qty)
+        hold = market_batch_holds(self, lanes, side == "buy", qty, max(distinct))
         if hold is None:
             return None
         sign = 1 if side == "buy" else -1
@@ -237,14 +238,16 @@ class SimBroker:
             if placed_open:
                 self._note_placed(placed_open)
             return placed
-        self._note_placed(placed)
+        self._note_placed(placed, n if side == "buy" else 0)
         return placed
 
-    def _note_placed(self, accepted: list[OrderRecord]) -> None:
-        """The event lines of accepted orders: one each for the trader's, one for a plugin's batch."""
+    def _note_placed(self, accepted: list[OrderRecord], buys: int | None = None) -> None:
+        """The event lines of accepted orders (``buys`` of them buys, when known): one each for
+        the trader's, one for a plugin's batch."""
         eng = self._engine()
         if accepted and accepted[0].origin != "adhoc":  # a plugin's batch: one line
-            buys = sum(1 for o in accepted if o.side == "buy")
+            if buys is None:
+                buys = sum(1 for o in accepted if o.side == "buy")
             eng.events.emit(
                 "order",
                 f"{accepted[0].origin}: {_count(buys, 'buy')}, {_count(len(accepted) - buys, 'sell')} placed "
@@ -283,12 +286,7 @@ class SimBroker:
 
     def ny_time(self, t: int) -> dt.datetime:
         """``to_ny(t)``, remembered: the fills of one minute share one datetime."""
-        when = self._ny.get(t)
-        if when is None:
-            if len(self._ny) > 64:
-                self._ny.clear()
-            when = self._ny[t] = to_ny(t)
-        return when
+        return ny_at(t)
 
     def _next_id(self, accepted: bool) -> str:
         prefix = "o" if accepted else "r"
@@ -331,7 +329,8 @@ class SimBroker:
     def match(self, minute: Minute) -> None:
         """The stage before the bars: fill the open orders against the bar that just arrived.
         One vectorised test finds the orders the bar's low or high reaches (most minutes: none);
-        only those are priced, one by one. Live: Alpaca's fills first (its orders never match here)."""
+        only those are priced: market orders at once, the others one by one. Live: Alpaca's
+        fills first (its orders never match here)."""
         if self.remote is not None:
             self.remote.stage(self, minute)
         b = self.book
@@ -349,10 +348,15 @@ class SimBroker:
             return
         slip = self.cfg.slippage_bps / 10_000.0
         cap = self.cfg.max_participation
+        hit = np.flatnonzero(reach)
+        if cap is None and not b.kind[hit].any():  # market orders only (a strategy's): priced at once
+            price = cols["open"][k][lanes[hit]] * (1 + b.sign[hit] * slip)
+            self._filled(hit, b.left[hit], price, t)
+            return
         rows: list[int] = []
         qtys: list[int] = []
         prices: list[float] = []
-        for row in np.flatnonzero(reach).tolist():
+        for row in hit.tolist():
             lane, sign, kind = int(lanes[row]), int(b.sign[row]), int(b.kind[row])
             o = float(cols["open"][k, lane])
             buy = sign > 0
@@ -378,22 +382,25 @@ class SimBroker:
             rows.append(row)
             qtys.append(qty)
             prices.append(price)
-        if not rows:
-            return
+        if rows:
+            self._filled(np.array(rows, np.int64), np.array(qtys, np.int64), np.array(prices), t)
+
+    def _filled(self, rows: np.ndarray, qtys: np.ndarray, prices: np.ndarray, t: int) -> None:
+        """Book the fills of open-book ``rows`` at the bar starting ``t``, then take what is
+        done off the book (a part-filled stop's rest turns market, a stop-limit's a limit)."""
         from trader_cli.core.broker.accounting import apply_fills
 
+        b = self.book
         apply_fills(self, rows, qtys, prices, t)
         self._flush_fills()
-        done = False
-        for row, qty in zip(rows, qtys, strict=True):
-            b.left[row] -= qty
-            if b.left[row] == 0:
-                done = True
-            elif b.kind[row] == 2:  # a triggered stop's rest: a market order from the next bar
+        b.left[rows] -= qtys
+        rest = rows[b.left[rows] > 0]
+        for row in rest.tolist():
+            if b.kind[row] == 2:  # a triggered stop's rest: a market order from the next bar
                 b.to_market(row)
             elif b.kind[row] == 3 and not b.triggered[row]:  # a triggered stop-limit's rest: a limit order
                 b.trigger(row)
-        if done:
+        if len(rest) < len(rows):
             b.keep(b.left > 0)
 
     def mark_stage(self, minute: Minute) -> None:

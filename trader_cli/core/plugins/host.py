@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from trader_cli.core.calendar import to_ny
+from trader_cli.core.calendar import ny_at, to_ny
 from trader_cli.core.errors import PluginError
 from trader_cli.core.intervals import BASE_1M, Interval
 from trader_cli.core.plugins.api import (
@@ -49,7 +49,7 @@ from trader_cli.core.plugins.loader import (
     validate_params,
 )
 from trader_cli.core.plugins.needs import provision
-from trader_cli.core.plugins.sources import ScannerSource, StrategySource, current_values, frozen
+from trader_cli.core.plugins.sources import ScannerSource, StrategySource, bank_lanes_of, current_values, owned
 
 if TYPE_CHECKING:
     from trader_cli.core.engine import Engine
@@ -87,7 +87,8 @@ class Slot:
     prev: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # key -> output -> by lane
     now: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = field(default_factory=dict)  # this callback's
     _banks: dict[str, tuple[int, int, np.ndarray]] = field(default_factory=dict)  # key -> (gen, members, map)
-    _lanes: tuple[int, np.ndarray, np.ndarray] | None = None  # (session generation, lanes, symbols)
+    _lanes: tuple[int, np.ndarray, np.ndarray, int] | None = None  # (session generation, lanes, symbols, top)
+    _mapped: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)  # see current
 
     @property
     def origin(self) -> str:
@@ -296,52 +297,61 @@ class PluginHost:
         return None
 
     # -- strategies --------------------------------------------------------------------------------------
-    def _lanes(self, slot: Slot) -> tuple[np.ndarray, np.ndarray]:
-        """(lanes, symbols) of the strategy's symbols still in the session (cached per session
-        generation: adds and removals bump it)."""
+    def _lanes(self, slot: Slot) -> tuple[np.ndarray, np.ndarray, int]:
+        """(lanes, symbols, highest lane) of the strategy's symbols still in the session, cached
+        per session generation (adds and removals bump it); both arrays read-only, as the
+        callback hands them out."""
         session = self.eng.session
         cached = slot._lanes
         if cached is None or cached[0] != session.generation:
             held = [s for s in slot.symbols if s in session.symbols]
             lanes = np.array([session.symbols[s].lane for s in held], dtype=np.int64)
-            cached = (session.generation, lanes, np.array(held, dtype=object))
+            symbols = np.array(held, dtype=object)
+            lanes.flags.writeable = symbols.flags.writeable = False
+            cached = (session.generation, lanes, symbols, int(lanes.max(initial=-1)))
             slot._lanes = cached
-        return cached[1], cached[2]
+        return cached[1], cached[2], cached[3]
 
     def _callback(self, slot: Slot, grid: Grid, row: int, minute: Minute) -> None:
-        lanes, symbols = self._lanes(slot)
+        lanes, symbols, top = self._lanes(slot)
         if not len(lanes):
             return
         cols = grid.cols
-        close = cols["close"][row, lanes]
+        close = cols["close"][row, lanes]  # each field read by lane: a copy of its own
         have = close == close
-        if not have.any():
-            return
-        lanes, symbols = lanes[have], symbols[have]
+        if not have.all():
+            if not have.any():
+                return
+            lanes, symbols, close = lanes[have], symbols[have], close[have]
+        slot.now = {}
         view = BarsView(
             interval=grid.interval.name,
-            time=to_ny(int(grid.ts[row])),
-            now=to_ny(minute.book.now_ns),
+            time=ny_at(int(grid.ts[row])),
+            now=ny_at(minute.book.now_ns),
             symbols=symbols,
-            open=frozen(cols["open"][row, lanes]),
-            high=frozen(cols["high"][row, lanes]),
-            low=frozen(cols["low"][row, lanes]),
-            close=frozen(close[have]),
-            volume=frozen(cols["volume"][row, lanes]),
-            _source=StrategySource(self, slot, lanes),
+            open=owned(cols["open"][row, lanes]),
+            high=owned(cols["high"][row, lanes]),
+            low=owned(cols["low"][row, lanes]),
+            close=owned(close),
+            volume=owned(cols["volume"][row, lanes]),
+            _source=StrategySource(self, slot, lanes, top),
         )
         call = slot.instance.on_bars  # type: ignore[attr-defined]
         self._timed(slot, "on_bars" if slot.vectorised else "on_bar", call, view)
-        self._remember(slot, lanes, grid.interval)
+        self._remember(slot, lanes, top, grid.interval)
 
     def current(self, slot: Slot, key: str, stream: Any, lanes: np.ndarray) -> dict[str, np.ndarray]:
-        """A stream's latest values (this bar's) for replay ``lanes``, read once per callback."""
-        cache = slot.now
-        hit = cache.get(key)
+        """A stream's latest values (this bar's) for replay ``lanes``, read once per callback
+        (the lanes' bank lanes are kept while the session's symbols and the stream's members stay)."""
+        hit = slot.now.get(key)
         if hit is not None and hit[0] is lanes:
             return hit[1]
-        values = current_values(stream, lanes, slot.bank_lanes(key, stream, self.eng.session.generation))
-        cache[key] = (lanes, values)
+        table = slot.bank_lanes(key, stream, self.eng.session.generation)
+        mapped = slot._mapped.get(key)
+        if mapped is None or mapped[0] is not lanes or mapped[1] is not table:
+            mapped = slot._mapped[key] = (lanes, table, bank_lanes_of(lanes, table))
+        values = current_values(stream, mapped[2])
+        slot.now[key] = (lanes, values)
         return values
 
     def _init_previous(self, slot: Slot) -> None:
@@ -349,7 +359,7 @@ class PluginHost:
         if slot.kind != "strategy":
             return
         slot.prev = {}
-        lanes, _ = self._lanes(slot)
+        lanes, _, _ = self._lanes(slot)
         for key in slot.keys:
             stream = self.eng.hub.streams.get(key)
             if stream is None:
@@ -364,8 +374,9 @@ class PluginHost:
                     store[o][ls] = latest[o]
             slot.prev[key] = store
 
-    def _remember(self, slot: Slot, lanes: np.ndarray, interval: Interval) -> None:
-        """After a callback: this bar's values become the previous ones of its lanes."""
+    def _remember(self, slot: Slot, lanes: np.ndarray, top: int, interval: Interval) -> None:
+        """After a callback: this bar's values become the previous ones of its lanes (``top``:
+        the highest lane there may be)."""
         for key in slot.keys:
             stream = self.eng.hub.streams.get(key)
             if stream is None or stream.request.interval != interval:
@@ -374,9 +385,8 @@ class PluginHost:
             store = slot.prev.setdefault(key, {})
             for o, values in now.items():
                 arr = store.get(o)
-                need = int(lanes.max()) + 1
-                if arr is None or len(arr) < need:
-                    grown = np.full(max(need, 2 * len(arr) if arr is not None else need), np.nan)
+                if arr is None or len(arr) <= top:
+                    grown = np.full(max(top + 1, 2 * len(arr) if arr is not None else top + 1), np.nan)
                     if arr is not None:
                         grown[: len(arr)] = arr
                     store[o] = arr = grown

@@ -23,25 +23,27 @@ if TYPE_CHECKING:
     from trader_cli.core.plugins.host import PluginHost, Slot
 
 
-def frozen(a: np.ndarray) -> np.ndarray:
-    a = np.array(a)
+def owned(a: np.ndarray) -> np.ndarray:
+    """``a`` (a copy of its own, as advanced indexing makes) made read-only."""
     a.flags.writeable = False
     return a
 
 
-def current_values(stream: Any, lanes: np.ndarray, bank_of: np.ndarray) -> dict[str, np.ndarray]:
-    """A stream's latest values (this bar's) for replay ``lanes`` (NaN where not a member);
-    ``bank_of``: replay lane → bank lane (-1: none)."""
-    blanes = (
-        np.where(lanes < len(bank_of), bank_of[np.minimum(lanes, len(bank_of) - 1)], -1)
-        if len(bank_of)
-        else (np.full(len(lanes), -1))
-    )
+def bank_lanes_of(lanes: np.ndarray, bank_of: np.ndarray) -> np.ndarray:
+    """Replay ``lanes``' bank lanes (-1: not a member); ``bank_of``: replay lane → bank lane."""
+    if not len(bank_of):
+        return np.full(len(lanes), -1)
+    out: np.ndarray = np.where(lanes < len(bank_of), bank_of[np.minimum(lanes, len(bank_of) - 1)], -1)
+    return out
+
+
+def current_values(stream: Any, blanes: np.ndarray) -> dict[str, np.ndarray]:
+    """A stream's latest values (this bar's) at bank lanes ``blanes`` (NaN where -1: not a member)."""
     ok = blanes >= 0
     if ok.all():
         latest: dict[str, np.ndarray] = stream.bank.latest_of(blanes)
         return latest
-    out = {o: np.full(len(lanes), np.nan) for o in stream.outputs}
+    out = {o: np.full(len(blanes), np.nan) for o in stream.outputs}
     if ok.any():
         got = stream.bank.latest_of(blanes[ok])
         for o in stream.outputs:
@@ -50,10 +52,11 @@ def current_values(stream: Any, lanes: np.ndarray, bank_of: np.ndarray) -> dict[
 
 
 class StrategySource:
-    """What a strategy's ``BarsView`` reads and does through (one callback's)."""
+    """What a strategy's ``BarsView`` reads and does through (one callback's; ``top``: the
+    highest lane there may be)."""
 
-    def __init__(self, host: PluginHost, slot: Slot, lanes: np.ndarray) -> None:
-        self.host, self.slot, self.lanes = host, slot, lanes
+    def __init__(self, host: PluginHost, slot: Slot, lanes: np.ndarray, top: int) -> None:
+        self.host, self.slot, self.lanes, self.top = host, slot, lanes, top
 
     def _stream(self, key: str) -> Any:
         stream = self.host.eng.hub.streams.get(key)
@@ -72,20 +75,22 @@ class StrategySource:
         stream = self._stream(key)
         out = self._output(stream, key, output)
         if not previous:
-            return frozen(self.host.current(self.slot, key, stream, self.lanes)[out])
+            return owned(np.array(self.host.current(self.slot, key, stream, self.lanes)[out]))
         store = self.slot.prev.get(key, {}).get(out)
         if store is None:
-            return frozen(np.full(len(self.lanes), np.nan))
+            return owned(np.full(len(self.lanes), np.nan))
+        if len(store) > self.top:
+            return owned(store[self.lanes])
         vals = np.full(len(self.lanes), np.nan)
         ok = self.lanes < len(store)
         vals[ok] = store[self.lanes[ok]]
-        return frozen(vals)
+        return owned(vals)
 
     def positions(self, view: BarsView) -> np.ndarray:
         broker = self.host.eng.broker
         if len(self.lanes):
-            broker._ensure(int(self.lanes.max()))
-        return frozen(broker.qty[self.lanes])
+            broker._ensure(self.top)
+        return owned(broker.qty[self.lanes])
 
     def history(self, symbol: str, interval: str, last: int | None) -> Bars:
         from trader_cli.core import queries
@@ -99,21 +104,21 @@ class StrategySource:
         from trader_cli.core.broker.models import OrderRequest
 
         idx = _select(which, view.symbols)
-        qtys, limits, stops = (
-            _per(x, idx, len(view.symbols), name) for x, name in ((qty, "qty"), (limit, "limit"), (stop, "stop"))
-        )
         if tif not in ("day", "gtc"):
             raise PluginError(f"order tif '{tif}': use day or gtc")
         if limit is None and stop is None and len(idx):  # market orders: checked at once where they can be
-            want = np.asarray(qtys)
-            if want.dtype.kind in "iu" or (want.dtype.kind == "f" and np.all(np.mod(want, 1) == 0)):
+            want = _shares(qty, idx, len(view.symbols))
+            if want is not None:
                 placed = self.host.eng.broker.submit_market(
                     [str(s) for s in view.symbols[idx].tolist()], self.lanes[idx], cast("Side", side),
-                    want.astype(np.int64), cast("TimeInForce", tif), self.slot.origin,
+                    want, cast("TimeInForce", tif), self.slot.origin,
                 )  # fmt: skip
                 if placed is not None:
                     self.slot.orders += len(placed)
                     return placed
+        qtys, limits, stops = (
+            _per(x, idx, len(view.symbols), name) for x, name in ((qty, "qty"), (limit, "limit"), (stop, "stop"))
+        )
         reqs = []
         for k, i in enumerate(idx.tolist()):
             q = qtys[k]
@@ -161,6 +166,23 @@ def _per(x: Any, idx: np.ndarray, total: int, name: str) -> list[Any]:
     if len(arr) == total:
         return list(arr[idx].tolist())
     raise PluginError(f"{len(arr)} {name} values for {n} selected symbols (give one, {n}, or one per symbol: {total})")
+
+
+def _shares(qty: Any, idx: np.ndarray, total: int) -> np.ndarray | None:
+    """The selected symbols' whole share counts as int64 (one for all, one per selected symbol
+    or one per symbol of the callback), or None where ``_per`` must look (and explain)."""
+    if isinstance(qty, (int, np.integer)) and not isinstance(qty, (bool, np.bool_)):
+        return np.full(len(idx), int(qty), np.int64)
+    arr = np.asarray(qty)
+    if arr.ndim != 1 or arr.dtype.kind not in "iuf":
+        return None
+    if len(arr) == total and total != len(idx):
+        arr = arr[idx]
+    elif len(arr) != len(idx):
+        return None
+    if arr.dtype.kind == "f" and not bool((np.mod(arr, 1) == 0).all()):
+        return None
+    return arr.astype(np.int64)
 
 
 def _num(x: Any) -> float | None:
