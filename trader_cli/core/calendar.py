@@ -239,7 +239,14 @@ def to_ny(ts_ns: int) -> dt.datetime:
 @functools.lru_cache(maxsize=256)
 def ny_at(ts_ns: int) -> dt.datetime:
     """``to_ny``, remembered: a minute's callbacks, orders and fills share one datetime."""
-    return to_ny(ts_ns)
+    return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=_new_york())
+
+
+@functools.cache
+def _new_york() -> dt.tzinfo:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo("America/New_York")
 
 
 def iso_utc(ts_ns: int) -> str:

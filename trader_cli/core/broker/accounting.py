@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from trader_cli.core.broker.models import FillRecord, OrderRecord, TripRecord
+from trader_cli.core.calendar import ny_at
 
 if TYPE_CHECKING:
     from trader_cli.core.broker.sim import SimBroker
@@ -64,6 +65,7 @@ def apply_fills(broker: SimBroker, rows: np.ndarray, qty: np.ndarray, price: np.
         broker._trip_open,
     )
     append = fills.append
+    at = bisect.bisect_left(broker.eq_time, t)
     for ref, q, px, f, lane, fl, sg, was, now, won in zip(*(c.tolist() for c in columns), strict=True):
         order = orders[ref]
         origin = order.origin
@@ -79,7 +81,7 @@ def apply_fills(broker: SimBroker, rows: np.ndarray, qty: np.ndarray, price: np.
         if was == 0:  # a round trip opens (see _round_trip)
             trips[lane] = (t, won)
         else:
-            _round_trip(broker, order.symbol, lane, was, now, won, t)
+            _round_trip(broker, order.symbol, lane, was, now, won, t, at)
 
 
 def _record(broker: SimBroker, order: OrderRecord, qty: int, price: float, fee: float, when: dt.datetime) -> None:
@@ -132,9 +134,12 @@ def apply_fill(broker: SimBroker, row: int, qty: int, price: float, t: int) -> N
     _round_trip(broker, order.symbol, lane, before, after, realized - fee, t)
 
 
-def _round_trip(broker: SimBroker, symbol: str, lane: int, before: int, after: int, pnl: float, t: int) -> None:
+def _round_trip(
+    broker: SimBroker, symbol: str, lane: int, before: int, after: int, pnl: float, t: int, at: int | None = None
+) -> None:
     """Open, carry or close the lane's round trip (its hold time: the session minutes stepped
-    between its first fill and its last, counted on the equity curve's minutes)."""
+    between its first fill and its last, counted on the equity curve's minutes; ``at``: where
+    ``t`` falls on them, when the caller knows)."""
     trips = broker._trip_open
     if before == 0:
         trips[lane] = (t, pnl)
@@ -143,19 +148,21 @@ def _round_trip(broker: SimBroker, symbol: str, lane: int, before: int, after: i
     acc += pnl
     flipped = after != 0 and (after > 0) != (before > 0)
     if after == 0 or flipped:
-        minutes = bisect.bisect_left(broker.eq_time, t) - bisect.bisect_left(broker.eq_time, opened)
+        if at is None:
+            at = bisect.bisect_left(broker.eq_time, t)
         broker.trips.append(
             TripRecord(
                 symbol=symbol,
                 side="long" if before > 0 else "short",
-                opened_at=broker.ny_time(opened),
-                closed_at=broker.ny_time(t),
-                minutes=minutes,
+                opened_at=ny_at(opened),
+                closed_at=ny_at(t),
+                minutes=at - bisect.bisect_left(broker.eq_time, opened),
                 pnl=acc,
             )
         )
-        trips.pop(lane, None)
         if flipped:
             trips[lane] = (t, 0.0)
+        else:
+            trips.pop(lane, None)
     else:
         trips[lane] = (opened, acc)

@@ -115,6 +115,11 @@ class Book:
         self.latest_start = int(self._store["start"][:kept].max()) if kept else 0
         self._views()
 
+    def clear(self) -> None:
+        """No open order left."""
+        self.n = self.latest_start = 0
+        self._views()
+
     def to_market(self, row: int) -> None:
         """A stop whose stop traded (and part filled): the rest is a market order."""
         self.kind[row] = 0

@@ -192,7 +192,11 @@ def market_batch_holds(
     b = broker.book
     size = len(broker.qty)
     if buy:
-        buying = np.bincount(b.lane, np.where(b.sign > 0, b.left, 0), minlength=size)[lanes] if b.n else 0
+        buying = (
+            np.bincount(b.lane, np.where(b.sign > 0, b.left, 0), minlength=size)[lanes]
+            if b.n and (b.sign > 0).any()
+            else 0
+        )
         opening = qty - np.minimum(qty, np.maximum(0, -broker.qty[lanes] - buying))  # less what covers a short
         fee = np.maximum(cfg.fee_min, cfg.fee_per_share * qty)
         cost = np.where(opening > 0, opening * mark * (1 + cfg.slippage_bps / 10_000.0) + fee, 0.0)
@@ -202,7 +206,7 @@ def market_batch_holds(
         holds: np.ndarray = cost / qty
         return holds
     held = broker.qty[lanes]
-    if b.n:
+    if b.n and (b.sign < 0).any():
         held = held - np.bincount(b.lane, np.where(b.sign < 0, b.left, 0), minlength=size)[lanes]
     if (qty > held).any():
         return None
