@@ -288,7 +288,8 @@ class LiveFeed:
         lanes = {s: lane for lane, s in self._lane_sym.items()}
         # A symbol that joined while this minute was closing: neither its REST bars of today
         # (they end before this minute) nor the stream (it counts from the next) hold it.
-        between = [s for s in lanes if s not in m.expected and self._rest_upto.get(s, m.ts_ns + 1) <= m.ts_ns]
+        upto = self._rest_upto
+        between = sorted(s for s in lanes.keys() - m.expected if upto.get(s, m.ts_ns + 1) <= m.ts_ns)
         if between:
             try:
                 m.bars.update(self.minute_bars(between, m.ts_ns))
@@ -296,12 +297,19 @@ class LiveFeed:
                 self.emit("warning", f"REST backfill of {to_ny_text(m.ts_ns)} failed: {err}")
         if not m.bars:
             return
+        at: list[int] = []
+        rows: list[StreamBar] = []
         for sym, b in m.bars.items():
             lane = lanes.get(sym)
-            if lane is None or lane >= book.capacity:
-                continue
-            for f, v in zip(PRICE_FIELDS, (b.open, b.high, b.low, b.close, b.volume), strict=True):
-                book.base.cols[f][row, lane] = v
+            if lane is not None and lane < book.capacity:
+                at.append(lane)
+                rows.append(b)
+        if not at:
+            return
+        values = np.array([b[2:] for b in rows], dtype=np.float64)  # open, high, low, close, volume
+        cols = book.base.cols
+        for k, f in enumerate(PRICE_FIELDS):
+            cols[f][row, at] = values[:, k]
 
     def live_counts(self) -> dict[str, Any] | None:
         """The stream's figures for ``system status`` (queries.LiveStatus)."""
@@ -399,7 +407,10 @@ def to_ny_text(ts_ns: int) -> str:
 
 def _bar(msg: dict[str, Any]) -> StreamBar:
     t = msg["t"]
-    ts = t.to_unix_nano() if hasattr(t, "to_unix_nano") else int(np.datetime64(t, "ns").astype(np.int64))
+    try:
+        ts = t.to_unix_nano()  # a msgpack Timestamp, as the stream sends
+    except AttributeError:
+        ts = int(np.datetime64(t, "ns").astype(np.int64))
     return StreamBar(msg["S"], ts, msg["o"], msg["h"], msg["l"], msg["c"], msg["v"])
 
 
