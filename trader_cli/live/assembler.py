@@ -74,30 +74,36 @@ class MinuteAssembler:
         self.grace_ns = grace_ns
         self._pending: dict[int, dict[str, StreamBar]] = {}
         self.counts = AssemblerCounts()
-        self._cv = threading.Condition(threading.Lock())  # never re-entered: a plain lock is cheaper
+        self._lock = threading.Lock()  # never re-entered: a plain lock is cheaper
+        self._cv = threading.Condition(self._lock)
         self.received = 0
 
     # -- the stream's side ---------------------------------------------------------------------
     def add(self, bar: StreamBar, updated: bool = False) -> None:
-        """A bar from the stream (``updated``: an ``updatedBars`` correction)."""
-        with self._cv:
+        """A bar from the stream (``updated``: an ``updatedBars`` correction). Hundreds come at
+        once each minute: the lock is taken as a plain lock, and the clock's side woken only
+        when the minute it waits for may be whole."""
+        sym, ts = bar[0], bar[1]
+        with self._lock:
             self.received += 1
-            sym = bar.symbol
-            if sym not in self._symbols and sym not in self._joining:
+            joining = self._joining
+            if sym not in self._symbols and sym not in joining:
                 self.counts.unknown += 1
                 return
             if updated:
                 self.counts.revisions.append(bar)
                 return
-            if bar.ts_ns < self.next_ns or bar.ts_ns < self._joining.get(sym, 0):
+            if ts < self.next_ns or (joining and ts < joining.get(sym, 0)):
                 self.counts.late[sym] = self.counts.late.get(sym, 0) + 1
                 return
-            slot = self._pending.setdefault(bar.ts_ns, {})
-            if sym in slot:
+            slot = self._pending.get(ts)
+            if slot is None:
+                slot = self._pending[ts] = {}
+            elif sym in slot:
                 self.counts.duplicates[sym] = self.counts.duplicates.get(sym, 0) + 1
                 return
             slot[sym] = bar
-            if bar.ts_ns == self.next_ns and len(slot) >= len(self._symbols):  # may be whole: look
+            if ts == self.next_ns and len(slot) >= len(self._symbols):  # may be whole: look
                 self._cv.notify_all()
 
     def backfill(self, bars: list[StreamBar]) -> int:

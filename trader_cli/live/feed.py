@@ -77,6 +77,7 @@ class LiveFeed:
         self._thread: threading.Thread | None = None
         self._errors = _SdkErrors()
         self._lane_sym: dict[int, str] = {}
+        self._sym_lane: dict[str, int] = {}  # the same, the other way
         self._looked_up: set[str] = set()  # symbols asked of Alpaca once (intervals_for)
         self.assets: Any = None  # the trading API's asset look-up (live/trading.py AlpacaOrders)
         self._rest_upto: dict[str, int] = {}  # symbol -> end of its REST bars of today
@@ -191,6 +192,7 @@ class LiveFeed:
     def join(self, lane: int, bars: Bars, symbol: str) -> None:
         """A symbol joins: subscribed, and counted by the assembler from its next minute."""
         self._lane_sym[lane] = symbol
+        self._sym_lane[symbol] = lane
         sym = symbol
         if self.assembler is None:  # at start: the stream opens with every symbol afterwards
             return
@@ -202,6 +204,8 @@ class LiveFeed:
     def leave(self, lane: int) -> None:
         """A symbol left: no minute waits for it any more."""
         sym = self._lane_sym.pop(lane, None)
+        if sym is not None and self._sym_lane.get(sym) == lane:
+            del self._sym_lane[sym]
         if sym is not None and self.assembler is not None:
             self.assembler.leave(sym)
 
@@ -285,7 +289,7 @@ class LiveFeed:
             raise DataError(f"the stream's minute {m.ts_ns} is not the session's next ({book.now_ns})")
         self.minutes_closed += 1
         self.closed_by_timeout += int(m.by_timeout)
-        lanes = {s: lane for lane, s in self._lane_sym.items()}
+        lanes = self._sym_lane
         # A symbol that joined while this minute was closing: neither its REST bars of today
         # (they end before this minute) nor the stream (it counts from the next) hold it.
         upto = self._rest_upto
@@ -297,19 +301,12 @@ class LiveFeed:
                 self.emit("warning", f"REST backfill of {to_ny_text(m.ts_ns)} failed: {err}")
         if not m.bars:
             return
-        at: list[int] = []
-        rows: list[StreamBar] = []
-        for sym, b in m.bars.items():
-            lane = lanes.get(sym)
-            if lane is not None and lane < book.capacity:
-                at.append(lane)
-                rows.append(b)
-        if not at:
-            return
-        values = np.array([b[2:] for b in rows], dtype=np.float64)  # open, high, low, close, volume
+        at = np.fromiter((lanes.get(s, -1) for s in m.bars), np.int64, len(m.bars))
+        ok = (at >= 0) & (at < book.capacity)
+        _, _, *fields = zip(*m.bars.values(), strict=True)  # StreamBar: symbol, ts, open … volume
         cols = book.base.cols
-        for k, f in enumerate(PRICE_FIELDS):
-            cols[f][row, at] = values[:, k]
+        for f, values in zip(PRICE_FIELDS, fields, strict=True):
+            cols[f][row, at[ok]] = np.array(values, dtype=np.float64)[ok]
 
     def live_counts(self) -> dict[str, Any] | None:
         """The stream's figures for ``system status`` (queries.LiveStatus)."""
@@ -335,6 +332,7 @@ class LiveFeed:
         self.assembler = None
         self._ready = []
         self._lane_sym = {}
+        self._sym_lane = {}
         self._rest_upto = {}
         self.day = None
 
@@ -411,7 +409,7 @@ def _bar(msg: dict[str, Any]) -> StreamBar:
         ts = t.to_unix_nano()  # a msgpack Timestamp, as the stream sends
     except AttributeError:
         ts = int(np.datetime64(t, "ns").astype(np.int64))
-    return StreamBar(msg["S"], ts, msg["o"], msg["h"], msg["l"], msg["c"], msg["v"])
+    return tuple.__new__(StreamBar, (msg["S"], ts, msg["o"], msg["h"], msg["l"], msg["c"], msg["v"]))  # one frame less
 
 
 def _fatal_text(what: str, feed: str) -> str:
