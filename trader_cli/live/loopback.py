@@ -238,9 +238,9 @@ class LoopbackAlpaca:
         subscribed to it (``updated``: as an ``updatedBars`` correction)."""
         self._send_bars([(symbol, ts_ns, bar)], updated)
 
-    def _send_bars(self, bars: list[tuple[str, int, dict[str, float]]], updated: bool = False) -> None:
+    def _send_bars(self, bars: list[tuple[str, int, dict[str, float]]], updated: bool = False) -> float | None:
         """Bars to the connections subscribed to each, one message a connection (Alpaca sends a
-        minute's bars as arrays too)."""
+        minute's bars as arrays too); the perf_counter once the last went (None: none did)."""
         import msgpack
 
         channel = "updatedBars" if updated else "bars"
@@ -262,7 +262,8 @@ class LoopbackAlpaca:
             for conn, subs in streams:
                 if symbol in subs[channel]:
                     per.setdefault(conn, []).append(msg)
-        self._call(self._send_each({conn: msgpack.packb(msgs) for conn, msgs in per.items()}))
+        sent: float | None = self._call(self._send_each({conn: msgpack.packb(msgs) for conn, msgs in per.items()}))
+        return sent
 
     def publish_minute(self, ts_ns: int, symbols: list[str] | None = None) -> int:
         """Send the stored 1m bar of minute ``ts_ns`` of each subscribed symbol (or of
@@ -278,9 +279,9 @@ class LoopbackAlpaca:
                 row = {"o": day.open[i], "h": day.high[i], "l": day.low[i], "c": day.close[i], "v": day.volume[i]}
                 out.append((sym, ts_ns, {k: float(v) for k, v in row.items()}))
         if out:
-            self._send_bars(out)
-            if self.on_sent is not None:
-                self.on_sent(ts_ns, time.perf_counter())
+            sent = self._send_bars(out)
+            if self.on_sent is not None and sent is not None:
+                self.on_sent(ts_ns, sent)
         return len(out)
 
     def _day_bars(self, sym: str, ts_ns: int) -> Any:
@@ -322,25 +323,31 @@ class LoopbackAlpaca:
         """Close every stream connection (the clients see a dropped connection)."""
         self._call(self._close_all(list(self._streams)))
 
-    async def _send_each(self, messages: dict[Any, bytes]) -> None:
+    async def _send_each(self, messages: dict[Any, bytes]) -> float | None:
+        """Send each connection its message; the perf_counter once the last one was handed to
+        its socket, in the server's loop (not when the thread that asked hears of it)."""
         from websockets.exceptions import ConnectionClosed
 
+        last = None
         for c, data in messages.items():
             try:
                 await c.send(data)
+                last = time.perf_counter()
             except ConnectionClosed:
                 continue  # dropped meanwhile: the others still get theirs
+        return last
 
     async def _close_all(self, targets: list[Any]) -> None:
         for c in targets:
             c.transport.abort()  # no close frame: a dropped connection, not a goodbye
 
-    def _call(self, coro: Any) -> None:
+    def _call(self, coro: Any) -> Any:
+        """Run ``coro`` on the server's loop and wait for its result (None once stopping)."""
         loop = self._loop
         if loop is None or loop.is_closed() or self._stopping.is_set():
             coro.close()  # stopping: nothing is sent any more
-            return
-        asyncio.run_coroutine_threadsafe(coro, loop).result(10)
+            return None
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(10)
 
     # -- REST --------------------------------------------------------------------------------------
     async def _http(self, connection: Any, request: Any) -> Any:
