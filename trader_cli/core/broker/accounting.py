@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -65,7 +65,8 @@ def apply_fills(broker: SimBroker, rows: np.ndarray, qty: np.ndarray, price: np.
         broker._trip_open,
     )
     append = fills.append
-    at = bisect.bisect_left(broker.eq_time, t)
+    eq_time = broker.eq_time
+    at = bisect.bisect_left(eq_time, t)
     for ref, q, px, f, lane, fl, sg, was, now, won in zip(*(c.tolist() for c in columns), strict=True):
         order = orders[ref]
         origin = order.origin
@@ -80,6 +81,11 @@ def apply_fills(broker: SimBroker, rows: np.ndarray, qty: np.ndarray, price: np.
             _record(broker, order, q, px, f, when)
         if was == 0:  # a round trip opens (see _round_trip)
             trips[lane] = (t, won)
+        elif now == 0:  # one closes: the common end, written out
+            opened, pnl = trips.pop(lane, (t, 0.0))
+            minutes = at - bisect.bisect_left(eq_time, opened)
+            side: Literal["long", "short"] = "long" if was > 0 else "short"
+            broker.trips.append(TripRecord(order.symbol, side, ny_at(opened), when, minutes, pnl + won))
         else:
             _round_trip(broker, order.symbol, lane, was, now, won, t, at)
 

@@ -207,7 +207,7 @@ class SimBroker:
         if not n or len(distinct) != n:
             return None
         eng, _, when, late, start, day_close, session = self._window()
-        if late or not all(s in eng.session.symbols for s in symbols):
+        if late or not all(map(eng.session.symbols.__contains__, symbols)):
             return None
         hold = market_batch_holds(self, lanes, side == "buy", qty, max(distinct))
         if hold is None:
