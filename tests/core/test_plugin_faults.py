@@ -2,7 +2,8 @@
 today's daily bar before the close; sys.exit() or a KeyboardInterrupt from a plugin stops only
 the plugin; a reload that fails leaves the old plugin running, one that changes the needs moves
 the callbacks to the new symbols; needs() that return garbage, or an indicator that cannot be
-provisioned, fail the load with nothing added; schedules run on their grid."""
+provisioned, fail the load with nothing added; schedules run on their grid; order quantities that
+are not whole shares stop the strategy with what is wrong."""
 
 from __future__ import annotations
 
@@ -241,3 +242,48 @@ def test_the_config_route_checks_what_the_commands_check(sample: Path, tmp_path:
     assert "strategies.2: a second plugin named ema_cross" in res.err
     assert "scanners.0: gap_scanner: schedule every '1s'" in res.err
     assert "scanners.1" not in res.err  # the lower-case universe is fine: upper-cased as typed ones are
+
+
+def test_a_strategys_order_quantities_are_whole_shares_or_its_error(sample: Path, tmp_path: Path) -> None:
+    """The vectorised market path takes whole numbers given as ints or floats (one, one per
+    selected symbol, or one per symbol of the callback) and leaves everything else to the
+    order-by-order path, which says what is wrong; a symbol twice is two orders."""
+    path = plugin(
+        tmp_path,
+        "sizer",
+        """
+        import numpy as np
+        class Sizer(Strategy):
+            name = "sizer"
+            params = (Param("how", str, "floats"),)
+            def needs(self):
+                return Needs(intervals=["1m"])
+            def on_bars(self, bars):
+                n = len(bars)
+                if self.how == "twice":
+                    bars.buy([0, 0], 5)
+                    return
+                qty = {"floats": np.full(n, 10.0), "per_symbol": np.arange(1, n + 1), "frac": np.full(n, 1.5),
+                       "nan": np.full(n, np.nan), "inf": np.full(n, np.inf), "short": np.ones(n + 1)}[self.how]
+                bars.buy(np.ones(n, bool), qty)
+        """,
+    )
+    sh = shell(sample, tmp_path)
+    try:
+        for how, placed in (("floats", 2), ("per_symbol", 2), ("twice", 2)):
+            run(sh, f"strategy load {path} how={how}")
+            run(sh, "time advance 1m")
+            st = status(sh)["sizer"]
+            assert st["state"] == "running" and st["orders"] == placed, (how, st)
+            run(sh, "strategy unload sizer")
+        whole = "whole number of shares"
+        for how, says in (("frac", whole), ("nan", whole), ("inf", whole), ("short", "3 qty values for 2 selected")):
+            run(sh, f"strategy load {path} how={how}")
+            run(sh, "time advance 1m")
+            st = status(sh)["sizer"]
+            assert st["state"] == "failed" and says in st["last_error"] and st["orders"] == 0, (how, st)
+            run(sh, "strategy unload sizer")
+        orders = json.loads(run(sh, "orders --all -o json"))["orders"]
+        assert sorted(o["qty"] for o in orders) == [1, 2, 5, 5, 10, 10]
+    finally:
+        sh.obj.coordinator.shutdown()

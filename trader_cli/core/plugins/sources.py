@@ -180,7 +180,7 @@ def _shares(qty: Any, idx: np.ndarray, total: int) -> np.ndarray | None:
         arr = arr[idx]
     elif len(arr) != len(idx):
         return None
-    if arr.dtype.kind == "f" and not bool((np.mod(arr, 1) == 0).all()):
+    if arr.dtype.kind == "f" and not (np.isfinite(arr).all() and (arr == np.floor(arr)).all()):
         return None
     return arr.astype(np.int64)
 
