@@ -264,7 +264,8 @@ def test_a_strategys_order_quantities_are_whole_shares_or_its_error(sample: Path
                     bars.buy([0, 0], 5)
                     return
                 qty = {"floats": np.full(n, 10.0), "per_symbol": np.arange(1, n + 1), "frac": np.full(n, 1.5),
-                       "nan": np.full(n, np.nan), "inf": np.full(n, np.inf), "short": np.ones(n + 1)}[self.how]
+                       "nan": np.full(n, np.nan), "inf": np.full(n, np.inf), "short": np.ones(n + 1),
+                       "huge": 2**63}[self.how]
                 bars.buy(np.ones(n, bool), qty)
         """,
     )
@@ -283,7 +284,12 @@ def test_a_strategys_order_quantities_are_whole_shares_or_its_error(sample: Path
             st = status(sh)["sizer"]
             assert st["state"] == "failed" and says in st["last_error"] and st["orders"] == 0, (how, st)
             run(sh, "strategy unload sizer")
+        run(sh, f"strategy load {path} how=huge")  # refused order by order; the strategy goes on
+        run(sh, "time advance 1m")
+        assert status(sh)["sizer"]["state"] == "running"
         orders = json.loads(run(sh, "orders --all -o json"))["orders"]
-        assert sorted(o["qty"] for o in orders) == [1, 2, 5, 5, 10, 10]
+        assert sorted(o["qty"] for o in orders if o["status"] != "rejected") == [1, 2, 5, 5, 10, 10]
+        refused = [o for o in orders if o["status"] == "rejected"]
+        assert len(refused) == 2 and all("1,000,000,000" in o["reason"] for o in refused), refused
     finally:
         sh.obj.coordinator.shutdown()

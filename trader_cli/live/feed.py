@@ -191,6 +191,9 @@ class LiveFeed:
 
     def join(self, lane: int, bars: Bars, symbol: str) -> None:
         """A symbol joins: subscribed, and counted by the assembler from its next minute."""
+        before = self._lane_sym.get(lane)
+        if before is not None and self._sym_lane.get(before) == lane:
+            del self._sym_lane[before]
         self._lane_sym[lane] = symbol
         self._sym_lane[symbol] = lane
         sym = symbol

@@ -187,7 +187,7 @@ def market_batch_holds(
         return None
     broker._ensure(top_lane)
     mark = broker.mark[lanes]
-    if not math.isfinite(float(mark.sum())):
+    if not np.isfinite(mark).all():
         return None
     b = broker.book
     size = len(broker.qty)
@@ -201,7 +201,8 @@ def market_batch_holds(
         fee = np.maximum(cfg.fee_min, cfg.fee_per_share * qty)
         cost = np.where(opening > 0, opening * mark * (1 + cfg.slippage_bps / 10_000.0) + fee, 0.0)
         power = buying_power(broker)
-        if float(cost.sum()) > power and np.any((opening > 0) & (np.cumsum(cost) > power)):
+        running = np.cumsum(cost)
+        if float(running[-1]) > power and np.any((opening > 0) & (running > power)):  # costs >= 0: the last is the most
             return None
         holds: np.ndarray = cost / qty
         return holds

@@ -84,7 +84,7 @@ class SimBroker:
         self.realized = np.zeros(cap)
         self.lane_fees = np.zeros(cap)
         self.mark = np.full(cap, np.nan)
-        self.held: tuple[np.ndarray, np.ndarray] | None = None  # see _held_lanes
+        self.held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # see _held_lanes
         self._trip_open: dict[int, tuple[int, float]] = {}  # lane -> (opened ns, pnl so far)
         self._fills_seen: dict[str, list[Any]] = {}  # a plugin's fills this minute: buys, sells, when
         self.origin_cash: dict[str, float] = {}  # per order origin: its fills' cash flows and fees
@@ -412,25 +412,25 @@ class SimBroker:
         closes = minute.book.base.cols["close"][minute.row]
         n = min(len(closes), len(self.mark))
         np.copyto(self.mark[:n], closes[:n], where=closes[:n] == closes[:n])  # a missing bar keeps its mark
-        lanes, shares = self._held_lanes()
+        lanes, shares, gross_shares = self._held_lanes()
         equity = self.cash
         if len(lanes):
-            net, gross = (shares @ self.mark[lanes]).tolist()
-            equity += net
+            marks = self.mark[lanes]
+            equity += float(shares @ marks)
             if equity > 0:
-                self.exposure_sum += gross / equity
+                self.exposure_sum += float(gross_shares @ marks) / equity
         self.eq_time.append(minute.start_ns)
         self.eq_value.append(equity)
         if minute.book.done:
             self._expire(minute.book.close_ns)
 
-    def _held_lanes(self) -> tuple[np.ndarray, np.ndarray]:
-        """(lanes held, their shares as floats: signed, then absolute, one row each); rebuilt
-        only after the shares changed (``self.held = None``: a fill, a release, a reset)."""
+    def _held_lanes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lanes held, their signed shares, their absolute shares) as floats; rebuilt only
+        after the shares changed (``self.held = None``: a fill, a release, a reset)."""
         if self.held is None:
             lanes = np.flatnonzero(self.qty)
             shares = self.qty[lanes].astype(np.float64)
-            self.held = (lanes, np.stack([shares, np.abs(shares)]))
+            self.held = (lanes, shares, np.abs(shares))
         return self.held
 
     def _expire(self, close_ns: int) -> None:

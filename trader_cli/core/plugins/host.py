@@ -222,7 +222,7 @@ class PluginHost:
             provision(self.eng, trial, instance)  # raises before anything of ``old`` changes
             old.symbols, old.intervals, old.keys = trial.symbols, trial.intervals, trial.keys
             old.adds += trial.adds
-            old._lanes, old._banks = None, {}
+            old._lanes, old._banks, old._mapped = None, {}, {}
             old.vectorised = type(instance).on_bars is not Strategy.on_bars
         old.instance, old.params = instance, params
         old.state, old.last_error = "running", None
@@ -322,7 +322,9 @@ class PluginHost:
         if not have.all():
             if not have.any():
                 return
-            lanes, symbols, close = lanes[have], symbols[have], close[have]
+            lanes, symbols, close = lanes[have], owned(symbols[have]), close[have]
+        else:
+            symbols = symbols.view()  # read-only like its base, which it cannot make writable
         slot.now = {}
         view = BarsView(
             interval=grid.interval.name,

@@ -168,10 +168,15 @@ def _per(x: Any, idx: np.ndarray, total: int, name: str) -> list[Any]:
     raise PluginError(f"{len(arr)} {name} values for {n} selected symbols (give one, {n}, or one per symbol: {total})")
 
 
+LIMIT = 2**62  # share counts beyond this are not int64 material (the checks refuse above 1e9 anyway)
+
+
 def _shares(qty: Any, idx: np.ndarray, total: int) -> np.ndarray | None:
     """The selected symbols' whole share counts as int64 (one for all, one per selected symbol
     or one per symbol of the callback), or None where ``_per`` must look (and explain)."""
     if isinstance(qty, (int, np.integer)) and not isinstance(qty, (bool, np.bool_)):
+        if not -LIMIT < int(qty) < LIMIT:
+            return None
         return np.full(len(idx), int(qty), np.int64)
     arr = np.asarray(qty)
     if arr.ndim != 1 or arr.dtype.kind not in "iuf":
@@ -180,7 +185,9 @@ def _shares(qty: Any, idx: np.ndarray, total: int) -> np.ndarray | None:
         arr = arr[idx]
     elif len(arr) != len(idx):
         return None
-    if arr.dtype.kind == "f" and not (np.isfinite(arr).all() and (arr == np.floor(arr)).all()):
+    if arr.dtype.kind == "f" and not ((np.abs(arr) < LIMIT).all() and (arr == np.floor(arr)).all()):
+        return None  # NaN compares False: also out
+    if arr.dtype.kind == "u" and (arr >= LIMIT).any():
         return None
     return arr.astype(np.int64)
 
