@@ -19,10 +19,12 @@ Provisioning steps (core/provisioning/steps.py) and the read side (core/queries.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from trader_cli.core.broker.matching import match
 from trader_cli.core.broker.sim import SimBroker
 from trader_cli.core.calendar import MarketCalendar
 from trader_cli.core.clock import ReplayClock
@@ -102,7 +104,7 @@ class Engine:
         broker = SimBroker(BrokerConfig())
         eng = cls(cal, session, lanes, timeline, feed, history, hub, replay, clock, events, broker)
         broker.engine = eng
-        replay.step.add("match", broker.match)  # orders submitted before this bar, against it
+        replay.step.add("match", functools.partial(match, broker))  # orders submitted before this bar, against it
         replay.step.add("mark", broker.mark_stage)  # after the indicators: marks, equity, expiries
         replay.step.add("open", eng.plugins.open_stage)  # before a day's first bar
         replay.step.add("scanners", eng.plugins.scanner_stage)  # due at the clock

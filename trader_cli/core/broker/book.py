@@ -1,5 +1,5 @@
 """The simulated broker's open orders as parallel arrays (one row an order), so a minute is
-matched against every open order at once (core/broker/sim.py), and the one rule of what bar
+matched against every open order at once (core/broker/matching.py), and the one rule of what bar
 may fill an order (``triggers``)."""
 
 from __future__ import annotations
