@@ -231,15 +231,10 @@ def ny_dates(ts_ns: np.ndarray) -> np.ndarray:
 
 def to_ny(ts_ns: int) -> dt.datetime:
     """A UTC nanosecond timestamp as an aware New York datetime."""
-    from zoneinfo import ZoneInfo
-
-    return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=ZoneInfo("America/New_York"))
-
-
-@functools.lru_cache(maxsize=256)
-def ny_at(ts_ns: int) -> dt.datetime:
-    """``to_ny``, remembered: a minute's callbacks, orders and fills share one datetime."""
     return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=_new_york())
+
+
+ny_at = functools.lru_cache(maxsize=256)(to_ny)  # remembered: a minute's callbacks, orders and fills share one
 
 
 @functools.cache

@@ -55,7 +55,7 @@ def apply_fills(broker: SimBroker, rows: np.ndarray, qty: np.ndarray, price: np.
     unmarked = np.isnan(broker.mark[lanes])
     if unmarked.any():
         broker.mark[lanes[unmarked]] = price[unmarked]
-    when = broker.ny_time(t)
+    when = ny_at(t)
     columns = (b.ref[rows], qty, price, fee, lanes, flow, signed, before, after, realized - fee)
     cash, held, orders, fills, trips = (
         broker.origin_cash,
@@ -132,7 +132,7 @@ def apply_fill(broker: SimBroker, row: int, qty: int, price: float, t: int) -> N
     broker.lane_fees[lane] += fee
     if broker.mark[lane] != broker.mark[lane]:
         broker.mark[lane] = price
-    when = broker.ny_time(t)
+    when = ny_at(t)
     broker.fills.append(
         FillRecord(order_id=order.id, symbol=order.symbol, side=order.side, qty=qty, price=price, fee=fee, time=when)
     )

@@ -189,14 +189,8 @@ def market_batch_holds(
     mark = broker.mark[lanes]
     if not np.isfinite(mark).all():
         return None
-    b = broker.book
-    size = len(broker.qty)
     if buy:
-        buying = (
-            np.bincount(b.lane, np.where(b.sign > 0, b.left, 0), minlength=size)[lanes]
-            if b.n and (b.sign > 0).any()
-            else 0
-        )
+        buying = _ordered(broker, lanes, 1)
         opening = qty - np.minimum(qty, np.maximum(0, -broker.qty[lanes] - buying))  # less what covers a short
         fee = np.maximum(cfg.fee_min, cfg.fee_per_share * qty)
         cost = np.where(opening > 0, opening * mark * (1 + cfg.slippage_bps / 10_000.0) + fee, 0.0)
@@ -206,9 +200,17 @@ def market_batch_holds(
             return None
         holds: np.ndarray = cost / qty
         return holds
-    held = broker.qty[lanes]
-    if b.n and (b.sign < 0).any():
-        held = held - np.bincount(b.lane, np.where(b.sign < 0, b.left, 0), minlength=size)[lanes]
-    if (qty > held).any():
+    if (qty > broker.qty[lanes] - _ordered(broker, lanes, -1)).any():
         return None
     return np.zeros(len(shares))
+
+
+def _ordered(broker: SimBroker, lanes: np.ndarray, sign: int) -> np.ndarray | int:
+    """The shares the open orders of one side (``sign``: +1 buys, -1 sells) still hold for each
+    of ``lanes`` (0 when there is none)."""
+    b = broker.book
+    side = b.sign == sign
+    if not b.n or not side.any():
+        return 0
+    out: np.ndarray = np.bincount(b.lane, np.where(side, b.left, 0), minlength=len(broker.qty))[lanes]
+    return out

@@ -265,10 +265,6 @@ class SimBroker:
             )
         self._fills_seen.clear()
 
-    def ny_time(self, t: int) -> dt.datetime:
-        """``to_ny(t)``, remembered: the fills of one minute share one datetime."""
-        return ny_at(t)
-
     def _next_id(self, accepted: bool) -> str:
         prefix = "o" if accepted else "r"
         self.numbered[prefix] += 1

@@ -86,28 +86,31 @@ class Slot:
     due: dict[dt.date, set[int]] = field(default_factory=dict)  # scanners: clock offsets (minutes)
     prev: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # key -> output -> by lane
     now: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = field(default_factory=dict)  # this callback's
-    _banks: dict[str, tuple[int, int, np.ndarray]] = field(default_factory=dict)  # key -> (gen, members, map)
+    _banks: dict[str, tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)  # bank_lanes
     _lanes: tuple[int, np.ndarray, np.ndarray, int] | None = None  # (session generation, lanes, symbols, top)
-    _mapped: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)  # see current
 
     @property
     def origin(self) -> str:
         """What its orders carry as their origin: ``strategy:ema_cross``."""
         return f"{self.kind}:{self.name}"
 
-    def bank_lanes(self, key: str, stream: Any, generation: int) -> np.ndarray:
-        """Replay lane → the key's bank lane (-1: not a member), rebuilt when the session's
-        symbols or the stream's members changed."""
+    def bank_lanes(self, key: str, stream: Any, generation: int, lanes: np.ndarray) -> np.ndarray:
+        """Replay ``lanes``' bank lanes in the key's stream (-1: not a member). Kept per key as
+        (generation, members, replay lane → bank lane, lanes, theirs): the table is rebuilt when
+        the session's symbols or the stream's members changed, the lanes' part when the lanes did."""
         cached = self._banks.get(key)
-        if cached is not None and cached[0] == generation and cached[1] == len(stream.members):
-            return cached[2]
         members = stream.members
-        size = max(members, default=-1) + 1
-        table = np.full(size, -1, dtype=np.int64)
-        for lane, blane in members.items():
-            table[lane] = blane
-        self._banks[key] = (generation, len(members), table)
-        return table
+        if cached is None or cached[0] != generation or cached[1] != len(members):
+            table = np.full(max(members, default=-1) + 1, -1, dtype=np.int64)
+            for lane, blane in members.items():
+                table[lane] = blane
+        elif cached[3] is lanes:
+            return cached[4]
+        else:
+            table = cached[2]
+        theirs = bank_lanes_of(lanes, table)
+        self._banks[key] = (generation, len(members), table, lanes, theirs)
+        return theirs
 
     def timing(self) -> tuple[float | None, float | None]:
         """(median, max) milliseconds of its callbacks."""
@@ -222,7 +225,7 @@ class PluginHost:
             provision(self.eng, trial, instance)  # raises before anything of ``old`` changes
             old.symbols, old.intervals, old.keys = trial.symbols, trial.intervals, trial.keys
             old.adds += trial.adds
-            old._lanes, old._banks, old._mapped = None, {}, {}
+            old._lanes, old._banks = None, {}
             old.vectorised = type(instance).on_bars is not Strategy.on_bars
         old.instance, old.params = instance, params
         old.state, old.last_error = "running", None
@@ -348,11 +351,7 @@ class PluginHost:
         hit = slot.now.get(key)
         if hit is not None and hit[0] is lanes:
             return hit[1]
-        table = slot.bank_lanes(key, stream, self.eng.session.generation)
-        mapped = slot._mapped.get(key)
-        if mapped is None or mapped[0] is not lanes or mapped[1] is not table:
-            mapped = slot._mapped[key] = (lanes, table, bank_lanes_of(lanes, table))
-        values = current_values(stream, mapped[2])
+        values = current_values(stream, slot.bank_lanes(key, stream, self.eng.session.generation, lanes))
         slot.now[key] = (lanes, values)
         return values
 

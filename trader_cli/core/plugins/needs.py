@@ -49,7 +49,6 @@ def provision(eng: Engine, slot: Slot, strategy: Strategy) -> None:
     slot.keys = [indicator_key(name, params, iv.name) for name, params, iv in indicators]
     slot._lanes = None  # the symbols may differ from a previous load's
     slot._banks = {}
-    slot._mapped = {}
 
 
 def _needs(
