@@ -90,10 +90,6 @@ class BarSource(Protocol):
         """Forget everything read (a new session)."""
         ...
 
-    def wait_ready(self, timeout_s: float) -> bool:
-        """True when the next minute can be stepped (a backtest: always; live: once it closed)."""
-        ...
-
     def live_counts(self) -> dict[str, Any] | None:
         """A live source's stream figures for the status (``queries.LiveStatus``); None in a backtest."""
         ...
@@ -171,10 +167,6 @@ class ParquetFeed:
     def reset(self) -> None:
         """Drop the books read ahead."""
         self._ahead = {}
-
-    def wait_ready(self, timeout_s: float) -> bool:
-        """A backtest's next minute is always there."""
-        return True
 
     def live_counts(self) -> dict[str, Any] | None:
         """No stream in a backtest."""

@@ -16,8 +16,7 @@ repeated for a minute still open keeps the first (``duplicates`` counts the othe
 joins at the next minute to close (a mid-session add), and leaves at once.
 
 Thread-safe: the stream's thread calls ``add``, the session's clock thread ``wait_next`` /
-``close_next``; ``backfill`` puts REST bars of minutes missed during a dropped connection in,
-as if they had streamed.
+``close_next`` (the feed asks REST for what a minute closed without).
 """
 
 from __future__ import annotations
@@ -76,7 +75,6 @@ class MinuteAssembler:
         self.counts = AssemblerCounts()
         self._lock = threading.Lock()  # never re-entered: a plain lock is cheaper
         self._cv = threading.Condition(self._lock)
-        self.received = 0
 
     # -- the stream's side ---------------------------------------------------------------------
     def add(self, bar: StreamBar, updated: bool = False) -> None:
@@ -85,7 +83,6 @@ class MinuteAssembler:
         when the minute it waits for may be whole."""
         sym, ts = bar[0], bar[1]
         with self._lock:
-            self.received += 1
             joining = self._joining
             if sym not in self._symbols and sym not in joining:
                 self.counts.unknown += 1
@@ -106,16 +103,6 @@ class MinuteAssembler:
             if ts == self.next_ns and len(slot) >= len(self._symbols):  # may be whole: look
                 self._cv.notify_all()
 
-    def backfill(self, bars: list[StreamBar]) -> int:
-        """REST bars of minutes the stream missed (a dropped connection): added like streamed
-        ones (a minute already closed drops them as late); returns how many were taken."""
-        with self._cv:
-            before = sum(len(v) for v in self._pending.values())
-        for b in bars:
-            self.add(b)
-        with self._cv:
-            return sum(len(v) for v in self._pending.values()) - before
-
     # -- symbols ---------------------------------------------------------------------------------
     def join(self, symbol: str) -> int:
         """A symbol added mid-session: it counts from the next minute to close (returned)."""
@@ -129,12 +116,6 @@ class MinuteAssembler:
             self._symbols.discard(symbol)
             self._joining.pop(symbol, None)
             self._cv.notify_all()
-
-    @property
-    def symbols(self) -> set[str]:
-        """The symbols a minute waits for."""
-        with self._cv:
-            return self._symbols | {s for s, t in self._joining.items() if t <= self.next_ns}
 
     # -- the clock's side --------------------------------------------------------------------------
     def _expected(self) -> set[str]:

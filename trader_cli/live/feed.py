@@ -196,13 +196,12 @@ class LiveFeed:
             del self._sym_lane[before]
         self._lane_sym[lane] = symbol
         self._sym_lane[symbol] = lane
-        sym = symbol
         if self.assembler is None:  # at start: the stream opens with every symbol afterwards
             return
-        self.assembler.join(sym)
+        self.assembler.join(symbol)
         if self._stream is not None:
-            self._stream.subscribe_bars(self._on_bar, sym)
-            self._stream.subscribe_updated_bars(self._on_updated, sym)
+            self._stream.subscribe_bars(self._on_bar, symbol)
+            self._stream.subscribe_updated_bars(self._on_updated, symbol)
 
     def leave(self, lane: int) -> None:
         """A symbol left: no minute waits for it any more."""
