@@ -362,7 +362,7 @@ def check_config(path: str | Path, data_dir_option: str | None = None) -> Config
 def _plugin_problems(cfg: SessionConfig) -> list[ConfigProblem]:
     """Each configured plugin: its file imports, its class is there, its params validate."""
     from trader_cli.core.plugins.api import Schedule
-    from trader_cli.core.plugins.loader import check_spec, plugin_name
+    from trader_cli.core.plugins.loader import check_spec
 
     found = []
     names: dict[str, str] = {}
@@ -371,11 +371,10 @@ def _plugin_problems(cfg: SessionConfig) -> list[ConfigProblem]:
             where = f"{'strategies' if kind == 'strategy' else 'scanners'}.{i}"
             raw_schedule = getattr(spec, "schedule", None)
             schedule = Schedule(**raw_schedule.model_dump()) if raw_schedule is not None else None
-            why = check_spec(kind, spec.spec, spec.params, cfg.base_dir, schedule)
+            name, why = check_spec(kind, spec.spec, spec.params, cfg.base_dir, schedule)
             if why:
                 found.append(ConfigProblem(where, why))
                 continue
-            name = plugin_name(kind, spec.spec, cfg.base_dir)
             if name in names:
                 found.append(
                     ConfigProblem(where, f"a second plugin named {name} (as {names[name]}): names must differ")

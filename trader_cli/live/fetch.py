@@ -327,7 +327,7 @@ def _summary(
     from trader_cli.core.calendar import ny_dates
 
     days_got = {int(o) for x in fetched for o in np.unique(ny_dates(x.ts)).tolist()}
-    stored = len(store.read(symbol, iv)) if unreadable is None and store.has(symbol, iv) else 0
+    stored = next((c.rows for c in store.coverage(symbol) if c.interval == iv.name), 0)  # footers only
     return FetchedSymbol(
         symbol=symbol,
         interval=iv.name,

@@ -164,22 +164,17 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
     return out
 
 
-def plugin_name(kind: str, spec: str, base: Path) -> str:
-    """The name a configured plugin loads under (its class's ``name``, else the file's stem)."""
-    file, cls_name = split_spec(spec)
-    path = Path(file).expanduser()
-    path = path if path.is_absolute() else base / path
-    cls = find_class(import_file(path), kind, cls_name, path)
-    return cls.name or path.stem
-
-
-def check_spec(kind: str, spec: str, raw: dict[str, Any], base: Path, schedule: Schedule | None = None) -> str | None:
-    """What is wrong with a configured plugin (None: it would load): the file imports, the class
-    is there, the params validate, a scanner's schedule runs."""
+def check_spec(
+    kind: str, spec: str, raw: dict[str, Any], base: Path, schedule: Schedule | None = None
+) -> tuple[str, str | None]:
+    """A configured plugin's (name, what is wrong with it — None: it would load): the file
+    imports, the class is there, the params validate, a scanner's schedule runs. The name is
+    the class's ``name``, else the file's stem (the stem too when the file does not load)."""
     file, cls_name = split_spec(spec)
     path = Path(file).expanduser()
     if not path.is_absolute():
         path = base / path
+    name = path.stem
     try:
         cls = find_class(import_file(path), kind, cls_name, path)
         name = cls.name or path.stem
@@ -190,10 +185,10 @@ def check_spec(kind: str, spec: str, raw: dict[str, Any], base: Path, schedule: 
                 schedule = inst.default_schedule()  # type: ignore[attr-defined]
             check_schedule(schedule, name)
     except PluginError as err:
-        return str(err)
+        return name, str(err)
     except USER_ERRORS as err:  # the scanner's own constructor or default_schedule()
-        return f"{spec}: {type(err).__name__}: {err}"
-    return None
+        return name, f"{spec}: {type(err).__name__}: {err}"
+    return name, None
 
 
 def every_minutes(text: str, what: str) -> int:
