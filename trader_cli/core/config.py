@@ -142,6 +142,9 @@ class LiveClockConfig(_Strict):
         return v
 
 
+ALPACA_KEY_VARS = ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY")  # the only place Alpaca's keys come from: the environment
+
+
 class LiveConfig(_Strict):
     """A live session's connection (keys only from APCA_API_KEY_ID / APCA_API_SECRET_KEY; the
     URLs override the SDK's for tests and proxies)."""

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from trader_cli.core.bars import Bars
 from trader_cli.core.calendar import to_ny
+from trader_cli.core.config import ALPACA_KEY_VARS
 from trader_cli.core.errors import SessionStateError
 from trader_cli.core.intervals import Interval
 from trader_cli.core.lifecycle import SessionState
@@ -110,7 +111,7 @@ def status(eng: Engine) -> SessionStatus:
         symbols=len(eng.session.symbols),
         equity=equity,
         day_pnl=equity - day_start if equity is not None else None,
-        alpaca_keys="set" if all(os.environ.get(k) for k in ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY")) else "not set",
+        alpaca_keys="set" if all(os.environ.get(k) for k in ALPACA_KEY_VARS) else "not set",
         live=live,
         plugins=[s.name for s in list(eng.plugins.slots.values()) if s.state == "running"],
     )

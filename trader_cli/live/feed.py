@@ -168,8 +168,6 @@ class LiveFeed:
 
     def today_so_far(self, symbols: list[str]) -> dict[str, Bars]:
         """Today's 1m bars of the minutes that have ended by the live clock, over REST."""
-        from trader_cli.live.fetch import DEFAULT_TIMEOUT_S, client, request_bars, to_bars
-
         assert self.day is not None
         open_ns, close_ns = self.parquet.calendar.open_close(self.day)
         now = min(self.clock.now_ns(), close_ns)
@@ -178,16 +176,22 @@ class LiveFeed:
         last_ended = (now - open_ns) // MINUTE_NS  # minutes fully ended since the open
         if last_ended <= 0:
             return {}
-        c, _ = client(self.live.data_url, DEFAULT_TIMEOUT_S, self.keys)
-        start = dt.datetime.fromtimestamp(open_ns / 1e9, tz=dt.UTC)
-        end = dt.datetime.fromtimestamp((open_ns + last_ended * MINUTE_NS - 1) / 1e9, tz=dt.UTC)
-        raw = request_bars(c, symbols, BASE_1M, start, end, self.live.feed, self.live.data_url, DEFAULT_TIMEOUT_S)
-        out = {}
+        upto = open_ns + last_ended * MINUTE_NS
+        out = {s: bars.window(open_ns, upto) for s, bars in self._rest_1m(symbols, open_ns, upto - 1).items()}
         for s in symbols:
-            bars = to_bars(s, raw.get(s) or [], BASE_1M)
-            out[s] = bars.window(open_ns, open_ns + last_ended * MINUTE_NS)
-            self._rest_upto[s] = open_ns + last_ended * MINUTE_NS
+            self._rest_upto[s] = upto
         return out
+
+    def _rest_1m(self, symbols: list[str], start_ns: int, end_ns: int) -> dict[str, Bars]:
+        """Each symbol's 1m bars over REST from ``start_ns`` through ``end_ns`` (as Alpaca's
+        ``end``: inclusive), every call bounded."""
+        from trader_cli.live.fetch import DEFAULT_TIMEOUT_S, client, request_bars, to_bars
+
+        c, _ = client(self.live.data_url, DEFAULT_TIMEOUT_S, self.keys)
+        start = dt.datetime.fromtimestamp(start_ns / 1e9, tz=dt.UTC)
+        end = dt.datetime.fromtimestamp(end_ns / 1e9, tz=dt.UTC)
+        raw = request_bars(c, symbols, BASE_1M, start, end, self.live.feed, self.live.data_url, DEFAULT_TIMEOUT_S)
+        return {s: to_bars(s, raw.get(s) or [], BASE_1M) for s in symbols}
 
     def join(self, lane: int, bars: Bars, symbol: str) -> None:
         """A symbol joins: subscribed, and counted by the assembler from its next minute."""
@@ -265,15 +269,9 @@ class LiveFeed:
 
     def minute_bars(self, symbols: list[str], ts_ns: int) -> dict[str, StreamBar]:
         """One minute's bars of ``symbols`` over REST."""
-        from trader_cli.live.fetch import DEFAULT_TIMEOUT_S, client, request_bars, to_bars
-
-        c, _ = client(self.live.data_url, DEFAULT_TIMEOUT_S, self.keys)
-        start = dt.datetime.fromtimestamp(ts_ns / 1e9, tz=dt.UTC)
-        end = dt.datetime.fromtimestamp((ts_ns + MINUTE_NS - 1_000_000_000) / 1e9, tz=dt.UTC)
-        raw = request_bars(c, symbols, BASE_1M, start, end, self.live.feed, self.live.data_url, DEFAULT_TIMEOUT_S)
         out = {}
-        for s in symbols:
-            bars = to_bars(s, raw.get(s) or [], BASE_1M).window(ts_ns, ts_ns + MINUTE_NS)
+        for s, got in self._rest_1m(symbols, ts_ns, ts_ns + MINUTE_NS - 1_000_000_000).items():
+            bars = got.window(ts_ns, ts_ns + MINUTE_NS)
             if len(bars):
                 out[s] = StreamBar(
                     s, int(bars.ts[0]), float(bars.open[0]), float(bars.high[0]), float(bars.low[0]),

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from trader_cli.core.bars import Bars
+from trader_cli.core.config import ALPACA_KEY_VARS
 from trader_cli.core.errors import DataError, StoreError
 from trader_cli.core.intervals import Interval
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from trader_cli.core.store import DataManager
 
 NY = ZoneInfo("America/New_York")
-KEY_VARS = ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY")
+KEY_VARS = ALPACA_KEY_VARS
 DEFAULT_TIMEOUT_S = 30.0
 FEEDS = ("iex", "sip")
 CHUNK = 10  # symbols a request: pages of several symbols, and requests to run side by side
