@@ -81,7 +81,8 @@ def register(app: typer.Typer) -> None:
         specs = build_specs(config, where, strategy, list(param or []), from_, to)
         meta = {k: specs[0][k] for k in ("config", "data_dir", "from", "to", "strategy")}
         meta |= {"metric": metric, "engine": engine, "grid": list(param or []), "search": search}
-        meta["tasks"] = (trials or min(len(specs), 20)) if search == "tpe" else len(specs)
+        tasks = (trials or min(len(specs), 20)) if search == "tpe" else len(specs)
+        meta["tasks"] = tasks
         folder = Path(out)
         runner: Engine
         if engine == "dask":
@@ -90,7 +91,7 @@ def register(app: typer.Typer) -> None:
             runner = DaskEngine(address, scheduler_file, workers)
         else:
             runner = LocalEngine(workers)
-        board = _LiveBoard(obj.renderer, metric, len(specs) if search == "grid" else (trials or min(len(specs), 20)))
+        board = _LiveBoard(obj.renderer, metric, tasks)
         interrupted = False
         ran = skipped = 0
         try:
@@ -98,8 +99,7 @@ def register(app: typer.Typer) -> None:
                 if search == "tpe":
                     from trader_cli.sweep.driver import run_tpe
 
-                    n = trials or min(len(specs), 20)
-                    ran, skipped = run_tpe(specs, list(param or []), n, metric, folder, runner, meta, board.add)
+                    ran, skipped = run_tpe(specs, list(param or []), tasks, metric, folder, runner, meta, board.add)
                 else:
                     ran, skipped = run_sweep(specs, folder, runner, meta, board.add)
         except KeyboardInterrupt:  # the pending tasks were cancelled; what finished is in results.jsonl

@@ -109,22 +109,23 @@ def build_specs(
     ]
 
 
+def _rows(path: Path) -> Iterator[dict[str, Any]]:
+    """The whole lines of results.jsonl in file order (a line cut by a crash is skipped: its
+    spec runs again)."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
 def done_hashes(out: Path) -> set[str]:
     """Hashes results.jsonl has a line for (a line cut by a crash, or a worker's death, not)."""
     path = out / RESULTS
     if not path.exists():
         return set()
-    done = set()
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # cut by a crash: its spec runs again
-            if "worker process died" in str(row.get("error") or ""):
-                continue
-            done.add(row["spec_hash"])
-    return done
+    return {row["spec_hash"] for row in _rows(path) if "worker process died" not in str(row.get("error") or "")}
 
 
 def read_results(out: Path) -> Iterator[dict[str, Any]]:
@@ -132,15 +133,7 @@ def read_results(out: Path) -> Iterator[dict[str, Any]]:
     path = out / RESULTS
     if not path.exists():
         raise UsageError(f"no {RESULTS} in {out} (run a sweep with --out {out} first)")
-    rows: dict[str, dict[str, Any]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            rows[row["spec_hash"]] = row
-    yield from rows.values()
+    yield from {row["spec_hash"]: row for row in _rows(path)}.values()
 
 
 def leaderboard(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
