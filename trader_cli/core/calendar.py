@@ -234,6 +234,12 @@ def to_ny(ts_ns: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=_new_york())
 
 
+def ny_wall(day: dt.date, text: str) -> dt.datetime:
+    """``HH:MM`` on the New York wall clock of ``day``, aware (ValueError for a text that is not one)."""
+    h, m = (int(x) for x in text.split(":"))
+    return dt.datetime.combine(day, dt.time(h, m), tzinfo=_new_york())
+
+
 ny_at = functools.lru_cache(maxsize=256)(to_ny)  # remembered: a minute's callbacks, orders and fills share one
 
 

@@ -16,8 +16,8 @@ import json
 import os
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from trader_cli.core.calendar import ny_wall
 from trader_cli.core.errors import UsageError
 
 DEMO_KEYS = {"APCA_API_KEY_ID": "demo-key-id", "APCA_API_SECRET_KEY": "demo-secret-key"}
@@ -61,8 +61,7 @@ def start_demo(obj: Any, speed: float, symbols: list[str], day: dt.date, at: str
     if not 0 < speed <= 10_000:
         raise UsageError(f"--speed {speed:g}: give live seconds a wall second, above 0 and up to 10,000")
     try:
-        h, m = (int(x) for x in at.split(":"))
-        start = dt.datetime.combine(day, dt.time(h, m), tzinfo=ZoneInfo("America/New_York"))
+        start = ny_wall(day, at)
     except ValueError:
         raise UsageError(f"--at '{at}': give a New York time as HH:MM, e.g. 09:30") from None
     if not (SAMPLE / "bars").is_dir():

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from trader_cli.core.calendar import ny_at, to_ny
+from trader_cli.core.calendar import ny_at, ny_wall, to_ny
 from trader_cli.core.errors import PluginError
 from trader_cli.core.intervals import BASE_1M, Interval
 from trader_cli.core.plugins.api import (
@@ -429,11 +429,8 @@ class PluginHost:
 
 def _offset(text: str, day: dt.date, open_ns: int) -> int:
     """Minutes from the open to ``text`` (New York wall clock) on ``day``."""
-    from zoneinfo import ZoneInfo
-
-    h, m = hhmm(text, "time")
-    at = dt.datetime.combine(day, dt.time(h, m), tzinfo=ZoneInfo("America/New_York"))
-    return int((int(at.timestamp()) * 1_000_000_000 - open_ns) // MINUTE_NS)
+    hhmm(text, "time")  # a bad time says so as the plugin checks do
+    return int((int(ny_wall(day, text).timestamp()) * 1_000_000_000 - open_ns) // MINUTE_NS)
 
 
 def _params_text(params: dict[str, Any]) -> str:
