@@ -87,3 +87,37 @@ def test_a_silent_stream_is_a_status_warning_and_rest_fills_in(
     for sym in ("AAPL", "MSFT"):
         got = {t: v for t, v in _session_bars(export, sym).items() if t < upto}
         assert got == _stored(sym, upto), sym
+
+
+def test_a_session_started_mid_morning_steps_the_morning_from_rest_bars_at_once(
+    server: LoopbackAlpaca, keys: None, tmp_path: Path
+) -> None:
+    at = dt.datetime(2024, 12, 2, 10, 0, tzinfo=NY)
+    server.play(LiveClock(int(at.timestamp() * 1e9), SPEED))
+    path = _config(tmp_path, server, ["AAPL", "MSFT"])
+    cfg = json.loads(path.read_text())
+    cfg["live_config"]["clock"]["start"] = at.isoformat()
+    path.write_text(json.dumps(cfg))
+    sh = _shell(tmp_path, path)
+    open_utc = "2024-12-02T14:30"
+    try:
+        assert sh("system start").code == 0
+        _until(sh, "10:04")
+        st = json.loads(sh("system status --output json").out)["live"]
+        events = sh.err.getvalue() + sh.out.getvalue()
+        out = tmp_path / "x.json"
+        assert sh(f"session export {out} --bars").code == 0
+    finally:
+        sh("system stop")
+    # today's bars so far: one REST call a symbol at provisioning, at most one more for the
+    # minutes that ended meanwhile; none a minute (the stream closes the minutes from 10:00 on)
+    today = [q for q in server.requests if q.get("start", "") >= open_utc]
+    assert len(today) <= 3, today
+    assert st["minutes_from_rest"] >= 30 and st["minutes_closed"] >= 3, st
+    assert st["backfilled"] == 0 and st["closed_by_timeout"] == 0, st
+    assert "has sent no bar" not in events  # the morning so far is not a silent stream
+    export = json.loads(out.read_text())
+    upto = int(dt.datetime(2024, 12, 2, 10, 4, tzinfo=NY).timestamp()) * 10**9
+    for sym in ("AAPL", "MSFT"):
+        got = {t: v for t, v in _session_bars(export, sym).items() if t < upto}
+        assert got == _stored(sym, upto), sym  # every minute of the morning once, equal values

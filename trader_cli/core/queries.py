@@ -33,7 +33,8 @@ class LiveStatus(BaseModel):
 
     feed: str
     clock_speed: float
-    minutes_closed: int
+    minutes_closed: int  # by the stream's minute assembler
+    minutes_from_rest: int = 0  # stepped from today's REST bars (a session started after the open)
     closed_by_timeout: int  # minutes some symbol had no streamed bar for by the deadline
     backfilled: int  # bars that came over REST for minutes the stream missed
     late_bars: int  # bars for minutes already closed (dropped)
@@ -44,8 +45,10 @@ class LiveStatus(BaseModel):
 
     def __str__(self) -> str:
         return (
-            f"{self.feed} stream, clock x{self.clock_speed:g}; {self.minutes_closed} minute(s) closed "
-            f"({self.closed_by_timeout} by timeout), {self.backfilled} bar(s) over REST, "
+            f"{self.feed} stream, clock x{self.clock_speed:g}; "
+            + (f"{self.minutes_from_rest} minute(s) from REST at start, " if self.minutes_from_rest else "")
+            + f"{self.minutes_closed} minute(s) closed "
+            f"({self.closed_by_timeout} by timeout), {self.backfilled} bar(s) backfilled over REST, "
             f"{self.late_bars} late bar(s) dropped, {self.revisions} revision(s)"
             + (f"; WARNING: the stream has sent nothing since {self.silent_since}" if self.silent_since else "")
         )

@@ -84,6 +84,9 @@ class LiveFeed:
         self.day: dt.date | None = None
         self.minutes_closed = 0
         self.closed_by_timeout = 0
+        self.stream_from_ns = 0  # the first minute the stream closes (the ones before: REST at start)
+        self._next_ns = 0  # the next minute the session steps
+        self.minutes_from_rest = 0  # minutes stepped from today's REST bars (a start after the open)
         self.backfilled = 0  # bars that came over REST for minutes the stream missed
         self._silent = 0  # minutes in a row the stream sent nothing for
         self.silent_since: int | None = None  # set once the stream is silent (status warning)
@@ -222,7 +225,7 @@ class LiveFeed:
 
     def wait_ready(self, timeout_s: float) -> bool:
         """True once the next minute has closed (its bars in, or its deadline passed)."""
-        if self._ready:
+        if self._ready or self._next_ns < self.stream_from_ns:  # the minutes before: in the book
             return True
         if self._errors.fatal is not None:
             raise DataError(f"the Alpaca stream stopped: {self._errors.fatal}")
@@ -281,12 +284,17 @@ class LiveFeed:
 
     def next_minute(self, book: DayBook) -> None:
         """Put the closed minute's streamed bars into the book's row for it."""
+        if book.now_ns < self.stream_from_ns:  # the morning so far: its REST bars are in the book
+            self._next_ns = book.now_ns + MINUTE_NS
+            self.minutes_from_rest += 1
+            return
         if not self._ready:
             raise DataError("no closed minute to step (the live clock waits for the stream)")
         m = self._ready.pop(0)
         row = (m.ts_ns - book.open_ns) // MINUTE_NS
         if row != book.cursor:
             raise DataError(f"the stream's minute {m.ts_ns} is not the session's next ({book.now_ns})")
+        self._next_ns = m.ts_ns + MINUTE_NS
         self.minutes_closed += 1
         self.closed_by_timeout += int(m.by_timeout)
         lanes = self._sym_lane
@@ -317,6 +325,7 @@ class LiveFeed:
             "feed": self.live.feed,
             "clock_speed": self.clock.speed,
             "minutes_closed": self.minutes_closed,
+            "minutes_from_rest": self.minutes_from_rest,
             "closed_by_timeout": self.closed_by_timeout,
             "backfilled": self.backfilled,
             "late_bars": sum(a.counts.late.values()),
@@ -337,14 +346,15 @@ class LiveFeed:
         self.day = None
 
     # -- the stream ---------------------------------------------------------------------------------------
-    def open(self, day: dt.date, symbols: list[str]) -> None:
-        """Start the assembler at today's open and the stream for ``symbols``; DataError (one
-        line) when the stream does not connect within 10 s or refuses (keys, limit, plan)."""
+    def open(self, day: dt.date, symbols: list[str], book: DayBook) -> None:
+        """Start the assembler at the first minute not ended yet (the minutes before it come
+        from today's REST bars, already in ``book``) and the stream for ``symbols``; DataError
+        (one line) when the stream does not connect within 10 s or refuses (keys, limit, plan)."""
         from alpaca.data.enums import DataFeed
         from alpaca.data.live import StockDataStream
 
-        open_ns, _ = self.parquet.calendar.open_close(day)
-        self.assembler = MinuteAssembler(set(symbols), open_ns, int(self.live.grace_seconds * 1e9))
+        first = self._catch_up(book, symbols)
+        self.assembler = MinuteAssembler(set(symbols), first, int(self.live.grace_seconds * 1e9))
         sdk_log = logging.getLogger("alpaca")
         sdk_log.addHandler(self._errors)
         sdk_log.propagate = False  # its messages go to the session's events, not the terminal
@@ -366,6 +376,28 @@ class LiveFeed:
                 self.close()
                 raise DataError(f"the Alpaca stream did not connect within {CONNECT_TIMEOUT_S:g} s ({seen})")
             time.sleep(0.02)
+
+    def _catch_up(self, book: DayBook, symbols: list[str]) -> int:
+        """The first minute the stream closes: the one running now on the live clock (the
+        open, before it). Each symbol's REST bars of today went into the book when it was
+        provisioned; the minutes that ended since (provisioning takes a while) come in one
+        REST call, so the session steps the morning so far from the book, not minute by minute
+        over REST."""
+        open_ns, close_ns = book.open_ns, book.close_ns
+        now = min(self.clock.now_ns(), close_ns)
+        first = open_ns + max(0, (now - open_ns) // MINUTE_NS) * MINUTE_NS
+        upto = self._rest_upto
+        behind = [s for s in symbols if upto.get(s, open_ns) < first and s in self._sym_lane]
+        if behind:
+            got = self._rest_1m(behind, min(upto.get(s, open_ns) for s in behind), first - 1)
+            part = {s: got[s].window(upto.get(s, open_ns), first) for s in behind}
+            lanes = np.concatenate([np.full(len(b), self._sym_lane[s], np.int64) for s, b in part.items()])
+            book.fill_fresh(lanes, Bars.concat(list(part.values())))
+            for s in behind:
+                upto[s] = first
+        self._next_ns = open_ns
+        self.stream_from_ns = first
+        return first
 
     def _run(self) -> None:
         assert self._stream is not None

@@ -96,7 +96,8 @@ def start_live(
         if not reports:
             raise ValidationFailed(StartResult.nothing_started(validations))
         load_config_plugins(eng, config)
-        feed.open(today, sorted(eng.session.symbols))
+        assert eng.replay.book is not None
+        feed.open(today, sorted(eng.session.symbols), eng.replay.book)
     except BaseException:
         abandon_live(eng, parquet)
         raise
