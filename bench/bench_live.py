@@ -9,9 +9,11 @@ step, to a strategy's callback.
    while the live clock runs (warmup of 500 symbols over REST and provisioning take 5-10 wall
    seconds, as many live minutes at 60x), so a minute whose bars went while the callback of
    the minute before had not started yet is catch-up, left out and counted apart.
-2. A silent symbol: one symbol has no bar at all for ten minutes (``absent``: neither streamed
-   nor over REST); each such minute closes by its deadline, T + 60 s + grace on the live clock.
-   Figure: how long after that deadline (in wall ms) the callback for the minute starts; the
+2. A silent symbol: one symbol has no bar at all (``absent``: neither streamed nor over REST)
+   for ten minutes, 09:43-09:52, clear of the start (its first streamed minute can close by
+   its deadline: the server's clock is a little ahead of the session's, and a minute it sent
+   before the subscription comes over REST); each such minute closes by its deadline, T + 60 s
+   + grace on the live clock. Figure: how long after that deadline (in wall ms) the callback for the minute starts; the
    REST look-up of the missing bar is inside it.
 
 Both in one process (server thread, stream thread, clock thread): the times are one clock.
@@ -120,7 +122,7 @@ def _run(
     os.environ.update(KEYS)
     silent_minutes: set[int] = set()
     if absent_symbol is not None:
-        silent_minutes = {int((START + dt.timedelta(minutes=k)).timestamp()) for k in range(8, 18)}
+        silent_minutes = {int((START + dt.timedelta(minutes=k)).timestamp()) for k in range(12, 22)}
     server: Any = _OwnProcess(source, work) if own_process else _InProcess(source, absent_symbol, silent_minutes)
     timed = server
     cfg = {

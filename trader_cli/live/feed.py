@@ -353,7 +353,10 @@ class LiveFeed:
         from alpaca.data.enums import DataFeed
         from alpaca.data.live import StockDataStream
 
-        first = self._catch_up(book, symbols)
+        open_ns = book.open_ns
+        now = min(self.clock.now_ns(), book.close_ns)
+        first = open_ns + max(0, (now - open_ns) // MINUTE_NS) * MINUTE_NS  # running now (the open, before it)
+        self.stream_from_ns, self._next_ns = first, open_ns
         self.assembler = MinuteAssembler(set(symbols), first, int(self.live.grace_seconds * 1e9))
         sdk_log = logging.getLogger("alpaca")
         sdk_log.addHandler(self._errors)
@@ -376,16 +379,15 @@ class LiveFeed:
                 self.close()
                 raise DataError(f"the Alpaca stream did not connect within {CONNECT_TIMEOUT_S:g} s ({seen})")
             time.sleep(0.02)
+        self._fill_morning(book, symbols, first)
 
-    def _catch_up(self, book: DayBook, symbols: list[str]) -> int:
-        """The first minute the stream closes: the one running now on the live clock (the
-        open, before it). Each symbol's REST bars of today went into the book when it was
-        provisioned; the minutes that ended since (provisioning takes a while) come in one
-        REST call, so the session steps the morning so far from the book, not minute by minute
-        over REST."""
-        open_ns, close_ns = book.open_ns, book.close_ns
-        now = min(self.clock.now_ns(), close_ns)
-        first = open_ns + max(0, (now - open_ns) // MINUTE_NS) * MINUTE_NS
+    def _fill_morning(self, book: DayBook, symbols: list[str], first: int) -> None:
+        """The minutes before ``first`` (the first the stream closes) from REST, into the book.
+        Each symbol's REST bars of today went in when it was provisioned; the minutes that ended
+        since (provisioning takes a while) come in one call once the stream is subscribed (a
+        minute ending meanwhile streams), so the session steps the morning so far from the book,
+        not minute by minute over REST."""
+        open_ns = book.open_ns
         upto = self._rest_upto
         behind = [s for s in symbols if upto.get(s, open_ns) < first and s in self._sym_lane]
         if behind:
@@ -395,9 +397,6 @@ class LiveFeed:
             book.fill_fresh(lanes, Bars.concat(list(part.values())))
             for s in behind:
                 upto[s] = first
-        self._next_ns = open_ns
-        self.stream_from_ns = first
-        return first
 
     def _run(self) -> None:
         assert self._stream is not None
