@@ -13,8 +13,8 @@ step, to a strategy's callback.
    for ten minutes, 09:43-09:52, clear of the start (its first streamed minute can close by
    its deadline: the server's clock is a little ahead of the session's, and a minute it sent
    before the subscription comes over REST); each such minute closes by its deadline, T + 60 s
-   + grace on the live clock. Figure: how long after that deadline (in wall ms) the callback for the minute starts; the
-   REST look-up of the missing bar is inside it.
+   + grace on the live clock. Figure: how long after that deadline (in wall ms) the callback
+   for the minute starts; the REST look-up of the missing bar is inside it.
 
 Both in one process (server thread, stream thread, clock thread): the times are one clock.
 Run alone with ``python bench/bench_live.py`` or through ``python bench/run.py live``.
