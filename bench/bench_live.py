@@ -169,7 +169,8 @@ def _run(
     for t, wall, _n in seen:
         # Catch-up: the session was still busy with an earlier minute when this one's bars went
         # (the start's warmup and provisioning, a few live minutes at 60x, then the backlog).
-        behind = t not in sent or called.get(t - 60, float("inf")) > sent[t]
+        # A callback before the send: the minute came with today's REST bars at the start.
+        behind = t not in sent or called.get(t - 60, float("inf")) > sent[t] or wall < sent[t]
         if behind:
             if t in sent:
                 catch.append((wall - sent[t]) * 1000)
