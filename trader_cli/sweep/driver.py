@@ -125,7 +125,12 @@ def done_hashes(out: Path) -> set[str]:
     path = out / RESULTS
     if not path.exists():
         return set()
-    return {row["spec_hash"] for row in _rows(path) if "worker process died" not in str(row.get("error") or "")}
+    return {row["spec_hash"] for row in _rows(path) if not _died(row)}
+
+
+def _died(row: dict[str, Any]) -> bool:
+    """A row of a task whose worker process died (run again on resume, not a result)."""
+    return "worker process died" in str(row.get("error") or "")
 
 
 def read_results(out: Path) -> Iterator[dict[str, Any]]:
@@ -240,7 +245,7 @@ def run_tpe(
     """``--search tpe``: Optuna's TPE sampler (ask/tell, in the driver) over the grid's values as
     categorical choices, ``trials`` trials in batches of the engine's workers; every trial's
     result goes to results.jsonl like a grid row (a combination already there is told, not run
-    again: a re-run resumes). (ran, reused)."""
+    again: a re-run resumes; one whose worker died runs again, as in a grid). (ran, reused)."""
     try:
         import optuna
     except ImportError:
@@ -252,7 +257,7 @@ def run_tpe(
     by_combo = {json.dumps(s["params"], sort_keys=True): s for s in specs}
     out.mkdir(parents=True, exist_ok=True)
     _write_meta(out, meta)
-    known = {r["spec_hash"]: r for r in read_results(out)} if (out / RESULTS).exists() else {}
+    known = {r["spec_hash"]: r for r in read_results(out) if not _died(r)} if (out / RESULTS).exists() else {}
     dists: dict[str, optuna.distributions.BaseDistribution] = {
         k: optuna.distributions.CategoricalDistribution(v) for k, v in axes.items()
     }
@@ -269,17 +274,27 @@ def run_tpe(
             else:
                 todo.append((trial, spec))
         for trial, row in told:
-            study.tell(trial, _metric_of(row, metric))
+            _tell(study, trial, _metric_of(row, metric))
             reused += 1
         by_hash = {spec_hash(s): t for t, s in todo}
         with closing(_appended(engine, [s for _, s in todo], out)) as rows:
             for row in rows:
                 known[row["spec_hash"]] = row
-                study.tell(by_hash[row["spec_hash"]], _metric_of(row, metric))
+                _tell(study, by_hash[row["spec_hash"]], _metric_of(row, metric))
                 ran += 1
                 if on_result is not None:
                     on_result(row, ran + reused, trials)
     return ran, reused
+
+
+def _tell(study: Any, trial: Any, value: float | None) -> None:
+    """A trial's result to Optuna: its value, or failed (no value: the row failed)."""
+    from optuna.trial import TrialState
+
+    if value is None:
+        study.tell(trial, state=TrialState.FAIL)
+    else:
+        study.tell(trial, value)
 
 
 def _metric_of(row: dict[str, Any], metric: str) -> float | None:
