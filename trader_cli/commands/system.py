@@ -119,19 +119,17 @@ def _today_at(coord: Any, text: str) -> int:
     """HH:MM (New York) of the session's day, as ns; UsageError for a bad time, SessionStateError
     without a session or for a time already passed."""
     import datetime as dt
-    from zoneinfo import ZoneInfo
 
+    from trader_cli.core.calendar import ny_wall
     from trader_cli.core.errors import SessionStateError, UsageError
 
+    st = coord.status()
     try:
-        h, m = (int(x) for x in text.split(":"))
-        at = dt.time(h, m)
+        target = ny_wall(st.trading_day or dt.date.today(), text)
     except ValueError:
         raise UsageError(f"--until '{text}': give a New York time as HH:MM, e.g. 10:30") from None
-    st = coord.status()
     if st.trading_day is None or st.time is None:
         raise SessionStateError("no session to wait for (start one with: system start)")
-    target = dt.datetime.combine(st.trading_day, at, tzinfo=ZoneInfo("America/New_York"))
     if target <= st.time:
         raise SessionStateError(f"{text} has passed already (the session is at {st.time_text})")
     return int(target.timestamp()) * 1_000_000_000
