@@ -40,6 +40,18 @@ def test_a_minute_closes_when_every_symbol_reported_or_at_its_deadline() -> None
     assert a.next_ns == T0 + 2 * MINUTE_NS
 
 
+def test_extended_hours_bars_are_left_out_not_late() -> None:
+    close = T0 + 390 * MINUTE_NS
+    a = MinuteAssembler({"AAPL"}, T0, GRACE, (T0, close))
+    a.add(bar("AAPL", -30))  # 09:00, pre-market: Alpaca streams it
+    a.add(bar("AAPL", 0))
+    assert a.ready(T0 + MINUTE_NS) and sorted(a.close_next(T0 + MINUTE_NS).bars) == ["AAPL"]
+    a.add(bar("AAPL", 390))  # 16:00, after hours
+    a.add(bar("AAPL", -1), updated=True)  # a correction of a pre-market bar: not a revision of the session's
+    assert a.counts.outside == 3 and a.counts.late == {} and a.counts.revisions == []
+    assert a.next_ns == T0 + MINUTE_NS
+
+
 def test_duplicates_unknown_symbols_join_and_leave() -> None:
     a = MinuteAssembler({"AAPL"}, T0, GRACE)
     a.add(bar("AAPL", 0))

@@ -38,6 +38,7 @@ class LiveStatus(BaseModel):
     closed_by_timeout: int  # minutes some symbol had no streamed bar for by the deadline
     backfilled: int  # bars that came over REST for minutes the stream missed
     late_bars: int  # bars for minutes already closed (dropped)
+    extended_hours_bars: int = 0  # streamed bars outside the regular session (not stepped)
     revisions: int  # updatedBars corrections (kept, never re-stepped)
     silent_since: str | None = None  # HH:MM: the stream has sent nothing since (a warning)
     late_by_symbol: dict[str, int] = Field(default_factory=dict)
@@ -50,6 +51,7 @@ class LiveStatus(BaseModel):
             + f"{self.minutes_closed} minute(s) closed "
             f"({self.closed_by_timeout} by timeout), {self.backfilled} bar(s) backfilled over REST, "
             f"{self.late_bars} late bar(s) dropped, {self.revisions} revision(s)"
+            + (f", {self.extended_hours_bars} extended-hours bar(s) left out" if self.extended_hours_bars else "")
             + (f"; WARNING: the stream has sent nothing since {self.silent_since}" if self.silent_since else "")
         )
 

@@ -12,7 +12,9 @@ assembler closes minute T (the bar starting at T) when
 whichever comes first; then T + 60 s is the next minute to close. A bar for a minute already
 closed is counted per symbol (``late``) and dropped — the session never re-steps a minute; an
 updated bar is kept as a revision (``revisions``) and reported, never re-stepped either. A bar
-repeated for a minute still open keeps the first (``duplicates`` counts the others). A symbol
+repeated for a minute still open keeps the first (``duplicates`` counts the others). A bar of a
+minute outside the session's regular hours (Alpaca streams the extended hours too) is counted
+(``outside``) and left: it is neither late nor a minute of the session. A symbol
 joins at the next minute to close (a mid-session add), and leaves at once.
 
 Thread-safe: the stream's thread calls ``add``, the session's clock thread ``wait_next`` /
@@ -58,15 +60,18 @@ class AssemblerCounts:
     late: dict[str, int] = field(default_factory=dict)  # bars for minutes already closed
     duplicates: dict[str, int] = field(default_factory=dict)  # repeated bars for open minutes
     unknown: int = 0  # bars for symbols not subscribed
+    outside: int = 0  # bars of minutes outside the regular session (extended hours)
     revisions: list[StreamBar] = field(default_factory=list)  # updatedBars: corrections of closed minutes
 
 
 class MinuteAssembler:
-    """See the module doc. ``next_ns``: the first minute to close (a minute boundary)."""
+    """See the module doc. ``next_ns``: the first minute to close (a minute boundary);
+    ``hours``: the regular session's [open, close) (None: every minute counts)."""
 
-    def __init__(self, symbols: set[str], next_ns: int, grace_ns: int) -> None:
+    def __init__(self, symbols: set[str], next_ns: int, grace_ns: int, hours: tuple[int, int] | None = None) -> None:
         if next_ns % MINUTE_NS:
             raise ValueError("next_ns must be a minute boundary")
+        self._lo, self._hi = hours if hours is not None else (-(2**63), 2**63 - 1)
         self._symbols = set(symbols)
         self._joining: dict[str, int] = {}  # symbol -> first minute it counts in
         self.next_ns = next_ns
@@ -86,6 +91,9 @@ class MinuteAssembler:
             joining = self._joining
             if sym not in self._symbols and sym not in joining:
                 self.counts.unknown += 1
+                return
+            if not self._lo <= ts < self._hi:
+                self.counts.outside += 1
                 return
             if updated:
                 self.counts.revisions.append(bar)

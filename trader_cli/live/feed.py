@@ -329,6 +329,7 @@ class LiveFeed:
             "closed_by_timeout": self.closed_by_timeout,
             "backfilled": self.backfilled,
             "late_bars": sum(a.counts.late.values()),
+            "extended_hours_bars": a.counts.outside,
             "revisions": len(a.counts.revisions),
             "silent_since": to_ny_text(self.silent_since) if self.silent_since is not None else None,
             "late_by_symbol": dict(a.counts.late),
@@ -357,7 +358,8 @@ class LiveFeed:
         now = min(self.clock.now_ns(), book.close_ns)
         first = open_ns + max(0, (now - open_ns) // MINUTE_NS) * MINUTE_NS  # running now (the open, before it)
         self.stream_from_ns, self._next_ns = first, open_ns
-        self.assembler = MinuteAssembler(set(symbols), first, int(self.live.grace_seconds * 1e9))
+        grace = int(self.live.grace_seconds * 1e9)
+        self.assembler = MinuteAssembler(set(symbols), first, grace, (open_ns, book.close_ns))
         sdk_log = logging.getLogger("alpaca")
         sdk_log.addHandler(self._errors)
         sdk_log.propagate = False  # its messages go to the session's events, not the terminal
