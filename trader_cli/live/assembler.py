@@ -112,11 +112,12 @@ class MinuteAssembler:
                 self._cv.notify_all()
 
     # -- symbols ---------------------------------------------------------------------------------
-    def join(self, symbol: str) -> int:
-        """A symbol added mid-session: it counts from the next minute to close (returned)."""
+    def join(self, symbol: str, after: int = 0) -> int:
+        """A symbol added mid-session: it counts from the next minute to close, or from ``after``
+        when that is later (the minutes before it come from elsewhere: REST); that minute returned."""
         with self._cv:
-            self._joining[symbol] = self.next_ns
-            return self.next_ns
+            at = self._joining[symbol] = max(self.next_ns, after)
+            return at
 
     def leave(self, symbol: str) -> None:
         """A symbol removed: it no longer holds a minute open."""

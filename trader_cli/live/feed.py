@@ -180,10 +180,19 @@ class LiveFeed:
         if last_ended <= 0:
             return {}
         upto = open_ns + last_ended * MINUTE_NS
-        out = {s: bars.window(open_ns, upto) for s, bars in self._rest_1m(symbols, open_ns, upto - 1).items()}
+        got = self._rest_1m(symbols, open_ns, upto - MINUTE_NS)
+        out = {s: bars.window(open_ns, upto) for s, bars in got.items()}
+        sure = min(upto, self._settled(now, open_ns))  # a minute that only just ended may not be on REST yet
         for s in symbols:
-            self._rest_upto[s] = upto
+            self._rest_upto[s] = sure
         return out
+
+    def _settled(self, now_ns: int, open_ns: int) -> int:
+        """The first minute whose deadline (its end + grace) has not passed at ``now_ns`` (the
+        open at least): REST surely has the minutes before it (Alpaca serves a minute's bars a
+        moment after it ends; the assembler leaves a missing bar to REST from its deadline too)."""
+        grace = int(self.live.grace_seconds * 1e9)
+        return max(open_ns, (now_ns - grace) // MINUTE_NS * MINUTE_NS)
 
     def _rest_1m(self, symbols: list[str], start_ns: int, end_ns: int) -> dict[str, Bars]:
         """Each symbol's 1m bars over REST from ``start_ns`` through ``end_ns`` (as Alpaca's
@@ -205,7 +214,7 @@ class LiveFeed:
         self._sym_lane[symbol] = lane
         if self.assembler is None:  # at start: the stream opens with every symbol afterwards
             return
-        self.assembler.join(symbol)
+        self.assembler.join(symbol, self._rest_upto.get(symbol, 0))
         if self._stream is not None:
             self._stream.subscribe_bars(self._on_bar, symbol)
             self._stream.subscribe_updated_bars(self._on_updated, symbol)
@@ -355,8 +364,7 @@ class LiveFeed:
         from alpaca.data.live import StockDataStream
 
         open_ns = book.open_ns
-        now = min(self.clock.now_ns(), book.close_ns)
-        first = open_ns + max(0, (now - open_ns) // MINUTE_NS) * MINUTE_NS  # running now (the open, before it)
+        first = self._settled(min(self.clock.now_ns(), book.close_ns), open_ns)  # the stream's first minute
         self.stream_from_ns, self._next_ns = first, open_ns
         grace = int(self.live.grace_seconds * 1e9)
         self.assembler = MinuteAssembler(set(symbols), first, grace, (open_ns, book.close_ns))
@@ -384,16 +392,17 @@ class LiveFeed:
         self._fill_morning(book, symbols, first)
 
     def _fill_morning(self, book: DayBook, symbols: list[str], first: int) -> None:
-        """The minutes before ``first`` (the first the stream closes) from REST, into the book.
-        Each symbol's REST bars of today went in when it was provisioned; the minutes that ended
-        since (provisioning takes a while) come in one call once the stream is subscribed (a
-        minute ending meanwhile streams), so the session steps the morning so far from the book,
-        not minute by minute over REST."""
+        """The minutes before ``first`` (the first the stream closes: the earliest whose deadline
+        has not passed) from REST, into the book. Each symbol's REST bars of today went in when
+        it was provisioned; the minutes that ended since, or only just before (REST may not have
+        had them), come in one call once the stream is subscribed, so the session steps the
+        morning so far from the book, not minute by minute over REST. The bars already there
+        stay (the same values)."""
         open_ns = book.open_ns
         upto = self._rest_upto
         behind = [s for s in symbols if upto.get(s, open_ns) < first and s in self._sym_lane]
         if behind:
-            got = self._rest_1m(behind, min(upto.get(s, open_ns) for s in behind), first - 1)
+            got = self._rest_1m(behind, min(upto.get(s, open_ns) for s in behind), first - MINUTE_NS)
             part = {s: got[s].window(upto.get(s, open_ns), first) for s in behind}
             lanes = np.concatenate([np.full(len(b), self._sym_lane[s], np.int64) for s, b in part.items()])
             book.fill_fresh(lanes, Bars.concat(list(part.values())))

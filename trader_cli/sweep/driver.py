@@ -257,7 +257,9 @@ def run_tpe(
     by_combo = {json.dumps(s["params"], sort_keys=True): s for s in specs}
     out.mkdir(parents=True, exist_ok=True)
     _write_meta(out, meta)
-    known = {r["spec_hash"]: r for r in read_results(out) if not _died(r)} if (out / RESULTS).exists() else {}
+    known = {}  # the last row of each spec that is a result (a died worker's row runs again)
+    if (out / RESULTS).exists():
+        known = {r["spec_hash"]: r for r in _rows(out / RESULTS) if not _died(r)}
     dists: dict[str, optuna.distributions.BaseDistribution] = {
         k: optuna.distributions.CategoricalDistribution(v) for k, v in axes.items()
     }
@@ -265,23 +267,24 @@ def run_tpe(
     ran = reused = 0
     while ran + reused < trials:
         batch = [study.ask(dists) for _ in range(min(max(1, engine.workers), trials - ran - reused))]
-        todo, told = [], []
+        todo: dict[str, tuple[dict[str, Any], list[Any]]] = {}  # spec hash -> (spec, the trials asking it)
         for trial in batch:
             spec = by_combo[json.dumps(trial.params, sort_keys=True)]
-            row = known.get(spec_hash(spec))
+            h = spec_hash(spec)
+            row = known.get(h)
             if row is not None:
-                told.append((trial, row))
+                _tell(study, trial, _metric_of(row, metric))
+                reused += 1
             else:
-                todo.append((trial, spec))
-        for trial, row in told:
-            _tell(study, trial, _metric_of(row, metric))
-            reused += 1
-        by_hash = {spec_hash(s): t for t, s in todo}
-        with closing(_appended(engine, [s for _, s in todo], out)) as rows:
+                todo.setdefault(h, (spec, []))[1].append(trial)
+        with closing(_appended(engine, [spec for spec, _ in todo.values()], out)) as rows:
             for row in rows:
                 known[row["spec_hash"]] = row
-                _tell(study, by_hash[row["spec_hash"]], _metric_of(row, metric))
+                asking = todo[row["spec_hash"]][1]  # a batch may ask one combination twice: run once
+                for trial in asking:
+                    _tell(study, trial, _metric_of(row, metric))
                 ran += 1
+                reused += len(asking) - 1
                 if on_result is not None:
                     on_result(row, ran + reused, trials)
     return ran, reused
