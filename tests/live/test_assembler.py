@@ -52,6 +52,17 @@ def test_extended_hours_bars_are_left_out_not_late() -> None:
     assert a.next_ns == T0 + MINUTE_NS
 
 
+def test_skip_to_before_the_first_close_lets_the_earlier_minutes_go() -> None:
+    a = MinuteAssembler({"AAPL"}, T0, GRACE)
+    a.add(bar("AAPL", 0))
+    a.add(bar("AAPL", 2))
+    a.skip_to(T0 + 2 * MINUTE_NS)  # minutes 0 and 1 come from REST
+    a.skip_to(T0)  # never back
+    assert a.next_ns == T0 + 2 * MINUTE_NS and a.ready(T0 + 2 * MINUTE_NS)
+    assert a.close_next(T0 + 3 * MINUTE_NS).ts_ns == T0 + 2 * MINUTE_NS
+    assert a.counts.late == {}
+
+
 def test_duplicates_unknown_symbols_join_and_leave() -> None:
     a = MinuteAssembler({"AAPL"}, T0, GRACE)
     a.add(bar("AAPL", 0))

@@ -126,6 +126,16 @@ class MinuteAssembler:
             self._joining.pop(symbol, None)
             self._cv.notify_all()
 
+    def skip_to(self, ns: int) -> None:
+        """Before the first close: start at minute ``ns`` instead (the minutes before it come
+        from elsewhere: REST); bars already in for them are let go, not counted late."""
+        with self._cv:
+            if ns <= self.next_ns:
+                return
+            for ts in [t for t in self._pending if t < ns]:
+                del self._pending[ts]
+            self.next_ns = ns
+
     # -- the clock's side --------------------------------------------------------------------------
     def _expected(self) -> set[str]:
         return self._symbols | {s for s, t in self._joining.items() if t <= self.next_ns}

@@ -389,6 +389,11 @@ class LiveFeed:
                 self.close()
                 raise DataError(f"the Alpaca stream did not connect within {CONNECT_TIMEOUT_S:g} s ({seen})")
             time.sleep(0.02)
+        # Connecting takes a while (seconds at worst: minutes of a fast demo clock): the minutes
+        # whose deadline passed meanwhile come from REST too, not one by one at their close.
+        first = max(first, self._settled(min(self.clock.now_ns(), book.close_ns), open_ns))
+        self.assembler.skip_to(first)
+        self.stream_from_ns = first
         self._fill_morning(book, symbols, first)
 
     def _fill_morning(self, book: DayBook, symbols: list[str], first: int) -> None:
