@@ -116,3 +116,51 @@ def test_real_money_needs_the_environment_variable_too(
         assert res.code == 0, res.err
     finally:
         sh("system stop")
+
+
+EACH_BAR = '''
+import numpy as np
+from trader_cli.plugins import Needs, Strategy
+
+class EachBar(Strategy):
+    """Buys one share of every symbol on every 1m bar."""
+    name = "each_bar"
+    def needs(self):
+        return Needs(intervals=["1m"])
+    def on_bars(self, bars):
+        bars.buy(np.ones(len(bars.symbols), bool), 1)
+'''
+
+
+def test_a_strategys_orders_of_the_morning_caught_up_at_a_late_start_are_not_sent(
+    server: LoopbackAlpaca, keys: None, tmp_path: Path
+) -> None:
+    at = dt.datetime(2024, 12, 2, 10, 0, tzinfo=NY)
+    server.play(LiveClock(int(at.timestamp() * 1e9), SPEED))
+    plugin = tmp_path / "each_bar.py"
+    plugin.write_text(EACH_BAR)
+    path = _trading_config(tmp_path, server)
+    cfg = json.loads(path.read_text())
+    cfg["live_config"]["clock"]["start"] = at.isoformat()
+    cfg["strategies"] = [{"file": str(plugin)}]
+    path.write_text(json.dumps(cfg))
+    sh = _shell(tmp_path, path)
+    try:
+        assert sh("system start").code == 0, sh.err.getvalue()
+        _until(sh, "10:05")
+        events = sh.err.getvalue() + sh.out.getvalue()
+        out = tmp_path / "x.json"
+        assert sh(f"session export {out}").code == 0
+        st = json.loads(sh("system status --output json").out)["live"]
+    finally:
+        sh("system stop")
+    orders = json.loads(out.read_text())["orders"]
+    open_ = dt.datetime(2024, 12, 2, 9, 30, tzinfo=NY)
+    stream_from = open_ + dt.timedelta(minutes=st["minutes_from_rest"])  # the first minute the stream closed
+    old = [o for o in orders if dt.datetime.fromisoformat(o["submitted_at"]) < stream_from - dt.timedelta(minutes=1)]
+    new = [o for o in orders if dt.datetime.fromisoformat(o["submitted_at"]) > stream_from]
+    assert len(old) >= 25 and all(o["status"] == "rejected" and "caught up" in o["reason"] for o in old), old[:2]
+    assert new and all(o["status"] != "rejected" for o in new), new[:2]  # current bars: sent to Alpaca
+    assert events.count("is catching up") == 1
+    sent = {o["client_order_id"].rsplit("-", 1)[-1] for o in server.desk.orders.values()}  # ...-o000031
+    assert {o["id"] for o in new} <= sent and not {o["id"] for o in old} & sent  # none of the morning's went

@@ -87,6 +87,7 @@ class LiveFeed:
         self.stream_from_ns = 0  # the first minute the stream closes (the ones before: REST at start)
         self._next_ns = 0  # the next minute the session steps
         self.minutes_from_rest = 0  # minutes stepped from today's REST bars (a start after the open)
+        self._stale_said = False  # the catching-up warning of stale_orders said (until current again)
         self.backfilled = 0  # bars that came over REST for minutes the stream missed
         self._silent = 0  # minutes in a row the stream sent nothing for
         self.silent_since: int | None = None  # set once the stream is silent (status warning)
@@ -324,6 +325,28 @@ class LiveFeed:
         cols = book.base.cols
         for f, values in zip(PRICE_FIELDS, fields, strict=True):
             cols[f][row, at[ok]] = np.array(values, dtype=np.float64)[ok]
+
+    def stale_orders(self) -> str | None:
+        """Why a plugin's order placed now is not sent to Alpaca: the bar the session is at
+        ended more than a minute and the grace ago on the live clock (it catches up: the
+        morning at a start after the open, the backlog after a pause); None when it is current.
+        Said once as a warning each time the session falls behind."""
+        now = self.clock.now_ns()
+        bar = self._next_ns - MINUTE_NS  # the bar the callbacks see
+        if now - self._next_ns <= MINUTE_NS + int(self.live.grace_seconds * 1e9):
+            self._stale_said = False
+            return None
+        if not self._stale_said:
+            self._stale_said = True
+            self.emit(
+                "warning",
+                f"the live session is catching up (at the {to_ny_text(bar)} bar, the market at {to_ny_text(now)}): "
+                "the strategies' orders are not sent to Alpaca until it has",
+            )
+        return (
+            f"not sent to Alpaca: placed on the {to_ny_text(bar)} bar while the live session caught up "
+            f"(the market was at {to_ny_text(now)})"
+        )
 
     def live_counts(self) -> dict[str, Any] | None:
         """The stream's figures for ``system status`` (queries.LiveStatus)."""

@@ -6,7 +6,8 @@ once the assembler closes it; ``time advance|until`` are refused (the market set
 Orders go to Alpaca's trading API (live/trading.py, ``live_config.trading_url`` or the SDK's
 paper URL): the broker checks and records them as in a backtest, Alpaca fills them, and the
 broker polls Alpaca's fills once per closed minute. Real money (``"paper": false``) also needs
-``TRADER_CLI_ALLOW_LIVE_ORDERS=1``; without it the session is refused.
+``TRADER_CLI_ALLOW_LIVE_ORDERS=1``; without it the session is refused. A strategy's order placed
+while the session catches up (``LiveFeed.stale_orders``) is rejected, not sent.
 
 At start the account is checked (active, not blocked: one line otherwise), and validation asks
 the trading API whether each symbol is an active, tradable asset (dropped with why otherwise).
@@ -87,7 +88,7 @@ def start_live(
     eng.clock.transition(SessionState.provisioning)
     eng.config = config
     eng.broker.reset(config.broker)
-    eng.broker.remote = RemoteDesk(orders)
+    eng.broker.remote = RemoteDesk(orders, stale=feed.stale_orders)  # no old bar's signal traded now
     eng.timeline.start([today])
     derived = {Interval.parse(iv) for iv in sd.derived_intervals} - {Interval.parse(sd.base_interval)}
     eng.replay.reset(DayBook(cal, today, sorted(derived), len(sd.symbols)), derived)

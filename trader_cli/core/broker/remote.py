@@ -3,10 +3,16 @@ places and fills what the simulator accepts. The simulator still checks and reco
 (buying power, limits, the account); ``RemoteDesk`` sends the accepted ones, keeps them in the
 book with triggers no bar reaches (only the remote's fills fill them), polls the remote once per
 minute while orders are open there, and books each fill at the remote's price in the minute the
-remote filled it (a fill of a later bar waits for that bar's step). None in a backtest."""
+remote filled it (a fill of a later bar waits for that bar's step). None in a backtest.
+
+A plugin's order placed while the session is catching up (the bar it saw ended more than a
+minute and the grace ago on the live clock: the morning stepped at a start after the open, the
+backlog after ``system resume``) is not sent: it is rejected with why — a strategy's signal of
+an old bar is not traded at today's price. The trader's own orders are always sent."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
@@ -52,8 +58,9 @@ REMOTE_ENDED = {"canceled": "canceled", "expired": "expired", "rejected": "rejec
 class RemoteDesk:
     """A session's orders at the remote broker (see the module doc)."""
 
-    def __init__(self, orders: RemoteOrders) -> None:
+    def __init__(self, orders: RemoteOrders, stale: Callable[[], str | None] = lambda: None) -> None:
         self.orders = orders
+        self.stale = stale  # why a plugin's order placed now is not sent (the session catches up), or None
         self.ids: dict[str, str] = {}  # order id -> the remote's order id
         self._refs: dict[str, int] = {}  # the remote's order id -> index into SimBroker.orders
         self._due: list[RemoteUpdate] = []  # the remote's fills of a minute not stepped yet
@@ -62,8 +69,13 @@ class RemoteDesk:
         """Submit the accepted ones of ``placed`` (``broker.orders[first:]``); one the remote
         refuses is rejected here with its reason."""
         b = broker.book
+        behind = self.stale() if any(o.origin != "adhoc" for o in placed) else None
         for idx, order in enumerate(placed, start=first):
             if not order.is_open:
+                continue
+            if behind is not None and order.origin != "adhoc":
+                b.keep(b.ref != idx)
+                order.status, order.reason = "rejected", behind
                 continue
             try:
                 alpaca_id = self.orders.submit(
