@@ -127,3 +127,33 @@ def test_a_session_started_mid_morning_steps_the_morning_from_rest_bars_at_once(
     for sym in ("AAPL", "MSFT"):
         got = {t: v for t, v in _session_bars(export, sym).items() if t < upto}
         assert got == _stored(sym, upto), sym  # every minute of the morning once, equal values
+
+
+def test_a_minute_rest_did_not_have_yet_at_start_is_not_stepped_short(
+    server: LoopbackAlpaca, keys: None, tmp_path: Path
+) -> None:
+    # Real time (speed 1) from 10:00:01; REST has a minute's bars 3 s after it ends (grace: 4 s).
+    # Provisioning asks REST for today's bars at ~10:00:01, before 09:59 is there: that minute
+    # must not be stepped from the book without its bars (it closes through the stream or at
+    # its deadline over REST, where REST has it).
+    at = dt.datetime(2024, 12, 2, 10, 0, 1, tzinfo=NY)
+    server.rest_delay_s = 3.0
+    server.play(LiveClock(int(at.timestamp() * 1e9), 1.0))
+    path = _config(tmp_path, server, ["AAPL", "MSFT"])
+    cfg = json.loads(path.read_text())
+    cfg["live_config"]["clock"] = {"start": at.isoformat(), "speed": 1.0}
+    cfg["live_config"]["grace_seconds"] = 4
+    path.write_text(json.dumps(cfg))
+    sh = _shell(tmp_path, path)
+    try:
+        assert sh("system start").code == 0
+        _until(sh, "10:00", timeout=15)  # 09:59 stepped
+        out = tmp_path / "x.json"
+        assert sh(f"session export {out} --bars").code == 0
+    finally:
+        sh("system stop")
+    export = json.loads(out.read_text())
+    upto = int(dt.datetime(2024, 12, 2, 10, 0, tzinfo=NY).timestamp()) * 10**9
+    for sym in ("AAPL", "MSFT"):
+        got = {t: v for t, v in _session_bars(export, sym).items() if t < upto}
+        assert got == _stored(sym, upto), sym  # 09:59 too

@@ -33,6 +33,7 @@ from trader_cli.live.clock import LiveClock
 FATAL = ("auth failed", "connection limit exceeded", "insufficient subscription")
 CONNECT_TIMEOUT_S = 10.0
 SILENT_MINUTES = 3  # minutes without a streamed bar (market open) before the status warns
+BEHIND_WALL_S = 2.0  # a backlog (LiveFeed._behind) is also this many wall seconds behind
 
 
 class _SdkErrors(logging.Handler):
@@ -305,6 +306,8 @@ class LiveFeed:
         if row != book.cursor:
             raise DataError(f"the stream's minute {m.ts_ns} is not the session's next ({book.now_ns})")
         self._next_ns = m.ts_ns + MINUTE_NS
+        if self._stale_said and not self._behind(self.clock.now_ns()):  # caught up: a next fall behind is said
+            self._stale_said = False
         self.minutes_closed += 1
         self.closed_by_timeout += int(m.by_timeout)
         lanes = self._sym_lane
@@ -326,16 +329,23 @@ class LiveFeed:
         for f, values in zip(PRICE_FIELDS, fields, strict=True):
             cols[f][row, at[ok]] = np.array(values, dtype=np.float64)[ok]
 
+    def _behind(self, now_ns: int) -> bool:
+        """True while the session catches up: the bar it is at came with the morning's REST bars
+        (a start after the open), or ended more than a minute and the grace ago on the live
+        clock and more than BEHIND_WALL_S wall seconds ago (a backlog: after a resume, or a
+        session slower than the market; a fast demo clock's hiccup is not one)."""
+        if self._next_ns <= self.stream_from_ns:  # the bar ends before the stream's first minute
+            return True
+        lag = now_ns - self._next_ns
+        return lag > MINUTE_NS + int(self.live.grace_seconds * 1e9) and lag > BEHIND_WALL_S * self.clock.ns_per_s
+
     def stale_orders(self) -> str | None:
-        """Why a plugin's order placed now is not sent to Alpaca: the bar the session is at
-        ended more than a minute and the grace ago on the live clock (it catches up: the
-        morning at a start after the open, the backlog after a pause); None when it is current.
-        Said once as a warning each time the session falls behind."""
+        """Why a plugin's order placed now is not sent to Alpaca (``_behind``), or None; said
+        once as a warning each time the session falls behind."""
         now = self.clock.now_ns()
-        bar = self._next_ns - MINUTE_NS  # the bar the callbacks see
-        if now - self._next_ns <= MINUTE_NS + int(self.live.grace_seconds * 1e9):
-            self._stale_said = False
+        if not self._behind(now):
             return None
+        bar = self._next_ns - MINUTE_NS  # the bar the callbacks see
         if not self._stale_said:
             self._stale_said = True
             self.emit(

@@ -87,6 +87,7 @@ class LoopbackAlpaca:
         self._error: BaseException | None = None
         self._streams: dict[Any, dict[str, set[str]]] = {}  # authenticated connections -> subscriptions
         self.clock: Any = None  # a LiveClock: REST then serves only minutes that have ended by it
+        self.rest_delay_s = 0.0  # live seconds after a minute's end before REST has its bars (as Alpaca)
         self.silent: set[tuple[str, int]] = set()  # (symbol, minute ns) never streamed (REST has it)
         self.absent: set[tuple[str, int]] = set()  # (symbol, minute ns) with no bar at all (no trade)
         self.inactive: set[str] = set()  # assets the trading API reports inactive (not tradable)
@@ -384,7 +385,7 @@ class LoopbackAlpaca:
         start = parse_ns(q["start"]) if q.get("start") else 0
         end = parse_ns(q["end"]) if q.get("end") else 2**62
         if self.clock is not None:  # no bar of a minute that has not ended yet
-            end = min(end, self.clock.now_ns() - 60_000_000_000)
+            end = min(end, self.clock.now_ns() - 60_000_000_000 - int(self.rest_delay_s * 1e9))
         limit = min(int(q.get("limit") or self.page_cap), self.page_cap)
         after: tuple[str, int] | None = None
         if q.get("page_token"):

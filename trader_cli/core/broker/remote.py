@@ -69,12 +69,13 @@ class RemoteDesk:
         """Submit the accepted ones of ``placed`` (``broker.orders[first:]``); one the remote
         refuses is rejected here with its reason."""
         b = broker.book
-        behind = self.stale() if any(o.origin != "adhoc" for o in placed) else None
+        behind = self.stale() if any(o.is_open and o.origin != "adhoc" for o in placed) else None
+        stale: list[int] = []
         for idx, order in enumerate(placed, start=first):
             if not order.is_open:
                 continue
             if behind is not None and order.origin != "adhoc":
-                b.keep(b.ref != idx)
+                stale.append(idx)
                 order.status, order.reason = "rejected", behind
                 continue
             try:
@@ -89,6 +90,8 @@ class RemoteDesk:
             self._refs[alpaca_id] = idx
             row = b.ref == idx
             b.lo_trig[row], b.hi_trig[row] = -INF, INF  # no bar fills it here
+        if stale:  # out of the book at once (a catch-up refuses many a minute)
+            b.keep(~np.isin(b.ref, stale))
 
     def cancel(self, order_id: str) -> None:
         """Cancel at the remote first (orders it never had: nothing to do); its refusal leaves
