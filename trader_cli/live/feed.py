@@ -330,14 +330,15 @@ class LiveFeed:
             cols[f][row, at[ok]] = np.array(values, dtype=np.float64)[ok]
 
     def _behind(self, now_ns: int) -> bool:
-        """True while the session catches up: the bar it is at came with the morning's REST bars
-        (a start after the open), or ended more than a minute and the grace ago on the live
-        clock and more than BEHIND_WALL_S wall seconds ago (a backlog: after a resume, or a
-        session slower than the market; a fast demo clock's hiccup is not one)."""
-        if self._next_ns <= self.stream_from_ns:  # the bar ends before the stream's first minute
-            return True
+        """True while the session catches up: the bar it is at ended more than a minute and the
+        grace ago on the live clock — a bar of the morning stepped from REST at a start after
+        the open, or a streamed one that is also more than BEHIND_WALL_S wall seconds old (the
+        backlog after a resume, a session slower than the market; a fast demo clock's hiccup
+        is not one)."""
         lag = now_ns - self._next_ns
-        return lag > MINUTE_NS + int(self.live.grace_seconds * 1e9) and lag > BEHIND_WALL_S * self.clock.ns_per_s
+        if lag <= MINUTE_NS + int(self.live.grace_seconds * 1e9):
+            return False
+        return self._next_ns <= self.stream_from_ns or lag > BEHIND_WALL_S * self.clock.ns_per_s
 
     def stale_orders(self) -> str | None:
         """Why a plugin's order placed now is not sent to Alpaca (``_behind``), or None; said
@@ -390,9 +391,10 @@ class LiveFeed:
 
     # -- the stream ---------------------------------------------------------------------------------------
     def open(self, day: dt.date, symbols: list[str], book: DayBook) -> None:
-        """Start the assembler at the first minute not ended yet (the minutes before it come
-        from today's REST bars, already in ``book``) and the stream for ``symbols``; DataError
-        (one line) when the stream does not connect within 10 s or refuses (keys, limit, plan)."""
+        """Start the assembler at the earliest minute whose deadline has not passed (the minutes
+        before it come from today's REST bars, into ``book``) and the stream for ``symbols``;
+        DataError (one line) when the stream does not connect within 10 s or refuses (keys,
+        limit, plan)."""
         from alpaca.data.enums import DataFeed
         from alpaca.data.live import StockDataStream
 
