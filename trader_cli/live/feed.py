@@ -127,8 +127,8 @@ class LiveFeed:
         """History days of a symbol over REST into the store (only those it lacks)."""
         from trader_cli.live.fetch import fetch
 
-        env = {"APCA_API_KEY_ID": self.keys[0], "APCA_API_SECRET_KEY": self.keys[1]}
-        fetch(self.parquet.store, [symbol], "1m", min(days), max(days), self.live.feed, self.live.data_url, environ=env)
+        live = self.live
+        fetch(self.parquet.store, [symbol], "1m", min(days), max(days), live.feed, live.data_url, keys=self.keys)
 
     def universe(self, interval: Interval) -> list[str]:
         """The stored symbols (what scanners look over)."""

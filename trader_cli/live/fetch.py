@@ -186,9 +186,11 @@ def fetch(
     progress: Callable[[int, int, str], None] | None = None,
     environ: dict[str, str] | None = None,
     today: dt.date | None = None,
+    keys: tuple[str, str] | None = None,
 ) -> FetchResult:
     """Fetch the missing trading days of ``symbols`` (see the module doc); ``today`` is New
-    York's date now unless given."""
+    York's date now unless given; ``keys`` the session's (read from ``environ`` or the
+    process's environment otherwise)."""
     from trader_cli.core.calendar import nyse
     from trader_cli.core.store import check_symbol
     from trader_cli.core.store_format import is_content_problem
@@ -203,7 +205,7 @@ def fetch(
     if not symbols:
         raise DataError("name at least one symbol, e.g. data fetch AAPL --from 2024-12-02 --to 2024-12-06")
     syms = sorted({check_symbol(s) for s in symbols})
-    keys = keys_from_env(environ)
+    keys = keys if keys is not None else keys_from_env(environ)
     days = cal.trading_days(first, last)
     if not days:
         raise DataError(f"no NYSE trading day from {first} to {last}")
