@@ -164,3 +164,38 @@ def test_a_strategys_orders_of_the_morning_caught_up_at_a_late_start_are_not_sen
     assert events.count("is catching up") == 1
     sent = {o["client_order_id"].rsplit("-", 1)[-1] for o in server.desk.orders.values()}  # ...-o000031
     assert {o["id"] for o in new} <= sent and not {o["id"] for o in old} & sent  # none of the morning's went
+
+
+def test_a_strategys_orders_of_the_backlog_after_a_resume_are_not_sent(
+    server: LoopbackAlpaca, keys: None, tmp_path: Path
+) -> None:
+    server.play(LiveClock(int(START.timestamp() * 1e9), SPEED))
+    plugin = tmp_path / "each_bar.py"
+    plugin.write_text(EACH_BAR)
+    path = _trading_config(tmp_path, server)
+    cfg = json.loads(path.read_text())
+    cfg["strategies"] = [{"file": str(plugin)}]
+    path.write_text(json.dumps(cfg))
+    sh = _shell(tmp_path, path)
+    try:
+        assert sh("system start").code == 0, sh.err.getvalue()
+        _until(sh, "09:46")
+        assert sh("system pause").code == 0
+        held = dt.datetime.fromisoformat(json.loads(sh("system status --output json").out)["time"])
+        time.sleep(6.0)  # 12 live minutes at 120x: a backlog, bars still recorded
+        assert sh("system resume").code == 0
+        _until(sh, "10:05")
+        events = sh.err.getvalue() + sh.out.getvalue()
+        out = tmp_path / "x.json"
+        assert sh(f"session export {out}").code == 0
+    finally:
+        sh("system stop")
+    orders = json.loads(out.read_text())["orders"]
+    at = {o["id"]: dt.datetime.fromisoformat(o["submitted_at"]) for o in orders}
+    # the backlog's first bars are ~12 live minutes old at the resume: past a minute + grace, and
+    # past the 2 wall seconds (4 live minutes at 120x) that keep a fast clock's hiccup from counting
+    backlog = [o for o in orders if held + dt.timedelta(minutes=1) <= at[o["id"]] <= held + dt.timedelta(minutes=5)]
+    late = [o for o in orders if at[o["id"]] >= dt.datetime(2024, 12, 2, 10, 3, tzinfo=NY)]
+    assert backlog and all(o["status"] == "rejected" and "caught up" in o["reason"] for o in backlog), backlog[:2]
+    assert late and all(o["status"] != "rejected" for o in late), late[:2]  # caught up: sent again
+    assert events.count("is catching up") == 2  # the start's morning (09:30-09:39), then the backlog
