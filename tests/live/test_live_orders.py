@@ -132,19 +132,24 @@ class EachBar(Strategy):
 '''
 
 
+def _each_bar_shell(tmp_path: Path, server: LoopbackAlpaca, start: dt.datetime) -> Shell:
+    """A live session on AAPL from ``start`` with the EACH_BAR strategy in its config."""
+    plugin = tmp_path / "each_bar.py"
+    plugin.write_text(EACH_BAR)
+    path = _trading_config(tmp_path, server)
+    cfg = json.loads(path.read_text())
+    cfg["live_config"]["clock"]["start"] = start.isoformat()
+    cfg["strategies"] = [{"file": str(plugin)}]
+    path.write_text(json.dumps(cfg))
+    return _shell(tmp_path, path)
+
+
 def test_a_strategys_orders_of_the_morning_caught_up_at_a_late_start_are_not_sent(
     server: LoopbackAlpaca, keys: None, tmp_path: Path
 ) -> None:
     at = dt.datetime(2024, 12, 2, 10, 0, tzinfo=NY)
     server.play(LiveClock(int(at.timestamp() * 1e9), SPEED))
-    plugin = tmp_path / "each_bar.py"
-    plugin.write_text(EACH_BAR)
-    path = _trading_config(tmp_path, server)
-    cfg = json.loads(path.read_text())
-    cfg["live_config"]["clock"]["start"] = at.isoformat()
-    cfg["strategies"] = [{"file": str(plugin)}]
-    path.write_text(json.dumps(cfg))
-    sh = _shell(tmp_path, path)
+    sh = _each_bar_shell(tmp_path, server, at)
     try:
         assert sh("system start").code == 0, sh.err.getvalue()
         _until(sh, "10:05")
@@ -170,13 +175,7 @@ def test_a_strategys_orders_of_the_backlog_after_a_resume_are_not_sent(
     server: LoopbackAlpaca, keys: None, tmp_path: Path
 ) -> None:
     server.play(LiveClock(int(START.timestamp() * 1e9), SPEED))
-    plugin = tmp_path / "each_bar.py"
-    plugin.write_text(EACH_BAR)
-    path = _trading_config(tmp_path, server)
-    cfg = json.loads(path.read_text())
-    cfg["strategies"] = [{"file": str(plugin)}]
-    path.write_text(json.dumps(cfg))
-    sh = _shell(tmp_path, path)
+    sh = _each_bar_shell(tmp_path, server, START)
     try:
         assert sh("system start").code == 0, sh.err.getvalue()
         _until(sh, "09:46")
