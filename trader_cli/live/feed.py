@@ -1,21 +1,13 @@
 """The live bar source: history from the store (warmed up over REST at start, cached there),
 today's bars so far over REST, then Alpaca's minute bars from ``StockDataStream`` through the
 minute assembler — behind the same ``BarSource`` protocol as the Parquet replay, so validation,
-provisioning, derived bars, indicators, the broker and the plugins run unchanged.
-
-The stream runs ``StockDataStream.run()`` in a thread of its own (the SDK calls ``asyncio.run``);
-symbols are subscribed before it starts (its loop spins until then) and added from the session's
-thread later (the SDK allows that). The SDK retries bad credentials forever and reports only in
-its log: the feed watches that log, and a fatal error (auth failed, connection limit, insufficient
-subscription) ends ``system start`` with one line, or pauses a running session.
+provisioning, derived bars, indicators, the broker and the plugins run unchanged. The stream
+itself (its thread, its log watched for fatal errors) is live/stream.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,28 +21,10 @@ from trader_cli.core.intervals import BASE_1M, Interval
 from trader_cli.core.replay import PRICE_FIELDS, DayBook
 from trader_cli.live.assembler import MINUTE_NS, ClosedMinute, MinuteAssembler, StreamBar
 from trader_cli.live.clock import LiveClock
+from trader_cli.live.stream import BarStream
 
-FATAL = ("auth failed", "connection limit exceeded", "insufficient subscription")
-CONNECT_TIMEOUT_S = 10.0
 SILENT_MINUTES = 3  # minutes without a streamed bar (market open) before the status warns
 BEHIND_WALL_S = 2.0  # a backlog (LiveFeed._behind) is also this many wall seconds behind
-
-
-class _SdkErrors(logging.Handler):
-    """The SDK's stream log, watched for the errors it would otherwise retry forever."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.fatal: str | None = None
-        self.warnings: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = record.getMessage()
-        for what in FATAL:
-            if what in text:
-                self.fatal = what
-        self.warnings.append(text[:200])
-        del self.warnings[:-20]
 
 
 class LiveFeed:
@@ -74,9 +48,7 @@ class LiveFeed:
         self.where = f"on Alpaca ({live.feed} feed)"
         self.assembler: MinuteAssembler | None = None
         self._ready: list[ClosedMinute] = []
-        self._stream: Any = None
-        self._thread: threading.Thread | None = None
-        self._errors = _SdkErrors()
+        self._stream: BarStream | None = None
         self._lane_sym: dict[int, str] = {}
         self._sym_lane: dict[str, int] = {}  # the same, the other way
         self._looked_up: set[str] = set()  # symbols asked of Alpaca once (intervals_for)
@@ -218,8 +190,7 @@ class LiveFeed:
             return
         self.assembler.join(symbol, self._rest_upto.get(symbol, 0))
         if self._stream is not None:
-            self._stream.subscribe_bars(self._on_bar, symbol)
-            self._stream.subscribe_updated_bars(self._on_updated, symbol)
+            self._stream.subscribe(symbol)
 
     def leave(self, lane: int) -> None:
         """A symbol left: no minute waits for it any more."""
@@ -238,8 +209,8 @@ class LiveFeed:
         """True once the next minute has closed (its bars in, or its deadline passed)."""
         if self._ready or self._next_ns < self.stream_from_ns:  # the minutes before: in the book
             return True
-        if self._errors.fatal is not None:
-            raise DataError(f"the Alpaca stream stopped: {self._errors.fatal}")
+        if self._stream is not None and self._stream.fatal is not None:
+            raise DataError(f"the Alpaca stream stopped: {self._stream.fatal}")
         assert self.assembler is not None
         m = self.assembler.wait_next(self.clock.now_ns, timeout_s, self.clock.ns_per_s)
         if m is None:
@@ -395,35 +366,13 @@ class LiveFeed:
         before it come from today's REST bars, into ``book``) and the stream for ``symbols``;
         DataError (one line) when the stream does not connect within 10 s or refuses (keys,
         limit, plan)."""
-        from alpaca.data.enums import DataFeed
-        from alpaca.data.live import StockDataStream
-
         open_ns = book.open_ns
         first = self._settled(min(self.clock.now_ns(), book.close_ns), open_ns)  # the stream's first minute
         self.stream_from_ns, self._next_ns = first, open_ns
         grace = int(self.live.grace_seconds * 1e9)
         self.assembler = MinuteAssembler(set(symbols), first, grace, (open_ns, book.close_ns))
-        sdk_log = logging.getLogger("alpaca")
-        sdk_log.addHandler(self._errors)
-        sdk_log.propagate = False  # its messages go to the session's events, not the terminal
-        url = self.live.stream_url
-        self._stream = StockDataStream(
-            self.keys[0], self.keys[1], raw_data=True, feed=DataFeed(self.live.feed), url_override=url
-        )
-        self._stream.subscribe_bars(self._on_bar, *symbols)
-        self._stream.subscribe_updated_bars(self._on_updated, *symbols)
-        self._thread = threading.Thread(target=self._run, name="alpaca-stream", daemon=True)
-        self._thread.start()
-        end = time.monotonic() + CONNECT_TIMEOUT_S
-        while not getattr(self._stream, "_running", False):
-            if self._errors.fatal is not None:
-                self.close()
-                raise DataError(_fatal_text(self._errors.fatal, self.live.feed))
-            if time.monotonic() > end:
-                seen = self._errors.warnings[-1] if self._errors.warnings else "no answer"
-                self.close()
-                raise DataError(f"the Alpaca stream did not connect within {CONNECT_TIMEOUT_S:g} s ({seen})")
-            time.sleep(0.02)
+        self._stream = BarStream(self.keys, self.live, self.assembler.add)
+        self._stream.start(symbols)
         # Connecting takes a while (seconds at worst: minutes of a fast demo clock): the minutes
         # whose deadline passed meanwhile come from REST too, not one by one at their close.
         first = max(first, self._settled(min(self.clock.now_ns(), book.close_ns), open_ns))
@@ -449,27 +398,11 @@ class LiveFeed:
             for s in behind:
                 upto[s] = first
 
-    def _run(self) -> None:
-        assert self._stream is not None
-        self._stream.run()
-
-    async def _on_bar(self, msg: dict[str, Any]) -> None:
-        assert self.assembler is not None
-        self.assembler.add(_bar(msg))
-
-    async def _on_updated(self, msg: dict[str, Any]) -> None:
-        assert self.assembler is not None
-        self.assembler.add(_bar(msg), updated=True)
-
     def close(self) -> None:
-        """Stop the stream thread (the SDK takes up to 5 s)."""
-        stream, thread = self._stream, self._thread
-        self._stream = self._thread = None
-        if stream is not None and getattr(stream, "_loop", None) is not None:
-            stream.stop()
-        if thread is not None:
-            thread.join(6)
-        logging.getLogger("alpaca").removeHandler(self._errors)
+        """Stop the stream (the SDK takes up to 5 s)."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
 
 
 def _per_symbol(bars: list[StreamBar]) -> dict[str, int]:
@@ -483,20 +416,3 @@ def to_ny_text(ts_ns: int) -> str:
     from trader_cli.core.calendar import to_ny
 
     return f"{to_ny(ts_ns):%H:%M}"
-
-
-def _bar(msg: dict[str, Any]) -> StreamBar:
-    t = msg["t"]
-    try:
-        ts = t.to_unix_nano()  # a msgpack Timestamp, as the stream sends
-    except AttributeError:
-        ts = int(np.datetime64(t, "ns").astype(np.int64))
-    return tuple.__new__(StreamBar, (msg["S"], ts, msg["o"], msg["h"], msg["l"], msg["c"], msg["v"]))  # one frame less
-
-
-def _fatal_text(what: str, feed: str) -> str:
-    if what == "auth failed":
-        return "the Alpaca stream refused the keys (auth failed): check APCA_API_KEY_ID and APCA_API_SECRET_KEY"
-    if what == "connection limit exceeded":
-        return "the Alpaca stream allows one connection per key and another one is open (406): close it, then retry"
-    return f"your Alpaca plan does not include the {feed} stream (409 insufficient subscription); try feed iex"
