@@ -53,7 +53,7 @@ class LiveFeed:
         self._sym_lane: dict[str, int] = {}  # the same, the other way
         self._looked_up: set[str] = set()  # symbols asked of Alpaca once (intervals_for)
         self.assets: Any = None  # the trading API's asset look-up (live/trading.py AlpacaOrders)
-        self._rest_upto: dict[str, int] = {}  # symbol -> end of its REST bars of today
+        self._rest_upto: dict[str, int] = {}  # symbol -> end of its REST bars of today known whole
         self.day: dt.date | None = None
         self.minutes_closed = 0
         self.closed_by_timeout = 0

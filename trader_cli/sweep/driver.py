@@ -122,10 +122,14 @@ def _rows(path: Path) -> Iterator[dict[str, Any]]:
 
 def done_hashes(out: Path) -> set[str]:
     """Hashes results.jsonl has a line for (a line cut by a crash, or a worker's death, not)."""
+    return set(_results(out))
+
+
+def _results(out: Path) -> dict[str, dict[str, Any]]:
+    """The last row of each spec in results.jsonl that is a result (not a died worker's: that
+    spec runs again); none when there is no file yet."""
     path = out / RESULTS
-    if not path.exists():
-        return set()
-    return {row["spec_hash"] for row in _rows(path) if not _died(row)}
+    return {row["spec_hash"]: row for row in _rows(path) if not _died(row)} if path.exists() else {}
 
 
 def _died(row: dict[str, Any]) -> bool:
@@ -257,9 +261,7 @@ def run_tpe(
     by_combo = {json.dumps(s["params"], sort_keys=True): s for s in specs}
     out.mkdir(parents=True, exist_ok=True)
     _write_meta(out, meta)
-    known = {}  # the last row of each spec that is a result (a died worker's row runs again)
-    if (out / RESULTS).exists():
-        known = {r["spec_hash"]: r for r in _rows(out / RESULTS) if not _died(r)}
+    known = _results(out)
     dists: dict[str, optuna.distributions.BaseDistribution] = {
         k: optuna.distributions.CategoricalDistribution(v) for k, v in axes.items()
     }

@@ -5,10 +5,10 @@ book with triggers no bar reaches (only the remote's fills fill them), polls the
 minute while orders are open there, and books each fill at the remote's price in the minute the
 remote filled it (a fill of a later bar waits for that bar's step). None in a backtest.
 
-A plugin's order placed while the session is catching up (the bar it saw ended more than a
-minute and the grace ago on the live clock: the morning stepped at a start after the open, the
-backlog after ``system resume``) is not sent: it is rejected with why — a strategy's signal of
-an old bar is not traded at today's price. The trader's own orders are always sent."""
+A plugin's order placed while the session is catching up (``stale``: live/feed.py decides — the
+morning stepped at a start after the open, the backlog after ``system resume``) is not sent: it
+is rejected with why — a strategy's signal of an old bar is not traded at today's price. The
+trader's own orders are always sent."""
 
 from __future__ import annotations
 
