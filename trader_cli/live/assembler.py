@@ -88,18 +88,8 @@ class MinuteAssembler:
         when the minute it waits for may be whole."""
         sym, ts = bar[0], bar[1]
         with self._lock:
-            joining = self._joining
-            if sym not in self._symbols and sym not in joining:
-                self.counts.unknown += 1
-                return
-            if not self._lo <= ts < self._hi:
-                self.counts.outside += 1
-                return
-            if updated:
-                self.counts.revisions.append(bar)
-                return
-            if ts < self.next_ns or (joining and ts < joining.get(sym, 0)):
-                self.counts.late[sym] = self.counts.late.get(sym, 0) + 1
+            usual = ts == self.next_ns and sym in self._symbols and self._lo <= ts < self._hi and not updated
+            if not usual and not self._for_open_minute(sym, ts, bar, updated):
                 return
             slot = self._pending.get(ts)
             if slot is None:
@@ -110,6 +100,22 @@ class MinuteAssembler:
             slot[sym] = bar
             if ts == self.next_ns and len(slot) >= len(self._symbols):  # may be whole: look
                 self._cv.notify_all()
+
+    def _for_open_minute(self, sym: str, ts: int, bar: StreamBar, updated: bool) -> bool:
+        """True for a bar of a minute still open (a later one, or a joining symbol's); the
+        others counted (lock held): an unknown symbol, outside the hours, a revision, late."""
+        joining = self._joining
+        if sym not in self._symbols and sym not in joining:
+            self.counts.unknown += 1
+        elif not self._lo <= ts < self._hi:
+            self.counts.outside += 1
+        elif updated:
+            self.counts.revisions.append(bar)
+        elif ts < self.next_ns or (joining and ts < joining.get(sym, 0)):
+            self.counts.late[sym] = self.counts.late.get(sym, 0) + 1
+        else:
+            return True
+        return False
 
     # -- symbols ---------------------------------------------------------------------------------
     def join(self, symbol: str, after: int = 0) -> int:

@@ -110,7 +110,7 @@ class BarStream:
 def _bar(msg: dict[str, Any]) -> StreamBar:
     t = msg["t"]
     try:
-        ts = t.to_unix_nano()  # a msgpack Timestamp, as the stream sends
+        ts = t.seconds * 1_000_000_000 + t.nanoseconds  # a msgpack Timestamp, as the stream sends
     except AttributeError:
         ts = int(np.datetime64(t, "ns").astype(np.int64))
     return tuple.__new__(StreamBar, (msg["S"], ts, msg["o"], msg["h"], msg["l"], msg["c"], msg["v"]))  # one frame less
