@@ -161,6 +161,8 @@ def test_bad_needs_fail_the_load_and_add_nothing(sample: Path, tmp_path: Path) -
         "str_symbols": ("return Needs(symbols='AAPL')", "Needs.symbols must be a list"),
         "str_intervals": ("return Needs(intervals='5m')", "Needs.intervals must be a list"),
         "pair": ("return Needs(indicators=[('sma', 20)])", "(name, params, interval)"),
+        "none_intervals": ("return Needs(intervals=None)", "Needs.intervals must be a list"),
+        "int_indicators": ("return Needs(indicators=5)", "Needs.indicators must be a list"),
         "bad_indicator": (
             "return Needs(symbols=['AMZN'], indicators=[('rsi', [0], '5m')])",
             "not loaded, nothing added",
@@ -291,5 +293,89 @@ def test_a_strategys_order_quantities_are_whole_shares_or_its_error(sample: Path
         assert sorted(o["qty"] for o in orders if o["status"] != "rejected") == [1, 2, 5, 5, 10, 10]
         refused = [o for o in orders if o["status"] == "rejected"]
         assert len(refused) == 2 and all("1,000,000,000" in o["reason"] for o in refused), refused
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+def test_a_plugin_raising_any_baseexception_is_stopped_and_the_session_goes_on(sample: Path, tmp_path: Path) -> None:
+    path = plugin(
+        tmp_path,
+        "base_exc",
+        """
+        class Boom(BaseException):
+            pass
+        class B(Strategy):
+            name = "base_exc"
+            params = (Param("where", str, "on_bars"),)
+            def needs(self):
+                if self.where == "needs":
+                    raise Boom("in needs")
+                return Needs(intervals=["1m"])
+            def on_bars(self, bars):
+                raise GeneratorExit if self.where == "genexit" else Boom("in on_bars")
+        """,
+    )
+    sh = shell(sample, tmp_path)
+    try:
+        res = sh(f"strategy load {path} where=needs")
+        assert res.code == 1 and "needs() raised Boom: in needs" in res.err and status(sh) == {}
+        for where, raised in (("on_bars", "Boom"), ("genexit", "GeneratorExit")):
+            run(sh, f"strategy load {path} where={where}")
+            run(sh, "time advance 2m")
+            st = status(sh)["base_exc"]
+            assert st["state"] == "failed" and raised in st["last_error"], st
+            run(sh, "strategy unload base_exc")
+        assert "09:34" in json.loads(run(sh, "system status -o json"))["time"]  # every minute stepped
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("decl", "says"),
+    [
+        ('name = 42\n    def needs(self): return Needs(intervals=["1m"])', "a plugin's name is a letter"),
+        ('name = "two words"', "a plugin's name is a letter"),
+        ("params = 5", "declare a tuple of Param"),
+        ('params = (Param("s", str, "abc", min=1),)', "min and max are for int and float"),
+        ('params = (Param("x", int, "notanint"),)', "parameter x's default 'notanint'"),
+    ],
+)
+def test_bad_declarations_fail_the_load_with_one_line(sample: Path, tmp_path: Path, decl: str, says: str) -> None:
+    path = plugin(tmp_path, "decl", f"class D(Strategy):\n    {decl}\n")
+    sh = shell(sample, tmp_path)
+    try:
+        res = sh(f"strategy load {path}")
+        assert res.code == 1 and says in res.err and "internal error" not in res.err, res.err
+        assert status(sh) == {}
+        run(sh, "time advance 1m")  # the session goes on
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+def test_a_float_parameter_is_finite_and_a_schedule_is_a_schedule(sample: Path, tmp_path: Path) -> None:
+    gap = REPO / "examples" / "scanners" / "gap_scanner.py"
+    odd = plugin(
+        tmp_path,
+        "odd",
+        """
+        class O(Scanner):
+            name = "odd"
+            params = (Param("sched", str, "none"),)
+            def default_schedule(self):
+                if self.sched == "int":
+                    return Schedule(every=15)
+                return {"none": None, "text": "15m"}[self.sched]
+            def scan(self, ctx):
+                pass
+        """,
+    )
+    sh = shell(sample, tmp_path)
+    try:
+        res = sh(f"scanner load {gap} min_gap_pct=nan")
+        assert res.code == 1 and "finite number" in res.err, res.err
+        for sched, says in (("none", "its schedule is None"), ("text", "its schedule is '15m'"), ("int", "every=15")):
+            res = sh(f"scanner load {odd} sched={sched}")
+            assert res.code == 1 and says in res.err and "internal error" not in res.err, res.err
+        assert status(sh, "scanner") == {}
     finally:
         sh.obj.coordinator.shutdown()

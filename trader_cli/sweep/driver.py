@@ -81,7 +81,7 @@ def build_specs(
 ) -> list[dict[str, Any]]:
     """The task specs of a sweep, each combination checked against the strategy's parameters."""
     from trader_cli.core.config import load_config
-    from trader_cli.core.plugins.loader import find_class, import_file, split_spec, validate_params
+    from trader_cli.core.plugins.loader import find_class, import_file, plugin_name, split_spec, validate_params
 
     cfg = load_config(config_path)
     file, cls_name = split_spec(strategy)
@@ -90,7 +90,7 @@ def build_specs(
     combos = grid(params)
     for combo in combos:
         try:
-            validate_params(cls, combo, cls.name or path.stem)
+            validate_params(cls, combo, plugin_name(cls, path))
         except PluginError as err:
             raise UsageError(f"the grid has {combo}: {err}") from None
     spec_file = f"{path}:{cls_name}" if cls_name else str(path)

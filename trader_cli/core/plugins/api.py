@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
+from trader_cli.core.errors import PluginError
+
 if TYPE_CHECKING:
     from trader_cli.core.bars import Bars
     from trader_cli.core.broker.models import OrderRecord as Order
@@ -70,6 +72,15 @@ class Schedule:
     every: str | None = None
     start: str | None = None
     end: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.pre_session, bool):
+            raise PluginError(f"Schedule(pre_session={self.pre_session!r}): give True or False")
+        for what in ("every", "start", "end"):
+            value = getattr(self, what)
+            if value is not None and not isinstance(value, str):
+                hint = '"15m"' if what == "every" else '"09:45"'
+                raise PluginError(f"Schedule({what}={value!r}): give text, e.g. {what}={hint}")
 
 
 def indicator_key(name: str, params: Sequence[float], interval: str) -> str:

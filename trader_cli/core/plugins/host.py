@@ -45,6 +45,7 @@ from trader_cli.core.plugins.loader import (
     find_class,
     hhmm,
     import_file,
+    plugin_name,
     split_spec,
     validate_params,
 )
@@ -154,7 +155,7 @@ class PluginHost:
         if base is not None and not path.is_absolute():
             path = base / path
         cls = find_class(import_file(path), kind, cls_name, path)
-        name = cls.name or path.stem
+        name = plugin_name(cls, path)
         if name in self.slots:
             have = self.slots[name].kind
             raise PluginError(f"a {have} named {name} is loaded already (unload it first: {have} unload {name})")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -25,9 +26,10 @@ from trader_cli.core.plugins.api import Param, Plugin, Scanner, Schedule, Strate
 KINDS: dict[str, type[Plugin]] = {"strategy": Strategy, "scanner": Scanner}
 
 
-# What user code may raise and the host contains: any error, and also sys.exit() and a
-# KeyboardInterrupt raised by the plugin itself (they would end the shell or the clock thread).
-USER_ERRORS: tuple[type[BaseException], ...] = (Exception, SystemExit, KeyboardInterrupt)
+# What user code may raise and the host contains: anything — sys.exit(), a KeyboardInterrupt or
+# GeneratorExit raised by the plugin itself, a class of its own deriving from BaseException — as
+# each would end the shell or the clock thread.
+USER_ERRORS: tuple[type[BaseException], ...] = (BaseException,)
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
@@ -91,6 +93,22 @@ def find_class(module: ModuleType, kind: str, cls_name: str | None, path: Path) 
     return own[0]
 
 
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+
+
+def plugin_name(cls: type[Plugin], path: Path) -> str:
+    """The plugin's name: its class's ``name``, else the file's stem — a word the commands can
+    take (PluginError otherwise)."""
+    name = cls.name or path.stem
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        whose = f"{cls.__name__}.name" if cls.name else f"the file name {path.name}"
+        raise PluginError(
+            f"{whose} gives the plugin the name {name!r}: a plugin's name is a letter, then letters, "
+            f'digits, _ or - (set name = "my_strategy" in the class)'
+        )
+    return name
+
+
 def _listing(module: ModuleType, base: type) -> str:
     names = sorted(n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, base) and v is not base)
     return "found: " + ", ".join(names) if names else f"none found: subclass trader_cli.plugins.{base.__name__}"
@@ -102,6 +120,7 @@ _TYPES: dict[type, Any] = {int: int, float: float, str: str, bool: bool, list: l
 def validate_params(cls: type[Plugin], raw: dict[str, Any], name: str) -> dict[str, Any]:
     """The declared parameters with ``raw`` applied and checked (PluginError naming the
     parameter, the value and what is allowed)."""
+    _check_declared(cls, name)
     declared = {p.name: p for p in cls.params}
     unknown = sorted(set(raw) - set(declared))
     if unknown:
@@ -114,7 +133,8 @@ def validate_params(cls: type[Plugin], raw: dict[str, Any], name: str) -> dict[s
             raise PluginError(f"{name}: parameter {p.name} has type {p.type!r}; use int, float, str, bool or list")
         if p.default is None:
             kind = kind | None
-        fields[p.name] = (kind, Field(p.default, ge=p.min, le=p.max))
+        finite = False if p.type is float else None  # a float parameter is a finite number
+        fields[p.name] = (kind, Field(p.default, ge=p.min, le=p.max, validate_default=True, allow_inf_nan=finite))
     model = create_model(f"{cls.__name__}Params", __config__=ConfigDict(extra="forbid"), **fields)
     try:
         values = {k: _from_text(declared[k], v) for k, v in raw.items()}
@@ -125,13 +145,34 @@ def validate_params(cls: type[Plugin], raw: dict[str, Any], name: str) -> dict[s
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
-        given = values.get(str(first["loc"][0]), "?")
-        raise PluginError(f"{name}: parameter {where}={given}: {first['msg'].lower()}") from err
+        key = str(first["loc"][0])
+        if key not in values:
+            msg = first["msg"].lower()
+            raise PluginError(f"{name}: parameter {key}'s default {declared[key].default!r}: {msg}") from err
+        raise PluginError(f"{name}: parameter {where}={values[key]}: {first['msg'].lower()}") from err
     for p in cls.params:
-        if p.choices is not None and checked[p.name] not in p.choices:
+        if p.choices is not None and checked[p.name] not in p.choices and checked[p.name] is not None:
             allowed = ", ".join(repr(c) for c in p.choices)
             raise PluginError(f"{name}: parameter {p.name}={checked[p.name]!r}: must be one of {allowed}")
     return checked
+
+
+def _check_declared(cls: type[Plugin], name: str) -> None:
+    """The class's ``params``: a tuple of ``Param``, each with a name, and a range only on a number."""
+    params = getattr(cls, "params", ())
+    if not isinstance(params, (tuple, list)) or not all(isinstance(p, Param) for p in params):
+        raise PluginError(f"{name}: params is {params!r}; declare a tuple of Param(name, type, default, …)")
+    for p in params:
+        if not isinstance(p.name, str) or not p.name.isidentifier():
+            raise PluginError(f"{name}: a parameter is named {p.name!r}; give each Param a name like fast")
+        ranged = p.min is not None or p.max is not None
+        if ranged and p.type not in (int, float):
+            what = getattr(p.type, "__name__", p.type)
+            raise PluginError(f"{name}: parameter {p.name} is a {what}: min and max are for int and float")
+        if any(b is not None and (isinstance(b, bool) or not isinstance(b, (int, float))) for b in (p.min, p.max)):
+            raise PluginError(f"{name}: parameter {p.name}'s min/max ({p.min!r}, {p.max!r}) should be numbers")
+        if p.choices is not None and not isinstance(p.choices, (tuple, list)):
+            raise PluginError(f"{name}: parameter {p.name}'s choices {p.choices!r} should be a tuple of values")
 
 
 def _from_text(p: Param, value: Any) -> Any:
@@ -177,7 +218,7 @@ def check_spec(
     name = path.stem
     try:
         cls = find_class(import_file(path), kind, cls_name, path)
-        name = cls.name or path.stem
+        name = plugin_name(cls, path)
         params = validate_params(cls, dict(raw), name)
         if kind == "scanner":
             if schedule is None:
@@ -212,8 +253,10 @@ def hhmm(text: str, what: str) -> tuple[int, int]:
     return h, m
 
 
-def check_schedule(sched: Schedule, name: str) -> None:
+def check_schedule(sched: Any, name: str) -> None:
     """A schedule that runs, on whole minutes, inside the session (PluginError otherwise)."""
+    if not isinstance(sched, Schedule):
+        raise PluginError(f'{name}: its schedule is {sched!r}; return Schedule(every="15m", …) from default_schedule()')
     times = {}
     for label, value in (("start", sched.start), ("end", sched.end)):
         if value is not None:

@@ -73,12 +73,16 @@ def _needs(
         symbols = list(dict.fromkeys(x.strip().upper() for x in needs.symbols))
     else:
         raise PluginError(f'{slot.name}: Needs.symbols must be a list of tickers or "config" (got {needs.symbols!r})')
-    if isinstance(needs.intervals, str) or not all(isinstance(x, str) for x in needs.intervals):
+    if not isinstance(needs.intervals, (list, tuple)) or not all(isinstance(x, str) for x in needs.intervals):
         raise PluginError(f'{slot.name}: Needs.intervals must be a list such as ["5m"] (got {needs.intervals!r})')
     try:
         intervals = sorted({Interval.parse(iv) for iv in needs.intervals} or {Interval.parse(cfg.base_interval)})
     except TraderCliError as err:
         raise PluginError(f"{slot.name}: Needs.intervals: {err}") from None
+    if not isinstance(needs.indicators, (list, tuple)):
+        raise PluginError(
+            f'{slot.name}: Needs.indicators must be a list such as [("ema", [10], "5m")] (got {needs.indicators!r})'
+        )
     indicators = []
     for item in needs.indicators:
         ok = isinstance(item, (list, tuple)) and len(item) == 3 and isinstance(item[0], str)
