@@ -288,7 +288,12 @@ def test_a_strategys_order_quantities_are_whole_shares_or_its_error(sample: Path
             run(sh, "strategy unload sizer")
         run(sh, f"strategy load {path} how=huge")  # refused order by order; the strategy goes on
         run(sh, "time advance 1m")
-        assert status(sh)["sizer"]["state"] == "running"
+        st = status(sh)["sizer"]
+        assert st["state"] == "running" and st["orders"] == 2 and st["rejected"] == 2, st
+        assert "1,000,000,000" in st["last_rejection"]
+        said = [e.text for e in sh.obj.coordinator.events if "rejected" in e.text]
+        assert len(said) == 1 and said[0].startswith("strategy:sizer: 2 orders rejected: AAPL buy"), said
+        assert "(1 more)" in said[0]
         orders = json.loads(run(sh, "orders --all -o json"))["orders"]
         assert sorted(o["qty"] for o in orders if o["status"] != "rejected") == [1, 2, 5, 5, 10, 10]
         refused = [o for o in orders if o["status"] == "rejected"]

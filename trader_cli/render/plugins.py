@@ -45,7 +45,10 @@ def plugin_table(p: PluginStatus) -> Tabular:
         ]
     else:
         rows.append(["schedule", _schedule(p)])
-    rows += [["callbacks", p.callbacks], ["orders", p.orders], ["adds", p.adds]]
+    orders = f"{p.orders:,}" + (f" ({p.rejected:,} rejected)" if p.rejected else "")
+    rows += [["callbacks", p.callbacks], ["orders", orders], ["adds", p.adds]]
+    if p.last_rejection:
+        rows.append(["last rejected", p.last_rejection])
     if p.last_error:
         rows.append(["last error", p.last_error])
     return Tabular(title=f"{p.kind} {p.name}", columns=["field", "value"], rows=rows, show_header=False)

@@ -155,7 +155,21 @@ class SimBroker:
         if self.remote is not None:
             self.remote.submit(self, len(self.orders) - len(placed), placed)
         self._note_placed([o for o in placed if o.status == "open"])
+        self._note_refused([o for o in placed if o.status == "rejected" and o.origin != "adhoc"])
         return placed
+
+    def _note_refused(self, refused: list[OrderRecord]) -> None:
+        """A plugin's rejected orders: one line a batch, with the first one's reason (the
+        trader's own are answered by their command)."""
+        if not refused:
+            return
+        first = refused[0]
+        more = f" ({len(refused) - 1} more)" if len(refused) > 1 else ""
+        self._engine().events.emit(
+            "order",
+            f"{first.origin}: {_count(len(refused), 'order')} rejected: {first.symbol} {first.side} "
+            f"{first.qty:,}: {first.reason}{more}",
+        )
 
     def _window(self) -> tuple[Engine, str, dt.datetime, bool, int, int, dt.date]:
         """(engine, state, now in New York, late, start, day close, session) of an order placed

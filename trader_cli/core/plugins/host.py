@@ -80,6 +80,8 @@ class Slot:
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
     max_ms: float = 0.0
     orders: int = 0
+    rejected: int = 0  # of its orders
+    last_rejection: str | None = None
     adds: int = 0
     add_failures: int = 0
     last_error: str | None = None

@@ -134,6 +134,12 @@ class StrategySource:
             )  # fmt: skip
         placed = self.host.eng.broker.submit_many(reqs) if reqs else []
         self.slot.orders += len(placed)
+        refused = [o for o in placed if o.status == "rejected"]
+        if refused:
+            self.slot.rejected += len(refused)
+            self.slot.last_rejection = (
+                f"{refused[-1].symbol} {refused[-1].side} {refused[-1].qty:,}: {refused[-1].reason}"
+            )
         return placed
 
 

@@ -29,6 +29,8 @@ class PluginStatus(BaseModel):
     median_ms: float | None
     max_ms: float | None
     orders: int
+    rejected: int = Field(0, description="of its orders, those the broker rejected")
+    last_rejection: str | None = Field(None, description="the last rejected order and why")
     adds: int
     add_failures: int
     last_error: str | None
@@ -60,6 +62,8 @@ def status_of(slot: Slot) -> PluginStatus:
         median_ms=median,
         max_ms=worst,
         orders=slot.orders,
+        rejected=slot.rejected,
+        last_rejection=slot.last_rejection,
         adds=slot.adds,
         add_failures=slot.add_failures,
         last_error=slot.last_error,
