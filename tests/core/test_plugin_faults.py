@@ -384,3 +384,16 @@ def test_a_float_parameter_is_finite_and_a_schedule_is_a_schedule(sample: Path, 
         assert status(sh, "scanner") == {}
     finally:
         sh.obj.coordinator.shutdown()
+
+
+def test_a_mistyped_option_of_load_is_a_usage_error_not_a_parameter(sample: Path, tmp_path: Path) -> None:
+    gap = REPO / "examples" / "scanners" / "gap_scanner.py"
+    sh = shell(sample, tmp_path)
+    try:
+        res = sh(f"scanner load {gap} --evry 15m")
+        assert res.code == 2 and "No such option: --evry" in res.err and "--every" in res.err, res.err
+        res = sh(f"strategy load {REPO / 'examples' / 'strategies' / 'ema_cross.py'} --bogus 5")
+        assert res.code == 2 and "No such option: --bogus" in res.err, res.err
+        assert status(sh) == {} and status(sh, "scanner") == {}
+    finally:
+        sh.obj.coordinator.shutdown()

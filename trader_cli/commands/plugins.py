@@ -75,7 +75,7 @@ scanner_app = _group(
 )
 
 
-@strategy_app.command("load", context_settings={"ignore_unknown_options": True})
+@strategy_app.command("load")
 def strategy_load(
     ctx: typer.Context,
     spec: Annotated[str, typer.Argument(help="FILE[:CLASS] of a Python file with a Strategy subclass.")],
@@ -90,7 +90,7 @@ def strategy_load(
     return _loaded(app_ctx(ctx).coordinator.load_plugin("strategy", spec, raw))
 
 
-@scanner_app.command("load", context_settings={"ignore_unknown_options": True})
+@scanner_app.command("load")
 def scanner_load(
     ctx: typer.Context,
     spec: Annotated[str, typer.Argument(help="FILE[:CLASS] of a Python file with a Scanner subclass.")],
