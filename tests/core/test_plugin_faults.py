@@ -397,3 +397,24 @@ def test_a_mistyped_option_of_load_is_a_usage_error_not_a_parameter(sample: Path
         assert status(sh) == {} and status(sh, "scanner") == {}
     finally:
         sh.obj.coordinator.shutdown()
+
+
+def test_a_start_that_fails_at_the_configs_plugins_changes_nothing(sample: Path, tmp_path: Path) -> None:
+    from tests.core.test_plugins import EMA_CROSS
+
+    good = config(tmp_path, ["AAPL"])
+    bad_dir = tmp_path / "bad"
+    bad_dir.mkdir()
+    bad = config(bad_dir, ["AAPL"], strategies=[{"file": str(EMA_CROSS)}, {"file": str(EMA_CROSS)}])
+    sh = Shell(sample)
+    sh.obj.config_path = str(good)
+    try:
+        res = sh(f"system start --config {bad} --paused")
+        assert res.code == 1 and "in the config already (remove one of the two entries)" in res.err, res.err
+        st = json.loads(run(sh, "system status -o json"))
+        assert st["state"] == "stopped" and st["config"] is None, st
+        assert sh.obj.config_path == str(good)  # the shell's config stays
+        run(sh, "system start --paused")  # the good one
+        assert json.loads(run(sh, "system status -o json"))["config"] == "plugins"
+    finally:
+        sh.obj.coordinator.shutdown()

@@ -25,17 +25,25 @@ def start(
     import trader_cli.render.session_views  # noqa: F401 - registers the views
 
     obj = app_ctx(ctx)
+    before = obj.config_path
     if config is not None:
         obj.config_path = config
-    cfg = obj.config()
-    if cfg is None:
-        from trader_cli.core.errors import ConfigError
+    started = False
+    try:  # the shell's config becomes --config's only once a session started from it
+        cfg = obj.config()
+        if cfg is None:
+            from trader_cli.core.errors import ConfigError
 
-        raise ConfigError("no session config (give --config FILE or set TRADER_CLI_CONFIG)")
-    from trader_cli.render.progress import progress_for
+            raise ConfigError("no session config (give --config FILE or set TRADER_CLI_CONFIG)")
+        from trader_cli.render.progress import progress_for
 
-    with progress_for(obj.renderer, f"loading {len(cfg.session_data_config.symbols)} symbol(s)") as bar:
-        return obj.coordinator.start(cfg, obj.data_dir(), paused=paused, speed=speed, progress=bar)
+        with progress_for(obj.renderer, f"loading {len(cfg.session_data_config.symbols)} symbol(s)") as bar:
+            result = obj.coordinator.start(cfg, obj.data_dir(), paused=paused, speed=speed, progress=bar)
+        started = True
+        return result
+    finally:
+        if not started:
+            obj.config_path = before
 
 
 @app.command("stop")

@@ -115,6 +115,7 @@ def reset(eng: Engine) -> None:
 def abandon(eng: Engine) -> None:
     """Start-up failed part-way: back to stopped with nothing loaded."""
     reset(eng)
+    eng.config = None
     if eng.clock.state is not SessionState.stopped:
         eng.clock.transition(SessionState.stopped)
 

@@ -160,6 +160,8 @@ class PluginHost:
         name = plugin_name(cls, path)
         if name in self.slots:
             have = self.slots[name].kind
+            if base is not None:  # from the config: two of its entries
+                raise PluginError(f"a {have} named {name} is in the config already (remove one of the two entries)")
             raise PluginError(f"a {have} named {name} is loaded already (unload it first: {have} unload {name})")
         params = validate_params(cls, dict(raw or {}), name)
         instance = self._construct(cls, params, name)
