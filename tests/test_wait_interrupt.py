@@ -51,3 +51,62 @@ def test_ctrl_c_in_wait_prints_one_interrupted_line_and_the_prompt_comes_back(tm
         assert "running" in repl.expect(r"· running")
     finally:
         child.close(force=True)
+
+
+def test_ctrl_c_twice_stops_a_plugin_callback_that_never_returns_and_the_script(tmp_path: Path) -> None:
+    """A strategy stuck in its callback holds the minute; the first Ctrl-C asks the stepping to
+    stop between minutes, a second one is raised in the callback: the plugin is stopped with one
+    line, the minute ends, and the script stops there with 130 (its later lines do not run)."""
+    import signal
+    import subprocess
+    import time
+
+    cfg = json.loads((ROOT / "configs" / "default.json").read_text())
+    cfg["data_dir"] = str(ROOT / "data")
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    marker = tmp_path / "stuck"
+    (tmp_path / "hang.py").write_text(
+        "from pathlib import Path\n"
+        "from trader_cli.plugins import Needs, Strategy\n"
+        "class Hang(Strategy):\n"
+        "    name = 'hang'\n"
+        "    calls = 0\n"
+        "    def needs(self):\n"
+        "        return Needs(intervals=['1m'])\n"
+        "    def on_bars(self, bars):\n"
+        "        Hang.calls += 1\n"
+        "        if Hang.calls == 2:\n"
+        f"            Path({str(marker)!r}).write_text('x')\n"
+        "            while True:\n"
+        "                pass\n"
+    )
+    (tmp_path / "s.trader").write_text(
+        f"system start --config {tmp_path / 'cfg.json'} --paused\n"
+        f"strategy load {tmp_path / 'hang.py'}\n"
+        "time advance 30m\n"
+        "strategy status\n"
+    )
+    proc = subprocess.Popen(
+        [str(TRADER_CLI), "run", str(tmp_path / "s.trader")],
+        env=shell_env(tmp_path),
+        cwd=str(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        end = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < end, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        assert proc.poll() is None  # one Ctrl-C waits for the minute, which the plugin holds
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, (out, err)
+    assert "strategy hang stopped: on_bars raised KeyboardInterrupt: Ctrl-C while hang's callback ran" in err, err
+    assert "Traceback" not in err and "interrupted by Ctrl-C" in err + out
+    assert "plugins" not in out  # the script's later line (strategy status) did not run

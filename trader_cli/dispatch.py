@@ -30,6 +30,7 @@ class ShellExit(Exception):
 
 
 _PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$(\d+)")
+INTERRUPTED = 130  # the exit code of a command (and a script) stopped by Ctrl-C
 MAX_DEPTH = 8
 
 
@@ -82,7 +83,7 @@ def run_script(obj: AppContext, lines: Iterable[str], name: str, keep_going: boo
                 failed += 1
                 failures.append(f"{name}:{lineno}")
                 exit_code = exit_code or code
-                if not keep_going:
+                if not keep_going or code == INTERRUPTED:  # Ctrl-C: the whole script stops
                     break
     finally:
         obj.script_depth = depth
@@ -146,7 +147,7 @@ def run_args(obj: AppContext, args: list[str]) -> int:
         return exit_code_for(err)
     except KeyboardInterrupt:
         obj.renderer.error("cancelled (Ctrl-C); the session is intact")
-        return 130
+        return INTERRUPTED
     except MemoryError:
         obj.renderer.error(
             "out of memory: the command was abandoned and the session is as it was "
@@ -185,6 +186,8 @@ def run_args(obj: AppContext, args: list[str]) -> int:
         if failed:
             obj.renderer.error(failed)
             return 1
+        if getattr(rv, "interrupted", False) and obj.script_depth > 0:  # Ctrl-C stops a script
+            return INTERRUPTED
     return 0
 
 

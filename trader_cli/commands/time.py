@@ -47,11 +47,16 @@ def parse_duration(text: str) -> tuple[int, str]:
 
 
 @contextmanager
-def ctrl_c_between_steps() -> Iterator[Callable[[], bool]]:
-    """Turn Ctrl-C into a flag checked between two replay minutes (never inside one)."""
+def ctrl_c_between_steps(in_plugin: Callable[[], str | None] = lambda: None) -> Iterator[Callable[[], bool]]:
+    """Turn Ctrl-C into a flag checked between two replay minutes (never inside one). A plugin
+    callback that does not return holds the minute: a second Ctrl-C while one runs is raised
+    in it, as a KeyboardInterrupt, which stops that plugin (the minute then ends as usual)."""
     hit = {"flag": False}
 
     def handler(signum: int, frame: Any) -> None:
+        name = in_plugin()
+        if hit["flag"] and name is not None:
+            raise KeyboardInterrupt(f"Ctrl-C while {name}'s callback ran")
         hit["flag"] = True
 
     try:
@@ -67,7 +72,7 @@ def ctrl_c_between_steps() -> Iterator[Callable[[], bool]]:
 
 def _stepped(ctx: typer.Context, action: ClockAction, step: Callable[[Callable[[], bool]], int]) -> object:
     coord = app_ctx(ctx).coordinator
-    with ctrl_c_between_steps() as stop:
+    with ctrl_c_between_steps(lambda: coord.engine.plugins.in_callback) as stop:
         done = step(stop)
         interrupted = stop()
     st = coord.status()

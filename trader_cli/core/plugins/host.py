@@ -128,6 +128,7 @@ class PluginHost:
     def __init__(self, eng: Engine) -> None:
         self.eng = eng
         self.slots: dict[str, Slot] = {}
+        self.in_callback: str | None = None  # the plugin whose callback runs now (Ctrl-C twice stops it)
 
     def reset(self) -> None:
         """A new session: no plugins."""
@@ -253,10 +254,13 @@ class PluginHost:
 
     def _timed(self, slot: Slot, where: str, call: Any, *args: Any) -> None:
         t0 = time.perf_counter()
+        self.in_callback = slot.name
         try:
             call(*args)
         except USER_ERRORS as err:  # a plugin that raises (or exits) is stopped; the session goes on
             self._fail(slot, where, err)
+        finally:
+            self.in_callback = None
         spent = time.perf_counter() - t0
         slot.callbacks += 1
         slot.durations.append(spent)
