@@ -140,7 +140,7 @@ def test_reloads_all_or_nothing_and_follow_changed_needs(sample: Path, tmp_path:
         run(sh, "time advance 5m")
         plugin(tmp_path, "rl", v1.replace("V1", "V2").replace('("sma", [5], "5m")', '("rsi", [0], "5m")'))
         res = sh("strategy reload rl")
-        assert res.code == 1 and "not loaded, nothing added" in res.err
+        assert res.code == 1 and "not reloaded (the one loaded runs on), nothing added" in res.err
         run(sh, "time advance 5m")
         assert log.read_text().splitlines()[-1] == "V1 AAPL"  # the old one still runs
         plugin(
@@ -416,5 +416,33 @@ def test_a_start_that_fails_at_the_configs_plugins_changes_nothing(sample: Path,
         assert sh.obj.config_path == str(good)  # the shell's config stays
         run(sh, "system start --paused")  # the good one
         assert json.loads(run(sh, "system status -o json"))["config"] == "plugins"
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+def test_a_scanners_add_with_a_bad_interval_is_a_failed_add_not_a_crash(sample: Path, tmp_path: Path) -> None:
+    got = tmp_path / "got.json"
+    path = plugin(
+        tmp_path,
+        "adder",
+        f"""
+        import json
+        class Adder(Scanner):
+            name = "adder"
+            def default_schedule(self):
+                return Schedule(start="09:31")
+            def scan(self, ctx):
+                res = [ctx.add_bar("AAPL", "7q"), ctx.add_indicator("AAPL", "sma", [5], "7q"),
+                       ctx.add_indicator("AAPL", "nosuch", [1], "5m")]
+                open({str(got)!r}, "w").write(json.dumps(res))
+        """,
+    )
+    sh = shell(sample, tmp_path)
+    try:
+        run(sh, f"scanner load {path}")
+        run(sh, "time advance 2m")
+        assert json.loads(got.read_text()) == [False, False, False]
+        st = status(sh, "scanner")["adder"]
+        assert st["state"] == "running" and st["add_failures"] == 3, st
     finally:
         sh.obj.coordinator.shutdown()

@@ -221,14 +221,17 @@ class PluginHost:
         """Import the file again and rebuild the plugin with the same params; positions and
         orders are the broker's and stay. A file that no longer loads, or needs that cannot be
         provisioned, leave the old plugin as it was (its state too)."""
+        from trader_cli.core.provisioning.pipeline import require_session
+
         old = self.get(name, kind)
+        require_session(self.eng)
         path = Path(old.file)
         cls = find_class(import_file(path), kind, old.cls_name, path)
         params = validate_params(cls, old.params, name)
         instance = self._construct(cls, params, name)
         if isinstance(instance, Strategy):
             trial = Slot(old.name, old.kind, old.file, old.cls_name, params, instance)
-            provision(self.eng, trial, instance)  # raises before anything of ``old`` changes
+            provision(self.eng, trial, instance, "reloaded (the one loaded runs on)")  # raises before ``old`` changes
             old.symbols, old.intervals, old.keys = trial.symbols, trial.intervals, trial.keys
             old.adds += trial.adds
             old._lanes, old._banks = None, {}

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from trader_cli.core.plugins.host import Slot
 
 
-def provision(eng: Engine, slot: Slot, strategy: Strategy) -> None:
+def provision(eng: Engine, slot: Slot, strategy: Strategy, verb: str = "loaded") -> None:
     """A strategy's needs through the pipeline, source strategy: every addition is analyzed
     and validated first, and any that cannot go ahead fails the load with nothing added
     (all or an error); then the slot takes the symbols, intervals and indicator keys."""
@@ -32,7 +32,7 @@ def provision(eng: Engine, slot: Slot, strategy: Strategy) -> None:
     problems = _precheck(eng, planned)
     if problems:
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise PluginError(f"{slot.name}: not loaded, nothing added: {'; '.join(problems[:3])}{more}")
+        raise PluginError(f"{slot.name}: not {verb}, nothing added: {'; '.join(problems[:3])}{more}")
     failures: list[str] = []
     for operation, sym, kw in planned:
         try:

@@ -262,12 +262,12 @@ class ScannerSource:
     def add(self, view: ScanView, operation: str, symbol: str, rule: str, **kw: Any) -> bool:
         from trader_cli.core.provisioning.pipeline import add
 
-        if "interval" in kw:
-            kw["interval"] = Interval.parse(kw["interval"])
-        if "indicator" in kw:
-            name, params, iv = kw["indicator"]
-            kw["indicator"] = (name, params, Interval.parse(iv))
-        try:
+        try:  # a bad interval is a failed add too (False, and said in the status), as a bad indicator is
+            if "interval" in kw:
+                kw["interval"] = Interval.parse(kw["interval"])
+            if "indicator" in kw:
+                name, params, iv = kw["indicator"]
+                kw["indicator"] = (name, params, Interval.parse(iv))
             result = add(self.host.eng, operation, symbol, Source.scanner, **kw)  # type: ignore[arg-type]
         except (TraderCliError, SessionStateError) as err:
             self.slot.add_failures += 1
