@@ -155,6 +155,8 @@ def test_past_the_last_session_says_where_the_backtest_ends(sh: Shell) -> None:
     assert sh.obj.coordinator.state is SessionState.finished
     res = sh("time until next-open")
     assert res.code == 1
+    res = sh("time advance 1 session")  # the error names the command typed
+    assert res.code == 1 and "time advance steps a paused session (state: finished" in res.err, res.err
 
 
 @pytest.mark.parametrize("bad", ["-5m", "0m", "5x", "1.5h", "session"])

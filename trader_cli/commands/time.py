@@ -107,7 +107,7 @@ def advance(
     coord = app_ctx(ctx).coordinator
     if unit == "sessions":
         target = coord.session_target(n)
-        return _stepped(ctx, "advance", lambda stop: coord.advance_to(target, should_stop=stop))
+        return _stepped(ctx, "advance", lambda stop: coord.advance_to(target, stop, "time advance"))
     return _stepped(ctx, "advance", lambda stop: coord.advance(n, should_stop=stop))
 
 

@@ -201,9 +201,11 @@ class SessionCoordinator:
         """Step ``minutes`` trading minutes (see core/stepping.py)."""
         return stepping.advance(self.engine, minutes, should_stop)
 
-    def advance_to(self, target_ns: int, should_stop: Callable[[], bool] | None = None) -> int:
+    def advance_to(
+        self, target_ns: int, should_stop: Callable[[], bool] | None = None, command: str = "time until"
+    ) -> int:
         """Step until the clock reaches ``target_ns`` (see core/stepping.py)."""
-        return stepping.advance_to(self.engine, target_ns, should_stop)
+        return stepping.advance_to(self.engine, target_ns, should_stop, command)
 
     def session_target(self, sessions: int) -> int:
         """Where ``time advance N session(s)`` goes (see Timeline.session_target)."""

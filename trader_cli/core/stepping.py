@@ -43,10 +43,12 @@ def advance(eng: Engine, minutes: int, should_stop: Callable[[], bool] | None = 
     return done
 
 
-def advance_to(eng: Engine, target_ns: int, should_stop: Callable[[], bool] | None = None) -> int:
+def advance_to(
+    eng: Engine, target_ns: int, should_stop: Callable[[], bool] | None = None, command: str = "time until"
+) -> int:
     """Step until the clock reaches ``target_ns``; a target outside the session hours stops at
-    the last close before it. Returns the minutes stepped."""
-    require_paused(eng, "time until")
+    the last close before it. Returns the minutes stepped (``command``: what the trader typed)."""
+    require_paused(eng, command)
     now = book_of(eng).now_ns
     if target_ns <= now:
         raise SessionStateError(f"{to_ny(target_ns):%Y-%m-%d %H:%M} is not after now ({to_ny(now):%Y-%m-%d %H:%M} ET)")
