@@ -31,6 +31,20 @@ def test_a_negative_interval_is_called_an_invalid_value(sh: Shell) -> None:
     assert "'-5m' is not a valid value" in res.err and "No such option" not in res.err
 
 
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("add bar AAPL 7m", "unknown interval '7m'"),
+        ("plan add bar AAPL 7m", "unknown interval '7m'"),
+        ("add bar AAPL 1s", "1s bars cannot be built from 1m bars"),
+    ],
+)
+def test_a_bad_bar_interval_is_one_line(sh: Shell, line: str, says: str) -> None:
+    assert sh("system start --paused").code == 0
+    res = sh(line)
+    assert res.code == 1 and len(res.err_lines) == 1 and says in res.err and "internal" not in res.err, res.err
+
+
 def test_help_add_indicator_shows_each_indicators_defaults(sh: Shell) -> None:
     res = sh("help add indicator")
     assert res.code == 0

@@ -51,7 +51,9 @@ def _symbol(ctx: typer.Context, symbol: str, source: Source, plan: bool) -> obje
 
 
 def _bar(ctx: typer.Context, symbol: str, interval: str, days: int | None, source: Source, plan: bool) -> object:
-    return _run(ctx, plan, "bar", symbol, source.value, interval=interval, days=days)
+    from trader_cli.core.intervals import Interval
+
+    return _run(ctx, plan, "bar", symbol, source.value, interval=Interval.parse(interval), days=days)
 
 
 def _indicator(
