@@ -61,6 +61,22 @@ def test_a_mid_session_add_warms_up_over_rest_and_joins_the_stream(
     assert export["symbols"]["AMZN"]["intervals"]["1m"]["historical_bars"] > 0
 
 
+def test_a_mid_session_add_that_rest_refused_can_be_retried(server: LoopbackAlpaca, keys: None, tmp_path: Path) -> None:
+    server.play(LiveClock(int(START.timestamp() * 1e9), SPEED))
+    sh = _shell(tmp_path, _config(tmp_path, server, ["AAPL"]))
+    try:
+        assert sh("system start").code == 0
+        _until(sh, "09:43")
+        server.fail_next(403)
+        res = sh("add symbol AMZN")
+        assert res.code == 1 and "403" in res.err, res.err
+        res = sh("add symbol AMZN --output json")  # the refusal changed nothing: REST is asked again
+        assert res.code == 0, res.err
+        assert "AMZN" in {d["symbol"] for d in json.loads(sh("data session --output json").out)["symbols"]}
+    finally:
+        sh("system stop")
+
+
 def test_a_silent_stream_is_a_status_warning_and_rest_fills_in(
     server: LoopbackAlpaca, keys: None, tmp_path: Path
 ) -> None:

@@ -90,11 +90,11 @@ class LiveFeed:
                 raise DataError(why)
         stored = self.parquet.intervals_for(symbol)
         if "1m" not in stored and symbol not in self._looked_up and self.day is not None:
-            self._looked_up.add(symbol)
             prev = self.parquet.calendar.previous_trading_day(self.day)
             if prev is not None:
-                self._fetch(symbol, [prev])
+                self._fetch(symbol, [prev])  # a failed fetch is not a look-up: a retry asks again
                 stored = self.parquet.intervals_for(symbol)
+            self._looked_up.add(symbol)
         return stored
 
     def _fetch(self, symbol: str, days: list[dt.date]) -> None:

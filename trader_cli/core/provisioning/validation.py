@@ -83,10 +83,12 @@ def _check(
     sym = res.symbol
     stored = source.intervals_for(sym)
     if not stored:
-        res.reason = (
-            f"no bars stored for {sym} {source.where} "
-            f"(import them with: data import FILE.csv --symbol {sym} --interval 1m)"
+        fix = (
+            "Alpaca had none for its last session: check the ticker"
+            if source.name == "alpaca"
+            else f"import them with: data import FILE.csv --symbol {sym} --interval 1m"
         )
+        res.reason = f"no bars stored for {sym} {source.where} ({fix})"
         return res
     res.data_source_available = True
     res.intervals_supported = supported_intervals(stored)
