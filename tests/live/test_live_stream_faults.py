@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 from tests.live.test_live_session import (
@@ -75,6 +76,46 @@ def test_a_mid_session_add_that_rest_refused_can_be_retried(server: LoopbackAlpa
         assert "AMZN" in {d["symbol"] for d in json.loads(sh("data session --output json").out)["symbols"]}
     finally:
         sh("system stop")
+
+
+def test_a_stream_stopped_by_a_refusal_connects_again_on_resume(
+    server: LoopbackAlpaca, keys: None, tmp_path: Path
+) -> None:
+    """A running session whose stream comes back refused (406: another connection holds the
+    key's one stream) pauses with one line; once the other connection is gone, system resume
+    connects again and the minutes of the downtime come over REST, in order: no gap, no double."""
+    server.play(LiveClock(int(START.timestamp() * 1e9), SPEED))
+    sh = _shell(tmp_path, _config(tmp_path, server, ["AAPL", "MSFT"]))
+    try:
+        assert sh("system start").code == 0
+        _until(sh, "09:43")
+        server.stream_limit = 0
+        server.drop_streams()  # the SDK reconnects and is refused
+        end = time.monotonic() + 20
+        while json.loads(sh("system status --output json").out)["state"] != "paused":
+            assert time.monotonic() < end, "the refused stream did not pause the session"
+            time.sleep(0.05)
+        assert "the Alpaca stream stopped: connection limit exceeded" in sh.err.getvalue()
+        res = sh("system resume")  # still refused: paused again, said
+        assert res.code == 0, res.err
+        end = time.monotonic() + 20
+        while json.loads(sh("system status --output json").out)["state"] != "paused":
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        server.stream_limit = None
+        res = sh("system resume")
+        assert res.code == 0, res.err
+        _until(sh, "09:50")
+        assert "the Alpaca stream is connected again" in sh.err.getvalue()
+        out = tmp_path / "x.json"
+        assert sh(f"session export {out} --bars").code == 0
+    finally:
+        sh("system stop")
+    export = json.loads(out.read_text())
+    upto = int(dt.datetime(2024, 12, 2, 9, 50, tzinfo=NY).timestamp()) * 10**9
+    for sym in ("AAPL", "MSFT"):
+        got = {t: v for t, v in _session_bars(export, sym).items() if t < upto}
+        assert got == _stored(sym, upto), sym
 
 
 def test_a_silent_stream_is_a_status_warning_and_rest_fills_in(

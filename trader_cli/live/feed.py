@@ -63,6 +63,7 @@ class LiveFeed:
         self._next_ns = 0  # the next minute the session steps
         self.minutes_from_rest = 0  # minutes stepped from today's REST bars (a start after the open)
         self._stale_said = False  # the catching-up warning of stale_orders said (until current again)
+        self._refused = False  # the stream stopped on a fatal error: the next wait connects again
         self.backfilled = 0  # bars that came over REST for minutes the stream missed
         self._silent = 0  # minutes in a row the stream sent nothing for
         self.silent_since: int | None = None  # set once the stream is silent (status warning)
@@ -211,7 +212,10 @@ class LiveFeed:
         """True once the next minute has closed (its bars in, or its deadline passed)."""
         if self._ready or self._next_ns < self.stream_from_ns:  # the minutes before: in the book
             return True
-        if self._stream is not None and self._stream.fatal is not None:
+        if self._refused:  # resumed after the stream stopped: connect again (or stay paused, said)
+            self._reconnect()
+        elif self._stream is not None and self._stream.fatal is not None:
+            self._refused = True
             raise DataError(f"the Alpaca stream stopped: {self._stream.fatal}")
         assert self.assembler is not None
         m = self.assembler.wait_next(self.clock.now_ns, timeout_s, self.clock.ns_per_s)
@@ -361,6 +365,7 @@ class LiveFeed:
         """Stop the stream and forget the day."""
         self.close()
         self.assembler = None
+        self._refused = False
         self._ready = []
         self._lane_sym = {}
         self._sym_lane = {}
@@ -404,6 +409,19 @@ class LiveFeed:
             book.fill_fresh(lanes, Bars.concat(list(part.values())))
             for s in behind:
                 upto[s] = first
+
+    def _reconnect(self) -> None:
+        """A new stream for the session's symbols after the old one stopped on a fatal error;
+        DataError (and still refused) when this one does not connect either. The minutes of
+        the downtime close at their deadline, over REST, in order."""
+        old, self._stream = self._stream, None
+        if old is not None:
+            old.close()
+        assert self.assembler is not None
+        stream = BarStream(self.keys, self.live, self.assembler.add)
+        stream.start(sorted(self._sym_lane))
+        self._stream, self._refused = stream, False
+        self.emit("warning", "the Alpaca stream is connected again; the minutes it missed come over REST")
 
     def close(self) -> None:
         """Stop the stream (the SDK takes up to 5 s)."""
