@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from trader_cli.core.calendar import ny_wall
-from trader_cli.core.errors import UsageError
+from trader_cli.core.errors import SessionStateError, UsageError
 
 DEMO_KEYS = {"APCA_API_KEY_ID": "demo-key-id", "APCA_API_SECRET_KEY": "demo-secret-key"}
 SAMPLE = Path(__file__).resolve().parents[2] / "data"
@@ -66,6 +66,12 @@ def start_demo(obj: Any, speed: float, symbols: list[str], day: dt.date, at: str
         raise UsageError(f"--at '{at}': give a New York time as HH:MM, e.g. 09:30") from None
     if not (SAMPLE / "bars").is_dir():
         raise UsageError(f"the bundled sample is not at {SAMPLE} (regenerate it: scripts/make_sample_data.py)")
+    if obj.has_coordinator and obj.coordinator.engine.clock.active:  # before the running one's server stops
+        state = obj.coordinator.engine.clock.state.value
+        raise SessionStateError(f"a session is already {state} (stop it first with: system stop)")
+    if not symbols:
+        raise UsageError("--symbols: give sample symbols, e.g. --symbols AAPL,MSFT")
+    _check_sample_day(day, symbols)
     for k, v in DEMO_KEYS.items():
         os.environ.setdefault(k, v)
     if obj.demo_server is not None:
@@ -78,10 +84,26 @@ def start_demo(obj: Any, speed: float, symbols: list[str], day: dt.date, at: str
     path.parent.mkdir(parents=True, exist_ok=True)
     cfg = demo_config(server, store, [s.upper() for s in symbols], start, speed)
     path.write_text(json.dumps(cfg, indent=1), encoding="utf-8")
-    obj.config_path = str(path)
+    before, obj.config_path = obj.config_path, str(path)
     try:
         return obj.coordinator.start(parse_config(cfg).located(path), store)
     except BaseException:
         server.stop()
-        obj.demo_server = None
+        obj.demo_server, obj.config_path = None, before
         raise
+
+
+def _check_sample_day(day: dt.date, symbols: list[str]) -> None:
+    """UsageError unless the sample has 1m bars of ``day`` (for the first symbol it has)."""
+    from trader_cli.core.store import DataManager
+
+    store = DataManager(SAMPLE)
+    have = [s.upper() for s in symbols if store.has(s.upper(), "1m")]
+    if not have:
+        known = ", ".join(store.symbols("1m")) or "none"
+        raise UsageError(f"--symbols {','.join(symbols)}: the sample has none of them (it has: {known})")
+    epoch = dt.date(1970, 1, 1)
+    days = [epoch + dt.timedelta(days=int(d)) for d in store.trading_days_present(have[0], "1m")]
+    if not days or not days[0] <= day <= days[-1]:
+        span = f"{days[0]}..{days[-1]}" if days else "no days"
+        raise UsageError(f"--day {day}: the sample covers {span}; pick a day in it")
