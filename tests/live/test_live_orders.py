@@ -100,6 +100,37 @@ def test_a_paper_order_is_filled_through_the_trading_endpoints(
         assert KEY.encode() not in blob and SECRET.encode() not in blob, p
 
 
+@pytest.mark.slow
+def test_an_order_whose_answer_did_not_come_is_looked_up_and_its_fill_booked(
+    server: LoopbackAlpaca, keys: None, tmp_path: Path
+) -> None:
+    """Alpaca placed the order but its answer came after the 10 s bound: the order stays open
+    here (not rejected), is found by its client order id at the next minute, and its fill is
+    booked — the session's position equals Alpaca's, nothing is sent twice."""
+    server.play(LiveClock(int(START.timestamp() * 1e9), SPEED))
+    sh = _shell(tmp_path, _trading_config(tmp_path, server))
+    try:
+        assert sh("system start").code == 0, sh.err.getvalue()
+        _until(sh, "09:44")
+        server.faults.order_answer_delay_s = 10.5
+        res = sh("order buy AAPL 3 --output json")
+        server.faults.order_answer_delay_s = 0.0
+        assert res.code == 0 and json.loads(res.out)["status"] == "open", (res.out, res.err)
+        assert "did not answer within 10 s; the order is looked up" in sh.err.getvalue()
+        _wait_held(sh, "AAPL", 3)
+        assert "placed at Alpaca after all" in sh.err.getvalue()
+        out = tmp_path / "x.json"
+        assert sh(f"session export {out}").code == 0
+    finally:
+        sh("system stop")
+    assert [r for r in server.desk.requests if r == ("POST", "/v2/orders")] == [("POST", "/v2/orders")]
+    (alpaca,) = server.desk.orders.values()
+    assert alpaca["status"] == "filled" and alpaca["filled_qty"] == "3"
+    export = json.loads(out.read_text())
+    assert [(o["id"], o["status"]) for o in export["orders"]] == [("o000001", "filled")]
+    assert [(f["qty"], f["price"]) for f in export["fills"]] == [(3, float(alpaca["filled_avg_price"]))]
+
+
 def test_real_money_needs_the_environment_variable_too(
     server: LoopbackAlpaca, keys: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -56,6 +56,7 @@ class Faults:
     statuses: list[int] = field(default_factory=list)  # answer the next bars requests so
     planned: dict[int, int] = field(default_factory=dict)  # bars request number (from 0) -> status
     delay_s: float = 0.0  # hold every answer back this long
+    order_answer_delay_s: float = 0.0  # place an order (POST /v2/orders), then answer this late
 
     def next_status(self) -> int | None:
         return self.statuses.pop(0) if self.statuses else None

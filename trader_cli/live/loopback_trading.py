@@ -5,11 +5,12 @@ its own on another port, since the stream's server reads no request bodies): ``G
 /v2/account``, ``GET /v2/assets/{symbol}`` (the store's symbols; 404 otherwise), ``POST
 /v2/orders`` (market and limit, day or gtc; 422 otherwise), ``GET /v2/orders`` (``status``
 open|closed|all, ``limit``, ``after``, ``until``, ``direction``, ``symbols``), ``GET`` and
-``DELETE /v2/orders/{id}``; same key check (401). The server fills its orders itself as the
-clock passes minutes, by the stored 1m bars: a market order at the open of the first bar
-starting at or after its submission, a limit buy at min(open, limit) on the first such bar with
-low ≤ limit (a sell: high ≥ limit, max(open, limit)); a bar fills once it has ended, and DAY
-orders expire at the close. ``desk.orders`` and ``desk.requests`` show what happened.
+``DELETE /v2/orders/{id}``, ``GET /v2/orders:by_client_order_id``; same key check (401). The
+server fills its orders itself as the clock passes minutes, by the stored 1m bars: a market
+order at the open of the first bar starting at or after its submission, a limit buy at min(open,
+limit) on the first such bar with low ≤ limit (a sell: high ≥ limit, max(open, limit)); a bar
+fills once it has ended, and DAY orders expire at the close. ``desk.orders`` and
+``desk.requests`` show what happened.
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ class Desk:
                 return self.place(json.loads(body or b"{}"))
             if path == "/v2/orders" and method == "GET":
                 return 200, self.listing(query)
+            if path == "/v2/orders:by_client_order_id" and method == "GET":
+                cid = query.get("client_order_id")
+                found = [o for o in self.orders.values() if o["client_order_id"] == cid]
+                if found:
+                    return 200, _public(found[-1])
             if len(parts) == 3 and parts[1] == "orders" and parts[2] in self.orders:
                 if method == "GET":
                     return 200, _public(self.orders[parts[2]])
@@ -234,6 +240,8 @@ class _TradingHandler(BaseHTTPRequestHandler):
             status, answer = 401, {"message": ERRORS[401]}
         else:
             status, answer = srv.desk.answer(self.command, url.path, query, body)
+            if self.command == "POST" and url.path == "/v2/orders" and srv.faults.order_answer_delay_s:
+                time.sleep(srv.faults.order_answer_delay_s)  # placed, but the answer comes late
         data = b"" if answer is None else json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from trader_cli.core.broker.remote import RemoteError, RemoteUpdate
+from trader_cli.core.broker.remote import RemoteError, RemoteUnconfirmed, RemoteUpdate
 from trader_cli.live.http import api_message, bound
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -84,7 +84,25 @@ class AlpacaOrders:
             req = rq.StopOrderRequest(stop_price=stop, **common)
         else:
             req = rq.StopLimitOrderRequest(stop_price=stop, limit_price=limit, **common)
-        order = self._call(f"place {side} {qty} {symbol}", self.client.submit_order, req)
+        import requests
+
+        try:
+            order = self._call(f"place {side} {qty} {symbol}", self.client.submit_order, req, timeouts=False)
+        except requests.Timeout:  # it may have been placed: the session looks it up (lookup)
+            raise RemoteUnconfirmed(
+                f"{self.where} did not answer within {self.timeout_s:g} s; the order is looked up by its id "
+                "each minute until it shows (or is known not placed)"
+            ) from None
+        self.placed[str(order.id)] = _Placed(order.submitted_at)
+        return str(order.id)
+
+    def lookup(self, ref: str) -> str | None:
+        """Alpaca's id of the session's order ``ref`` (placed here, its answer lost), or None
+        when Alpaca has no such order."""
+        cid = f"trader-cli-{self.tag}-{ref}"
+        order = self._call("look the order up", self.client.get_order_by_client_id, cid, missing=True)
+        if order is None:
+            return None
         self.placed[str(order.id)] = _Placed(order.submitted_at)
         return str(order.id)
 
@@ -137,19 +155,23 @@ class AlpacaOrders:
                 del self.placed[alpaca_id]
         return out
 
-    def _call(self, what: str, call: Any, *args: Any) -> Any:
-        """``call(*args)``, its errors one line (Alpaca's status and message; never the request)."""
+    def _call(self, what: str, call: Any, *args: Any, timeouts: bool = True, missing: bool = False) -> Any:
+        """``call(*args)``, its errors one line (Alpaca's status and message; never the request).
+        ``timeouts=False``: a timeout is raised as it is (the caller decides); ``missing``: a 404 is None."""
         import requests
         from alpaca.common.exceptions import APIError
 
         try:
             return call(*args)
         except APIError as err:
+            if missing and api_message(err)[0] == 404:
+                return None
             raise RemoteError(_refusal(err, what, self.where)) from None
         except requests.Timeout:
+            if not timeouts:
+                raise
             raise RemoteError(
-                f"{self.where} did not answer within {self.timeout_s:g} s (trying to {what}); "
-                "check the order on Alpaca's dashboard"
+                f"{self.where} did not answer within {self.timeout_s:g} s (trying to {what}); check Alpaca's dashboard"
             ) from None
         except requests.ConnectionError:
             raise RemoteError(

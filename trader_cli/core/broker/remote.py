@@ -12,6 +12,7 @@ trader's own orders are always sent."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
@@ -21,6 +22,7 @@ from trader_cli.core.broker.book import INF
 from trader_cli.core.errors import SessionStateError, TraderCliError
 
 if TYPE_CHECKING:
+    from trader_cli.core.broker.book import Book
     from trader_cli.core.broker.models import OrderRecord
     from trader_cli.core.broker.sim import SimBroker
     from trader_cli.core.step import Minute
@@ -28,6 +30,11 @@ if TYPE_CHECKING:
 
 class RemoteError(TraderCliError):
     """The remote broker refused a request or did not answer (one line: what to do)."""
+
+
+class RemoteUnconfirmed(RemoteError):
+    """An order's submission got no answer in time: the remote may have placed it or not (it
+    is looked up by the session's order id until it shows or is known not to be there)."""
 
 
 class RemoteUpdate(NamedTuple):
@@ -51,7 +58,10 @@ class RemoteOrders(Protocol):
 
     def poll(self) -> list[RemoteUpdate]: ...
 
+    def lookup(self, ref: str) -> str | None: ...
 
+
+UNCONFIRMED_S = 30.0  # wall seconds an unanswered submission is looked for before it counts as not placed
 REMOTE_ENDED = {"canceled": "canceled", "expired": "expired", "rejected": "rejected", "done_for_day": "expired"}
 
 
@@ -64,6 +74,7 @@ class RemoteDesk:
         self.ids: dict[str, str] = {}  # order id -> the remote's order id
         self._refs: dict[str, int] = {}  # the remote's order id -> index into SimBroker.orders
         self._due: list[RemoteUpdate] = []  # the remote's fills of a minute not stepped yet
+        self._unconfirmed: dict[str, tuple[int, float]] = {}  # order id -> (its index, monotonic time sent)
 
     def submit(self, broker: SimBroker, first: int, placed: list[OrderRecord]) -> None:
         """Submit the accepted ones of ``placed`` (``broker.orders[first:]``); one the remote
@@ -82,20 +93,60 @@ class RemoteDesk:
                 alpaca_id = self.orders.submit(
                     order.symbol, order.side, order.qty, order.type, order.limit, order.stop, order.tif, order.id
                 )
+            except RemoteUnconfirmed as err:  # it may be there: open here, looked up each minute
+                self._unconfirmed[order.id] = (idx, time.monotonic())
+                self._remote_only(b, idx)
+                broker._engine().events.emit("order", f"order {order.id}: {err}")
+                continue
             except RemoteError as err:
                 b.keep(b.ref != idx)
                 order.status, order.reason = "rejected", str(err)
                 continue
-            self.ids[order.id] = alpaca_id
-            self._refs[alpaca_id] = idx
-            row = b.ref == idx
-            b.lo_trig[row], b.hi_trig[row] = -INF, INF  # no bar fills it here
+            self._placed(b, idx, order.id, alpaca_id)
         if stale:  # out of the book at once (a catch-up refuses many a minute)
             b.keep(~np.isin(b.ref, stale))
+
+    def _placed(self, b: Book, idx: int, order_id: str, alpaca_id: str) -> None:
+        self.ids[order_id] = alpaca_id
+        self._refs[alpaca_id] = idx
+        self._remote_only(b, idx)
+
+    def _remote_only(self, b: Book, idx: int) -> None:
+        row = b.ref == idx
+        b.lo_trig[row], b.hi_trig[row] = -INF, INF  # no bar fills it here: the remote's fills do
+
+    def _confirm(self, broker: SimBroker) -> None:
+        """The orders whose submission went unanswered, looked up at the remote: placed after
+        all (then polled as the others), or not there after UNCONFIRMED_S (then rejected)."""
+        b = broker.book
+        for order_id, (idx, since) in list(self._unconfirmed.items()):
+            order = broker.orders[idx]
+            try:
+                alpaca_id = self.orders.lookup(order.id)
+            except RemoteError as err:
+                broker._engine().events.emit("order", f"order {order.id}: {err} (looked up again next minute)")
+                continue
+            if alpaca_id is not None:
+                del self._unconfirmed[order_id]
+                if order.is_open:
+                    self._placed(b, idx, order.id, alpaca_id)
+                broker._engine().events.emit("order", f"order {order.id}: placed at Alpaca after all ({alpaca_id})")
+            elif time.monotonic() - since > UNCONFIRMED_S:
+                del self._unconfirmed[order_id]
+                if order.is_open:
+                    b.keep(b.ref != idx)
+                    order.status = "rejected"
+                    order.reason = f"not placed: Alpaca did not answer and has no such order after {UNCONFIRMED_S:g} s"
+                broker._engine().events.emit("order", f"order {order.id}: {order.reason}")
 
     def cancel(self, order_id: str) -> None:
         """Cancel at the remote first (orders it never had: nothing to do); its refusal leaves
         the order open here."""
+        if order_id in self._unconfirmed:
+            raise SessionStateError(
+                f"order {order_id} went to Alpaca without an answer yet (it is looked up each minute); "
+                "cancel it once it shows"
+            )
         alpaca_id = self.ids.get(order_id)
         if alpaca_id is None:
             return
@@ -107,6 +158,8 @@ class RemoteDesk:
     def stage(self, broker: SimBroker, minute: Minute) -> None:
         """Poll the remote (while orders are open there) and apply its fills due by this minute."""
         t = minute.start_ns
+        if self._unconfirmed:
+            self._confirm(broker)
         if any(broker.orders[i].is_open for i in self._refs.values()):
             try:
                 self._due.extend(self.orders.poll())
