@@ -164,6 +164,18 @@ def test_a_failing_export_leaves_the_old_file_and_no_temp(coord: SessionCoordina
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_an_export_after_stop_refuses_and_leaves_the_file(coord: SessionCoordinator, tmp_path: Path) -> None:
+    from trader_cli.core.errors import SessionStateError
+
+    out = tmp_path / "s.json"
+    export_session(coord, out, "json")
+    good = out.read_bytes()
+    coord.stop()
+    with pytest.raises(SessionStateError, match=r"no session to export .*export before stopping"):
+        export_session(coord, out, "json")
+    assert out.read_bytes() == good
+
+
 # -- item 12: CSV with bars, the format from the file name ----------------------------------------
 def test_csv_export_with_bars_writes_bars_and_indicator_values(coord: SessionCoordinator, tmp_path: Path) -> None:
     out = tmp_path / "s.csv"

@@ -51,7 +51,7 @@ from trader_cli.core.atomic import atomic_open, write_atomic
 from trader_cli.core.bars import Bars
 from trader_cli.core.broker.models import Account, EquityPoint, Fill, Order, Position, Report
 from trader_cli.core.calendar import iso_utc
-from trader_cli.core.errors import UsageError
+from trader_cli.core.errors import SessionStateError, UsageError
 from trader_cli.core.export_trading import trading_document, write_trading_csv
 from trader_cli.core.jsonsafe import finite, finite_list
 from trader_cli.core.jsonstream import LazyArray, LazyObject, materialize, write_json
@@ -428,6 +428,11 @@ def export_session(
     """Stream the export into ``path``'s temp file and rename it into place (atomic; the format
     from ``fmt`` or the file name, see ``export_format``)."""
     fmt = export_format(path, fmt)
+    if coord.engine.replay.book is None:  # nothing to write: never an empty file over a good one
+        state = coord.engine.clock.state.value
+        raise SessionStateError(
+            f"no session to export (state: {state}; system stop drops the session: export before stopping)"
+        )
     with atomic_open(path, "wb") as raw, coord.exclusive():
         # newline="": the CSV's and JSON's "\n" are written as they are on every platform.
         fh = io.TextIOWrapper(raw, encoding="utf-8", newline="")
