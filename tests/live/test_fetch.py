@@ -179,8 +179,8 @@ def test_an_error_keeps_the_requests_that_finished_and_a_rerun_fetches_the_rest(
     for sym in kept:
         assert_bars_equal(store.read(sym, "1m"), _window(sym, "1m", FIRST, FIRST))  # type: ignore[arg-type]
     res = fetch(store, every, "1m", FIRST, FIRST, data_url=server.data_url, environ=KEYS)
-    # RIVN (illiquid: 375 of 390 minutes that day) is asked again when kept: a short last stored day
-    assert {f.symbol for f in res.symbols if f.missing_days} == (set(every) - set(kept)) | ({"RIVN"} & set(kept))
+    # RIVN (illiquid: 375 of 390 minutes that day) is not asked again: short, but it traded to the close
+    assert {f.symbol for f in res.symbols if f.missing_days} == set(every) - set(kept)
     for sym in every:
         assert_bars_equal(store.read(sym, "1m"), _window(sym, "1m", FIRST, FIRST))  # type: ignore[arg-type]
 
@@ -221,7 +221,8 @@ def test_a_truncated_last_day_is_fetched_again_whole(server: LoopbackAlpaca, tmp
 
 
 def test_a_short_day_before_the_last_is_not_asked_again(server: LoopbackAlpaca, tmp_path: Path) -> None:
-    """An illiquid symbol misses minutes every day: only its last stored day is checked for being short."""
+    """An illiquid symbol misses minutes every day: only its last stored day is checked for being
+    cut short, and a day with bars up to the close is not (its gaps are minutes without a trade)."""
     store = DataManager(tmp_path / "store")
     fetch(store, ["RIVN"], "1m", FIRST, LAST, data_url=server.data_url, environ=KEYS)
     assert nyse().expected_bars(LAST, "1m") > len(_window("RIVN", "1m", LAST, LAST))  # type: ignore[arg-type]
@@ -229,8 +230,7 @@ def test_a_short_day_before_the_last_is_not_asked_again(server: LoopbackAlpaca, 
     res = fetch(store, ["RIVN"], "1m", FIRST, dt.date(2024, 12, 5), data_url=server.data_url, environ=KEYS)
     assert res.symbols[0].missing_days == 0 and not server.requests  # short days, but not the last stored
     res = fetch(store, ["RIVN"], "1m", FIRST, LAST, data_url=server.data_url, environ=KEYS)
-    assert res.symbols[0].missing_days == 1  # the short last day: asked again until a later day is stored
-    assert [q["start"][:10] for q in server.requests] == ["2024-12-06"]
+    assert res.symbols[0].missing_days == 0 and not server.requests  # the last day is short, but not cut short
     assert_bars_equal(store.read("RIVN", "1m"), _window("RIVN", "1m", FIRST, LAST))  # type: ignore[arg-type]
 
 

@@ -99,12 +99,16 @@ def keys_from_env(environ: dict[str, str] | None = None) -> tuple[str, str]:
     return keys
 
 
+CUT_SHORT_MIN = 15  # a stored day whose bars stop this long before the close was cut short
+
+
 def missing_days(store: DataManager, symbol: str, iv: Interval, days: list[dt.date]) -> list[dt.date]:
     """The trading ``days`` the store lacks for ``symbol``: those with no bar of ``iv``, and for 1m
-    also its last stored day when that holds fewer regular-session bars than the calendar expects
-    (a day cut short: fetched while the market was open, or an interrupted download). Only the
-    last stored day: an illiquid symbol has minutes without a trade every day, and re-asking all
-    its short days would re-fetch them on every run. StoreError when the stored file cannot be read."""
+    also its last stored day when it was cut short (fetched while the market was open, or an
+    interrupted download): fewer regular-session bars than the calendar expects *and* none in
+    its last CUT_SHORT_MIN minutes. Only the last stored day, and only a tail missing: an
+    illiquid symbol has minutes without a trade every day, and re-asking its short days would
+    re-fetch them on every run. StoreError when the stored file cannot be read."""
     from trader_cli.core.calendar import date_to_ordinal, ny_dates, nyse, ordinal_to_date
 
     if not store.has(symbol, iv):
@@ -118,8 +122,9 @@ def missing_days(store: DataManager, symbol: str, iv: Interval, days: list[dt.da
     if iv.name == "1m" and tail in days:
         cal = nyse()
         open_ns, close_ns = cal.open_close(tail)
-        regular = int(np.count_nonzero((ts >= open_ns) & (ts < close_ns)))
-        if regular < cal.expected_bars(tail, "1m"):
+        regular = ts[(ts >= open_ns) & (ts < close_ns)]
+        ends_early = not len(regular) or int(regular.max()) < close_ns - CUT_SHORT_MIN * 60_000_000_000
+        if len(regular) < cal.expected_bars(tail, "1m") and ends_early:
             lacking = sorted([*lacking, tail])
     return lacking
 
