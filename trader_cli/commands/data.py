@@ -121,7 +121,7 @@ def fetch_(
     first = _date(from_, "--from")
     last = _date(to, "--to") if to else first
     if not 0 < timeout <= 600:
-        raise UsageError(f"--timeout {timeout:g}: give seconds from 0 to 600")
+        raise UsageError(f"--timeout {timeout:g}: give seconds above 0, up to 600")
     obj = app_ctx(ctx)
     store = obj.store()
     with progress_for(obj.renderer, f"fetching {len(symbols)} symbol(s) from Alpaca") as bar:
@@ -155,6 +155,12 @@ def fetch_(
         for f in res.symbols
         if f.unreadable
     ]
+    nothing = [f.symbol for f in res.symbols if f.missing_days and not f.bars and not f.stored_rows]
+    if nothing:
+        notes.append(
+            f"Alpaca has no {interval} bars of {', '.join(nothing)} for those days on the {feed} feed "
+            "(check the ticker and the dates; nothing is stored, so the next fetch asks again)"
+        )
     if res.last_day is not None and res.last_day != last:
         notes.append(f"--to {last} is after today: fetched through {res.last_day}")
     last = res.last_day or last

@@ -114,13 +114,18 @@ def wait(
         st = coord.status()
         text = (
             f"interrupted: stopped waiting at {st.time_text} (day {st.day_text}, {st.progress_pct:.1f}%); "
-            f"the backtest is {st.state.value} (system pause holds it, system wait waits again)"
+            f"the {_kind(coord)} is {st.state.value} (system pause holds it, system wait waits again)"
         )
         return clock_report(coord, "wait", text, interrupted=True)
     if not finished:
         raise SessionStateError(f"still running after {timeout:g} s (at {coord.status().time_text})")
     st = coord.status()
     return clock_report(coord, "wait", f"{st.state.value} at {st.time_text} ({st.bars_replayed:,} bars replayed)")
+
+
+def _kind(coord: Any) -> str:
+    cfg = coord.engine.config
+    return "live session" if cfg is not None and cfg.mode == "live" else "backtest"
 
 
 def _today_at(coord: Any, text: str) -> int:

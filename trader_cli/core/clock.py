@@ -142,7 +142,8 @@ class ReplayClock:
         stopped, halted by an error). ``on_progress`` is called about ten times a second."""
         if self.state == SessionState.paused:
             raise SessionStateError(
-                "the session is paused; resume it first (system resume) or step it with: time advance"
+                "the session is paused; resume it first (system resume)"
+                + ("" if self.gate is not None else " or step it with: time advance")  # live: no stepping
             )
         if self.state not in (SessionState.running, SessionState.finished):
             raise SessionStateError(f"no running session to wait for (state: {self.state.value})")

@@ -158,6 +158,20 @@ class LiveConfig(_Strict):
     grace_seconds: float = Field(default=2.0, ge=0, le=60)
     clock: LiveClockConfig = Field(default_factory=LiveClockConfig)
 
+    @field_validator("data_url", "trading_url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and not v.lower().startswith(("http://", "https://")):
+            raise ValueError("give an http(s) URL, e.g. https://data.alpaca.markets")
+        return v
+
+    @field_validator("stream_url")
+    @classmethod
+    def _ws(cls, v: str | None) -> str | None:
+        if v is not None and not v.lower().startswith(("ws://", "wss://")):
+            raise ValueError("give a ws(s) URL, e.g. wss://stream.data.alpaca.markets/v2/iex")
+        return v
+
 
 class BrokerConfig(_Strict):
     """The simulated broker of a backtest: starting cash, fees (per share, at least a minimum per

@@ -192,6 +192,7 @@ class Replay:
                 for d, syms in sorted(self.days_without_data.items())
             )
         return (
-            f"backtest finished: {len(self.timeline.days)} day(s), {self.bars_replayed:,} bars, "
+            f"{'live session' if self.feed.name == 'alpaca' else 'backtest'} finished: "
+            f"{len(self.timeline.days)} day(s), {self.bars_replayed:,} bars, "
             f"{symbols} symbol(s), {wall:.2f} s replay, {rate:,.0f} bars/s{gaps}"
         )
