@@ -62,3 +62,24 @@ def test_speed_changes_repace_a_running_clock() -> None:
     time.sleep(0.2)
     assert steps["n"] > 100
     clock.stop()
+
+
+@pytest.mark.parametrize("running", [False, True])
+def test_the_last_minute_is_counted_before_the_session_is_finished(running: bool) -> None:
+    """A reader that sees the session finished (``system wait`` wakes on it) sees every minute
+    counted: the finish the last step reaches takes effect once its minute is counted."""
+    seen: list[tuple[SessionState, int]] = []
+
+    def step() -> int:
+        clock.finish()  # the last minute's events stage
+        seen.append((clock.state, clock.minutes_done))
+        return 1
+
+    clock, _ = clock_with(step)
+    clock.begin(0, paused=not running)
+    if running:
+        clock.wait(timeout=10)
+    else:
+        clock.step_once()
+    assert seen[0][0] is not SessionState.finished
+    assert clock.state is SessionState.finished and clock.minutes_done == 1

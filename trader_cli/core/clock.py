@@ -36,6 +36,7 @@ class ReplayClock:
         self.speed = 0.0
         self.minutes_done = 0
         self.replay_wall = 0.0
+        self._finishing = False
         self._want = 0
         self._pace_epoch = 0
         self._cv = threading.Condition()
@@ -66,6 +67,7 @@ class ReplayClock:
         """Counters back to zero (a new session)."""
         self.minutes_done = 0
         self.replay_wall = 0.0
+        self._finishing = False
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -122,11 +124,20 @@ class ReplayClock:
         self._join()
 
     def finish(self) -> None:
-        """The last minute of the backtest has been stepped."""
-        self.transition(SessionState.finished)
+        """The last minute of the backtest has been stepped: the session is finished once that
+        minute is counted (``_counted``), so no reader sees it finished a minute short."""
+        self._finishing = True
+
+    def _counted(self, moved: int) -> None:
+        """A step's minutes counted (under the lock), then the finish it reached, if any."""
+        self.minutes_done += moved
+        if self._finishing:
+            self._finishing = False
+            self.transition(SessionState.finished)
 
     def halt(self, err: BaseException, retry: str = "system resume retries") -> None:
         """A step failed: hold the clock (paused) and say why; the session is intact."""
+        self._finishing = False  # a retried last minute finishes again
         self._on_halt(f"the replay stopped at {self._where()}: {err} ({retry})")  # before waiters wake
         if self.state == SessionState.running:
             self.transition(SessionState.paused)
@@ -173,7 +184,7 @@ class ReplayClock:
                 self.halt(err, "time advance retries")
                 raise SessionStateError(f"the replay stopped at {self._where()}: {err} (time advance retries)") from err
             self.replay_wall += time.perf_counter() - t
-            self.minutes_done += moved
+            self._counted(moved)
             return moved
 
     def _start_thread(self) -> None:
@@ -220,7 +231,7 @@ class ReplayClock:
                     self.halt(err)
                     break
                 self.replay_wall += time.perf_counter() - t
-                self.minutes_done += moved
+                self._counted(moved)
             if epoch != self._pace_epoch:  # the speed changed: pace from this minute on
                 epoch, paced_from = self._pace_epoch, (time.monotonic(), self.minutes_done)
             self._sleep_until_due(paced_from, epoch)
