@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live.test_live_session import NY, _now, _session_bars, _stored
+from tests.live.test_live_session import NY, _now, assert_bars_as_served
 from tests.test_app import Shell
 from trader_cli.live.demo import DEMO_KEYS
 
@@ -51,10 +51,7 @@ def test_demo_live_runs_and_a_second_one_is_refused_without_touching_it(sh: Shel
     finally:
         sh("system stop")
     export = json.loads(out.read_text())
-    upto = int(dt.datetime(2024, 12, 2, 9, 44, tzinfo=NY).timestamp()) * 10**9
-    for sym in ("AAPL", "MSFT"):
-        got = {t: v for t, v in _session_bars(export, sym).items() if t < upto}
-        assert got == _stored(sym, upto), sym
+    assert_bars_as_served(export, ("AAPL", "MSFT"), "09:44")
 
 
 @pytest.mark.parametrize(

@@ -97,6 +97,16 @@ def _session_bars(export: dict, sym: str) -> dict[int, tuple[float, ...]]:
     return out
 
 
+def assert_bars_as_served(export: dict, symbols: tuple[str, ...], before: str) -> None:
+    """Each symbol's exported 1m bars before ``before`` (HH:MM of 2024-12-02) are the sample's:
+    every minute once, none lost, none doubled, equal values."""
+    h, m = map(int, before.split(":"))
+    upto = int(dt.datetime(2024, 12, 2, h, m, tzinfo=NY).timestamp()) * 10**9
+    for sym in symbols:
+        got = {t: v for t, v in _session_bars(export, sym).items() if t < upto}
+        assert got == _stored(sym, upto), sym
+
+
 def _stored(sym: str, upto_ns: int) -> dict[int, tuple[float, ...]]:
     open_ns = int(dt.datetime(2024, 12, 2, 14, 30, tzinfo=dt.UTC).timestamp()) * 10**9
     b = DataManager(SAMPLE_DATA).read(sym, "1m", open_ns, upto_ns)

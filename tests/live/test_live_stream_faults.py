@@ -14,10 +14,9 @@ from tests.live.test_live_session import (
     SPEED,
     START,
     _config,
-    _session_bars,
     _shell,
-    _stored,
     _until,
+    assert_bars_as_served,
 )
 from tests.live.test_live_session import keys as keys
 from tests.live.test_live_session import server as server
@@ -51,10 +50,7 @@ def test_a_mid_session_add_warms_up_over_rest_and_joins_the_stream(
         sh("system stop")
     assert st["late_bars"] >= 1 and st["revisions"] == 1
     export = json.loads(out.read_text())
-    upto = int(dt.datetime(2024, 12, 2, 9, 54, tzinfo=NY).timestamp()) * 10**9
-    for sym in ("AAPL", "AMZN"):
-        got = {t: v for t, v in _session_bars(export, sym).items() if t < upto}
-        assert got == _stored(sym, upto), sym  # the late and the updated bar changed nothing
+    assert_bars_as_served(export, ("AAPL", "AMZN"), "09:54")  # the late and the updated bar changed nothing
     # AMZN's warmup came over REST into the session's own store (trailing 2 days)
     store = DataManager(tmp_path / "store")
     days = {int(x) for x in __import__("numpy").unique(store.read("AMZN", "1m").ts // (86_400 * 10**9))}
@@ -112,10 +108,7 @@ def test_a_stream_stopped_by_a_refusal_connects_again_on_resume(
     finally:
         sh("system stop")
     export = json.loads(out.read_text())
-    upto = int(dt.datetime(2024, 12, 2, 9, 50, tzinfo=NY).timestamp()) * 10**9
-    for sym in ("AAPL", "MSFT"):
-        got = {t: v for t, v in _session_bars(export, sym).items() if t < upto}
-        assert got == _stored(sym, upto), sym
+    assert_bars_as_served(export, ("AAPL", "MSFT"), "09:50")
 
 
 def test_a_silent_stream_is_a_status_warning_and_rest_fills_in(
@@ -140,10 +133,7 @@ def test_a_silent_stream_is_a_status_warning_and_rest_fills_in(
     assert during["silent_since"] == "09:43" and after["silent_since"] is None
     assert "has sent no bar for 3 minutes (since 09:43)" in events and "sends bars again" in events
     export = json.loads(out.read_text())
-    upto = int(dt.datetime(2024, 12, 2, 9, 52, tzinfo=NY).timestamp()) * 10**9
-    for sym in ("AAPL", "MSFT"):
-        got = {t: v for t, v in _session_bars(export, sym).items() if t < upto}
-        assert got == _stored(sym, upto), sym
+    assert_bars_as_served(export, ("AAPL", "MSFT"), "09:52")
 
 
 def test_a_session_started_mid_morning_steps_the_morning_from_rest_bars_at_once(
@@ -180,10 +170,7 @@ def test_a_session_started_mid_morning_steps_the_morning_from_rest_bars_at_once(
     assert "has sent no bar" not in events  # the morning so far is not a silent stream
     assert st["extended_hours_bars"] == 1 and st["late_bars"] == 0, st
     export = json.loads(out.read_text())
-    upto = int(dt.datetime(2024, 12, 2, 10, 4, tzinfo=NY).timestamp()) * 10**9
-    for sym in ("AAPL", "MSFT"):
-        got = {t: v for t, v in _session_bars(export, sym).items() if t < upto}
-        assert got == _stored(sym, upto), sym  # every minute of the morning once, equal values
+    assert_bars_as_served(export, ("AAPL", "MSFT"), "10:04")  # every minute of the morning once, equal values
 
 
 def test_a_minute_rest_did_not_have_yet_at_start_is_not_stepped_short(
@@ -210,7 +197,4 @@ def test_a_minute_rest_did_not_have_yet_at_start_is_not_stepped_short(
     finally:
         sh("system stop")
     export = json.loads(out.read_text())
-    upto = int(dt.datetime(2024, 12, 2, 10, 0, tzinfo=NY).timestamp()) * 10**9
-    for sym in ("AAPL", "MSFT"):
-        got = {t: v for t, v in _session_bars(export, sym).items() if t < upto}
-        assert got == _stored(sym, upto), sym  # 09:59 too
+    assert_bars_as_served(export, ("AAPL", "MSFT"), "10:00")  # 09:59 too
