@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pexpect
+import pytest
 
 from tests.shell.conftest import TRADER_CLI, Repl, shell_env
 
@@ -107,6 +108,35 @@ def test_ctrl_c_twice_stops_a_plugin_callback_that_never_returns_and_the_script(
     finally:
         proc.kill()
     assert proc.returncode == 130, (out, err)
-    assert "strategy hang stopped: on_bars raised KeyboardInterrupt: Ctrl-C while hang's callback ran" in err, err
+    assert "strategy hang stopped: on_bars raised KeyboardInterrupt: Ctrl-C twice while hang's callback ran" in err, err
     assert "Traceback" not in err and "interrupted by Ctrl-C" in err + out
     assert "plugins" not in out  # the script's later line (strategy status) did not run
+
+
+def test_the_second_ctrl_c_is_raised_only_in_the_same_callbacks_own_code(tmp_path: Path) -> None:
+    """Not in the session's code a callback called (an add half done), not in another plugin's
+    callback that started after the first Ctrl-C: only in the plugin's own code, while the
+    callback that ran at the Ctrl-C before still runs."""
+    import os
+    import signal
+    import sys
+
+    from trader_cli.commands.time import ctrl_c_between_steps
+
+    path = tmp_path / "p.py"
+    path.write_text("")
+    ns: dict = {}
+    exec(compile("import sys\nframe = sys._getframe()\n", str(path), "exec"), ns)
+    own, session_code = ns["frame"], sys._getframe()
+    p1, q2 = ("p", os.path.realpath(path), 1), ("q", os.path.realpath(path), 2)
+    running = [p1]
+    with ctrl_c_between_steps(lambda: running[0]) as stop:
+        handler = signal.getsignal(signal.SIGINT)
+        assert callable(handler)
+        handler(signal.SIGINT, session_code)  # the first: stop between minutes
+        assert stop()
+        handler(signal.SIGINT, session_code)  # p1 still runs, but in the session's code: not raised
+        running[0] = q2
+        handler(signal.SIGINT, own)  # another callback than at the Ctrl-C before: not raised
+        with pytest.raises(KeyboardInterrupt, match="Ctrl-C twice while q's callback ran"):
+            handler(signal.SIGINT, own)  # q2 again, in its own code

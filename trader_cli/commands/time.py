@@ -8,6 +8,7 @@ close when it closes earlier), or, from a close, to the open N sessions on.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 from collections.abc import Callable, Iterator
@@ -47,17 +48,21 @@ def parse_duration(text: str) -> tuple[int, str]:
 
 
 @contextmanager
-def ctrl_c_between_steps(in_plugin: Callable[[], str | None] = lambda: None) -> Iterator[Callable[[], bool]]:
+def ctrl_c_between_steps(
+    in_plugin: Callable[[], tuple[str, str, int] | None] = lambda: None,
+) -> Iterator[Callable[[], bool]]:
     """Turn Ctrl-C into a flag checked between two replay minutes (never inside one). A plugin
-    callback that does not return holds the minute: a second Ctrl-C while one runs is raised
-    in it, as a KeyboardInterrupt, which stops that plugin (the minute then ends as usual)."""
-    hit = {"flag": False}
+    callback that does not return holds the minute: a Ctrl-C while the callback that ran at the
+    one before still runs, in the plugin's own code (not the session's code it called), is
+    raised there as a KeyboardInterrupt, which stops that plugin (the minute ends as usual)."""
+    hit: dict[str, Any] = {"flag": False, "at": None}
 
     def handler(signum: int, frame: Any) -> None:
-        name = in_plugin()
-        if hit["flag"] and name is not None:
-            raise KeyboardInterrupt(f"Ctrl-C while {name}'s callback ran")
-        hit["flag"] = True
+        running = in_plugin()  # (name, file, call number) or None
+        mine = frame is not None and running is not None and os.path.realpath(frame.f_code.co_filename) == running[1]
+        if hit["flag"] and running is not None and running == hit["at"] and mine:
+            raise KeyboardInterrupt(f"Ctrl-C twice while {running[0]}'s callback ran")
+        hit["flag"], hit["at"] = True, running
 
     try:
         old = signal.signal(signal.SIGINT, handler)

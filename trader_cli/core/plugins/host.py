@@ -17,6 +17,8 @@ session goes on.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
 import statistics
 import time
 import traceback
@@ -128,7 +130,10 @@ class PluginHost:
     def __init__(self, eng: Engine) -> None:
         self.eng = eng
         self.slots: dict[str, Slot] = {}
-        self.in_callback: str | None = None  # the plugin whose callback runs now (Ctrl-C twice stops it)
+        # The callback running now, as (plugin, its file, a number of its own): a second Ctrl-C
+        # while the same one runs, in the plugin's own code, is raised in it (commands/time.py).
+        self.in_callback: tuple[str, str, int] | None = None
+        self._calls = 0
 
     def reset(self) -> None:
         """A new session: no plugins."""
@@ -257,10 +262,12 @@ class PluginHost:
 
     def _timed(self, slot: Slot, where: str, call: Any, *args: Any) -> None:
         t0 = time.perf_counter()
-        self.in_callback = slot.name
+        self._calls += 1
+        self.in_callback = (slot.name, _real(slot.file), self._calls)
         try:
             call(*args)
         except USER_ERRORS as err:  # a plugin that raises (or exits) is stopped; the session goes on
+            self.in_callback = None
             self._fail(slot, where, err)
         finally:
             self.in_callback = None
@@ -447,3 +454,9 @@ def _offset(text: str, day: dt.date, open_ns: int) -> int:
 
 def _params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in params.items()) or "no params"
+
+
+@functools.lru_cache(maxsize=256)
+def _real(path: str) -> str:
+    """A plugin file's real path (what its code's frames carry, resolved the same way)."""
+    return os.path.realpath(path)

@@ -58,6 +58,10 @@ def execute(engine: Engine, req: ProvisioningRequirements) -> ProvisioningReport
             report.total_ms = _ms(started)
             report.message = f"{req.symbol}: step {step.label} failed: {err}; the session is unchanged"
             raise ProvisioningError(report.message) from err
+        except BaseException:  # Ctrl-C, or anything else mid-step: the session as it was, then on up
+            for restore in reversed(undo):
+                restore()
+            raise
         if outcome.undo is not None:
             undo.append(outcome.undo)
         report.steps.append(
