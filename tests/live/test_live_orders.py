@@ -184,13 +184,18 @@ def test_a_strategys_orders_of_the_morning_caught_up_at_a_late_start_are_not_sen
     try:
         assert sh("system start").code == 0, sh.err.getvalue()
         _until(sh, "10:05")
+        assert sh("system pause").code == 0  # the strategy holds: what follows reads one state
         events = sh.err.getvalue() + sh.out.getvalue()
         out = tmp_path / "x.json"
         assert sh(f"session export {out}").code == 0
         st = json.loads(sh("system status --output json").out)["live"]
+        plugin = json.loads(sh("strategy status --output json").out)["plugins"][0]
     finally:
         sh("system stop")
     orders = json.loads(out.read_text())["orders"]
+    refused = [o for o in orders if o["status"] == "rejected"]
+    assert plugin["rejected"] == len(refused) > 0 and "caught up" in plugin["last_rejection"], plugin
+    assert "rejected:" not in events  # the catching-up warning says it once, not a line a minute
     open_ = dt.datetime(2024, 12, 2, 9, 30, tzinfo=NY)
     stream_from = open_ + dt.timedelta(minutes=st["minutes_from_rest"])  # the first minute the stream closed
     old = [o for o in orders if dt.datetime.fromisoformat(o["submitted_at"]) < stream_from - dt.timedelta(minutes=1)]

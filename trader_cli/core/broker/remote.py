@@ -76,12 +76,14 @@ class RemoteDesk:
         self._due: list[RemoteUpdate] = []  # the remote's fills of a minute not stepped yet
         self._unconfirmed: dict[str, tuple[int, float]] = {}  # order id -> (its index, monotonic time sent)
 
-    def submit(self, broker: SimBroker, first: int, placed: list[OrderRecord]) -> None:
+    def submit(self, broker: SimBroker, first: int, placed: list[OrderRecord]) -> list[OrderRecord]:
         """Submit the accepted ones of ``placed`` (``broker.orders[first:]``); one the remote
-        refuses is rejected here with its reason."""
+        refuses is rejected here with its reason. Returns those (a plugin's orders not sent
+        while the session catches up are rejected too, and said once by the feed's warning)."""
         b = broker.book
         behind = self.stale() if any(o.is_open and o.origin != "adhoc" for o in placed) else None
         stale: list[int] = []
+        refused: list[OrderRecord] = []
         for idx, order in enumerate(placed, start=first):
             if not order.is_open:
                 continue
@@ -101,10 +103,12 @@ class RemoteDesk:
             except RemoteError as err:
                 b.keep(b.ref != idx)
                 order.status, order.reason = "rejected", str(err)
+                refused.append(order)
                 continue
             self._placed(b, idx, order.id, alpaca_id)
         if stale:  # out of the book at once (a catch-up refuses many a minute)
             b.keep(~np.isin(b.ref, stale))
+        return refused
 
     def _placed(self, b: Book, idx: int, order_id: str, alpaca_id: str) -> None:
         self.ids[order_id] = alpaca_id
@@ -137,7 +141,7 @@ class RemoteDesk:
                     b.keep(b.ref != idx)
                     order.status = "rejected"
                     order.reason = f"not placed: Alpaca did not answer and has no such order after {UNCONFIRMED_S:g} s"
-                broker._engine().events.emit("order", f"order {order.id}: {order.reason}")
+                    broker._engine().events.emit("order", f"order {order.id}: {order.reason}")
 
     def cancel(self, order_id: str) -> None:
         """Cancel at the remote first (orders it never had: nothing to do); its refusal leaves

@@ -152,10 +152,11 @@ class SimBroker:
             )  # fmt: skip
         if rows:
             self.book.push_many(rows)
+        refused = [o for o in placed if o.status == "rejected"]  # by the checks here
         if self.remote is not None:
-            self.remote.submit(self, len(self.orders) - len(placed), placed)
+            refused += self.remote.submit(self, len(self.orders) - len(placed), placed)
         self._note_placed([o for o in placed if o.status == "open"])
-        self._note_refused([o for o in placed if o.status == "rejected" and o.origin != "adhoc"])
+        self._note_refused([o for o in refused if o.origin != "adhoc"])
         return placed
 
     def _note_refused(self, refused: list[OrderRecord]) -> None:
@@ -228,7 +229,7 @@ class SimBroker:
             market=True,
         )  # fmt: skip
         if self.remote is not None:
-            self.remote.submit(self, first, placed)
+            self._note_refused(self.remote.submit(self, first, placed))  # a plugin's batch: no adhoc order
             placed_open = [o for o in placed if o.is_open]
             if placed_open:
                 self._note_placed(placed_open)

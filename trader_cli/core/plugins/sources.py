@@ -114,7 +114,7 @@ class StrategySource:
                     want, cast("TimeInForce", tif), self.slot.origin,
                 )  # fmt: skip
                 if placed is not None:
-                    self.slot.orders += len(placed)
+                    self._count(placed)
                     return placed
         qtys, limits, stops = (
             _per(x, idx, len(view.symbols), name) for x, name in ((qty, "qty"), (limit, "limit"), (stop, "stop"))
@@ -133,14 +133,17 @@ class StrategySource:
                 )
             )  # fmt: skip
         placed = self.host.eng.broker.submit_many(reqs) if reqs else []
+        self._count(placed)
+        return placed
+
+    def _count(self, placed: list[Order]) -> None:
+        """The plugin's orders, and of them the rejected ones (the last with why)."""
         self.slot.orders += len(placed)
         refused = [o for o in placed if o.status == "rejected"]
         if refused:
             self.slot.rejected += len(refused)
-            self.slot.last_rejection = (
-                f"{refused[-1].symbol} {refused[-1].side} {refused[-1].qty:,}: {refused[-1].reason}"
-            )
-        return placed
+            last = refused[-1]
+            self.slot.last_rejection = f"{last.symbol} {last.side} {last.qty:,}: {last.reason}"
 
 
 def _select(which: Any, symbols: np.ndarray) -> np.ndarray:
