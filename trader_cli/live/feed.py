@@ -8,6 +8,7 @@ itself (its thread, its log watched for fatal errors) is live/stream.py.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from array import array
 from collections.abc import Callable, Iterable
 from itertools import repeat
@@ -64,6 +65,8 @@ class LiveFeed:
         self.minutes_from_rest = 0  # minutes stepped from today's REST bars (a start after the open)
         self._stale_said = False  # the catching-up warning of stale_orders said (until current again)
         self._refused = False  # the stream stopped on a fatal error: the next wait connects again
+        self._stream_lock = threading.Lock()  # who holds the stream: a reconnect, a join, a stop
+        self._epoch = 0  # a stop (reset) counts up: a reconnect that outlived it lets its stream go
         self.backfilled = 0  # bars that came over REST for minutes the stream missed
         self._silent = 0  # minutes in a row the stream sent nothing for
         self.silent_since: int | None = None  # set once the stream is silent (status warning)
@@ -192,8 +195,9 @@ class LiveFeed:
         if self.assembler is None:  # at start: the stream opens with every symbol afterwards
             return
         self.assembler.join(symbol, self._rest_upto.get(symbol, 0))
-        if self._stream is not None:
-            self._stream.subscribe(symbol)
+        with self._stream_lock:  # a reconnect under way subscribes it once its stream is up
+            if self._stream is not None:
+                self._stream.subscribe(symbol)
 
     def leave(self, lane: int) -> None:
         """A symbol left: no minute waits for it any more."""
@@ -414,18 +418,32 @@ class LiveFeed:
         """A new stream for the session's symbols after the old one stopped on a fatal error;
         DataError (and still refused) when this one does not connect either. The minutes of
         the downtime close at their deadline, over REST, in order."""
-        old, self._stream = self._stream, None
+        with self._stream_lock:
+            old, self._stream, epoch = self._stream, None, self._epoch
         if old is not None:
             old.close()
-        assert self.assembler is not None
-        stream = BarStream(self.keys, self.live, self.assembler.add)
-        stream.start(sorted(self._sym_lane))
-        self._stream, self._refused = stream, False
+        assembler = self.assembler
+        assert assembler is not None
+        stream = BarStream(self.keys, self.live, assembler.add)
+        symbols = sorted(self._sym_lane)
+        stream.start(symbols)  # up to 10 s, without the lock: a join meanwhile is subscribed below
+        with self._stream_lock:
+            if epoch != self._epoch:  # the session stopped meanwhile: this stream is not its
+                gone: BarStream | None = stream
+            else:
+                gone, self._stream, self._refused = None, stream, False
+                for sym in sorted(set(self._sym_lane) - set(symbols)):
+                    stream.subscribe(sym)
+        if gone is not None:
+            gone.close()
+            return
         self.emit("warning", "the Alpaca stream is connected again; the minutes it missed come over REST")
 
     def close(self) -> None:
         """Stop the stream (the SDK takes up to 5 s)."""
-        stream, self._stream = self._stream, None
+        with self._stream_lock:
+            stream, self._stream = self._stream, None
+            self._epoch += 1
         if stream is not None:
             stream.close()
 
