@@ -210,11 +210,13 @@ def _ny_ns(day: dt.date, hh: int, mm: int) -> int:
     return int(dt.datetime.combine(day, dt.time(hh, mm), tzinfo=ZoneInfo("America/New_York")).timestamp()) * 10**9
 
 
-def test_a_truncated_last_day_is_fetched_again_whole(server: LoopbackAlpaca, tmp_path: Path) -> None:
-    """12-03 stored only to noon (fetched while the market was open): the next fetch asks it again."""
+@pytest.mark.parametrize("until", [(12, 0), (15, 50)])
+def test_a_truncated_last_day_is_fetched_again_whole(server: LoopbackAlpaca, tmp_path: Path, until: tuple) -> None:
+    """12-03 stored only to noon, or to 15:50 (fetched while the market was open): the next
+    fetch asks it again."""
     store = DataManager(tmp_path / "store")
     day = dt.date(2024, 12, 3)
-    _write_window(store, "AAPL", FIRST, day, end_ns=_ny_ns(day, 12, 0))
+    _write_window(store, "AAPL", FIRST, day, end_ns=_ny_ns(day, *until))
     res = fetch(store, ["AAPL"], "1m", FIRST, LAST, data_url=server.data_url, environ=KEYS)
     assert res.symbols[0].missing_days == 4 and res.requests == 1  # 12-03 (its tail) to 12-06
     assert [q["start"][:10] for q in server.requests if not q.get("page_token")] == ["2024-12-03"]

@@ -99,16 +99,12 @@ def keys_from_env(environ: dict[str, str] | None = None) -> tuple[str, str]:
     return keys
 
 
-CUT_SHORT_MIN = 15  # a stored day whose bars stop this long before the close was cut short
-
-
 def missing_days(store: DataManager, symbol: str, iv: Interval, days: list[dt.date]) -> list[dt.date]:
     """The trading ``days`` the store lacks for ``symbol``: those with no bar of ``iv``, and for 1m
     also its last stored day when it was cut short (fetched while the market was open, or an
-    interrupted download): fewer regular-session bars than the calendar expects *and* none in
-    its last CUT_SHORT_MIN minutes. Only the last stored day, and only a tail missing: an
-    illiquid symbol has minutes without a trade every day, and re-asking its short days would
-    re-fetch them on every run. StoreError when the stored file cannot be read."""
+    interrupted download; see ``_cut_short``). Only the last stored day: an illiquid symbol has
+    minutes without a trade every day, and re-asking its short days would re-fetch them on
+    every run. StoreError when the stored file cannot be read."""
     from trader_cli.core.calendar import date_to_ordinal, ny_dates, nyse, ordinal_to_date
 
     if not store.has(symbol, iv):
@@ -122,11 +118,25 @@ def missing_days(store: DataManager, symbol: str, iv: Interval, days: list[dt.da
     if iv.name == "1m" and tail in days:
         cal = nyse()
         open_ns, close_ns = cal.open_close(tail)
-        regular = ts[(ts >= open_ns) & (ts < close_ns)]
-        ends_early = not len(regular) or int(regular.max()) < close_ns - CUT_SHORT_MIN * 60_000_000_000
-        if len(regular) < cal.expected_bars(tail, "1m") and ends_early:
+        if _cut_short(ts[(ts >= open_ns) & (ts < close_ns)], open_ns, cal.expected_bars(tail, "1m")):
             lacking = sorted([*lacking, tail])
     return lacking
+
+
+def _cut_short(regular: np.ndarray, open_ns: int, expected: int) -> bool:
+    """True when a day's regular-session 1m bars (``regular``, start times) stop early: fewer
+    than ``expected`` and the minutes missing after its last bar more than any run missing
+    before it — a symbol that trades every minute, stored up to 15:50, was cut short; a thin
+    one whose last trade came a few minutes before the close, with longer gaps in its day, was
+    not (its gaps are minutes without a trade)."""
+    if len(regular) >= expected:
+        return False
+    if not len(regular):
+        return True
+    minutes = np.unique((regular - open_ns) // 60_000_000_000)
+    gaps = np.diff(np.concatenate([[-1], minutes])) - 1  # the runs missing before each bar
+    after = expected - 1 - int(minutes[-1])
+    return after > int(gaps.max())
 
 
 def _runs(days: list[dt.date], all_days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
