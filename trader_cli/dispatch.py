@@ -82,7 +82,7 @@ def run_script(obj: AppContext, lines: Iterable[str], name: str, keep_going: boo
             if code:
                 failed += 1
                 failures.append(f"{name}:{lineno}")
-                exit_code = exit_code or code
+                exit_code = INTERRUPTED if code == INTERRUPTED else (exit_code or code)
                 if not keep_going or code == INTERRUPTED:  # Ctrl-C: the whole script stops
                     break
     finally:

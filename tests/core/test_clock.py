@@ -83,3 +83,19 @@ def test_the_last_minute_is_counted_before_the_session_is_finished(running: bool
         clock.step_once()
     assert seen[0][0] is not SessionState.finished
     assert clock.state is SessionState.finished and clock.minutes_done == 1
+
+
+def test_a_failure_after_the_finish_leaves_the_session_finished() -> None:
+    """The last minute stepped, then its finished event failed: the session is finished (a
+    retry would step past the last day), and the failure is said."""
+
+    def step() -> int:
+        clock.finish()
+        raise OSError("the terminal went away")
+
+    clock, said = clock_with(step)
+    clock.begin(0, paused=True)
+    with pytest.raises(SessionStateError, match="the backtest finished at 09:31, then: the terminal went away"):
+        clock.step_once()
+    assert clock.state is SessionState.finished and clock.minutes_done == 1
+    assert said == ["the backtest finished at 09:31, then: the terminal went away"]

@@ -338,8 +338,8 @@ def test_a_plugin_raising_any_baseexception_is_stopped_and_the_session_goes_on(s
 @pytest.mark.parametrize(
     ("decl", "says"),
     [
-        ('name = 42\n    def needs(self): return Needs(intervals=["1m"])', "a plugin's name is a letter"),
-        ('name = "two words"', "a plugin's name is a letter"),
+        ('name = 42\n    def needs(self): return Needs(intervals=["1m"])', "a plugin's name is one word"),
+        ('name = "two words"', "a plugin's name is one word"),
         ("params = 5", "declare a tuple of Param"),
         ('params = (Param("s", str, "abc", min=1),)', "min and max are for int and float"),
         ('params = (Param("x", int, "notanint"),)', "parameter x's default 'notanint'"),

@@ -136,8 +136,12 @@ class ReplayClock:
             self.transition(SessionState.finished)
 
     def halt(self, err: BaseException, retry: str = "system resume retries") -> None:
-        """A step failed: hold the clock (paused) and say why; the session is intact."""
-        self._finishing = False  # a retried last minute finishes again
+        """A step failed: hold the clock (paused) and say why; the session is intact. Past the
+        finish (the last minute stepped, its event failed) the session is finished, and said."""
+        if self._finishing:
+            self._on_halt(f"the backtest finished at {self._where()}, then: {err}")
+            self._counted(1)
+            return
         self._on_halt(f"the replay stopped at {self._where()}: {err} ({retry})")  # before waiters wake
         if self.state == SessionState.running:
             self.transition(SessionState.paused)
@@ -182,6 +186,8 @@ class ReplayClock:
                 moved = self._step()
             except Exception as err:  # stepping stops where it is and the trader is told why
                 self.halt(err, "time advance retries")
+                if self.state == SessionState.finished:
+                    raise SessionStateError(f"the backtest finished at {self._where()}, then: {err}") from err
                 raise SessionStateError(f"the replay stopped at {self._where()}: {err} (time advance retries)") from err
             self.replay_wall += time.perf_counter() - t
             self._counted(moved)

@@ -87,10 +87,12 @@ def build_specs(
     file, cls_name = split_spec(strategy)
     path = Path(file).expanduser().resolve()
     cls = find_class(import_file(path), "strategy", cls_name, path)
+    name = plugin_name(cls, path)
+    validate_params(cls, {}, name)  # its declarations and defaults: the file's fault, not the grid's
     combos = grid(params)
     for combo in combos:
         try:
-            validate_params(cls, combo, plugin_name(cls, path))
+            validate_params(cls, combo, name)
         except PluginError as err:
             raise UsageError(f"the grid has {combo}: {err}") from None
     spec_file = f"{path}:{cls_name}" if cls_name else str(path)

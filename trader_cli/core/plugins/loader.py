@@ -93,7 +93,7 @@ def find_class(module: ModuleType, kind: str, cls_name: str | None, path: Path) 
     return own[0]
 
 
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def plugin_name(cls: type[Plugin], path: Path) -> str:
@@ -103,8 +103,8 @@ def plugin_name(cls: type[Plugin], path: Path) -> str:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         whose = f"{cls.__name__}.name" if cls.name else f"the file name {path.name}"
         raise PluginError(
-            f"{whose} gives the plugin the name {name!r}: a plugin's name is a letter, then letters, "
-            f'digits, _ or - (set name = "my_strategy" in the class)'
+            f"{whose} gives the plugin the name {name!r}: a plugin's name is one word of letters, "
+            f'digits, _, - or . (set name = "my_strategy" in the class)'
         )
     return name
 

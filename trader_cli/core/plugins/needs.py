@@ -73,7 +73,9 @@ def _needs(
         symbols = list(dict.fromkeys(x.strip().upper() for x in needs.symbols))
     else:
         raise PluginError(f'{slot.name}: Needs.symbols must be a list of tickers or "config" (got {needs.symbols!r})')
-    if not isinstance(needs.intervals, (list, tuple)) or not all(isinstance(x, str) for x in needs.intervals):
+    if not isinstance(needs.intervals, (list, tuple, set, frozenset)) or not all(
+        isinstance(x, str) for x in needs.intervals
+    ):
         raise PluginError(f'{slot.name}: Needs.intervals must be a list such as ["5m"] (got {needs.intervals!r})')
     try:
         intervals = sorted({Interval.parse(iv) for iv in needs.intervals} or {Interval.parse(cfg.base_interval)})
