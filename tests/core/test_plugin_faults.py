@@ -446,3 +446,49 @@ def test_a_scanners_add_with_a_bad_interval_is_a_failed_add_not_a_crash(sample: 
         assert st["state"] == "running" and st["add_failures"] == 3, st
     finally:
         sh.obj.coordinator.shutdown()
+
+
+def test_strategy_stop_stops_a_callback_stuck_in_the_running_clock(sample: Path, tmp_path: Path) -> None:
+    """The running clock's thread holds the session while a callback does not return: stopping
+    the plugin stops that callback (raised in it), the minute ends, and the backtest goes on."""
+    import time
+
+    marker = tmp_path / "stuck"
+    path = plugin(
+        tmp_path,
+        "hang",
+        f"""
+        from pathlib import Path
+        class Hang(Strategy):
+            name = "hang"
+            calls = 0
+            def needs(self):
+                return Needs(intervals=["1m"])
+            def on_bars(self, bars):
+                Hang.calls += 1
+                if Hang.calls == 2:
+                    Path({str(marker)!r}).write_text("x")
+                    while True:
+                        try:
+                            pass
+                        except Exception:  # a plugin's own catch-all does not swallow the stop
+                            pass
+        """,
+    )
+    sh = shell(sample, tmp_path)
+    try:
+        run(sh, f"strategy load {path}")
+        run(sh, "system resume")
+        end = time.monotonic() + 30
+        while not marker.exists():
+            assert time.monotonic() < end
+            time.sleep(0.02)
+        time.sleep(1.2)  # stuck for more than a second
+        res = sh("strategy stop hang")
+        assert res.code == 0, res.err
+        st = status(sh)["hang"]
+        assert st["state"] == "stopped" and "on_bars was stopped after" in st["last_error"], st
+        run(sh, "system wait --timeout 60")
+        assert json.loads(run(sh, "system status -o json"))["state"] == "finished"
+    finally:
+        sh.obj.coordinator.shutdown()

@@ -233,7 +233,9 @@ class ReplayClock:
                 t = time.perf_counter()
                 try:
                     moved = self._step()
-                except Exception as err:  # the clock stops and the trader is told why
+                except (Exception, KeyboardInterrupt) as err:  # the clock stops and the trader is told why
+                    # (no signal reaches this thread: a KeyboardInterrupt here is a stuck plugin's
+                    # stop, core/plugins/host.py, that landed just after its callback returned)
                     self.halt(err)
                     break
                 self.replay_wall += time.perf_counter() - t

@@ -165,7 +165,9 @@ class SessionCoordinator:
         return self.engine.clock.set_speed(speed)
 
     def stop(self) -> None:
-        """Stop the session and drop its data."""
+        """Stop the session and drop its data (a plugin callback stuck in the running clock is
+        stopped first: it holds the session)."""
+        self.engine.plugins.interrupt_stuck()
         startup.stop(self.engine)
         self._end_live()
         self.exported_minutes = None
@@ -180,6 +182,7 @@ class SessionCoordinator:
 
     def shutdown(self) -> None:
         """Stop the clock thread if one runs (leaving the program)."""
+        self.engine.plugins.interrupt_stuck()
         self.engine.clock.shutdown()
         self._end_live()
         gc.unfreeze()
@@ -257,8 +260,13 @@ class SessionCoordinator:
         return slot
 
     def control_plugin(self, kind: Kind, action: str, name: str) -> Slot:
-        """``stop``, ``start``, ``reload`` or ``unload`` a loaded plugin."""
+        """``stop``, ``start``, ``reload`` or ``unload`` a loaded plugin. A plugin whose callback
+        has not returned for a second or more holds the running clock (and the session): stopping
+        or unloading it stops that callback first."""
         host = self.engine.plugins
+        if action in ("stop", "unload"):
+            host.get(name, kind)  # one line if there is no such plugin
+            host.interrupt_stuck(name)
         with self.exclusive():
             slot: Slot = getattr(host, action)(name, kind)
             self._mark_change()

@@ -20,6 +20,7 @@ import datetime as dt
 import functools
 import os
 import statistics
+import threading
 import time
 import traceback
 from collections import deque
@@ -134,6 +135,8 @@ class PluginHost:
         # while the same one runs, in the plugin's own code, is raised in it (commands/time.py).
         self.in_callback: tuple[str, str, int] | None = None
         self._calls = 0
+        self._since = 0.0  # when the callback running now started (monotonic), and in which thread
+        self._thread = 0
 
     def reset(self) -> None:
         """A new session: no plugins."""
@@ -247,12 +250,29 @@ class PluginHost:
         self.eng.events.emit("plugin", f"{kind} {name} reloaded")
         return old
 
+    def interrupt_stuck(self, name: str | None = None) -> bool:
+        """A callback (of ``name``, or any) that has run STUCK_S or more in another thread — the
+        running clock's, which holds the session meanwhile — is stopped: ``Stopped`` is raised
+        in that thread, in the plugin's code; the host stops the plugin, the minute ends. True
+        when one was."""
+        token = self.in_callback
+        if token is None or (name is not None and token[0] != name) or self._thread == threading.get_ident():
+            return False
+        if time.monotonic() - self._since < STUCK_S:
+            return False
+        import ctypes
+
+        done = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread), ctypes.py_object(Stopped))
+        return bool(done == 1)
+
     # -- failures -------------------------------------------------------------------------------------
     def _fail(self, slot: Slot, where: str, err: BaseException) -> None:
         from trader_cli.core.logs import append_log
 
         slot.state = "failed"
         slot.last_error = f"{where} raised {type(err).__name__}: {err}"
+        if isinstance(err, Stopped):
+            slot.last_error = f"{where} was stopped after {time.monotonic() - self._since:.1f} s without returning"
         log = append_log("plugins.log", f"{slot.kind} {slot.name}: {where}\n{traceback.format_exc()}")
         self.eng.events.emit(
             "error",
@@ -263,6 +283,7 @@ class PluginHost:
     def _timed(self, slot: Slot, where: str, call: Any, *args: Any) -> None:
         t0 = time.perf_counter()
         self._calls += 1
+        self._since, self._thread = time.monotonic(), threading.get_ident()
         self.in_callback = (slot.name, _real(slot.file), self._calls)
         try:
             call(*args)
@@ -454,6 +475,15 @@ def _offset(text: str, day: dt.date, open_ns: int) -> int:
 
 def _params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in params.items()) or "no params"
+
+
+STUCK_S = 1.0  # a callback running this long when the trader stops its plugin is stuck
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised in a plugin's callback that did not return when the trader stopped the plugin (a
+    KeyboardInterrupt: a plugin's own ``except Exception`` does not swallow it, and should it
+    land in the session's code just as the callback returned, the clock halts with one line)."""
 
 
 @functools.lru_cache(maxsize=256)
