@@ -207,6 +207,7 @@ def test_a_strategys_orders_of_the_morning_caught_up_at_a_late_start_are_not_sen
     assert {o["id"] for o in new} <= sent and not {o["id"] for o in old} & sent  # none of the morning's went
 
 
+@pytest.mark.slow
 def test_a_strategys_orders_of_the_backlog_after_a_resume_are_not_sent(
     server: LoopbackAlpaca, keys: None, tmp_path: Path
 ) -> None:
