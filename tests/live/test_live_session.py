@@ -119,6 +119,7 @@ def _stored(sym: str, upto_ns: int) -> dict[int, tuple[float, ...]]:
     }  # fmt: skip
 
 
+@pytest.mark.slow  # 8 s or more of live clock
 def test_a_live_session_steps_what_the_server_sent_through_a_drop_and_a_skipped_symbol(
     server: LoopbackAlpaca, keys: None, tmp_path: Path
 ) -> None:

@@ -57,6 +57,7 @@ def _board(res_out: str) -> dict[str, tuple]:
     return {r["params"]: (r["sharpe"], r["total_return"], r["round_trips"], r["error"]) for r in json.loads(res_out)}
 
 
+@pytest.mark.slow  # 8 s or more with its cluster's teardown
 def test_dask_and_local_give_the_same_leaderboard(cluster: Path, tmp_path: Path) -> None:
     cfg = config(tmp_path)
     grid = f"--strategy {EMA} --param fast=5,10 --param slow=20,30"
