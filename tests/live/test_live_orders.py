@@ -131,6 +131,35 @@ def test_an_order_whose_answer_did_not_come_is_looked_up_and_its_fill_booked(
     assert [(f["qty"], f["price"]) for f in export["fills"]] == [(3, float(alpaca["filled_avg_price"]))]
 
 
+@pytest.mark.slow
+def test_an_order_lost_on_the_way_to_alpaca_is_rejected_once_alpaca_has_no_such_order(
+    server: LoopbackAlpaca, keys: None, tmp_path: Path
+) -> None:
+    """The submission got no answer in time and Alpaca never placed it: open while it is looked
+    up, then rejected ("not placed") when Alpaca still has no such order; never sent twice."""
+    server.play(LiveClock(int(START.timestamp() * 1e9), SPEED))
+    sh = _shell(tmp_path, _trading_config(tmp_path, server))
+    try:
+        assert sh("system start").code == 0, sh.err.getvalue()
+        sh.obj.coordinator.engine.broker.remote.unconfirmed_s = 1.0  # not 30 s: the test's patience
+        _until(sh, "09:44")
+        server.faults.lose_orders_s = 10.5
+        res = sh("order buy AAPL 3 --output json")
+        server.faults.lose_orders_s = 0.0
+        assert res.code == 0 and json.loads(res.out)["status"] == "open", (res.out, res.err)
+        end = time.monotonic() + 20
+        while "not placed: Alpaca did not answer and has no such order" not in sh.err.getvalue():
+            assert time.monotonic() < end, sh.err.getvalue()
+            time.sleep(0.05)
+        orders = json.loads(sh("orders --all --output json").out)["orders"]
+        held = _held(sh, "AAPL")
+    finally:
+        sh("system stop")
+    assert [(o["id"], o["status"]) for o in orders] == [("o000001", "rejected")]
+    assert held == 0 and not server.desk.orders
+    assert [r for r in server.desk.requests if r == ("POST", "/v2/orders")] == []  # lost before the desk
+
+
 def test_real_money_needs_the_environment_variable_too(
     server: LoopbackAlpaca, keys: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -57,6 +57,7 @@ class Faults:
     planned: dict[int, int] = field(default_factory=dict)  # bars request number (from 0) -> status
     delay_s: float = 0.0  # hold every answer back this long
     order_answer_delay_s: float = 0.0  # place an order (POST /v2/orders), then answer this late
+    lose_orders_s: float = 0.0  # an order (POST /v2/orders) is lost: answered this late, with 504, not placed
 
     def next_status(self) -> int | None:
         return self.statuses.pop(0) if self.statuses else None

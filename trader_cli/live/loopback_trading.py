@@ -238,6 +238,9 @@ class _TradingHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if (self.headers.get("APCA-API-KEY-ID"), self.headers.get("APCA-API-SECRET-KEY")) != (srv.key_id, srv.secret):
             status, answer = 401, {"message": ERRORS[401]}
+        elif self.command == "POST" and url.path == "/v2/orders" and srv.faults.lose_orders_s:
+            time.sleep(srv.faults.lose_orders_s)  # lost on the way: never placed
+            status, answer = 504, {"message": ERRORS.get(504, "gateway timeout")}
         else:
             status, answer = srv.desk.answer(self.command, url.path, query, body)
             if self.command == "POST" and url.path == "/v2/orders" and srv.faults.order_answer_delay_s:

@@ -75,6 +75,7 @@ class RemoteDesk:
         self._refs: dict[str, int] = {}  # the remote's order id -> index into SimBroker.orders
         self._due: list[RemoteUpdate] = []  # the remote's fills of a minute not stepped yet
         self._unconfirmed: dict[str, tuple[int, float]] = {}  # order id -> (its index, monotonic time sent)
+        self.unconfirmed_s = UNCONFIRMED_S
 
     def submit(self, broker: SimBroker, first: int, placed: list[OrderRecord]) -> list[OrderRecord]:
         """Submit the accepted ones of ``placed`` (``broker.orders[first:]``); one the remote
@@ -121,7 +122,7 @@ class RemoteDesk:
 
     def _confirm(self, broker: SimBroker) -> None:
         """The orders whose submission went unanswered, looked up at the remote: placed after
-        all (then polled as the others), or not there after UNCONFIRMED_S (then rejected)."""
+        all (then polled as the others), or not there ``unconfirmed_s`` on (then rejected)."""
         b = broker.book
         for order_id, (idx, since) in list(self._unconfirmed.items()):
             order = broker.orders[idx]
@@ -135,12 +136,14 @@ class RemoteDesk:
                 if order.is_open:
                     self._placed(b, idx, order.id, alpaca_id)
                 broker._engine().events.emit("order", f"order {order.id}: placed at Alpaca after all ({alpaca_id})")
-            elif time.monotonic() - since > UNCONFIRMED_S:
+            elif time.monotonic() - since > self.unconfirmed_s:
                 del self._unconfirmed[order_id]
                 if order.is_open:
                     b.keep(b.ref != idx)
                     order.status = "rejected"
-                    order.reason = f"not placed: Alpaca did not answer and has no such order after {UNCONFIRMED_S:g} s"
+                    order.reason = (
+                        f"not placed: Alpaca did not answer and has no such order {self.unconfirmed_s:g} s on"
+                    )
                     broker._engine().events.emit("order", f"order {order.id}: {order.reason}")
 
     def cancel(self, order_id: str) -> None:
