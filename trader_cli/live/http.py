@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+CONNECT_S = 5.0  # the connect part of every bound: a server that takes longer is not reachable
+
 
 def bound(session: Any, timeout_s: float) -> None:
     """Give every call of a ``requests.Session`` a (connect, read) timeout unless it sets one."""
@@ -14,7 +16,7 @@ def bound(session: Any, timeout_s: float) -> None:
     class _Bounded(HTTPAdapter):
         def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
             if kwargs.get("timeout") is None:
-                kwargs["timeout"] = (min(5.0, timeout_s), timeout_s)
+                kwargs["timeout"] = (min(CONNECT_S, timeout_s), timeout_s)
             return super().send(request, *args, **kwargs)
 
     for prefix in ("http://", "https://"):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trader_cli.core.broker.remote import RemoteError, RemoteUnconfirmed, RemoteUpdate
-from trader_cli.live.http import api_message, bound
+from trader_cli.live.http import CONNECT_S, api_message, bound
 
 DEFAULT_TIMEOUT_S = 10.0
 TERMINAL = ("filled", "canceled", "expired", "rejected", "replaced", "done_for_day")
@@ -167,6 +167,11 @@ class AlpacaOrders:
             if missing and api_message(err)[0] == 404:
                 return None
             raise RemoteError(_refusal(err, what, self.where)) from None
+        except requests.ConnectTimeout:  # no connection within the connect bound: nothing was sent
+            raise RemoteError(
+                f"cannot reach {self.where} within {min(CONNECT_S, self.timeout_s):g} s (trying to {what}); "
+                "check the network and trading_url"
+            ) from None
         except requests.Timeout:
             if not timeouts:
                 raise
