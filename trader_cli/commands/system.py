@@ -28,7 +28,6 @@ def start(
     before = obj.config_path
     if config is not None:
         obj.config_path = config
-    started = False
     try:  # the shell's config becomes --config's only once a session started from it
         cfg = obj.config()
         if cfg is None:
@@ -38,12 +37,10 @@ def start(
         from trader_cli.render.progress import progress_for
 
         with progress_for(obj.renderer, f"loading {len(cfg.session_data_config.symbols)} symbol(s)") as bar:
-            result = obj.coordinator.start(cfg, obj.data_dir(), paused=paused, speed=speed, progress=bar)
-        started = True
-        return result
-    finally:
-        if not started:
-            obj.config_path = before
+            return obj.coordinator.start(cfg, obj.data_dir(), paused=paused, speed=speed, progress=bar)
+    except BaseException:
+        obj.config_path = before
+        raise
 
 
 @app.command("stop")

@@ -48,9 +48,7 @@ def parse_duration(text: str) -> tuple[int, str]:
 
 
 @contextmanager
-def ctrl_c_between_steps(
-    in_plugin: Callable[[], tuple[str, str, int] | None] = lambda: None,
-) -> Iterator[Callable[[], bool]]:
+def ctrl_c_between_steps(in_plugin: Callable[[], Any] = lambda: None) -> Iterator[Callable[[], bool]]:
     """Turn Ctrl-C into a flag checked between two replay minutes (never inside one). A plugin
     callback that does not return holds the minute: a Ctrl-C while the callback that ran at the
     one before still runs, in the plugin's own code (not the session's code it called), is
@@ -58,7 +56,7 @@ def ctrl_c_between_steps(
     hit: dict[str, Any] = {"flag": False, "at": None}
 
     def handler(signum: int, frame: Any) -> None:
-        running = in_plugin()  # (name, file, call number) or None
+        running = in_plugin()  # the callback under way (core/plugins/host.py Running) or None
         mine = frame is not None and running is not None and os.path.realpath(frame.f_code.co_filename) == running[1]
         if hit["flag"] and running is not None and running == hit["at"] and mine:
             raise KeyboardInterrupt(f"Ctrl-C twice while {running[0]}'s callback ran")

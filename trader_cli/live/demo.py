@@ -84,13 +84,14 @@ def start_demo(obj: Any, speed: float, symbols: list[str], day: dt.date, at: str
     path.parent.mkdir(parents=True, exist_ok=True)
     cfg = demo_config(server, store, [s.upper() for s in symbols], start, speed)
     path.write_text(json.dumps(cfg, indent=1), encoding="utf-8")
-    before, obj.config_path = obj.config_path, str(path)
     try:
-        return obj.coordinator.start(parse_config(cfg).located(path), store)
+        result = obj.coordinator.start(parse_config(cfg).located(path), store)
     except BaseException:
         server.stop()
-        obj.demo_server, obj.config_path = None, before
+        obj.demo_server = None
         raise
+    obj.config_path = str(path)  # the shell's config from now on, once the session started
+    return result
 
 
 def _check_sample_day(day: dt.date, symbols: list[str]) -> None:

@@ -428,14 +428,13 @@ class LiveFeed:
         symbols = sorted(self._sym_lane)
         stream.start(symbols)  # up to 10 s, without the lock: a join meanwhile is subscribed below
         with self._stream_lock:
-            if epoch != self._epoch:  # the session stopped meanwhile: this stream is not its
-                gone: BarStream | None = stream
-            else:
-                gone, self._stream, self._refused = None, stream, False
+            current = epoch == self._epoch  # else the session stopped meanwhile: not its stream
+            if current:
+                self._stream, self._refused = stream, False
                 for sym in sorted(set(self._sym_lane) - set(symbols)):
                     stream.subscribe(sym)
-        if gone is not None:
-            gone.close()
+        if not current:
+            stream.close()
             return
         self.emit("warning", "the Alpaca stream is connected again; the minutes it missed come over REST")
 

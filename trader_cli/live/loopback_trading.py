@@ -240,7 +240,7 @@ class _TradingHandler(BaseHTTPRequestHandler):
             status, answer = 401, {"message": ERRORS[401]}
         elif self.command == "POST" and url.path == "/v2/orders" and srv.faults.lose_orders_s:
             time.sleep(srv.faults.lose_orders_s)  # lost on the way: never placed
-            status, answer = 504, {"message": ERRORS.get(504, "gateway timeout")}
+            status, answer = 504, {"message": ERRORS[504]}
         else:
             status, answer = srv.desk.answer(self.command, url.path, query, body)
             if self.command == "POST" and url.path == "/v2/orders" and srv.faults.order_answer_delay_s:

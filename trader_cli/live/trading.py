@@ -74,7 +74,7 @@ class AlpacaOrders:
             "qty": qty,
             "side": OrderSide(side),
             "time_in_force": TimeInForce(tif),
-            "client_order_id": f"trader-cli-{self.tag}-{ref}",
+            "client_order_id": self._client_id(ref),
         }
         if type == "market":
             req: Any = rq.MarketOrderRequest(**common)
@@ -96,11 +96,14 @@ class AlpacaOrders:
         self.placed[str(order.id)] = _Placed(order.submitted_at)
         return str(order.id)
 
+    def _client_id(self, ref: str) -> str:
+        """The client order id of the session's order ``ref`` (unique per account: tagged)."""
+        return f"trader-cli-{self.tag}-{ref}"
+
     def lookup(self, ref: str) -> str | None:
         """Alpaca's id of the session's order ``ref`` (placed here, its answer lost), or None
         when Alpaca has no such order."""
-        cid = f"trader-cli-{self.tag}-{ref}"
-        order = self._call("look the order up", self.client.get_order_by_client_id, cid, missing=True)
+        order = self._call("look the order up", self.client.get_order_by_client_id, self._client_id(ref), missing=True)
         if order is None:
             return None
         self.placed[str(order.id)] = _Placed(order.submitted_at)

@@ -26,7 +26,7 @@ import traceback
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -131,12 +131,9 @@ class PluginHost:
     def __init__(self, eng: Engine) -> None:
         self.eng = eng
         self.slots: dict[str, Slot] = {}
-        # The callback running now, as (plugin, its file, a number of its own): a second Ctrl-C
-        # while the same one runs, in the plugin's own code, is raised in it (commands/time.py).
-        self.in_callback: tuple[str, str, int] | None = None
-        self._calls = 0
-        self._since = 0.0  # when the callback running now started (monotonic), and in which thread
-        self._thread = 0
+        # The callback running now: a second Ctrl-C while the same one runs, in the plugin's own
+        # code, is raised in it (commands/time.py); a stop of a stuck one, in its thread.
+        self.in_callback: Running | None = None
 
     def reset(self) -> None:
         """A new session: no plugins."""
@@ -255,24 +252,24 @@ class PluginHost:
         running clock's, which holds the session meanwhile — is stopped: ``Stopped`` is raised
         in that thread, in the plugin's code; the host stops the plugin, the minute ends. True
         when one was."""
-        token = self.in_callback
-        if token is None or (name is not None and token[0] != name) or self._thread == threading.get_ident():
+        run = self.in_callback
+        if run is None or (name is not None and run.name != name) or run.thread == threading.get_ident():
             return False
-        if time.monotonic() - self._since < STUCK_S:
+        if time.perf_counter() - run.started < STUCK_S:
             return False
         import ctypes
 
-        done = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread), ctypes.py_object(Stopped))
+        done = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(run.thread), ctypes.py_object(Stopped))
         return bool(done == 1)
 
     # -- failures -------------------------------------------------------------------------------------
-    def _fail(self, slot: Slot, where: str, err: BaseException) -> None:
+    def _fail(self, slot: Slot, where: str, err: BaseException, ran_s: float) -> None:
         from trader_cli.core.logs import append_log
 
         slot.state = "failed"
         slot.last_error = f"{where} raised {type(err).__name__}: {err}"
         if isinstance(err, Stopped):
-            slot.last_error = f"{where} was stopped after {time.monotonic() - self._since:.1f} s without returning"
+            slot.last_error = f"{where} was stopped after {ran_s:.1f} s without returning"
         log = append_log("plugins.log", f"{slot.kind} {slot.name}: {where}\n{traceback.format_exc()}")
         self.eng.events.emit(
             "error",
@@ -282,15 +279,13 @@ class PluginHost:
 
     def _timed(self, slot: Slot, where: str, call: Any, *args: Any) -> None:
         t0 = time.perf_counter()
-        self._calls += 1
-        self._since, self._thread = time.monotonic(), threading.get_ident()
-        self.in_callback = (slot.name, _real(slot.file), self._calls)
+        self.in_callback = Running(slot.name, _real(slot.file), t0, threading.get_ident())
         try:
             call(*args)
         except USER_ERRORS as err:  # a plugin that raises (or exits) is stopped; the session goes on
-            self.in_callback = None
-            self._fail(slot, where, err)
-        finally:
+            self.in_callback = None  # a Ctrl-C from here on is the session's, not the plugin's
+            self._fail(slot, where, err, time.perf_counter() - t0)
+        else:
             self.in_callback = None
         spent = time.perf_counter() - t0
         slot.callbacks += 1
@@ -478,6 +473,16 @@ def _params_text(params: dict[str, Any]) -> str:
 
 
 STUCK_S = 1.0  # a callback running this long when the trader stops its plugin is stuck
+
+
+class Running(NamedTuple):
+    """A plugin callback under way: the plugin, its file (as its frames carry it), when it
+    started (perf_counter; it tells two calls apart) and the thread it runs in."""
+
+    name: str
+    file: str
+    started: float
+    thread: int
 
 
 class Stopped(KeyboardInterrupt):
