@@ -13,6 +13,7 @@ class MyStrategy(Strategy):
         bars.buy((rsi < 30) & (bars.position == 0), self.qty)
 """
 
+from trader_cli.core.broker.models import Account, OrderSnapshot
 from trader_cli.core.plugins.api import (
     CONFIG_SYMBOLS,
     BarsView,
@@ -28,9 +29,11 @@ from trader_cli.core.plugins.api import (
 
 __all__ = [
     "CONFIG_SYMBOLS",
+    "Account",
     "BarView",
     "BarsView",
     "Needs",
+    "OrderSnapshot",
     "Param",
     "ScanView",
     "Scanner",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -183,6 +183,42 @@ class OrderRecord:
     def model(self) -> Order:
         """The order as its model."""
         return Order.model_validate(self, from_attributes=True)
+
+    def snapshot(self) -> OrderSnapshot:
+        """The order as it is now, read-only (what a plugin is handed)."""
+        return tuple.__new__(
+            OrderSnapshot,
+            (self.id, self.symbol, self.side, self.qty, self.type, self.limit, self.stop, self.tif, self.submitted_at,
+             self.status, self.reason, self.filled_at, self.filled_qty, self.avg_fill_price, self.origin,
+             self.for_session),
+        )  # fmt: skip
+
+
+class OrderSnapshot(NamedTuple):
+    """An order as it was when a plugin was handed it (fields as ``Order``; read-only: the
+    broker's own record changes as the order fills, this does not)."""
+
+    id: str
+    symbol: str
+    side: Side
+    qty: int
+    type: OrderType
+    limit: float | None
+    stop: float | None
+    tif: TimeInForce
+    submitted_at: dt.datetime | None
+    status: OrderStatus
+    reason: str | None
+    filled_at: dt.datetime | None
+    filled_qty: int
+    avg_fill_price: float | None
+    origin: str
+    for_session: dt.date | None
+
+    @property
+    def is_open(self) -> bool:
+        """True while it may still fill (when it was handed out)."""
+        return self.status in OPEN_STATUSES
 
 
 @dataclass(slots=True)

@@ -292,11 +292,16 @@ class SimBroker:
             raise SessionStateError(
                 f"order {order_id} is {order.status}, not open; nothing to cancel (see: orders --all)"
             )
+        return self.cancel_at(self.orders.index(order))
+
+    def cancel_at(self, idx: int, reason: str = "canceled by request") -> OrderRecord:
+        """Cancel open order ``self.orders[idx]`` (at the remote first: its refusal is a
+        SessionStateError and leaves the order open)."""
+        order = self.orders[idx]
         if self.remote is not None:
-            self.remote.cancel(order_id)
-        idx = self.orders.index(order)
+            self.remote.cancel(order.id)
         self.book.keep(self.book.ref != idx)
-        order.status, order.reason = "canceled", "canceled by request"
+        order.status, order.reason = "canceled", reason
         return order
 
     def order(self, order_id: str) -> OrderRecord:

@@ -6,8 +6,10 @@ then gets one callback per completed bar of each interval it needs, during the r
 
 - ``on_bars(bars)`` (vectorised, the fast path): ``bars`` holds that bar for every one of its
   symbols that has it, as arrays (``bars.close``, ``bars.indicator("ema_10_5m")``,
-  ``bars.previous("ema_10_5m")``, ``bars.position``); ``bars.buy(mask, qty)`` /
-  ``bars.sell(mask, qty)`` place orders for many symbols at once;
+  ``bars.previous("ema_10_5m")``, ``bars.position``, ``bars.avg_price``) and the account
+  (``bars.account``); ``bars.buy(mask, qty)`` / ``bars.sell(mask, qty)`` place orders for many
+  symbols at once (handed back as read-only snapshots), ``bars.open_orders()`` lists the
+  strategy's own open orders and ``bars.cancel(orders)`` cancels them;
 - ``on_bar(symbol, bar)`` (one call per symbol, slower): the same for one symbol.
 
 A **scanner** declares its parameters and a schedule and gets ``scan(ctx)`` at its due times: it
@@ -33,7 +35,8 @@ from trader_cli.core.errors import PluginError
 
 if TYPE_CHECKING:
     from trader_cli.core.bars import Bars
-    from trader_cli.core.broker.models import OrderRecord as Order
+    from trader_cli.core.broker.models import Account
+    from trader_cli.core.broker.models import OrderSnapshot as Order
 
 CONFIG_SYMBOLS = "config"  # Needs.symbols: the session config's symbols
 
@@ -144,6 +147,14 @@ class BarsSource(Protocol):
 
     def positions(self, view: BarsView) -> np.ndarray: ...
 
+    def avg_prices(self, view: BarsView) -> np.ndarray: ...
+
+    def account(self) -> Account: ...
+
+    def open_orders(self, view: BarsView, which: Any) -> list[Order]: ...
+
+    def cancel(self, view: BarsView, orders: Any) -> list[Order]: ...
+
     def history(self, symbol: str, interval: str, last: int | None) -> Bars: ...
 
     def order(
@@ -202,13 +213,37 @@ class BarsView:
         """Shares held of each symbol (negative: short)."""
         return self._source.positions(self)
 
+    @property
+    def avg_price(self) -> np.ndarray:
+        """Average cost of each symbol's position (NaN while flat)."""
+        return self._source.avg_prices(self)
+
+    @property
+    def account(self) -> Account:
+        """The account now: ``cash``, ``equity`` (cash plus positions at their marks),
+        ``buying_power``, ``fees``, ``realized_pnl``, ``unrealized_pnl``, ``day_pnl``,
+        ``open_positions``, ``open_orders`` (the whole account's, every origin's)."""
+        return self._source.account()
+
+    def open_orders(self, which: Any = None) -> list[Order]:
+        """This strategy's orders that may still fill, oldest first: all of them (``which``
+        None), or those of the symbols ``which`` selects (as for ``buy``)."""
+        return self._source.open_orders(self, which)
+
+    def cancel(self, orders: Any) -> list[Order]:
+        """Cancel open orders of this strategy (orders as ``buy`` or ``open_orders`` return
+        them, or their ids); the ones canceled. One that filled, expired or was canceled since
+        is left out; an order of somebody else's is an error."""
+        return self._source.cancel(self, orders)
+
     def history(self, symbol: str, last: int | None = None) -> Bars:
         """A symbol's bars of this interval up to now (history included), the last ``last``."""
         return self._source.history(symbol, self.interval, last)
 
     def buy(self, which: Any, qty: Any, limit: Any = None, stop: Any = None, tif: str = "day") -> list[Order]:
         """Buy for the symbols ``which`` selects (a boolean mask over ``symbols``, indices or
-        names); ``qty``, ``limit`` and ``stop`` are one value or one per selected symbol."""
+        names); ``qty``, ``limit`` and ``stop`` are one value or one per selected symbol.
+        Returns the orders as placed (read-only: ``status`` open, or rejected with ``reason``)."""
         return self._source.order(self, "buy", which, qty, limit, stop, tif)
 
     def sell(self, which: Any, qty: Any, limit: Any = None, stop: Any = None, tif: str = "day") -> list[Order]:
@@ -245,6 +280,19 @@ class BarView:
     def position(self) -> int:
         """Shares held."""
         return int(self.bars.position[self.i])
+
+    @property
+    def avg_price(self) -> float:
+        """Average cost of the position (NaN while flat)."""
+        return float(self.bars.avg_price[self.i])
+
+    def open_orders(self) -> list[Order]:
+        """This strategy's open orders of this symbol."""
+        return self.bars.open_orders([self.i])
+
+    def cancel(self, orders: Any) -> list[Order]:
+        """Cancel open orders of this strategy (see ``BarsView.cancel``)."""
+        return self.bars.cancel(orders)
 
     def buy(self, qty: int, limit: float | None = None, stop: float | None = None, tif: str = "day") -> list[Order]:
         """Buy this symbol."""

@@ -18,8 +18,8 @@ from trader_cli.core.plugins.needs import added
 from trader_cli.core.provenance import Source
 
 if TYPE_CHECKING:
-    from trader_cli.core.broker.models import OrderRecord as Order
-    from trader_cli.core.broker.models import Side, TimeInForce
+    from trader_cli.core.broker.models import Account, OrderRecord, Side, TimeInForce
+    from trader_cli.core.broker.models import OrderSnapshot as Order
     from trader_cli.core.plugins.host import PluginHost, Slot
 
 
@@ -92,6 +92,54 @@ class StrategySource:
             broker._ensure(self.top)
         return owned(broker.qty[self.lanes])
 
+    def avg_prices(self, view: BarsView) -> np.ndarray:
+        broker = self.host.eng.broker
+        if len(self.lanes):
+            broker._ensure(self.top)
+        avg = broker.avg[self.lanes]
+        avg[broker.qty[self.lanes] == 0] = np.nan
+        return owned(avg)
+
+    def account(self) -> Account:
+        return self.host.eng.broker.account()
+
+    def open_orders(self, view: BarsView, which: Any) -> list[Order]:
+        broker = self.host.eng.broker
+        origin = self.slot.origin
+        chosen = None if which is None else set(view.symbols[_select(which, view.symbols)].tolist())
+        out = []
+        for ref in sorted(broker.book.ref.tolist()):
+            o = broker.orders[ref]
+            if o.origin == origin and (chosen is None or o.symbol in chosen):
+                out.append(o.snapshot())
+        return out
+
+    def cancel(self, view: BarsView, orders: Any) -> list[Order]:
+        broker = self.host.eng.broker
+        origin = self.slot.origin
+        items = [orders] if isinstance(orders, str) or hasattr(orders, "_fields") else list(orders)
+        open_refs = {broker.orders[r].id: r for r in broker.book.ref.tolist()}
+        done, refused = [], []
+        for item in items:
+            oid = item if isinstance(item, str) else getattr(item, "id", None)
+            ref = open_refs.pop(oid, None) if isinstance(oid, str) else None
+            order = broker.orders[ref] if ref is not None else _known(broker, oid)
+            if order is None or order.origin != origin:
+                raise PluginError(f"cancel {oid!r}: not an order of this strategy (its orders: bars.open_orders())")
+            if ref is None:
+                continue  # filled, expired or canceled since: nothing to cancel
+            try:
+                done.append(broker.cancel_at(ref, f"canceled by {origin}").snapshot())
+            except SessionStateError as err:  # live: Alpaca refused, or has not answered for it yet
+                refused.append(f"{order.id}: {err}")
+        events = self.host.eng.events
+        if done:
+            events.emit("order", f"{origin}: {len(done)} order(s) canceled ({', '.join(o.id for o in done[:5])}"
+                                 f"{', …' if len(done) > 5 else ''})")  # fmt: skip
+        if refused:
+            events.emit("order", f"{origin}: {len(refused)} cancel(s) not done: {refused[0]}")
+        return done
+
     def history(self, symbol: str, interval: str, last: int | None) -> Bars:
         from trader_cli.core import queries
 
@@ -115,7 +163,7 @@ class StrategySource:
                 )  # fmt: skip
                 if placed is not None:
                     self._count(placed)
-                    return placed
+                    return [o.snapshot() for o in placed]
         qtys, limits, stops = (
             _per(x, idx, len(view.symbols), name) for x, name in ((qty, "qty"), (limit, "limit"), (stop, "stop"))
         )
@@ -134,9 +182,9 @@ class StrategySource:
             )  # fmt: skip
         placed = self.host.eng.broker.submit_many(reqs) if reqs else []
         self._count(placed)
-        return placed
+        return [o.snapshot() for o in placed]
 
-    def _count(self, placed: list[Order]) -> None:
+    def _count(self, placed: list[OrderRecord]) -> None:
         """The plugin's orders, and of them the rejected ones (the last with why)."""
         self.slot.orders += len(placed)
         refused = [o for o in placed if o.status == "rejected"]
@@ -144,6 +192,17 @@ class StrategySource:
             self.slot.rejected += len(refused)
             last = refused[-1]
             self.slot.last_rejection = f"{last.symbol} {last.side} {last.qty:,}: {last.reason}"
+
+
+def _known(broker: Any, oid: Any) -> OrderRecord | None:
+    """The broker's order of id ``oid`` (None: no such order)."""
+    if not isinstance(oid, str):
+        return None
+    try:
+        found: OrderRecord = broker.order(oid)
+    except SessionStateError:
+        return None
+    return found
 
 
 def _select(which: Any, symbols: np.ndarray) -> np.ndarray:

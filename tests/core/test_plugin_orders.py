@@ -1,0 +1,182 @@
+"""What a strategy sees of its orders and the account (issue 13): the orders it is handed are
+read-only snapshots, ``open_orders`` lists its own still open, ``cancel`` cancels them (and only
+them), and ``avg_price`` / ``account`` agree with the fills the export shows."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.core import test_plugins
+from tests.core.test_plugins import config, run
+from tests.test_app import Shell
+
+sample = test_plugins.sample  # the sample store copied into tmp_path (a fixture)
+
+pytestmark = pytest.mark.filterwarnings("ignore:Series.values returning an ndarray")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "home" / "state"))
+    monkeypatch.chdir(tmp_path)
+
+
+RESTING = """
+from trader_cli.plugins import Needs, Strategy
+
+class Resting(Strategy):
+    name = "resting"
+    seen = []
+
+    def needs(self):
+        return Needs(symbols=["AAPL", "MSFT"], intervals=["5m"])
+
+    def on_bars(self, bars):
+        if bars.interval != "5m":
+            return
+        n = len(type(self).seen)
+        if n == 0:  # a limit buy far under the market for each symbol, good till canceled
+            placed = bars.buy(bars.symbols == bars.symbols, 1, limit=bars.close * 0.5, tif="gtc")
+            try:
+                placed[0].status = "filled"
+                wrote = True
+            except AttributeError:
+                wrote = False
+            type(self).seen.append(("placed", [o.id for o in placed], [o.status for o in placed], wrote))
+        elif n == 1:
+            mine = bars.open_orders()
+            aapl = bars.open_orders(["AAPL"])
+            type(self).seen.append(("open", [o.id for o in mine], [o.symbol for o in aapl]))
+        elif n == 2:
+            gone = bars.cancel(bars.open_orders(["AAPL"]))
+            type(self).seen.append(("canceled", [o.id for o in gone], [o.status for o in gone]))
+        elif n == 3:
+            again = bars.cancel([type(self).seen[0][1][0]])  # canceled already: nothing to do
+            type(self).seen.append(("again", again, [o.id for o in bars.open_orders()]))
+        else:
+            type(self).seen.append(("later", [o.id for o in bars.open_orders()]))
+"""
+
+
+def _start(sample: Path, tmp_path: Path, plugin: str, source: str) -> Shell:
+    path = tmp_path / f"{plugin}.py"
+    path.write_text(textwrap.dedent(source))
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL", "MSFT"], last="2024-12-03"))
+    run(sh, "system start --paused")
+    run(sh, f"strategy load {path}")
+    return sh
+
+
+def _seen(sh: Shell, name: str) -> list[Any]:
+    return list(type(sh.obj.coordinator.engine.plugins.slots[name].instance).seen)
+
+
+def test_a_strategy_lists_and_cancels_its_own_resting_orders(sample: Path, tmp_path: Path) -> None:
+    sh = _start(sample, tmp_path, "resting", RESTING)
+    try:
+        run(sh, "time advance 30m")
+        seen = _seen(sh, "resting")
+        placed, listed, canceled, again = seen[0], seen[1], seen[2], seen[3]
+        assert placed[0] == "placed" and placed[2] == ["open", "open"]
+        assert placed[3] is False, "an order a plugin is handed must be read-only"
+        aapl, msft = placed[1]
+        assert listed == ("open", [aapl, msft], ["AAPL"])
+        assert canceled == ("canceled", [aapl], ["canceled"])
+        assert again == ("again", [], [msft])
+        assert all(entry == ("later", [msft]) for entry in seen[4:])
+        # the broker's own record was not changed by the plugin's write, and says who canceled
+        orders = {o.id: o for o in sh.obj.coordinator.engine.broker.orders}
+        assert orders[aapl].status == "canceled" and orders[aapl].reason == "canceled by strategy:resting"
+        assert orders[msft].status == "open"
+        events = [e.text for e in sh.obj.coordinator.engine.events.events]
+        assert any(f"strategy:resting: 1 order(s) canceled ({aapl})" in t for t in events), events
+        run(sh, "time advance 30m")
+        export = tmp_path / "out.json"
+        run(sh, f"session export {export}")
+        doc = json.loads(export.read_text())
+        by_id = {o["id"]: o for o in doc["orders"]}
+        assert by_id[aapl]["status"] == "canceled" and by_id[msft]["status"] == "open"
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+CANCEL_OTHERS = """
+from trader_cli.plugins import Needs, Strategy
+
+class Grabby(Strategy):
+    name = "grabby"
+
+    def needs(self):
+        return Needs(symbols=["AAPL"])
+
+    def on_bars(self, bars):
+        bars.cancel("o000001")  # the trader's order, not this strategy's
+"""
+
+
+def test_cancelling_an_order_not_its_own_stops_the_strategy_and_leaves_the_order(sample: Path, tmp_path: Path) -> None:
+    path = tmp_path / "grabby.py"
+    path.write_text(textwrap.dedent(CANCEL_OTHERS))
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL"], last="2024-12-03"))
+    try:
+        run(sh, "system start --paused")
+        run(sh, "order buy AAPL 10 --limit 1 --tif gtc")
+        run(sh, f"strategy load {path}")
+        res = sh("time advance 2m")
+        assert res.code == 0, res.err
+        slot = sh.obj.coordinator.engine.plugins.slots["grabby"]
+        assert slot.state == "failed"
+        assert "cancel 'o000001': not an order of this strategy" in (slot.last_error or "")
+        assert sh.obj.coordinator.engine.broker.orders[0].status == "open"
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+ACCOUNT = """
+from trader_cli.plugins import Needs, Strategy
+
+class Sizer(Strategy):
+    name = "sizer"
+    seen = []
+
+    def needs(self):
+        return Needs(symbols=["AAPL", "MSFT"])
+
+    def on_bars(self, bars):
+        acct = bars.account
+        avg = {s: float(a) for s, a in zip(bars.symbols.tolist(), bars.avg_price.tolist())}
+        close = {s: float(c) for s, c in zip(bars.symbols.tolist(), bars.close.tolist())}
+        type(self).seen.append((bars.now.isoformat(), acct.cash, acct.equity, avg, close))
+        if len(type(self).seen) == 1:
+            bars.buy(bars.symbols == "AAPL", 10)
+"""
+
+
+def test_avg_price_and_the_account_agree_with_the_fills(sample: Path, tmp_path: Path) -> None:
+    sh = _start(sample, tmp_path, "sizer", ACCOUNT)
+    try:
+        run(sh, "time advance 5m")
+        seen = _seen(sh, "sizer")
+        fills = sh.obj.coordinator.engine.broker.fills
+        assert len(fills) == 1 and fills[0].symbol == "AAPL"
+        fill = fills[0]
+        initial = 1e7
+        first, second = seen[0], seen[1]
+        assert first[1] == first[2] == initial
+        assert all(a != a for a in first[3].values())  # flat: NaN
+        # the minute after the order: filled at that bar's open, marked at its close
+        _, cash, equity, avg, close = second
+        assert avg["AAPL"] == pytest.approx(fill.price)
+        assert avg["MSFT"] != avg["MSFT"]  # flat: NaN
+        assert cash == pytest.approx(initial - 10 * fill.price - fill.fee)
+        assert equity == pytest.approx(cash + 10 * close["AAPL"])
+    finally:
+        sh.obj.coordinator.shutdown()
