@@ -44,8 +44,9 @@ def expected_starts(
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
 
-def measure(held_ts: np.ndarray, expected: np.ndarray, interval: Interval, max_gaps: int = 50) -> IntervalQuality:
-    """Compare the start times of the bars held with the bars expected."""
+def measure(held_ts: np.ndarray, expected: np.ndarray, interval: Interval) -> IntervalQuality:
+    """Compare the start times of the bars held with the bars expected (every gap: the table
+    shows the first few and the count, the export all of them)."""
     # Both are sorted: a binary search beats np.isin's sort of the union.
     pos = np.searchsorted(held_ts, expected)
     present_mask = pos < len(held_ts)
@@ -57,12 +58,12 @@ def measure(held_ts: np.ndarray, expected: np.ndarray, interval: Interval, max_g
         breaks = np.flatnonzero(np.diff(missing_idx) != 1)
         run_starts = np.r_[0, breaks + 1]
         run_ends = np.r_[breaks, len(missing_idx) - 1]
-        for a, b in zip(run_starts[:max_gaps], run_ends[:max_gaps], strict=True):
+        for a, b in zip(run_starts.tolist(), run_ends.tolist(), strict=True):
             gaps.append(
                 Gap(
                     start=iso_utc(int(expected[missing_idx[a]])),
                     end=iso_utc(int(expected[missing_idx[b]])),
-                    missing=int(b - a + 1),
+                    missing=b - a + 1,
                 )
             )
     n = len(expected)

@@ -87,7 +87,7 @@ def apply_fills(broker: SimBroker, rows: np.ndarray, qty: np.ndarray, price: np.
             side: Literal["long", "short"] = "long" if was > 0 else "short"
             broker.trips.append(TripRecord(order.symbol, side, ny_at(opened), when, minutes, pnl + won))
         else:
-            _round_trip(broker, order.symbol, lane, was, now, won, t, at)
+            _round_trip(broker, order.symbol, lane, was, now, won, t, at, f)
 
 
 def _record(broker: SimBroker, order: OrderRecord, qty: int, price: float, fee: float, when: dt.datetime) -> None:
@@ -137,22 +137,33 @@ def apply_fill(broker: SimBroker, row: int, qty: int, price: float, t: int) -> N
         FillRecord(order_id=order.id, symbol=order.symbol, side=order.side, qty=qty, price=price, fee=fee, time=when)
     )
     _record(broker, order, qty, price, fee, when)
-    _round_trip(broker, order.symbol, lane, before, after, realized - fee, t)
+    _round_trip(broker, order.symbol, lane, before, after, realized - fee, t, fee=fee)
 
 
 def _round_trip(
-    broker: SimBroker, symbol: str, lane: int, before: int, after: int, pnl: float, t: int, at: int | None = None
+    broker: SimBroker,
+    symbol: str,
+    lane: int,
+    before: int,
+    after: int,
+    pnl: float,
+    t: int,
+    at: int | None = None,
+    fee: float = 0.0,
 ) -> None:
     """Open, carry or close the lane's round trip (its hold time: the session minutes stepped
     between its first fill and its last, counted on the equity curve's minutes; ``at``: where
-    ``t`` falls on them, when the caller knows)."""
+    ``t`` falls on them, when the caller knows). ``pnl`` is the fill's realized P&L less its
+    ``fee``; a fill that flips the position splits the fee by shares between the trip it
+    closes and the one it opens."""
     trips = broker._trip_open
     if before == 0:
         trips[lane] = (t, pnl)
         return
     opened, acc = trips.get(lane, (t, 0.0))
-    acc += pnl
     flipped = after != 0 and (after > 0) != (before > 0)
+    carried = fee * abs(after) / (abs(after) + abs(before)) if flipped else 0.0  # the new trip's share
+    acc += pnl + carried
     if after == 0 or flipped:
         if at is None:
             at = bisect.bisect_left(broker.eq_time, t)
@@ -167,7 +178,7 @@ def _round_trip(
             )
         )
         if flipped:
-            trips[lane] = (t, 0.0)
+            trips[lane] = (t, -carried)
         else:
             trips.pop(lane, None)
     else:

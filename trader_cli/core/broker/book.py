@@ -23,7 +23,7 @@ COLUMNS = {
     "triggered": np.bool_,  # a stop-limit whose stop has traded
     "lo_trig": np.float64,  # a bar with low <= this may fill it
     "hi_trig": np.float64,  # a bar with high >= this may fill it
-    "ref_px": np.float64,  # buying power each open share holds back (core/broker/checks.py)
+    "ref_px": np.float64,  # each open share's worst price, for what it holds back (core/broker/checks.py)
     "ref": np.int64,  # index into SimBroker.orders
 }
 PUSHED = ("lane", "sign", "left", "kind", "limit", "stop", "start", "expire", "ref", "ref_px")

@@ -6,6 +6,9 @@ Every check prices an order at what it could cost at worst: a market or stop buy
 close (or its stop, if higher) plus slippage, a limit or stop-limit buy at its limit; a sell at
 the last close or its price, whichever is higher. Open orders count as if filled at their
 price: buys hold back their cost, short sales their value, and both count towards the limits.
+What an open order holds back follows the position (``held_back``): a buy's shares that would
+cover a short hold nothing (the short is held back already) until the short is gone some other
+way, a sale's shares hold only where they would go short.
 
 Buying power = cash − what open buy orders would cost − what open short sales would take −
 twice the market value of short positions (a short is unlevered: its proceeds stay in cash and as
@@ -55,9 +58,9 @@ class Ledger:
         out.busy.update(np.flatnonzero(broker.qty != 0).tolist())
         return out
 
-    def accept(self, lane: int, buy: bool, qty: int, hold: float) -> None:
-        """An accepted order of the batch: it holds back its share of buying power."""
-        self.power -= qty * hold
+    def accept(self, lane: int, buy: bool, qty: int, held: float) -> None:
+        """An accepted order of the batch: it holds back ``held`` of buying power."""
+        self.power -= held
         side = self.buying if buy else self.selling
         side[lane] = side.get(lane, 0) + qty
         self.busy.add(lane)
@@ -65,11 +68,34 @@ class Ledger:
 
 def buying_power(broker: SimBroker) -> float:
     """Cash less what open orders hold back and twice the short positions' value (module doc)."""
-    b = broker.book
-    held_back = float(np.dot(b.left, b.ref_px)) if b.n else 0.0  # buys: their cost; short sales: their value
     shorts = broker.qty < 0
     short_value = float(-np.dot(broker.qty[shorts], broker.mark[shorts])) if shorts.any() else 0.0
-    return broker.cash - held_back - 2.0 * short_value
+    return broker.cash - held_back(broker) - 2.0 * short_value
+
+
+def held_back(broker: SimBroker) -> float:
+    """What the open orders hold back now, against the positions now: per symbol, its open buys'
+    cost (``ref_px``: each share's worst price, its fee share included) for the shares that would
+    open or add to a position, not those that would cover a short; its open sales' value for the
+    shares that would go short. A side's orders share its covered shares pro rata."""
+    b = broker.book
+    if not b.n:
+        return 0.0
+    value = b.left * b.ref_px
+    buy = b.sign > 0
+    if buy.all() and (broker.qty[b.lane] >= 0).all():  # buys only, none covering: each holds in full
+        return float(value.sum())
+    lanes, inv = np.unique(b.lane, return_inverse=True)
+    k = len(lanes)
+    pos = broker.qty[lanes]
+    bought = np.bincount(inv, np.where(buy, b.left, 0), k)
+    sold = np.bincount(inv, np.where(buy, 0, b.left), k)
+    opening = bought - np.minimum(bought, np.maximum(0, -pos))
+    short = np.maximum(0, sold - np.maximum(0, pos))
+    held = np.bincount(inv, np.where(buy, value, 0.0), k) * np.divide(
+        opening, bought, out=np.zeros(k), where=bought > 0
+    ) + np.bincount(inv, np.where(buy, 0.0, value), k) * np.divide(short, sold, out=np.zeros(k), where=sold > 0)
+    return float(held.sum())
 
 
 def last_price(eng: Engine, symbol: str, broker: SimBroker) -> float | None:
@@ -98,22 +124,22 @@ def worst_price(req: OrderRequest, last: float, slippage: float) -> float:
     return max(last, req.limit or 0.0, req.stop or 0.0)
 
 
-def refusal(broker: SimBroker, req: OrderRequest, eng: Engine, ledger: Ledger) -> tuple[str | None, float]:
-    """(why the order is refused or None, what each of its shares holds back of buying power
-    while it is open: a buy its cost where it opens a position, a sale its value where it goes
-    short, nothing where it closes one)."""
+def refusal(broker: SimBroker, req: OrderRequest, eng: Engine, ledger: Ledger) -> tuple[str | None, float, float]:
+    """(why the order is refused or None, each share's worst price for the book's holds — a
+    buy's with its fee share —, what the order holds back of buying power now: a buy its cost
+    where it opens a position, a sale its value where it goes short, nothing where it closes one)."""
     cfg = broker.cfg
     if isinstance(req.qty, bool) or not isinstance(req.qty, int) or not 0 < req.qty <= MAX_SHARES:
-        return f"quantity must be a whole number of shares from 1 to {MAX_SHARES:,} (got {req.qty})", 0.0
+        return f"quantity must be a whole number of shares from 1 to {MAX_SHARES:,} (got {req.qty})", 0.0, 0.0
     data = eng.session.get(req.symbol)
     if data is None:
-        return f"{req.symbol} is not in the session (add it with: add symbol {req.symbol})", 0.0
+        return f"{req.symbol} is not in the session (add it with: add symbol {req.symbol})", 0.0, 0.0
     for name, price in (("limit", req.limit), ("stop", req.stop)):
         if price is not None and not (math.isfinite(price) and MIN_PRICE <= price <= MAX_PRICE):
-            return f"the {name} price must be from {MIN_PRICE:g} to {MAX_PRICE:,.0f} (got {price:g})", 0.0
+            return f"the {name} price must be from {MIN_PRICE:g} to {MAX_PRICE:,.0f} (got {price:g})", 0.0, 0.0
     last = last_price(eng, req.symbol, broker)
     if last is None:
-        return f"{req.symbol} has no bar yet to price the order at (advance the clock first)", 0.0
+        return f"{req.symbol} has no bar yet to price the order at (advance the clock first)", 0.0, 0.0
     slip = cfg.slippage_bps / 10_000.0
     ref = worst_price(req, last, slip)
     lane = data.lane
@@ -130,8 +156,9 @@ def refusal(broker: SimBroker, req: OrderRequest, eng: Engine, ledger: Ledger) -
             return (
                 f"not enough buying power: {opening:,} x ${ref:,.2f} + fee = ${cost:,.2f} > ${power:,.2f} available",
                 0.0,
+                0.0,
             )
-        hold = cost / req.qty if opening else 0.0
+        px, holding = ref + fee / req.qty, cost if opening else 0.0
     else:
         free = max(0, pos - selling)
         short = max(0, req.qty - free)
@@ -139,16 +166,17 @@ def refusal(broker: SimBroker, req: OrderRequest, eng: Engine, ledger: Ledger) -
             held = f"you hold {pos:,} share(s) of {req.symbol}"
             if selling:
                 held += f" ({selling:,} in open sell orders)"
-            return f"{held}; selling {req.qty:,} would go short, which allow_short (false) forbids", 0.0
+            return f"{held}; selling {req.qty:,} would go short, which allow_short (false) forbids", 0.0, 0.0
         if short and short * ref > power:
             return (
                 f"not enough buying power to short {short:,} x ${ref:,.2f} = ${short * ref:,.2f} "
                 f"(${power:,.2f} available; a short holds back its value)",
                 0.0,
+                0.0,
             )
-        hold = short * ref / req.qty
+        px, holding = ref, short * ref
     after = pos + buying - selling + (req.qty if req.side == "buy" else -req.qty)
-    return _limits(broker, req, ref, pos + buying - selling, after, lane, ledger), hold
+    return _limits(broker, req, ref, pos + buying - selling, after, lane, ledger), px, holding
 
 
 def _limits(
@@ -175,8 +203,8 @@ def market_batch_holds(
     broker: SimBroker, lanes: np.ndarray, buy: bool, qty: np.ndarray, top_lane: int
 ) -> np.ndarray | None:
     """``refusal`` for market orders of distinct lanes at once (``top_lane``: the highest), each
-    checked against the book as the earlier ones of the batch leave it: what each share holds back
-    of buying power, or None where the batch needs the order-by-order checks (a configured limit,
+    checked against the book as the earlier ones of the batch leave it: each share's worst price
+    for the book's holds (``refusal``'s), or None where the batch needs the order-by-order checks (a configured limit,
     a quantity out of range, a lane without a close yet, a sale that would go short, a buy the
     buying power refuses)."""
     cfg = broker.cfg
@@ -193,16 +221,18 @@ def market_batch_holds(
         buying = _ordered(broker, lanes, 1)
         opening = qty - np.minimum(qty, np.maximum(0, -broker.qty[lanes] - buying))  # less what covers a short
         fee = np.maximum(cfg.fee_min, cfg.fee_per_share * qty)
-        cost = np.where(opening > 0, opening * mark * (1 + cfg.slippage_bps / 10_000.0) + fee, 0.0)
+        worst = mark * (1 + cfg.slippage_bps / 10_000.0)
+        cost = np.where(opening > 0, opening * worst + fee, 0.0)
         power = buying_power(broker)
         running = np.cumsum(cost)
         if float(running[-1]) > power and np.any((opening > 0) & (running > power)):  # costs >= 0: the last is the most
             return None
-        holds: np.ndarray = cost / qty
+        holds: np.ndarray = worst + fee / qty
         return holds
     if (qty > broker.qty[lanes] - _ordered(broker, lanes, -1)).any():
         return None
-    return np.zeros(len(shares))
+    worst_sale: np.ndarray = mark  # a sale's worst price: its value should it go short later (it closes now)
+    return worst_sale
 
 
 def _ordered(broker: SimBroker, lanes: np.ndarray, sign: int) -> np.ndarray | int:

@@ -18,7 +18,8 @@ symbol's 1m bars starting at or after T:
   session, matched from its first bar (a DAY order then expires at that session's close);
 - fee per fill = max(fee_min, fee_per_share × shares); fills are whole unless
   ``max_participation`` is set: then one bar fills at most that share of its volume (rounded
-  down) and the rest waits for the next bars (partially_filled).
+  down), for all of its symbol's orders together (the earlier placed first), and the rest waits
+  for the next bars (partially_filled).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def match(broker: SimBroker, minute: Minute) -> None:
     rows: list[int] = []
     qtys: list[int] = []
     prices: list[float] = []
+    room: dict[int, int] = {}  # lane -> shares the bar's volume cap has left (orders in placement order)
     for row in hit.tolist():
         lane, sign, kind = int(lanes[row]), int(b.sign[row]), int(b.kind[row])
         o = float(cols["open"][k, lane])
@@ -82,8 +84,12 @@ def match(broker: SimBroker, minute: Minute) -> None:
                 b.trigger(row)
                 continue
         qty = int(b.left[row])
-        if cap is not None:
-            qty = min(qty, int(cap * float(cols["volume"][k, lane])))
+        if cap is not None:  # the bar's cap is shared by every order of its symbol
+            left = room.get(lane)
+            if left is None:
+                left = int(cap * float(cols["volume"][k, lane]))
+            qty = min(qty, left)
+            room[lane] = left - max(qty, 0)
             if qty < 1:
                 continue
         rows.append(row)

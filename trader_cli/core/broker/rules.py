@@ -14,13 +14,17 @@ def fill_rules(cfg: BrokerConfig | None = None) -> str:
     if cfg is None:
         slip = "± slippage_bps"
         fee = "max(fee_min, fee_per_share x shares)"
-        cap = "whole fills, unless max_participation caps a fill at that share of its bar's volume (the rest waits)"
+        cap = (
+            "whole fills, unless max_participation caps what a bar fills (a symbol's orders together) "
+            "at that share of its volume (the rest waits)"
+        )
         short = "short selling only with allow_short"
     else:
         slip = f"± {cfg.slippage_bps:g} bp slippage" if cfg.slippage_bps else "(no slippage)"
         fee = f"max({cfg.fee_min:g}, {cfg.fee_per_share:g} x shares)"
         cap = (
-            f"at most {cfg.max_participation:.2%} of a bar's volume a fill (the rest waits for the next bars)"
+            f"at most {cfg.max_participation:.2%} of a bar's volume filled, a symbol's orders together "
+            "(the rest waits for the next bars)"
             if cfg.max_participation
             else "whole fills"
         )
@@ -29,9 +33,10 @@ def fill_rules(cfg: BrokerConfig | None = None) -> str:
         "orders fill against the 1m bars starting at or after their submission, never the bar in progress: "
         f"market at the open {slip}; "
         "limit buy L at min(open, L) once low <= L (sell: max(open, L) once high >= L); "
-        "stop buy S at max(open, S) once high >= S (sell: min(open, S) once low <= S), slipped as market; "
-        "stop-limit: the bar that trades its stop fills it at that price if within the limit, else it rests "
-        "as a limit order from the next bar; missing minutes never fill; DAY orders expire at the close, GTC "
-        "rest; at the close an order is for the next session; "
+        "stop buy S at max(open, S) once high >= S (sell: min(open, S) once low <= S), slipped as market "
+        "(a part-filled stop's rest: a market order from the next bar); "
+        "stop-limit: the bar that trades its stop fills it at that price (not slipped) if within the limit, "
+        "else it rests as a limit order from the next bar; missing minutes never fill; "
+        "DAY orders expire at the close, GTC rest; at the close an order is for the next session; "
         f"fee {fee} a fill; {cap}; {short}"
     )

@@ -125,7 +125,7 @@ class SimBroker:
         placed: list[OrderRecord] = []
         rows: list[tuple[float, ...]] = []
         for req in reqs:
-            why, hold = refusal(self, req, eng, ledger)
+            why, px, held = refusal(self, req, eng, ledger)
             if why is None and late:
                 why = "the backtest has no session left to fill it in" + (
                     " (it finished; start a new one with: system start)" if state == "finished" else ""
@@ -144,11 +144,11 @@ class SimBroker:
                 continue
             lane = eng.session.symbols[req.symbol].lane
             buy = req.side == "buy"
-            ledger.accept(lane, buy, req.qty, hold)
+            ledger.accept(lane, buy, req.qty, held)
             rows.append(
                 (lane, 1 if buy else -1, req.qty, TYPES[req.type], np.nan if req.limit is None else req.limit,
                  np.nan if req.stop is None else req.stop, start, day_close if req.tif == "day" else FAR,
-                 len(self.orders) - 1, hold)
+                 len(self.orders) - 1, px)
             )  # fmt: skip
         if rows:
             self.book.push_many(rows)
