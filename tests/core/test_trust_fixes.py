@@ -126,3 +126,29 @@ def test_a_flip_splits_its_fee_by_shares_between_the_trips(sample: Path, tmp_pat
     assert (long.side, short.side) == ("long", "short")
     assert long.pnl == pytest.approx((p2 - p1) * 100 - f1 - f2 * 100 / 300)
     assert short.pnl == pytest.approx((p2 - p3) * 200 - f2 * 200 / 300 - f3)
+
+
+def test_an_indicators_exported_values_are_at_every_bar_of_its_interval(sample: Path, tmp_path: Path) -> None:
+    from tests.core.test_plugins import EMA_CROSS, config
+
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL", "MSFT"], last="2024-12-04"))
+    out = tmp_path / "i.json"
+    try:
+        run(sh, "system start --paused")
+        run(sh, "time advance 1d")
+        run(sh, f"strategy load {EMA_CROSS}")  # its EMAs join mid-backtest, seeded from history
+        run(sh, "time advance 1d")
+        run(sh, f"session export {out} --bars")
+    finally:
+        sh.obj.coordinator.shutdown()
+    doc = json.loads(out.read_text())
+    checked = 0
+    for sym in ("AAPL", "MSFT"):
+        entry = doc["symbols"][sym]
+        for key, ind in entry["indicators"].items():
+            bars = [b["timestamp"] for b in entry["intervals"][ind["interval"]]["bars"]]
+            assert [v["timestamp"] for v in ind["values"]] == bars, (sym, key)
+            assert ind["values"][-1]["value"] is not None
+            checked += 1
+    assert checked == 6  # sma_20_5m, ema_10_5m, ema_30_5m for each

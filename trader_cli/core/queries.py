@@ -186,17 +186,21 @@ def quality(eng: Engine, symbol: str) -> list[IntervalQuality]:
 
 # -- indicator values over the whole run -----------------------------------------------------------
 def indicator_series(eng: Engine, data: SymbolSessionData, key: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """A symbol's indicator over the whole run: bar start times and each output (NaN where not
-    ready): the history it was seeded with (batch path), then every replayed day since, then today."""
+    """A symbol's indicator over the whole run, at every bar of its interval held: bar start
+    times and each output (NaN where not ready): NaN over the bars held from before the history
+    it was seeded with, that history (batch path), then every replayed day since, then today."""
     from trader_cli.core.indicators import get_indicator
 
     req = data.indicators[key].request
     iv = req.interval
     seeded = eng.hub.seeded(key, data.lane)
     held = eng.history.whole(data, iv)
-    seed = Bars.empty() if seeded.first_ns is None else held.window(seeded.first_ns, seeded.end_ns)
-    times: list[np.ndarray] = [seed.ts]
-    parts: list[dict[str, np.ndarray]] = [get_indicator(req.name).batch(seed, req.params)]
+    first = seeded.end_ns if seeded.first_ns is None else seeded.first_ns
+    earlier = held.window(-(2**62), first).ts  # held, but before what it was computed from
+    seed = held.window(first, seeded.end_ns)
+    values = get_indicator(req.name).batch(seed, req.params)
+    times: list[np.ndarray] = [earlier, seed.ts]
+    parts: list[dict[str, np.ndarray]] = [{o: np.full(len(earlier), np.nan) for o in values}, values]
     for pos, day_book in eng.history.past:
         if pos < seeded.pos:
             continue
