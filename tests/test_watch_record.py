@@ -38,6 +38,13 @@ def test_watch_reruns_a_read_only_command(obj: AppContext) -> None:
     assert "watch stopped after 3 run(s)" in out(obj)
 
 
+def test_watch_reruns_the_trading_views(obj: AppContext) -> None:
+    assert run_line(obj, "system start --paused") == 0
+    for line in ("positions", "orders --all", "account", "strategy status"):
+        assert run_line(obj, f"watch --count 1 0.1 {line}") == 0, line
+    assert run_line(obj, "watch --count 1 0.1 order buy AAPL 1") == 2  # places an order: refused
+
+
 def test_watch_refuses_a_command_that_changes_things(obj: AppContext) -> None:
     assert run_line(obj, "watch 1 system start") == 2
     assert "read-only" in obj.renderer.err_file.getvalue()  # type: ignore[union-attr]
@@ -139,3 +146,23 @@ def test_a_recording_with_orders_replays_to_the_same_trades(obj: AppContext, tmp
     assert [o["id"] for o in accepted] == ["o000001", "o000002", "o000003"]
     assert second["orders"] == accepted and second["fills"] == first["fills"]
     assert second["account"] == first["account"] and second["equity"] == first["equity"]
+
+
+def test_a_recording_names_the_config_found_in_the_working_directory(
+    obj: AppContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = json.loads((REPO / "configs" / "default.json").read_text())
+    cfg["data_dir"] = str(REPO / "data")
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "default.json").write_text(json.dumps(cfg))
+    obj.config_path = None  # neither --config nor TRADER_CLI_CONFIG: ./configs/default.json is used
+    obj.interactive = True
+    script = tmp_path / "rec.trader"
+    for line in (f"record start {script}", "system start --paused", "time advance 5m", "record stop"):
+        assert run_line(obj, line) == 0, line
+    assert f"--config {tmp_path / 'configs' / 'default.json'}" in script.read_text()
+    obj.coordinator.shutdown()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert run_line(obj, f"run {script}") == 0, obj.renderer.err_file.getvalue()  # type: ignore[union-attr]

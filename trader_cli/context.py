@@ -55,13 +55,18 @@ class AppContext:
             raise RuntimeError("this AppContext has no command tree (make it with trader_cli.app.make_context)")
         return self.tree()
 
+    def config_file(self) -> str | None:
+        """The config file in use: --config or TRADER_CLI_CONFIG, else ./configs/default.json
+        when there is one (the repo's, for a shell opened in it), else None."""
+        if self.config_path is None and Path("configs/default.json").exists():
+            return "configs/default.json"
+        return self.config_path
+
     def config(self) -> SessionConfig | None:
         """The session config in use (loaded on first use; None when there is none)."""
         from trader_cli.core.config import load_config
 
-        path = self.config_path
-        if path is None and Path("configs/default.json").exists():
-            path = "configs/default.json"
+        path = self.config_file()
         if path is None:
             return None
         if self._config is None or self._config_loaded_from != path:

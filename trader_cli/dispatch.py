@@ -235,7 +235,7 @@ def note_line(obj: AppContext, line: str, at_ns: int | None, after_ns: int | Non
     text = line.strip()
     if is_start(text):
         data_dir = str(obj.data_dir()) if obj.has_coordinator else None
-        text = start_line(text, obj.config_path, data_dir)
+        text = start_line(text, obj.config_file(), data_dir)
         obj.session_log = []
     entry = LoggedLine(text, at_ns, after_ns)
     obj.session_log.append(entry)

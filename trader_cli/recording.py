@@ -39,8 +39,11 @@ READ_ONLY = {
     ("config", "schema"),
     ("session", "schema"),
     ("plan", "add"),
+    ("strategy", "status"),
+    ("scanner", "status"),
 }
 NOT_LOGGED = {"record", "help", "exit", "quit", "watch", "run", "exec", "orders", "positions", "account", "report"}
+READ_ONLY_WORDS = {"orders", "positions", "account", "report"}  # one-word commands that only read
 CLOCK_ONLY = {("system", "pause"), ("system", "resume"), ("system", "wait"), ("system", "speed")}
 
 
@@ -79,6 +82,11 @@ def changes_session(line: str) -> bool:
     if not words or words[0] in NOT_LOGGED:
         return False
     return tuple(words[:2]) not in READ_ONLY and not (len(words) > 1 and words[1] in ("--help", "-h"))
+
+
+def read_only(words: list[str]) -> bool:
+    """True for a command (its words) that only reads: what ``watch`` may re-run."""
+    return bool(words) and (words[0] in READ_ONLY_WORDS or tuple(words[:2]) in READ_ONLY)
 
 
 def is_start(line: str) -> bool:

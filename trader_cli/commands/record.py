@@ -69,10 +69,10 @@ def register_watch(root: typer.Typer) -> None:
         from trader_cli.core.errors import UsageError
         from trader_cli.core.results import Message
         from trader_cli.dispatch import run_args
-        from trader_cli.recording import READ_ONLY
+        from trader_cli.recording import READ_ONLY, READ_ONLY_WORDS, read_only
 
-        if tuple(command[:2]) not in READ_ONLY:
-            allowed = ", ".join(" ".join(c) for c in sorted(READ_ONLY))
+        if not read_only(list(command)):
+            allowed = ", ".join(sorted(READ_ONLY_WORDS | {" ".join(c) for c in READ_ONLY}))
             raise UsageError(f"watch runs read-only commands only ({allowed})")
         obj = app_ctx(ctx)
         runs = 0
