@@ -13,12 +13,12 @@ import pytest
 from trader_cli.core.config import (
     ConfigProblem,
     SessionConfig,
-    check_config,
     config_schema,
     load_config,
     parse_config,
     resolve_data_dir,
 )
+from trader_cli.core.config_check import check_config
 from trader_cli.core.errors import ConfigError
 from trader_cli.core.intervals import Interval
 
@@ -122,6 +122,10 @@ def test_an_unknown_nested_key_is_named_with_its_path() -> None:
         (
             backtest(base_interval="5m"),
             'session_data_config.base_interval: base_interval must be 1m (sessions replay minute bars) (got "5m")',
+        ),
+        (  # not "use one of 1s, …": only 1m is a base
+            backtest(base_interval="7m"),
+            'session_data_config.base_interval: base_interval must be 1m (sessions replay minute bars) (got "7m")',
         ),
         (
             backtest(derived_intervals=["1s"]),
@@ -291,6 +295,13 @@ def test_a_good_config_has_no_problems(no_env: pytest.MonkeyPatch, tmp_path: Pat
 def test_the_shipped_configs_have_no_problems(no_env: pytest.MonkeyPatch) -> None:
     for path in sorted((REPO / "configs").glob("*.json")):
         assert check_config(path).problems == [], path
+
+
+def test_an_unknown_key_does_not_hide_the_problems_behind_it(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    sd = {"symbols": ["AAPL"], "indicators": [{"name": "smaa", "params": [20]}], "colour": "red"}
+    found = problems_of(good(tmp_path, foo=1, session_data_config=sd))
+    assert found["foo"].startswith("unknown key") and found["session_data_config.colour"].startswith("unknown key")
+    assert "smaa" in found["session_data_config.indicators.0"], found
 
 
 def test_every_schema_problem_is_listed_not_just_the_first(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ def check(
 ) -> object:
     """Check a config as system start would (short of reading bars) and summarise it; every
     problem is listed and the exit code is 1 when there is any. Example: config check configs/default.json"""
-    from trader_cli.core.config import check_config
+    from trader_cli.core.config_check import check_config
     from trader_cli.core.errors import ConfigError
     from trader_cli.core.indicators import IndicatorRequest
     from trader_cli.core.results import Tabular

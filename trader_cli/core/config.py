@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -109,8 +109,11 @@ class SessionDataConfig(_Strict):
     @field_validator("base_interval")
     @classmethod
     def _base(cls, v: str) -> str:
-        iv = _interval(v)
-        if iv.name != "1m":
+        try:
+            iv = Interval.parse(v)
+        except IntervalError:
+            iv = None
+        if iv is None or iv.name != "1m":
             # The replay steps minute by minute; 1s bars can be stored and imported, not replayed.
             raise ValueError("base_interval must be 1m (sessions replay minute bars)")
         return iv.name
@@ -274,17 +277,6 @@ class ConfigProblem:
     problem: str
 
 
-@dataclass
-class ConfigCheck:
-    """What ``check_config`` found: the config when it validates, the data dir it would use, and
-    every problem (none: ``system start`` would accept it, short of the bars themselves)."""
-
-    path: Path
-    config: SessionConfig | None = None
-    data_dir: Path | None = None
-    problems: list[ConfigProblem] = field(default_factory=list)
-
-
 def _problem_of(error: Any) -> ConfigProblem:
     """One pydantic error as a problem naming the field and the value."""
     loc = ".".join(str(p) for p in error["loc"]) or "(top level)"
@@ -349,113 +341,6 @@ def load_config(path: str | Path) -> SessionConfig:
     if problem is not None:
         raise ConfigError(line)
     return parse_config(data, str(p)).located(p)
-
-
-def check_config(path: str | Path, data_dir_option: str | None = None) -> ConfigCheck:
-    """Every problem ``system start`` would meet with this config, short of reading bars: the
-    file and its JSON, every schema error, mode, dates with NYSE trading days, speed, each
-    indicator and its params (the indicator registry), and the data dir (the precedence rule)."""
-    check = ConfigCheck(Path(path))
-    data, problem, _ = _decode(check.path)
-    if problem is not None:
-        check.problems.append(problem)
-        return check
-    try:
-        cfg = SessionConfig.model_validate(data)
-    except ValidationError as err:
-        check.problems += [_problem_of(e) for e in err.errors()]
-        return check
-    except RecursionError:
-        check.problems.append(ConfigProblem("(file)", _TOO_DEEP))
-        return check
-    check.config = cfg.located(check.path)
-    check.problems += _start_problems(cfg)
-    check.problems += _plugin_problems(cfg)
-    check.data_dir = resolve_data_dir(data_dir_option, cfg, check.path)
-    check.problems += _data_dir_problems(check.data_dir, data_dir_option, cfg)
-    return check
-
-
-def _plugin_problems(cfg: SessionConfig) -> list[ConfigProblem]:
-    """Each configured plugin: its file imports, its class is there, its params validate."""
-    from trader_cli.core.plugins.api import Schedule
-    from trader_cli.core.plugins.loader import check_spec
-
-    found = []
-    names: dict[str, str] = {}
-    for kind, specs in (("strategy", cfg.strategies), ("scanner", cfg.scanners)):
-        for i, spec in enumerate(specs):
-            where = f"{'strategies' if kind == 'strategy' else 'scanners'}.{i}"
-            raw_schedule = getattr(spec, "schedule", None)
-            schedule = Schedule(**raw_schedule.model_dump()) if raw_schedule is not None else None
-            name, why = check_spec(kind, spec.spec, spec.params, cfg.base_dir, schedule)
-            if why:
-                found.append(ConfigProblem(where, why))
-                continue
-            if name in names:
-                found.append(
-                    ConfigProblem(where, f"a second plugin named {name} (as {names[name]}): names must differ")
-                )
-            names[name] = where
-    return found
-
-
-def _start_problems(cfg: SessionConfig) -> list[ConfigProblem]:
-    """What ``system start`` checks before it reads bars: mode, dates, speed, symbols, indicators."""
-    from trader_cli.core.calendar import nyse
-    from trader_cli.core.indicators import IndicatorRequest, analyze_indicator_requirements
-    from trader_cli.core.lifecycle import check_speed
-
-    found: list[ConfigProblem] = []
-    days: list[dt.date] = []
-    bt = cfg.backtest_config
-    if bt is not None:
-        try:
-            days = nyse().trading_days(bt.start_date, bt.end_date)
-            if not days:
-                found.append(
-                    ConfigProblem("backtest_config", f"no NYSE trading days between {bt.start_date} and {bt.end_date}")
-                )
-        except TraderCliError as err:
-            found.append(ConfigProblem("backtest_config", str(err)))
-        try:
-            check_speed(bt.speed_multiplier)
-        except TraderCliError as err:
-            found.append(ConfigProblem("backtest_config.speed_multiplier", str(err)))
-    sd = cfg.session_data_config
-    if cfg.mode == "backtest" and not sd.symbols:
-        found.append(ConfigProblem("session_data_config.symbols", 'no symbols (list at least one, e.g. ["AAPL"])'))
-    for i, ind in enumerate(sd.indicators):
-        try:
-            request = IndicatorRequest.parse(ind.name, list(ind.params), ind.interval or sd.base_interval)
-            if days:
-                analyze_indicator_requirements(request, days[0])
-        except TraderCliError as err:
-            found.append(ConfigProblem(f"session_data_config.indicators.{i}", str(err)))
-    return found
-
-
-def _data_dir_problems(data_dir: Path, option: str | None, cfg: SessionConfig) -> list[ConfigProblem]:
-    """The data dir must exist and hold a bars/ folder (it says where the dir came from)."""
-    if option:
-        source = "--data-dir"
-    elif os.environ.get("TRADER_CLI_DATA_DIR"):
-        source = "TRADER_CLI_DATA_DIR"
-    elif cfg.data_dir:
-        source = "the config's data_dir, relative to the config file"
-    else:
-        source = "the default, ./data"
-    if not data_dir.is_dir():
-        return [ConfigProblem("data_dir", f"data dir {data_dir} does not exist (from {source})")]
-    if not (data_dir / "bars").is_dir():
-        return [
-            ConfigProblem(
-                "data_dir",
-                f"data dir {data_dir} has no bars/ folder (from {source}); import bars with: "
-                "data import FILE.csv --symbol SYM --interval 1m",
-            )
-        ]
-    return []
 
 
 def _printable(path: Path) -> str:
