@@ -256,6 +256,8 @@ def test_output_json_is_alone_on_stdout(tmp_path: Path) -> None:
     rows = json.loads(proc.stdout)
     assert {r["symbol"] for r in rows} >= {"AAPL", "RIVN", "TSLA"}
     assert {"symbol", "interval", "bars", "first", "last"} <= set(rows[0])
+    aapl = next(r for r in rows if r["symbol"] == "AAPL" and r["interval"] == "1m")
+    assert aapl["first"] == "2024-11-01T09:30:00-04:00"  # times on the New York clock, with its offset
 
 
 SESSION_SCRIPT = (

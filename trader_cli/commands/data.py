@@ -19,7 +19,7 @@ def list_(
 ) -> object:
     """Show what the bar store holds: symbols, intervals, first/last bar, days; a file that
     cannot be read is a row with its problem. Example: data list"""
-    from trader_cli.core.calendar import iso_utc
+    from trader_cli.core.calendar import iso_ny
     from trader_cli.core.results import Tabular
     from trader_cli.core.store import check_symbol
 
@@ -28,7 +28,7 @@ def list_(
     bad = sum(1 for c in covered if c.problem)
     rows = []
     for c in covered:
-        first, last = (iso_utc(c.first_ns), iso_utc(c.last_ns)) if not c.problem else (None, None)
+        first, last = (iso_ny(c.first_ns), iso_ny(c.last_ns)) if not c.problem else (None, None)
         rows.append([c.symbol, c.interval, c.rows, first, last, c.days, c.source, *([c.problem] if bad else [])])
     caption = f"data dir: {store.data_dir}"
     if not rows:
@@ -56,7 +56,7 @@ def import_(
 ) -> object:
     """Import bars from a CSV into the store (atomic; bad rows reject the whole file).
     Example: data import bars.csv --symbol SPY --interval 1m"""
-    from trader_cli.core.calendar import iso_utc
+    from trader_cli.core.calendar import iso_ny
     from trader_cli.core.csv_import import import_csv
     from trader_cli.core.results import Tabular
     from trader_cli.render.progress import progress_for
@@ -70,8 +70,8 @@ def import_(
             d.symbol,
             d.interval,
             d.rows,
-            iso_utc(d.first_ns),
-            iso_utc(d.last_ns),
+            iso_ny(d.first_ns),
+            iso_ny(d.last_ns),
             d.stored_rows,
             d.outside_session,
             d.off_grid,
@@ -110,7 +110,7 @@ def fetch_(
 ) -> object:
     """Download bars from Alpaca into the store: only the trading days it lacks (keys from
     APCA_API_KEY_ID / APCA_API_SECRET_KEY). Example: data fetch AAPL MSFT --from 2024-12-02 --to 2024-12-06"""
-    from trader_cli.core.calendar import iso_utc
+    from trader_cli.core.calendar import iso_ny
     from trader_cli.core.errors import UsageError
     from trader_cli.core.results import Tabular
     from trader_cli.live.fetch import fetch
@@ -136,8 +136,8 @@ def fetch_(
             f.bars,
             f.empty_days,
             f.stored_rows,
-            iso_utc(f.first_ns) if f.first_ns is not None else None,
-            iso_utc(f.last_ns) if f.last_ns is not None else None,
+            iso_ny(f.first_ns) if f.first_ns is not None else None,
+            iso_ny(f.last_ns) if f.last_ns is not None else None,
         ]
         for f in res.symbols
     ]

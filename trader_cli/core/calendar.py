@@ -250,6 +250,11 @@ def _new_york() -> dt.tzinfo:
     return ZoneInfo("America/New_York")
 
 
+def iso_ny(ts_ns: int) -> str:
+    """ISO 8601 on the New York clock with its offset (``2024-12-02T09:30:00-05:00``)."""
+    return to_ny(ts_ns).isoformat()
+
+
 def iso_utc(ts_ns: int) -> str:
     """ISO 8601 in UTC with a Z suffix (seconds precision unless sub-second)."""
     secs, rem = divmod(int(ts_ns), 1_000_000_000)
