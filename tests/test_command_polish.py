@@ -93,3 +93,33 @@ def test_a_config_without_symbols_says_so(sh: Shell, tmp_path: Path) -> None:
     path.write_text(json.dumps(cfg))
     res = sh(f"system start --config {path}")
     assert res.code == 1 and "lists no symbols" in res.err
+
+
+def test_an_orders_average_fill_price_of_one_price_is_that_price() -> None:
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from trader_cli.core.broker.accounting import _record
+    from trader_cli.core.broker.models import OrderRecord
+
+    order = OrderRecord("o000001", "AAPL", "buy", 100, "market", None, None, "day", dt.datetime(2024, 12, 2), "open")
+    broker = SimpleNamespace(note_fill=lambda *a: None)
+    for qty in (50, 30, 20):  # part fills at one price: (220.72 * 50 + 220.72 * 30) / 80 is 220.71999999999997
+        _record(broker, order, qty, 220.72, 0.0, dt.datetime(2024, 12, 2, 10))  # type: ignore[arg-type]
+        assert order.avg_fill_price == 220.72
+    assert order.status == "filled" and order.filled_qty == 100
+
+
+def test_report_png_says_where_it_wrote(sh: Shell, tmp_path: Path) -> None:
+    assert sh("system start --paused").code == 0
+    assert sh("time advance 30m").code == 0
+    png = tmp_path / "eq.png"
+    res = sh(f"report --png {png}")
+    assert res.code == 0 and f"wrote {png}" in res.out and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_unloaded_strategy_is_shown_unloaded(sh: Shell) -> None:
+    assert sh("system start --paused").code == 0
+    assert sh(f"strategy load {ROOT / 'examples' / 'strategies' / 'ema_cross.py'}").code == 0
+    res = sh("strategy unload ema_cross -o json")
+    assert res.code == 0 and json.loads(res.out)["state"] == "unloaded"

@@ -26,7 +26,12 @@ from trader_cli.context import AppContext
 
 
 class ShellExit(Exception):
-    """Raised by ``exit``: leave the shell (or end the script)."""
+    """Raised by ``exit``: leave the shell (or end the script); ``confirmed``: without asking
+    (``exit --yes``)."""
+
+    def __init__(self, confirmed: bool = False) -> None:
+        super().__init__("exit")
+        self.confirmed = confirmed
 
 
 _PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$(\d+)")

@@ -96,3 +96,11 @@ def test_yes_leaves_a_finished_backtest_without_asking(spawn: Callable[..., Repl
     repl.child.sendline("quit")
     code, text = leave(repl)
     assert code == 0 and "[y/N]" not in text
+
+
+def test_exit_yes_leaves_an_active_session_without_asking(spawn: Callable[..., Repl]) -> None:
+    repl = spawn()
+    run(repl, "system start --paused", r"started in")
+    repl.child.sendline("exit --yes")
+    code, text = leave(repl)
+    assert code == 0 and "[y/N]" not in text

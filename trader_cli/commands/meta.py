@@ -15,6 +15,10 @@ from typer.core import TyperGroup
 from trader_cli.commands.common import OutputOpt, app_ctx
 from trader_cli.dispatch import ShellExit, run_script
 
+YesOpt = Annotated[
+    bool, typer.Option("--yes", "-y", help="Leave without asking (a session active, a backtest not exported).")
+]
+
 
 def register(app: typer.Typer) -> None:
     """Add the shell-level commands to the root app."""
@@ -45,14 +49,14 @@ def register(app: typer.Typer) -> None:
         return None
 
     @app.command("exit")
-    def exit_(ctx: typer.Context) -> None:
-        """Leave the shell, stopping the session (same as quit). Example: exit"""
-        raise ShellExit()
+    def exit_(ctx: typer.Context, yes: YesOpt = False) -> None:
+        """Leave the shell, stopping the session (same as quit). Example: exit --yes"""
+        raise ShellExit(confirmed=yes)
 
     @app.command("quit")
-    def quit_(ctx: typer.Context) -> None:
+    def quit_(ctx: typer.Context, yes: YesOpt = False) -> None:
         """Leave the shell, stopping the session (same as exit). Example: quit"""
-        raise ShellExit()
+        raise ShellExit(confirmed=yes)
 
     @app.command("run")
     def run(
@@ -63,7 +67,7 @@ def register(app: typer.Typer) -> None:
         output: OutputOpt = None,
     ) -> object:
         """Run a script of commands (# comments, blank lines, $1/${NAME} parameters).
-        Example: run scripts/demo.trader AAPL DAYS=3"""
+        Example: run examples/scenarios.trader examples/scenarios.json out/session.json"""
         import sys
 
         from trader_cli.core.errors import DataError

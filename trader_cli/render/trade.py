@@ -187,8 +187,6 @@ def report_tables(v: ReportView) -> list[Tabular]:
     ]
     out = [Tabular(title="report", columns=["figure", "value"], rows=figures, show_header=False)]
     out += _pnl_tables(r)
-    if v.png:
-        out.append(Tabular(columns=["png"], rows=[[v.png]], show_header=False))
     return out
 
 
@@ -249,9 +247,13 @@ def _report_view(v: ReportView) -> list[Any]:
     from trader_cli.core.results import Message
     from trader_cli.render.views import renderables
 
-    return [table_of(t) for t in report_tables(v)] + renderables(
-        Message(text=f"fill rules: {v.report.fill_assumptions}")
-    )
+    rules = Message(text=f"fill rules: {v.report.fill_assumptions}")
+    out = [table_of(t) for t in report_tables(v)] + renderables(rules)
+    if v.png:
+        from rich.text import Text
+
+        out.append(Text(f"wrote {v.png}", style="green"))  # as data chart --png says it
+    return out
 
 
 register_view(ReportView, _report_view, report_csv)

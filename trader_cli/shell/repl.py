@@ -160,8 +160,8 @@ def _loop(obj: AppContext, session: Any, history: ShellHistory) -> int:
 
         try:
             code = run_line(obj, line)
-        except ShellExit:
-            if _confirm_exit(obj):
+        except ShellExit as leave:
+            if leave.confirmed or _confirm_exit(obj):
                 return 0
             continue
         if line.strip():

@@ -94,7 +94,9 @@ def _record(broker: SimBroker, order: OrderRecord, qty: int, price: float, fee: 
     """The order's fill so far, and the event (one line each for the trader's orders; a plugin's
     fills of a minute are summed up in one line by the caller's stage)."""
     filled = order.filled_qty + qty
-    order.avg_fill_price = ((order.avg_fill_price or 0.0) * order.filled_qty + price * qty) / filled
+    prev = order.avg_fill_price
+    # the first fill's price exactly (price * qty / qty need not be), then the running mean
+    order.avg_fill_price = price if prev is None or not order.filled_qty else prev + (price - prev) * qty / filled
     order.filled_qty = filled
     order.filled_at = when
     order.status = "filled" if filled >= order.qty else "partially_filled"

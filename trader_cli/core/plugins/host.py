@@ -78,7 +78,7 @@ class Slot:
     symbols: list[str] = field(default_factory=list)  # strategies: the symbols it trades
     intervals: list[Interval] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)  # indicator keys it asked for
-    state: Literal["running", "stopped", "failed"] = "running"
+    state: Literal["running", "stopped", "failed", "unloaded"] = "running"
     callbacks: int = 0
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
     max_ms: float = 0.0
@@ -220,7 +220,9 @@ class PluginHost:
 
     def unload(self, name: str, kind: Kind) -> Slot:
         """Forget a plugin (its symbols, positions and orders stay in the session)."""
-        return self.slots.pop(self.get(name, kind).name)
+        slot = self.slots.pop(self.get(name, kind).name)
+        slot.state = "unloaded"
+        return slot
 
     def reload(self, name: str, kind: Kind) -> Slot:
         """Import the file again and rebuild the plugin with the same params; positions and

@@ -20,7 +20,7 @@ class PluginStatus(BaseModel):
     file: str
     class_name: str
     params: dict[str, Any]
-    state: Literal["running", "stopped", "failed"]
+    state: Literal["running", "stopped", "failed", "unloaded"]
     schedule: dict[str, Any] | None = Field(description="a scanner's schedule (null for strategies)")
     symbols: list[str] = Field(description="a strategy's symbols")
     intervals: list[str]
