@@ -141,11 +141,8 @@ def test_a_dying_worker_is_a_row_and_nothing_is_lost(tmp_path: Path) -> None:
         ("--strategy nope.py --param fast=5", "no plugin file"),
         (f"--strategy {EMA} --engine ray", "--engine ray: use local"),
         (f"--strategy {EMA} --engine local --address tcp://127.0.0.1:1", "are for --engine dask"),
-        pytest.param(
-            f"--strategy {EMA} --engine dask --address tcp://127.0.0.1:9",
-            "cannot reach the Dask scheduler",
-            marks=pytest.mark.slow,  # the connect timeout
-        ),
+        (f"--strategy {EMA} --metric foo", "--metric foo: not a numeric report key"),
+        (f"--strategy {EMA} --from 2024-12-05 --to 2024-12-03", "give a --from on or before its --to"),
         ("--param fast=5", "sweep needs --strategy"),
     ],
 )

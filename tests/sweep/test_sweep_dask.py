@@ -1,6 +1,7 @@
 """The Dask engine on a real cluster on loopback: ``dask scheduler`` with a scheduler file (port
 0, dashboard on 127.0.0.1:0) and ``dask worker --nworkers 2``, started here and torn down after;
-its leaderboard equals the local pool's, row by row."""
+its leaderboard equals the local pool's, row by row. A scheduler that is not there needs no
+cluster: one line, exit 1, within the README's 8 s."""
 
 from __future__ import annotations
 
@@ -70,3 +71,20 @@ def test_dask_and_local_give_the_same_leaderboard(cluster: Path, tmp_path: Path)
     assert {r["spec_hash"] for r in rows} == {
         json.loads(x)["spec_hash"] for x in (tmp_path / "local" / "results.jsonl").read_text().splitlines()
     }
+
+
+def test_an_unreachable_scheduler_is_one_line_within_8_s(tmp_path: Path) -> None:
+    sh = Shell(ROOT / "data")
+    start = time.monotonic()
+    res = sh(f"sweep {config(tmp_path)} --strategy {EMA} --param fast=5 --engine dask --address tcp://127.0.0.1:9 "
+             f"--out {tmp_path / 'o'}")  # fmt: skip
+    took = time.monotonic() - start
+    assert res.code == 1 and took < 8, (res.code, took)  # a runtime failure, not a usage error (2)
+    assert res.err.count("\n") == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 4 s" in res.err
+    missing = tmp_path / "nowhere.json"
+    res = sh(f"sweep {config(tmp_path)} --strategy {EMA} --param fast=5 --engine dask --scheduler-file {missing} "
+             f"--out {tmp_path / 'o'}")  # fmt: skip
+    assert res.code == 1 and f"no Dask scheduler file {missing}" in res.err  # at once: distributed would wait
+    res = sh(f"sweep {config(tmp_path)} --strategy {EMA} --param fast=5 --engine dask --address bogus://h:1")
+    assert res.code == 2 and "--address bogus://h:1: unknown address scheme" in res.err
+    assert not (tmp_path / "o").exists()

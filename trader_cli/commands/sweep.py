@@ -34,28 +34,37 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--scheduler-file", help="Dask scheduler file (dask scheduler --scheduler-file).")
         ] = None,
         workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes (default: cores).")] = None,
-        metric: Annotated[str, typer.Option("--metric", help="Report key to rank by (higher first).")] = "sharpe",
+        metric: Annotated[
+            str | None,
+            typer.Option(
+                "--metric", help="Report key to rank by, higher first (default: sharpe; show, best: the sweep's)."
+            ),
+        ] = None,
         search: Annotated[str, typer.Option("--search", help="grid: every combination; tpe: Optuna's TPE.")] = "grid",
         trials: Annotated[int | None, typer.Option("--trials", min=1, help="Trials of --search tpe.")] = None,
-        out: Annotated[str, typer.Option("--out", help="Folder of results.jsonl (resumed if there).")] = "sweep-out",
+        out: Annotated[
+            str, typer.Option("--out", help="Folder of results.jsonl (the same sweep there: resumed).")
+        ] = "sweep-out",
+        replace: Annotated[
+            bool, typer.Option("--replace", help="Start --out over: drop the results there, of any sweep.")
+        ] = False,
         top: Annotated[int, typer.Option("--top", min=1, help="Rows of the leaderboard shown.")] = 20,
         output: OutputOpt = None,
     ) -> object:
         """Many backtests of one config over a strategy's parameter grid, in parallel; results
-        append to DIR/results.jsonl (a re-run skips what is done). Examples:
+        append to DIR/results.jsonl (a re-run skips what is done; another sweep there is refused). Examples:
         sweep configs/default.json --strategy examples/strategies/ema_cross.py --param fast=5,10 --param slow=20:40:10
         · sweep show sweep-out · sweep best sweep-out"""
         from trader_cli.core.errors import UsageError
+        from trader_cli.sweep.driver import check_metric
 
         obj = app_ctx(ctx)
+        if metric is not None:
+            check_metric(metric)  # before anything runs: a sweep ranked by nothing is no sweep
         if target[0] in ("show", "best"):
             if len(target) != 2:
                 raise UsageError(f"sweep {target[0]} takes one DIR, e.g. sweep {target[0]} sweep-out")
-            return (
-                _show(Path(target[1]), metric if metric != "sharpe" else None, top)
-                if target[0] == "show"
-                else _best(Path(target[1]))
-            )
+            return _show(Path(target[1]), metric, top) if target[0] == "show" else _best(Path(target[1]), metric)
         if len(target) != 1:
             raise UsageError("sweep takes one CONFIG (or: sweep show DIR, sweep best DIR)")
         if strategy is None:
@@ -68,9 +77,10 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--engine {engine}: use local (a process pool here) or dask (a Dask cluster)")
         if engine == "local" and (address or scheduler_file):
             raise UsageError("--address and --scheduler-file are for --engine dask")
-        from trader_cli.sweep.driver import build_specs, run_sweep
+        from trader_cli.sweep.driver import build_specs, check_folder, run_sweep, sweep_meta
         from trader_cli.sweep.engines import Engine, LocalEngine
 
+        metric = metric or "sharpe"
         config = Path(target[0])
         obj.config_path = str(config)
         from trader_cli.core.config import data_dir_text
@@ -79,11 +89,11 @@ def register(app: typer.Typer) -> None:
         given = data_dir_text(obj.data_dir_option, obj.config(), str(config))
         where: Path | str = given if is_uri(given) else obj.data_dir()  # workers mirror an s3:// store themselves
         specs = build_specs(config, where, strategy, list(param or []), from_, to)
-        meta = {k: specs[0][k] for k in ("config", "data_dir", "from", "to", "strategy")}
-        meta |= {"metric": metric, "engine": engine, "grid": list(param or []), "search": search}
         tasks = (trials or min(len(specs), 20)) if search == "tpe" else len(specs)
-        meta["tasks"] = tasks
+        meta = sweep_meta(specs, list(param or []), metric, engine, search, tasks)
         folder = Path(out)
+        if not replace:
+            check_folder(folder, meta)  # before an engine starts: another sweep's folder changes nothing
         runner: Engine
         if engine == "dask":
             from trader_cli.sweep.dask_engine import DaskEngine
@@ -99,9 +109,10 @@ def register(app: typer.Typer) -> None:
                 if search == "tpe":
                     from trader_cli.sweep.driver import run_tpe
 
-                    ran, skipped = run_tpe(specs, list(param or []), tasks, metric, folder, runner, meta, board.add)
+                    grid = list(param or [])
+                    ran, skipped = run_tpe(specs, grid, tasks, metric, folder, runner, meta, board.add, replace=replace)
                 else:
-                    ran, skipped = run_sweep(specs, folder, runner, meta, board.add)
+                    ran, skipped = run_sweep(specs, folder, runner, meta, board.add, replace=replace)
         except KeyboardInterrupt:  # the pending tasks were cancelled; what finished is in results.jsonl
             interrupted = True
             ran = board.count
@@ -149,51 +160,48 @@ class _LiveBoard:
         from rich.table import Table
 
         t = Table(title=f"sweep: {self.count} of {self.total} done, best by {self.metric}")
-        for col in ("params", self.metric, "total_return", "error"):
+        figures = _figures(self.metric, ("total_return",))
+        for col in ("params", *figures, "error"):
             t.add_column(col)
         for r in self.rows:
             rep = r.get("report") or {}
             params = " ".join(f"{k}={v}" for k, v in r["params"].items())
-            t.add_row(params, f"{rep.get(self.metric)}", f"{rep.get('total_return')}", str(r.get("error") or ""))
+            t.add_row(params, *(f"{rep.get(c)}" for c in figures), str(r.get("error") or ""))
         return t
+
+
+def _figures(metric: str, others: tuple[str, ...]) -> list[str]:
+    """The report columns of a leaderboard: the metric ranked by, then the others (each once)."""
+    return [metric, *(c for c in others if c != metric)]
 
 
 def _show(folder: Path, metric: str | None, top: int) -> Any:
     from trader_cli.core.results import Tabular
-    from trader_cli.sweep.driver import leaderboard, read_meta, read_results
+    from trader_cli.sweep.driver import board
 
-    meta = read_meta(folder)
+    meta, rows, foreign = board(folder, metric)
     key = metric or meta["metric"]
-    rows = leaderboard(list(read_results(folder)), key)
+    figures = _figures(key, ("total_return", "max_drawdown", "round_trips"))
     failed = sum(1 for r in rows if r.get("error"))
     table = []
     for rank, r in enumerate(rows[:top], start=1):
         rep = r.get("report") or {}
-        table.append(
-            [
-                rank,
-                " ".join(f"{k}={v}" for k, v in r["params"].items()),
-                rep.get(key),
-                rep.get("total_return"),
-                rep.get("max_drawdown"),
-                rep.get("round_trips"),
-                r.get("seconds"),
-                r.get("error"),
-                r["spec_hash"],
-            ]
-        )
+        params = " ".join(f"{k}={v}" for k, v in r["params"].items())
+        table.append([rank, params, *(rep.get(c) for c in figures), r.get("seconds"), r.get("error"), r["spec_hash"]])
+    left_out = f"; {foreign} row(s) of another sweep left out" if foreign else ""
     return Tabular(
         title=f"sweep {folder} by {key}",
-        columns=["rank", "params", key, "total_return", "max_drawdown", "round_trips", "seconds", "error", "spec_hash"],
+        columns=["rank", "params", *figures, "seconds", "error", "spec_hash"],
         rows=table,
-        caption=f"{len(rows)} result(s), {failed} failed, of {meta.get('tasks', '?')} task(s)",
+        caption=f"{len(rows)} result(s), {failed} failed, of {meta.get('tasks', '?')} task(s){left_out}",
     )
 
 
-def _best(folder: Path) -> Any:
+def _best(folder: Path, metric: str | None) -> Any:
     from trader_cli.core.results import Document
     from trader_cli.sweep.driver import best_config
 
     return Document(
-        title=f"the best config of {folder} (save it, then: system start --config FILE)", data=best_config(folder)
+        title=f"the best config of {folder} (save it, then: system start --config FILE)",
+        data=best_config(folder, metric),
     )

@@ -9,27 +9,58 @@ backtests on an engine (engines.py), results streamed to ``DIR/results.jsonl``.
   result arrives, so the driver holds no results in memory and a crash loses nothing written.
   A re-run of the same sweep skips every spec whose hash has a line (a line cut by a crash is
   ignored; a task whose worker died is run again). ``DIR/sweep.json`` keeps what the sweep was.
-- The leaderboard ranks by ``--metric`` (any numeric report key; higher is better, a drawdown
-  being negative), rows without a value last.
+- One folder, one sweep: its definition (``DEFINITION``: the base config and where it was, the
+  data dir, the days, the strategy, the grid, the search and, for TPE, the metric it optimises)
+  is in sweep.json, and a
+  sweep of another definition into the folder is refused before anything runs (``--replace``
+  starts the folder over). ``sweep show`` / ``sweep best`` use only the rows of that definition,
+  so the best config is the one its row ran.
+- The leaderboard ranks by ``--metric`` (a numeric report key, ``rankable()``; higher is better,
+  a drawdown being negative), rows without a value last.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import os
+import types
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 from trader_cli.core.errors import PluginError, UsageError
 from trader_cli.sweep.engines import Engine
 from trader_cli.sweep.tasks import spec_hash
 
+if TYPE_CHECKING:
+    from trader_cli.core.config import SessionConfig
+
 RESULTS = "results.jsonl"
 META = "sweep.json"
-METRICS = ("sharpe", "sortino", "total_return", "max_drawdown", "win_rate", "profit_factor", "expectancy")
+SPEC_KEYS = ("config", "config_dir", "data_dir", "from", "to", "strategy")  # a spec but its params
+DEFINITION = (*SPEC_KEYS, "grid", "search", "metric")  # what one folder's results are of
+
+
+def rankable() -> list[str]:
+    """The report keys a leaderboard can rank by: the report's numeric ones."""
+    from trader_cli.core.broker.models import Report
+
+    def numeric(kind: Any) -> bool:
+        parts = get_args(kind) if get_origin(kind) in (Union, types.UnionType) else (kind,)
+        return all(p in (int, float, type(None)) for p in parts) and any(p in (int, float) for p in parts)
+
+    return [name for name, field in Report.model_fields.items() if numeric(field.annotation)]
+
+
+def check_metric(metric: str) -> str:
+    """``metric`` if a leaderboard can rank by it, else UsageError listing the keys that can."""
+    keys = rankable()
+    if metric not in keys:
+        raise UsageError(f"--metric {metric}: not a numeric report key; rank by one of {', '.join(keys)}")
+    return metric
 
 
 def parse_param(text: str) -> tuple[str, list[Any]]:
@@ -97,6 +128,7 @@ def build_specs(
             raise UsageError(f"the grid has {combo}: {err}") from None
     spec_file = f"{path}:{cls_name}" if cls_name else str(path)
     base = json.loads(cfg.model_dump_json(by_alias=True, exclude={"strategies"}))
+    first, last = _days(cfg, first, last)
     return [
         {
             "config": base,
@@ -109,6 +141,88 @@ def build_specs(
         }
         for combo in combos
     ]
+
+
+def _days(cfg: SessionConfig, first: str | None, last: str | None) -> tuple[str | None, str | None]:
+    """``--from`` / ``--to`` as ISO days, None where a day is the config's own (so the same sweep
+    has the same specs however its days are given); UsageError for a day that is not one."""
+    bt = cfg.backtest_config
+    own = (bt.start_date, bt.end_date) if bt is not None else (None, None)
+    days: list[dt.date | None] = []
+    for flag, text in (("--from", first), ("--to", last)):
+        try:
+            days.append(None if text is None else dt.date.fromisoformat(text.strip()))
+        except ValueError:
+            raise UsageError(f"{flag} {text}: give a day as YYYY-MM-DD, e.g. 2024-12-02") from None
+    start, end = days[0] or own[0], days[1] or own[1]
+    if start is not None and end is not None and end < start:
+        raise UsageError(f"the sweep would run from {start} to {end}: give a --from on or before its --to")
+    canonical = [None if d is None or d == o else d.isoformat() for d, o in zip(days, own, strict=True)]
+    return canonical[0], canonical[1]
+
+
+def sweep_meta(
+    specs: list[dict[str, Any]], params: list[str], metric: str, engine: str, search: str, tasks: int
+) -> dict[str, Any]:
+    """What sweep.json keeps of a sweep: its definition (``DEFINITION``), its engine and tasks."""
+    meta = {k: specs[0][k] for k in SPEC_KEYS}
+    return meta | {"metric": metric, "engine": engine, "grid": params, "search": search, "tasks": tasks}
+
+
+def _definition(meta: dict[str, Any]) -> dict[str, Any]:
+    """The parts of ``meta`` that say which sweep it is, comparable: the days as run (the
+    config's where none was given) and the grid as its values (however they were written)."""
+    bt = (meta.get("config") or {}).get("backtest_config") or {}
+    out = {k: meta.get(k) for k in DEFINITION}
+    out["from"], out["to"] = meta.get("from") or bt.get("start_date"), meta.get("to") or bt.get("end_date")
+    axes = dict(parse_param(p) for p in meta.get("grid") or [])
+    out["grid"] = {name: sorted(values, key=json.dumps) for name, values in axes.items()}
+    return out
+
+
+def _differences(there: dict[str, Any], here: dict[str, Any]) -> list[str]:
+    """How the definition of the sweep in a folder (``there``) differs from this one's."""
+    a, b = _definition(there), _definition(here)
+    known = [k for k in DEFINITION if k in there]  # a sweep.json of an older version lacks some
+    said: list[str] = []
+    if any(a[k] != b[k] for k in ("config", "config_dir") if k in known):
+        said.append("another base config")
+    if any(a[k] != b[k] for k in ("from", "to")):
+        said.append(f"days {a['from']}..{a['to']} there, {b['from']}..{b['to']} here")
+    for key, label in (("data_dir", "data"), ("strategy", "strategy"), ("search", "search"), ("metric", "metric")):
+        if key == "metric" and "tpe" not in (a["search"], b["search"]):
+            continue  # a grid's rows are the same whatever ranks them: a re-run re-ranks
+        if key in known and a[key] != b[key]:
+            said.append(f"{label} {a[key]} there, {b[key]} here")
+    if "grid" in known and a["grid"] != b["grid"]:
+        said.append(f"grid {' '.join(there['grid']) or '(none)'} there, {' '.join(here['grid']) or '(none)'} here")
+    return said
+
+
+def check_folder(out: Path, meta: dict[str, Any]) -> None:
+    """UsageError unless ``out`` is empty of results or holds this sweep's (a re-run resumes)."""
+    results = out / RESULTS
+    if not results.exists() or results.stat().st_size == 0:
+        return
+    if not (out / META).exists():
+        raise UsageError(f"{out} holds a {RESULTS} but no {META} saying what sweep it is of: give a new --out")
+    said = _differences(read_meta(out), meta)
+    if said:
+        raise UsageError(
+            f"{out} holds the results of another sweep ({'; '.join(said)}): give a new --out, "
+            "or --replace to start that folder over"
+        )
+
+
+def _prepare(out: Path, meta: dict[str, Any], replace: bool) -> None:
+    """The folder ready for this sweep's results: checked (or, with ``replace``, emptied of
+    another's), sweep.json written."""
+    if not replace:
+        check_folder(out, meta)
+    out.mkdir(parents=True, exist_ok=True)
+    if replace:
+        (out / RESULTS).unlink(missing_ok=True)
+    _write_meta(out, meta)
 
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:
@@ -163,11 +277,12 @@ def run_sweep(
     engine: Engine,
     meta: dict[str, Any],
     on_result: Callable[[dict[str, Any], int, int], None] | None = None,
+    replace: bool = False,
 ) -> tuple[int, int]:
     """Run the specs not done yet, appending each result to results.jsonl as it arrives;
-    (ran, skipped)."""
-    out.mkdir(parents=True, exist_ok=True)
-    _write_meta(out, meta)
+    (ran, skipped). A folder holding another sweep's results is refused (``check_folder``)
+    unless ``replace``: then its results are dropped first."""
+    _prepare(out, meta, replace)
     done = done_hashes(out)
     todo = [s for s in specs if spec_hash(s) not in done]
     skipped = len(specs) - len(todo)
@@ -213,10 +328,27 @@ def read_meta(out: Path) -> dict[str, Any]:
     return data
 
 
+def board(out: Path, metric: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+    """The sweep in ``out``: its sweep.json, its rows ranked by ``metric`` (default: the
+    sweep's), and how many rows of results.jsonl are of another definition, left out (a folder
+    that mixed sweeps before they were refused; a sweep.json of an older version is trusted)."""
+    meta = read_meta(out)
+    rows = list(read_results(out))
+    if all(k in meta for k in SPEC_KEYS):
+        ours = [r for r in rows if spec_hash(_spec_of(meta, r["params"])) == r["spec_hash"]]
+    else:
+        ours = rows
+    return meta, leaderboard(ours, metric or meta["metric"]), len(rows) - len(ours)
+
+
+def _spec_of(meta: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """The spec of the sweep in sweep.json with ``params``: the one its row ran."""
+    return {k: meta[k] for k in SPEC_KEYS} | {"params": params}
+
+
 def best_config(out: Path, metric: str | None = None) -> dict[str, Any]:
     """The best row's spec as a session config (its strategy with the row's params, its dates)."""
-    meta = read_meta(out)
-    rows = leaderboard(list(read_results(out)), metric or meta["metric"])
+    meta, rows, _ = board(out, metric)
     ok = [r for r in rows if r.get("error") is None and r.get("report")]
     if not ok:
         raise UsageError(f"no finished result in {out / RESULTS} yet")
@@ -247,11 +379,13 @@ def run_tpe(
     meta: dict[str, Any],
     on_result: Callable[[dict[str, Any], int, int], None] | None = None,
     seed: int = 0,
+    replace: bool = False,
 ) -> tuple[int, int]:
     """``--search tpe``: Optuna's TPE sampler (ask/tell, in the driver) over the grid's values as
     categorical choices, ``trials`` trials in batches of the engine's workers; every trial's
     result goes to results.jsonl like a grid row (a combination already there is told, not run
-    again: a re-run resumes; one whose worker died runs again, as in a grid). (ran, reused)."""
+    again: a re-run resumes; one whose worker died runs again, as in a grid; the folder is
+    checked, or replaced, as ``run_sweep``'s). (ran, reused)."""
     try:
         import optuna
     except ImportError:
@@ -261,8 +395,7 @@ def run_tpe(
     if not axes:
         raise UsageError("--search tpe needs at least one --param to search over")
     by_combo = {json.dumps(s["params"], sort_keys=True): s for s in specs}
-    out.mkdir(parents=True, exist_ok=True)
-    _write_meta(out, meta)
+    _prepare(out, meta, replace)
     known = _results(out)
     dists: dict[str, optuna.distributions.BaseDistribution] = {
         k: optuna.distributions.CategoricalDistribution(v) for k, v in axes.items()
