@@ -26,6 +26,15 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO / "data"
 
 
+@pytest.fixture
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A HOME (and XDG state dir) and working directory of the test's own, under tmp_path."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "home" / "state"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 def make_bars(
     day: dt.date, n_minutes: int | None = None, start_price: float = 100.0, seed: int = 0, offset_minutes: int = 0
 ) -> Bars:

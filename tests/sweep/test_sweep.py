@@ -19,10 +19,8 @@ DATA = ROOT / "data"
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "home" / "state"))
-    monkeypatch.chdir(tmp_path)
+def _isolated(isolated: Path) -> None:
+    """Each test in a HOME and working directory of its own (tests/conftest.py)."""
 
 
 def config(tmp: Path) -> Path:
