@@ -304,6 +304,18 @@ def test_an_unknown_key_does_not_hide_the_problems_behind_it(no_env: pytest.Monk
     assert "smaa" in found["session_data_config.indicators.0"], found
 
 
+def test_behind_an_unknown_key_plugins_and_the_data_dir_are_checked_where_the_config_is(
+    no_env: pytest.MonkeyPatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    (folder / "mine.py").write_text((REPO / "examples" / "strategies" / "ema_cross.py").read_text())
+    path = good(folder, foo=1, data_dir="nowhere", strategies=[{"file": "mine.py"}])
+    monkeypatch.chdir(tmp_path)  # elsewhere: relative paths are the config folder's
+    found = problems_of(path)
+    assert set(found) == {"foo", "data_dir"}, found  # the strategy file is there, next to the config
+
+
 def test_every_schema_problem_is_listed_not_just_the_first(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     path = write_json(
         tmp_path,

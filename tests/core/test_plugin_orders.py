@@ -178,3 +178,139 @@ def test_avg_price_and_the_account_agree_with_the_fills(sample: Path, tmp_path: 
         assert equity == pytest.approx(cash + 10 * close["AAPL"])
     finally:
         sh.obj.coordinator.shutdown()
+
+
+class _Alpaca:
+    """Alpaca's trading API as RemoteDesk sees it (the RemoteOrders protocol), in memory: what
+    the tests here need is a fill the session has not polled yet when its cancel arrives."""
+
+    def __init__(self) -> None:
+        self.state: dict[str, list[Any]] = {}
+        self.changed: list[str] = []
+        self.fill_before_cancel: dict[str, tuple[int, float]] = {}
+
+    def submit(self, symbol: str, side: str, qty: int, type: str, limit: Any, stop: Any, tif: str, ref: str) -> str:
+        aid = f"A{len(self.state) + 1}"
+        self.state[aid] = [0, None, None, "new"]
+        return aid
+
+    def cancel(self, aid: str) -> None:
+        if aid in self.fill_before_cancel:  # Alpaca filled part of it since the session's last poll
+            qty, price = self.fill_before_cancel.pop(aid)
+            self.state[aid][:3] = [qty, price, 0]
+        self.state[aid][3] = "canceled"
+        self.changed.append(aid)
+
+    def poll(self) -> list[Any]:
+        from trader_cli.core.broker.remote import RemoteUpdate
+
+        out = [RemoteUpdate(a, *self.state[a]) for a in dict.fromkeys(self.changed)]
+        self.changed = []
+        return out
+
+    def lookup(self, ref: str) -> str | None:
+        return None
+
+
+REQUOTE = """
+from trader_cli.plugins import Needs, Strategy
+
+class Requote(Strategy):
+    name = "requote"
+    seen = []
+
+    def needs(self):
+        return Needs(symbols=["AAPL"])
+
+    def on_bars(self, bars):
+        if not type(self).seen:
+            type(self).seen.append([o.id for o in bars.buy(["AAPL"], 100, limit=float(bars.close[0]) * 0.9, tif="gtc")])
+        elif len(type(self).seen) == 1:
+            type(self).seen.append([(o.id, o.status, o.filled_qty) for o in bars.cancel(bars.open_orders())])
+"""
+
+
+def test_a_cancel_books_what_the_remote_filled_before_it(sample: Path, tmp_path: Path) -> None:
+    from trader_cli.core.broker.remote import RemoteDesk
+
+    path = tmp_path / "requote.py"
+    path.write_text(textwrap.dedent(REQUOTE))
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL"], last="2024-12-03"))
+    try:
+        run(sh, "system start --paused")
+        eng = sh.obj.coordinator.engine
+        alpaca = _Alpaca()
+        eng.broker.remote = RemoteDesk(alpaca)  # the remote broker's API (the boundary), in memory
+        run(sh, f"strategy load {path}")
+        run(sh, "time advance 1m")  # the limit buy goes to "Alpaca" (A1)
+        alpaca.fill_before_cancel["A1"] = (40, 200.0)
+        run(sh, "time advance 1m")  # the strategy cancels it: Alpaca had filled 40 meanwhile
+        seen = _seen(sh, "requote")
+        assert seen[1] == [(seen[0][0], "canceled", 40)]
+        assert int(eng.broker.qty[eng.session.symbols["AAPL"].lane]) == 40  # the 40 are held here too
+        assert [(f.qty, f.price) for f in eng.broker.fills] == [(40, 200.0)]
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+MIXED = """
+from trader_cli.plugins import Needs, Strategy
+
+class Mixed(Strategy):
+    name = "mixed"
+    what = None
+
+    def needs(self):
+        return Needs(symbols=["AAPL"])
+
+    def on_bars(self, bars):
+        if not bars.open_orders():
+            bars.buy(["AAPL"], 1, limit=1.0, tif="gtc")
+        elif type(self).what is None:
+            bars.cancel([])  # nothing: fine
+            type(self).what = "mixed"
+            bars.cancel(bars.open_orders() + ["o000001"])  # its own and the trader's
+"""
+
+
+def test_cancel_checks_every_order_before_it_cancels_any(sample: Path, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.py"
+    path.write_text(textwrap.dedent(MIXED))
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL"], last="2024-12-03"))
+    try:
+        run(sh, "system start --paused")
+        run(sh, "order buy AAPL 1 --limit 1 --tif gtc")  # o000001, the trader's
+        run(sh, f"strategy load {path}")
+        run(sh, "time advance 3m")
+        slot = sh.obj.coordinator.engine.plugins.slots["mixed"]
+        assert slot.state == "failed" and "cancel 'o000001': not an order of this strategy" in (slot.last_error or "")
+        assert [o.status for o in sh.obj.coordinator.engine.broker.orders] == ["open", "open"]  # neither canceled
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+@pytest.mark.parametrize("arg", ["None", "5", "[5]"])
+def test_a_bad_cancel_argument_says_what_to_give(sample: Path, tmp_path: Path, arg: str) -> None:
+    path = tmp_path / "bad.py"
+    path.write_text(
+        "from trader_cli.plugins import Needs, Strategy\n"
+        "class Bad(Strategy):\n"
+        "    name = 'bad'\n"
+        "    def needs(self):\n"
+        "        return Needs(symbols=['AAPL'])\n"
+        f"    def on_bars(self, bars):\n        bars.cancel({arg})\n"
+    )
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL"], last="2024-12-03"))
+    try:
+        run(sh, "system start --paused")
+        run(sh, f"strategy load {path}")
+        run(sh, "time advance 1m")
+        slot = sh.obj.coordinator.engine.plugins.slots["bad"]
+        assert slot.state == "failed"
+        said = slot.last_error or ""
+        assert "give orders as buy/sell/open_orders return them, or their ids" in said, said
+    finally:
+        sh.obj.coordinator.shutdown()

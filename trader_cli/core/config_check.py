@@ -48,17 +48,22 @@ def check_config(path: str | Path, data_dir_option: str | None = None) -> Config
         check.problems += [_problem_of(e) for e in err.errors()]
         rest = _without_unknown_keys(data, err)  # unknown keys alone: the rest is checked too
         if rest is not None:
-            check.problems += _start_problems(rest) + _plugin_problems(rest)
+            check.problems += _problems(rest.located(check.path), check.path, data_dir_option)[1]
         return check
     except RecursionError:
         check.problems.append(ConfigProblem("(file)", _TOO_DEEP))
         return check
     check.config = cfg.located(check.path)
-    check.problems += _start_problems(cfg)
-    check.problems += _plugin_problems(cfg)
-    check.data_dir = resolve_data_dir(data_dir_option, cfg, check.path)
-    check.problems += _data_dir_problems(check.data_dir, data_dir_option, cfg)
+    check.data_dir, found = _problems(check.config, check.path, data_dir_option)
+    check.problems += found
     return check
+
+
+def _problems(cfg: SessionConfig, path: Path, data_dir_option: str | None) -> tuple[Path, list[ConfigProblem]]:
+    """(the data dir it would use, the problems the start would meet) of a config that validates."""
+    data_dir = resolve_data_dir(data_dir_option, cfg, path)
+    found = _start_problems(cfg) + _plugin_problems(cfg) + _data_dir_problems(data_dir, data_dir_option, cfg)
+    return data_dir, found
 
 
 def _without_unknown_keys(data: Any, err: ValidationError) -> SessionConfig | None:

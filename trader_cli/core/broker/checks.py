@@ -85,16 +85,17 @@ def held_back(broker: SimBroker) -> float:
     buy = b.sign > 0
     if buy.all() and (broker.qty[b.lane] >= 0).all():  # buys only, none covering: each holds in full
         return float(value.sum())
-    lanes, inv = np.unique(b.lane, return_inverse=True)
-    k = len(lanes)
-    pos = broker.qty[lanes]
-    bought = np.bincount(inv, np.where(buy, b.left, 0), k)
-    sold = np.bincount(inv, np.where(buy, 0, b.left), k)
+    lane = b.lane
+    broker._ensure(int(lane.max()))  # (its arrays grow for an order's lane already: a no-op)
+    pos = broker.qty
+    k = len(pos)
+    bought = np.bincount(lane, np.where(buy, b.left, 0), k)
+    sold = np.bincount(lane, np.where(buy, 0, b.left), k)
     opening = bought - np.minimum(bought, np.maximum(0, -pos))
     short = np.maximum(0, sold - np.maximum(0, pos))
-    held = np.bincount(inv, np.where(buy, value, 0.0), k) * np.divide(
+    held = np.bincount(lane, np.where(buy, value, 0.0), k) * np.divide(
         opening, bought, out=np.zeros(k), where=bought > 0
-    ) + np.bincount(inv, np.where(buy, 0.0, value), k) * np.divide(short, sold, out=np.zeros(k), where=sold > 0)
+    ) + np.bincount(lane, np.where(buy, 0.0, value), k) * np.divide(short, sold, out=np.zeros(k), where=sold > 0)
     return float(held.sum())
 
 

@@ -162,6 +162,28 @@ class RemoteDesk:
         except RemoteError as err:
             raise SessionStateError(f"{err}; order {order_id} stays open (its fill shows at the next minute)") from None
 
+    def settle(self, broker: SimBroker, idxs: list[int]) -> None:
+        """After the remote accepted the cancels of ``broker.orders[i]``: what it filled of them
+        since the last poll, booked now (at the minute about to step), while they are still in
+        the book; the other orders' news waits for its minute, as the poll's always does."""
+        ours = {self.ids[broker.orders[i].id] for i in idxs if broker.orders[i].id in self.ids}
+        if not ours:
+            return
+        try:
+            updates = self.orders.poll()
+        except RemoteError as err:
+            broker._engine().events.emit(
+                "order", f"{err}: what Alpaca filled of the canceled order(s) since the last minute is not booked"
+            )
+            return
+        now = broker._engine().replay.now_ns()
+        for update in updates:
+            if update.alpaca_id in ours and now is not None:
+                self._apply(broker, update, now)
+            else:
+                self._due.append(update)
+        broker._flush_fills()
+
     def stage(self, broker: SimBroker, minute: Minute) -> None:
         """Poll the remote (while orders are open there) and apply its fills due by this minute."""
         t = minute.start_ns

@@ -55,6 +55,7 @@ class SimBroker:
         self.cash = float(cfg.initial_cash)
         self.fees = 0.0
         self.orders: list[OrderRecord] = []
+        self._index: dict[str, int] = {}  # order id -> its place in orders (see find)
         self.numbered = {"o": 0, "r": 0}  # accepted and rejected orders so far
         self.fills: list[FillRecord] = []
         self.trips: list[TripRecord] = []
@@ -286,29 +287,58 @@ class SimBroker:
         return f"{prefix}{self.numbered[prefix]:06d}"
 
     def cancel(self, order_id: str) -> OrderRecord:
-        """Cancel an open order (SessionStateError for one that is not open)."""
+        """Cancel an open order (SessionStateError for one that is not open, or that the remote
+        would not cancel or had filled meanwhile)."""
         order = self.order(order_id)
         if not order.is_open:
             raise SessionStateError(
                 f"order {order_id} is {order.status}, not open; nothing to cancel (see: orders --all)"
             )
-        return self.cancel_at(self.orders.index(order))
+        done, refused = self.cancel_many([self._index[order_id]])
+        if refused:
+            raise refused[0][1]
+        if not done:
+            raise SessionStateError(f"order {order_id} was {order.status} at Alpaca before the cancel reached it")
+        return done[0]
 
-    def cancel_at(self, idx: int, reason: str = "canceled by request") -> OrderRecord:
-        """Cancel open order ``self.orders[idx]`` (at the remote first: its refusal is a
-        SessionStateError and leaves the order open)."""
-        order = self.orders[idx]
-        if self.remote is not None:
-            self.remote.cancel(order.id)
-        self.book.keep(self.book.ref != idx)
-        order.status, order.reason = "canceled", reason
-        return order
+    def cancel_many(
+        self, idxs: list[int], reason: str = "canceled by request"
+    ) -> tuple[list[OrderRecord], list[tuple[OrderRecord, SessionStateError]]]:
+        """Cancel open orders ``self.orders[i]`` (live: at the remote first, and what it filled of
+        them since its last poll booked before they leave the book); (canceled, refused with why:
+        the remote's refusal leaves an order open). One the remote had filled is not canceled."""
+        sent, refused = [], []
+        for idx in idxs:
+            if self.remote is not None:
+                try:
+                    self.remote.cancel(self.orders[idx].id)
+                except SessionStateError as err:
+                    refused.append((self.orders[idx], err))
+                    continue
+            sent.append(idx)
+        if sent and self.remote is not None:
+            self.remote.settle(self, sent)
+        canceled = [i for i in sent if self.orders[i].is_open or self.orders[i].status == "canceled"]
+        gone = [i for i in canceled if self.orders[i].is_open]
+        if gone:
+            self.book.keep(~np.isin(self.book.ref, gone))
+        for idx in canceled:
+            self.orders[idx].status, self.orders[idx].reason = "canceled", reason
+        return [self.orders[i] for i in canceled], refused
+
+    def find(self, order_id: str) -> int | None:
+        """The place of order ``order_id`` in ``orders`` (None: no such order); the index is
+        brought up to date as orders were added since the last look."""
+        index = self._index
+        for k in range(len(index), len(self.orders)):
+            index[self.orders[k].id] = k
+        return index.get(order_id)
 
     def order(self, order_id: str) -> OrderRecord:
         """An order by id (SessionStateError naming what exists otherwise)."""
-        for o in self.orders:
-            if o.id == order_id:
-                return o
+        idx = self.find(order_id)
+        if idx is not None:
+            return self.orders[idx]
         spans = []
         for prefix, what in (("o", "orders"), ("r", "rejected")):
             n = self.numbered[prefix]

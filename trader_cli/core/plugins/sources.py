@@ -117,28 +117,31 @@ class StrategySource:
     def cancel(self, view: BarsView, orders: Any) -> list[Order]:
         broker = self.host.eng.broker
         origin = self.slot.origin
-        items = [orders] if isinstance(orders, str) or hasattr(orders, "_fields") else list(orders)
+        if isinstance(orders, str) or hasattr(orders, "_fields"):
+            orders = [orders]
+        try:
+            ids = [o if isinstance(o, str) else o.id for o in orders]
+        except (TypeError, AttributeError):
+            raise PluginError(
+                f"cancel({orders!r}): give orders as buy/sell/open_orders return them, or their ids"
+            ) from None
         open_refs = {broker.orders[r].id: r for r in broker.book.ref.tolist()}
-        done, refused = [], []
-        for item in items:
-            oid = item if isinstance(item, str) else getattr(item, "id", None)
-            ref = open_refs.pop(oid, None) if isinstance(oid, str) else None
-            order = broker.orders[ref] if ref is not None else _known(broker, oid)
-            if order is None or order.origin != origin:
+        todo: list[int] = []
+        for oid in dict.fromkeys(ids):  # every id checked before anything is canceled
+            idx = broker.find(oid) if isinstance(oid, str) else None
+            if idx is None or broker.orders[idx].origin != origin:
                 raise PluginError(f"cancel {oid!r}: not an order of this strategy (its orders: bars.open_orders())")
-            if ref is None:
-                continue  # filled, expired or canceled since: nothing to cancel
-            try:
-                done.append(broker.cancel_at(ref, f"canceled by {origin}").snapshot())
-            except SessionStateError as err:  # live: Alpaca refused, or has not answered for it yet
-                refused.append(f"{order.id}: {err}")
+            if oid in open_refs:
+                todo.append(idx)  # one filled, expired or canceled since: nothing to cancel
+        done, refused = broker.cancel_many(todo, f"canceled by {origin}") if todo else ([], [])
         events = self.host.eng.events
         if done:
             events.emit("order", f"{origin}: {len(done)} order(s) canceled ({', '.join(o.id for o in done[:5])}"
                                  f"{', …' if len(done) > 5 else ''})")  # fmt: skip
         if refused:
-            events.emit("order", f"{origin}: {len(refused)} cancel(s) not done: {refused[0]}")
-        return done
+            order, err = refused[0]
+            events.emit("order", f"{origin}: {len(refused)} cancel(s) not done: {order.id}: {err}")
+        return [o.snapshot() for o in done]
 
     def history(self, symbol: str, interval: str, last: int | None) -> Bars:
         from trader_cli.core import queries
@@ -192,17 +195,6 @@ class StrategySource:
             self.slot.rejected += len(refused)
             last = refused[-1]
             self.slot.last_rejection = f"{last.symbol} {last.side} {last.qty:,}: {last.reason}"
-
-
-def _known(broker: Any, oid: Any) -> OrderRecord | None:
-    """The broker's order of id ``oid`` (None: no such order)."""
-    if not isinstance(oid, str):
-        return None
-    try:
-        found: OrderRecord = broker.order(oid)
-    except SessionStateError:
-        return None
-    return found
 
 
 def _select(which: Any, symbols: np.ndarray) -> np.ndarray:
