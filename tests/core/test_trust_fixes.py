@@ -150,3 +150,31 @@ def test_an_indicators_exported_values_are_at_every_bar_of_its_interval(sample: 
             assert ind["values"][-1]["value"] is not None
             checked += 1
     assert checked == 6  # sma_20_5m, ema_10_5m, ema_30_5m for each
+
+
+def test_an_order_filled_in_parts_pays_its_fee_once_and_cash_stays_what_the_hold_kept(
+    sample: Path, tmp_path: Path
+) -> None:
+    cfg = write_config(
+        tmp_path, initial_cash=20_000, fee_min=20.0, fee_per_share=0.01, slippage_bps=0, max_participation=0.00002
+    )
+    sh = Shell(sample)
+    sh.obj.config_path = str(cfg)
+    try:
+        run(sh, "system start --paused")
+        run(sh, "time until 10:00")
+        limit = round(_last(sh, "AAPL") * 1.01, 2)
+        power = json.loads(run(sh, "account -o json"))["buying_power"]
+        qty = int((power - 20.0) / (limit + 0.01))  # all of the buying power, its fee included
+        run(sh, f"order buy AAPL {qty} --limit {limit} --tif gtc")
+        run(sh, "time advance 120m")  # a few shares a bar: many part fills
+        broker = sh.obj.coordinator.engine.broker
+        fills = broker.fills
+        acct = json.loads(run(sh, "account -o json"))
+    finally:
+        sh.obj.coordinator.shutdown()
+    assert len(fills) > 5
+    shares = sum(f.qty for f in fills)
+    assert sum(f.fee for f in fills) == pytest.approx(max(20.0, 0.01 * shares))  # the order's fee, once
+    assert fills[0].fee == pytest.approx(max(20.0, 0.01 * fills[0].qty))
+    assert acct["cash"] >= 0

@@ -16,10 +16,14 @@ if TYPE_CHECKING:
     from trader_cli.core.broker.sim import SimBroker
 
 
-def fee_for(broker: SimBroker, qty: int) -> float:
-    """The fee of one fill: max(fee_min, fee_per_share × shares)."""
+def fee_for(broker: SimBroker, before: int, qty: int) -> float:
+    """The fee of a fill of ``qty`` shares of an order that had filled ``before``: an order pays
+    max(fee_min, fee_per_share × its shares) in all, as it fills (its first fill at least the
+    minimum, a later part fill only the per-share fees beyond what it paid), so the fee its
+    buying-power hold reserved is what its fills pay."""
     cfg = broker.cfg
-    return max(cfg.fee_min, cfg.fee_per_share * qty)
+    paid = max(cfg.fee_min, cfg.fee_per_share * before) if before else 0.0
+    return max(cfg.fee_min, cfg.fee_per_share * (before + qty)) - paid
 
 
 def apply_fills(broker: SimBroker, rows: np.ndarray, qty: np.ndarray, price: np.ndarray, t: int) -> None:
@@ -35,6 +39,9 @@ def apply_fills(broker: SimBroker, rows: np.ndarray, qty: np.ndarray, price: np.
     broker._ensure(int(lanes.max()))
     cfg = broker.cfg
     fee = np.maximum(cfg.fee_min, cfg.fee_per_share * qty)
+    if cfg.max_participation is not None:  # part fills: an order's fees as fee_for charges them
+        before = [broker.orders[r].filled_qty for r in b.ref[rows].tolist()]
+        fee = np.array([fee_for(broker, f, q) for f, q in zip(before, qty.tolist(), strict=True)])
     signed = b.sign[rows] * qty
     before = broker.qty[lanes]
     after = before + signed
@@ -109,7 +116,7 @@ def apply_fill(broker: SimBroker, row: int, qty: int, price: float, t: int) -> N
     order = broker.orders[int(b.ref[row])]
     lane, sign = int(b.lane[row]), int(b.sign[row])
     broker._ensure(lane)
-    fee = fee_for(broker, qty)
+    fee = fee_for(broker, order.filled_qty, qty)
     before = int(broker.qty[lane])
     signed = sign * qty
     after = before + signed

@@ -16,7 +16,8 @@ symbol's 1m bars starting at or after T:
 - a DAY order not filled by the session's last bar expires at the close; GTC orders rest across
   days; an order submitted when the session has no bar left (at its close) is for the next
   session, matched from its first bar (a DAY order then expires at that session's close);
-- fee per fill = max(fee_min, fee_per_share × shares); fills are whole unless
+- fee per order = max(fee_min, fee_per_share × shares), charged as it fills (a later part fill
+  pays only the per-share fees beyond what the order paid); fills are whole unless
   ``max_participation`` is set: then one bar fills at most that share of its volume (rounded
   down), for all of its symbol's orders together (the earlier placed first), and the rest waits
   for the next bars (partially_filled).

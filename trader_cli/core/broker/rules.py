@@ -38,5 +38,5 @@ def fill_rules(cfg: BrokerConfig | None = None) -> str:
         "stop-limit: the bar that trades its stop fills it at that price (not slipped) if within the limit, "
         "else it rests as a limit order from the next bar; missing minutes never fill; "
         "DAY orders expire at the close, GTC rest; at the close an order is for the next session; "
-        f"fee {fee} a fill; {cap}; {short}"
+        f"fee {fee} an order, charged as it fills; {cap}; {short}"
     )
