@@ -490,3 +490,37 @@ def test_strategy_stop_stops_a_callback_stuck_in_the_running_clock(sample: Path,
         assert json.loads(run(sh, "system status -o json"))["state"] == "finished"
     finally:
         sh.obj.coordinator.shutdown()
+
+
+def test_a_plugins_error_text_never_shows_a_secret(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APCA_API_KEY_ID", "key-id-ZQX81")
+    monkeypatch.setenv("APCA_API_SECRET_KEY", "secret-KJH27")
+    path = tmp_path / "leaky.py"
+    path.write_text(
+        "import os\n"
+        "from trader_cli.plugins import Needs, Strategy\n"
+        "class Leaky(Strategy):\n"
+        "    name = 'leaky'\n"
+        "    def needs(self):\n"
+        "        return Needs(symbols=['AAPL'])\n"
+        "    def on_bars(self, bars):\n"
+        "        env = os.environ\n"
+        "        raise RuntimeError('auth with ' + env['APCA_API_KEY_ID'] + ':' + env['APCA_API_SECRET_KEY'])\n"
+    )
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL"], last="2024-12-03"))
+    out = tmp_path / "x.json"
+    try:
+        assert sh("system start --paused").code == 0
+        assert sh(f"strategy load {path}").code == 0
+        assert sh("time advance 2m").code == 0
+        status = sh("strategy status -o json").out
+        assert sh(f"session export {out}").code == 0
+        events = " ".join(e.text for e in sh.obj.coordinator.engine.events.events)
+    finally:
+        sh.obj.coordinator.shutdown()
+    for text in (status, out.read_text(), events):
+        assert "ZQX81" not in text and "KJH27" not in text
+    assert "auth with ***:***" in status

@@ -57,8 +57,11 @@ class EventLog:
     listener: Callable[[Event], None] | None = None
 
     def emit(self, kind: str, text: str) -> None:
-        """Record an event and hand it to the listener."""
-        ev = Event(kind, text, self.now())
+        """Record an event and hand it to the listener (secret values masked: a plugin's error
+        text, a broker's answer, may hold one)."""
+        from trader_cli.core.secrets import redact
+
+        ev = Event(kind, redact(text), self.now())
         self.events.append(ev)
         if self.listener is not None:
             self.listener(ev)

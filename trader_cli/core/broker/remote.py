@@ -218,7 +218,8 @@ class RemoteDesk:
         qty = min(update.filled_qty - order.filled_qty, int(b.left[rows[0]]) if len(rows) else 0)
         if qty > 0 and update.avg_price is not None:
             paid = update.avg_price * (order.filled_qty + qty) - (order.avg_fill_price or 0.0) * order.filled_qty
-            apply_fill(broker, int(rows[0]), qty, paid / qty, t)
+            price = update.avg_price if not order.filled_qty else paid / qty  # a first fill: Alpaca's price as is
+            apply_fill(broker, int(rows[0]), qty, price, t)
             b.left[rows[0]] -= qty
         ended = REMOTE_ENDED.get(update.status)
         if ended is not None and order.is_open:

@@ -16,6 +16,7 @@ from trader_cli.core.intervals import BASE_1M, Interval
 from trader_cli.core.plugins.api import BarsView, ScanView
 from trader_cli.core.plugins.needs import added
 from trader_cli.core.provenance import Source
+from trader_cli.core.secrets import redact
 
 if TYPE_CHECKING:
     from trader_cli.core.broker.models import Account, OrderRecord, Side, TimeInForce
@@ -194,7 +195,7 @@ class StrategySource:
         if refused:
             self.slot.rejected += len(refused)
             last = refused[-1]
-            self.slot.last_rejection = f"{last.symbol} {last.side} {last.qty:,}: {last.reason}"
+            self.slot.last_rejection = redact(f"{last.symbol} {last.side} {last.qty:,}: {last.reason}")
 
 
 def _select(which: Any, symbols: np.ndarray) -> np.ndarray:
@@ -325,7 +326,7 @@ class ScannerSource:
             result = add(self.host.eng, operation, symbol, Source.scanner, **kw)  # type: ignore[arg-type]
         except (TraderCliError, SessionStateError) as err:
             self.slot.add_failures += 1
-            self.slot.last_error = f"add {operation} {symbol.upper()}: {err}"
+            self.slot.last_error = redact(f"add {operation} {symbol.upper()}: {err}")
             return False
         added(self.host.eng, self.slot, result, rule or f"{self.slot.name} at {view.now:%H:%M}")
         return True
