@@ -33,6 +33,7 @@ from trader_cli.core.feed import BarSource, ParquetFeed
 from trader_cli.core.history import History
 from trader_cli.core.lanes import LaneAllocator
 from trader_cli.core.plugins.host import PluginHost
+from trader_cli.core.secrets import redact, secret_values
 from trader_cli.core.session import SessionData
 from trader_cli.core.step import Replay
 from trader_cli.core.streams import IndicatorHub
@@ -55,13 +56,14 @@ class EventLog:
     now: Callable[[], int | None]
     events: deque[Event] = field(default_factory=lambda: deque(maxlen=1000))
     listener: Callable[[Event], None] | None = None
+    # the secret values to mask, read once (keys come from the environment the process started
+    # with; reading it again per line would cost ~40 us on the order path's every event)
+    secrets: list[str] = field(default_factory=secret_values)
 
     def emit(self, kind: str, text: str) -> None:
         """Record an event and hand it to the listener (secret values masked: a plugin's error
         text, a broker's answer, may hold one)."""
-        from trader_cli.core.secrets import redact
-
-        ev = Event(kind, redact(text), self.now())
+        ev = Event(kind, redact(text, self.secrets) if self.secrets else text, self.now())
         self.events.append(ev)
         if self.listener is not None:
             self.listener(ev)

@@ -40,8 +40,8 @@ def apply_fills(broker: SimBroker, rows: np.ndarray, qty: np.ndarray, price: np.
     cfg = broker.cfg
     fee = np.maximum(cfg.fee_min, cfg.fee_per_share * qty)
     if cfg.max_participation is not None:  # part fills: an order's fees as fee_for charges them
-        before = [broker.orders[r].filled_qty for r in b.ref[rows].tolist()]
-        fee = np.array([fee_for(broker, f, q) for f, q in zip(before, qty.tolist(), strict=True)])
+        filling = [broker.orders[r] for r in b.ref[rows].tolist()]
+        fee = np.array([fee_for(broker, o.filled_qty, q) for o, q in zip(filling, qty.tolist(), strict=True)])
     signed = b.sign[rows] * qty
     before = broker.qty[lanes]
     after = before + signed

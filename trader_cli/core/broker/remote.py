@@ -217,8 +217,9 @@ class RemoteDesk:
         rows = np.flatnonzero(b.ref == idx)
         qty = min(update.filled_qty - order.filled_qty, int(b.left[rows[0]]) if len(rows) else 0)
         if qty > 0 and update.avg_price is not None:
-            paid = update.avg_price * (order.filled_qty + qty) - (order.avg_fill_price or 0.0) * order.filled_qty
-            price = update.avg_price if not order.filled_qty else paid / qty  # a first fill: Alpaca's price as is
+            price = update.avg_price  # a first fill: Alpaca's price as is; a later one: what makes the average its
+            if order.filled_qty:
+                price = (price * (order.filled_qty + qty) - (order.avg_fill_price or 0.0) * order.filled_qty) / qty
             apply_fill(broker, int(rows[0]), qty, price, t)
             b.left[rows[0]] -= qty
         ended = REMOTE_ENDED.get(update.status)

@@ -267,10 +267,9 @@ class PluginHost:
     # -- failures -------------------------------------------------------------------------------------
     def _fail(self, slot: Slot, where: str, err: BaseException, ran_s: float) -> None:
         from trader_cli.core.logs import append_log
-        from trader_cli.core.secrets import redact
 
         slot.state = "failed"
-        slot.last_error = redact(f"{where} raised {type(err).__name__}: {err}")  # the export and status show it
+        slot.last_error = f"{where} raised {type(err).__name__}: {err}"  # masked where it is shown (views.status_of)
         if isinstance(err, Stopped):
             slot.last_error = f"{where} was stopped after {ran_s:.1f} s without returning"
         log = append_log("plugins.log", f"{slot.kind} {slot.name}: {where}\n{traceback.format_exc()}")

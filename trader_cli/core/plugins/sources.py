@@ -16,7 +16,6 @@ from trader_cli.core.intervals import BASE_1M, Interval
 from trader_cli.core.plugins.api import BarsView, ScanView
 from trader_cli.core.plugins.needs import added
 from trader_cli.core.provenance import Source
-from trader_cli.core.secrets import redact
 
 if TYPE_CHECKING:
     from trader_cli.core.broker.models import Account, OrderRecord, Side, TimeInForce
@@ -126,13 +125,13 @@ class StrategySource:
             raise PluginError(
                 f"cancel({orders!r}): give orders as buy/sell/open_orders return them, or their ids"
             ) from None
-        open_refs = {broker.orders[r].id: r for r in broker.book.ref.tolist()}
+        still_open = set(broker.book.ref.tolist())
         todo: list[int] = []
         for oid in dict.fromkeys(ids):  # every id checked before anything is canceled
             idx = broker.find(oid) if isinstance(oid, str) else None
             if idx is None or broker.orders[idx].origin != origin:
                 raise PluginError(f"cancel {oid!r}: not an order of this strategy (its orders: bars.open_orders())")
-            if oid in open_refs:
+            if idx in still_open:
                 todo.append(idx)  # one filled, expired or canceled since: nothing to cancel
         done, refused = broker.cancel_many(todo, f"canceled by {origin}") if todo else ([], [])
         events = self.host.eng.events
@@ -195,7 +194,7 @@ class StrategySource:
         if refused:
             self.slot.rejected += len(refused)
             last = refused[-1]
-            self.slot.last_rejection = redact(f"{last.symbol} {last.side} {last.qty:,}: {last.reason}")
+            self.slot.last_rejection = f"{last.symbol} {last.side} {last.qty:,}: {last.reason}"
 
 
 def _select(which: Any, symbols: np.ndarray) -> np.ndarray:
@@ -326,7 +325,7 @@ class ScannerSource:
             result = add(self.host.eng, operation, symbol, Source.scanner, **kw)  # type: ignore[arg-type]
         except (TraderCliError, SessionStateError) as err:
             self.slot.add_failures += 1
-            self.slot.last_error = redact(f"add {operation} {symbol.upper()}: {err}")
+            self.slot.last_error = f"add {operation} {symbol.upper()}: {err}"
             return False
         added(self.host.eng, self.slot, result, rule or f"{self.slot.name} at {view.now:%H:%M}")
         return True

@@ -43,8 +43,11 @@ class PluginsView(BaseModel):
 
 
 def status_of(slot: Slot) -> PluginStatus:
-    """A slot as its status row."""
+    """A slot as its status row (the texts a plugin's code or a broker's answer made, secret
+    values masked: the status and the export show this row)."""
     from dataclasses import asdict
+
+    from trader_cli.core.secrets import redact
 
     median, worst = slot.timing()
     return PluginStatus(
@@ -63,10 +66,10 @@ def status_of(slot: Slot) -> PluginStatus:
         max_ms=worst,
         orders=slot.orders,
         rejected=slot.rejected,
-        last_rejection=slot.last_rejection,
+        last_rejection=redact(slot.last_rejection) if slot.last_rejection else None,
         adds=slot.adds,
         add_failures=slot.add_failures,
-        last_error=slot.last_error,
+        last_error=redact(slot.last_error) if slot.last_error else None,
     )
 
 
