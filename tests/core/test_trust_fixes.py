@@ -178,3 +178,33 @@ def test_an_order_filled_in_parts_pays_its_fee_once_and_cash_stays_what_the_hold
     assert sum(f.fee for f in fills) == pytest.approx(max(20.0, 0.01 * shares))  # the order's fee, once
     assert fills[0].fee == pytest.approx(max(20.0, 0.01 * fills[0].qty))
     assert acct["cash"] >= 0
+
+
+def test_an_opening_fills_price_is_the_positions_average_exactly(sample: Path, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, initial_cash=1e8, fee_min=0, fee_per_share=0)
+    sh = Shell(sample)
+    sh.obj.config_path = str(cfg)
+    try:
+        run(sh, "system start --paused")
+        run(sh, "time until 10:00")
+        paid: dict[str, float] = {}
+        held: dict[str, float] = {}
+        for qty in (3, 7, 41, 49, 100, 333):
+            run(sh, f"order buy AAPL {qty}")  # two in one minute: filled at once
+            run(sh, f"order buy TSLA {qty}")
+            run(sh, "time advance 1m")
+            run(sh, f"order buy RIVN {qty}")  # alone in its minute: filled one by one
+            run(sh, "time advance 1m")
+            broker = sh.obj.coordinator.engine.broker
+            paid |= {f"{f.symbol} {qty}": f.price for f in broker.fills[-3:]}
+            held |= {
+                f"{p['symbol']} {qty}": p["avg_price"] for p in json.loads(run(sh, "positions -o json"))["positions"]
+            }
+            for sym in ("AAPL", "TSLA", "RIVN"):
+                run(sh, f"order sell {sym} {qty}")
+            run(sh, "time advance 1m")
+        run(sh, "time advance 1m")
+    finally:
+        sh.obj.coordinator.shutdown()
+    assert len(paid) == 18
+    assert held == paid  # x * q / q is not always x: exactly the fill's price

@@ -49,7 +49,7 @@ def apply_fills(broker: SimBroker, rows: np.ndarray, qty: np.ndarray, price: np.
     adding = (before == 0) | ((before > 0) == (signed > 0))
     closed = np.where(adding, 0, np.minimum(np.abs(before), qty))
     realized = (price - avg) * closed * np.sign(before)
-    grown = np.divide(avg * np.abs(before) + price * qty, np.abs(after), out=np.zeros(len(rows)), where=after != 0)
+    grown = np.divide(avg * np.abs(before) + price * qty, np.abs(after), out=price.astype(float), where=before != 0)
     flipped = (after != 0) & ((after > 0) != (before > 0)) & ~adding
     broker.avg[lanes] = np.where(adding, grown, np.where(flipped, price, np.where(after == 0, 0.0, avg)))
     broker.qty[lanes] = after
@@ -121,7 +121,9 @@ def apply_fill(broker: SimBroker, row: int, qty: int, price: float, t: int) -> N
     signed = sign * qty
     after = before + signed
     realized = 0.0
-    if before == 0 or (before > 0) == (signed > 0):
+    if before == 0:  # an opening fill: its price as is (x * q / q need not be x)
+        broker.avg[lane] = price
+    elif (before > 0) == (signed > 0):
         broker.avg[lane] = (float(broker.avg[lane]) * abs(before) + price * qty) / abs(after)
     else:
         closed = min(abs(before), qty)
