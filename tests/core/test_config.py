@@ -155,7 +155,7 @@ def test_an_unknown_nested_key_is_named_with_its_path() -> None:
         ),
         ({"mode": "backtest"}, "mode 'backtest' needs backtest_config with start_date and end_date"),
         ({}, "mode 'backtest' needs backtest_config with start_date and end_date"),
-        ([], "Input should be a valid dictionary"),
+        ([], "a config is a JSON object ({...}), found an array"),
     ],
 )
 def test_bad_values_name_the_field_and_the_value(data: Any, expected: str) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2), as dispatch.py says
 
 from trader_cli.commands.common import app_ctx
+from trader_cli.context import AppContext
+from trader_cli.dispatch import INTERRUPTED, run_args
 
 app = typer.Typer(help="Record the commands you type as a script that 'run' replays.", no_args_is_help=True)
 
@@ -54,37 +58,100 @@ def stop(ctx: typer.Context) -> object:
     return Message(text=f"wrote {len(lines)} command(s) to {rec.path}", level="ok")
 
 
+MIN_WATCH_SECONDS = 0.1
+MAX_WATCH_SECONDS = 86_400.0  # a day: a longer wait is no longer watching (and sleep overflows)
+
+
 def register_watch(root: typer.Typer) -> None:
     """Add ``watch`` to the root app."""
 
     @root.command("watch", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
     def watch(
         ctx: typer.Context,
-        seconds: Annotated[float, typer.Argument(min=0.1, help="Seconds between runs.")],
+        seconds: Annotated[float, typer.Argument(help="Seconds between runs, 0.1 to 86400 (a day).")],
         command: Annotated[list[str], typer.Argument(help="A read-only command, e.g. data session.")],
         count: Annotated[int | None, typer.Option("--count", "-n", min=1, help="Stop after N runs (scripts).")] = None,
     ) -> object:
         """Re-run a read-only command every SECONDS until Ctrl-C (options go before SECONDS).
-        Example: watch 2 data session   ·   watch --count 3 1 system status"""
-        from trader_cli.core.errors import UsageError
+        A failing run is shown and watching goes on at the prompt; in a script it stops watching
+        and fails the line. Example: watch 2 data session   ·   watch --count 3 1 system status"""
         from trader_cli.core.results import Message
-        from trader_cli.dispatch import run_args
-        from trader_cli.recording import READ_ONLY, READ_ONLY_WORDS, read_only
 
-        if not read_only(list(command)):
-            allowed = ", ".join(sorted(READ_ONLY_WORDS | {" ".join(c) for c in READ_ONLY}))
-            raise UsageError(f"watch runs read-only commands only ({allowed})")
         obj = app_ctx(ctx)
-        runs = 0
-        try:
-            while count is None or runs < count:
-                if obj.interactive and runs:
-                    obj.renderer.out.clear()
-                obj.renderer.note(f"every {seconds:g} s: {' '.join(command)} (Ctrl-C stops)")
-                run_args(obj, list(command))
-                runs += 1
-                if count is None or runs < count:
-                    time.sleep(seconds)
-        except KeyboardInterrupt:
-            pass  # Ctrl-C is how watch is meant to end
+        check_watch(obj, seconds, list(command))
+        runs, failed, code, interrupted = _watch_runs(obj, seconds, list(command), count)
+        if code:
+            obj.renderer.error(f"watch stopped after {runs} run(s), {failed} failed: {' '.join(command)}")
+            return code  # the exit code of the last failing run
+        if interrupted and obj.script_depth > 0:
+            return INTERRUPTED  # Ctrl-C stops a script, as it does during any other command
         return Message(text=f"watch stopped after {runs} run(s)")
+
+
+def check_watch(obj: AppContext, seconds: float, command: list[str]) -> None:
+    """Refuse a watch that could not run as typed, before its first run: an interval out of
+    range, an unknown command, one that changes things, or one that does not parse."""
+    from trader_cli.core.errors import UsageError
+    from trader_cli.recording import READ_ONLY, READ_ONLY_WORDS, read_only
+
+    if not (math.isfinite(seconds) and MIN_WATCH_SECONDS <= seconds <= MAX_WATCH_SECONDS):
+        raise UsageError(
+            f"watch: SECONDS must be from {MIN_WATCH_SECONDS:g} to {MAX_WATCH_SECONDS:.0f} (a day), "
+            f"got {seconds:g} (e.g. watch 2 data session)"
+        )
+    leaf = _resolve(obj, command)
+    if not read_only(command):
+        allowed = ", ".join(sorted(READ_ONLY_WORDS | {" ".join(c) for c in READ_ONLY}))
+        raise UsageError(f"watch runs read-only commands only ({allowed})")
+    name, cmd, args, parent = leaf
+    cmd.make_context(name, args, parent=parent)  # parses only: a missing argument or bad option raises
+
+
+def _resolve(obj: AppContext, command: list[str]) -> tuple[str, Any, list[str], Any]:
+    """The watched command's leaf in the tree: (name, command, its arguments, parent context).
+    An unknown command raises click's usage error, worded as the shell words it."""
+    from typer.core import TyperGroup
+
+    from trader_cli.core.errors import UsageError
+
+    root = obj.command_tree()
+    parent = click.Context(root, info_name="trader-cli", obj=obj)
+    cmd, name, args = root, "trader-cli", command
+    while isinstance(cmd, TyperGroup):
+        if cmd is root and args and args[0].startswith("-"):
+            raise UsageError(
+                f"watch: its options go before SECONDS, the command's after the command; got '{args[0]}' "
+                "(e.g. watch --count 3 2 data session -o json)"
+            )
+        if not args or args[0].startswith("-"):
+            path = parent.command_path.removeprefix("trader-cli").strip()
+            raise UsageError(f"watch needs a whole command: '{path}' needs a subcommand (see: help {path})")
+        found, cmd, args = cmd.resolve_command(parent, args)  # an unknown name raises
+        name = found or ""  # never None: resolve_command raises for a name it does not know
+        if isinstance(cmd, TyperGroup):
+            parent = click.Context(cmd, info_name=name, parent=parent)
+    return name, cmd, args, parent
+
+
+def _watch_runs(obj: AppContext, seconds: float, command: list[str], count: int | None) -> tuple[int, int, int, bool]:
+    """Run the command until ``count`` runs or Ctrl-C: (runs, failed runs, the exit code of the
+    last failing run or 0, whether Ctrl-C ended it). A script stops at the first failing run."""
+    runs = failed = code = 0
+    try:
+        while count is None or runs < count:
+            if obj.interactive and runs:
+                obj.renderer.out.clear()
+            obj.renderer.note(f"every {seconds:g} s: {' '.join(command)} (Ctrl-C stops)")
+            ran = run_args(obj, command)
+            if ran == INTERRUPTED:  # Ctrl-C during a run (run_args has said so)
+                return runs, failed, code, True
+            runs += 1
+            if ran:
+                failed, code = failed + 1, ran
+                if not obj.interactive:
+                    break
+            if count is None or runs < count:
+                time.sleep(seconds)
+    except KeyboardInterrupt:
+        return runs, failed, code, True  # Ctrl-C is how watch is meant to end
+    return runs, failed, code, False

@@ -282,6 +282,9 @@ def _problem_of(error: Any) -> ConfigProblem:
     loc = ".".join(str(p) for p in error["loc"]) or "(top level)"
     if error["type"] == "extra_forbidden":
         return ConfigProblem(loc, "unknown key (remove it; see: config schema)")
+    if error["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        # pydantic names its class here ("instance of BrokerConfig"): say what the file needs.
+        return ConfigProblem(loc, f"should be a JSON object ({{...}}), found {_json_kind(error.get('input'))}")
     msg = error["msg"].removeprefix("Value error, ")
     value = error.get("input")
     # A whole object says nothing useful: the message names the offending values itself.
@@ -297,8 +300,33 @@ def _describe(err: ValidationError) -> str:
     return f"{first.location}: {first.problem}{more}"
 
 
+def _json_kind(value: Any) -> str:
+    """What a decoded JSON value is, in JSON's words: 'an array', 'a string', 'null'…"""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return f"{'true' if value else 'false'} (a boolean)"
+    if isinstance(value, int | float):
+        return "a number"
+    return "null" if value is None else f"a {type(value).__name__}"
+
+
+def _not_an_object(data: Any) -> str | None:
+    """Why decoded JSON cannot be a config (its top level is not an object), else None."""
+    if isinstance(data, dict):
+        return None
+    return f"a config is a JSON object ({{...}}), found {_json_kind(data)}"
+
+
 def parse_config(data: Any, origin: str = "config") -> SessionConfig:
     """Validate a decoded JSON object; ConfigError names the field and the value."""
+    why = _not_an_object(data)
+    if why is not None:
+        raise ConfigError(f"{origin}: {why}")
     try:
         return SessionConfig.model_validate(data)
     except ValidationError as err:
@@ -313,25 +341,32 @@ _TOO_DEEP = "nested too deeply (arrays or objects inside one another)"
 
 
 def _decode(p: Path) -> tuple[Any, ConfigProblem | None, str]:
-    """The decoded JSON of a config file, or the problem and the one line that says it."""
+    """The decoded JSON of a config file (an object), or the problem and the one line that says it."""
     try:
         text = p.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is not content
     except FileNotFoundError:
         line = f"no config file at {p} (see configs/ for examples)"
         return None, ConfigProblem("(file)", line), line
-    except (OSError, ValueError) as err:  # ValueError: undecodable text, a NUL in the path
+    except UnicodeDecodeError as err:
+        why = f"not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}): save it as UTF-8"
+        return None, ConfigProblem("(file)", why), f"{_printable(p)}: {why}"
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the path
         line = f"cannot read config {_printable(p)}: {err}"
         return None, ConfigProblem("(file)", line), line
     try:
-        return json.loads(text), None, ""
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         where = f"line {err.lineno} column {err.colno}"
         return None, ConfigProblem(where, f"not valid JSON: {err.msg}"), f"{p}: not valid JSON at {where}: {err.msg}"
     except ValueError as err:  # Python's limit on the digits of an integer
         why = "a number with more than 4300 digits" if "digits" in str(err) else str(err)
+        return None, ConfigProblem("(file)", f"not valid JSON: {why}"), f"{p}: not valid JSON: {why}"
     except RecursionError:
-        why = _TOO_DEEP
-    return None, ConfigProblem("(file)", f"not valid JSON: {why}"), f"{p}: not valid JSON: {why}"
+        return None, ConfigProblem("(file)", f"not valid JSON: {_TOO_DEEP}"), f"{p}: not valid JSON: {_TOO_DEEP}"
+    wrong = _not_an_object(data)
+    if wrong is not None:
+        return None, ConfigProblem("(file)", wrong), f"{p}: {wrong}"
+    return data, None, ""
 
 
 def load_config(path: str | Path) -> SessionConfig:

@@ -70,7 +70,42 @@ def _read_table(path: Path) -> Any:
         opts = pacsv.ConvertOptions(column_types=_all_strings(path), strings_can_be_null=False)
         return pacsv.read_csv(path, convert_options=opts)
     except pa.ArrowInvalid as err:
+        if _first_non_utf8(path) is not None:  # Arrow says only "invalid UTF8 data"
+            raise DataError(_not_utf8(path)) from err
         raise DataError(f"{path} is not a readable CSV file ({str(err).splitlines()[0]})") from err
+
+
+def _not_utf8(path: Path) -> str:
+    """The one line for a file that is not UTF-8 text: where, and what to do."""
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    fix = "save it as UTF-8 (in Excel: CSV UTF-8) and import again; nothing was imported"
+    if head in (b"\xff\xfe", b"\xfe\xff"):
+        return f"{path} is UTF-16 text, not UTF-8: {fix}"
+    where = _first_non_utf8(path)
+    at = f" (line {where[0]}: byte 0x{where[2]:02x} at offset {where[1]})" if where else ""
+    return f"{path} is not UTF-8 text{at}: {fix}"
+
+
+def _first_non_utf8(path: Path) -> tuple[int, int, int] | None:
+    """(line, offset in the file, value) of the first byte that is not UTF-8, else None. Read
+    in chunks: only a rejected file is scanned, and it may be large."""
+    line, offset, carry = 1, 0, b""
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            data = carry + chunk
+            try:
+                data.decode("utf-8")
+                good, carry = len(data), b""
+            except UnicodeDecodeError as err:
+                if not (chunk and err.reason == "unexpected end of data"):
+                    return line + data.count(b"\n", 0, err.start), offset + err.start, data[err.start]
+                good, carry = err.start, data[err.start :]  # a character split across two chunks
+            line += data.count(b"\n", 0, good)
+            offset += good
+            if not chunk:
+                return None
 
 
 def _all_strings(path: Path) -> dict[str, Any]:
@@ -318,7 +353,10 @@ def _symbol_groups(column: Any, symbol: str | None, rows: int) -> tuple[list[str
 def _columns(path: Path, symbol: str | None) -> dict[str, Any]:
     """The file's columns by lower-cased name, after checking the header and --symbol."""
     table = _read_table(path)
-    names = [n.strip().lower() for n in table.column_names]
+    try:
+        names = [n.strip().lower() for n in table.column_names]
+    except UnicodeDecodeError as err:  # Arrow decodes the header's names only here
+        raise DataError(_not_utf8(path)) from err
     twice = sorted({n for n in names if names.count(n) > 1 and n in (*REQUIRED, "symbol")})
     if twice:
         raise DataError(f"{path}: duplicate column {', '.join(twice)} (the header names it twice; keep one)")
