@@ -49,7 +49,9 @@ def apply_fills(broker: SimBroker, rows: np.ndarray, qty: np.ndarray, price: np.
     adding = (before == 0) | ((before > 0) == (signed > 0))
     closed = np.where(adding, 0, np.minimum(np.abs(before), qty))
     realized = (price - avg) * closed * np.sign(before)
-    grown = np.divide(avg * np.abs(before) + price * qty, np.abs(after), out=price.astype(float), where=before != 0)
+    grown = np.divide(
+        avg * np.abs(before) + price * qty, np.abs(after), out=price.astype(float), where=adding & (before != 0)
+    )
     flipped = (after != 0) & ((after > 0) != (before > 0)) & ~adding
     broker.avg[lanes] = np.where(adding, grown, np.where(flipped, price, np.where(after == 0, 0.0, avg)))
     broker.qty[lanes] = after
