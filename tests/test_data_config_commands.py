@@ -121,7 +121,9 @@ def test_config_check_lists_every_problem_as_json_and_fails(tmp_path: Path) -> N
     sh.obj.data_dir_option = None
     res = sh(f"config check {bad_config(tmp_path)} --output json")
     assert res.code == 1
-    problems = json.loads(res.out)
+    doc = json.loads(res.out)
+    assert doc["valid"] is False and doc["config"] is None
+    problems = doc["problems"]
     assert [p["location"] for p in problems] == ["session_data_config.indicators.0", "session_data_config.indicators.1"]
     assert "smaa" in problems[0]["problem"]
 
@@ -139,6 +141,9 @@ def test_config_check_shows_indicators_without_a_trailing_comma(tmp_path: Path) 
     sh = Shell(ROOT / "data")
     res = sh(f"config check {ROOT / 'configs' / 'default.json'} --output json")
     assert res.code == 0, res.err
-    values = {r["key"]: r["value"] for r in json.loads(res.out)}
-    assert values["indicators"] == "sma(20) on 5m"
+    doc = json.loads(res.out)
+    assert doc["valid"] is True and doc["problems"] == []
+    values = doc["config"]
+    assert values["indicators"] == ["sma(20) on 5m"]
+    assert values["symbols"] == ["AAPL", "RIVN"] and values["start_date"] == "2024-12-02"
     assert values["data_dir"] == str(ROOT / "data")

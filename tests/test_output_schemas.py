@@ -24,6 +24,7 @@ def script(tmp: Path, data_url: str = "http://127.0.0.1:9") -> list[str]:
     csv.write_text("timestamp,open,high,low,close,volume\n2024-12-02T09:30:00-05:00,1,1.2,0.9,1.1,100\n")
     return [
         "help",
+        f"config check {ROOT / 'configs' / 'default.json'}",
         f"data import {csv} --symbol ZZTOP --interval 1m",
         "data list",
         f"data fetch SPY --interval 1d --from 2024-12-02 --to 2024-12-06 --data-url {data_url}",

@@ -93,8 +93,8 @@ def test_positional_named_and_quoted_parameters(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     docs = json_stream(proc.stdout)
     assert symbols_listed(docs) == [{"AAPL"}, {"RIVN"}]
-    checked = next(d for d in docs if isinstance(d, list) and d and "key" in d[0])
-    assert {row["key"]: row["value"] for row in checked}["symbols"] == "AAPL, RIVN"
+    checked = next(d for d in docs if isinstance(d, dict) and "valid" in d)
+    assert checked["config"]["symbols"] == ["AAPL", "RIVN"]
     assert "params.trader: 3 command(s) run, 0 failed" in proc.stderr
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -19,55 +19,18 @@ def check(
 ) -> object:
     """Check a config as system start would (short of reading bars) and summarise it; every
     problem is listed and the exit code is 1 when there is any. Example: config check configs/default.json"""
-    from trader_cli.core.config_check import check_config
+    import trader_cli.render.config_views  # noqa: F401 - registers the view
+    from trader_cli.core.config_check import ConfigCheckOut, check_config
     from trader_cli.core.errors import ConfigError
-    from trader_cli.core.indicators import IndicatorRequest
-    from trader_cli.core.results import Tabular
     from trader_cli.render import OutputMode
 
     obj = app_ctx(ctx)
-    found = check_config(path, obj.data_dir_option)
-    if found.problems:
-        listed = [[p.location, p.problem] for p in found.problems]
-        mode = obj.output_request or obj.output
-        if mode is OutputMode.table:
-            shown = "; ".join(f"{where}: {what}" for where, what in listed)
-            raise ConfigError(f"{path}: {len(listed)} problem(s): {shown}")
-        # Data consumers get the list on stdout; the error line and exit code say the config is bad.
-        return Tabular(
-            title=f"{path}: problems",
-            columns=["location", "problem"],
-            rows=listed,
-            failed_text=f"{path}: {len(listed)} problem(s)",
-        )
-    cfg = found.config
-    assert cfg is not None
-    sd = cfg.session_data_config
-    bt = cfg.backtest_config
-    indicators = [
-        str(IndicatorRequest.parse(i.name, list(i.params), i.interval or sd.base_interval)) for i in sd.indicators
-    ]
-    rows: list[list[Any]] = [
-        ["name", cfg.name],
-        ["mode", cfg.mode],
-        ["data_dir", str(found.data_dir)],
-        ["dates", f"{bt.start_date} .. {bt.end_date}" if bt else "—"],
-        ["speed", bt.speed_multiplier if bt else "—"],
-        ["symbols", ", ".join(sd.symbols)],
-        ["base_interval", sd.base_interval],
-        ["derived_intervals", ", ".join(sd.derived_intervals) or "—"],
-        ["trailing_days", sd.historical.trailing_days],
-        ["indicators", ", ".join(indicators) or "—"],
-    ]
-    for key, specs in (("strategies", cfg.strategies), ("scanners", cfg.scanners)):
-        if specs:
-            rows.append([key, "; ".join(_plugin_text(p) for p in specs)])
-    return Tabular(title=f"{path}: valid", columns=["key", "value"], rows=rows, show_header=False)
-
-
-def _plugin_text(spec: Any) -> str:
-    params = " ".join(f"{k}={v}" for k, v in spec.params.items())
-    return f"{spec.spec} {params}".strip()
+    found = ConfigCheckOut.of(check_config(path, obj.data_dir_option), path)
+    if found.problems and (obj.output_request or obj.output) is OutputMode.table:
+        shown = "; ".join(f"{p.location}: {p.problem}" for p in found.problems)
+        raise ConfigError(f"{path}: {len(found.problems)} problem(s): {shown}")
+    # Data consumers get the whole result on stdout; the error line and exit code say the config is bad.
+    return found
 
 
 @app.command("schema")

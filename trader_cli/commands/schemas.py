@@ -64,6 +64,7 @@ OUTPUTS: dict[str, tuple[str, str, bool]] = {
     "scanner status": ("trader_cli.core.plugins.views", "PluginsView", False),
     "record start": ("trader_cli.core.results", "Message", False),
     "record stop": ("trader_cli.core.results", "Message", False),
+    "config check": ("trader_cli.core.config_check", "ConfigCheckOut", False),
 }
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from trader_cli.core.config import (
     _TOO_DEEP,
@@ -31,6 +31,83 @@ class ConfigCheck:
     config: SessionConfig | None = None
     data_dir: Path | None = None
     problems: list[ConfigProblem] = field(default_factory=list)
+
+
+class ProblemOut(BaseModel):
+    """One problem: where (a dotted key, a line, or ``(file)``) and what."""
+
+    location: str
+    problem: str
+
+
+class PluginOut(BaseModel):
+    """A configured plugin: ``FILE[:CLASS]`` and its parameters as given."""
+
+    spec: str
+    params: dict[str, Any]
+
+
+class ConfigSummary(BaseModel):
+    """What a valid config sets up (paths as the start resolves them)."""
+
+    name: str
+    mode: str
+    data_dir: str
+    start_date: dt.date | None
+    end_date: dt.date | None
+    speed: float | None
+    symbols: list[str]
+    base_interval: str
+    derived_intervals: list[str]
+    trailing_days: int
+    indicators: list[str]
+    strategies: list[PluginOut]
+    scanners: list[PluginOut]
+
+
+class ConfigCheckOut(BaseModel):
+    """``config check``: the file, whether ``system start`` would accept it, every problem,
+    and (valid) what it sets up; a config with problems fails the command (exit 1)."""
+
+    file: str
+    valid: bool
+    problems: list[ProblemOut]
+    config: ConfigSummary | None
+
+    @property
+    def failed_text(self) -> str:
+        """'FILE: N problem(s)' for a config with problems, else ''."""
+        return f"{self.file}: {len(self.problems)} problem(s)" if self.problems else ""
+
+    @classmethod
+    def of(cls, check: ConfigCheck, shown_path: str) -> ConfigCheckOut:
+        """The result of ``check`` (``shown_path``: the file as the user gave it)."""
+        from trader_cli.core.indicators import IndicatorRequest
+
+        problems = [ProblemOut(location=p.location, problem=p.problem) for p in check.problems]
+        cfg = check.config
+        if problems or cfg is None or check.data_dir is None:
+            return cls(file=shown_path, valid=False, problems=problems, config=None)
+        sd, bt = cfg.session_data_config, cfg.backtest_config
+        summary = ConfigSummary(
+            name=cfg.name,
+            mode=cfg.mode,
+            data_dir=str(check.data_dir),
+            start_date=bt.start_date if bt else None,
+            end_date=bt.end_date if bt else None,
+            speed=bt.speed_multiplier if bt else None,
+            symbols=list(sd.symbols),
+            base_interval=sd.base_interval,
+            derived_intervals=list(sd.derived_intervals),
+            trailing_days=sd.historical.trailing_days,
+            indicators=[
+                str(IndicatorRequest.parse(i.name, list(i.params), i.interval or sd.base_interval))
+                for i in sd.indicators
+            ],
+            strategies=[PluginOut(spec=p.spec, params=dict(p.params)) for p in cfg.strategies],
+            scanners=[PluginOut(spec=p.spec, params=dict(p.params)) for p in cfg.scanners],
+        )
+        return cls(file=shown_path, valid=True, problems=[], config=summary)
 
 
 def check_config(path: str | Path, data_dir_option: str | None = None) -> ConfigCheck:
