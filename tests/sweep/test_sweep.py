@@ -122,10 +122,10 @@ def test_a_dying_worker_is_a_row_and_nothing_is_lost(tmp_path: Path) -> None:
         f"sweep {config(tmp_path)} --strategy {dies} --param n=3 --search tpe --trials 4 --workers 2 "
         f"--out {tmp_path / 't'}"
     )
-    assert sh(tpe).code == 0
+    assert sh(tpe).code == 1  # its every task failed
     lines = (tmp_path / "t" / "results.jsonl").read_text().splitlines()
     assert len(lines) == 1 and "worker process died" in lines[0]  # the other three trials: told
-    assert sh(tpe).code == 0
+    assert sh(tpe).code == 1
     again = (tmp_path / "t" / "results.jsonl").read_text().splitlines()
     assert len(again) == 2 and all("worker process died" in line for line in again)
 

@@ -22,7 +22,8 @@ def register(app: typer.Typer) -> None:
         ],
         strategy: Annotated[str | None, typer.Option("--strategy", help="FILE[:CLASS] of the strategy swept.")] = None,
         param: Annotated[
-            list[str] | None, typer.Option("--param", help="NAME=V1,V2,… or NAME=START:STOP:STEP (repeat for a grid).")
+            list[str] | None,
+            typer.Option("--param", help="NAME=V1,V2,… or NAME=START:STOP:STEP (once a NAME; repeat for a grid)."),
         ] = None,
         from_: Annotated[str | None, typer.Option("--from", help="First day (default: the config's).")] = None,
         to: Annotated[str | None, typer.Option("--to", help="Last day (default: the config's).")] = None,
@@ -64,7 +65,10 @@ def register(app: typer.Typer) -> None:
         if target[0] in ("show", "best"):
             if len(target) != 2:
                 raise UsageError(f"sweep {target[0]} takes one DIR, e.g. sweep {target[0]} sweep-out")
-            return _show(Path(target[1]), metric, top) if target[0] == "show" else _best(Path(target[1]), metric)
+            folder = Path(target[1])
+            if target[0] == "show":
+                return _show(folder, metric, top, obj.renderer)
+            return _best(folder, metric, obj.renderer)
         if len(target) != 1:
             raise UsageError("sweep takes one CONFIG (or: sweep show DIR, sweep best DIR)")
         if strategy is None:
@@ -92,8 +96,7 @@ def register(app: typer.Typer) -> None:
         tasks = (trials or min(len(specs), 20)) if search == "tpe" else len(specs)
         meta = sweep_meta(specs, list(param or []), metric, engine, search, tasks)
         folder = Path(out)
-        if not replace:
-            check_folder(folder, meta)  # before an engine starts: another sweep's folder changes nothing
+        check_folder(folder, meta, replace)  # before an engine starts: another sweep's folder changes nothing
         runner: Engine
         if engine == "dask":
             from trader_cli.sweep.dask_engine import DaskEngine
@@ -118,10 +121,11 @@ def register(app: typer.Typer) -> None:
             ran = board.count
         finally:
             runner.close()
-        res = _show(folder, metric, top)
+        res = _show(folder, metric, top, obj.renderer)
         head = "interrupted (Ctrl-C): the pending tasks were cancelled; " if interrupted else ""
         tail = "; re-run the same sweep to finish it" if interrupted else ""
         res.caption = f"{head}{ran} run, {skipped} already in {folder / 'results.jsonl'}; {res.caption or ''}{tail}"
+        res.failed_text = _all_failed(folder, metric)
         return res
 
 
@@ -175,11 +179,15 @@ def _figures(metric: str, others: tuple[str, ...]) -> list[str]:
     return [metric, *(c for c in others if c != metric)]
 
 
-def _show(folder: Path, metric: str | None, top: int) -> Any:
+def _show(folder: Path, metric: str | None, top: int, renderer: Any) -> Any:
     from trader_cli.core.results import Tabular
     from trader_cli.sweep.driver import board
+    from trader_cli.sweep.records import malformed_note
 
-    meta, rows, foreign = board(folder, metric)
+    found = board(folder, metric)
+    rows, meta = found.rows, found.meta
+    if found.malformed:
+        renderer.note(malformed_note(folder, found.malformed))
     key = metric or meta["metric"]
     figures = _figures(key, ("total_return", "max_drawdown", "round_trips"))
     failed = sum(1 for r in rows if r.get("error"))
@@ -188,7 +196,7 @@ def _show(folder: Path, metric: str | None, top: int) -> Any:
         rep = r.get("report") or {}
         params = " ".join(f"{k}={v}" for k, v in r["params"].items())
         table.append([rank, params, *(rep.get(c) for c in figures), r.get("seconds"), r.get("error"), r["spec_hash"]])
-    left_out = f"; {foreign} row(s) of another sweep left out" if foreign else ""
+    left_out = f"; {found.foreign} row(s) of another sweep left out" if found.foreign else ""
     return Tabular(
         title=f"sweep {folder} by {key}",
         columns=["rank", "params", *figures, "seconds", "error", "spec_hash"],
@@ -197,11 +205,31 @@ def _show(folder: Path, metric: str | None, top: int) -> Any:
     )
 
 
-def _best(folder: Path, metric: str | None) -> Any:
-    from trader_cli.core.results import Document
-    from trader_cli.sweep.driver import best_config
+def _all_failed(folder: Path, metric: str) -> str:
+    """The one error line of a sweep whose every task failed ('' when one ran to its end): such
+    a sweep is no result, and a script must see it fail."""
+    from trader_cli.sweep.driver import board
 
+    rows = board(folder, metric).rows
+    if not rows or any(r.get("error") is None and r.get("report") for r in rows):
+        return ""
+    first = rows[0]
+    params = " ".join(f"{k}={v}" for k, v in first["params"].items()) or "(no params)"
+    return (
+        f"every task of the sweep failed ({len(rows)} of {len(rows)}); {params}: {first.get('error')} "
+        "(fix that, then re-run with --replace)"
+    )
+
+
+def _best(folder: Path, metric: str | None, renderer: Any) -> Any:
+    from trader_cli.core.results import Document
+    from trader_cli.sweep.driver import best_config, board
+    from trader_cli.sweep.records import malformed_note
+
+    found = board(folder, metric)
+    if found.malformed:
+        renderer.note(malformed_note(folder, found.malformed))
     return Document(
         title=f"the best config of {folder} (save it, then: system start --config FILE)",
-        data=best_config(folder, metric),
+        data=best_config(found),
     )

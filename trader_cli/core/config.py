@@ -284,7 +284,7 @@ def _problem_of(error: Any) -> ConfigProblem:
         return ConfigProblem(loc, "unknown key (remove it; see: config schema)")
     if error["type"] in ("model_type", "model_attributes_type", "dict_type"):
         # pydantic names its class here ("instance of BrokerConfig"): say what the file needs.
-        return ConfigProblem(loc, f"should be a JSON object ({{...}}), found {_json_kind(error.get('input'))}")
+        return ConfigProblem(loc, f"should be a JSON object ({{...}}), found {_a_json(error.get('input'))}")
     msg = error["msg"].removeprefix("Value error, ")
     value = error.get("input")
     # A whole object says nothing useful: the message names the offending values itself.
@@ -300,26 +300,27 @@ def _describe(err: ValidationError) -> str:
     return f"{first.location}: {first.problem}{more}"
 
 
-def _json_kind(value: Any) -> str:
-    """What a decoded JSON value is, in JSON's words: 'an array', 'a string', 'null'…"""
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
+def json_kind(value: Any) -> str:
+    """What JSON calls the kind of a decoded value: object, array, string, number, boolean, null."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
-        return f"{'true' if value else 'false'} (a boolean)"
-    if isinstance(value, int | float):
-        return "a number"
-    return "null" if value is None else f"a {type(value).__name__}"
+        return "boolean"
+    kinds = ((dict, "object"), (list, "array"), (str, "string"), (int, "number"), (float, "number"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
+
+
+def _a_json(value: Any) -> str:
+    """'an array', 'a string', 'null'…"""
+    kind = json_kind(value)
+    return kind if kind == "null" else f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 
 
 def _not_an_object(data: Any) -> str | None:
     """Why decoded JSON cannot be a config (its top level is not an object), else None."""
     if isinstance(data, dict):
         return None
-    return f"a config is a JSON object ({{...}}), found {_json_kind(data)}"
+    return f"a config is a JSON object ({{...}}), found {_a_json(data)}"
 
 
 def parse_config(data: Any, origin: str = "config") -> SessionConfig:

@@ -17,8 +17,8 @@ def _plugins(specs: list[PluginOut]) -> str:
 def check_table(r: ConfigCheckOut) -> Tabular:
     """The summary as key/value rows (a config with problems: the problems)."""
     if r.config is None:
-        rows = [[p.location, p.problem] for p in r.problems]
-        return Tabular(title=f"{r.file}: problems", columns=["location", "problem"], rows=rows)
+        listed = [[p.location, p.problem] for p in r.problems]
+        return Tabular(title=f"{r.file}: problems", columns=["location", "problem"], rows=listed)
     c = r.config
     rows: list[list[Any]] = [
         ["name", c.name],

@@ -1,14 +1,16 @@
 """The sweep driver: a grid of a strategy's parameters over one config, as independent
 backtests on an engine (engines.py), results streamed to ``DIR/results.jsonl``.
 
-- ``--param fast=5,10,20`` lists values, ``--param slow=30:120:30`` is a range (start:stop:step,
-  stop included); the grid is their product, each combination checked against the strategy's
-  declared parameters before anything runs (an unknown name or a bad value is one line).
+- The grid (grid.py: ``--param fast=5,10,20``, ``--param slow=30:120:30``, each NAME once) is
+  the product of the parameters' values, each combination checked against the strategy's
+  declared parameters, and the days (days.py) against the calendar and the store, before
+  anything runs (an unknown name, a bad value, days without bars: one line).
 - ``DIR/results.jsonl``: one JSON object a line — ``spec_hash``, ``params``, ``report`` (the
   broker's report), ``error`` (null or one line), ``seconds`` — appended and flushed as each
   result arrives, so the driver holds no results in memory and a crash loses nothing written.
-  A re-run of the same sweep skips every spec whose hash has a line (a line cut by a crash is
-  ignored; a task whose worker died is run again). ``DIR/sweep.json`` keeps what the sweep was.
+  A re-run of the same sweep skips every spec whose hash has a row (a line that is not a row,
+  such as one cut by a crash, is skipped and counted, records.py; a task whose worker died is
+  run again). ``DIR/sweep.json`` keeps what the sweep was.
 - One folder, one sweep: its definition (``DEFINITION``: the base config and where it was, the
   data dir, the days, the strategy, the grid, the search and, for TPE, the metric it optimises)
   is in sweep.json, and a
@@ -21,90 +23,26 @@ backtests on an engine (engines.py), results streamed to ``DIR/results.jsonl``.
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
 import json
+import math
 import os
-import types
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
+from typing import Any
 
 from trader_cli.core.errors import PluginError, UsageError
 from trader_cli.sweep.engines import Engine
+from trader_cli.sweep.grid import axes, grid
+from trader_cli.sweep.grid import check_metric as check_metric  # the command's: one import for the sweep
+from trader_cli.sweep.grid import parse_param as parse_param
+from trader_cli.sweep.grid import rankable as rankable
+from trader_cli.sweep.records import META, RESULTS, Rows, ends_cut, not_a_definition, read_meta, read_rows, write_meta
 from trader_cli.sweep.tasks import spec_hash
 
-if TYPE_CHECKING:
-    from trader_cli.core.config import SessionConfig
-
-RESULTS = "results.jsonl"
-META = "sweep.json"
 SPEC_KEYS = ("config", "config_dir", "data_dir", "from", "to", "strategy")  # a spec but its params
 DEFINITION = (*SPEC_KEYS, "grid", "search", "metric")  # what one folder's results are of
-
-
-def rankable() -> list[str]:
-    """The report keys a leaderboard can rank by: the report's numeric ones."""
-    from trader_cli.core.broker.models import Report
-
-    def numeric(kind: Any) -> bool:
-        parts = get_args(kind) if get_origin(kind) in (Union, types.UnionType) else (kind,)
-        return all(p in (int, float, type(None)) for p in parts) and any(p in (int, float) for p in parts)
-
-    return [name for name, field in Report.model_fields.items() if numeric(field.annotation)]
-
-
-def check_metric(metric: str) -> str:
-    """``metric`` if a leaderboard can rank by it, else UsageError listing the keys that can."""
-    keys = rankable()
-    if metric not in keys:
-        raise UsageError(f"--metric {metric}: not a numeric report key; rank by one of {', '.join(keys)}")
-    return metric
-
-
-def parse_param(text: str) -> tuple[str, list[Any]]:
-    """``fast=5,10,20`` or ``slow=30:120:30`` → (name, values)."""
-    name, sep, values = text.partition("=")
-    name = name.strip()
-    if not sep or not name.isidentifier() or not values.strip():
-        raise UsageError(f"--param '{text}': write NAME=V1,V2,… or NAME=START:STOP:STEP (e.g. fast=5,10,20)")
-    if values.count(":") == 2:
-        try:
-            a, b, step = (float(x) for x in values.split(":"))
-        except ValueError:
-            raise UsageError(f"--param '{text}': START:STOP:STEP must be numbers, e.g. slow=30:120:30") from None
-        if step <= 0 or b < a:
-            raise UsageError(f"--param '{text}': give START <= STOP and a STEP above 0")
-        n = int((b - a) / step + 1e-9) + 1
-        if n > 10_000:
-            raise UsageError(f"--param '{text}': {n:,} values; a sweep takes at most 10,000 a parameter")
-        return name, [_number(a + k * step) for k in range(n)]
-    return name, [_value(v.strip()) for v in values.split(",") if v.strip()]
-
-
-def _number(x: float) -> int | float:
-    return round(x) if abs(x - round(x)) < 1e-9 else round(x, 10)
-
-
-def _value(text: str) -> Any:
-    for cast in (int, float):
-        try:
-            return _number(cast(text))
-        except ValueError:
-            continue
-    return text
-
-
-def grid(params: list[str]) -> list[dict[str, Any]]:
-    """Every combination of the parameters' values (UsageError when it is empty)."""
-    axes = dict(parse_param(p) for p in params)
-    if not axes:
-        return [{}]
-    combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
-    if not combos:
-        raise UsageError("the grid is empty: give each --param at least one value")
-    return combos
 
 
 def build_specs(
@@ -113,6 +51,7 @@ def build_specs(
     """The task specs of a sweep, each combination checked against the strategy's parameters."""
     from trader_cli.core.config import load_config
     from trader_cli.core.plugins.loader import find_class, import_file, plugin_name, split_spec, validate_params
+    from trader_cli.sweep.days import sweep_days
 
     cfg = load_config(config_path)
     file, cls_name = split_spec(strategy)
@@ -128,7 +67,7 @@ def build_specs(
             raise UsageError(f"the grid has {combo}: {err}") from None
     spec_file = f"{path}:{cls_name}" if cls_name else str(path)
     base = json.loads(cfg.model_dump_json(by_alias=True, exclude={"strategies"}))
-    first, last = _days(cfg, first, last)
+    first, last = sweep_days(cfg, config_path, first, last, data_dir)
     return [
         {
             "config": base,
@@ -141,24 +80,6 @@ def build_specs(
         }
         for combo in combos
     ]
-
-
-def _days(cfg: SessionConfig, first: str | None, last: str | None) -> tuple[str | None, str | None]:
-    """``--from`` / ``--to`` as ISO days, None where a day is the config's own (so the same sweep
-    has the same specs however its days are given); UsageError for a day that is not one."""
-    bt = cfg.backtest_config
-    own = (bt.start_date, bt.end_date) if bt is not None else (None, None)
-    days: list[dt.date | None] = []
-    for flag, text in (("--from", first), ("--to", last)):
-        try:
-            days.append(None if text is None else dt.date.fromisoformat(text.strip()))
-        except ValueError:
-            raise UsageError(f"{flag} {text}: give a day as YYYY-MM-DD, e.g. 2024-12-02") from None
-    start, end = days[0] or own[0], days[1] or own[1]
-    if start is not None and end is not None and end < start:
-        raise UsageError(f"the sweep would run from {start} to {end}: give a --from on or before its --to")
-    canonical = [None if d is None or d == o else d.isoformat() for d, o in zip(days, own, strict=True)]
-    return canonical[0], canonical[1]
 
 
 def sweep_meta(
@@ -175,8 +96,8 @@ def _definition(meta: dict[str, Any]) -> dict[str, Any]:
     bt = (meta.get("config") or {}).get("backtest_config") or {}
     out = {k: meta.get(k) for k in DEFINITION}
     out["from"], out["to"] = meta.get("from") or bt.get("start_date"), meta.get("to") or bt.get("end_date")
-    axes = dict(parse_param(p) for p in meta.get("grid") or [])
-    out["grid"] = {name: sorted(values, key=json.dumps) for name, values in axes.items()}
+    by_name = axes(meta.get("grid") or [])
+    out["grid"] = {name: sorted(values, key=json.dumps) for name, values in by_name.items()}
     return out
 
 
@@ -199,8 +120,13 @@ def _differences(there: dict[str, Any], here: dict[str, Any]) -> list[str]:
     return said
 
 
-def check_folder(out: Path, meta: dict[str, Any]) -> None:
-    """UsageError unless ``out`` is empty of results or holds this sweep's (a re-run resumes)."""
+def check_folder(out: Path, meta: dict[str, Any], replace: bool = False) -> None:
+    """UsageError unless ``out`` is a folder (or none yet) and, but with ``replace``, is empty of
+    results or holds this sweep's (a re-run resumes)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder: give a folder for the sweep's results")
+    if replace:
+        return
     results = out / RESULTS
     if not results.exists() or results.stat().st_size == 0:
         return
@@ -217,35 +143,22 @@ def check_folder(out: Path, meta: dict[str, Any]) -> None:
 def _prepare(out: Path, meta: dict[str, Any], replace: bool) -> None:
     """The folder ready for this sweep's results: checked (or, with ``replace``, emptied of
     another's), sweep.json written."""
-    if not replace:
-        check_folder(out, meta)
+    check_folder(out, meta, replace)
     out.mkdir(parents=True, exist_ok=True)
     if replace:
         (out / RESULTS).unlink(missing_ok=True)
-    _write_meta(out, meta)
-
-
-def _rows(path: Path) -> Iterator[dict[str, Any]]:
-    """The whole lines of results.jsonl in file order (a line cut by a crash is skipped: its
-    spec runs again)."""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                continue
+    write_meta(out, meta)
 
 
 def done_hashes(out: Path) -> set[str]:
-    """Hashes results.jsonl has a line for (a line cut by a crash, or a worker's death, not)."""
+    """Hashes results.jsonl has a result row for (a malformed line, or a worker's death, not)."""
     return set(_results(out))
 
 
 def _results(out: Path) -> dict[str, dict[str, Any]]:
     """The last row of each spec in results.jsonl that is a result (not a died worker's: that
-    spec runs again); none when there is no file yet."""
-    path = out / RESULTS
-    return {row["spec_hash"]: row for row in _rows(path) if not _died(row)} if path.exists() else {}
+    spec runs again; a line that is not a row: skipped); none when there is no file yet."""
+    return {row["spec_hash"]: row for row in read_rows(out).rows if not _died(row)}
 
 
 def _died(row: dict[str, Any]) -> bool:
@@ -253,12 +166,12 @@ def _died(row: dict[str, Any]) -> bool:
     return "worker process died" in str(row.get("error") or "")
 
 
-def read_results(out: Path) -> Iterator[dict[str, Any]]:
-    """The rows of results.jsonl (the last row per spec wins; cut lines skipped)."""
-    path = out / RESULTS
-    if not path.exists():
+def read_results(out: Path) -> Rows:
+    """The rows of results.jsonl, the last row per spec (lines that are not rows: counted)."""
+    if not (out / RESULTS).exists():
         raise UsageError(f"no {RESULTS} in {out} (run a sweep with --out {out} first)")
-    yield from {row["spec_hash"]: row for row in _rows(path)}.values()
+    found = read_rows(out)
+    return Rows(list({row["spec_hash"]: row for row in found.rows}.values()), found.malformed)
 
 
 def leaderboard(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
@@ -266,7 +179,9 @@ def leaderboard(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]
 
     def key(row: dict[str, Any]) -> tuple[int, float]:
         value = (row.get("report") or {}).get(metric)
-        return (0, -float(value)) if isinstance(value, int | float) else (1, 0.0)
+        if isinstance(value, int | float) and math.isfinite(value):  # NaN sorts nowhere: last
+            return (0, -float(value))
+        return (1, 0.0)
 
     return sorted(rows, key=key)
 
@@ -299,11 +214,13 @@ def _appended(engine: Engine, specs: list[dict[str, Any]], out: Path) -> Generat
     """``engine.run(specs)``, each row appended to results.jsonl (one write a line, fsynced:
     whole or cut) before it is handed on; closed early (Ctrl-C), the engine cancels what is
     pending and what finished is written."""
+    lead = "\n" if ends_cut(out / RESULTS) else ""  # a line cut by a crash: the next row starts anew
     fd = os.open(out / RESULTS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     results = engine.run(specs)
     try:
         for row in results:
-            os.write(fd, (json.dumps(row, default=str) + "\n").encode())
+            os.write(fd, (lead + json.dumps(row, default=str) + "\n").encode())
+            lead = ""
             os.fsync(fd)
             yield row
     finally:
@@ -313,32 +230,28 @@ def _appended(engine: Engine, specs: list[dict[str, Any]], out: Path) -> Generat
         os.close(fd)
 
 
-def _write_meta(out: Path, meta: dict[str, Any]) -> None:
-    from trader_cli.core.atomic import write_atomic
+@dataclass
+class Board:
+    """The sweep in a folder: its sweep.json, its rows ranked, and what was left out."""
 
-    write_atomic(out / META, json.dumps(meta, indent=1, default=str))
-
-
-def read_meta(out: Path) -> dict[str, Any]:
-    """What the sweep in ``out`` was (its base spec, metric, engine)."""
-    path = out / META
-    if not path.exists():
-        raise UsageError(f"no {META} in {out} (run a sweep with --out {out} first)")
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
+    out: Path
+    meta: dict[str, Any]
+    rows: list[dict[str, Any]]  # ranked, best first
+    foreign: int  # rows of another definition (a folder that mixed sweeps before they were refused)
+    malformed: int  # lines of results.jsonl that are not result rows
 
 
-def board(out: Path, metric: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
-    """The sweep in ``out``: its sweep.json, its rows ranked by ``metric`` (default: the
-    sweep's), and how many rows of results.jsonl are of another definition, left out (a folder
-    that mixed sweeps before they were refused; a sweep.json of an older version is trusted)."""
+def board(out: Path, metric: str | None = None) -> Board:
+    """The sweep in ``out``: its rows of its own definition ranked by ``metric`` (default: the
+    sweep's); a sweep.json of an older version, lacking some of the spec's keys, is trusted."""
     meta = read_meta(out)
-    rows = list(read_results(out))
+    found = read_results(out)
     if all(k in meta for k in SPEC_KEYS):
-        ours = [r for r in rows if spec_hash(_spec_of(meta, r["params"])) == r["spec_hash"]]
+        ours = [r for r in found.rows if spec_hash(_spec_of(meta, r["params"])) == r["spec_hash"]]
     else:
-        ours = rows
-    return meta, leaderboard(ours, metric or meta["metric"]), len(rows) - len(ours)
+        ours = found.rows
+    ranked = leaderboard(ours, metric or meta["metric"])
+    return Board(out, meta, ranked, len(found.rows) - len(ours), found.malformed)
 
 
 def _spec_of(meta: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -346,12 +259,15 @@ def _spec_of(meta: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     return {k: meta[k] for k in SPEC_KEYS} | {"params": params}
 
 
-def best_config(out: Path, metric: str | None = None) -> dict[str, Any]:
+def best_config(found: Board) -> dict[str, Any]:
     """The best row's spec as a session config (its strategy with the row's params, its dates)."""
-    meta, rows, _ = board(out, metric)
-    ok = [r for r in rows if r.get("error") is None and r.get("report")]
+    meta = found.meta
+    missing = [k for k in ("config", "data_dir", "strategy") if k not in meta]
+    if missing:
+        raise not_a_definition(found.out, f"no {', '.join(missing)}, which its best config is made of")
+    ok = [r for r in found.rows if r.get("error") is None and r.get("report")]
     if not ok:
-        raise UsageError(f"no finished result in {out / RESULTS} yet")
+        raise UsageError(f"no finished result in {found.out / RESULTS} yet")
     best = ok[0]
     cfg = dict(meta["config"])
     bt = dict(cfg.get("backtest_config") or {})
@@ -391,14 +307,14 @@ def run_tpe(
     except ImportError:
         raise UsageError("--search tpe needs the sweep extra: pip install 'trader-cli[sweep]' (optuna)") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    axes = dict(parse_param(p) for p in params)
-    if not axes:
+    by_name = axes(params)
+    if not by_name:
         raise UsageError("--search tpe needs at least one --param to search over")
     by_combo = {json.dumps(s["params"], sort_keys=True): s for s in specs}
     _prepare(out, meta, replace)
     known = _results(out)
     dists: dict[str, optuna.distributions.BaseDistribution] = {
-        k: optuna.distributions.CategoricalDistribution(v) for k, v in axes.items()
+        k: optuna.distributions.CategoricalDistribution(v) for k, v in by_name.items()
     }
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     ran = reused = 0
