@@ -200,7 +200,8 @@ def test_the_line_of_a_bad_byte_is_right_in_a_large_file(sh: Shell, tmp_path: Pa
 
 # -- configs that are not a JSON object ---------------------------------------------------------
 @pytest.mark.parametrize(
-    "text, found", [("[1, 2]", "an array"), ('"x"', "a string"), ("3", "a number"), ("null", "null"), ("true", "a boolean")]
+    "text, found",
+    [("[1, 2]", "an array"), ('"x"', "a string"), ("3", "a number"), ("null", "null"), ("true", "a boolean")],
 )
 def test_config_check_of_json_that_is_not_an_object(sh: Shell, tmp_path: Path, text: str, found: str) -> None:
     path = tmp_path / "cfg.json"

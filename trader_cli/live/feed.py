@@ -341,8 +341,8 @@ class LiveFeed:
                 "the strategies' orders are not sent to Alpaca until it has",
             )
         return (
-            f"not sent to Alpaca: placed on the {to_ny_text(bar)} bar while the live session caught up "
-            f"(the market was at {to_ny_text(now)})"
+            f"not sent to Alpaca (placed on the {to_ny_text(bar)} bar while the live session caught up; "
+            f"the market was at {to_ny_text(now)})"
         )
 
     def live_counts(self) -> dict[str, Any] | None:

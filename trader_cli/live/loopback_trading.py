@@ -11,6 +11,16 @@ order at the open of the first bar starting at or after its submission, a limit 
 limit) on the first such bar with low ≤ limit (a sell: high ≥ limit, max(open, limit)); a bar
 fills once it has ended, and DAY orders expire at the close. ``desk.orders`` and
 ``desk.requests`` show what happened.
+
+Scripted for the tests: ``desk.down[(method, path)] = status`` answers those requests with that
+status (Alpaca failing there: ``("GET", "/v2/orders")`` makes every poll fail);
+``desk.cancel_fills = n`` makes the cancels that follow asynchronous, as Alpaca's are: the order
+is ``pending_cancel`` (204), the bar in progress fills n of its shares (at its limit, a market
+order at that bar's open) once it has ended, then the cancel lands — ``filled`` if that was all
+of it, else ``canceled`` with the part filled; ``desk.placed_answer = 504`` places an order and
+answers that status (a gateway that lost the answer; a client order id used before is refused
+with 422, as Alpaca does); ``desk.hold(symbol, qty, price)`` is a position the account held
+before (an order filled the day before).
 """
 
 from __future__ import annotations
@@ -29,7 +39,9 @@ if TYPE_CHECKING:
 from trader_cli.live.wire import ERRORS, parse_ns, rfc3339_ns
 
 OPEN_ORDER = ("new", "accepted", "partially_filled")
+LISTED_OPEN = (*OPEN_ORDER, "pending_cancel")  # what GET /v2/orders?status=open lists
 START_CASH = 100_000.0
+MINUTE = 60_000_000_000
 
 
 class Desk:
@@ -44,6 +56,9 @@ class Desk:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every trading request
         self.lock = threading.Lock()
         self.account_id = str(uuid.uuid4())
+        self.down: dict[tuple[str, str], int] = {}  # (method, path) -> the status answered instead
+        self.cancel_fills: int | None = None  # shares a canceled order fills before its cancel lands
+        self.placed_answer: int | None = None  # a placed order answered with this status instead (504 …)
 
     def now_ns(self) -> int:
         clock = self.srv.clock
@@ -53,6 +68,9 @@ class Desk:
         """(status, JSON body or None) of one trading request (the keys were checked)."""
         with self.lock:
             self.requests.append((method, path))
+            if (method, path) in self.down:
+                status = self.down[(method, path)]
+                return status, {"code": status * 100_000, "message": ERRORS.get(status, "error")}
             self.settle()
             parts = path.strip("/").split("/")
             if path == "/v2/account" and method == "GET":
@@ -60,7 +78,10 @@ class Desk:
             if len(parts) == 3 and parts[1] == "assets" and method == "GET":
                 return self.asset(parts[2])
             if path == "/v2/orders" and method == "POST":
-                return self.place(json.loads(body or b"{}"))
+                status, answer = self.place(json.loads(body or b"{}"))
+                if status == 200 and self.placed_answer is not None:  # placed, the answer lost on the way
+                    status, answer = self.placed_answer, {"message": ERRORS.get(self.placed_answer, "error")}
+                return status, answer
             if path == "/v2/orders" and method == "GET":
                 return 200, self.listing(query)
             if path == "/v2/orders:by_client_order_id" and method == "GET":
@@ -111,9 +132,23 @@ class Desk:
             why = "qty must be a whole number of shares above 0"
         elif kind == "limit" and req.get("limit_price") is None:
             why = "limit_price is required for a limit order"
+        elif any(o["client_order_id"] == req.get("client_order_id") for o in self.orders.values()):
+            why = "client_order_id must be unique"
         if why is not None:
             return 422, {"code": 42210000, "message": why}
-        symbol, now = str(symbol), self.now_ns()
+        oid = self._book(str(symbol), self.now_ns(), req, str(kind))
+        return 200, _public(self.orders[oid])
+
+    def hold(self, symbol: str, qty: int, price: float) -> None:
+        """A position the account held before: a market buy of ``qty`` filled at ``price`` a day ago."""
+        with self.lock:
+            at = self.now_ns() - 86_400_000_000_000
+            oid = self._book(symbol, at, {"qty": qty, "side": "buy", "time_in_force": "day"}, "market")
+            stamp = rfc3339_ns(at)
+            self.orders[oid].update(status="filled", filled_qty=str(qty), filled_avg_price=str(price), filled_at=stamp)
+
+    def _book(self, symbol: str, now: int, req: dict[str, Any], kind: str) -> str:
+        """A new order in the book (accepted at ``now``); its id."""
         stamp = rfc3339_ns(now)
         oid = str(uuid.uuid4())
         self.orders[oid] = {
@@ -122,18 +157,19 @@ class Desk:
             "failed_at": None, "replaced_at": None, "replaced_by": None, "replaces": None,
             "asset_id": str(uuid.uuid5(uuid.NAMESPACE_URL, symbol)), "symbol": symbol, "asset_class": "us_equity",
             "notional": None, "qty": str(int(float(req["qty"]))), "filled_qty": "0", "filled_avg_price": None,
-            "order_class": "simple", "order_type": kind, "type": kind, "side": side, "time_in_force": tif,
+            "order_class": "simple", "order_type": kind, "type": kind, "side": req["side"],
+            "time_in_force": req["time_in_force"],
             "limit_price": str(req["limit_price"]) if kind == "limit" else None, "stop_price": None,
             "status": "accepted", "extended_hours": False, "legs": None, "trail_percent": None,
             "trail_price": None, "hwm": None, "_submitted_ns": now, "_next_ns": now,
         }  # fmt: skip
-        return 200, _public(self.orders[oid])
+        return oid
 
     def listing(self, q: dict[str, str]) -> list[dict[str, Any]]:
         """GET /v2/orders: ``status`` open (default) | closed | all, ``after``/``until``,
         ``direction`` (desc by default), ``symbols``, ``limit`` (50 by default, 500 at most)."""
         status = q.get("status", "open")
-        rows = [o for o in self.orders.values() if status == "all" or (o["status"] in OPEN_ORDER) == (status == "open")]
+        rows = [o for o in self.orders.values() if status == "all" or _listed(o, status)]
         if q.get("after"):
             rows = [o for o in rows if o["_submitted_ns"] > parse_ns(q["after"])]
         if q.get("until"):
@@ -148,15 +184,40 @@ class Desk:
         """DELETE /v2/orders/{id}: 204, or 422 for an order no longer open."""
         if order["status"] not in OPEN_ORDER:
             return 422, {"code": 42210000, "message": f'order is already in "{order["status"]}" state'}
+        now = self.now_ns()
+        if self.cancel_fills is not None:  # accepted; it lands after the bar in progress (see settle)
+            order.update(status="pending_cancel", updated_at=rfc3339_ns(now), _race_ns=now // MINUTE * MINUTE)
+            order["_race"] = min(self.cancel_fills, int(order["qty"]) - int(order["filled_qty"]))
+            return 204, None
         order["status"] = "canceled"
-        order["canceled_at"] = order["updated_at"] = rfc3339_ns(self.now_ns())
+        order["canceled_at"] = order["updated_at"] = rfc3339_ns(now)
         return 204, None
+
+    def _land_cancel(self, o: dict[str, Any], ended: int, now: int) -> None:
+        """A pending cancel, once the bar in progress at it has ended: that bar's fill of
+        ``cancel_fills`` shares first, then ``filled`` (all of it) or ``canceled``."""
+        t = o["_race_ns"]
+        if ended < t:
+            return
+        n, before = o.pop("_race"), int(o["filled_qty"])
+        if n:
+            price = float(o["limit_price"]) if o["limit_price"] is not None else _open_at(self.srv, o["symbol"], t)
+            paid = float(o["filled_avg_price"] or 0.0) * before
+            o.update(filled_qty=str(before + n), filled_avg_price=str((paid + price * n) / (before + n)))
+            o["filled_at"] = rfc3339_ns(t)
+        done = int(o["filled_qty"]) >= int(o["qty"])
+        o["status"] = "filled" if done else "canceled"
+        o["updated_at"] = rfc3339_ns(now)
+        if not done:
+            o["canceled_at"] = o["updated_at"]
 
     def settle(self) -> None:
         """Fill (or expire) the open orders by the bars that have ended by the clock."""
         now = self.now_ns()
         ended = now // 60_000_000_000 * 60_000_000_000 - 60_000_000_000  # the last minute that has ended
         for o in self.orders.values():
+            if o["status"] == "pending_cancel":
+                self._land_cancel(o, ended, now)
             if o["status"] not in OPEN_ORDER:
                 continue
             sym = o["symbol"]
@@ -172,6 +233,11 @@ class Desk:
             if o["time_in_force"] == "day" and now >= _close_ns(o["_submitted_ns"]):
                 o["status"] = "expired"
                 o["expired_at"] = o["updated_at"] = rfc3339_ns(now)
+
+
+def _listed(order: dict[str, Any], status: str) -> bool:
+    """Whether GET /v2/orders?status=open|closed lists the order."""
+    return (order["status"] in LISTED_OPEN) == (status == "open")
 
 
 def _whole(qty: Any) -> bool:
@@ -205,6 +271,11 @@ def _signed(order: dict[str, Any]) -> float:
 def _flow(order: dict[str, Any]) -> float:
     price = order["filled_avg_price"]
     return _signed(order) * float(price) if price is not None else 0.0
+
+
+def _open_at(srv: LoopbackAlpaca, symbol: str, t: int) -> float:
+    bars = srv.store.read(symbol, "1m", t, t + 1)
+    return float(bars.open[0]) if len(bars) else _last_close(srv, symbol, t + MINUTE)
 
 
 def _last_close(srv: LoopbackAlpaca, symbol: str, now_ns: int) -> float:

@@ -9,8 +9,11 @@ broker polls Alpaca's fills once per closed minute. Real money (``"paper": false
 ``TRADER_CLI_ALLOW_LIVE_ORDERS=1``; without it the session is refused. A strategy's order placed
 while the session catches up (``LiveFeed.stale_orders``) is rejected, not sent.
 
-At start the account is checked (active, not blocked: one line otherwise), and validation asks
-the trading API whether each symbol is an active, tradable asset (dropped with why otherwise).
+At start the account is checked (active, not blocked, some cash: one line otherwise), and
+validation asks the trading API whether each symbol is an active, tradable asset (dropped with
+why otherwise). The session's cash starts as Alpaca's cash and its fills pay no fee (Alpaca
+charges no commission): ``account``, the export and the report agree with Alpaca's account
+(positions Alpaca held before the start are not the session's: a warning says so).
 Not in this build yet: Alpaca's trade-updates stream (fills are polled).
 """
 
@@ -22,7 +25,7 @@ from collections.abc import Callable
 
 from trader_cli.core.broker.remote import RemoteDesk, RemoteError
 from trader_cli.core.calendar import to_ny
-from trader_cli.core.config import SessionConfig
+from trader_cli.core.config import BrokerConfig, SessionConfig
 from trader_cli.core.engine import Engine
 from trader_cli.core.errors import SessionStateError, ValidationFailed
 from trader_cli.core.feed import ParquetFeed
@@ -35,7 +38,7 @@ from trader_cli.core.startup import abandon, load_config_plugins, reset
 from trader_cli.live.clock import LiveClock
 from trader_cli.live.feed import LiveFeed
 from trader_cli.live.fetch import fetch, keys_from_env
-from trader_cli.live.trading import AlpacaOrders
+from trader_cli.live.trading import AlpacaAccount, AlpacaOrders
 
 ALLOW_LIVE_ORDERS = "TRADER_CLI_ALLOW_LIVE_ORDERS"
 
@@ -73,9 +76,14 @@ def start_live(
     t0 = time.perf_counter()
     orders = AlpacaOrders(keys, live.trading_url, paper=live.paper)
     try:
-        orders.check()  # the keys' account may trade
+        account = orders.check()  # the keys' account may trade
     except RemoteError as err:
         raise SessionStateError(f"Alpaca's trading API: {err}") from None
+    if account.cash <= 0:
+        raise SessionStateError(
+            f"the Alpaca account's cash is {account.cash:,.2f}: a live session trades the account's cash "
+            "and has none to trade (see Alpaca's dashboard)"
+        )
     sd = config.session_data_config
     back = cal.trading_days_back(today, sd.historical.trailing_days)
     if back:  # warmup history, cached in the store (a re-start fetches nothing)
@@ -87,7 +95,7 @@ def start_live(
     eng.feed = eng.replay.feed = feed
     eng.clock.transition(SessionState.provisioning)
     eng.config = config
-    eng.broker.reset(config.broker)
+    eng.broker.reset(live_broker(config.broker, account))
     eng.broker.remote = RemoteDesk(orders, stale=feed.stale_orders)  # no old bar's signal traded now
     eng.timeline.start([today])
     derived = {Interval.parse(iv) for iv in sd.derived_intervals} - {Interval.parse(sd.base_interval)}
@@ -108,9 +116,37 @@ def start_live(
         f"live session {today} on Alpaca ({live.feed}), {len(reports)} symbol(s), clock at "
         f"{to_ny(clock.now_ns()):%H:%M:%S}" + (f" x{live.clock.speed:g}" if live.clock.speed != 1 else ""),
     )
+    _say_account(eng, account)
     eng.clock.gate = lambda timeout: _gate(eng, feed, timeout)
     eng.clock.begin(0, paused)
     return result
+
+
+def live_broker(cfg: BrokerConfig, account: AlpacaAccount) -> BrokerConfig:
+    """The broker of a live session: the cash is Alpaca's at the start and fills pay no fee
+    (Alpaca charges no commission); the config's initial_cash and fees are a backtest's. Its
+    limits, shorting and the slippage its checks price a market order with stay as configured."""
+    return cfg.model_copy(update={"initial_cash": account.cash, "fee_per_share": 0.0, "fee_min": 0.0})
+
+
+def _say_account(eng: Engine, account: AlpacaAccount) -> None:
+    """The account line of the start, and a warning when Alpaca holds positions from before."""
+    margin = ""
+    if account.buying_power > account.cash:
+        margin = f" (x{account.multiplier:g} margin: the session does not borrow)"
+    eng.events.emit(
+        "account",
+        f"Alpaca's account: cash {account.cash:,.2f}, equity {account.equity:,.2f}, buying power "
+        f"{account.buying_power:,.2f}{margin}; the session trades that cash, no fees (initial_cash and the "
+        "fees of the config are a backtest's)",
+    )
+    held = account.equity - account.cash
+    if abs(held) >= 0.01:
+        eng.events.emit(
+            "warning",
+            f"Alpaca's account holds {held:,.2f} of positions from before this session: they are not in the "
+            "session's positions, equity or report (see Alpaca's dashboard)",
+        )
 
 
 def _gate(eng: Engine, feed: LiveFeed, timeout: float) -> bool:

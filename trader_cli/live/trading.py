@@ -6,7 +6,10 @@ accepts is also submitted here, Alpaca fills it, and the broker applies Alpaca's
 come by POLLING, not the trade-updates stream: the broker calls ``poll`` once per closed minute
 (the minute step's match stage) while it has orders open here, and ``poll`` lists the orders
 placed here that changed since. Every HTTP call is bounded by ``timeout_s``; an error is a
-``RemoteError`` of one line that never carries the keys.
+``RemoteError`` of one line that never carries the keys. A submission Alpaca may have placed all
+the same (no answer in time, a 5xx, the connection lost after sending) is ``RemoteUnconfirmed``
+and is never sent again (the SDK's retry of a 504 is off: Alpaca would refuse the client order
+id as a duplicate of the order it placed).
 """
 
 from __future__ import annotations
@@ -14,13 +17,23 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from trader_cli.core.broker.remote import RemoteError, RemoteUnconfirmed, RemoteUpdate
+from trader_cli.core.broker.remote import FINAL, RemoteError, RemoteUnconfirmed, RemoteUpdate
 from trader_cli.live.http import CONNECT_S, api_message, bound
 
 DEFAULT_TIMEOUT_S = 10.0
-TERMINAL = ("filled", "canceled", "expired", "rejected", "replaced", "done_for_day")
+LOOKED_UP = "; the order is looked up by its id each minute until it shows (or is known not placed)"
+
+
+class AlpacaAccount(NamedTuple):
+    """What Alpaca's account says now (dollars): its cash, its equity (cash and every position
+    it holds at Alpaca's marks) and its buying power (more than the cash on a margin account)."""
+
+    cash: float
+    equity: float
+    buying_power: float
+    multiplier: float
 
 
 @dataclass
@@ -46,6 +59,9 @@ class AlpacaOrders:
 
         self.client = TradingClient(keys[0], keys[1], paper=paper, url_override=trading_url)
         bound(self.client._session, timeout_s)  # the SDK's requests.Session
+        # The SDK sends a request again on a 504; an order's may have been placed all the same (its
+        # client order id then refused as a duplicate): only a 429, never processed, is sent again.
+        self.client._retry_codes = [429]
         self.paper = paper
         self.timeout_s = timeout_s
         self.where = trading_url or f"Alpaca's {'paper' if paper else 'live'} trading API"
@@ -53,13 +69,19 @@ class AlpacaOrders:
         self.placed: dict[str, _Placed] = {}  # Alpaca order id -> what poll last saw, until it is final
         self._assets: dict[str, str | None] = {}  # symbol -> why it cannot be traded (None: it can)
 
-    def check(self) -> str:
-        """The account number, once Alpaca answers that the keys' account may trade (else RemoteError)."""
+    def check(self) -> AlpacaAccount:
+        """The account's figures, once Alpaca answers that the keys' account may trade (else RemoteError)."""
         account = self._call("read the account", self.client.get_account)
         status = str(getattr(account.status, "value", account.status))
         if status != "ACTIVE" or account.trading_blocked or account.account_blocked:
             raise RemoteError(f"the Alpaca account is {status} or blocked: it cannot trade (see Alpaca's dashboard)")
-        return str(account.account_number)
+        cash = float(account.cash or 0)
+        return AlpacaAccount(
+            cash=cash,
+            equity=float(account.equity or cash),
+            buying_power=float(account.buying_power or cash),
+            multiplier=float(account.multiplier or 1),
+        )
 
     def submit(
         self, symbol: str, side: str, qty: int, type: str, limit: float | None, stop: float | None, tif: str, ref: str
@@ -84,15 +106,7 @@ class AlpacaOrders:
             req = rq.StopOrderRequest(stop_price=stop, **common)
         else:
             req = rq.StopLimitOrderRequest(stop_price=stop, limit_price=limit, **common)
-        import requests
-
-        try:
-            order = self._call(f"place {side} {qty} {symbol}", self.client.submit_order, req, timeouts=False)
-        except requests.Timeout:  # it may have been placed: the session looks it up (lookup)
-            raise RemoteUnconfirmed(
-                f"{self.where} did not answer within {self.timeout_s:g} s; the order is looked up by its id "
-                "each minute until it shows (or is known not placed)"
-            ) from None
+        order = self._call(f"place {side} {qty} {symbol}", self.client.submit_order, req, placing=True)
         self.placed[str(order.id)] = _Placed(order.submitted_at)
         return str(order.id)
 
@@ -154,21 +168,26 @@ class AlpacaOrders:
             if (update.filled_qty, update.status) != (seen.filled_qty, seen.status):
                 seen.filled_qty, seen.status = update.filled_qty, update.status
                 out.append(update)
-            if update.status in TERMINAL:
+            if update.status in FINAL:
                 del self.placed[alpaca_id]
         return out
 
-    def _call(self, what: str, call: Any, *args: Any, timeouts: bool = True, missing: bool = False) -> Any:
+    def _call(self, what: str, call: Any, *args: Any, placing: bool = False, missing: bool = False) -> Any:
         """``call(*args)``, its errors one line (Alpaca's status and message; never the request).
-        ``timeouts=False``: a timeout is raised as it is (the caller decides); ``missing``: a 404 is None."""
+        ``placing``: an order sent whose fate is unknown (no answer, a 5xx, the connection lost
+        after sending) is RemoteUnconfirmed; ``missing``: a 404 is None."""
         import requests
         from alpaca.common.exceptions import APIError
+        from urllib3.exceptions import ProtocolError
 
         try:
             return call(*args)
         except APIError as err:
-            if missing and api_message(err)[0] == 404:
+            status, message = api_message(err)
+            if missing and status == 404:
                 return None
+            if placing and status is not None and status >= 500:
+                raise RemoteUnconfirmed(f"{self.where} answered {status} ({message}){LOOKED_UP}") from None
             raise RemoteError(_refusal(err, what, self.where)) from None
         except requests.ConnectTimeout:  # no connection within the connect bound: nothing was sent
             raise RemoteError(
@@ -176,12 +195,14 @@ class AlpacaOrders:
                 "check the network and trading_url"
             ) from None
         except requests.Timeout:
-            if not timeouts:
-                raise
+            if placing:
+                raise RemoteUnconfirmed(f"{self.where} did not answer within {self.timeout_s:g} s{LOOKED_UP}") from None
             raise RemoteError(
                 f"{self.where} did not answer within {self.timeout_s:g} s (trying to {what}); check Alpaca's dashboard"
             ) from None
-        except requests.ConnectionError:
+        except requests.ConnectionError as err:
+            if placing and err.args and isinstance(err.args[0], ProtocolError):  # lost after the request went out
+                raise RemoteUnconfirmed(f"the connection to {self.where} broke before its answer{LOOKED_UP}") from None
             raise RemoteError(
                 f"cannot reach {self.where} (trying to {what}); check the network and trading_url"
             ) from None

@@ -3,12 +3,20 @@ places and fills what the simulator accepts. The simulator still checks and reco
 (buying power, limits, the account); ``RemoteDesk`` sends the accepted ones, keeps them in the
 book with triggers no bar reaches (only the remote's fills fill them), polls the remote once per
 minute while orders are open there, and books each fill at the remote's price in the minute the
-remote filled it (a fill of a later bar waits for that bar's step). None in a backtest.
+remote filled it (its ``filled_at``, to the minute: a fill seen a poll late is still booked in
+its own minute; a fill of a later bar waits for that bar's step). None in a backtest.
 
 A plugin's order placed while the session is catching up (``stale``: live/feed.py decides — the
 morning stepped at a start after the open, the backlog after ``system resume``) is not sent: it
 is rejected with why — a strategy's signal of an old bar is not traded at today's price. The
-trader's own orders are always sent."""
+trader's own orders are always sent. Every order that never reached the remote's book (refused
+there, not sent, lost on the way) keeps its id and is ``rejected``, its reason starting
+``not placed:`` (and for no session).
+
+A cancel the remote accepts may still be overtaken by a fill (the remote cancels asynchronously):
+the order is canceled here at once, and polled on until the remote's final word; a fill it makes
+meanwhile is booked and the order ends as the remote says (filled, or canceled after a part fill).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +26,8 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 
-from trader_cli.core.broker.book import INF
+from trader_cli.core.broker.book import FAR, INF, TYPES
+from trader_cli.core.calendar import NS_PER_MINUTE, ny_at
 from trader_cli.core.errors import SessionStateError, TraderCliError
 
 if TYPE_CHECKING:
@@ -63,6 +72,16 @@ class RemoteOrders(Protocol):
 
 UNCONFIRMED_S = 30.0  # wall seconds an unanswered submission is looked for before it counts as not placed
 REMOTE_ENDED = {"canceled": "canceled", "expired": "expired", "rejected": "rejected", "done_for_day": "expired"}
+FINAL = ("filled", "canceled", "expired", "rejected", "replaced", "done_for_day")  # Alpaca's last word on an order
+AFTER = ", after "  # a canceled order's reason, then what the remote filled of it before the cancel
+NOT_PLACED = "not placed: "  # how the reason of an order that never reached the remote's book starts
+
+
+def fill_minute(update: RemoteUpdate, now: int) -> int:
+    """The start of the minute the remote last filled the order in (``now`` for an update
+    without a fill time)."""
+    at = update.filled_at_ns
+    return now if at is None else at // NS_PER_MINUTE * NS_PER_MINUTE
 
 
 class RemoteDesk:
@@ -75,7 +94,15 @@ class RemoteDesk:
         self._refs: dict[str, int] = {}  # the remote's order id -> index into SimBroker.orders
         self._due: list[RemoteUpdate] = []  # the remote's fills of a minute not stepped yet
         self._unconfirmed: dict[str, tuple[int, float]] = {}  # order id -> (its index, monotonic time sent)
+        self._canceling: set[int] = set()  # canceled here, the remote's final word not in yet (it may fill)
         self.unconfirmed_s = UNCONFIRMED_S
+
+    def ended(self, close_ns: int) -> str:
+        """Why an order placed after the live session's close is refused."""
+        return (
+            f"the live session has ended (the market closed at {ny_at(close_ns):%H:%M}); orders are refused "
+            "(a new live session starts on the next market day: system start)"
+        )
 
     def submit(self, broker: SimBroker, first: int, placed: list[OrderRecord]) -> list[OrderRecord]:
         """Submit the accepted ones of ``placed`` (``broker.orders[first:]``); one the remote
@@ -90,7 +117,7 @@ class RemoteDesk:
                 continue
             if behind is not None and order.origin != "adhoc":
                 stale.append(idx)
-                order.status, order.reason = "rejected", behind
+                _not_placed(order, behind)
                 continue
             try:
                 alpaca_id = self.orders.submit(
@@ -103,7 +130,7 @@ class RemoteDesk:
                 continue
             except RemoteError as err:
                 b.keep(b.ref != idx)
-                order.status, order.reason = "rejected", str(err)
+                _not_placed(order, str(err))
                 refused.append(order)
                 continue
             self._placed(b, idx, order.id, alpaca_id)
@@ -140,10 +167,7 @@ class RemoteDesk:
                 del self._unconfirmed[order_id]
                 if order.is_open:
                     b.keep(b.ref != idx)
-                    order.status = "rejected"
-                    order.reason = (
-                        f"not placed: Alpaca did not answer and has no such order {self.unconfirmed_s:g} s on"
-                    )
+                    _not_placed(order, f"Alpaca did not answer and has no such order {self.unconfirmed_s:g} s on")
                     broker._engine().events.emit("order", f"order {order.id}: {order.reason}")
 
     def cancel(self, order_id: str) -> None:
@@ -164,32 +188,38 @@ class RemoteDesk:
 
     def settle(self, broker: SimBroker, idxs: list[int]) -> None:
         """After the remote accepted the cancels of ``broker.orders[i]``: what it filled of them
-        since the last poll, booked now (at the minute about to step), while they are still in
-        the book; the other orders' news waits for its minute, as the poll's always does."""
+        since the last poll, booked now (in the minute it filled, at the latest the one about to
+        step), while they are still in the book; the other orders' news waits for its minute, as
+        the poll's always does. The ones still open here are canceled by the caller and polled on
+        until the remote's final word (a fill may overtake the cancel)."""
         ours = {self.ids[broker.orders[i].id] for i in idxs if broker.orders[i].id in self.ids}
         if not ours:
             return
         try:
             updates = self.orders.poll()
         except RemoteError as err:
+            updates = []
             broker._engine().events.emit(
-                "order", f"{err}: what Alpaca filled of the canceled order(s) since the last minute is not booked"
+                "order", f"{err}: what Alpaca filled of the canceled order(s) is booked at a later minute's poll"
             )
-            return
         now = broker._engine().replay.now_ns()
+        fresh = {u.alpaca_id for u in updates}
+        self._due = [u for u in self._due if not (u.alpaca_id in fresh and u.alpaca_id in ours)]  # superseded
         for update in updates:
             if update.alpaca_id in ours and now is not None:
-                self._apply(broker, update, now)
+                self._apply(broker, update, min(fill_minute(update, now), now))
             else:
                 self._due.append(update)
         broker._flush_fills()
+        self._canceling.update(i for i in idxs if broker.orders[i].is_open and broker.orders[i].id in self.ids)
 
     def stage(self, broker: SimBroker, minute: Minute) -> None:
-        """Poll the remote (while orders are open there) and apply its fills due by this minute."""
+        """Poll the remote (while orders are open there, or canceled here and not yet final
+        there) and apply its fills due by this minute, each in the minute it filled."""
         t = minute.start_ns
         if self._unconfirmed:
             self._confirm(broker)
-        if any(broker.orders[i].is_open for i in self._refs.values()):
+        if self._canceling or any(broker.orders[i].is_open for i in self._refs.values()):
             try:
                 self._due.extend(self.orders.poll())
             except RemoteError as err:
@@ -197,33 +227,84 @@ class RemoteDesk:
         waiting: list[RemoteUpdate] = []
         held: set[str] = set()
         for update in self._due:
-            if update.alpaca_id in held or (update.filled_at_ns or 0) > t:
+            at = fill_minute(update, t)
+            if update.alpaca_id in held or at > t:
                 held.add(update.alpaca_id)
                 waiting.append(update)
             else:
-                self._apply(broker, update, t)
+                self._apply(broker, update, at)
         self._due = waiting
         broker._flush_fills()
 
     def _apply(self, broker: SimBroker, update: RemoteUpdate, t: int) -> None:
         """One remote order's new state: the shares it filled since (at the price that makes the
-        order's average the remote's), then its end if the remote ended it."""
+        order's average the remote's) at the minute ``t``, then its end if the remote ended it."""
         from trader_cli.core.broker.accounting import apply_fill
 
         idx = self._refs.get(update.alpaca_id)
-        if idx is None or not broker.orders[idx].is_open:
+        if idx is None:
             return
         order, b = broker.orders[idx], broker.book
-        rows = np.flatnonzero(b.ref == idx)
-        qty = min(update.filled_qty - order.filled_qty, int(b.left[rows[0]]) if len(rows) else 0)
-        if qty > 0 and update.avg_price is not None:
+        late = idx in self._canceling  # canceled here; the remote may have filled it before the cancel landed
+        if not order.is_open and not late:
+            return
+        qty = update.filled_qty - order.filled_qty
+        booked = qty > 0 and update.avg_price is not None and (not late or self._back_in_book(broker, idx, qty, t))
+        if booked and update.avg_price is not None:
+            row = int(np.flatnonzero(b.ref == idx)[0])
+            qty = min(qty, int(b.left[row]))
             price = update.avg_price  # a first fill: Alpaca's price as is; a later one: what makes the average its
             if order.filled_qty:
                 price = (price * (order.filled_qty + qty) - (order.avg_fill_price or 0.0) * order.filled_qty) / qty
-            apply_fill(broker, int(rows[0]), qty, price, t)
-            b.left[rows[0]] -= qty
+            apply_fill(broker, row, qty, price, t)
+            b.left[row] -= qty
+        if late:
+            self._cancel_landed(broker, idx, update, booked)
+            return
         ended = REMOTE_ENDED.get(update.status)
         if ended is not None and order.is_open:
             order.status, order.reason = ended, f"{update.status} at Alpaca"  # type: ignore[assignment]
         if not order.is_open:
             b.keep(b.ref != idx)
+
+    def _back_in_book(self, broker: SimBroker, idx: int, qty: int, t: int) -> bool:
+        """A canceled order the remote filled ``qty`` shares of before the cancel landed, back
+        in the book for that fill (False, and said, when its symbol has left the session)."""
+        order = broker.orders[idx]
+        data = broker._engine().session.symbols.get(order.symbol)
+        if data is None:
+            broker._engine().events.emit(
+                "warning",
+                f"order {order.id}: Alpaca filled {qty:,} {order.symbol} before the cancel took effect, but "
+                f"{order.symbol} has left the session: not booked (see Alpaca's dashboard)",
+            )
+            return False
+        broker._ensure(data.lane)
+        left = order.qty - order.filled_qty
+        sign = 1 if order.side == "buy" else -1
+        broker.book.push_many([(data.lane, sign, left, TYPES[order.type], np.nan, np.nan, t, FAR, idx, 0.0)])
+        self._remote_only(broker.book, idx)
+        return True
+
+    def _cancel_landed(self, broker: SimBroker, idx: int, update: RemoteUpdate, booked: bool) -> None:
+        """A canceled order's news from the remote (``booked``: a fill of it was just booked):
+        out of the book again, its status the remote's (filled: the fill overtook the cancel;
+        else canceled, after what it filled), and said when it filled."""
+        order, b = broker.orders[idx], broker.book
+        b.keep(b.ref != idx)
+        if update.status in FINAL:
+            self._canceling.discard(idx)
+        was = (order.reason or "canceled by request").split(AFTER)[0]
+        if update.status == "filled":
+            order.status, order.reason = "filled", "filled at Alpaca before the cancel took effect"
+        else:
+            order.status = "canceled"
+            if order.filled_qty:
+                order.reason = f"{was}{AFTER}{order.filled_qty:,} of {order.qty:,} shares filled at Alpaca"
+        if booked:
+            broker._engine().events.emit("order", f"order {order.id}: {order.status} ({order.reason})")
+
+
+def _not_placed(order: OrderRecord, why: str) -> None:
+    """An order that never reached the remote's book: rejected with why, for no session."""
+    order.status, order.reason, order.for_session = "rejected", NOT_PLACED + why, None

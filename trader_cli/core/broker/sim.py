@@ -125,12 +125,17 @@ class SimBroker:
         self.active = True
         placed: list[OrderRecord] = []
         rows: list[tuple[float, ...]] = []
+        over = None  # why no order can be placed now (no session left to fill it in)
+        if late and self.remote is not None:
+            over = self.remote.ended(day_close)  # a live session: the market has closed
+        elif late:
+            over = "the backtest has no session left to fill it in" + (
+                " (it finished; start a new one with: system start)" if state == "finished" else ""
+            )
         for req in reqs:
             why, px, held = refusal(self, req, eng, ledger)
-            if why is None and late:
-                why = "the backtest has no session left to fill it in" + (
-                    " (it finished; start a new one with: system start)" if state == "finished" else ""
-                )
+            if why is None:
+                why = over
             # Rejected orders number apart (r000001…): accepted ids stay the same whether or not
             # a replay of the session repeats the refused lines.
             order = OrderRecord(
