@@ -19,6 +19,11 @@ clock) and adds symbols and indicators to the running session (``ctx.add_symbol`
 
 Nothing a plugin is given starts at or after the clock: a callback at simulated time T sees the
 bars that ended by T, and its orders are matched from the bar starting at T on.
+
+A call with a wrong argument (a mask of the wrong shape, an index outside 0..N-1, a count below
+1, a price that is not a number, …) raises a ``PluginError`` of one line saying what to give,
+which stops that plugin and not the session (core/plugins/arguments.py checks them). Where a
+list goes, any iterable does (a generator is taken once).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 
 from trader_cli.core.errors import PluginError
+from trader_cli.core.plugins.arguments import materialised, shown
 
 if TYPE_CHECKING:
     from trader_cli.core.bars import Bars
@@ -64,6 +70,12 @@ class Needs:
     intervals: Sequence[str] = ()
     indicators: Sequence[tuple[str, Sequence[float], str]] = ()
 
+    def __post_init__(self) -> None:
+        for what in ("symbols", "intervals", "indicators"):  # a generator: taken once, here
+            value = getattr(self, what)
+            if not isinstance(value, str):
+                object.__setattr__(self, what, materialised(value))
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -78,12 +90,12 @@ class Schedule:
 
     def __post_init__(self) -> None:
         if not isinstance(self.pre_session, bool):
-            raise PluginError(f"Schedule(pre_session={self.pre_session!r}): give True or False")
+            raise PluginError(f"Schedule(pre_session={shown(self.pre_session)}): give True or False")
         for what in ("every", "start", "end"):
             value = getattr(self, what)
             if value is not None and not isinstance(value, str):
                 hint = '"15m"' if what == "every" else '"09:45"'
-                raise PluginError(f"Schedule({what}={value!r}): give text, e.g. {what}={hint}")
+                raise PluginError(f"Schedule({what}={shown(value)}): give text, e.g. {what}={hint}")
 
 
 def indicator_key(name: str, params: Sequence[float], interval: str) -> str:
@@ -237,13 +249,15 @@ class BarsView:
         return self._source.cancel(self, orders)
 
     def history(self, symbol: str, last: int | None = None) -> Bars:
-        """A symbol's bars of this interval up to now (history included), the last ``last``."""
+        """A symbol's bars of this interval up to now (history included): all of them, or the
+        latest ``last`` (a whole number ≥ 1, as ``data bars --last``)."""
         return self._source.history(symbol, self.interval, last)
 
     def buy(self, which: Any, qty: Any, limit: Any = None, stop: Any = None, tif: str = "day") -> list[Order]:
-        """Buy for the symbols ``which`` selects (a boolean mask over ``symbols``, indices or
-        names); ``qty``, ``limit`` and ``stop`` are one value or one per selected symbol.
-        Returns the orders as placed (read-only: ``status`` open, or rejected with ``reason``)."""
+        """Buy for the symbols ``which`` selects (a 1-D boolean mask over ``symbols``, indices
+        0..N-1, or names); ``qty``, ``limit`` and ``stop`` are one value or one per selected
+        symbol (or one per symbol). Returns the orders as placed (read-only: ``status`` open, or
+        rejected with ``reason`` by the broker's checks: a quantity below 1, a NaN price, …)."""
         return self._source.order(self, "buy", which, qty, limit, stop, tif)
 
     def sell(self, which: Any, qty: Any, limit: Any = None, stop: Any = None, tif: str = "day") -> list[Order]:
@@ -266,7 +280,10 @@ class BarView:
     def __getattr__(self, name: str) -> float:
         if name in ("open", "high", "low", "close", "volume"):
             return float(getattr(self.bars, name)[self.i])
-        raise AttributeError(name)
+        raise AttributeError(
+            f"a bar has no {shown(name)} (it has symbol, open, high, low, close, volume, position, avg_price, "
+            "indicator(), previous(), buy(), sell(), open_orders(), cancel())"
+        )
 
     def indicator(self, key: str, output: str | None = None) -> float:
         """The indicator's value at this bar (NaN while not ready)."""
@@ -320,8 +337,9 @@ class ScanView:
         return self._source.in_session(symbol)
 
     def read(self, symbols: Sequence[str], interval: str = "1m", days: int = 2) -> dict[str, Bars]:
-        """Each symbol's bars of ``interval`` over the last ``days`` sessions up to now (today's
-        bars that ended by now included; nothing at or after the clock)."""
+        """Each symbol's bars of ``interval`` over the last ``days`` sessions (≥ 1) up to now
+        (today's bars that ended by now included; nothing at or after the clock); ``symbols``: a
+        list of names, or one name."""
         return self._source.read(symbols, interval, days)
 
     def previous_close(self, symbols: Sequence[str]) -> dict[str, float]:
@@ -337,7 +355,10 @@ class ScanView:
         self, symbol: str, name: str, params: Sequence[float] = (), interval: str = "1m", rule: str = ""
     ) -> bool:
         """Add an indicator (a symbol not in the session is auto-provisioned lightweight)."""
-        return self._source.add(self, "indicator", symbol, rule, indicator=(name, list(params), interval))
+        values = materialised(params)
+        if not isinstance(values, (list, tuple, np.ndarray)):
+            raise PluginError(f"add_indicator params {shown(params)}: give a list of numbers, e.g. [10]")
+        return self._source.add(self, "indicator", symbol, rule, indicator=(name, list(values), interval))
 
     def add_bar(self, symbol: str, interval: str, rule: str = "") -> bool:
         """Add a bar interval (a symbol not in the session is auto-provisioned lightweight)."""

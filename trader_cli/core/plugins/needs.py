@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from trader_cli.core.errors import PluginError, TraderCliError
 from trader_cli.core.intervals import BASE_1M, Interval
 from trader_cli.core.plugins.api import CONFIG_SYMBOLS, Strategy, indicator_key
+from trader_cli.core.plugins.arguments import shown
 from trader_cli.core.plugins.loader import USER_ERRORS
 from trader_cli.core.provenance import Source
 
@@ -72,18 +73,21 @@ def _needs(
     elif isinstance(needs.symbols, (list, tuple)) and all(isinstance(x, str) for x in needs.symbols):
         symbols = list(dict.fromkeys(x.strip().upper() for x in needs.symbols))
     else:
-        raise PluginError(f'{slot.name}: Needs.symbols must be a list of tickers or "config" (got {needs.symbols!r})')
+        raise PluginError(
+            f'{slot.name}: Needs.symbols must be a list of tickers or "config" (got {shown(needs.symbols)})'
+        )
     if not isinstance(needs.intervals, (list, tuple, set, frozenset)) or not all(
         isinstance(x, str) for x in needs.intervals
     ):
-        raise PluginError(f'{slot.name}: Needs.intervals must be a list such as ["5m"] (got {needs.intervals!r})')
+        raise PluginError(f'{slot.name}: Needs.intervals must be a list such as ["5m"] (got {shown(needs.intervals)})')
     try:
         intervals = sorted({Interval.parse(iv) for iv in needs.intervals} or {Interval.parse(cfg.base_interval)})
     except TraderCliError as err:
         raise PluginError(f"{slot.name}: Needs.intervals: {err}") from None
     if not isinstance(needs.indicators, (list, tuple)):
         raise PluginError(
-            f'{slot.name}: Needs.indicators must be a list such as [("ema", [10], "5m")] (got {needs.indicators!r})'
+            f'{slot.name}: Needs.indicators must be a list such as [("ema", [10], "5m")] '
+            f"(got {shown(needs.indicators)})"
         )
     indicators = []
     for item in needs.indicators:
@@ -92,14 +96,14 @@ def _needs(
         if not ok:
             raise PluginError(
                 f'{slot.name}: each of Needs.indicators is (name, params, interval), e.g. ("ema", [10], "5m") '
-                f"(got {item!r})"
+                f"(got {shown(item)})"
             )
         try:
             indicators.append((item[0], list(item[1]), Interval.parse(item[2])))
         except TraderCliError as err:
-            raise PluginError(f"{slot.name}: indicator {item!r}: {err}") from None
+            raise PluginError(f"{slot.name}: indicator {shown(item)}: {err}") from None
     if not symbols:
-        raise PluginError(f"{slot.name}: it needs no symbol the session has (Needs.symbols={needs.symbols!r})")
+        raise PluginError(f"{slot.name}: it needs no symbol the session has (Needs.symbols={shown(needs.symbols)})")
     return symbols, intervals, indicators
 
 

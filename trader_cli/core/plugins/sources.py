@@ -11,9 +11,24 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from trader_cli.core.bars import OPEN_AFTER_MIDNIGHT_NS, Bars, aggregate, session_bars
-from trader_cli.core.errors import PluginError, SessionStateError, TraderCliError
+from trader_cli.core.errors import PluginError, SessionStateError, TraderCliError, few
 from trader_cli.core.intervals import BASE_1M, Interval
 from trader_cli.core.plugins.api import BarsView, ScanView
+from trader_cli.core.plugins.arguments import (
+    clipped,
+    count,
+    market_shares,
+    materialised,
+    order_ids,
+    per_symbol,
+    price,
+    selected,
+    shown,
+    ticker,
+    tickers,
+    time_in_force,
+    whole_shares,
+)
 from trader_cli.core.plugins.needs import added
 from trader_cli.core.provenance import Source
 
@@ -59,17 +74,19 @@ class StrategySource:
         self.host, self.slot, self.lanes, self.top = host, slot, lanes, top
 
     def _stream(self, key: str) -> Any:
-        stream = self.host.eng.hub.streams.get(key)
+        stream = self.host.eng.hub.streams.get(key) if isinstance(key, str) else None
         if stream is None:
-            have = ", ".join(sorted(self.slot.keys)) or "none"
-            raise PluginError(f"no indicator {key} in the session (this strategy's: {have}; declare it in needs())")
+            have = few(sorted(self.slot.keys))
+            name = clipped(key) if isinstance(key, str) else shown(key)
+            raise PluginError(f"no indicator {name} in the session (this strategy's: {have}; declare it in needs())")
         return stream
 
     def _output(self, stream: Any, key: str, output: str | None) -> str:
         out = output or stream.outputs[0]
-        if out not in stream.outputs:
-            raise PluginError(f"{key} has no output {out} (outputs: {', '.join(stream.outputs)})")
-        return str(out)
+        if not isinstance(out, str) or out not in stream.outputs:
+            name = clipped(out) if isinstance(out, str) else shown(out)
+            raise PluginError(f"{key} has no output {name} (outputs: {', '.join(stream.outputs)})")
+        return out
 
     def indicator(self, view: BarsView, key: str, output: str | None, previous: bool) -> np.ndarray:
         stream = self._stream(key)
@@ -106,7 +123,7 @@ class StrategySource:
     def open_orders(self, view: BarsView, which: Any) -> list[Order]:
         broker = self.host.eng.broker
         origin = self.slot.origin
-        chosen = None if which is None else set(view.symbols[_select(which, view.symbols)].tolist())
+        chosen = None if which is None else set(view.symbols[selected(which, view.symbols)].tolist())
         out = []
         for ref in sorted(broker.book.ref.tolist()):
             o = broker.orders[ref]
@@ -117,20 +134,14 @@ class StrategySource:
     def cancel(self, view: BarsView, orders: Any) -> list[Order]:
         broker = self.host.eng.broker
         origin = self.slot.origin
-        if isinstance(orders, str) or hasattr(orders, "_fields"):
-            orders = [orders]
-        try:
-            ids = [o if isinstance(o, str) else o.id for o in orders]
-        except (TypeError, AttributeError):
-            raise PluginError(
-                f"cancel({orders!r}): give orders as buy/sell/open_orders return them, or their ids"
-            ) from None
+        ids = order_ids(orders)
         still_open = set(broker.book.ref.tolist())
         todo: list[int] = []
         for oid in dict.fromkeys(ids):  # every id checked before anything is canceled
-            idx = broker.find(oid) if isinstance(oid, str) else None
+            idx = broker.find(oid)
             if idx is None or broker.orders[idx].origin != origin:
-                raise PluginError(f"cancel {oid!r}: not an order of this strategy (its orders: bars.open_orders())")
+                mine = "its orders: bars.open_orders()"
+                raise PluginError(f"cancel {shown(oid)}: not an order of this strategy ({mine})")
             if idx in still_open:
                 todo.append(idx)  # one filled, expired or canceled since: nothing to cancel
         done, refused = broker.cancel_many(todo, f"canceled by {origin}") if todo else ([], [])
@@ -146,6 +157,9 @@ class StrategySource:
     def history(self, symbol: str, interval: str, last: int | None) -> Bars:
         from trader_cli.core import queries
 
+        symbol = ticker(symbol, "history")
+        if last is not None:
+            last = count(last, "last", "history(symbol, last=N) gives the latest N bars; leave it out for all")
         eng = self.host.eng
         data, iv = queries.holding(eng, symbol, interval)
         bars = queries.series(eng, data, iv)
@@ -154,11 +168,11 @@ class StrategySource:
     def order(self, view: BarsView, side: str, which: Any, qty: Any, limit: Any, stop: Any, tif: str) -> list[Order]:
         from trader_cli.core.broker.models import OrderRequest
 
-        idx = _select(which, view.symbols)
-        if tif not in ("day", "gtc"):
-            raise PluginError(f"order tif '{tif}': use day or gtc")
+        idx = selected(which, view.symbols)
+        tif = time_in_force(tif)
+        qty, limit, stop = materialised(qty), materialised(limit), materialised(stop)  # a generator: taken once
         if limit is None and stop is None and len(idx):  # market orders: checked at once where they can be
-            want = _shares(qty, idx, len(view.symbols))
+            want = market_shares(qty, idx, len(view.symbols))
             if want is not None:
                 placed = self.host.eng.broker.submit_market(
                     [str(s) for s in view.symbols[idx].tolist()], self.lanes[idx], cast("Side", side),
@@ -168,19 +182,16 @@ class StrategySource:
                     self._count(placed)
                     return [o.snapshot() for o in placed]
         qtys, limits, stops = (
-            _per(x, idx, len(view.symbols), name) for x, name in ((qty, "qty"), (limit, "limit"), (stop, "stop"))
+            per_symbol(x, idx, len(view.symbols), name) for x, name in ((qty, "qty"), (limit, "limit"), (stop, "stop"))
         )
         reqs = []
         for k, i in enumerate(idx.tolist()):
-            q = qtys[k]
-            if isinstance(q, float) and q.is_integer():
-                q = int(q)
-            if not isinstance(q, int) or isinstance(q, bool):
-                raise PluginError(f"order qty {q!r} for {view.symbols[i]}: give a whole number of shares")
+            sym = str(view.symbols[i])
             reqs.append(
                 OrderRequest(
-                    symbol=str(view.symbols[i]), side=cast("Side", side), qty=q, limit=_num(limits[k]),
-                    stop=_num(stops[k]), tif=cast("TimeInForce", tif), origin=self.slot.origin,
+                    symbol=sym, side=cast("Side", side), qty=whole_shares(qtys[k], sym),
+                    limit=price(limits[k], "limit", sym), stop=price(stops[k], "stop", sym),
+                    tif=cast("TimeInForce", tif), origin=self.slot.origin,
                 )
             )  # fmt: skip
         placed = self.host.eng.broker.submit_many(reqs) if reqs else []
@@ -197,65 +208,6 @@ class StrategySource:
             self.slot.last_rejection = f"{last.symbol} {last.side} {last.qty:,}: {last.reason}"
 
 
-def _select(which: Any, symbols: np.ndarray) -> np.ndarray:
-    """Indices into ``symbols`` from a boolean mask, indices or names."""
-    arr = np.asarray(which)
-    if arr.dtype == bool:
-        if arr.shape != symbols.shape:
-            raise PluginError(f"an order mask has {arr.size} entries for {len(symbols)} symbols")
-        return np.flatnonzero(arr)
-    if arr.dtype.kind in "iu":
-        return arr.astype(np.int64).ravel()
-    names = {str(s): i for i, s in enumerate(symbols.tolist())}
-    try:
-        return np.array([names[str(w).upper()] for w in np.atleast_1d(arr).tolist()], dtype=np.int64)
-    except KeyError as err:
-        raise PluginError(f"order for {err.args[0]}: not one of this callback's symbols") from None
-
-
-def _per(x: Any, idx: np.ndarray, total: int, name: str) -> list[Any]:
-    """One value per selected symbol: a scalar for all, one per selected symbol, or one per
-    symbol of the callback (then the selected ones are taken)."""
-    n = len(idx)
-    if x is None or np.isscalar(x):
-        one = x.item() if isinstance(x, np.generic) else x
-        return [one] * n
-    arr = np.asarray(x).ravel()
-    if len(arr) == n:
-        return list(arr.tolist())
-    if len(arr) == total:
-        return list(arr[idx].tolist())
-    raise PluginError(f"{len(arr)} {name} values for {n} selected symbols (give one, {n}, or one per symbol: {total})")
-
-
-LIMIT = 2**62  # share counts beyond this are not int64 material (the checks refuse above 1e9 anyway)
-
-
-def _shares(qty: Any, idx: np.ndarray, total: int) -> np.ndarray | None:
-    """The selected symbols' whole share counts as int64 (one for all, one per selected symbol
-    or one per symbol of the callback), or None where ``_per`` must look (and explain)."""
-    if isinstance(qty, (int, np.integer)) and not isinstance(qty, (bool, np.bool_)):
-        if not -LIMIT < int(qty) < LIMIT:
-            return None
-        return np.full(len(idx), int(qty), np.int64)
-    arr = np.asarray(qty)
-    if arr.ndim != 1 or arr.dtype.kind not in "iuf":
-        return None
-    if len(arr) == total and total != len(idx):
-        arr = arr[idx]
-    elif len(arr) != len(idx):
-        return None
-    if arr.dtype.kind == "f" and not ((np.abs(arr) < LIMIT).all() and (arr == np.floor(arr)).all()):
-        return None  # NaN compares False: also out
-    if arr.dtype.kind == "u" and (arr >= LIMIT).any():
-        return None
-    return arr.astype(np.int64)
-
-
-def _num(x: Any) -> float | None:
-    return None if x is None else float(x)
-
-
 class ScannerSource:
     """What a scanner's ``ScanView`` reads and adds through."""
 
@@ -269,6 +221,8 @@ class ScannerSource:
         return symbol.upper() in self.host.eng.session.symbols
 
     def read(self, symbols: Sequence[str], interval: str, days: int) -> dict[str, Bars]:
+        symbols = tickers(symbols, "read")
+        days = count(days, "days", "read(symbols, interval, days=N) reads the last N sessions, today's included")
         eng = self.host.eng
         book = eng.replay.book
         assert book is not None
@@ -299,6 +253,7 @@ class ScannerSource:
         return out
 
     def previous_close(self, symbols: Sequence[str]) -> dict[str, float]:
+        symbols = tickers(symbols, "previous_close")
         eng = self.host.eng
         book = eng.replay.book
         assert book is not None
@@ -316,6 +271,7 @@ class ScannerSource:
     def add(self, view: ScanView, operation: str, symbol: str, rule: str, **kw: Any) -> bool:
         from trader_cli.core.provisioning.pipeline import add
 
+        symbol = ticker(symbol, f"add_{operation}")
         try:  # a bad interval is a failed add too (False, and said in the status), as a bad indicator is
             if "interval" in kw:
                 kw["interval"] = Interval.parse(kw["interval"])
