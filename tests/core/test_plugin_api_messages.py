@@ -302,3 +302,37 @@ def test_a_scanners_reads_and_adds_check_their_arguments(sample: Path, tmp_path:
     assert refused(seen, "days_text").startswith("days must be a whole number ≥ 1 (got '2';")
     assert refused(seen, "add") == "add_symbol(5): give a symbol's name (text, e.g. 'AAPL')"
     assert refused(seen, "params") == "add_indicator params 10: give a list of numbers, e.g. [10]"
+
+
+def test_a_huge_error_is_one_short_line_and_a_secret_in_it_is_masked_before_the_cut(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    secret = "S3CR3T-" + "k" * 40
+    monkeypatch.setenv("APCA_API_SECRET_KEY", secret)
+    loud = f"""
+from trader_cli.plugins import Needs, Strategy
+
+class Loud(Strategy):
+    name = "loud"
+
+    def needs(self):
+        return Needs(symbols=["AAPL"], intervals=["5m"])
+
+    def on_bars(self, bars):
+        raise ValueError("x" * 360 + {secret!r} + "y" * 1_000_000)
+"""
+    sh = _start(sample, tmp_path, "loud", loud)
+    try:
+        run(sh, "time advance 10m")
+        st = json.loads(run(sh, "strategy status -o json"))
+        events = [e.text for e in sh.obj.coordinator.engine.events.events]
+    finally:
+        sh.obj.coordinator.shutdown()
+    (status,) = [p for p in st["plugins"] if p["name"] == "loud"]
+    said = status["last_error"]
+    assert status["state"] == "failed" and len(said) <= 400 and "\n" not in said
+    assert "***" in said and "S3CR3T" not in said  # masked first: the cut leaves none of it
+    stopped = [t for t in events if "loud stopped" in t]
+    assert stopped and len(stopped[0]) < 600 and "S3CR3T" not in stopped[0]

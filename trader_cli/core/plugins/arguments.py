@@ -32,10 +32,18 @@ def shown(value: Any) -> str:
     return clipped(_REPR.repr(value))
 
 
-def clipped(text: str) -> str:
-    """``text`` on one line, cut to ``SHOWN`` characters (… marks the cut)."""
+def clipped(text: str, limit: int = SHOWN) -> str:
+    """``text`` on one line, cut to ``limit`` characters (… marks the cut)."""
     one = " ".join(text.split()) if "\n" in text else text
-    return one if len(one) <= SHOWN else one[: SHOWN - 1] + "…"
+    return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
+def error_line(text: str, secrets: list[str]) -> str:
+    """A plugin's error as its status shows it: secret values masked first (a cut must not leave
+    part of one), then on one line, cut to 400 characters (the whole of it goes to the log)."""
+    from trader_cli.core.secrets import redact
+
+    return clipped(redact(text, secrets) if secrets else text, 400)
 
 
 def materialised(value: Any) -> Any:

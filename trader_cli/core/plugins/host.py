@@ -267,9 +267,10 @@ class PluginHost:
     # -- failures -------------------------------------------------------------------------------------
     def _fail(self, slot: Slot, where: str, err: BaseException, ran_s: float) -> None:
         from trader_cli.core.logs import append_log
+        from trader_cli.core.plugins.arguments import error_line
 
-        slot.state = "failed"
-        slot.last_error = f"{where} raised {type(err).__name__}: {err}"  # masked where it is shown (views.status_of)
+        slot.state = "failed"  # its error masked, then on one line and cut (the whole of it in the log)
+        slot.last_error = error_line(f"{where} raised {type(err).__name__}: {err}", self.eng.events.secrets)
         if isinstance(err, Stopped):
             slot.last_error = f"{where} was stopped after {ran_s:.1f} s without returning"
         log = append_log("plugins.log", f"{slot.kind} {slot.name}: {where}\n{traceback.format_exc()}")
