@@ -89,6 +89,7 @@ def test_a_live_sessions_cash_is_alpacas_and_its_fills_pay_no_fee(
     (fill,) = json.loads(out.read_text())["fills"]
     assert fill["fee"] == 0.0 and round(99_200.0 - 10 * fill["price"], 2) == float(alpaca["cash"])
     assert report["initial_cash"] == 99_200.0 and report["fees"] == 0.0
+    assert report["fill_assumptions"].startswith("fills are Alpaca's")  # not the simulator's rules
     assert json.loads(out.read_text())["account"]["cash"] == after["cash"]
 
 

@@ -34,6 +34,12 @@ if TYPE_CHECKING:
 
 TRADING_DAYS = 252
 
+# a live session's fills are Alpaca's: none of the simulator's rules made them
+LIVE_FILLS = (
+    "fills are Alpaca's (paper trading): its prices, in the minute of its filled_at, no commission; "
+    "the simulator's fill rules and slippage do not apply"
+)
+
 
 def _num(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
@@ -101,7 +107,7 @@ def build_report(eng: Engine) -> Report:
         pnl_by_source=by_source,
         pnl_by_plugin=pnl_by_plugin(eng),
         days=len(closes),
-        fill_assumptions=fill_rules(b.cfg),
+        fill_assumptions=LIVE_FILLS if b.remote is not None else fill_rules(b.cfg),
     )
 
 
