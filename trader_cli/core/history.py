@@ -1,8 +1,9 @@
 """Trailing history and the whole run.
 
 A symbol's history has two parts: the blocks read from the store at provisioning (the trading
-days before the day it joined, one ``DayBlock`` per interval and day, kept for the whole run)
-and the session days replayed since it joined, whose books are kept here, every one of them
+days before the day it joined, one ``DayBlock`` per interval and day, kept for the whole run; a
+later addition that needs more puts older days in front, never replacing what is held) and the
+session days replayed since it joined, whose books are kept here, every one of them
 (the whole-run series). Finished books keep only their 1m grid; a derived interval of a past
 day is rebuilt from it when read (the last few are cached), so a past bar costs its five
 numbers once.
@@ -92,12 +93,11 @@ class History:
                 parts.append(g.ts[~np.isnan(g.cols["close"][:, data.lane])])
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
-    def blocks(self, bars: Bars, interval: Interval, day: dt.date, n: int) -> list[DayBlock]:
-        """``bars`` of the ``n`` trading days before ``day`` as a block per day (days without a
+    def blocks(self, bars: Bars, interval: Interval, days: list[dt.date]) -> list[DayBlock]:
+        """``bars`` of the trading ``days`` (oldest first) as a block per day (days without a
         bar are left out)."""
-        if not len(bars):
+        if not len(bars) or not days:
             return []
-        days = self.timeline.calendar.trading_days_back(day, n)
         slots = [self.timeline.slot_ts(interval, d) for d in days]
         every = np.concatenate(slots)
         if len(every) == len(bars) and np.array_equal(every, bars.ts):  # every bar there: one array, cut by day

@@ -40,9 +40,13 @@ def analyze(
     book = eng.replay.book
     assert eng.config is not None and book is not None
     sym = check_symbol(symbol)
+    existing = eng.session.get(sym)
+    # A symbol's history is the days before the day it joined (core/history.py): an addition
+    # to one already in the session reaches back from that day, keeping what it holds.
+    joined = eng.timeline.days[existing.since_pos] if existing is not None else book.day
     req = analyze_requirements(
-        operation, sym, Source(source), existing=eng.session.get(sym), config=eng.config.session_data_config,
-        session_day=book.day, calendar=eng.calendar, **kw,
+        operation, sym, Source(source), existing=existing, config=eng.config.session_data_config,
+        session_day=book.day, calendar=eng.calendar, history_before=joined, **kw,
     )  # fmt: skip
     if req.outcome == "rejected":
         req.can_proceed = False
@@ -51,7 +55,7 @@ def analyze(
         req.can_proceed = True
         return req
     cfg_iv = eng.config.intervals() if operation == "symbol" else None
-    back = eng.calendar.trading_days_back(book.day, req.historical_days) if req.historical_days else []
+    back = eng.calendar.trading_days_back(joined, req.historical_days) if req.historical_days else []
     v = validate_symbol(eng.feed, eng.calendar, sym, req.required_intervals, book.day, back, cfg_iv)
     req.validation, req.can_proceed = v, v.can_proceed
     if not v.can_proceed:

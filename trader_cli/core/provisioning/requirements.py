@@ -132,9 +132,12 @@ def analyze_requirements(
     interval: Interval | None = None,
     days: int | None = None,
     indicator: tuple[str, list[Any], Interval | None] | None = None,
+    history_before: dt.date | None = None,
 ) -> ProvisioningRequirements:
     """Work out intervals, history and steps for adding a symbol, a bar interval or an indicator
-    (validation is done by the caller, which sets ``validation`` and ``can_proceed``)."""
+    (validation is done by the caller, which sets ``validation`` and ``can_proceed``). History
+    is counted back from ``history_before`` (the day an existing symbol joined; default: the
+    session day)."""
     base = Interval.parse(config.base_interval)
     req = ProvisioningRequirements(
         operation=operation,
@@ -158,7 +161,7 @@ def analyze_requirements(
         req.outcome = "rejected"
         req.validation_errors.append(str(err))
         return req
-    _history(req, calendar, session_day)
+    _history(req, calendar, history_before or session_day)
     return req
 
 

@@ -8,6 +8,7 @@ store read that serves history, today and the days read ahead; history reads mad
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -24,6 +25,7 @@ from trader_cli.core.session import DayBlock, IndicatorSlot, SymbolSessionData
 if TYPE_CHECKING:
     from trader_cli.core.engine import Engine
     from trader_cli.core.provisioning.requirements import ProvisioningRequirements
+    from trader_cli.core.timeline import Timeline
 
 
 class IndicatorPlan(BaseModel):
@@ -55,20 +57,20 @@ class AdditionContext:
     engine: Engine
     req: ProvisioningRequirements
     today: Bars | None = None  # the symbol's bars of today, from load_historical's read
-    windows: dict[tuple[str, Interval], Bars] = field(default_factory=dict)  # history reads, by (symbol, iv)
+    held: dict[tuple[str, Interval], Bars] = field(default_factory=dict)  # bars before today, by (symbol, iv)
 
     def data(self) -> SymbolSessionData:
         """The symbol being provisioned."""
         return self.engine.session.require(self.req.symbol)
 
-    def window(self, data: SymbolSessionData, interval: Interval) -> Bars:
-        """The symbol's trailing history of ``interval`` (read once per addition)."""
+    def held_before_today(self, data: SymbolSessionData, interval: Interval) -> Bars:
+        """Every bar of ``interval`` the symbol holds before today (its history blocks and the
+        days replayed since it joined), read once per addition: what an indicator is seeded
+        with, so it has seen every bar it has a value at."""
         key = (data.symbol, interval)
-        hit = self.windows.get(key)
+        hit = self.held.get(key)
         if hit is None:
-            book = self.engine.replay.book
-            assert book is not None
-            hit = self.windows[key] = self.engine.history.window(data, interval, book.day)
+            hit = self.held[key] = self.engine.history.whole(data, interval)
         return hit
 
 
@@ -105,7 +107,7 @@ class CreateSymbol(_Step):
 
         def undo() -> None:
             drop_symbol(eng, req.symbol)
-            ctx.windows.clear()
+            ctx.held.clear()
 
         return StepOutcome(detail=f"lane {data.lane}", undo=undo)
 
@@ -163,8 +165,12 @@ class AddInterval(_Step):
 
 
 class LoadHistory(_Step):
-    """The trailing days of history for every interval of the symbol, from one store read that
-    also brings today's bars (for load_session) and the days read ahead."""
+    """The trailing days of history for every interval of the symbol. A symbol joining today
+    gets them from one store read that also brings today's bars (for load_session) and the days
+    read ahead. A symbol already in the session keeps every bar it holds: only the days before
+    its earliest ones are read, when the addition asks for more (``history_days`` counts the
+    days before the day it joined, so a need of N days before today is covered by N days before
+    that day, the days replayed since included)."""
 
     kind: Literal["load_historical"] = "load_historical"
 
@@ -174,45 +180,62 @@ class LoadHistory(_Step):
         data = ctx.data()
         book = eng.replay.book
         assert book is not None
-        ctx.windows.clear()
-        old = ({iv: list(b) for iv, b in data.loaded.items()}, dict(data.history_days), data.since_pos)
-        wanted = {
-            iv: max(req.history_days_by_interval.get(iv, 0), data.history_days.get(iv, 0)) for iv in data.intervals
-        }
-        deepest = max(wanted.values(), default=0)
-        day, tl = book.day, eng.timeline
-        both = eng.feed.read_through(data.symbol, tl.cutoff(day, deepest, BASE_1M))
-        split = int(np.searchsorted(both.ts, book.open_ns))
-        ctx.today = both.slice(split, int(np.searchsorted(both.ts, book.close_ns)))
-        eng.feed.join(data.lane, both, data.symbol)
-        base = session_bars(both.slice(0, split), eng.calendar) if deepest else Bars.empty()
+        ctx.held.clear()
+        old = ({iv: list(b) for iv, b in data.loaded.items()}, dict(data.history_days))
+        had = {iv: data.history_days.get(iv, 0) for iv in data.intervals}
+        wanted = {iv: max(req.history_days_by_interval.get(iv, 0), had[iv]) for iv in data.intervals}
+        grow = [iv for iv in data.intervals if wanted[iv] > had[iv]]
+        tl = eng.timeline
+        joined = tl.days[data.since_pos]  # today, for a symbol created by this addition
+        start = tl.cutoff(joined, max((wanted[iv] for iv in grow), default=0), BASE_1M)
+        fresh = req.outcome == "create"
+        if fresh:
+            both = eng.feed.read_through(data.symbol, start)
+            split = int(np.searchsorted(both.ts, book.open_ns))
+            ctx.today = both.slice(split, int(np.searchsorted(both.ts, book.close_ns)))
+            eng.feed.join(data.lane, both, data.symbol)
+            before = both.slice(0, split)
+        elif grow:  # only the days before what it holds: the bars it has stay as they are
+            end = tl.cutoff(joined, min(had[iv] for iv in grow), BASE_1M)
+            before = eng.feed.read(data.symbol, BASE_1M, start, end)
+        else:
+            before = Bars.empty()
+        base = session_bars(before, eng.calendar) if len(before) else Bars.empty()
         rows = 0
-        loaded: dict[Interval, list[DayBlock]] = {}
+        loaded: dict[Interval, list[DayBlock]] = {iv: [] for iv in data.intervals if iv not in data.loaded}
         read: dict[Interval, Bars] = {}
         daily_stored = DAILY in eng.feed.intervals_for(data.symbol)
-        for iv, n in wanted.items():  # everything is read before anything changes
-            if not n:
-                hist = Bars.empty()
-            elif iv.is_daily and daily_stored:
-                hist = eng.feed.read(data.symbol, DAILY, tl.cutoff(day, n, iv), book.open_ns - OPEN_AFTER_MIDNIGHT_NS)
+        for iv in grow:  # everything is read before anything changes
+            n, k = wanted[iv], had[iv]
+            if iv.is_daily and daily_stored:
+                hist = eng.feed.read(data.symbol, DAILY, tl.cutoff(joined, n, iv), _end_before(tl, joined, k, iv))
             else:
-                part = base.slice(int(np.searchsorted(base.ts, tl.cutoff(day, n, BASE_1M))))
+                part = base.window(tl.cutoff(joined, n, BASE_1M), tl.cutoff(joined, k, BASE_1M))
                 hist = part if iv == BASE_1M else aggregate(part, iv, eng.calendar)  # the blocks copy
-            loaded[iv] = eng.history.blocks(hist, iv, day, n)
+            back = eng.calendar.trading_days_back(joined, n)
+            older = back[: max(0, len(back) - k)]  # the k latest are held already
+            loaded[iv] = eng.history.blocks(hist, iv, older) + data.loaded.get(iv, [])
             read[iv] = hist
             rows += len(hist)
         data.loaded.update(loaded)
         data.history_days.update(wanted)
-        data.since_pos = tl.pos
-        # The history just read is the symbol's whole trailing window (no replayed day is in it
-        # yet): the indicators' seeds and quality read it from here instead of the blocks.
-        ctx.windows.update({(data.symbol, iv): hist for iv, hist in read.items()})
+        if fresh:
+            # The history just read is all the symbol holds before today (no replayed day, no
+            # earlier blocks): the indicators' seeds read it from here instead of the blocks.
+            ctx.held.update({(data.symbol, iv): hist for iv, hist in read.items()})
 
         def undo() -> None:
-            data.loaded, data.history_days, data.since_pos = old
-            ctx.windows.clear()
+            data.loaded, data.history_days = old
+            ctx.held.clear()
 
         return StepOutcome(rows=rows, detail=f"{req.historical_days} trading day(s)", undo=undo)
+
+
+def _end_before(tl: Timeline, joined: dt.date, depth: int, interval: Interval) -> int:
+    """Where the history already held (``depth`` days before ``joined``) begins: the end of
+    what an addition reads (a daily bar is stamped before the open, so the day's own is left out)."""
+    end = tl.cutoff(joined, depth, interval)
+    return end - OPEN_AFTER_MIDNIGHT_NS if interval.is_daily and not depth else end
 
 
 class LoadSession(_Step):
@@ -254,7 +277,7 @@ class RegisterIndicator(_Step):
         book = eng.replay.book
         assert book is not None
         request = IndicatorRequest.parse(plan.name, plan.params, plan.interval)
-        seed = ctx.window(data, plan.interval)
+        seed = ctx.held_before_today(data, plan.interval)
         today = book.session_bars(data.lane, plan.interval)
         blane = eng.hub.register(request, data.lane, seed, today, book.grid(plan.interval), eng.timeline.pos)
         data.indicators[request.key] = IndicatorSlot(request, blane)
