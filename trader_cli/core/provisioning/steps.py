@@ -1,6 +1,7 @@
 """Provisioning steps as typed values: each ``apply``s itself to the engine and returns the rows
 it loaded, a detail and an undo. The steps of one addition share an ``AdditionContext`` (the one
-store read that serves history, today and the days read ahead; the bars held before today, read once for every indicator it seeds).
+store read that serves history, today and the days read ahead; the bars held before today,
+read once for every indicator it seeds).
 
     create_symbol · upgrade_symbol · add_interval · load_historical · load_session
     · register_indicator · calculate_quality
