@@ -59,16 +59,16 @@ def test_several_symbols_in_one_add_give_one_table(sh: Shell) -> None:
     assert {"TSLA", "MSFT", "NVDA"} <= set(sh.obj.coordinator.session.symbols)
 
 
-def test_a_watchlist_file_with_comments_and_a_bad_ticker(sh: Shell, tmp_path: Path) -> None:
+def test_a_watchlist_file_with_comments_and_a_ticker_without_data(sh: Shell, tmp_path: Path) -> None:
     wl = tmp_path / "watchlist.txt"
-    wl.write_text("# my list\nTSLA\n\nMSFT, NVDA  # big ones\nBAD$\n", encoding="utf-8")
+    wl.write_text("# my list\nTSLA\n\nMSFT, NVDA  # big ones\nZZZZ\n", encoding="utf-8")
     assert sh("system start --paused").code == 0
     res = sh(f"add symbol --file {wl} --output json")
     assert res.code == 1
     data = json.loads(res.out)
     assert [a["report"]["symbol"] for a in data["additions"]] == ["TSLA", "MSFT", "NVDA"]
-    assert data["failed"][0]["symbol"] == "BAD$" and "bad symbol" in data["failed"][0]["reason"]
-    assert "1 of 4 addition(s) failed" in res.err
+    assert data["failed"][0]["symbol"] == "ZZZZ" and "no bars stored for ZZZZ" in data["failed"][0]["reason"]
+    assert "1 of 4 addition(s) failed (the other 3 were added: TSLA, MSFT, NVDA)" in res.err
 
 
 def test_a_missing_watchlist_is_one_line(sh: Shell, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2)
 from typer.core import TyperCommand
 
 from trader_cli.commands.common import OutputOpt, app_ctx
+from trader_cli.commands.system import NegativeLooking
 
 
 class Source(StrEnum):
@@ -79,19 +80,40 @@ def add_symbol(
     output: OutputOpt = None,
 ) -> object:
     """Add symbols in full (config intervals, history, indicators); upgrades adhoc ones.
-    Several at once give one table (each is its own addition; the command fails if any did).
+    A malformed ticker refuses the whole command (nothing is added). Several at once give one
+    table: each is its own addition, so one without data fails alone and the command fails too.
     Example: add symbol TSLA   ·   add symbol AAPL MSFT NVDA   ·   add symbol --file watchlist.txt"""
     from trader_cli.core.errors import UsageError
 
     names = [*(symbols or []), *(read_watchlist(file) if file else [])]
     if not names:
         raise UsageError("give a ticker (add symbol TSLA) or a watchlist file (add symbol --file FILE)")
-    if len(names) == 1:
-        return _symbol(ctx, names[0], source, plan=False)
+    tickers = well_formed(names)
+    if len(tickers) == 1:
+        return _symbol(ctx, tickers[0], source, plan=False)
     _views()
     import trader_cli.render.additions  # noqa: F401 - registers the batch view
 
-    return app_ctx(ctx).coordinator.add_many("symbol", list(dict.fromkeys(names)), source.value)
+    return app_ctx(ctx).coordinator.add_many("symbol", tickers, source.value)
+
+
+def well_formed(names: list[str]) -> list[str]:
+    """The tickers upper-cased, each once, in order; DataError naming the malformed ones, before
+    anything is added (a typo never leaves half a watchlist in the session)."""
+    from trader_cli.core.errors import DataError, few
+    from trader_cli.core.store import check_symbol
+
+    tickers: list[str] = []
+    bad: list[tuple[str, DataError]] = []
+    for name in names:
+        try:
+            tickers.append(check_symbol(name))
+        except DataError as err:
+            bad.append((name, err))
+    if bad:
+        also = f"; also bad: {few(repr(name) for name, _ in bad[1:])}" if len(bad) > 1 else ""
+        raise DataError(f"{bad[0][1]}{also}; nothing was added")
+    return list(dict.fromkeys(tickers))
 
 
 def read_watchlist(path: str) -> list[str]:
@@ -113,7 +135,13 @@ def read_watchlist(path: str) -> list[str]:
     return names
 
 
-@add_app.command("bar")
+class BarCommand(NegativeLooking):
+    """``add bar AAPL -5m``: an interval is never negative."""
+
+    wanted = "a valid value (an interval is one of 1m, 5m, 15m, 30m, 1h, 1d)"
+
+
+@add_app.command("bar", cls=BarCommand)
 def add_bar(
     ctx: typer.Context,
     symbol: SymbolArg,
@@ -181,7 +209,7 @@ def plan_symbol(
     return _symbol(ctx, symbol, source, plan=True)
 
 
-@plan_add.command("bar")
+@plan_add.command("bar", cls=BarCommand)
 def plan_bar(
     ctx: typer.Context,
     symbol: SymbolArg,

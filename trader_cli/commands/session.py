@@ -25,7 +25,11 @@ def export(
     path: Annotated[str, typer.Argument(help="File to write (atomically); .json or .csv picks the format.")],
     fmt: Annotated[
         Format | None,
-        typer.Option("--format", "-f", help="json or csv (default: from the file name's extension, else json)."),
+        typer.Option(
+            "--format",
+            "-f",
+            help="json or csv (default: from the name: .json or .csv; json for a name without an extension).",
+        ),
     ] = None,
     bars: Annotated[bool, typer.Option("--bars", help="Include every bar and indicator value.")] = False,
     output: OutputOpt = None,
@@ -43,6 +47,14 @@ def export(
     from trader_cli.core.export import export_session
     from trader_cli.render.progress import progress_for
 
+    if fmt is None and Path(path).suffix.lower() not in ("", ".json", ".csv"):
+        from trader_cli.core.errors import UsageError
+
+        stem = Path(path).stem
+        raise UsageError(
+            f"{Path(path).name}: the format comes from the name: call it {stem}.json or {stem}.csv "
+            "(or give --format json|csv)"
+        )
     obj = app_ctx(ctx)
     with progress_for(obj.renderer, f"exporting to {path}") as bar:
         done = export_session(obj.coordinator, Path(path), fmt.value if fmt else None, bars, progress=bar)

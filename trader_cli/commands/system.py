@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from typing import Annotated, Any, ClassVar
 
 import typer
+from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2)
+from typer.core import TyperCommand
 
 from trader_cli.commands.common import OutputOpt, app_ctx, clock_report
 from trader_cli.core.lifecycle import SPEED_HELP
 
 app = typer.Typer(help="Start, stop and control the session.", no_args_is_help=True)
+
+
+class NegativeLooking(TyperCommand):
+    """A command whose argument a trader may type as a negative number: click reads '-1' as an
+    unknown option, this says it is a bad value of the argument (``wanted``: what it should be)."""
+
+    wanted: ClassVar[str] = "a valid value"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse as usual; a negative-looking word is refused as a value, not an option."""
+        given = list(args)  # the parser consumes ``args`` as it goes
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoSuchOption as err:
+            if not re.match(r"^-\d", err.option_name):
+                raise
+            word = next((a for a in given if a.startswith(err.option_name)), err.option_name)
+            raise click.exceptions.UsageError(f"'{word}' is not {self.wanted}", ctx) from None
+
+
+class SpeedCommand(NegativeLooking):
+    """``system speed -1``: a speed is 0 or more."""
+
+    wanted = f"a speed (use {SPEED_HELP})"
 
 
 @app.command("start")
@@ -68,7 +95,7 @@ def resume(ctx: typer.Context, output: OutputOpt = None) -> object:
     return clock_report(coord, "resume", f"running from {since} at speed {coord.status().speed:g}")
 
 
-@app.command("speed")
+@app.command("speed", cls=SpeedCommand)
 def speed(
     ctx: typer.Context,
     value: Annotated[float, typer.Argument(help=f"The new speed: {SPEED_HELP}.")],

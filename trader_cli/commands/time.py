@@ -84,6 +84,18 @@ def _stepped(ctx: typer.Context, action: ClockAction, step: Callable[[Callable[[
     return clock_report(coord, action, text, minutes=done, interrupted=interrupted)
 
 
+def _refuse_finished(coord: Any, command: str) -> None:
+    """SessionStateError saying what still works once the session is over (nothing steps it)."""
+    from trader_cli.core.errors import SessionStateError
+    from trader_cli.core.lifecycle import SessionState
+
+    if coord.state is SessionState.finished:
+        raise SessionStateError(
+            f"{command} steps a paused session (state: finished; the session ended at {coord.status().time_text}: "
+            "save it with: session export FILE.json, or start a new one with: system start)"
+        )
+
+
 @app.command("now")
 def now(ctx: typer.Context, output: OutputOpt = None) -> object:
     """The simulated time and trading day. Example: time now"""
@@ -108,6 +120,7 @@ def advance(
     Example: time advance 30m   ·   time advance 1 session"""
     n, unit = parse_duration(" ".join(duration))
     coord = app_ctx(ctx).coordinator
+    _refuse_finished(coord, "time advance")
     if unit == "sessions":
         target = coord.session_target(n)
         return _stepped(ctx, "advance", lambda stop: coord.advance_to(target, stop, "time advance"))
@@ -134,6 +147,7 @@ def until(
     from trader_cli.core.errors import UsageError
 
     coord = app_ctx(ctx).coordinator
+    _refuse_finished(coord, "time until")
     word = when.strip().lower()
     if word in ("open", "close", "next-open"):
         target = coord.named_target(word)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from trader_cli.commands.common import OutputOpt, app_ctx
+from trader_cli.commands.system import NegativeLooking
 from trader_cli.core.broker.rules import fill_rules
 
 FILL_RULES = "Fill rules: " + fill_rules() + "."
@@ -80,7 +81,13 @@ def sell(
     return _place(ctx, "sell", symbol, qty, limit, stop, tif)
 
 
-@order_app.command("cancel")
+class CancelCommand(NegativeLooking):
+    """``order cancel -1``: an order id is a word like o000001."""
+
+    wanted = "an order id (an order id looks like o000001; list them with: orders --all)"
+
+
+@order_app.command("cancel", cls=CancelCommand)
 def cancel(
     ctx: typer.Context,
     order_id: Annotated[str, typer.Argument(help="The order's id, e.g. o000001 (see: orders --open).")],
@@ -114,9 +121,12 @@ def register(app: typer.Typer) -> None:
     ) -> object:
         """The session's orders. Example: orders --all"""
         from trader_cli.core.broker.views import orders_view
+        from trader_cli.core.errors import UsageError
 
+        if open_ and all_:
+            raise UsageError("give one of --open, --all (--open: the orders that may still fill; --all: every order)")
         _views()
-        return app_ctx(ctx).coordinator.read(orders_view, all_ and not open_)
+        return app_ctx(ctx).coordinator.read(orders_view, all_)
 
     @app.command("positions")
     def positions(ctx: typer.Context, output: OutputOpt = None) -> object:

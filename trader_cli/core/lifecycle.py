@@ -41,10 +41,18 @@ _HINTS = {
 }
 
 
+NO_SESSION = "no session is running (start one with: system start)"
+
+
 def check_transition(current: SessionState, target: SessionState) -> None:
     """Raise SessionStateError (with what to do) for an illegal lifecycle transition."""
-    if target not in _ALLOWED[current]:
-        raise SessionStateError(f"cannot go from {current.value} to {target.value} ({_HINTS[current]})")
+    if target in _ALLOWED[current]:
+        return
+    if current is SessionState.stopped:  # pause, resume or stop with nothing to act on
+        raise SessionStateError(NO_SESSION)
+    if current is target:
+        raise SessionStateError(f"already {current.value} ({_HINTS[current]})")
+    raise SessionStateError(f"cannot go from {current.value} to {target.value} ({_HINTS[current]})")
 
 
 MIN_SPEED = 0.01  # a simulated minute per 100 real minutes
@@ -63,4 +71,4 @@ def check_speed(speed: float) -> float:
     raise UsageError(f"bad speed {speed:g} (use {SPEED_HELP})")
 
 
-__all__ = ["MAX_SPEED", "MIN_SPEED", "SPEED_HELP", "SessionState", "check_speed", "check_transition"]
+__all__ = ["MAX_SPEED", "MIN_SPEED", "NO_SESSION", "SPEED_HELP", "SessionState", "check_speed", "check_transition"]

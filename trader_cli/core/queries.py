@@ -18,9 +18,9 @@ from pydantic import BaseModel, Field
 from trader_cli.core.bars import Bars
 from trader_cli.core.calendar import to_ny
 from trader_cli.core.config import ALPACA_KEY_VARS
-from trader_cli.core.errors import SessionStateError
+from trader_cli.core.errors import SessionStateError, few
 from trader_cli.core.intervals import Interval
-from trader_cli.core.lifecycle import SessionState
+from trader_cli.core.lifecycle import NO_SESSION, SessionState
 from trader_cli.core.quality import IntervalQuality, expected_starts, measure
 from trader_cli.core.session import SymbolSessionData
 
@@ -127,12 +127,26 @@ def _live_status(eng: Engine) -> LiveStatus | None:
     return LiveStatus(**counts) if counts is not None else None
 
 
+def symbol_data(eng: Engine, symbol: str) -> SymbolSessionData:
+    """A symbol of the session; SessionStateError without a session, or naming the loaded
+    symbols (and how to add it, while additions are possible) when it is not one of them."""
+    from trader_cli.core.store import check_symbol
+
+    if eng.replay.book is None:
+        raise SessionStateError(NO_SESSION)
+    sym = check_symbol(symbol)
+    if sym in eng.session.symbols or eng.clock.active:
+        return eng.session.require(sym)
+    raise SessionStateError(
+        f"{sym} is not in the session (loaded: {few(sorted(eng.session.symbols))}); the session is "
+        f"{eng.clock.state.value}, so nothing can be added (start a new one with: system start)"
+    )
+
+
 def holding(eng: Engine, symbol: str, interval: str) -> tuple[SymbolSessionData, Interval]:
     """The symbol's data and the interval, when it holds that interval (SessionStateError saying
     what it has and how to add it otherwise)."""
-    from trader_cli.core.store import check_symbol
-
-    data = eng.session.require(check_symbol(symbol))
+    data = symbol_data(eng, symbol)
     iv = Interval.parse(interval)
     if iv not in data.intervals:
         raise SessionStateError(
@@ -171,7 +185,7 @@ def expected(eng: Engine, data: SymbolSessionData, interval: Interval) -> np.nda
 
 def quality(eng: Engine, symbol: str) -> list[IntervalQuality]:
     """Bars present ÷ expected for each interval of a symbol over the whole run, with the gaps."""
-    data = eng.session.require(symbol)
+    data = symbol_data(eng, symbol)
     book = eng.replay.book
     assert book is not None
     out = []

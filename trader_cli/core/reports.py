@@ -145,7 +145,7 @@ def quality_report(eng: Engine, symbols: list[str] | None = None, gaps: int = 3)
     names = [check_symbol(s) for s in symbols] if symbols else sorted(eng.session.symbols)
     rows = []
     for sym in names:
-        eng.session.require(sym)
+        queries.symbol_data(eng, sym)
         for q in queries.quality(eng, sym):
             rows.append(
                 QualityRow(
@@ -204,7 +204,7 @@ class SymbolDetail(BaseModel):
 
 def symbol_detail(eng: Engine, symbol: str) -> SymbolDetail:
     """One symbol in detail."""
-    data = eng.session.require(check_symbol(symbol))
+    data = queries.symbol_data(eng, symbol)
     book = eng.replay.book
     assert book is not None
     quality = {q.interval: q for q in queries.quality(eng, data.symbol)}
@@ -276,7 +276,7 @@ def bar_rows(bars: Bars, parts: list[str], last: int) -> list[BarRow]:
 
 def bars_view(eng: Engine, symbol: str, interval: str | None, last: int) -> BarsView:
     """A symbol's latest bars of an interval: its trailing history, then today's."""
-    data = eng.session.require(check_symbol(symbol))
+    data = queries.symbol_data(eng, symbol)
     data, iv = queries.holding(eng, data.symbol, interval or data.base_interval)
     hist, sess = queries.bars(eng, data, iv)
     both = Bars.concat([hist, sess])
@@ -308,7 +308,7 @@ def indicator_view(
 ) -> IndicatorView:
     """The indicator's values at the bars of its interval: the last ``last``, or those on the New
     York dates ``start``..``end`` (both inclusive)."""
-    data = eng.session.require(check_symbol(symbol))
+    data = queries.symbol_data(eng, symbol)
     if key not in data.indicators:
         held = ", ".join(data.indicators) or "none"
         raise IndicatorError(f"{data.symbol} has no indicator '{key}' (its indicators: {held})")
@@ -391,7 +391,7 @@ def _chart_fills(eng: Engine, symbol: str, bars: Bars, interval: Interval) -> li
 def chart_data(eng: Engine, symbol: str, interval: str | None, last: int, keys: list[str]) -> ChartData:
     """The latest ``last`` bars of a symbol's interval (history, replayed days, today) and the
     values of the indicators ``keys`` (each computed on that interval) at those bars."""
-    data = eng.session.require(check_symbol(symbol))
+    data = queries.symbol_data(eng, symbol)
     data, iv = queries.holding(eng, data.symbol, interval or data.base_interval)
     for key in keys:
         _check_chartable(data, key, iv)

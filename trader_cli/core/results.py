@@ -126,8 +126,9 @@ class AdditionBatch:
         """One line naming the failed additions ('' when none failed)."""
         if not self.failures:
             return ""
-        total = len(self.results) + len(self.failures)
-        return f"{len(self.failures)} of {total} addition(s) failed: " + few(
+        done = [r.requirements.symbol for r in self.results]
+        went_on = f" (the other {len(done)} were added: {few(done, limit=3)})" if done else " (nothing was added)"
+        return f"{len(self.failures)} of {len(done) + len(self.failures)} addition(s) failed{went_on}: " + few(
             (f"{s}: {why}" for s, why in self.failures), limit=3, sep="; "
         )
 

@@ -1,0 +1,126 @@
+"""Bad input is refused in one line that says what to do, and changes nothing: a malformed
+ticker in a batch, clock commands with nothing to act on, negative-looking values, a finished
+backtest, clashing options, an export name that does not say its format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_app import Shell
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def sh() -> Any:
+    s = Shell(ROOT / "data")
+    s.obj.data_dir_option = None
+    s.obj.config_path = str(ROOT / "configs" / "default.json")
+    yield s
+    if s.obj.has_coordinator:
+        s.obj.coordinator.shutdown()
+
+
+def _symbols(sh: Shell) -> list[str]:
+    res = sh("data session --output json")
+    assert res.code == 0, res.err
+    return sorted(row["symbol"] for row in json.loads(res.out)["symbols"])
+
+
+def test_a_malformed_ticker_refuses_the_whole_add(sh: Shell) -> None:
+    assert sh("system start --paused").code == 0
+    before = _symbols(sh)
+    res = sh("add symbol TSLA 'BAD$' MSFT 1X")
+    assert res.code == 1 and len(res.err_lines) == 1, res.err
+    assert "'BAD$'" in res.err and "'1X'" in res.err and "nothing was added" in res.err
+    assert _symbols(sh) == before
+
+
+def test_a_malformed_ticker_in_a_watchlist_adds_nothing(sh: Shell, tmp_path: Path) -> None:
+    wl = tmp_path / "watchlist.txt"
+    wl.write_text("# my list\nTSLA\nMSFT, BAD$\n", encoding="utf-8")
+    assert sh("system start --paused").code == 0
+    before = _symbols(sh)
+    res = sh(f"add symbol --file {wl}")
+    assert res.code == 1 and len(res.err_lines) == 1 and "'BAD$'" in res.err, res.err
+    assert _symbols(sh) == before
+    wl.write_text("TSLA\nMSFT\n", encoding="utf-8")  # the fix the message asks for works
+    assert sh(f"add symbol --file {wl}").code == 0
+    assert {"TSLA", "MSFT"} <= set(_symbols(sh))
+
+
+def test_pausing_a_paused_session_says_it_already_is(sh: Shell) -> None:
+    assert sh("system start --paused").code == 0
+    res = sh("system pause")
+    assert res.code == 1 and res.err_lines == ["error: already paused (resume it with: system resume)"]
+    assert sh.obj.coordinator.state.value == "paused"
+    assert sh("system resume").code == 0  # what the hint suggests works
+
+
+@pytest.mark.parametrize("line", ["system stop", "system pause", "system resume"])
+def test_clock_commands_without_a_session_say_to_start_one(sh: Shell, line: str) -> None:
+    res = sh(line)
+    assert res.code == 1
+    assert res.err_lines == ["error: no session is running (start one with: system start)"]
+    assert sh("system start --paused").code == 0
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("order cancel -1", "'-1' is not an order id (an order id looks like o000001"),
+        ("system speed -1", "'-1' is not a speed (use 0 = as fast as possible"),
+        ("system speed -0.5", "'-0.5' is not a speed"),
+    ],
+)
+def test_a_negative_value_is_refused_as_what_the_command_wants(sh: Shell, line: str, says: str) -> None:
+    assert sh("system start --paused").code == 0
+    res = sh(line)
+    assert res.code == 2 and len(res.err_lines) == 1 and says in res.err, res.err
+    assert "interval" not in res.err and "No such option" not in res.err
+    assert sh.obj.coordinator.status().speed == 0
+    typo = sh(f"{line.rsplit(' ', 1)[0]} 1 --outptu json")  # a mistyped option keeps its suggestion
+    assert typo.code == 2 and "Possible options: --output" in typo.err
+
+
+def test_a_finished_backtest_suggests_what_works(sh: Shell, tmp_path: Path) -> None:
+    assert sh("system start").code == 0
+    assert sh("system wait --timeout 60").code == 0
+    for line in ("time until close", "time advance 5m"):
+        res = sh(line)
+        assert res.code == 1 and len(res.err_lines) == 1, res.err
+        assert f"{' '.join(line.split()[:2])} steps a paused session (state: finished;" in res.err
+        assert "session export FILE.json" in res.err and "system start" in res.err
+        assert "system wait" not in res.err and "runs to its end" not in res.err
+    assert sh(f"session export {tmp_path / 'done.json'}").code == 0
+    assert sh("system start --paused").code == 0
+
+
+def test_orders_refuses_open_and_all_together(sh: Shell) -> None:
+    assert sh("system start --paused").code == 0
+    res = sh("orders --open --all")
+    assert res.code == 2 and len(res.err_lines) == 1 and "give one of --open, --all" in res.err
+    assert sh("orders --all").code == 0
+
+
+def test_export_refuses_a_name_that_does_not_say_its_format(sh: Shell, tmp_path: Path) -> None:
+    assert sh("system start --paused").code == 0
+    path = tmp_path / "x.txt"
+    res = sh(f"session export {path}")
+    assert res.code == 2 and len(res.err_lines) == 1, res.err
+    assert "x.json or x.csv" in res.err and not path.exists()
+    assert sh(f"session export {path} --format json").code == 0  # asked for: written
+    assert json.loads(path.read_text(encoding="utf-8"))["symbols"]
+
+
+@pytest.mark.parametrize(
+    "line", ["data symbol AAPL", "data indicator AAPL sma_20_5m", "data quality AAPL", "data chart AAPL"]
+)
+def test_reading_a_symbol_without_a_session_says_to_start_one(line: str) -> None:
+    sh = Shell(ROOT / "data")
+    res = sh(line)
+    assert res.code == 1 and res.err_lines == ["error: no session is running (start one with: system start)"]
