@@ -64,16 +64,19 @@ def test_import_names_the_data_dir_and_counts_bars_off_the_session(shell: Shell,
     assert "2 bar(s) outside the regular session" in flat and "2 off the session's 1h grid" in flat
 
 
-def test_import_over_an_unreadable_file_says_it_replaced_it(shell: Shell, tmp_path: Path) -> None:
+def test_import_over_an_unreadable_file_is_refused_unless_replace(shell: Shell, tmp_path: Path) -> None:
     good = tmp_path / "good.csv"
     good.write_text(GOOD_CSV, encoding="utf-8")
     target = shell.data_dir / "bars" / "1m" / "SPY.parquet"
     target.parent.mkdir(parents=True)
     target.write_bytes(b"garbage" * 50)
     res = shell(f"data import {good} --symbol SPY")
+    assert res.code == 1 and "SPY's stored 1m file cannot be read" in res.err and "--replace" in res.err
+    assert target.read_bytes() == b"garbage" * 50
+    res = shell(f"data import {good} --symbol SPY --replace")
     assert res.code == 0, res.err
     flat = " ".join(res.out.split())
-    assert "replaced SPY's unreadable file" in flat and "corrupt" in flat
+    assert "started SPY's 1m file over (--replace); it held an unreadable file" in flat and "corrupt" in flat
     assert shell.stored() == {"SPY": 3}
 
 

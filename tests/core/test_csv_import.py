@@ -302,17 +302,16 @@ def test_reimporting_the_same_file_changes_nothing(store: DataManager, tmp_path:
         np.testing.assert_array_equal(getattr(first, f), getattr(second, f))
 
 
-def test_an_overlapping_import_replaces_those_bars(store: DataManager, tmp_path: Path) -> None:
+def test_an_overlapping_import_replaces_that_whole_day(store: DataManager, tmp_path: Path) -> None:
     rows = [GOOD.replace("09:30", f"09:{30 + i}") for i in range(10)]
     import_csv(store, write_csv(tmp_path, *rows, name="day.csv"), "1m", symbol="X")
     fix = [f"2024-12-02T09:{m}:00-05:00,20,21,19,20.5,7" for m in (33, 34, 36)]
     (done,) = import_csv(store, write_csv(tmp_path, *fix, name="fix.csv"), "1m", symbol="X")
     bars = store.read("X", "1m")
-    minutes = [to_ny(int(t)).minute for t in bars.ts]
-    # 09:33..09:36 is replaced by the three new bars; 09:35 is gone, the rest untouched.
-    assert minutes == [30, 31, 32, 33, 34, 36, 37, 38, 39]
-    assert bars.open.tolist() == [10, 10, 10, 20, 20, 20, 10, 10, 10]
-    assert done.stored_rows == 9
+    # A day in the file replaces that whole stored day: 09:30..09:39 give way to the three new bars.
+    assert [to_ny(int(t)).minute for t in bars.ts] == [33, 34, 36]
+    assert bars.open.tolist() == [20, 20, 20]
+    assert (done.stored_rows, done.replaced_days, done.replaced_bars, done.removed_bars) == (3, 1, 10, 7)
 
 
 # -- timestamps and values the checks must name rightly ----------------------------------------

@@ -267,20 +267,18 @@ def test_trading_days_present(filled_store: DataManager, two_days: list[dt.date]
 
 
 # -- writing: merge and atomicity --------------------------------------------------------------
-def test_overlapping_write_replaces_that_range(filled_store: DataManager, cal: MarketCalendar) -> None:
+def test_a_write_replaces_the_days_it_holds(filled_store: DataManager, cal: MarketCalendar) -> None:
     before = filled_store.read("AAPL", "1m")
     open_ns = cal.open_close(MONDAY)[0]
-    # New bars at 10:00 and 10:29 only: everything stored from 10:00 to 10:29 is replaced.
+    # New bars at 10:00 and 10:29 of Monday only: every stored Monday bar is replaced, Tuesday stays.
     ts = np.array([open_ns + 30 * NS_PER_MINUTE, open_ns + 59 * NS_PER_MINUTE])
     new = Bars(
         ts, np.array([5.0, 6.0]), np.array([5.5, 6.5]), np.array([4.5, 5.5]), np.array([5.2, 6.2]), np.array([1.0, 2.0])
     )
-    assert filled_store.write("AAPL", "1m", new, source="fix") == 780 - 30 + 2
+    assert filled_store.write("AAPL", "1m", new, source="fix") == 390 + 2
     after = filled_store.read("AAPL", "1m")
-    replaced = (before.ts >= ts[0]) & (before.ts <= ts[-1])
-    assert_same(after, Bars.concat([before.take(before.ts < ts[0]), new, before.take(before.ts > ts[-1])]))
-    assert int(replaced.sum()) == 30
-    assert filled_store.coverage()[0].source == "fix"
+    assert_same(after, Bars.concat([new, before.slice(390)]))
+    assert filled_store.coverage()[0].source == "mixed: test (1 day(s)); fix (1 day(s))"
 
 
 def test_writing_adjacent_days_appends(store: DataManager, bars_factory: MakeBars) -> None:

@@ -208,7 +208,7 @@ def test_a_symlink_loop_is_reported_as_unreadable(store: DataManager) -> None:
 
 
 # -- an import repairs a file that cannot be read ----------------------------------------------
-def test_an_import_replaces_an_unreadable_file_and_says_so(store: DataManager, tmp_path: Path) -> None:
+def test_an_import_holding_the_damaged_day_repairs_it_and_says_so(store: DataManager, tmp_path: Path) -> None:
     table = table_of(two_days(), nullable=True)
     close = table.column("close").to_pylist()
     close[5] = None
@@ -216,9 +216,9 @@ def test_an_import_replaces_an_unreadable_file_and_says_so(store: DataManager, t
     csv = tmp_path / "fix.csv"
     csv.write_text("timestamp,open,high,low,close,volume\n2024-12-02T09:30:00-05:00,10,11,9,10.5,100\n")
     (done,) = import_csv(store, csv, "1m", symbol="MSFT")
-    assert done.stored_rows == 1
-    assert done.replaced_unreadable is not None and "null close" in done.replaced_unreadable
-    assert len(store.read("MSFT", "1m")) == 1
+    assert done.stored_rows == 1 + 390  # Monday (damaged) replaced, Tuesday kept
+    assert done.repaired is not None and "null close" in done.repaired
+    assert len(store.read("MSFT", "1m")) == 391
     assert path.is_file()
 
 

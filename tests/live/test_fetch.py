@@ -272,18 +272,22 @@ def test_a_range_past_the_calendar_is_refused_not_cut(tmp_path: Path) -> None:
         fetch(store, ["AAPL"], "1m", dt.date(1989, 12, 1), dt.date(1990, 1, 5), environ=KEYS)
 
 
-def test_an_unreadable_stored_file_counts_as_missing_and_is_replaced(server: LoopbackAlpaca, tmp_path: Path) -> None:
+def test_an_unreadable_stored_file_is_skipped_unless_replace(server: LoopbackAlpaca, tmp_path: Path) -> None:
     store = DataManager(tmp_path / "store")
     fetch(store, ["AAPL", "MSFT"], "1m", FIRST, FIRST, data_url=server.data_url, environ=KEYS)
     store.path_for("AAPL", "1m").write_bytes(b"not a parquet file")
     store.path_for("ZZZZ", "1m").write_bytes(b"not a parquet file either")  # the server has no ZZZZ
+    server.requests.clear()
     res = fetch(store, ["AAPL", "MSFT", "ZZZZ"], "1m", FIRST, LAST, data_url=server.data_url, environ=KEYS)
     aapl, msft, zzzz = res.symbols
-    assert aapl.missing_days == 5 and aapl.replaced_unreadable and aapl.unreadable is None
-    assert "AAPL" in aapl.replaced_unreadable and aapl.stored_rows == 5 * 390
-    assert msft.missing_days == 4 and msft.replaced_unreadable is None
-    assert zzzz.missing_days == 5 and zzzz.bars == 0 and zzzz.stored_rows == 0
-    assert zzzz.unreadable and zzzz.replaced_unreadable is None
+    assert aapl.skipped and aapl.bars == 0 and aapl.damaged and "AAPL's stored 1m file cannot be read" in aapl.damaged
+    assert store.path_for("AAPL", "1m").read_bytes() == b"not a parquet file"
+    assert msft.missing_days == 4 and msft.bars == 4 * 390 and not msft.skipped
+    assert zzzz.skipped and zzzz.damaged and zzzz.bars == 0
+    assert {q["symbols"] for q in server.requests} == {"MSFT"}
+    res = fetch(store, ["AAPL"], "1m", FIRST, LAST, data_url=server.data_url, environ=KEYS, replace=True)
+    (aapl,) = res.symbols
+    assert aapl.started_over and aapl.started_over.startswith("an unreadable file") and aapl.stored_rows == 5 * 390
     for sym in ("AAPL", "MSFT"):
         assert_bars_equal(store.read(sym, "1m"), _window(sym, "1m", FIRST, LAST))  # type: ignore[arg-type]
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from trader_cli.commands.common import OutputOpt, app_ctx
+
+if TYPE_CHECKING:
+    from trader_cli.core.csv_import import ImportedSymbol
 
 app = typer.Typer(help="Stored bars and the session's data.", no_args_is_help=True)
 
@@ -52,9 +55,13 @@ def import_(
     ] = None,
     interval: Annotated[str, typer.Option("--interval", "-i", help="Bar interval of the file.")] = "1m",
     tz: Annotated[str, typer.Option("--tz", help="Time zone of timestamps without an offset.")] = "America/New_York",
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Start each symbol's stored file over with the file's bars.")
+    ] = False,
     output: OutputOpt = None,
 ) -> object:
-    """Import bars from a CSV into the store (atomic; bad rows reject the whole file).
+    """Import bars from a CSV into the store (atomic; bad rows reject the whole file). The days in
+    the file replace those stored (a day in the file replaces that whole day); other days stay.
     Example: data import bars.csv --symbol SPY --interval 1m"""
     from trader_cli.core.calendar import iso_ny
     from trader_cli.core.csv_import import import_csv
@@ -64,7 +71,7 @@ def import_(
     obj = app_ctx(ctx)
     store = obj.store()
     with progress_for(obj.renderer, f"importing {path}") as bar:
-        done = import_csv(store, path, interval, symbol=symbol, tz=tz, progress=bar)
+        done = import_csv(store, path, interval, symbol=symbol, tz=tz, progress=bar, replace=replace)
     rows = [
         [
             d.symbol,
@@ -73,6 +80,8 @@ def import_(
             iso_ny(d.first_ns),
             iso_ny(d.last_ns),
             d.stored_rows,
+            d.replaced_days,
+            d.removed_bars,
             d.outside_session,
             d.off_grid,
         ]
@@ -85,13 +94,41 @@ def import_(
             f"{outside} bar(s) outside the regular session, {off} off the session's {done[0].interval} grid "
             "(stored; sessions replay the regular session's bars)"
         )
-    notes += [f"replaced {d.symbol}'s unreadable file ({d.replaced_unreadable})" for d in done if d.replaced_unreadable]
+    notes += [_import_note(d) for d in done if d.replaced_days or d.repaired or d.started_over]
     return Tabular(
         title=f"imported {path}",
-        columns=["symbol", "interval", "imported", "first", "last", "stored", "outside_session", "off_session_grid"],
+        columns=[
+            "symbol",
+            "interval",
+            "imported",
+            "first",
+            "last",
+            "stored",
+            "replaced_days",
+            "removed_bars",
+            "outside_session",
+            "off_session_grid",
+        ],
         rows=rows,
         caption=" — ".join(notes),
     )
+
+
+def _import_note(d: ImportedSymbol) -> str:
+    """What an import did to a symbol's stored days, in words."""
+    if d.started_over:
+        return f"started {d.symbol}'s {d.interval} file over (--replace); it held {d.started_over}"
+    said = []
+    if d.repaired:
+        said.append(f"repaired {d.symbol}'s damaged {d.repaired}; its other days were kept")
+    if d.replaced_days:
+        said.append(
+            f"{d.symbol}: replaced {d.replaced_days} stored day(s), {d.replaced_bars:,} bars (a day in the file "
+            "replaces that whole stored day; the other days are kept)"
+        )
+    if d.removed_bars:
+        said.append(f"{d.removed_bars:,} of those bars are at times the file does not hold and are gone")
+    return "; ".join(said)
 
 
 @app.command("fetch")
@@ -106,6 +143,9 @@ def fetch_(
         str | None, typer.Option("--data-url", help="Alpaca data API base URL (proxies, the loopback server).")
     ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds an HTTP call may take.")] = 30.0,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Fetch every day of the range and start each stored file over with it.")
+    ] = False,
     output: OutputOpt = None,
 ) -> object:
     """Download bars from Alpaca into the store: only the trading days it lacks (keys from
@@ -126,7 +166,16 @@ def fetch_(
     store = obj.store()
     with progress_for(obj.renderer, f"fetching {len(symbols)} symbol(s) from Alpaca") as bar:
         res = fetch(
-            store, symbols, interval, first, last, feed=feed, data_url=data_url, timeout_s=timeout, progress=bar
+            store,
+            symbols,
+            interval,
+            first,
+            last,
+            feed=feed,
+            data_url=data_url,
+            timeout_s=timeout,
+            progress=bar,
+            replace=replace,
         )
     rows = [
         [
@@ -147,15 +196,14 @@ def fetch_(
         if lacking
         else "the store has every trading day already: nothing fetched"
     )
-    notes = [
-        f"replaced {f.symbol}'s unreadable file ({f.replaced_unreadable})" for f in res.symbols if f.replaced_unreadable
-    ]
+    notes = [f"repaired {f.symbol}'s damaged {f.repaired}; its other days were kept" for f in res.symbols if f.repaired]
     notes += [
-        f"{f.symbol}'s file is unreadable and Alpaca sent nothing to replace it ({f.unreadable})"
+        f"started {f.symbol}'s {f.interval} file over (--replace); it held {f.started_over}"
         for f in res.symbols
-        if f.unreadable
+        if f.started_over
     ]
-    nothing = [f.symbol for f in res.symbols if f.missing_days and not f.bars and not f.stored_rows]
+    notes += [f.damaged for f in res.symbols if f.damaged]
+    nothing = [f.symbol for f in res.symbols if f.missing_days and not f.bars and not f.stored_rows and not f.skipped]
     if nothing:
         notes.append(
             f"Alpaca has no {interval} bars of {', '.join(nothing)} for those days on the {feed} feed "

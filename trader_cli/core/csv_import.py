@@ -17,6 +17,10 @@ both, every sum, mean and price x volume an aggregate or indicator forms stays f
 near 1e308 overflow to inf and broke aggregation and export). Bars outside the regular
 session, or inside it but off the session's bar grid (an hourly bar at 10:00 when the session's
 hours start at 09:30), are stored and counted in the result, not refused.
+
+What is written: each New York day in the file replaces that whole stored day, the days it does
+not hold stay, and the result counts the stored days and bars replaced; a damaged stored file
+is repaired only by a file holding every damaged day (``core/store_merge.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from trader_cli.core.store import DataManager, check_symbol
 
 REQUIRED = ("timestamp", "open", "high", "low", "close", "volume")
 MAX_LISTED = 10
+BLOCK = 1 << 20  # the CSV reader's block: a line (a row) must fit in one
 FIRST_NS = -2_208_988_800 * 1_000_000_000  # 1900-01-01T00:00:00Z
 END_NS = 7_258_118_400 * 1_000_000_000  # 2200-01-01T00:00:00Z
 YEARS = "1900..2199"
@@ -57,7 +62,11 @@ class ImportedSymbol:
     stored_rows: int
     outside_session: int = 0  # bars outside the regular session (extended hours)
     off_grid: int = 0  # bars inside the session but not on its bar grid (aligned to the open)
-    replaced_unreadable: str | None = None  # why the stored file, unreadable, was replaced whole
+    replaced_days: int = 0  # stored days the file's days replaced (a day in the file replaces that whole day)
+    replaced_bars: int = 0  # the stored bars on those days
+    removed_bars: int = 0  # of those, bars at a time the file does not hold: gone
+    repaired: str | None = None  # the damaged days (and why) of the stored file, which the import replaced
+    started_over: str | None = None  # --replace: what the stored file held before
 
 
 def _read_table(path: Path) -> Any:
@@ -68,11 +77,41 @@ def _read_table(path: Path) -> Any:
         raise DataError(f"no such file: {path} (give the path of a CSV file)")
     try:
         opts = pacsv.ConvertOptions(column_types=_all_strings(path), strings_can_be_null=False)
-        return pacsv.read_csv(path, convert_options=opts)
+        return pacsv.read_csv(path, read_options=pacsv.ReadOptions(block_size=BLOCK), convert_options=opts)
     except pa.ArrowInvalid as err:
         if _first_non_utf8(path) is not None:  # Arrow says only "invalid UTF8 data"
             raise DataError(_not_utf8(path)) from err
+        _refuse_layout(path)  # Arrow names its own limits ("block", "straddling object")
         raise DataError(f"{path} is not a readable CSV file ({str(err).splitlines()[0]})") from err
+
+
+def _refuse_layout(path: Path) -> None:
+    """Say plainly what keeps the reader from a file's rows: nothing in it, only a header (with
+    or without a line break after it), or a line longer than the reader's block. Scanned in
+    chunks, and only when the reader refused the file."""
+    line, length, lines_with_text, has_text = 1, 0, 0, False
+    with open(path, "rb") as fh:
+        while chunk := fh.read(BLOCK):
+            start = 0
+            while True:
+                nl = chunk.find(b"\n", start)
+                end = len(chunk) if nl < 0 else nl
+                length += end - start
+                has_text = has_text or bool(chunk[start:end].strip())
+                if length > BLOCK:
+                    raise DataError(
+                        f"{path} line {line} is longer than {BLOCK // (1 << 20)} MiB, the most a line of bars "
+                        "may be (is it a CSV of bars?); nothing was imported"
+                    )
+                if nl < 0:
+                    break
+                lines_with_text += has_text
+                line, length, has_text, start = line + 1, 0, False, nl + 1
+    lines_with_text += has_text
+    if lines_with_text == 0:
+        raise ImportRejected(f"{path} is empty: nothing to import (expected header: {','.join(REQUIRED)}[,symbol])")
+    if lines_with_text == 1:
+        raise ImportRejected(f"{path} has no rows to import")
 
 
 def _not_utf8(path: Path) -> str:
@@ -277,9 +316,12 @@ def import_csv(
     symbol: str | None = None,
     tz: str = "America/New_York",
     progress: Callable[[int, int, str], None] | None = None,
+    replace: bool = False,
 ) -> list[ImportedSymbol]:
-    """Check the whole file, then write every symbol in it atomically; raises ImportRejected
-    (listing the first bad lines) and writes nothing when any row is bad."""
+    """Check the whole file, then write every symbol in it atomically: the days it holds replace
+    those stored, the other days stay (``replace``: each symbol's file starts over with the
+    file's bars). Raises ImportRejected (listing the first bad lines) and writes nothing when any
+    row is bad; DataError, writing nothing, when a stored file is damaged on days it lacks."""
     iv = Interval.parse(interval)
     path = Path(path)
     cols = _columns(path, symbol)
@@ -310,10 +352,11 @@ def import_csv(
         sel = order[a:b]
         by_symbol[names[int(gids[a])]] = Bars(ts[sel], *(fields[f][sel] for f in REQUIRED[1:]))
     by_symbol = dict(sorted(by_symbol.items()))
-    stored = store.write_batch(by_symbol, iv, source=f"import {path.name}", progress=progress)
+    stored = store.write_batch(by_symbol, iv, source=f"import {path.name}", progress=progress, replace=replace)
     done = []
     for sym, b in by_symbol.items():
         outside, off = _session_counts(b.ts, iv)
+        change = stored.changes[sym]
         done.append(
             ImportedSymbol(
                 sym,
@@ -321,10 +364,14 @@ def import_csv(
                 len(b),
                 int(b.ts[0]),
                 int(b.ts[-1]),
-                stored.rows[sym],
+                change.rows,
                 outside,
                 off,
-                stored.replaced_unreadable.get(sym),
+                change.replaced_days,
+                change.replaced_bars,
+                change.removed_bars,
+                change.repaired,
+                change.started_over,
             )
         )
     return done

@@ -68,6 +68,8 @@ class ImportRow(BaseModel):
     first: str
     last: str
     stored: int
+    replaced_days: int
+    removed_bars: int
     outside_session: int
     off_session_grid: int
 

@@ -1,5 +1,6 @@
 """The store's file format: the schema, row groups, writing one file, reading its footer, turning
-row data into checked columns, and the messages for a file that cannot be read.
+row data into checked columns, reading a damaged row group day by day (what of it is sound), and
+the messages for a file that cannot be read.
 
 (The layout and the reading rules are in ``core/store.py``'s module doc.)
 """
@@ -19,7 +20,7 @@ import numpy as np
 from trader_cli.core.bar_checks import first_problem
 from trader_cli.core.bars import FIELDS, Bars
 from trader_cli.core.calendar import iso_utc, ny_dates
-from trader_cli.core.errors import StoreError
+from trader_cli.core.errors import DataError, StoreError
 from trader_cli.core.intervals import Interval
 
 META_KEY = b"trader_cli"
@@ -86,6 +87,13 @@ def read_reason(err: OSError) -> str:
     if err.errno == errno.ENOENT and err.filename and os.path.islink(err.filename):
         return f"it is a symbolic link to {os.readlink(err.filename)}, which does not exist"
     return os_error_text(err)
+
+
+def problem_text(err: StoreError, path: Path) -> str:
+    """What a refused file breaks, without its path in front or the re-import hint after."""
+    text = str(err)
+    text = text.removeprefix(f"{path}: ").removesuffix(f"; {reimport_hint(path)}")
+    return text
 
 
 def is_content_problem(err: StoreError) -> bool:
@@ -172,6 +180,59 @@ def _file_row(idx: FileIndex, groups: np.ndarray, starts: np.ndarray, row: int) 
     return int(idx.first_rows[groups[k]] + row - starts[k])
 
 
+def salvage_group(path: Path, idx: FileIndex, pf: Any, group: int, interval: Interval) -> tuple[Bars, list[int], int]:
+    """One row group of a damaged file: its sound bars, the New York days it spoils and the bars
+    on them (pages that do not decode spoil every day the footer says the group holds)."""
+    import pyarrow as pa
+
+    first, last, rows = int(idx.mins[group]), int(idx.maxs[group]), int(idx.group_rows[group])
+    try:
+        table = pf.read_row_groups([group], use_threads=False)
+    except (OSError, pa.ArrowException) as err:
+        why = unreadable(path, err)
+        if not is_content_problem(why):
+            raise why from err
+        return Bars.empty(), span_days(first, last), rows
+    try:
+        bars = checked_bars(path, idx, np.array([group]), table, interval)
+    except StoreError:
+        return split_days(table, first, last, interval)
+    return bars, [], 0
+
+
+def span_days(first_ns: int, last_ns: int) -> list[int]:
+    """The days a row group that cannot be read claims (its footer's first and last bar): the
+    New York dates of both and the NYSE trading days between."""
+    from trader_cli.core.calendar import nyse
+
+    lo, hi = (int(d) for d in ny_dates(np.array([first_ns, last_ns], dtype=np.int64)))
+    known = nyse().schedule.days
+    between = known[(known > lo) & (known < hi)]
+    return sorted({lo, hi, *(int(d) for d in between)})
+
+
+def split_days(table: Any, first_ns: int, last_ns: int, interval: Interval) -> tuple[Bars, list[int], int]:
+    """A row group that decoded but breaks a rule, day by day: the bars of its sound days, the
+    days that break a rule (a null counts) and the bars on them. A group whose times are null or
+    differ from its footer is damaged whole (its days as the footer claims)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cols = table.columns
+    rows = table.num_rows
+    if cols[0].null_count or not rows:
+        return Bars.empty(), span_days(first_ns, last_ns), rows
+    ts = np.asarray(cols[0].cast(pa.int64()).to_numpy(), dtype=np.int64)
+    if ts[0] != first_ns or ts[-1] != last_ns:
+        return Bars.empty(), span_days(first_ns, last_ns), rows
+    values = [np.asarray(pc.fill_null(c, np.nan).to_numpy(), dtype=np.float64) for c in cols[1:]]
+    bars = Bars(ts, *values)
+    day_of = ny_dates(ts)
+    bad = [int(d) for d in np.unique(day_of) if first_problem(bars.take(day_of == d), interval) is not None]
+    spoiled = np.isin(day_of, bad)
+    return bars.take(~spoiled), bad, int(np.count_nonzero(spoiled))
+
+
 def group_key(ts: np.ndarray, interval: Interval) -> np.ndarray:
     """Row-group key of each bar: NY day (1s/1m), NY month (5m..1h) or year (1d)."""
     days = ny_dates(ts)
@@ -183,19 +244,22 @@ def group_key(ts: np.ndarray, interval: Interval) -> np.ndarray:
     return d64.astype("datetime64[M]").astype(np.int64)
 
 
-def write_file(tmp: Path, bars: Bars, interval: Interval, source: str) -> None:
+def write_file(tmp: Path, bars: Bars, interval: Interval, source: str, runs: dict[str, Any] | None = None) -> None:
     """Write ``bars`` to ``tmp`` in the store's format (a row group per key, page checksums)
-    and fsync it. OSErrors pass through (the caller names the target)."""
+    and fsync it; ``runs``: per source the runs of its days, when the file has several.
+    OSErrors pass through (the caller names the target)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     keys = group_key(bars.ts, interval) if len(bars) else np.empty(0, dtype=np.int64)
-    info = {
+    info: dict[str, Any] = {
         "source": source,
         "rows": len(bars),
         "days": len(np.unique(ny_dates(bars.ts))) if len(bars) else 0,
         "interval": interval.name,
     }
+    if runs:
+        info["sources"] = runs
     sch = schema().with_metadata({META_KEY: json.dumps(info).encode()})
     table = pa.table(
         [pa.array(bars.ts, pa.timestamp("ns", "UTC")), *(pa.array(getattr(bars, f)) for f in FIELDS[1:])],
@@ -255,3 +319,28 @@ def _column(col: Any, dtype: Any) -> np.ndarray:
 
 def _np(arr: Any, dtype: Any) -> np.ndarray:
     return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * 8)
+
+
+def write_temp(
+    tmp: Path, target: Path, bars: Bars, interval: Interval, source: str, runs: dict[str, Any] | None
+) -> None:
+    """Write one file's temp; OSErrors (a full disk, a folder that refuses files) become one
+    DataError line naming the target."""
+    import pyarrow as pa
+
+    from trader_cli.core.atomic import os_error_text
+
+    try:
+        write_file(tmp, bars, interval, source, runs)
+    except OSError as err:
+        raise DataError(f"cannot write {target}: {os_error_text(err)}; nothing was changed") from err
+    except pa.ArrowException as err:
+        raise DataError(f"cannot write {target}: {err}; nothing was changed") from err
+
+
+def window(bars: Bars, start_ns: int | None, end_ns: int | None) -> Bars:
+    """The bars with start <= ts < end (either bound may be open)."""
+    ts = bars.ts
+    a = 0 if start_ns is None else int(np.searchsorted(ts, start_ns, "left"))
+    b = len(ts) if end_ns is None else int(np.searchsorted(ts, end_ns, "left"))
+    return bars if (a == 0 and b == len(ts)) else bars.slice(a, b)

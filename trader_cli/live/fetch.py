@@ -9,14 +9,22 @@ The range ends at today (New York): a later ``--to`` is cut to today, a later ``
 and a range outside the NYSE calendar's years refused rather than cut. For each symbol its missing
 days are the trading days of ``[first, last]`` with no stored bar of the interval, plus, for 1m,
 its last stored day when that holds fewer regular-session bars than the calendar expects (see
-``missing_days``); a symbol whose stored file cannot be read lacks every day (the write replaces
-the file). Symbols missing the same days share requests (up to ten symbols each), one per run of
-consecutive missing days (midnight to midnight New York, extended hours included as Alpaca sends
-them); four requests run at once, each with its own client.
+``missing_days``); a day fetched replaces that whole stored day, the others stay. Symbols missing
+the same days share requests (up to ten symbols each), one per run of consecutive missing days
+(midnight to midnight New York, extended hours included as Alpaca sends them); four requests run
+at once, each with its own client.
 Each request's bars are checked like an import's and written at once — all of its symbols or
 none (the store's journal) — so an error stops the fetch with the requests that finished kept
 (the error says how many), and a re-run asks only for what is still missing (nothing when the
 store has every day).
+
+A stored file that is damaged (``core/store_merge.py``) keeps its readable days: its damaged
+days count as missing, and when they all lie in the range its bars are written once every
+request for it is in, repairing the file (not at all when Alpaca sent no bar for a damaged day,
+or a request failed: the file stays as it was and a re-run asks again).
+A symbol whose file is damaged outside the range, or cannot be read at all, is skipped (nothing
+asked, nothing written) and the result says why and what to do. ``replace`` starts each
+symbol's file over with what is fetched: every day of the range is asked for, and written once.
 
 Keys come from ``APCA_API_KEY_ID`` / ``APCA_API_SECRET_KEY`` only; they are sent as Alpaca's
 headers and never written anywhere, nor shown (errors carry the status and Alpaca's message).
@@ -35,8 +43,9 @@ import numpy as np
 
 from trader_cli.core.bars import Bars
 from trader_cli.core.config import ALPACA_KEY_VARS
-from trader_cli.core.errors import DataError, StoreError
+from trader_cli.core.errors import DataError
 from trader_cli.core.intervals import Interval
+from trader_cli.live.fetch_store import FetchedSymbol, plan_fetch, store_bars, summary, write_held
 
 if TYPE_CHECKING:
     from trader_cli.core.calendar import MarketCalendar
@@ -54,22 +63,6 @@ BAD_KEY_TEXT = (
 )
 
 Job = tuple[tuple[dt.date, dt.date], list[str]]  # (first day, last day) of a run, and its symbols
-
-
-@dataclass
-class FetchedSymbol:
-    """What the fetch did for one symbol."""
-
-    symbol: str
-    interval: str
-    missing_days: int  # trading days of the range the store lacked (or held a truncated last day of)
-    bars: int  # bars fetched and written
-    empty_days: int  # missing days Alpaca had no bar for (asked again by a re-run)
-    stored_rows: int  # rows in the store afterwards (0 while its file is unreadable)
-    first_ns: int | None = None
-    last_ns: int | None = None
-    replaced_unreadable: str | None = None  # why the stored file could not be read, when the fetch replaced it
-    unreadable: str | None = None  # why the stored file cannot be read, when nothing fetched replaced it
 
 
 @dataclass
@@ -97,46 +90,6 @@ def keys_from_env(environ: dict[str, str] | None = None) -> tuple[str, str]:
         if key != key.strip() or not all(" " < ch < "\x7f" for ch in key):
             raise DataError(BAD_KEY_TEXT)  # never the value: it is a secret
     return keys
-
-
-def missing_days(store: DataManager, symbol: str, iv: Interval, days: list[dt.date]) -> list[dt.date]:
-    """The trading ``days`` the store lacks for ``symbol``: those with no bar of ``iv``, and for 1m
-    also its last stored day when it was cut short (fetched while the market was open, or an
-    interrupted download; see ``_cut_short``). Only the last stored day: an illiquid symbol has
-    minutes without a trade every day, and re-asking its short days would re-fetch them on
-    every run. StoreError when the stored file cannot be read."""
-    from trader_cli.core.calendar import date_to_ordinal, ny_dates, nyse, ordinal_to_date
-
-    if not store.has(symbol, iv):
-        return list(days)
-    ts = store.read(symbol, iv).ts
-    if not len(ts):
-        return list(days)
-    have = set(np.unique(ny_dates(ts)).tolist())
-    lacking = [d for d in days if date_to_ordinal(d) not in have]
-    tail = ordinal_to_date(max(have))
-    if iv.name == "1m" and tail in days:
-        cal = nyse()
-        open_ns, close_ns = cal.open_close(tail)
-        if _cut_short(ts[(ts >= open_ns) & (ts < close_ns)], open_ns, cal.expected_bars(tail, "1m")):
-            lacking = sorted([*lacking, tail])
-    return lacking
-
-
-def _cut_short(regular: np.ndarray, open_ns: int, expected: int) -> bool:
-    """True when a day's regular-session 1m bars (``regular``, start times) stop early: fewer
-    than ``expected`` and the minutes missing after its last bar more than any run missing
-    before it — a symbol that trades every minute, stored up to 15:50, was cut short; a thin
-    one whose last trade came a few minutes before the close, with longer gaps in its day, was
-    not (its gaps are minutes without a trade)."""
-    if len(regular) >= expected:
-        return False
-    if not len(regular):
-        return True
-    minutes = np.unique((regular - open_ns) // 60_000_000_000)
-    gaps = np.diff(np.concatenate([[-1], minutes])) - 1  # the runs missing before each bar
-    after = expected - 1 - int(minutes[-1])
-    return after > int(gaps.max())
 
 
 def _runs(days: list[dt.date], all_days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
@@ -202,13 +155,13 @@ def fetch(
     environ: dict[str, str] | None = None,
     today: dt.date | None = None,
     keys: tuple[str, str] | None = None,
+    replace: bool = False,
 ) -> FetchResult:
     """Fetch the missing trading days of ``symbols`` (see the module doc); ``today`` is New
     York's date now unless given; ``keys`` the session's (read from ``environ`` or the
-    process's environment otherwise)."""
+    process's environment otherwise); ``replace`` starts each symbol's file over."""
     from trader_cli.core.calendar import nyse
     from trader_cli.core.store import check_symbol
-    from trader_cli.core.store_format import is_content_problem
 
     iv = Interval.parse(interval)
     if iv.name not in ("1m", "1d"):
@@ -224,19 +177,13 @@ def fetch(
     days = cal.trading_days(first, last)
     if not days:
         raise DataError(f"no NYSE trading day from {first} to {last}")
-    lacking: dict[str, list[dt.date]] = {}
-    unreadable: dict[str, str] = {}
-    for s in syms:
-        try:
-            lacking[s] = missing_days(store, s, iv, days)
-        except StoreError as err:
-            if not is_content_problem(err):
-                raise  # the system refuses the file: a write would fail the same way
-            lacking[s], unreadable[s] = list(days), str(err)
-    jobs = _jobs(syms, lacking, days)
+    plan = plan_fetch(store, syms, iv, days, replace)
+    lacking, notes, held = plan.lacking, plan.notes, plan.held
+    asked = [s for s in syms if s not in plan.skipped]
+    now, later = [s for s in asked if s not in held], [s for s in asked if s in held]
+    jobs = _jobs(now, lacking, days) + _jobs(later, lacking, days)  # a held symbol shares no request
     result = FetchResult(last_day=last)
     got: dict[str, list[Bars]] = {s: [] for s in syms}
-    replaced: dict[str, str] = {}
     counters: list[list[int]] = []
 
     def one(job: Job) -> dict[str, Bars]:
@@ -247,17 +194,22 @@ def fetch(
         batch = {s: to_bars(s, raw.get(s) or [], iv) for s in members}
         return {s: bars for s, bars in batch.items() if len(bars)}
 
-    def write(batch: dict[str, Bars]) -> None:
-        replaced.update(_store(store, batch, iv, feed, got))
+    def write(batch: dict[str, Bars]) -> bool:
+        for s in batch.keys() & held.keys():
+            held[s].append(batch[s])
+        ready = {s: bars for s, bars in batch.items() if s not in held}
+        store_bars(store, ready, iv, feed, got, replace=False)
         result.requests += 1
+        return len(ready) == len(batch)
 
     try:
         _download(jobs, one, write, progress)
     finally:
         result.calls = sum(c[0] for c in counters)
+    changes = write_held(store, plan, iv, feed, got, replace)
     for s in syms:
-        still = unreadable.get(s) if s not in replaced else None
-        result.symbols.append(_summary(store, s, iv, len(lacking[s]), got[s], replaced.get(s), still))
+        line = summary(store, s, iv, len(lacking[s]), got[s], s in plan.skipped, changes.get(s), notes.get(s))
+        result.symbols.append(line)
     return result
 
 
@@ -278,12 +230,13 @@ def _jobs(syms: list[str], lacking: dict[str, list[dt.date]], days: list[dt.date
 def _download(
     jobs: list[Job],
     one: Callable[[Job], dict[str, Bars]],
-    write: Callable[[dict[str, Bars]], None],
+    write: Callable[[dict[str, Bars]], bool],
     progress: Callable[[int, int, str], None] | None,
 ) -> None:
-    """Run ``one`` on the jobs, ``WORKERS`` at once, and ``write`` each result as it comes. On the
-    first error: ask nothing more, write the requests that had finished, and raise the error
-    saying how many requests were written."""
+    """Run ``one`` on the jobs, ``WORKERS`` at once, and ``write`` each result as it comes (it
+    says whether the result reached the store, or was held). On the first error: ask nothing
+    more, write the requests that had finished, and raise the error saying how many requests
+    were written."""
     from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
     written = 0
@@ -295,14 +248,12 @@ def _download(
                 failed = [f for f in done if f.exception() is not None]
                 for fut in done:
                     if fut.exception() is None:
-                        write(fut.result())
-                        written += 1
+                        written += write(fut.result())
                 if failed:
                     pool.shutdown(wait=True, cancel_futures=True)  # the running ones end (each is bounded)
                     for fut in pending:
                         if not fut.cancelled() and fut.exception() is None:
-                            write(fut.result())
-                            written += 1
+                            written += write(fut.result())
                     raise failed[0].exception()  # type: ignore[misc]
                 if progress is not None:
                     progress(written, len(jobs), f"{written} of {len(jobs)} request(s)")
@@ -317,47 +268,6 @@ def _written_text(written: int, total: int) -> str:
     if not written:
         return "nothing was written"
     return f"{written} of {total} request(s) were written before this; re-run to fetch the rest"
-
-
-def _store(
-    store: DataManager, batch: dict[str, Bars], iv: Interval, feed: str, got: dict[str, list[Bars]]
-) -> dict[str, str]:
-    """Write one request's bars (all its symbols or none) and remember them; returns the stored
-    files the write replaced because they could not be read (symbol -> why)."""
-    if not batch:
-        return {}
-    done = store.write_batch(batch, iv, source=f"alpaca {feed}")
-    for s, bars in batch.items():
-        got[s].append(bars)
-    return done.replaced_unreadable
-
-
-def _summary(
-    store: DataManager,
-    symbol: str,
-    iv: Interval,
-    lacked: int,
-    fetched: list[Bars],
-    replaced: str | None,
-    unreadable: str | None,
-) -> FetchedSymbol:
-    """One symbol's line of the result, from what was fetched for it."""
-    from trader_cli.core.calendar import ny_dates
-
-    days_got = {int(o) for x in fetched for o in np.unique(ny_dates(x.ts)).tolist()}
-    stored = next((c.rows for c in store.coverage(symbol) if c.interval == iv.name), 0)  # footers only
-    return FetchedSymbol(
-        symbol=symbol,
-        interval=iv.name,
-        missing_days=lacked,
-        bars=sum(len(x) for x in fetched),
-        empty_days=lacked - len(days_got),
-        stored_rows=stored,
-        first_ns=int(min(x.ts[0] for x in fetched)) if fetched else None,
-        last_ns=int(max(x.ts[-1] for x in fetched)) if fetched else None,
-        replaced_unreadable=replaced,
-        unreadable=unreadable,
-    )
 
 
 def day_span(a: dt.date, b: dt.date) -> tuple[dt.datetime, dt.datetime]:
