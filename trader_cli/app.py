@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 from typer.core import TyperGroup
@@ -106,18 +106,19 @@ def main(argv: list[str]) -> int:
     obj = make_context()
     try:
         if not argv:
-            return _shell_or_script(obj)
+            return _finish(obj, _shell_or_script(obj))
         code = run_args(obj, argv)
         if obj.open_shell:
             obj.open_shell = False
-            return _shell_or_script(obj)
-        sys.stdout.flush()  # a closed pipe shows up here, not as noise at interpreter exit
-        return code
+            code = _shell_or_script(obj)
+        return _finish(obj, code)
     except ShellExit:
-        return 0
+        return _finish(obj, 0)
     except (BrokenPipeError, OutputClosed):
-        _quiet_broken_pipe()
-        return 0
+        _quiet_stream(sys.stdout)
+        from trader_cli.commands.record import save_on_leaving
+
+        return save_on_leaving(obj)
     finally:
         if obj.has_coordinator:
             obj.coordinator.shutdown()
@@ -128,7 +129,6 @@ def _shell_or_script(obj: AppContext) -> int:
     script (whatever the options), run to its end, after which an active session is stopped."""
     if not sys.stdin.isatty():
         summary = run_script(obj, sys.stdin, "<stdin>", keep_going=False, params={})
-        sys.stdout.flush()
         return int(summary.exit_code)
     if not sys.stdout.isatty():
         obj.renderer.error(
@@ -141,8 +141,39 @@ def _shell_or_script(obj: AppContext) -> int:
     return run_repl(obj)
 
 
-def _quiet_broken_pipe() -> None:
+def _finish(obj: AppContext, code: int) -> int:
+    """The run's exit code once what Python still holds for stdout and stderr is written: a
+    closed pipe is quiet (BrokenPipeError goes on to ``main``), any other refusal of stdout one
+    line (unless a command already said it) and exit 1 — never a traceback at exit."""
+    from trader_cli.commands.record import save_on_leaving
+    from trader_cli.core.atomic import os_error_text
+
+    code = save_on_leaving(obj) or code  # the end of stdin, or of any run: a recording is never left unsaved
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as err:
+        if not obj.renderer.out_failed:
+            obj.renderer.error(f"cannot write the output to stdout: {os_error_text(err)}")
+        _quiet_stream(sys.stdout)
+        code = code or 1
+    try:
+        sys.stderr.flush()
+    except OSError:  # stderr full or gone: nowhere to say so; the exit code tells
+        _quiet_stream(sys.stderr)
+    return code
+
+
+def _quiet_stream(stream: TextIO) -> None:
+    """Point a standard stream's descriptor at /dev/null, so what Python still holds for it is
+    dropped at exit instead of failing again there."""
     import os
 
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing to hold back
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, fd)
+    os.close(devnull)

@@ -37,10 +37,45 @@ class ShellExit(Exception):
 _PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$(\d+)")
 INTERRUPTED = 130  # the exit code of a command (and a script) stopped by Ctrl-C
 MAX_DEPTH = 8
+BOM = "\ufeff"  # an editor's UTF-8 byte order mark before a script's first line
 
 
-def substitute(line: str, positional: list[str], named: dict[str, str]) -> str:
-    """Replace ``$1…$N`` and ``${NAME}`` in a script line; unknown ones raise UsageError."""
+def strip_comment(text: str) -> str:
+    """``text`` without a trailing ``# comment``: as in a POSIX shell, a ``#`` starts one only at
+    the start of a word outside quotes (``out#1.json``, ``"#1"`` and ``\\#1`` keep theirs)."""
+    quote = ""
+    word_start = True
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == quote:
+                quote = ""
+            elif c == "\\" and quote == '"':
+                i += 1  # an escaped quote does not close the string
+        elif c == "#" and word_start:
+            return text[:i].rstrip()
+        elif c.isspace():
+            word_start = True
+        else:
+            word_start = False
+            if c in "'\"":
+                quote = c
+            elif c == "\\":
+                i += 1
+        i += 1
+    return text
+
+
+def split_line(text: str) -> list[str]:
+    """The words of a command line (quotes as in a shell, a trailing ``# comment`` dropped);
+    ValueError for unbalanced quotes."""
+    return shlex.split(strip_comment(text))
+
+
+def substitute(words: list[str], positional: list[str], named: dict[str, str]) -> list[str]:
+    """Replace ``$1…$N`` and ``${NAME}`` inside each word of a script line, so that a value is
+    always one word, whatever it holds (spaces, quotes, ``#``); unknown ones raise UsageError."""
     from trader_cli.core.errors import UsageError
 
     def repl(m: re.Match[str]) -> str:
@@ -53,13 +88,14 @@ def substitute(line: str, positional: list[str], named: dict[str, str]) -> str:
             raise UsageError(f"${i} is not set (the script got {len(positional)} argument(s))")
         return positional[i - 1]
 
-    return _PARAM.sub(repl, line)
+    return [_PARAM.sub(repl, word) for word in words]
 
 
 def run_script(obj: AppContext, lines: Iterable[str], name: str, keep_going: bool, params: dict[str, Any]) -> Any:
-    """Run script lines through ``run_line``; stop at the first failure unless keep_going."""
+    """Run script lines through ``run_words``; stop at the first failure unless keep_going."""
     from trader_cli.core.errors import UsageError
     from trader_cli.core.results import ScriptSummary
+    from trader_cli.render import clip
 
     depth = obj.script_depth
     if depth >= MAX_DEPTH:
@@ -71,19 +107,26 @@ def run_script(obj: AppContext, lines: Iterable[str], name: str, keep_going: boo
     failures: list[str] = []
     try:
         for lineno, raw in enumerate(lines, start=1):
-            text = raw.strip()
+            text = (raw.removeprefix(BOM) if lineno == 1 else raw).strip()
             if not text or text.startswith("#"):
                 continue
-            try:
-                text = substitute(text, params.get("positional", []), params.get("named", {}))
-            except UsageError as err:
+            words = _split(obj, text, f"{name}:{lineno}: ")
+            if words is None:
                 code = 2
-                obj.renderer.error(f"{name}:{lineno}: {err}")
+            elif not words:
+                continue
             else:
-                ran += 1
-                code = run_line(obj, text)
-                if code:
-                    obj.renderer.note(f"{name}:{lineno}: failed (exit {code}): {text}")
+                try:
+                    given = substitute(words, params.get("positional", []), params.get("named", {}))
+                except UsageError as err:
+                    code = 2
+                    obj.renderer.error(f"{name}:{lineno}: {err}")
+                else:
+                    ran += 1
+                    shown = strip_comment(text) if given == words else shlex.join(given)
+                    code = run_words(obj, given, shown)
+                    if code:
+                        obj.renderer.note(f"{name}:{lineno}: failed (exit {code}): {clip(shown)}")
             if code:
                 failed += 1
                 failures.append(f"{name}:{lineno}")
@@ -102,33 +145,101 @@ def run_script(obj: AppContext, lines: Iterable[str], name: str, keep_going: boo
     )
 
 
+def _split(obj: AppContext, text: str, where: str = "") -> list[str] | None:
+    """The words of a line, or None after saying (one line) why it cannot be split."""
+    try:
+        return split_line(text)
+    except ValueError as err:
+        obj.renderer.error(f"{where}cannot split the line into words: {err} (check the quotes)")
+        return None
+
+
 class OutputClosed(Exception):
     """Stdout's reader went away (``| head``). Not an OSError, so the command tree's own EPIPE
     handling does not turn it into an exit: ``main`` ends quietly, with status 0, in one place."""
 
 
 def _usage_message(err: click.exceptions.UsageError, args: list[str]) -> str:
+    from trader_cli.render import clip
+
     text = err.format_message().strip().rstrip(".")
     if isinstance(err, click.exceptions.NoSuchOption) and re.match(r"^-\d", err.option_name):
         # '-5m' reads as options -5 and -m: it is a value that cannot be negative.
         word = next((a for a in args if a.startswith(err.option_name)), err.option_name)
-        text = (
-            f"'{word}' is not a valid value (an interval is one of 1m, 5m, 15m, 30m, 1h, 1d; "
-            "counts, prices and durations are positive)"
-        )
+        text = f"'{word}' is not a valid value here (counts, prices, durations and intervals are positive)"
+    extra = re.match(r"^(Got unexpected extra argument\(s\) \()(.*)\)$", text, re.S)
+    if extra:  # the words it repeats are the user's: a long line is not echoed whole
+        text = f"{extra.group(1)}{clip(extra.group(2))})"
+    wrong = re.fullmatch(r"No such command '(.+)'", text)
+    names = getattr(err.ctx.command, "commands", {}) if err.ctx is not None else {}
+    if wrong and wrong.group(1).lower() in names:  # click's own suggestion misses a wrong case
+        text += f" (commands are lower case: did you mean '{wrong.group(1).lower()}'?)"
     path = err.ctx.command_path.removeprefix("trader-cli").strip() if err.ctx else ""
     hint = f"help {path}" if path else "help"
     return f"{text} (see: {hint})"
+
+
+def refuse_unknown_options(tree: Any, args: list[str]) -> None:
+    """NoSuchOption (with click's suggestions) for a ``--word`` that is none of its command's
+    options, where the command takes unknown options as values (``order buy``, ``time advance``,
+    ``add indicator``: for negative-looking values); click refuses them everywhere else.
+    Single-dash words (``-1``) and words after ``--`` stay values."""
+    found = _leaf_command(tree, args)
+    if found is None:
+        return
+    ctx, cmd, rest = found
+    settings = cmd.context_settings
+    if not settings.get("ignore_unknown_options") or not settings.get("allow_interspersed_args", True):
+        return  # ``watch 5 data bars …``: the words after the command are another command's
+    params = [p for p in cmd.get_params(ctx) if p.param_type_name == "option"]
+    known = {name for p in params for name in (*p.opts, *p.secondary_opts)}
+    takes_value = {name for p in params if not p.is_flag and not p.count for name in p.opts}
+    words = iter(rest)
+    for word in words:
+        name = word.split("=", 1)[0]
+        if word == "--":
+            return
+        if name in takes_value and "=" not in word:
+            next(words, None)  # the option's value, whatever it looks like
+        elif name.startswith("--") and name not in known:
+            import difflib
+
+            longs = sorted(n for n in known if n.startswith("--"))
+            raise click.exceptions.NoSuchOption(name, possibilities=difflib.get_close_matches(name, longs), ctx=ctx)
+
+
+def _leaf_command(tree: Any, args: list[str]) -> tuple[Any, Any, list[str]] | None:
+    """The command ``args`` run, a context for it and its own words, found by click's own
+    parsers without running anything (None when the line does not get that far: the real parse
+    says why)."""
+    from typer.core import TyperGroup
+
+    cmd, ctx, rest = tree, None, list(args)
+    name = "trader-cli"
+    try:
+        while True:
+            ctx = click.Context(cmd, info_name=name, parent=ctx, resilient_parsing=True, **cmd.context_settings)
+            if not isinstance(cmd, TyperGroup):
+                return ctx, cmd, rest
+            _, rest, _ = cmd.make_parser(ctx).parse_args(args=rest)
+            sub = cmd.get_command(ctx, rest[0]) if rest else None
+            if sub is None:
+                return None
+            cmd, name, rest = sub, rest[0], rest[1:]
+    except click.exceptions.UsageError:
+        return None
 
 
 def run_args(obj: AppContext, args: list[str]) -> int:
     """Run one command given as arguments; render its result; return the exit code."""
     from trader_cli.core.errors import TraderCliError, exit_code_for
     from trader_cli.core.secrets import redact
+    from trader_cli.render import OutputFailed
 
     obj.output_request = None
     target = obj.renderer.out_file
     try:
+        refuse_unknown_options(obj.command_tree(), args)
         # Help pages are printed by the command tree itself: send them where results go.
         with contextlib.redirect_stdout(target) if target is not None else contextlib.nullcontext():
             rv = obj.command_tree().main(args, prog_name="trader-cli", standalone_mode=False, obj=obj)
@@ -147,6 +258,9 @@ def run_args(obj: AppContext, args: list[str]) -> int:
         raise
     except BrokenPipeError as err:
         raise OutputClosed() from err
+    except OutputFailed as err:  # a help page (or a nested command's result) stdout refused
+        obj.renderer.error(str(err))
+        return 1
     except TraderCliError as err:
         obj.renderer.error(redact(str(err)))  # a message never carries a key (secrets.py)
         return exit_code_for(err)
@@ -187,6 +301,9 @@ def run_args(obj: AppContext, args: list[str]) -> int:
             obj.renderer.result(rv, obj.output_request or obj.output)
         except BrokenPipeError as err:
             raise OutputClosed() from err
+        except OutputFailed as err:  # the command ran; only its output is lost
+            obj.renderer.error(str(err))
+            return 1
         failed = getattr(rv, "failed_text", None)  # a result reporting a failure: shown, then one line
         if failed:
             obj.renderer.error(failed)
@@ -201,13 +318,17 @@ def run_line(obj: AppContext, line: str) -> int:
     text = line.strip()
     if not text or text.startswith("#"):
         return 0
-    try:
-        args = shlex.split(text)
-    except ValueError as err:
-        obj.renderer.error(f"cannot split the line into words: {err} (check the quotes)")
+    words = _split(obj, text)
+    if words is None:
         return 2
+    return run_words(obj, words, strip_comment(text)) if words else 0
+
+
+def run_words(obj: AppContext, words: list[str], text: str) -> int:
+    """Run one command line already split into words; ``text`` is the line as it is kept (in
+    the session log and a recording) when it changed the session."""
     before, changes = _sim_now(obj), obj.coordinator.changes if obj.has_coordinator else 0
-    code = run_args(obj, args)
+    code = run_args(obj, words)
     if code == 0:
         # A change took effect at the minute the coordinator applied it (a running clock may
         # have moved on since the line was typed).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 
 from trader_cli.commands.common import OutputOpt, app_ctx
 from trader_cli.dispatch import ShellExit, run_script
+from trader_cli.render import OutputMode
 
 YesOpt = Annotated[
     bool, typer.Option("--yes", "-y", help="Leave without asking (a session active, a backtest not exported).")
@@ -27,14 +28,15 @@ def register(app: typer.Typer) -> None:
     def help_(
         ctx: typer.Context,
         command: Annotated[list[str] | None, typer.Argument(help="A command, e.g. data import.")] = None,
+        output: OutputOpt = None,
     ) -> object:
-        """List the commands, or show one command's help. Example: help data import"""
-        root = app_ctx(ctx).command_tree()
-        if not command:
-            return commands_table(root)
+        """List the commands, or show one command's help (as rows with -o json|csv).
+        Example: help data import"""
+        obj = app_ctx(ctx)
+        root = obj.command_tree()
         cmd: click.core.Command = root
         path: list[str] = []
-        for word in command:
+        for word in command or []:
             if not isinstance(cmd, TyperGroup) or cmd.get_command(ctx, word) is None:
                 from trader_cli.core.errors import UsageError
 
@@ -42,27 +44,33 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"no command '{' '.join([*path, word])}'{hint} (see: help)")
             cmd = cmd.get_command(ctx, word)  # type: ignore[assignment]
             path.append(word)
+        if not path or (obj.output_request or obj.output) is not OutputMode.table:
+            return commands_table(cmd, " ".join(path))
         with click.core.Context(
             cmd, info_name=" ".join(path), parent=None, help_option_names=["--help", "-h"], max_content_width=240
         ) as sub:
-            app_ctx(ctx).renderer.text(cmd.get_help(sub))
+            obj.renderer.text(cmd.get_help(sub))
         return None
 
     @app.command("exit")
     def exit_(ctx: typer.Context, yes: YesOpt = False) -> None:
-        """Leave the shell, stopping the session (same as quit). Example: exit --yes"""
-        raise ShellExit(confirmed=yes)
+        """Leave the shell, stopping the session and saving a recording (same as quit).
+        Example: exit --yes"""
+        leave(app_ctx(ctx), yes)
 
     @app.command("quit")
     def quit_(ctx: typer.Context, yes: YesOpt = False) -> None:
-        """Leave the shell, stopping the session (same as exit). Example: quit"""
-        raise ShellExit(confirmed=yes)
+        """Leave the shell, stopping the session and saving a recording (same as exit).
+        Example: quit"""
+        leave(app_ctx(ctx), yes)
 
     @app.command("run")
     def run(
         ctx: typer.Context,
         path: Annotated[str, typer.Argument(help="A script of commands ('-' for stdin).")],
-        args: Annotated[list[str] | None, typer.Argument(help="Parameters: $1..$N, NAME=VALUE for ${NAME}.")] = None,
+        args: Annotated[
+            list[str] | None, typer.Argument(help="Parameters: $1..$N, NAME=VALUE for ${NAME}; each one word.")
+        ] = None,
         keep_going: Annotated[bool, typer.Option("--keep-going", "-k", help="Go on after a failing line.")] = False,
         output: OutputOpt = None,
     ) -> object:
@@ -89,8 +97,8 @@ def register(app: typer.Typer) -> None:
             except (OSError, UnicodeDecodeError, ValueError) as err:
                 raise DataError(f"cannot read script {path!r}: {err}") from err
             name = p.name
-        with _default_output(obj):
-            return run_script(obj, lines, name, keep_going, params)
+        with output_as_default(obj):
+            return run_to_end(obj, lambda: run_script(obj, lines, name, keep_going, params))
 
     @app.command("exec")
     def exec_(
@@ -101,13 +109,42 @@ def register(app: typer.Typer) -> None:
     ) -> object:
         """Run commands given as arguments. Example: exec "data list" "config check configs/default.json" """
         obj = app_ctx(ctx)
-        with _default_output(obj):
-            return run_script(obj, commands, "exec", keep_going, {})
+        with output_as_default(obj):
+            return run_to_end(obj, lambda: run_script(obj, commands, "exec", keep_going, {}))
+
+
+def leave(obj: Any, confirmed: bool) -> None:
+    """``exit``: the shell asks first (shell/repl.py) and saves a recording as it goes; a script
+    saves it here, and a recording that cannot be saved fails the line."""
+    if not obj.interactive:
+        from trader_cli.commands.record import save_on_leaving
+
+        code = save_on_leaving(obj)
+        if code:
+            raise typer.Exit(code)
+    raise ShellExit(confirmed=confirmed)
+
+
+def run_to_end(obj: Any, run: Callable[[], Any]) -> Any:
+    """Run a script; one that is the whole run (``trader-cli run F``, ``trader-cli exec …``)
+    saves the recording it left running when it ends, however it ends."""
+    if obj.script_depth or obj.interactive:
+        return run()
+    from trader_cli.commands.record import save_on_leaving
+
+    try:
+        summary = run()
+    finally:
+        saved = save_on_leaving(obj)
+    if saved and not summary.exit_code:
+        summary = summary.model_copy(update={"exit_code": saved})
+    return summary
 
 
 @contextmanager
-def _default_output(obj: Any) -> Iterator[None]:
-    """``run -o json …``: the script's commands default to that output mode."""
+def output_as_default(obj: Any) -> Iterator[None]:
+    """``run -o json …`` (and ``exec``, ``watch``): the commands it runs default to the output
+    mode asked of it."""
     saved = obj.output
     if obj.output_request is not None:
         obj.output = obj.output_request
@@ -125,26 +162,25 @@ def suggest(word: str, choices: list[str]) -> str:
     return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
-def commands_table(root: TyperGroup) -> Any:
-    """Every command of the tree with its one-line help."""
+def commands_table(top: click.core.Command, path: str = "") -> Any:
+    """Every command under ``top`` (the root, a group, or one command at ``path``) with its
+    one-line help."""
     from trader_cli.core.results import Tabular
 
     rows: list[list[Any]] = []
 
-    def walk(group: TyperGroup, prefix: str) -> None:
-        for name in sorted(group.commands):
-            cmd = group.commands[name]
-            if cmd.hidden:
-                continue
-            full = f"{prefix}{name}"
-            if isinstance(cmd, TyperGroup):
-                walk(cmd, full + " ")
-            else:
-                rows.append([full, (cmd.get_short_help_str(limit=80))])
+    def walk(cmd: click.core.Command, full: str) -> None:
+        if not isinstance(cmd, TyperGroup):
+            rows.append([full, cmd.get_short_help_str(limit=80)])
+            return
+        for name in sorted(cmd.commands):
+            sub = cmd.commands[name]
+            if not sub.hidden:
+                walk(sub, f"{full} {name}".strip())
 
-    walk(root, "")
+    walk(top, path)
     return Tabular(
-        title="commands",
+        title=f"commands: {path}" if path else "commands",
         columns=["command", "what_it_does"],
         rows=rows,
         caption="help COMMAND for details and an example",

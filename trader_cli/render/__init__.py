@@ -5,11 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import IO, Any
 
 UNLIMITED_WIDTH = 10_000  # the console width off a terminal: no table is cut to fit a screen
+ECHO_LIMIT = 120  # the most of one piece of user input an error line repeats
+
+
+class OutputFailed(Exception):
+    """Stdout refused a write for a reason other than a closed pipe (a full disk, an I/O error).
+    Not an OSError, so no handler reads it as a file the command itself failed to write."""
 
 
 class OutputMode(StrEnum):
@@ -18,6 +27,17 @@ class OutputMode(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+
+
+def env_output_problem() -> str | None:
+    """Why ``$TRADER_CLI_OUTPUT`` is not an output mode (None when it is one, empty or unset)."""
+    raw = os.environ.get("TRADER_CLI_OUTPUT", "").strip()
+    if not raw or raw.lower() in set(OutputMode):
+        return None
+    return (
+        f"TRADER_CLI_OUTPUT is {clip(raw)!r}, not an output mode "
+        f"(set it to one of {', '.join(OutputMode)}, or unset it)"
+    )
 
 
 def to_jsonable(result: Any) -> Any:
@@ -78,6 +98,7 @@ class Renderer:
         self._out: Any = None
         self._err: Any = None
         self.pager = False  # the interactive shell pages tables taller than the screen
+        self.out_failed = False  # stdout refused a write (a full disk), and an error line said so
 
     @property
     def out_file(self) -> IO[str] | None:
@@ -118,26 +139,47 @@ class Renderer:
         return self._err
 
     def result(self, result: Any, mode: OutputMode) -> None:
-        """Show one result in the chosen mode."""
+        """Show one result in the chosen mode (OutputFailed when stdout refuses it)."""
         if result is None:
             return
+        with self._writing_out():
+            self._write_result(result, mode)
+
+    def _write_result(self, result: Any, mode: OutputMode) -> None:
+        from trader_cli.core.results import Document
+
+        stream = self._out_file or sys.stdout
         if mode is OutputMode.json:
-            write_json(result, self._out_file or sys.stdout)
+            write_json(result, stream)
         elif mode is OutputMode.csv:
-            write_csv(result, self._out_file or sys.stdout)
+            write_csv(result, stream)
+        elif isinstance(result, Document) and not self.out.is_terminal:
+            write_json(result, stream)  # redirected: the data alone
         else:
-            from trader_cli.core.results import Document
             from trader_cli.render.views import renderables
 
-            if isinstance(result, Document) and not self.out.is_terminal:
-                write_json(result, self._out_file or sys.stdout)  # redirected: the data alone
-                return
             parts = renderables(result)
             if self.pager and self._may_page():
                 self._print_paged(parts)
-                return
-            for r in parts:
-                self.out.print(r)
+            else:
+                for r in parts:
+                    self.out.print(r)
+        stream.flush()  # a full disk shows up here, at the command that wrote, not at exit
+
+    @contextmanager
+    def _writing_out(self) -> Iterator[None]:
+        """Writes to stdout: a closed pipe stays BrokenPipeError (one quiet exit), any other
+        refusal becomes OutputFailed, its one line."""
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            from trader_cli.core.atomic import os_error_text
+
+            self._out = None  # rich keeps what it could not write: drop it with the console
+            self.out_failed = True
+            raise OutputFailed(f"cannot write the output to stdout: {os_error_text(err)}") from err
 
     def _may_page(self) -> bool:
         return self.out.is_terminal and os.environ.get("TRADER_CLI_PAGER", "").lower() not in ("off", "0", "no")
@@ -158,16 +200,46 @@ class Renderer:
 
     def error(self, text: str) -> None:
         """One line on stderr saying what went wrong and what to do."""
-        self.err.print(f"[bold red]error:[/] {_escape(one_line(text))}")
+        self._diagnostic(f"[bold red]error:[/] {_escape(clip_words(one_line(text)))}")
 
     def note(self, text: str) -> None:
         """A diagnostic line on stderr (control characters escaped: it stays one line)."""
-        self.err.print(_escape(one_line(text)))
+        self._diagnostic(_escape(clip_words(one_line(text))))
+
+    def _diagnostic(self, markup: str) -> None:
+        try:
+            self.err.print(markup)
+        except OSError:
+            # stderr is full or gone: there is nowhere left to say it, and the exit code still
+            # tells; the console is dropped with what rich kept of the line.
+            self._err = None
 
     def text(self, text: str) -> None:
         """Plain text on stdout (help pages)."""
         stream = self._out_file or sys.stdout
-        stream.write(text if text.endswith("\n") else text + "\n")
+        with self._writing_out():
+            stream.write(text if text.endswith("\n") else text + "\n")
+            stream.flush()
+
+
+def clip(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, ending in … when it was longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_LONG_WORD = re.compile(rf"\S{{{ECHO_LIMIT + 1},}}")
+
+
+def clip_words(text: str) -> str:
+    """Each run of more than ECHO_LIMIT non-space characters (a pasted value, a line of junk)
+    cut with …, a closing quote or bracket kept: an error line repeats input, never pages of it."""
+
+    def cut(m: re.Match[str]) -> str:
+        word = m.group(0)
+        tail = word[-1] if word[-1] in "'\")]" else ""
+        return clip(word[: len(word) - len(tail)]) + tail
+
+    return _LONG_WORD.sub(cut, text)
 
 
 def one_line(text: str) -> str:
