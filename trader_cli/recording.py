@@ -15,15 +15,30 @@ Failed lines are not kept (a refused order included: rejected orders number apar
 the accepted orders keep their ids, o000001…, in the replay and its ``order cancel`` lines
 cancel the same orders). Lines holding a secret environment value are never written
 (core/secrets.py).
+
+Nothing recorded is lost. ``record start`` checks the place first (a folder, a missing folder, a
+place it cannot write: one line, nothing started; an existing file is replaced at the end, as
+every export replaces its file, and the start says so). From then on the script grows on disk a
+line at a time in ``FILE.partial`` beside FILE (a journal, flushed per line: a kill -9 leaves
+it whole up to the last command, and ``run`` replays it); ``record stop``, and leaving the shell
+or the end of a script run, write FILE atomically and remove the journal. A journal whose
+trader-cli is gone is an unfinished recording: ``record start`` to the same file refuses to go
+over it and the shell names it when it opens (a marker in the state dir says where it is).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import re
 import shlex
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
-from trader_cli.core.secrets import contains_secret
+from trader_cli.core.secrets import contains_secret, redact
 
 READ_ONLY = {
     ("data", "list"),
@@ -55,14 +70,6 @@ class LoggedLine:
     text: str
     at_ns: int | None
     after_ns: int | None
-
-
-@dataclass
-class Recording:
-    """An active ``record start FILE``: where it goes and the lines so far."""
-
-    path: str
-    lines: list[LoggedLine] = field(default_factory=list)
 
 
 def words_of(line: str) -> list[str]:
@@ -123,25 +130,262 @@ def _at(ns: int) -> str:
     return f"time until {to_ny(ns):%Y-%m-%dT%H:%M}"
 
 
-def script_lines(lines: list[LoggedLine], end_ns: int | None, finished: bool) -> list[str]:
-    """The recording as script lines (see the module doc)."""
-    out: list[str] = []
-    clock: int | None = None
-    for entry in lines:
+class ScriptWriter:
+    """Logged lines to script lines one at a time (see the module doc): the journal is written as
+    the lines come, and ``script_lines`` runs the same writer over a whole list."""
+
+    def __init__(self) -> None:
+        self.clock: int | None = None  # where the replay's clock is after the lines so far
+        self.written = 0
+
+    def feed(self, entry: LoggedLine) -> list[str]:
+        """The script lines for one logged line (none for a secret or a clock-only command)."""
         if contains_secret(entry.text):
-            continue
+            return []
         words = words_of(entry.text)
         if tuple(words[:2]) in CLOCK_ONLY:
-            continue
-        if clock is not None and entry.at_ns is not None and entry.at_ns > clock:
+            return []
+        out: list[str] = []
+        if self.clock is not None and entry.at_ns is not None and entry.at_ns > self.clock:
             out.append(_at(entry.at_ns))
         out.append(entry.text)
         # time advance/until move the clock themselves; anything else leaves it where the
         # command took effect (a running clock went on, but the replay is paused).
         moved = entry.after_ns if words[:1] == ["time"] else entry.at_ns
-        clock = moved if moved is not None else clock
-    if finished and out:
-        out += ["system resume", "system wait"]
-    elif clock is not None and end_ns is not None and end_ns > clock:
-        out.append(_at(end_ns))
-    return out
+        self.clock = moved if moved is not None else self.clock
+        self.written += len(out)
+        return out
+
+    def tail(self, end_ns: int | None, finished: bool) -> list[str]:
+        """The closing lines: run to the end of a finished backtest, else to the clock's end."""
+        if finished and self.written:
+            return ["system resume", "system wait"]
+        if self.clock is not None and end_ns is not None and end_ns > self.clock:
+            return [_at(end_ns)]
+        return []
+
+
+def script_lines(lines: list[LoggedLine], end_ns: int | None, finished: bool) -> list[str]:
+    """The recording as script lines (see the module doc)."""
+    writer = ScriptWriter()
+    out = [line for entry in lines for line in writer.feed(entry)]
+    return out + writer.tail(end_ns, finished)
+
+
+JOURNAL_SUFFIX = ".partial"
+_OWNER = re.compile(r"^# trader-cli is recording \(pid (\d+)\)")
+
+
+def journal_of(target: Path) -> Path:
+    """Where a recording to ``target`` keeps its lines as they come: ``target.partial`` beside it."""
+    return target.with_name(target.name + JOURNAL_SUFFIX)
+
+
+def target_of(journal: Path) -> Path:
+    """The file a journal's recording was going to."""
+    return journal.with_name(journal.name.removesuffix(JOURNAL_SUFFIX))
+
+
+def owner_pid(journal: Path) -> int | None:
+    """The process that writes a journal, from its first line (None when it names none)."""
+    try:
+        with open(journal, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline(200)
+    except OSError:
+        return None
+    m = _OWNER.match(first)
+    return int(m.group(1)) if m else None
+
+
+def keep_hint(journal: Path) -> str:
+    """What a trader does with an unfinished recording."""
+    return f"keep it with: mv {journal} {target_of(journal)} (or delete it)"
+
+
+class Journal:
+    """A recording on disk as it goes: a script that ``run`` replays up to the last command
+    recorded, written and flushed a line at a time (so a kill -9 leaves it whole)."""
+
+    def __init__(self, target: Path, warn: Callable[[str], None]) -> None:
+        """Create ``target.partial`` (DataError, and nothing created, when it cannot be)."""
+        self.path = journal_of(target)
+        self.target = target
+        self.writer = ScriptWriter()
+        self._warn = warn
+        self._fh: TextIO | None = _create(self.path, target)
+
+    @property
+    def intact(self) -> bool:
+        """True while every line recorded is on disk."""
+        return self._fh is not None
+
+    def add(self, entry: LoggedLine) -> None:
+        """Put one logged line's script lines on disk."""
+        self._write(self.writer.feed(entry))
+
+    def _write(self, lines: list[str]) -> None:
+        if self._fh is None or not lines:
+            return
+        try:
+            self._fh.write(redact("".join(line + "\n" for line in lines)))
+            self._fh.flush()  # in the OS's hands: a kill -9 of this process loses nothing
+        except (OSError, ValueError) as err:  # ValueError: the file closed under us
+            from trader_cli.core.atomic import os_error_text
+
+            self.close()
+            reason = os_error_text(err) if isinstance(err, OSError) else str(err)
+            self._warn(
+                f"warning: the recording can no longer be kept in {self.path} ({reason}); "
+                f"it goes on in memory and 'record stop' writes {self.target}"
+            )
+
+    def close(self) -> None:
+        """Close the file (it stays on disk)."""
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            try:
+                fh.close()
+            except OSError:
+                return  # a failed last flush: what the journal holds is all it can hold
+
+    def remove(self) -> None:
+        """Close and delete the journal, and drop its marker (the recording was written)."""
+        self.close()
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as err:
+            from trader_cli.core.atomic import os_error_text
+
+            self._warn(f"warning: could not remove {self.path} ({os_error_text(err)}); delete it")
+        _unmark(self.path)
+
+
+def _create(journal: Path, target: Path) -> TextIO:
+    """Open a new journal for writing; DataError when the place is wrong or one is in the way."""
+    from trader_cli.core.atomic import os_error_text, pid_alive
+    from trader_cli.core.errors import DataError
+
+    if not target.parent.is_dir():
+        raise DataError(f"{target.parent} is a file, not a folder (give a path inside a folder)")
+    if journal.exists() or journal.is_symlink():
+        pid = owner_pid(journal)
+        if pid is not None and pid_alive(pid):
+            raise DataError(f"{target} is being recorded by another trader-cli (pid {pid}); record to another file")
+        raise DataError(
+            f"an unfinished recording to {target} is in {journal} (trader-cli ended before 'record stop'); "
+            f"{keep_hint(journal)}, then record start again"
+        )
+    header = (
+        f"# trader-cli is recording (pid {os.getpid()}) to {target}; 'record stop' writes it\n"
+        f"# what was recorded so far; replay it with: trader-cli run {journal}\n"
+    )
+    try:
+        # Open for the whole recording (closed by Journal.close); bytes as typed.
+        fh = open(journal, "x", encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
+    except OSError as err:
+        raise DataError(f"cannot record to {target}: {os_error_text(err)}") from err
+    try:
+        fh.write(redact(header))
+        fh.flush()
+    except OSError as err:  # a full disk: refused now, not at the first command
+        with contextlib.suppress(OSError):  # closing flushes again: the same refusal
+            fh.close()
+        journal.unlink(missing_ok=True)
+        raise DataError(f"cannot record to {target}: {os_error_text(err)}") from err
+    return fh
+
+
+class RecordedLines(list[LoggedLine]):
+    """A recording's lines; each one appended (``note_line`` in dispatch.py appends them) also
+    goes to the journal at once."""
+
+    def __init__(self, journal: Journal) -> None:
+        super().__init__()
+        self.journal = journal
+
+    def append(self, entry: LoggedLine, /) -> None:
+        """Keep the line, in memory and on disk."""
+        super().append(entry)
+        self.journal.add(entry)
+
+
+@dataclass
+class Recording:
+    """An active ``record start FILE``: the path as typed, the file it writes, the lines so far."""
+
+    path: str
+    target: Path
+    lines: RecordedLines
+
+    @classmethod
+    def begin(cls, path: str, held: list[LoggedLine], warn: Callable[[str], None]) -> Recording:
+        """Check the place and start (DataError, and nothing started, when it cannot be written);
+        ``held``: the lines that built the session so far."""
+        from trader_cli.core.atomic import check_target
+
+        target = check_target(Path(path))  # a folder, a device, a missing folder
+        rec = cls(path, target, RecordedLines(Journal(target, warn)))
+        for entry in held:
+            rec.lines.append(entry)
+        _mark(rec.journal.path)
+        return rec
+
+    @property
+    def journal(self) -> Journal:
+        """The recording's journal (its ``.partial`` file)."""
+        return self.lines.journal
+
+
+# -- unfinished recordings: a marker per journal in the state dir, so the shell can name them ---
+
+
+def _marker(journal: Path) -> Path:
+    from trader_cli.core.logs import state_dir
+
+    name = hashlib.sha256(str(journal).encode("utf-8", "surrogateescape")).hexdigest()[:20]
+    return state_dir() / "recordings" / name
+
+
+def _mark(journal: Path) -> None:
+    """Note where a journal is (best effort: the journal is beside its file whatever happens)."""
+    from trader_cli.core.atomic import write_atomic
+    from trader_cli.core.errors import DataError
+
+    marker = _marker(journal)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(marker, (str(journal) + "\n").encode("utf-8", "surrogateescape"))
+    except (OSError, DataError):
+        return  # no state dir: 'record start' to the same file still finds the journal
+
+
+def _unmark(journal: Path) -> None:
+    try:
+        _marker(journal).unlink(missing_ok=True)
+    except OSError:
+        return  # a marker whose journal is gone is dropped by the next unfinished_recordings()
+
+
+def unfinished_recordings() -> list[Path]:
+    """The journals of recordings whose trader-cli ended before writing them (markers of
+    journals that are gone are dropped)."""
+    from trader_cli.core.atomic import pid_alive
+    from trader_cli.core.logs import state_dir
+
+    found: list[Path] = []
+    try:
+        markers = sorted((state_dir() / "recordings").iterdir())
+    except OSError:
+        return found
+    for marker in markers:
+        try:
+            journal = Path(marker.read_bytes().decode("utf-8", "surrogateescape").strip())
+            if not journal.exists():
+                marker.unlink()
+                continue
+        except OSError:
+            continue  # unreadable, or already dropped by another shell
+        pid = owner_pid(journal)
+        if pid is None or not pid_alive(pid):
+            found.append(journal)
+    return found

@@ -22,3 +22,11 @@ def test_short_table_is_printed_directly(spawn_repl: Callable[..., Repl]) -> Non
     repl = spawn_repl(TRADER_CLI_PAGER="on")
     out = repl.command(f"config check {DEFAULT_CONFIG}", "valid")
     assert "trailing_days" in out
+
+
+def test_watch_never_pages(spawn_repl: Callable[..., Repl]) -> None:
+    repl = spawn_repl(TRADER_CLI_PAGER="on", LESS="-R -X")  # a pager would wait for q
+    repl.child.sendline("watch --count 2 0.2 config schema")  # taller than the 40-row terminal, twice
+    seen = repl.expect(r"watch stopped after 2 run\(s\)")
+    assert "(END)" not in seen
+    repl.prompt()

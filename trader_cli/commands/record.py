@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2), as dispatch.py says
 
-from trader_cli.commands.common import app_ctx
+from trader_cli.commands.common import OutputOpt, app_ctx
 from trader_cli.context import AppContext
 from trader_cli.dispatch import INTERRUPTED, run_args
 
@@ -18,10 +19,13 @@ app = typer.Typer(help="Record the commands you type as a script that 'run' repl
 
 @app.command("start")
 def start(
-    ctx: typer.Context, path: Annotated[str, typer.Argument(help="Script file to write at 'record stop'.")]
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="Script file to write at 'record stop'.")],
+    output: OutputOpt = None,
 ) -> object:
     """Start recording (a session already running is recorded from its start: its config and
-    every addition, at the same simulated minutes). Example: record start session.trader"""
+    every addition, at the same simulated minutes). The lines are kept in FILE.partial as they
+    come; 'record stop', exit or the end of the script writes FILE. Example: record start session.trader"""
     from trader_cli.core.errors import UsageError
     from trader_cli.core.results import Message
     from trader_cli.recording import Recording
@@ -29,33 +33,81 @@ def start(
     obj = app_ctx(ctx)
     if obj.recording is not None:
         raise UsageError(f"already recording to {obj.recording.path} (stop with: record stop)")
-    obj.recording = Recording(path, list(obj.session_log))
+    replaces = Path(path).is_file()
+    obj.recording = Recording.begin(path, list(obj.session_log), warn=obj.renderer.note)
     held = f" (from the session's start: {len(obj.session_log)} command(s) so far)" if obj.session_log else ""
-    return Message(text=f"recording to {path}{held}; 'record stop' writes it", level="ok")
+    over = ", replacing the file there" if replaces else ""
+    return Message(
+        text=f"recording to {path}{held}; kept as it goes in {obj.recording.journal.path}; "
+        f"'record stop' or leaving writes it{over}",
+        level="ok",
+    )
 
 
 @app.command("stop")
-def stop(ctx: typer.Context) -> object:
+def stop(ctx: typer.Context, output: OutputOpt = None) -> object:
     """Stop recording and write the script (atomically). Example: record stop"""
-    from pathlib import Path
-
-    from trader_cli.core.atomic import write_atomic
-    from trader_cli.core.errors import UsageError
+    from trader_cli.core.errors import DataError, UsageError
     from trader_cli.core.results import Message
-    from trader_cli.recording import script_lines
 
     obj = app_ctx(ctx)
     rec = obj.recording
     if rec is None:
         raise UsageError("not recording (start with: record start FILE)")
+    try:
+        count = write_recording(obj)
+    except (DataError, OSError) as err:
+        raise DataError(f"{_failure(err)}; still recording: fix that and record stop again") from err
+    return Message(text=f"wrote {count} command(s) to {rec.path}", level="ok")
+
+
+def write_recording(obj: AppContext) -> int:
+    """Write the active recording's script atomically and end it (its journal removed); the
+    number of commands written. DataError (the recording goes on) when it cannot be written."""
+    from trader_cli.core.atomic import write_atomic
+    from trader_cli.recording import script_lines
+
+    rec = obj.recording
+    assert rec is not None, "write_recording needs an active recording"
     active = obj.has_coordinator and obj.coordinator.state.value != "stopped"
     end = obj.coordinator.now_ns() if active else None
     finished = active and obj.coordinator.state.value == "finished"
     lines = script_lines(rec.lines, end, finished)
     header = "# recorded by trader-cli; replay with: trader-cli run " + rec.path + "\n"
-    write_atomic(Path(rec.path), header + "".join(line + "\n" for line in lines))
+    text = header + "".join(line + "\n" for line in lines)
+    write_atomic(rec.target, text.encode("utf-8", "surrogateescape"))  # a name typed in another encoding
+    rec.journal.remove()
     obj.recording = None
-    return Message(text=f"wrote {len(lines)} command(s) to {rec.path}", level="ok")
+    return len(lines)
+
+
+def save_on_leaving(obj: AppContext) -> int:
+    """Leaving (exit, Ctrl-D, the end of a script run): write an active recording and say so in
+    one line; 0, or 1 after one line saying it could not be written and where its lines are."""
+    from trader_cli.core.errors import DataError
+
+    rec = obj.recording
+    if rec is None:
+        return 0
+    try:
+        count = write_recording(obj)
+    except (DataError, OSError) as err:
+        kept = (
+            f"what was recorded is in {rec.journal.path} (keep it with: mv {rec.journal.path} {rec.target})"
+            if rec.journal.intact
+            else "it could not be kept on disk either"
+        )
+        obj.renderer.error(f"the recording was not saved: {_failure(err)}; {kept}")
+        return 1
+    obj.renderer.note(f"recording saved to {rec.path} ({count} command(s))")
+    return 0
+
+
+def _failure(err: Exception) -> str:
+    """An error writing a recording, as one line."""
+    from trader_cli.core.atomic import os_error_text
+
+    return f"cannot write it: {os_error_text(err)}" if isinstance(err, OSError) else str(err)
 
 
 MIN_WATCH_SECONDS = 0.1
@@ -71,6 +123,7 @@ def register_watch(root: typer.Typer) -> None:
         seconds: Annotated[float, typer.Argument(help="Seconds between runs, 0.1 to 86400 (a day).")],
         command: Annotated[list[str], typer.Argument(help="A read-only command, e.g. data session.")],
         count: Annotated[int | None, typer.Option("--count", "-n", min=1, help="Stop after N runs (scripts).")] = None,
+        output: OutputOpt = None,
     ) -> object:
         """Re-run a read-only command every SECONDS until Ctrl-C (options go before SECONDS).
         A failing run is shown and watching goes on at the prompt; in a script it stops watching
@@ -78,8 +131,11 @@ def register_watch(root: typer.Typer) -> None:
         from trader_cli.core.results import Message
 
         obj = app_ctx(ctx)
+        from trader_cli.commands.meta import output_as_default
+
         check_watch(obj, seconds, list(command))
-        runs, failed, code, interrupted = _watch_runs(obj, seconds, list(command), count)
+        with output_as_default(obj):  # the mode given to watch carries into each run
+            runs, failed, code, interrupted = _watch_runs(obj, seconds, list(command), count)
         if code:
             obj.renderer.error(f"watch stopped after {runs} run(s), {failed} failed: {' '.join(command)}")
             return code  # the exit code of the last failing run
@@ -137,6 +193,7 @@ def _watch_runs(obj: AppContext, seconds: float, command: list[str], count: int 
     """Run the command until ``count`` runs or Ctrl-C: (runs, failed runs, the exit code of the
     last failing run or 0, whether Ctrl-C ended it). A script stops at the first failing run."""
     runs = failed = code = 0
+    paging, obj.renderer.pager = obj.renderer.pager, False  # a pager each refresh would trap the trader in it
     try:
         while count is None or runs < count:
             if obj.interactive and runs:
@@ -154,4 +211,6 @@ def _watch_runs(obj: AppContext, seconds: float, command: list[str], count: int 
                 time.sleep(seconds)
     except KeyboardInterrupt:
         return runs, failed, code, True  # Ctrl-C is how watch is meant to end
+    finally:
+        obj.renderer.pager = paging
     return runs, failed, code, False
