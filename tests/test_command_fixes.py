@@ -124,3 +124,16 @@ def test_reading_a_symbol_without_a_session_says_to_start_one(line: str) -> None
     sh = Shell(ROOT / "data")
     res = sh(line)
     assert res.code == 1 and res.err_lines == ["error: no session is running (start one with: system start)"]
+
+
+@pytest.mark.parametrize("line", ["data indicator AAPL sma_20_5m", "data bars AAPL", "data fetch AAPL"])
+def test_a_reversed_date_range_is_refused(line: str) -> None:
+    res = Shell(ROOT / "data")(f"{line} --from 2024-12-05 --to 2024-12-01")
+    assert res.code == 2
+    assert res.err_lines == ["error: --from 2024-12-05 is after --to 2024-12-01 (give the earlier date first)"]
+
+
+@pytest.mark.parametrize("line, hint", [("SYSTEM STATUS", "system"), ("system START", "start")])
+def test_a_command_in_the_wrong_case_suggests_lower_case(line: str, hint: str) -> None:
+    res = Shell(ROOT / "data")(line)
+    assert res.code == 2 and f"commands are lower case: did you mean '{hint}'?" in res.err

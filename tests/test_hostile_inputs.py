@@ -97,14 +97,14 @@ def test_a_failing_watch_at_the_prompt_keeps_watching_and_fails_at_the_end(sh: S
     sh.obj.interactive = True
     res = sh("watch --count 3 0.1 data symbol NOPE")
     assert res.code == 1
-    assert res.err.count("NOPE is not in the session") == 3  # each run shown; watching went on
+    assert res.err.count("no session is running") == 3  # each run shown; watching went on
     assert res.err_lines[-1] == "error: watch stopped after 3 run(s), 3 failed: data symbol NOPE"
 
 
 def test_a_failing_watch_in_a_script_fails_the_line_after_one_run(tmp_path: Path) -> None:
     script = tmp_path / "w.trader"
     script.write_text(
-        "# watch a symbol not in the session\nwatch --count 5 0.1 data symbol NOPE\ndata list AAPL -o json\n"
+        "# watch a symbol without a session\nwatch --count 5 0.1 data symbol NOPE\ndata list AAPL -o json\n"
     )
     proc = subprocess.run(
         [str(TRADER_CLI), "run", str(script)],
@@ -116,7 +116,7 @@ def test_a_failing_watch_in_a_script_fails_the_line_after_one_run(tmp_path: Path
     )
     assert proc.returncode == 1, proc.stderr
     assert "w.trader:2: failed (exit 1)" in proc.stderr
-    assert proc.stderr.count("NOPE is not in the session") == 1  # the script stopped watching
+    assert proc.stderr.count("no session is running") == 1  # the script stopped watching
     assert proc.stdout == ""  # the line after it did not run
     assert "Traceback" not in proc.stderr
 

@@ -158,8 +158,7 @@ def fetch_(
 
     if not from_:
         raise UsageError("data fetch needs --from YYYY-MM-DD (and --to for more than a day)")
-    first = _date(from_, "--from")
-    last = _date(to, "--to") if to else first
+    first, last = _range(from_, to or from_)
     if not 0 < timeout <= 600:
         raise UsageError(f"--timeout {timeout:g}: give seconds above 0, up to 600")
     obj = app_ctx(ctx)
@@ -258,7 +257,7 @@ def indicator(
     from trader_cli.core import reports
 
     _views()
-    start, end = _date(from_, "--from"), _date(to, "--to")
+    start, end = _range(from_, to)
     return app_ctx(ctx).coordinator.read(reports.indicator_view, symbol, key, last, start, end)
 
 
@@ -277,6 +276,16 @@ def _date(text: str | None, option: str) -> Any:
         return dt.date.fromisoformat(text)
     except ValueError as err:
         raise UsageError(f"bad date for {option}: '{text}' (use YYYY-MM-DD, e.g. 2024-12-02)") from err
+
+
+def _range(first: str | None, last: str | None) -> tuple[Any, Any]:
+    """The dates of --from and --to (either may be absent), the first on or before the last."""
+    from trader_cli.core.errors import UsageError
+
+    start, end = _date(first, "--from"), _date(last, "--to")
+    if start is not None and end is not None and start > end:
+        raise UsageError(f"--from {start} is after --to {end} (give the earlier date first)")
+    return start, end
 
 
 @app.command("bars")
@@ -326,6 +335,7 @@ def _stored_bars(store: Any, symbol: str, interval: str, last: int, first: str |
         minutes = store.tail(symbol, source, (last * iv.seconds // 60 + 390) if built else last)
         window = ""
     else:
+        _range(first, final)
         lo, hi = _ny_day_start(first, "--from", 0), _ny_day_start(final, "--to", 1)
         minutes = store.read(symbol, source, lo, hi)
         window = f" from {first or 'the first'} to {final or 'the last'} (New York)"
