@@ -230,3 +230,21 @@ def test_coverage_flags_a_bad_file_and_lists_the_rest(filled_store: DataManager)
     assert [(r.symbol, r.rows) for r in rows] == [("AAPL", 780), ("MSFT", 0)]
     assert rows[0].problem == ""
     assert "corrupt" in rows[1].problem and str(bad) in rows[1].problem
+
+
+def test_a_pipe_named_like_a_bar_file_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A FIFO would block its reader forever (and Ctrl-C with it): one line, at once."""
+    data = tmp_path / "data"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "data" / "bars", data / "bars")
+    fifo = data / "bars" / "1m" / "AAPL.parquet"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    run = [sys.executable, "-m", "trader_cli", "--data-dir", str(data)]
+    listed = subprocess.run([*run, "data", "list"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert listed.returncode == 0 and "not a regular file" in listed.stdout.replace("\n", " ")
+    read = subprocess.run([*run, "data", "bars", "AAPL"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert read.returncode == 1
+    assert read.stderr.strip().splitlines() == [
+        f"error: cannot read {fifo}: it is not a regular file (a pipe, socket or device); "
+        "move it out of the store, then re-import the symbol"
+    ]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -179,6 +180,9 @@ class DataManager:
             raise StoreError(f"no bars stored at {path} (import them with: data import FILE.csv)") from err
         except OSError as err:  # a symlink loop, no permission, an I/O error
             raise StoreError(f"cannot read {path}: {read_reason(err)}") from err
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read forever, a folder is no file
+            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file (a pipe, socket or device)"
+            raise StoreError(f"cannot read {path}: it is {kind}; move it out of the store, then re-import the symbol")
         stamp = (st.st_mtime_ns, st.st_size)
         with self._lock:
             cached = self._index.get(path)
