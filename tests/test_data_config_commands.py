@@ -150,3 +150,14 @@ def test_config_check_shows_indicators_without_a_trailing_comma(tmp_path: Path) 
     assert values["indicators"] == ["sma(20) on 5m"]
     assert values["symbols"] == ["AAPL", "RIVN"] and values["start_date"] == "2024-12-02"
     assert values["data_dir"] == str(ROOT / "data")
+
+
+def test_data_list_of_a_data_dir_that_is_not_there_says_so(tmp_path: Path) -> None:
+    res = Shell(tmp_path / "typo")("data list")
+    assert res.code == 0 and "no such folder" in res.out and "--data-dir" in res.out
+    (tmp_path / "f.csv").write_text("x\n")
+    res = Shell(tmp_path / "f.csv")("data list")
+    assert res.code == 1
+    assert res.err_lines == [
+        f"error: data dir {tmp_path / 'f.csv'} is a file, not a folder (give the folder that holds bars/)"
+    ]

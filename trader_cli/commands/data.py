@@ -34,7 +34,16 @@ def list_(
         first, last = (iso_ny(c.first_ns), iso_ny(c.last_ns)) if not c.problem else (None, None)
         rows.append([c.symbol, c.interval, c.rows, first, last, c.days, c.source, *([c.problem] if bad else [])])
     caption = f"data dir: {store.data_dir}"
-    if not rows:
+    if not rows and store.data_dir.exists() and not store.data_dir.is_dir():
+        from trader_cli.core.errors import DataError
+
+        raise DataError(f"data dir {store.data_dir} is a file, not a folder (give the folder that holds bars/)")
+    if not rows and not store.data_dir.exists():
+        caption += (
+            " — no such folder: import bars with: data import FILE.csv --symbol SYM --interval 1m "
+            "(it creates it), or check --data-dir, TRADER_CLI_DATA_DIR or the config's data_dir"
+        )
+    elif not rows:
         caption += " — empty: import bars with: data import FILE.csv --symbol SYM --interval 1m"
     if bad:
         caption += f" — {bad} file cannot be read (see problem)" if bad == 1 else f" — {bad} files cannot be read"
