@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -52,3 +54,16 @@ def clock_report(coord: Any, action: ClockAction, text: str, **extra: Any) -> An
         bars_replayed=st.bars_replayed,
         **extra,
     )
+
+
+@contextmanager
+def output_as_default(obj: Any) -> Iterator[None]:
+    """``run -o json …`` (and ``exec``, ``watch``): the commands it runs default to the output
+    mode asked of it."""
+    saved = obj.output
+    if obj.output_request is not None:
+        obj.output = obj.output_request
+    try:
+        yield
+    finally:
+        obj.output = saved

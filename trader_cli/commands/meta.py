@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +11,7 @@ import typer
 from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2)
 from typer.core import TyperGroup
 
-from trader_cli.commands.common import OutputOpt, app_ctx
+from trader_cli.commands.common import OutputOpt, app_ctx, output_as_default
 from trader_cli.dispatch import ShellExit, run_script
 from trader_cli.render import OutputMode
 
@@ -86,6 +85,10 @@ def register(app: typer.Typer) -> None:
         params = {"positional": positional, "named": named}
         obj = app_ctx(ctx)
         if path == "-":
+            if obj.interactive:  # the shell's stdin is the terminal: the prompt's own replies would be read
+                from trader_cli.core.errors import UsageError
+
+                raise UsageError("run - reads a script from stdin: pipe it, e.g. trader-cli run - < file")
             lines: Iterable[str] = sys.stdin
             name = "<stdin>"
         else:
@@ -139,19 +142,6 @@ def run_to_end(obj: Any, run: Callable[[], Any]) -> Any:
     if saved and not summary.exit_code:
         summary = summary.model_copy(update={"exit_code": saved})
     return summary
-
-
-@contextmanager
-def output_as_default(obj: Any) -> Iterator[None]:
-    """``run -o json …`` (and ``exec``, ``watch``): the commands it runs default to the output
-    mode asked of it."""
-    saved = obj.output
-    if obj.output_request is not None:
-        obj.output = obj.output_request
-    try:
-        yield
-    finally:
-        obj.output = saved
 
 
 def suggest(word: str, choices: list[str]) -> str:

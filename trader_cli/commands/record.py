@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2), as dispatch.py says
 
-from trader_cli.commands.common import OutputOpt, app_ctx
+from trader_cli.commands.common import OutputOpt, app_ctx, output_as_default
 from trader_cli.context import AppContext
 from trader_cli.dispatch import INTERRUPTED, run_args
 
@@ -131,8 +131,6 @@ def register_watch(root: typer.Typer) -> None:
         from trader_cli.core.results import Message
 
         obj = app_ctx(ctx)
-        from trader_cli.commands.meta import output_as_default
-
         check_watch(obj, seconds, list(command))
         with output_as_default(obj):  # the mode given to watch carries into each run
             runs, failed, code, interrupted = _watch_runs(obj, seconds, list(command), count)

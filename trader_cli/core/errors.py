@@ -10,7 +10,9 @@
     │   └── ImportRejected          a CSV with bad rows (lists them, with line numbers)
     ├── SessionStateError           an illegal lifecycle transition or a command needing a session
     ├── ValidationFailed            a symbol that cannot be provisioned (no data, …)
-    └── ProvisioningError           a provisioning step failed (the session is left as it was)
+    ├── ProvisioningError           a provisioning step failed (the session is left as it was)
+    ├── PluginError                 a strategy or scanner that cannot be loaded
+    └── Interrupted                 Ctrl-C stopped a command before it changed anything (exit 130)
 
 Exit codes are mapped in one place: ``exit_code_for``.
 """
@@ -85,8 +87,16 @@ class PluginError(TraderCliError):
     """A strategy or scanner file that cannot be loaded, or parameters it does not accept."""
 
 
+class Interrupted(TraderCliError):
+    """Ctrl-C while a command ran code that cannot be stopped half-way cleanly (a plugin's import,
+    constructor or ``needs()``): the command was abandoned with nothing changed."""
+
+    exit_code = 130
+
+
 def exit_code_for(err: BaseException) -> int:
-    """The process exit code for an error: 2 for usage errors, 1 for every other failure."""
+    """The process exit code for an error: 2 for usage errors, 130 for Ctrl-C, 1 for every other
+    failure."""
     if isinstance(err, TraderCliError):
         return err.exit_code
     return 1

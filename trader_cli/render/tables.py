@@ -9,7 +9,10 @@ Fitting, at the console's width (the screen; off a terminal there is no limit, s
 ``Renderer``): a table that fits is drawn as it is. Otherwise the first column and the numbers
 are never wrapped, and text columns wrap between words only, the widest first; when even that
 does not fit, the table's least useful columns (``FitTabular.drop_first``) are left out, in that
-order, and the caption names them. Only past all that (a very narrow screen) do words break.
+order, and the caption names them; and when it still does not fit, the table is split into
+several, each led by the first column (the title over the first, the caption under the last).
+Only past all that (a very narrow screen) do headers of numbers wrap and words break. A title or
+caption wider than its table is a line of its own, never wrapped into the table's width.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ import math
 import numbers
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import Field
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderResult
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -97,8 +100,10 @@ class _Column:
         self.texts, self.numeric = column_texts(values, money)
         self.header = header
         self.wraps = not (key or self.numeric)
-        self.widest = max([_width(t) for t in self.texts] + [_width(name) if header else 0, 1])
+        self.widest_cell = max([_width(t) for t in self.texts] + [1])
+        self.widest = max(self.widest_cell, _width(name) if header else 0)
         self._narrowest: int | None = None
+        self._floors: dict[int, int] = {}
 
     @property
     def narrowest(self) -> int:
@@ -111,27 +116,83 @@ class _Column:
                 self._narrowest = max([_width(w) for w in words] + [1])
         return self._narrowest
 
+    def floor(self, squeeze: int) -> int:
+        """The narrowest width at a squeeze: 0 breaks no word of a text column (the others stay
+        whole); 1 (a narrow screen) lets headers wrap and the first column wrap between words;
+        2 (a very narrow one) breaks text anywhere but in a number. Numbers stay whole at every
+        squeeze."""
+        if squeeze == 0:
+            return self.narrowest
+        if self.numeric:
+            return self.widest_cell
+        if squeeze not in self._floors:  # a long column is read once per squeeze
+            words = [w for t in self.texts for w in t.split()]
+            if squeeze == 2:
+                words = [w for w in words if _NUMBER_TEXT.fullmatch(w)]
+            self._floors[squeeze] = max([_width(w) for w in words] + [1])
+        return self._floors[squeeze]
+
 
 def _chrome(n: int) -> int:
     """Columns of a table's borders and cell padding (rich's default box, one space each side)."""
     return 3 * n + 1
 
 
-def _shrink(cols: list[_Column], room: int) -> list[int] | None:
-    """Widths that fit ``room`` (content only) wrapping the widest text columns first, breaking
-    no word; None when that is not possible."""
+def _shrink(cols: list[_Column], room: int, squeeze: int = 0) -> list[int] | None:
+    """Widths that fit ``room`` (content only), narrowing the widest columns that may shrink
+    first, none below its floor at ``squeeze`` (``_Column.floor``); None when that is not possible."""
     widths = [c.widest for c in cols]
+    floors = [c.floor(squeeze) for c in cols]
     excess = sum(widths) - room
     while excess > 0:
-        candidates = [i for i, c in enumerate(cols) if c.wraps and widths[i] > c.narrowest]
+        candidates = [i for i in range(len(cols)) if widths[i] > floors[i]]
         if not candidates:
             return None
         widest = max(candidates, key=lambda i: widths[i])
-        second = max((widths[i] for i in candidates if i != widest), default=cols[widest].narrowest)
-        step = max(1, min(excess, widths[widest] - max(second, cols[widest].narrowest)))
+        second = max((widths[i] for i in candidates if i != widest), default=floors[widest])
+        step = max(1, min(excess, widths[widest] - max(second, floors[widest])))
         widths[widest] -= step
         excess -= step
     return widths
+
+
+class _Part(NamedTuple):
+    """One table of a layout: its columns and their widths (None: rich folds what does not fit)."""
+
+    columns: list[_Column]
+    widths: list[int] | None
+
+    @property
+    def unwrapped(self) -> bool:
+        """Every column at its widest: nothing wraps."""
+        return self.widths is not None and all(w == c.widest for w, c in zip(self.widths, self.columns, strict=True))
+
+    def width(self, max_width: int) -> int:
+        """The width the table is drawn at (at most ``max_width``)."""
+        return max_width if self.widths is None else sum(self.widths) + _chrome(len(self.widths))
+
+
+def _fitted(cols: list[_Column], max_width: int) -> _Part:
+    """``cols`` as one table at ``max_width``, squeezed no more than it must be (past the last
+    squeeze, rich folds what does not fit)."""
+    room = max_width - _chrome(len(cols))
+    for squeeze in range(3):
+        widths = _shrink(cols, room, squeeze)
+        if widths is not None:
+            return _Part(cols, widths)
+    return _Part(cols, None)
+
+
+def _split(cols: list[_Column], max_width: int) -> list[_Part]:
+    """Tables of as many columns as fit each (words whole), each led by the first column."""
+    key, groups = cols[0], [list[_Column]()]
+    for c in cols[1:]:
+        trial = [key, *groups[-1], c]
+        if groups[-1] and _shrink(trial, max_width - _chrome(len(trial))) is None:
+            groups.append([c])
+        else:
+            groups[-1].append(c)
+    return [_fitted([key, *group], max_width) for group in groups]
 
 
 class FittedTable:
@@ -149,51 +210,79 @@ class FittedTable:
         ]
         self.drop_first = list(getattr(t, "drop_first", []))
 
-    def layout(self, max_width: int) -> tuple[list[_Column], list[int] | None, list[str]]:
-        """(columns shown, their widths or None to let rich fold words, columns left out)."""
+    def layout(self, max_width: int) -> tuple[list[_Part], list[str]]:
+        """(the tables to draw, one unless split, and the columns left out)."""
         cols = list(self.columns)
         if sum(c.widest for c in cols) + _chrome(len(cols)) <= max_width:
-            return cols, [c.widest for c in cols], []
+            return [_Part(cols, [c.widest for c in cols])], []
         dropped: list[str] = []
         droppable = [c for name in self.drop_first for c in cols if c.name == name]
         while True:
             widths = _shrink(cols, max_width - _chrome(len(cols)))
-            if widths is not None or not droppable:
-                return cols, widths, dropped
+            if widths is not None:
+                return [_Part(cols, widths)], dropped
+            if not droppable:
+                return _split(cols, max_width), dropped
             gone = droppable.pop(0)
             cols.remove(gone)
             dropped.append(gone.name)
 
-    def table(self, max_width: int, console: Console | None = None, blocks: bool = True) -> Table:
-        """The rich Table at ``max_width`` (highlighted as the console highlights text, if given);
-        ``blocks=False`` draws a table that fits one rich row a line instead of column blocks."""
+    def tables(self, max_width: int, console: Console | None = None, blocks: bool = True) -> list[RenderableType]:
+        """What to print at ``max_width``: the table (or the tables it is split into, the title
+        over the first, the caption under the last); a title or caption wider than its table is
+        a line of its own, so it never wraps into the table's width."""
         t = self.tabular
-        cols, widths, dropped = self.layout(max_width)
+        parts, dropped = self.layout(max_width)
         caption = t.caption
         if dropped:
             note = f"not shown at this width: {', '.join(dropped)}"
             caption = f"{caption} · {note}" if caption else note
+        out: list[RenderableType] = []
+        for i, part in enumerate(parts):
+            title = t.title if i == 0 else ""
+            below = caption if i == len(parts) - 1 else None
+            room = part.width(max_width)
+            if title and _width(title) > room:
+                out.append(Text(title, style="table.title"))
+                title = ""
+            loose = below is not None and _width(below) > room
+            out.append(self._draw(part, title, None if loose else below, console, blocks))
+            if loose:
+                out.append(Text(below or "", style="table.caption"))
+        return out
+
+    def table(self, max_width: int, console: Console | None = None, blocks: bool = True) -> Table:
+        """The rich Table of a table that fits ``max_width`` unsplit, its title and caption in it
+        (highlighted as the console highlights text, if given); ``blocks=False`` draws a table
+        that fits one rich row a line instead of column blocks."""
+        parts, _ = self.layout(max_width)
+        return self._draw(parts[0], self.tabular.title, self.tabular.caption, console, blocks)
+
+    def _draw(self, part: _Part, title: str, caption: str | None, console: Console | None, blocks: bool) -> Table:
         highlight = console.highlighter if console is not None and console.color_system is not None else None
-        unwrapped = widths is not None and all(w == c.widest for w, c in zip(widths, cols, strict=True))
-        if blocks and unwrapped and t.rows and not any("\n" in s for c in cols for s in c.texts):
-            return self._blocks(cols, caption, highlight)
-        table = self._frame(caption)
+        cols, widths = part
+        if blocks and part.unwrapped and self.tabular.rows and not any("\n" in s for c in cols for s in c.texts):
+            return self._blocks(cols, title, caption, highlight)
+        table = self._frame(title, caption)
         for i, c in enumerate(cols):
+            header: str | Text = c.name
+            if widths is not None and widths[i] < _width(c.name):  # squeezed: the header wraps, not the cells
+                header = Text(c.name, no_wrap=False, overflow="fold")
             table.add_column(
-                c.name,
+                header,
                 justify="right" if c.numeric else "left",
                 overflow="fold",
-                no_wrap=widths is not None and not c.wraps,
+                no_wrap=widths is not None and not c.wraps and widths[i] >= c.widest_cell,
                 width=None if widths is None else widths[i],
             )
-        for r in range(len(t.rows)):
+        for r in range(len(self.tabular.rows)):
             table.add_row(*(_text(c.texts[r], highlight) for c in cols))
         return table
 
-    def _frame(self, caption: str | None, padding: int | tuple[int, int] = (0, 1)) -> Table:
+    def _frame(self, title: str, caption: str | None, padding: int | tuple[int, int] = (0, 1)) -> Table:
         t = self.tabular
         return Table(
-            title=t.title or None,
+            title=title or None,
             caption=caption,
             header_style="bold",
             expand=False,
@@ -201,11 +290,11 @@ class FittedTable:
             padding=padding,
         )
 
-    def _blocks(self, cols: list[_Column], caption: str | None, highlight: Any) -> Table:
+    def _blocks(self, cols: list[_Column], title: str, caption: str | None, highlight: Any) -> Table:
         """Nothing wraps, so each column is drawn as one block of lines, each line already padded
         to the column's width and one space each side: the same drawing as one row a line with
         rich's cell padding, at a fraction of rich's per-cell cost."""
-        table = self._frame(caption, padding=0)
+        table = self._frame(title, caption, padding=0)
         for c in cols:
             table.add_column(Text(" " + _pad(c.name, c.widest, c.numeric) + " "), width=c.widest + 2, no_wrap=True)
         table.add_row(
@@ -214,7 +303,7 @@ class FittedTable:
         return table
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield self.table(options.max_width, console)
+        yield from self.tables(options.max_width, console)
 
 
 def _pad(s: str, width: int, right: bool) -> str:

@@ -56,15 +56,18 @@ def toolbar_text(obj: AppContext) -> str:
 
 def exit_question(obj: AppContext) -> str | None:
     """What to ask before leaving (a session still active, or a finished backtest that was not
-    exported since it finished); None to leave at once (also with --yes)."""
+    exported since it finished; a recording, saved on leaving, is named); None to leave at once
+    (also with --yes)."""
     if obj.assume_yes or not obj.has_coordinator:
         return None
     coord = obj.coordinator
     state = coord.state.value
+    save = f"save the recording to {obj.recording.path} and " if obj.recording is not None else ""
     if state in ("running", "paused"):
-        return "a session is active; stop it and exit? [y/N] "
+        stop = f"stop it, {save}" if save else "stop it and "
+        return f"a session is active; {stop}exit? [y/N] "
     if state == "finished" and coord.exported_minutes != coord.minutes_done:
-        return "the backtest finished and was not exported; exit anyway? [y/N] "
+        return f"the backtest finished and was not exported; {save}exit anyway? [y/N] "
     return None
 
 
@@ -74,11 +77,12 @@ def _confirm_exit(obj: AppContext) -> bool:
     question = exit_question(obj)
     if question is None:
         return True
-    from prompt_toolkit import PromptSession
     from prompt_toolkit.history import DummyHistory
 
+    from trader_cli.shell.keys import ShellPrompt, shell_key_bindings
+
     try:
-        answer = PromptSession[str](history=DummyHistory()).prompt(question)
+        answer = ShellPrompt(history=DummyHistory(), key_bindings=shell_key_bindings()).prompt(question)
     except (EOFError, KeyboardInterrupt):
         return False
     return answer.strip().lower() in ("y", "yes")
@@ -101,17 +105,18 @@ def _warm_up(obj: AppContext) -> None:
 
 def run_repl(obj: AppContext, warm_up: bool = False) -> int:
     """Read lines until exit or Ctrl-D; a user error prints one line and the prompt comes back."""
-    from prompt_toolkit import PromptSession
     from prompt_toolkit.patch_stdout import patch_stdout
 
     from trader_cli.shell.completer import CommandCompleter
     from trader_cli.shell.history import ShellHistory, SuggestFromSucceeded
+    from trader_cli.shell.keys import ShellPrompt, shell_key_bindings
 
     obj.interactive = True
     obj.renderer.pager = True
     history = ShellHistory(history_path(), warn=obj.renderer.note)
-    session: PromptSession[str] = PromptSession(
+    session = ShellPrompt(
         history=history,
+        key_bindings=shell_key_bindings(),
         auto_suggest=SuggestFromSucceeded(history),
         enable_history_search=False,
         completer=CommandCompleter(obj),
@@ -124,6 +129,7 @@ def run_repl(obj: AppContext, warm_up: bool = False) -> int:
         _warm_up_after_first_render(session, obj)
     # Plain write: rich is imported later, when the first result is shown.
     sys.stderr.write("trader-cli — type 'help' for commands, 'exit' or Ctrl-D to leave\n")
+    _name_unfinished_recordings()
     with patch_stdout(raw=True):
         return _loop(obj, session, history)
 
@@ -154,7 +160,7 @@ def _loop(obj: AppContext, session: Any, history: ShellHistory) -> int:
             continue
         except EOFError:
             if _confirm_exit(obj):
-                return 0
+                return _leave(obj)
             continue
         from trader_cli.dispatch import ShellExit, run_line
 
@@ -162,7 +168,25 @@ def _loop(obj: AppContext, session: Any, history: ShellHistory) -> int:
             code = run_line(obj, line)
         except ShellExit as leave:
             if leave.confirmed or _confirm_exit(obj):
-                return 0
+                return _leave(obj)
             continue
         if line.strip():
             history.note_outcome(line, failed=code != 0)
+
+
+def _leave(obj: AppContext) -> int:
+    """The shell's exit status: 0, or 1 when a recording could not be saved (said in one line)."""
+    from trader_cli.commands.record import save_on_leaving
+
+    return save_on_leaving(obj)
+
+
+def _name_unfinished_recordings() -> None:
+    """One line for each recording a trader-cli that ended before writing it left behind."""
+    from trader_cli.recording import keep_hint, target_of, unfinished_recordings
+
+    for journal in unfinished_recordings():
+        sys.stderr.write(
+            f"an unfinished recording to {target_of(journal)} is in {journal} "
+            f"(trader-cli ended before 'record stop'); {keep_hint(journal)}\n"
+        )

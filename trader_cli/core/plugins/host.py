@@ -43,6 +43,7 @@ from trader_cli.core.plugins.api import (
 )
 from trader_cli.core.plugins.loader import (
     USER_ERRORS,
+    cancel_on_ctrl_c,
     check_schedule,
     every_minutes,
     find_class,
@@ -187,12 +188,14 @@ class PluginHost:
         try:
             return cls(**params)
         except USER_ERRORS as err:  # a user's constructor: reported, not raised
+            cancel_on_ctrl_c(err, f"{name}: its constructor")
             raise PluginError(f"{name}: its constructor raised {type(err).__name__}: {err}") from err
 
     def _call_schedule(self, scanner: Scanner, name: str) -> Schedule:
         try:
             return scanner.default_schedule()
         except USER_ERRORS as err:  # user code
+            cancel_on_ctrl_c(err, f"{name}: default_schedule()")
             raise PluginError(f"{name}: default_schedule() raised {type(err).__name__}: {err}") from err
 
     # -- control ------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationError, create_model
 
-from trader_cli.core.errors import PluginError
+from trader_cli.core.errors import Interrupted, PluginError
 from trader_cli.core.plugins.api import Param, Plugin, Scanner, Schedule, Strategy
 
 KINDS: dict[str, type[Plugin]] = {"strategy": Strategy, "scanner": Scanner}
@@ -30,6 +30,18 @@ KINDS: dict[str, type[Plugin]] = {"strategy": Strategy, "scanner": Scanner}
 # GeneratorExit raised by the plugin itself, a class of its own deriving from BaseException — as
 # each would end the shell or the clock thread.
 USER_ERRORS: tuple[type[BaseException], ...] = (BaseException,)
+
+
+def cancel_on_ctrl_c(err: BaseException, what: str) -> None:
+    """Raise ``Interrupted`` for a KeyboardInterrupt caught from a plugin's code while it loads
+    (``what``: its import, constructor, ``needs()``, ``default_schedule()``): that code runs in
+    the command's thread, where Ctrl-C lands, so it is the trader's cancel — nothing is loaded,
+    exit 130 — not the plugin's error. (Callbacks run in the clock's thread, or are stopped by
+    the host on purpose: a KeyboardInterrupt there stays the plugin's.)"""
+    if isinstance(err, Interrupted):  # raised by a nested load step, already worded
+        raise err
+    if isinstance(err, KeyboardInterrupt):
+        raise Interrupted(f"{what} interrupted (Ctrl-C); nothing was loaded") from err
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
@@ -55,6 +67,7 @@ def import_file(path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except USER_ERRORS as err:  # a user's file: any failure while importing it is reported, not raised
         sys.modules.pop(name, None)
+        cancel_on_ctrl_c(err, f"importing {path}")
         raise PluginError(f"cannot import {path}: {_where(err, path)}") from err
     return module
 
@@ -228,6 +241,7 @@ def check_spec(
     except PluginError as err:
         return name, str(err)
     except USER_ERRORS as err:  # the scanner's own constructor or default_schedule()
+        cancel_on_ctrl_c(err, f"checking {spec}")
         return name, f"{spec}: {type(err).__name__}: {err}"
     return name, None
 

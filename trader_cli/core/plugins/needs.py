@@ -10,7 +10,7 @@ from trader_cli.core.errors import PluginError, TraderCliError
 from trader_cli.core.intervals import BASE_1M, Interval
 from trader_cli.core.plugins.api import CONFIG_SYMBOLS, Strategy, indicator_key
 from trader_cli.core.plugins.arguments import shown
-from trader_cli.core.plugins.loader import USER_ERRORS
+from trader_cli.core.plugins.loader import USER_ERRORS, cancel_on_ctrl_c
 from trader_cli.core.provenance import Source
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ def _needs(
     try:
         needs = strategy.needs()
     except USER_ERRORS as err:  # user code
+        cancel_on_ctrl_c(err, f"{slot.name}: needs()")
         raise PluginError(f"{slot.name}: needs() raised {type(err).__name__}: {err}") from err
     if not isinstance(needs, Needs):
         raise PluginError(
