@@ -255,3 +255,28 @@ def test_an_error_line_does_not_repeat_a_huge_input(sh: Shell, line: str) -> Non
     lines = sh.err.getvalue().splitlines()
     assert len(lines) == 2 and all(len(ln) < 300 and "…" in ln for ln in lines), [len(ln) for ln in lines]
     assert lines[1].startswith("long.trader:1: failed")
+
+
+def test_ctrl_c_during_a_command_that_does_not_catch_it_says_cancelled(tmp_path: Path) -> None:
+    """typer turns a KeyboardInterrupt into a silent exit 130: the line is said all the same."""
+    import signal
+
+    big = tmp_path / "big.csv"
+    start = 1_733_149_800  # 2024-12-02 14:30 UTC, epoch seconds
+    rows = "".join(f"{start + 60 * i},1,1.2,0.9,1.1,100\n" for i in range(400_000))
+    big.write_text("timestamp,open,high,low,close,volume\n" + rows)
+    sh = Shell(tmp_path / "data")
+
+    def ctrl_c(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, ctrl_c)
+    signal.setitimer(signal.ITIMER_REAL, 0.05)
+    try:
+        res = sh(f"data import {big} --symbol ZZZ --interval 1m")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert res.code == 130
+    assert res.err_lines == ["error: cancelled (Ctrl-C); the session is intact"]
+    assert not (tmp_path / "data" / "bars" / "1m" / "ZZZ.parquet").exists()

@@ -28,7 +28,22 @@ from trader_cli.context import AppContext
 from trader_cli.dispatch import OutputClosed, ShellExit, run_args, run_script
 from trader_cli.render import OutputMode
 
+
+class _Root(TyperGroup):
+    """The root command: a Ctrl-C that no command turned into its own result is the one
+    "cancelled" line and exit 130 (typer would make it a silent exit 130)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from trader_cli.core.errors import Interrupted
+
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as err:
+            raise Interrupted("cancelled (Ctrl-C); the session is intact") from err
+
+
 app = typer.Typer(
+    cls=_Root,
     name="trader-cli",
     help="An interactive shell for trading sessions. Run with no arguments to open the shell.",
     add_completion=False,

@@ -282,14 +282,34 @@ def run_args(obj: AppContext, args: list[str]) -> int:
         where = f" ({err.filename})" if getattr(err, "filename", None) else ""
         obj.renderer.error(redact(f"the system refused: {os_error_text(err)}{where}; nothing changed"))
         return 1
-    except Exception as err:
-        log = _log_crash()
-        shown = redact(str(err))
-        obj.renderer.error(f"internal error: {type(err).__name__}: {shown} (details in {log}; please report it)")
+    except ImportError as err:
+        if "more than once per process" not in str(err):
+            return _internal(obj, err)
+        # a Ctrl-C landed while a compiled library (numpy, pyarrow) was first loading: Python
+        # cannot load it again in this process
+        obj.renderer.error("a library could not load after a Ctrl-C interrupted its loading: restart trader-cli")
         return 1
+    except Exception as err:
+        return _internal(obj, err)
     if isinstance(rv, int) and not isinstance(rv, bool):
         return rv  # click's exit code (e.g. after --help)
+    return _show(obj, rv)
+
+
+def _internal(obj: AppContext, err: Exception) -> int:
+    """A bug: one line, the traceback in the crash log."""
+    from trader_cli.core.secrets import redact
+
+    log = _log_crash()
+    shown = redact(str(err))
+    obj.renderer.error(f"internal error: {type(err).__name__}: {shown} (details in {log}; please report it)")
+    return 1
+
+
+def _show(obj: AppContext, rv: Any) -> int:
+    """Render a command's result; its exit code (1 for a result that reports a failure)."""
     from trader_cli.core.results import ScriptSummary
+    from trader_cli.render import OutputFailed
 
     if isinstance(rv, ScriptSummary):
         # A diagnostic, not data: stdout carries only the commands' own output.

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="The simulated clock: where it is, and stepping a paused session.", no_args_is_help=True)
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$")
+_DURATION = re.compile(r"^\s*(\d{1,9})\s*([a-z]*)\s*$")
 _MINUTE_UNITS = {"": 1, "m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1, "h": 60, "hour": 60, "hours": 60}
 _SESSION_UNITS = {"d", "day", "days", "session", "sessions"}
 UNITS_HELP = (
