@@ -13,6 +13,7 @@ re-run on the full store (nothing to fetch: footers only). 5 runs, medians. Run 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -47,7 +48,7 @@ def _server_process(source: Path) -> Iterator[str]:
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
     try:
         assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
+        yield json.loads(proc.stdout.readline())["data_url"]  # the server's first line: its URLs as JSON
     finally:
         assert proc.stdin is not None
         proc.stdin.close()
