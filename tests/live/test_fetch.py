@@ -155,7 +155,7 @@ def test_the_command_in_the_shell_and_keys_never_written(
     again = json.loads(sh(line).out)
     assert [r["fetched"] for r in again] == [0, 0]
     bad = sh(f"data fetch AAPL --from 2024-12-06 --to 2024-12-02 --data-url {server.data_url}")
-    assert bad.code == 1 and "--from 2024-12-06 is after --to 2024-12-02" in bad.err
+    assert bad.code == 2 and "--from 2024-12-06 is after --to 2024-12-02" in bad.err
     assert sh("data fetch AAPL --from 2024-12-02 --interval 5m").code == 1
     assert sh("data fetch AAPL").code != 0
     none = sh(f"data fetch ZZZZ --from 2024-12-02 --data-url {server.data_url}")

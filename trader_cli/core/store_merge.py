@@ -68,6 +68,10 @@ def merge(stored: Stored, new: Bars, replace: bool, symbol: str, interval: Inter
     """The bars to store and what that does (see the module doc); DataError, changing nothing,
     when a damaged file would lose bars."""
     old, damage = stored.bars, stored.damage
+    if not len(old) and damage is None:  # a new file (the usual fetch): nothing to meet
+        if len(new) > 1 and bool(np.any(np.diff(new.ts) <= 0)):
+            new = new.take(np.argsort(new.ts, kind="stable"))
+        return new, FileChange(len(new))
     old_days = ny_dates(old.ts)
     if replace:
         gone = int(np.count_nonzero(~np.isin(old.ts, new.ts)))
@@ -156,6 +160,8 @@ def _day(ordinal: int) -> str:
 def sources(stored: Stored, merged: Bars, new: Bars, source: str, replace: bool) -> tuple[str, dict[str, Any] | None]:
     """The file's ``source`` line and its ``sources`` (per source the runs of its days, first and
     last day ordinal; None when every day has one source) after a write."""
+    if replace or (not len(stored.bars) and stored.damage is None and not stored.info):
+        return source, None  # a file started over or new: every day is this write's
     days = np.unique(ny_dates(merged.ts))
     names: list[str] = []
     labels = np.full(len(days), -1, dtype=np.int64)

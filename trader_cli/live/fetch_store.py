@@ -185,7 +185,10 @@ def summary(
     from trader_cli.core.calendar import ny_dates
 
     days_got = {int(o) for x in fetched for o in np.unique(ny_dates(x.ts)).tolist()}
-    stored = next((c.rows for c in store.coverage(symbol) if c.interval == iv.name), 0)  # footers only
+    if change is not None:
+        stored = change.rows  # what the write left in the file
+    else:
+        stored = next((c.rows for c in store.coverage(symbol) if c.interval == iv.name), 0)  # footers only
     return FetchedSymbol(
         symbol=symbol,
         interval=iv.name,
