@@ -259,6 +259,7 @@ def test_leaving_the_shell_saves_the_recording(spawn: Callable[[], Repl], tmp_pa
     assert not (tmp_path / "rec.trader.partial").exists()
 
 
+@pytest.mark.slow
 def test_a_killed_shell_leaves_its_recording_and_the_next_shell_names_it(
     spawn: Callable[[], Repl], tmp_path: Path
 ) -> None:

@@ -85,6 +85,7 @@ def _export(obj: AppContext, path: Path) -> dict[str, object]:
     return data
 
 
+@pytest.mark.slow
 def test_a_recording_started_mid_session_replays_to_the_same_session(obj: AppContext, tmp_path: Path) -> None:
     obj.interactive = True
     script = tmp_path / "mid.trader"

@@ -37,6 +37,7 @@ def _until(sh: Shell, hhmm: str, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_demo_live_runs_and_a_second_one_is_refused_without_touching_it(sh: Shell, tmp_path: Path) -> None:
     try:
         res = sh("demo live --speed 240 --symbols AAPL,MSFT --at 09:31")

@@ -122,6 +122,7 @@ def test_refusals_are_one_line_and_write_nothing(
     assert store.symbols("1m") == []
 
 
+@pytest.mark.slow
 def test_bad_keys_missing_keys_a_hanging_and_a_gone_server(server: LoopbackAlpaca, tmp_path: Path) -> None:
     store = DataManager(tmp_path / "store")
     with pytest.raises(DataError, match=r"refused the keys \(401"):
@@ -302,7 +303,11 @@ def test_an_error_says_how_many_requests_were_written(server: LoopbackAlpaca, tm
     server.fail_next(403)
     with pytest.raises(DataError) as err:
         fetch(store, every, "1m", FIRST, FIRST, data_url=server.data_url, environ=KEYS)
-    assert str(err.value).endswith("; 1 of 2 request(s) were written before this; re-run to fetch the rest")
+    # the other request is written when it had started before the refusal (on a loaded machine
+    # its thread may not have: then it is never asked); the message says which, the store agrees
+    one = "; 1 of 2 request(s) were written before this; re-run to fetch the rest"
+    assert str(err.value).endswith((one, "; nothing was written"))
+    assert bool(store.symbols("1m")) == str(err.value).endswith(one)
     server.faults.delay_s = 5
     with pytest.raises(DataError) as err:
         fetch(store, ["MSFT"], "1m", LAST, LAST, data_url=server.data_url, timeout_s=0.5, environ=KEYS)

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.live.test_live_orders import EACH_BAR, _held, _ns, _wait_held
 from tests.live.test_live_session import NY, SPEED, START, _config, _now, _shell, _until, keys, server
 from tests.test_app import Shell
@@ -93,6 +95,7 @@ def test_a_live_sessions_cash_is_alpacas_and_its_fills_pay_no_fee(
     assert json.loads(out.read_text())["account"]["cash"] == after["cash"]
 
 
+@pytest.mark.slow
 def test_a_fill_seen_a_poll_late_is_booked_in_the_minute_alpaca_made_it(
     server: LoopbackAlpaca, keys: None, tmp_path: Path
 ) -> None:
@@ -155,6 +158,7 @@ def test_orders_that_never_reached_alpaca_keep_their_ids_and_say_not_placed(
     assert placed and {o["id"] for o in placed} <= sent and all(o["for_session"] == "2024-12-02" for o in placed)
 
 
+@pytest.mark.slow
 def test_an_order_after_the_close_is_refused_as_the_live_sessions_end(
     server: LoopbackAlpaca, keys: None, tmp_path: Path
 ) -> None:

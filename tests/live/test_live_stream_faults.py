@@ -9,6 +9,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.live.test_live_session import (
     NY,
     SPEED,
@@ -25,6 +27,7 @@ from trader_cli.live.clock import LiveClock
 from trader_cli.live.loopback import LoopbackAlpaca
 
 
+@pytest.mark.slow
 def test_a_mid_session_add_warms_up_over_rest_and_joins_the_stream(
     server: LoopbackAlpaca, keys: None, tmp_path: Path
 ) -> None:
@@ -74,6 +77,7 @@ def test_a_mid_session_add_that_rest_refused_can_be_retried(server: LoopbackAlpa
         sh("system stop")
 
 
+@pytest.mark.slow
 def test_a_stream_stopped_by_a_refusal_connects_again_on_resume(
     server: LoopbackAlpaca, keys: None, tmp_path: Path
 ) -> None:
@@ -111,6 +115,7 @@ def test_a_stream_stopped_by_a_refusal_connects_again_on_resume(
     assert_bars_as_served(export, ("AAPL", "MSFT"), "09:50")
 
 
+@pytest.mark.slow
 def test_a_silent_stream_is_a_status_warning_and_rest_fills_in(
     server: LoopbackAlpaca, keys: None, tmp_path: Path
 ) -> None:
@@ -173,6 +178,7 @@ def test_a_session_started_mid_morning_steps_the_morning_from_rest_bars_at_once(
     assert_bars_as_served(export, ("AAPL", "MSFT"), "10:04")  # every minute of the morning once, equal values
 
 
+@pytest.mark.slow
 def test_a_minute_rest_did_not_have_yet_at_start_is_not_stepped_short(
     server: LoopbackAlpaca, keys: None, tmp_path: Path
 ) -> None:

@@ -52,6 +52,7 @@ def _wait(pred: Any, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.slow
 def test_bars_arrive_as_the_store_has_them_and_survive_a_drop(server: LoopbackAlpaca) -> None:
     got: list[dict[str, Any]] = []
     st, th = _stream(server, got, "AAPL", "MSFT")

@@ -60,6 +60,7 @@ def test_yes_skips_the_unexported_question(obj: AppContext) -> None:
     assert exit_question(obj) is None
 
 
+@pytest.mark.slow
 def test_leaving_an_unexported_finished_backtest_asks_first(spawn: Callable[..., Repl]) -> None:
     repl = spawn()
     run(repl, "system start", r"started in")

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .conftest import ANY_PROMPT, DEFAULT_CONFIG, ROOT, SLOW, TRADER_CLI, Repl, leave, run, shell_env
 
 SESSION_PROMPT = re.compile(r"backtest·([a-z]+) (\d{4}-\d\d-\d\d \d\d:\d\d) >")
@@ -200,6 +202,7 @@ def test_pause_status_resume_and_add_while_running(spawn: Callable[..., Repl]) -
 
 
 # -- record → run --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_recorded_session_replays_to_the_same_export(spawn: Callable[..., Repl], tmp_path: Path) -> None:
     repl = spawn()
     run(repl, "record start rec.trader", r"recording to")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pexpect
 import pyte
+import pytest
 
 from .conftest import TRADER_CLI, shell_env
 
@@ -60,6 +61,7 @@ class Screen:
         raise AssertionError(f"the toolbar never showed {text!r}: {self.toolbar()!r}")
 
 
+@pytest.mark.slow
 def test_toolbar_shows_the_clock_and_refreshes_while_it_runs(tmp_path: Path) -> None:
     child = pexpect.spawn(
         str(TRADER_CLI),
@@ -90,6 +92,7 @@ def test_toolbar_shows_the_clock_and_refreshes_while_it_runs(tmp_path: Path) -> 
         child.close(force=True)
 
 
+@pytest.mark.slow
 def test_an_order_placed_while_paused_fills_after_resume_above_the_prompt(tmp_path: Path) -> None:
     child = pexpect.spawn(
         str(TRADER_CLI),

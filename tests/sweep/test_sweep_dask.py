@@ -73,6 +73,7 @@ def test_dask_and_local_give_the_same_leaderboard(cluster: Path, tmp_path: Path)
     }
 
 
+@pytest.mark.slow
 def test_an_unreachable_scheduler_is_one_line_within_8_s(tmp_path: Path) -> None:
     sh = Shell(ROOT / "data")
     start = time.monotonic()
