@@ -10,10 +10,17 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pexpect
 import pytest
 
-from tests.shell.conftest import ANY_PROMPT, SHELL_ENV, SLOW, TRADER_CLI, Repl, leave, run, shell_env
+from tests.shell.conftest import (
+    SLOW,
+    TRADER_CLI,
+    Repl,
+    leave,
+    run,
+    shell_env,
+    spawn,  # noqa: F401 - the pty fixture: spawn() is a shell at its prompt
+)
 from trader_cli.app import make_context
 from trader_cli.context import AppContext
 from trader_cli.dispatch import run_line
@@ -212,33 +219,6 @@ def test_the_end_of_stdin_saves_the_recording(tmp_path: Path) -> None:
 # -- the shell: exit, quit, Ctrl-D, kill -9 ---------------------------------------------------------
 
 
-@pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Callable[[], Repl]]:
-    """``spawn()``: the shell in a pty, in tmp_path with a HOME and state dir of its own."""
-    children: list[pexpect.spawn] = []
-
-    def start() -> Repl:
-        child = pexpect.spawn(
-            str(TRADER_CLI),
-            ["-q"],
-            env=shell_env(tmp_path, **SHELL_ENV),
-            cwd=str(tmp_path),
-            dimensions=(40, 200),
-            encoding="utf-8",
-            codec_errors="replace",
-            timeout=SLOW,
-        )
-        children.append(child)
-        repl = Repl(child)
-        repl.banner = repl.expect(ANY_PROMPT, timeout=SLOW)
-        return repl
-
-    yield start
-    for child in children:
-        if child.isalive():
-            child.close(force=True)
-
-
 def _record(repl: Repl) -> None:
     run(repl, "system start --paused", r"started in")
     run(repl, "record start rec.trader", r"recording to")
@@ -246,7 +226,7 @@ def _record(repl: Repl) -> None:
 
 
 @pytest.mark.parametrize("leave_by", ["exit", "exit --yes", "Ctrl-D"])
-def test_leaving_the_shell_saves_the_recording(spawn: Callable[[], Repl], tmp_path: Path, leave_by: str) -> None:
+def test_leaving_the_shell_saves_the_recording(spawn: Callable[[], Repl], tmp_path: Path, leave_by: str) -> None:  # noqa: F811
     repl = spawn()
     _record(repl)
     repl.child.send("\x04" if leave_by == "Ctrl-D" else leave_by + "\r")
@@ -261,7 +241,8 @@ def test_leaving_the_shell_saves_the_recording(spawn: Callable[[], Repl], tmp_pa
 
 @pytest.mark.slow
 def test_a_killed_shell_leaves_its_recording_and_the_next_shell_names_it(
-    spawn: Callable[[], Repl], tmp_path: Path
+    spawn: Callable[[], Repl],  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
 ) -> None:
     repl = spawn()
     _record(repl)
