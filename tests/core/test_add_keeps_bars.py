@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.core import test_coordinator
 from trader_cli.core.calendar import nyse
 from trader_cli.core.config import parse_config
 from trader_cli.core.coordinator import SessionCoordinator
@@ -31,12 +31,7 @@ SMA = {"name": "sma", "params": [20], "interval": "5m"}
 Snapshot = dict[str, Any]  # symbol -> {"bars": {iv: {ts: bar}}, "indicators": {key: ...}, "metadata": ...}
 
 
-@pytest.fixture
-def sample(tmp_path: Path) -> Path:
-    """A private copy of the bundled sample store."""
-    dst = tmp_path / "data"
-    shutil.copytree(REPO / "data" / "bars", dst / "bars")
-    return dst
+sample = test_coordinator.sample  # a private copy of the bundled sample store (a fixture)
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ from typing import Any
 
 import pexpect
 import pytest
-from prompt_toolkit.completion import CompleteEvent
-from prompt_toolkit.document import Document
 
 from trader_cli.app import make_context
 from trader_cli.core.results import Tabular
@@ -27,6 +25,7 @@ from trader_cli.render import OutputMode, Renderer
 from trader_cli.shell.completer import CommandCompleter
 
 from .conftest import ANY_PROMPT, DEFAULT_CONFIG, ROOT, SHELL_ENV, SLOW, TRADER_CLI, Repl, run, shell_env
+from .test_completer import offered
 
 HELP_DONE = r"help COMMAND for details"  # the caption under the commands table: printed last
 STRATEGY = ROOT / "examples" / "strategies" / "ema_cross.py"
@@ -228,12 +227,6 @@ def completer() -> Iterator[CommandCompleter]:
     finally:
         if obj.has_coordinator:
             obj.coordinator.shutdown()
-
-
-def offered(completer: CommandCompleter, text: str) -> list[str]:
-    """The completion texts offered with the cursor at the end of ``text``."""
-    doc = Document(text, len(text))
-    return [c.text for c in completer.get_completions(doc, CompleteEvent(completion_requested=True))]
 
 
 def test_plugin_status_offers_the_loaded_plugins_not_indicators(completer: CommandCompleter) -> None:
