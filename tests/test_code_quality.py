@@ -21,3 +21,12 @@ def test_ruff_is_clean() -> None:
 def test_mypy_strict_is_clean() -> None:
     res = run("mypy", "trader_cli")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_no_module_is_over_500_lines() -> None:
+    """STYLE.md: no module over ~500 lines (split one that grows past it)."""
+    package = REPO / "trader_cli"
+    sizes = {
+        str(p.relative_to(package)): len(p.read_text(encoding="utf-8").splitlines()) for p in package.rglob("*.py")
+    }
+    assert not {name: n for name, n in sizes.items() if n > 500}

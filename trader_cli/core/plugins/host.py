@@ -181,7 +181,8 @@ class PluginHost:
             check_schedule(slot.schedule, name)
         self.slots[name] = slot
         self._init_previous(slot)
-        self.eng.events.emit("plugin", f"{kind} {name} loaded ({cls.__name__}, {_params_text(params)})")
+        shown = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "no params"
+        self.eng.events.emit("plugin", f"{kind} {name} loaded ({cls.__name__}, {shown})")
         return slot
 
     def _construct(self, cls: type[Plugin], params: dict[str, Any], name: str) -> Plugin:
@@ -472,10 +473,6 @@ def _offset(text: str, day: dt.date, open_ns: int) -> int:
     """Minutes from the open to ``text`` (New York wall clock) on ``day``."""
     hhmm(text, "time")  # a bad time says so as the plugin checks do
     return int((int(ny_wall(day, text).timestamp()) * 1_000_000_000 - open_ns) // MINUTE_NS)
-
-
-def _params_text(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in params.items()) or "no params"
 
 
 STUCK_S = 1.0  # a callback running this long when the trader stops its plugin is stuck
