@@ -280,3 +280,21 @@ def test_schema_descriptions_describe_the_export_not_design_notes() -> None:
     text = json.dumps(export_schema())
     assert "design notes" not in text
     assert "added_by" in export_schema()["$defs"]["MetadataOut"]["properties"]
+
+
+def test_every_top_level_key_is_required_and_written(tmp_path: Path) -> None:
+    """A tool reading the export can rely on every key the schema names (before any trading too)."""
+    import jsonschema
+
+    schema = export_schema()
+    assert schema["$schema"].endswith("/2020-12/schema")
+    assert set(schema["required"]) == set(schema["properties"]) >= {"symbols", "account", "report", "plugins"}
+    sh = Shell(SAMPLE)
+    sh.obj.config_path = str(REPO / "configs" / "default.json")
+    out = tmp_path / "fresh.json"
+    try:
+        assert sh("system start --paused").code == 0
+        assert sh(f"session export {out}").code == 0
+    finally:
+        sh.obj.coordinator.shutdown()
+    jsonschema.validate(json.loads(out.read_text()), schema)

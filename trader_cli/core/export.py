@@ -178,8 +178,11 @@ class SessionExport(_Model):
 
 
 def export_schema() -> dict[str, Any]:
-    """JSON Schema of the export (generated from the models)."""
-    return SessionExport.model_json_schema()
+    """JSON Schema of the export (generated from the models): every top-level key is always
+    written (empty lists, null account and report before any trading), so each is required."""
+    schema = SessionExport.model_json_schema()
+    schema["required"] = list(schema["properties"])
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
 def export_format(path: Path, fmt: str | None) -> ExportFormat:
