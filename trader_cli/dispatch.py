@@ -386,6 +386,6 @@ def note_line(obj: AppContext, line: str, at_ns: int | None, after_ns: int | Non
     entry = LoggedLine(text, at_ns, after_ns)
     obj.session_log.append(entry)
     if obj.recording is not None:
-        obj.recording.lines.append(entry)
+        obj.recording.add(entry)
     if words_of(text)[:2] == ["system", "stop"]:
         obj.session_log = []  # no session any more: the next one starts a new log

@@ -34,7 +34,7 @@ import os
 import re
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -295,27 +295,19 @@ def _create(journal: Path, target: Path) -> TextIO:
     return fh
 
 
-class RecordedLines(list[LoggedLine]):
-    """A recording's lines; each one appended (``note_line`` in dispatch.py appends them) also
-    goes to the journal at once."""
-
-    def __init__(self, journal: Journal) -> None:
-        super().__init__()
-        self.journal = journal
-
-    def append(self, entry: LoggedLine, /) -> None:
-        """Keep the line, in memory and on disk."""
-        super().append(entry)
-        self.journal.add(entry)
-
-
 @dataclass
 class Recording:
     """An active ``record start FILE``: the path as typed, the file it writes, the lines so far."""
 
     path: str
     target: Path
-    lines: RecordedLines
+    journal: Journal  # its ``.partial`` file: each line is there as soon as it is recorded
+    lines: list[LoggedLine] = field(default_factory=list)
+
+    def add(self, entry: LoggedLine) -> None:
+        """Keep a line, in memory and on disk."""
+        self.lines.append(entry)
+        self.journal.add(entry)
 
     @classmethod
     def begin(cls, path: str, held: list[LoggedLine], warn: Callable[[str], None]) -> Recording:
@@ -324,16 +316,11 @@ class Recording:
         from trader_cli.core.atomic import check_target
 
         target = check_target(Path(path))  # a folder, a device, a missing folder
-        rec = cls(path, target, RecordedLines(Journal(target, warn)))
+        rec = cls(path, target, Journal(target, warn))
         for entry in held:
-            rec.lines.append(entry)
+            rec.add(entry)
         _mark(rec.journal.path)
         return rec
-
-    @property
-    def journal(self) -> Journal:
-        """The recording's journal (its ``.partial`` file)."""
-        return self.lines.journal
 
 
 # -- unfinished recordings: a marker per journal in the state dir, so the shell can name them ---

@@ -102,6 +102,11 @@ def exit_code_for(err: BaseException) -> int:
     return 1
 
 
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in … when it was longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def few(items: Iterable[str], limit: int = MAX_LISTED, sep: str = ", ") -> str:
     """At most ``limit`` items, then how many more: 'A, B, C, D, E and 12 more' ('none' if empty)."""
     shown = list(items)

@@ -223,8 +223,10 @@ class Renderer:
 
 
 def clip(text: str, limit: int = ECHO_LIMIT) -> str:
-    """``text`` cut to ``limit`` characters, ending in … when it was longer."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` cut to ``limit`` characters (an echo of input: ECHO_LIMIT), ending in … when longer."""
+    from trader_cli.core.errors import clip as cut
+
+    return cut(text, limit)
 
 
 _LONG_WORD = re.compile(rf"\S{{{ECHO_LIMIT + 1},}}")

@@ -13,7 +13,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trader_cli.core.errors import UsageError
+from trader_cli.core.errors import UsageError, few
 
 if TYPE_CHECKING:
     from trader_cli.core.config import SessionConfig
@@ -92,7 +92,7 @@ def _check_store(cfg: SessionConfig, data_dir: Path, day: dt.date, start_name: s
     checked = [validate_symbol(feed, cal, sym, [], day, []) for sym in symbols]
     if any(v.can_proceed for v in checked):
         return
-    listed = ", ".join(symbols[:5]) + (f" and {len(symbols) - 5} more" if len(symbols) > 5 else "")
+    listed = few(symbols)
     stored = [v.symbol for v in checked if v.data_source_available]
     if stored and not all(str(day) in v.reason for v in checked if v.data_source_available):
         return  # a file that cannot be read, an interval missing: not the days' fault; each task says it

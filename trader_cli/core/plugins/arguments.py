@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from trader_cli.core.errors import PluginError, few
+from trader_cli.core.errors import PluginError, clip, few
 
 SHOWN = 80  # characters of a user's value in a message
 _REPR = reprlib.Repr()
@@ -34,8 +34,7 @@ def shown(value: Any) -> str:
 
 def clipped(text: str, limit: int = SHOWN) -> str:
     """``text`` on one line, cut to ``limit`` characters (… marks the cut)."""
-    one = " ".join(text.split()) if "\n" in text else text
-    return one if len(one) <= limit else one[: limit - 1] + "…"
+    return clip(" ".join(text.split()) if "\n" in text else text, limit)
 
 
 def error_line(text: str, secrets: list[str]) -> str:
