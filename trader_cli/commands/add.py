@@ -9,8 +9,7 @@ import typer
 from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2)
 from typer.core import TyperCommand
 
-from trader_cli.commands.common import OutputOpt, app_ctx
-from trader_cli.commands.system import NegativeLooking
+from trader_cli.commands.common import NegativeLooking, OutputOpt, app_ctx
 
 
 class Source(StrEnum):

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 import typer
-from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2)
-from typer.core import TyperCommand
 
-from trader_cli.commands.common import OutputOpt, app_ctx, clock_report
+from trader_cli.commands.common import NegativeLooking, OutputOpt, app_ctx, clock_report
 from trader_cli.core.lifecycle import SPEED_HELP
 
 app = typer.Typer(help="Start, stop and control the session.", no_args_is_help=True)
-
-
-class NegativeLooking(TyperCommand):
-    """A command whose argument a trader may type as a negative number: click reads '-1' as an
-    unknown option, this says it is a bad value of the argument (``wanted``: what it should be)."""
-
-    wanted: ClassVar[str] = "a valid value"
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """Parse as usual; a negative-looking word is refused as a value, not an option."""
-        given = list(args)  # the parser consumes ``args`` as it goes
-        try:
-            return super().parse_args(ctx, args)
-        except click.exceptions.NoSuchOption as err:
-            if not re.match(r"^-\d", err.option_name):
-                raise
-            word = next((a for a in given if a.startswith(err.option_name)), err.option_name)
-            raise click.exceptions.UsageError(f"'{word}' is not {self.wanted}", ctx) from None
 
 
 class SpeedCommand(NegativeLooking):

@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trader_cli.commands.common import OutputOpt, app_ctx
-from trader_cli.commands.system import NegativeLooking
+from trader_cli.commands.common import NegativeLooking, OutputOpt, app_ctx
 from trader_cli.core.broker.rules import fill_rules
 
 FILL_RULES = "Fill rules: " + fill_rules() + "."
