@@ -233,9 +233,10 @@ def split_days(table: Any, first_ns: int, last_ns: int, interval: Interval) -> t
     return bars.take(~spoiled), bad, int(np.count_nonzero(spoiled))
 
 
-def group_key(ts: np.ndarray, interval: Interval) -> np.ndarray:
-    """Row-group key of each bar: NY day (1s/1m), NY month (5m..1h) or year (1d)."""
-    days = ny_dates(ts)
+def group_key(ts: np.ndarray, interval: Interval, days: np.ndarray | None = None) -> np.ndarray:
+    """Row-group key of each bar: NY day (1s/1m), NY month (5m..1h) or year (1d); ``days``:
+    ``ny_dates(ts)`` when the caller has it."""
+    days = ny_dates(ts) if days is None else days
     if interval.seconds <= 60:
         return days
     d64 = days.astype("datetime64[D]")
@@ -251,11 +252,12 @@ def write_file(tmp: Path, bars: Bars, interval: Interval, source: str, runs: dic
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    keys = group_key(bars.ts, interval) if len(bars) else np.empty(0, dtype=np.int64)
+    days = ny_dates(bars.ts) if len(bars) else np.empty(0, dtype=np.int64)
+    keys = group_key(bars.ts, interval, days)
     info: dict[str, Any] = {
         "source": source,
         "rows": len(bars),
-        "days": len(np.unique(ny_dates(bars.ts))) if len(bars) else 0,
+        "days": len(np.unique(days)),
         "interval": interval.name,
     }
     if runs:

@@ -10,9 +10,10 @@ and a range outside the NYSE calendar's years refused rather than cut. For each 
 days are the trading days of ``[first, last]`` with no stored bar of the interval, plus, for 1m,
 its last stored day when that holds fewer regular-session bars than the calendar expects (see
 ``missing_days``); a day fetched replaces that whole stored day, the others stay. Symbols missing
-the same days share requests (up to ten symbols each), one per run of consecutive missing days
-(midnight to midnight New York, extended hours included as Alpaca sends them); four requests run
-at once, each with its own client.
+the same days share requests (up to ten symbols each; more than ten are split evenly into a
+multiple of four groups, so the four requests that run at once, each with its own client, end
+together rather than leave one running alone), one per run of consecutive missing days (midnight
+to midnight New York, extended hours included as Alpaca sends them).
 Each request's bars are checked like an import's and written at once — all of its symbols or
 none (the store's journal) — so an error stops the fetch with the requests that finished kept
 (the error says how many), and a re-run asks only for what is still missing (nothing when the
@@ -33,6 +34,7 @@ headers and never written anywhere, nor shown (errors carry the status and Alpac
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,7 +57,7 @@ NY = ZoneInfo("America/New_York")
 KEY_VARS = ALPACA_KEY_VARS
 DEFAULT_TIMEOUT_S = 30.0
 FEEDS = ("iex", "sip")
-CHUNK = 10  # symbols a request: pages of several symbols, and requests to run side by side
+CHUNK = 10  # symbols a request at most: pages of several symbols, and requests to run side by side
 WORKERS = 4  # requests at once (Alpaca allows 200 a minute on the free plan)
 BAD_KEY_TEXT = (
     "APCA_API_KEY_ID / APCA_API_SECRET_KEY hold a character a header cannot carry "
@@ -185,6 +187,7 @@ def fetch(
     result = FetchResult(last_day=last)
     got: dict[str, list[Bars]] = {s: [] for s in syms}
     counters: list[list[int]] = []
+    rows: dict[str, int] = {}
 
     def one(job: Job) -> dict[str, Bars]:
         (a, b), members = job
@@ -198,7 +201,9 @@ def fetch(
         for s in batch.keys() & held.keys():
             held[s].append(batch[s])
         ready = {s: bars for s, bars in batch.items() if s not in held}
-        store_bars(store, ready, iv, feed, got, replace=False)
+        done = store_bars(store, ready, iv, feed, got, replace=False)
+        if done is not None:
+            rows.update(done.rows)  # what each file holds now (the summary needs no footer read)
         result.requests += 1
         return len(ready) == len(batch)
 
@@ -208,23 +213,31 @@ def fetch(
         result.calls = sum(c[0] for c in counters)
     changes = write_held(store, plan, iv, feed, got, replace)
     for s in syms:
-        line = summary(store, s, iv, len(lacking[s]), got[s], s in plan.skipped, changes.get(s), notes.get(s))
+        line = summary(
+            store, s, iv, len(lacking[s]), got[s], s in plan.skipped, changes.get(s), notes.get(s), rows.get(s)
+        )
         result.symbols.append(line)
     return result
 
 
 def _jobs(syms: list[str], lacking: dict[str, list[dt.date]], days: list[dt.date]) -> list[Job]:
-    """The requests: symbols lacking the same days together (``CHUNK`` at most), a run of days each."""
+    """The requests: symbols lacking the same days together (``_split``), a run of days each."""
     groups: dict[tuple[tuple[dt.date, dt.date], ...], list[str]] = {}
     for s in syms:
         if lacking[s]:
             groups.setdefault(tuple(_runs(lacking[s], days)), []).append(s)
-    return [
-        (run, members[i : i + CHUNK])
-        for runs, members in groups.items()
-        for run in runs
-        for i in range(0, len(members), CHUNK)
-    ]
+    return [(run, part) for runs, members in groups.items() for run in runs for part in _split(members)]
+
+
+def _split(members: list[str]) -> list[list[str]]:
+    """``members`` in groups of at most ``CHUNK``, as even as they go: one group, or a multiple
+    of ``WORKERS`` of them so the last requests do not run alone (12 symbols: 3, 3, 3, 3; 50: 7, 7, 6, …)."""
+    k = -(-len(members) // CHUNK)
+    if k > 1:
+        k = min(len(members), WORKERS * -(-k // WORKERS))
+    size, extra = divmod(len(members), k)
+    bounds = [i * size + min(i, extra) for i in range(k + 1)]
+    return [members[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def _download(
