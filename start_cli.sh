@@ -54,6 +54,8 @@ export TRADER_CLI_CONFIG="${TRADER_CLI_CONFIG:-$ROOT/configs/default.json}"
 if [ "${1:-}" = "test" ]; then
     shift
     cd "$ROOT"
-    exec "$VENV/bin/python" -m pytest "$@"
+    # One worker a core, each test file on one worker (its module fixtures: servers, stores);
+    # -n 0 in ARGS runs everything in this process.
+    exec "$VENV/bin/python" -m pytest -n auto --dist loadfile "$@"
 fi
 exec "$VENV/bin/trader-cli" "$@"
