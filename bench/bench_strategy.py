@@ -7,8 +7,10 @@ the time a plugin takes to load.
    and 30 on 5m, 100 shares; its two indicators provisioned, untimed) and the broker's cash 1e9,
    no fees, so no order is refused but those of the last bar (no session left to fill them);
    "without": the same session, no plugin. The whole replay is timed (``coord.advance(10**9)``);
-   runs alternate (with, without, …), the ratio is of the two medians. Each "with" run must place
-   the same orders (a check, not a timing).
+   runs alternate (with, watch, without, …), the ratio is of the medians. Each "with" run must
+   place the same orders (a check, not a timing). The floor: ``bench/plugins/ema_watch.py``, the
+   same EMAs provisioned and the same reads and masks each 5m bar but no order — what the data
+   and the callbacks cost before any order, fill or round trip.
 2. Against the peers: ``bench/_peers.py`` generates 50 symbols × 2024-12-02..06 with
    ``synth_bars.py`` (the peers' own data); we import its ``bars.csv`` into a fresh store
    (untimed) and replay it with ema_cross (1m base, no other interval or indicator, no trailing
@@ -45,6 +47,7 @@ from trader_cli.core.store import DataManager
 
 ROOT = Path(__file__).resolve().parent.parent
 EMA_CROSS = str(ROOT / "examples" / "strategies" / "ema_cross.py")
+EMA_WATCH = str(ROOT / "bench" / "plugins" / "ema_watch.py")  # ema_cross's reads and masks, no order
 SYMBOLS = 500
 RUNS = 5
 PEER_SYMBOLS = 50
@@ -53,35 +56,37 @@ LATE = "the backtest has no session left to fill it in"  # the crosses of the ve
 NO_FEES = {"initial_cash": 1e9, "fee_per_share": 0.0, "fee_min": 0.0}
 
 
-def _session(data: Path, n: int, with_strategy: bool) -> SessionCoordinator:
+def _session(data: Path, n: int, plugin: str | None) -> SessionCoordinator:
     raw = replay_config(n).model_dump(mode="json")
     raw["broker"] = NO_FEES
     coord = SessionCoordinator(DataManager)
     coord.start(parse_config(raw), data, paused=True)
-    if with_strategy:
-        coord.load_plugin("strategy", EMA_CROSS, {})
+    if plugin is not None:
+        coord.load_plugin("strategy", plugin, {})
     return coord
 
 
-def bench_replay(data: Path) -> tuple[float, float, int]:
-    """(median 1m bars/s with ema_cross, without, orders a run), interleaved runs."""
-    rates: dict[bool, list[float]] = {True: [], False: []}
+def bench_replay(data: Path) -> tuple[float, float, float, int]:
+    """(median 1m bars/s with ema_cross, with ema_watch, without, orders a run), interleaved runs."""
+    rates: dict[str | None, list[float]] = {EMA_CROSS: [], EMA_WATCH: [], None: []}
     orders: set[int] = set()
     for _ in range(RUNS):
-        for with_strategy in (True, False):
-            coord = _session(data, SYMBOLS, with_strategy)
+        for plugin in rates:
+            coord = _session(data, SYMBOLS, plugin)
             try:
                 bars, seconds = replay_to_end(coord)
-                if with_strategy:
-                    b = coord.engine.broker
+                b = coord.engine.broker
+                if plugin == EMA_CROSS:
                     refused = {o.reason for o in b.orders if o.status == "rejected"}
                     assert refused <= {LATE}, f"orders refused: {refused}"
                     orders.add(len(b.orders))
+                elif plugin == EMA_WATCH:
+                    assert not b.orders and coord.engine.plugins.slots["ema_watch"].instance.signals > 0
             finally:
                 coord.shutdown()
-            rates[with_strategy].append(bars / seconds)
+            rates[plugin].append(bars / seconds)
     assert len(orders) == 1, f"every run should place the same orders: {sorted(orders)}"
-    return median_of(rates[True]), median_of(rates[False]), orders.pop()
+    return median_of(rates[EMA_CROSS]), median_of(rates[EMA_WATCH]), median_of(rates[None]), orders.pop()
 
 
 def _peer_store(n: int) -> tuple[Path, list[str]]:
@@ -127,7 +132,7 @@ def bench_load(data: Path, n: int = 50) -> float:
     """Median seconds of ``strategy load ema_cross`` on a fresh paused ``n``-symbol session."""
     times = []
     for _ in range(LOADS):
-        coord = _session(data, n, False)
+        coord = _session(data, n, None)
         try:
             t0 = time.perf_counter()
             slot = coord.load_plugin("strategy", EMA_CROSS, {})
@@ -141,14 +146,15 @@ def bench_load(data: Path, n: int = 50) -> float:
 def main(peers: bool = True) -> list[Row]:
     """Every figure of this module (about 3 minutes with the peers on the project machine)."""
     data = ensure_store(*STORE)
-    progress(f"replay {SYMBOLS} symbols x 5 days with/without ema_cross, {RUNS} runs each")
-    with_s, without_s, orders = bench_replay(data)
+    progress(f"replay {SYMBOLS} symbols x 5 days with ema_cross, with ema_watch, without either, {RUNS} runs each")
+    with_s, watch_s, without_s, orders = bench_replay(data)
     progress(f"strategy load on 50 symbols, {LOADS} fresh sessions")
     load_s = bench_load(data)
     out: list[Row] = [
         (f"replay {SYMBOLS} sym with ema_cross ({orders:,} orders)", with_s, "1m bars/s"),
         (f"replay {SYMBOLS} sym without it", without_s, "1m bars/s"),
         ("with / without (same run)", with_s / without_s, "x"),
+        ("  floor: ema_watch (ema_cross's EMAs, reads and masks, no order) / without", watch_s / without_s, "x"),
         ("strategy load ema_cross, 50 symbols", ms(load_s), "ms"),
     ]
     if not peers:
