@@ -314,3 +314,39 @@ def test_a_bad_cancel_argument_says_what_to_give(sample: Path, tmp_path: Path, a
         assert "give orders as buy/sell/open_orders return them, or their ids" in said, said
     finally:
         sh.obj.coordinator.shutdown()
+
+
+def test_the_remotes_fills_are_booked_and_exported_in_the_minutes_it_made_them(sample: Path, tmp_path: Path) -> None:
+    """Alpaca lists the newest order first, and a fill can come a poll late: a poll's fills are
+    booked in the order Alpaca made them, and the export lists every fill in time order."""
+    from trader_cli.core.broker.remote import RemoteDesk
+    from trader_cli.core.calendar import ny_at
+
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL", "MSFT"], last="2024-12-03"))
+    out = tmp_path / "session.json"
+    try:
+        run(sh, "system start --paused")
+        eng = sh.obj.coordinator.engine
+        alpaca = _Alpaca()
+        eng.broker.remote = RemoteDesk(alpaca)  # the remote broker's API (the boundary), in memory
+        t0 = eng.replay.book.open_ns  # 09:30, the first minute
+        for line in ("order buy AAPL 10", "order buy MSFT 5", "order buy AAPL 3"):  # A1, A2, A3 at Alpaca
+            run(sh, line)
+        run(sh, "time advance 3m")  # polled each minute: nothing filled yet, as far as the session knows
+        alpaca.state["A2"] = [5, 400.0, t0 + 60_000_000_000, "filled"]  # filled at 09:31 ...
+        alpaca.state["A1"] = [10, 200.0, t0, "filled"]  # ... and this one at 09:30
+        alpaca.changed = ["A2", "A1"]  # one poll, the newest first
+        run(sh, "time advance 1m")
+        alpaca.state["A3"] = [3, 201.0, t0, "filled"]  # filled at 09:30 too, reported a poll later
+        alpaca.changed = ["A3"]
+        run(sh, "time advance 1m")
+        booked = [(f.order_id, f.time) for f in eng.broker.fills]
+        run(sh, f"session export {out}")
+    finally:
+        sh.obj.coordinator.shutdown()
+    first, second = ny_at(t0), ny_at(t0 + 60_000_000_000)
+    assert booked == [("o000001", first), ("o000002", second), ("o000003", first)]  # A3 booked when it came
+    fills = json.loads(out.read_text())["fills"]
+    assert [f["order_id"] for f in fills] == ["o000001", "o000003", "o000002"]
+    assert [f["time"] for f in fills] == [first.isoformat(), first.isoformat(), second.isoformat()]

@@ -2,7 +2,7 @@
 equity curve and the report (names fixed: scripts and consumers read them).
 
 JSON: top-level ``orders`` (id, symbol, side, qty, type, limit, stop, tif, submitted_at,
-status, reason, filled_at, …), ``fills`` (order_id, symbol, side, qty, price, fee, time),
+status, reason, filled_at, …), ``fills`` (order_id, symbol, side, qty, price, fee, time; in time order),
 ``positions`` (symbol, qty, avg_price, realized_pnl, unrealized_pnl, last_price, …),
 ``account`` (cash, equity, fees, realized_pnl, unrealized_pnl, …), ``equity`` (time, equity:
 one point per session minute) and ``report`` (core/broker/report.py). Times are ISO 8601 with
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from operator import attrgetter
 from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -27,6 +28,8 @@ from trader_cli.core.jsonsafe import csv_cell, finite
 from trader_cli.core.jsonstream import LazyArray
 
 if TYPE_CHECKING:
+    from trader_cli.core.broker.models import FillRecord
+    from trader_cli.core.broker.sim import SimBroker
     from trader_cli.core.engine import Engine
 
 CHUNK = 4096
@@ -57,6 +60,13 @@ def _equity_chunks(eng: Engine) -> Iterator[list[dict[str, Any]]]:
         ]
 
 
+def fills_in_time_order(b: SimBroker) -> list[FillRecord]:
+    """The fills by the minute they happened at (a stable sort: a backtest's are already). A live
+    fill Alpaca reported a poll late is booked when it comes, in its own minute: after the fills
+    of later minutes booked meanwhile."""
+    return sorted(b.fills, key=attrgetter("time"))
+
+
 def trading_document(eng: Engine) -> dict[str, Any]:
     """The export's trading keys (the equity curve as a lazy array)."""
     from trader_cli.core.broker.report import build_report
@@ -64,7 +74,7 @@ def trading_document(eng: Engine) -> dict[str, Any]:
     b = eng.broker
     return {
         "orders": [finite(o.model().model_dump(mode="json")) for o in b.orders],
-        "fills": [finite(f.model().model_dump(mode="json")) for f in b.fills],
+        "fills": [finite(f.model().model_dump(mode="json")) for f in fills_in_time_order(b)],
         "positions": [finite(p.model_dump(mode="json")) for p in b.positions()],
         "account": finite(b.account().model_dump(mode="json")),
         "equity": LazyArray(_equity_chunks(eng)),
@@ -78,7 +88,7 @@ def write_trading_csv(fh: IO[str], eng: Engine) -> None:
     b = eng.broker
     tables: list[tuple[list[str], list[BaseModel]]] = [
         (ORDER_COLUMNS, [o.model() for o in b.orders]),
-        (FILL_COLUMNS, [f.model() for f in b.fills]),
+        (FILL_COLUMNS, [f.model() for f in fills_in_time_order(b)]),
         (POSITION_COLUMNS, list(b.positions())),
         (ACCOUNT_COLUMNS, [b.account()]),
     ]

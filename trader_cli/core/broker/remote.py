@@ -226,7 +226,9 @@ class RemoteDesk:
                 broker._engine().events.emit("order", f"{err} (polled again next minute)")
         waiting: list[RemoteUpdate] = []
         held: set[str] = set()
-        for update in self._due:
+        # in the order the remote filled them (Alpaca lists the newest order first), a poll's and
+        # the ones held from before alike; one order's updates keep their order (a stable sort)
+        for update in sorted(self._due, key=lambda u: fill_minute(u, t)):
             at = fill_minute(update, t)
             if update.alpaca_id in held or at > t:
                 held.add(update.alpaca_id)
