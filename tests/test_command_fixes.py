@@ -118,7 +118,8 @@ def test_export_refuses_a_name_that_does_not_say_its_format(sh: Shell, tmp_path:
 
 
 @pytest.mark.parametrize(
-    "line", ["data symbol AAPL", "data indicator AAPL sma_20_5m", "data quality AAPL", "data chart AAPL"]
+    "line",
+    ["data symbol AAPL", "data indicator AAPL sma_20_5m", "data quality AAPL", "data chart AAPL", "data quality"],
 )
 def test_reading_a_symbol_without_a_session_says_to_start_one(line: str) -> None:
     sh = Shell(ROOT / "data")
@@ -133,7 +134,46 @@ def test_a_reversed_date_range_is_refused(line: str) -> None:
     assert res.err_lines == ["error: --from 2024-12-05 is after --to 2024-12-01 (give the earlier date first)"]
 
 
-@pytest.mark.parametrize("line, hint", [("SYSTEM STATUS", "system"), ("system START", "start")])
+@pytest.mark.parametrize(
+    "line, hint",
+    [("SYSTEM STATUS", "system"), ("system START", "start"), ("Report", "report"), ("order Buy AAPL 1", "buy")],
+)
 def test_a_command_in_the_wrong_case_suggests_lower_case(line: str, hint: str) -> None:
     res = Shell(ROOT / "data")(line)
     assert res.code == 2 and f"commands are lower case: did you mean '{hint}'?" in res.err
+
+
+@pytest.mark.parametrize("line, what", [("report", "report"), ("account", "account"), ("positions", "positions"),
+                                        ("orders --all", "orders")])  # fmt: skip
+def test_the_trading_views_need_a_session_and_say_what_stop_drops(sh: Shell, line: str, what: str) -> None:
+    """A fresh account's zeros are no result: before a start, and after a stop dropped the
+    session's trades, the views say so and fail rather than show 0.00% as the backtest's."""
+    said = f"error: no session, so no {what} (state: stopped; start one with: system start; system stop drops"
+    res = sh(line)
+    assert res.code == 1 and len(res.err_lines) == 1 and res.err_lines[0].startswith(said), res.err
+    assert sh("system start --paused").code == 0 and sh("order buy AAPL 10").code == 0
+    assert sh("time advance 1h").code == 0
+    assert sh(line).code == 0
+    assert sh("system stop").code == 0
+    res = sh(line)
+    assert res.code == 1 and "no session, so no" in res.err and "report or export before stopping" in res.err
+
+
+def test_a_leading_tilde_is_the_home_folder_as_in_a_shell(
+    sh: Shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert sh("system start --paused").code == 0
+    res = sh("session export ~/session.json")
+    assert res.code == 0, res.err
+    assert json.loads((tmp_path / "session.json").read_text())["session"]
+    res = sh("session export '~/quoted.json'")  # quoted: a folder named ~, as a shell reads it
+    assert res.code == 1 and "no folder" in res.err and not (tmp_path / "quoted.json").exists()
+
+
+def test_a_plugin_of_the_other_kind_says_which_load_to_use(sh: Shell) -> None:
+    assert sh("system start --paused").code == 0
+    res = sh(f"scanner load {ROOT / 'examples' / 'strategies' / 'ema_cross.py'}")
+    assert res.code == 1 and "holds a strategy, not a scanner: load it with: strategy load" in res.err
+    res = sh(f"strategy load {ROOT / 'examples' / 'scanners' / 'gap_scanner.py'}")
+    assert res.code == 1 and "holds a scanner, not a strategy: load it with: scanner load" in res.err

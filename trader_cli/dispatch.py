@@ -11,11 +11,12 @@ else an "internal error" line with the traceback in the crash log (secrets redac
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shlex
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,8 @@ MAX_DEPTH = 8
 BOM = "\ufeff"  # an editor's UTF-8 byte order mark before a script's first line
 
 
-def strip_comment(text: str) -> str:
-    """``text`` without a trailing ``# comment``: as in a POSIX shell, a ``#`` starts one only at
-    the start of a word outside quotes (``out#1.json``, ``"#1"`` and ``\\#1`` keep theirs)."""
+def _word_starts(text: str) -> Iterator[int]:
+    """The index of each word's first character outside quotes (as a POSIX shell reads them)."""
     quote = ""
     word_start = True
     i = 0
@@ -53,24 +53,46 @@ def strip_comment(text: str) -> str:
                 quote = ""
             elif c == "\\" and quote == '"':
                 i += 1  # an escaped quote does not close the string
-        elif c == "#" and word_start:
-            return text[:i].rstrip()
         elif c.isspace():
             word_start = True
         else:
+            if word_start:
+                yield i
             word_start = False
             if c in "'\"":
                 quote = c
             elif c == "\\":
                 i += 1
         i += 1
+
+
+def strip_comment(text: str) -> str:
+    """``text`` without a trailing ``# comment``: as in a POSIX shell, a ``#`` starts one only at
+    the start of a word outside quotes (``out#1.json``, ``"#1"`` and ``\\#1`` keep theirs)."""
+    for i in _word_starts(text):
+        if text[i] == "#":
+            return text[:i].rstrip()
+    return text
+
+
+def expand_home(text: str) -> str:
+    """``~`` at the start of a word outside quotes, alone or before ``/``, as the home folder
+    (``~/out.json``; ``"~/x"`` and ``a~b`` keep theirs), as a POSIX shell does."""
+    at = [
+        i for i in _word_starts(text) if text[i] == "~" and (text[i + 1 : i + 2] in ("", "/") or text[i + 1].isspace())
+    ]
+    if not at:
+        return text
+    home = shlex.quote(os.path.expanduser("~"))
+    for i in reversed(at):
+        text = text[:i] + home + text[i + 1 :]
     return text
 
 
 def split_line(text: str) -> list[str]:
-    """The words of a command line (quotes as in a shell, a trailing ``# comment`` dropped);
-    ValueError for unbalanced quotes."""
-    return shlex.split(strip_comment(text))
+    """The words of a command line (quotes as in a shell, a trailing ``# comment`` dropped, a
+    word's leading ``~`` the home folder); ValueError for unbalanced quotes."""
+    return shlex.split(expand_home(strip_comment(text)))
 
 
 def substitute(words: list[str], positional: list[str], named: dict[str, str]) -> list[str]:
@@ -170,10 +192,10 @@ def _usage_message(err: click.exceptions.UsageError, args: list[str]) -> str:
     extra = re.match(r"^(Got unexpected extra argument\(s\) \()(.*)\)$", text, re.S)
     if extra:  # the words it repeats are the user's: a long line is not echoed whole
         text = f"{extra.group(1)}{clip(extra.group(2))})"
-    wrong = re.fullmatch(r"No such command '(.+)'", text)
+    wrong = re.match(r"No such command '(.+?)'", text)
     names = getattr(err.ctx.command, "commands", {}) if err.ctx is not None else {}
-    if wrong and wrong.group(1).lower() in names:  # click's own suggestion misses a wrong case
-        text += f" (commands are lower case: did you mean '{wrong.group(1).lower()}'?)"
+    if wrong and wrong.group(1).lower() in names:  # a wrong case (click suggests it only sometimes)
+        text = f"{wrong.group(0)} (commands are lower case: did you mean '{wrong.group(1).lower()}'?)"
     path = err.ctx.command_path.removeprefix("trader-cli").strip() if err.ctx else ""
     hint = f"help {path}" if path else "help"
     return f"{text} (see: {hint})"

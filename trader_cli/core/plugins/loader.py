@@ -98,12 +98,24 @@ def find_class(module: ModuleType, kind: str, cls_name: str | None, path: Path) 
         for v in vars(module).values()
         if isinstance(v, type) and issubclass(v, base) and v is not base and v.__module__ == module.__name__
     ]
+    if not own:
+        other = next((k for k, b in KINDS.items() if b is not base and _defines(module, b)), None)
+        if other is not None:  # a strategy file given to scanner load, or the other way round
+            raise PluginError(f"{path} holds a {other}, not a {kind}: load it with: {other} load {path}")
     if len(own) != 1:
         what = "no" if not own else f"{len(own)}"
         raise PluginError(
             f"{path} defines {what} {base.__name__} subclasses ({_listing(module, base)}); name one: {path}:CLASS"
         )
     return own[0]
+
+
+def _defines(module: ModuleType, base: type) -> bool:
+    """True when the module defines a subclass of ``base`` (not one it imported)."""
+    return any(
+        isinstance(v, type) and issubclass(v, base) and v is not base and v.__module__ == module.__name__
+        for v in vars(module).values()
+    )
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
