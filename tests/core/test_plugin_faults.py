@@ -289,6 +289,8 @@ def test_a_strategys_order_quantities_are_whole_shares_or_its_error(sample: Path
         st = status(sh)["sizer"]
         assert st["state"] == "running" and st["orders"] == 2 and st["rejected"] == 2, st
         assert "1,000,000,000" in st["last_rejection"]
+        shown = " ".join(run(sh, "strategy status").split())  # the table says so too
+        assert "rejected" in shown and "sizer: last rejected" in shown and "1,000,000,000" in shown, shown
         said = [e.text for e in sh.obj.coordinator.events if "rejected" in e.text]
         assert len(said) == 1 and said[0].startswith("strategy:sizer: 2 orders rejected: AAPL buy"), said
         assert "(1 more)" in said[0]

@@ -58,15 +58,17 @@ def plugins_table(v: PluginsView) -> Tabular:
     """One row per plugin."""
     rows = [
         [p.name, p.kind, p.state, _params(p), len(p.symbols) if p.kind == "strategy" else _schedule(p), p.callbacks,
-         p.median_ms, p.max_ms, p.orders, p.adds, p.last_error]
+         p.median_ms, p.max_ms, p.orders, p.rejected, p.adds, p.last_error]
         for p in v.plugins
     ]  # fmt: skip
+    why = [f"{p.name}: last rejected {p.last_rejection}" for p in v.plugins if p.last_rejection]
+    none = "none loaded (load one with: strategy load FILE, scanner load FILE)"
     return FitTabular(
         title="plugins",
         columns=["name", "kind", "state", "params", "symbols/schedule", "callbacks", "median_ms", "max_ms",
-                 "orders", "adds", "last_error"],
+                 "orders", "rejected", "adds", "last_error"],
         rows=rows,
-        caption=None if rows else "none loaded (load one with: strategy load FILE, scanner load FILE)",
+        caption="; ".join(why) or (None if rows else none),
         drop_first=["max_ms", "params"],
     )  # fmt: skip
 
