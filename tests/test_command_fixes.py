@@ -177,3 +177,15 @@ def test_a_plugin_of_the_other_kind_says_which_load_to_use(sh: Shell) -> None:
     assert res.code == 1 and "holds a strategy, not a scanner: load it with: strategy load" in res.err
     res = sh(f"strategy load {ROOT / 'examples' / 'scanners' / 'gap_scanner.py'}")
     assert res.code == 1 and "holds a scanner, not a strategy: load it with: scanner load" in res.err
+
+
+def test_the_pnl_figures_say_whether_fees_are_in(sh: Shell) -> None:
+    """positions' realized P&L is before fees, the report's P&L tables after them: each says
+    which (the walk-through's AAPL read 78.00 in one and 76.00 in the other); the by-source
+    table names what it groups by (the symbol's adder, not who placed the orders)."""
+    for line in ("system start --paused", "add symbol TSLA", "order buy TSLA 10", "time advance 1h"):
+        assert sh(line).code == 0, line
+    report = " ".join(sh("report").out.split())
+    assert "P&L by symbol" in report and "pnl after fees" in report
+    assert "P&L by who added the symbol" in report and "added by" in report
+    assert "realized before fees" in " ".join(sh("positions").out.split())

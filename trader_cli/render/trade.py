@@ -83,7 +83,7 @@ def positions_table(v: PositionsView) -> Tabular:
         for p in v.positions
     ]
     a = v.account
-    caption = f"cash {a.cash:,.2f} · equity {a.equity:,.2f} · day P&L {a.day_pnl:+,.2f}"
+    caption = f"cash {a.cash:,.2f} · equity {a.equity:,.2f} · day P&L {a.day_pnl:+,.2f} · realized before fees"
     return FitTabular(
         title="positions",
         columns=["symbol", "qty", "avg_price", "last_price", "market_value", "unrealized", "realized"],
@@ -141,8 +141,8 @@ def _pnl_tables(r: Any) -> list[Tabular]:
     if r.pnl_by_symbol:
         out.append(
             FitTabular(
-                title="P&L by symbol", columns=["symbol", "pnl"], rows=[[k, x] for k, x in r.pnl_by_symbol.items()],
-                money=["pnl"],
+                title="P&L by symbol", columns=["symbol", "pnl after fees"],
+                rows=[[k, x] for k, x in r.pnl_by_symbol.items()], money=["pnl after fees"],
             )
         )  # fmt: skip
     if len(r.pnl_by_plugin) > 1 or set(r.pnl_by_plugin) - {"adhoc"}:
@@ -155,8 +155,8 @@ def _pnl_tables(r: Any) -> list[Tabular]:
     if r.pnl_by_source:
         out.append(
             FitTabular(
-                title="P&L by source", columns=["source", "pnl"], rows=[[k, x] for k, x in r.pnl_by_source.items()],
-                money=["pnl"],
+                title="P&L by who added the symbol", columns=["added by", "pnl after fees"],
+                rows=[[k, x] for k, x in r.pnl_by_source.items()], money=["pnl after fees"],
             )
         )  # fmt: skip
     return out
