@@ -116,6 +116,9 @@ def test_report_png_says_where_it_wrote(sh: Shell, tmp_path: Path) -> None:
     png = tmp_path / "eq.png"
     res = sh(f"report --png {png}")
     assert res.code == 0 and f"wrote {png}" in res.out and png.read_bytes()[:4] == b"\x89PNG"
+    res = sh(f"report --png {tmp_path / 'nodir' / 'eq.png'}")  # said first, no report worked out for nothing
+    assert res.code == 1 and res.err_lines == [f"error: no folder {tmp_path / 'nodir'} (create it first)"]
+    assert res.out == ""
 
 
 def test_an_unloaded_strategy_is_shown_unloaded(sh: Shell) -> None:

@@ -154,13 +154,17 @@ def register(app: typer.Typer) -> None:
         """The backtest's performance: return, Sharpe, Sortino, drawdown, exposure, turnover, round
         trips, win rate, profit factor, fees, P&L by symbol and by source, and the fill rules.
         Example: report   ·   report --png equity.png"""
+        from pathlib import Path
+
         from trader_cli.core.broker.views import report_view
 
+        if png:  # a bad place is said before the report is worked out
+            from trader_cli.core.atomic import check_target
+
+            check_target(Path(png))
         _views()
         res = app_ctx(ctx).coordinator.read(report_view)
         if png:
-            from pathlib import Path
-
             from trader_cli.render.trade import write_equity_png
 
             res.png = str(write_equity_png(res, Path(png)))
