@@ -81,7 +81,7 @@ def bench_replay(data: Path) -> tuple[float, float, float, int]:
                     assert refused <= {LATE}, f"orders refused: {refused}"
                     orders.add(len(b.orders))
                 elif plugin == EMA_WATCH:
-                    assert not b.orders and coord.engine.plugins.slots["ema_watch"].instance.signals > 0
+                    assert not b.orders and coord.engine.plugins.slots["ema_watch"].instance.signals_seen > 0
             finally:
                 coord.shutdown()
             rates[plugin].append(bars / seconds)

@@ -40,9 +40,8 @@ class EmaCross(Strategy):
         """The two EMAs' keys in the session (e.g. ema_10_5m, ema_30_5m)."""
         return indicator_key("ema", [self.fast], self.interval), indicator_key("ema", [self.slow], self.interval)
 
-    def on_bars(self, bars: BarsView) -> None:
-        if bars.interval != self.interval:
-            return
+    def signals(self, bars: BarsView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(buy, sell, shares held): the symbols crossing up while flat, down while long."""
         fast_key, slow_key = self.keys()
         fast, slow = bars.indicator(fast_key), bars.indicator(slow_key)
         was_fast, was_slow = bars.previous(fast_key), bars.previous(slow_key)
@@ -50,6 +49,12 @@ class EmaCross(Strategy):
         held = bars.position
         up = ready & (fast > slow) & (was_fast <= was_slow) & (held == 0)
         down = ready & (fast < slow) & (was_fast >= was_slow) & (held > 0)
+        return up, down, held
+
+    def on_bars(self, bars: BarsView) -> None:
+        if bars.interval != self.interval:
+            return
+        up, down, held = self.signals(bars)
         if up.any():
             bars.buy(up, self.qty)
         if down.any():
