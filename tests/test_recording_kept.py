@@ -80,7 +80,10 @@ def test_record_start_refuses_a_place_it_cannot_write(obj: AppContext, tmp_path:
     errors = obj.renderer.err_file.getvalue().splitlines()  # type: ignore[union-attr]
     assert len(errors) == 1 and errors[0].startswith("error:") and "folder" in errors[0], errors
     assert obj.recording is None and files_under(tmp_path) == before  # nothing started, nothing made
-    assert run_line(obj, "record stop") == 2  # not recording
+    assert run_line(obj, "record stop") == 1  # not recording: a state, as system stop without a session
+    assert run_line(obj, f"record start {tmp_path / 'ok.trader'}") == 0
+    assert run_line(obj, f"record start {tmp_path / 'again.trader'}") == 1  # already recording: a state too
+    assert run_line(obj, "record stop") == 0
 
 
 @pytest.fixture

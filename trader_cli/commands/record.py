@@ -26,13 +26,13 @@ def start(
     """Start recording (a session already running is recorded from its start: its config and
     every addition, at the same simulated minutes). The lines are kept in FILE.partial as they
     come; 'record stop', exit or the end of the script writes FILE. Example: record start session.trader"""
-    from trader_cli.core.errors import UsageError
+    from trader_cli.core.errors import TraderCliError
     from trader_cli.core.results import Message
     from trader_cli.recording import Recording
 
     obj = app_ctx(ctx)
     if obj.recording is not None:
-        raise UsageError(f"already recording to {obj.recording.path} (stop with: record stop)")
+        raise TraderCliError(f"already recording to {obj.recording.path} (stop with: record stop)")
     replaces = Path(path).is_file()
     obj.recording = Recording.begin(path, list(obj.session_log), warn=obj.renderer.note)
     held = f" (from the session's start: {len(obj.session_log)} command(s) so far)" if obj.session_log else ""
@@ -47,13 +47,13 @@ def start(
 @app.command("stop")
 def stop(ctx: typer.Context, output: OutputOpt = None) -> object:
     """Stop recording and write the script (atomically). Example: record stop"""
-    from trader_cli.core.errors import DataError, UsageError
+    from trader_cli.core.errors import DataError, TraderCliError
     from trader_cli.core.results import Message
 
     obj = app_ctx(ctx)
     rec = obj.recording
     if rec is None:
-        raise UsageError("not recording (start with: record start FILE)")
+        raise TraderCliError("not recording (start with: record start FILE)")
     try:
         count = write_recording(obj)
     except (DataError, OSError) as err:
