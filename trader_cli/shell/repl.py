@@ -99,15 +99,8 @@ def open_shell(tree: Callable[[], Any]) -> int:
 
 
 def _warm_up(obj: AppContext) -> None:
-    """Build the command tree while the trader reads the prompt, then import the report's
-    statistics library (empyrical: pandas and scipy, ~0.8 s the first ``report`` would wait)."""
-    import importlib
-
+    """Build the command tree while the trader reads the prompt."""
     obj.command_tree()
-    try:
-        importlib.import_module("empyrical")
-    except ImportError:  # the report says so when it is asked for
-        return
 
 
 def run_repl(obj: AppContext, warm_up: bool = False) -> int:
