@@ -127,13 +127,18 @@ def _live_status(eng: Engine) -> LiveStatus | None:
     return LiveStatus(**counts) if counts is not None else None
 
 
+def need_session(eng: Engine) -> None:
+    """SessionStateError (NO_SESSION) when no session is held (none started, or stopped)."""
+    if eng.replay.book is None:
+        raise SessionStateError(NO_SESSION)
+
+
 def symbol_data(eng: Engine, symbol: str) -> SymbolSessionData:
     """A symbol of the session; SessionStateError without a session, or naming the loaded
     symbols (and how to add it, while additions are possible) when it is not one of them."""
     from trader_cli.core.store import check_symbol
 
-    if eng.replay.book is None:
-        raise SessionStateError(NO_SESSION)
+    need_session(eng)
     sym = check_symbol(symbol)
     if sym in eng.session.symbols or eng.clock.active:
         return eng.session.require(sym)

@@ -143,11 +143,7 @@ def _gaps(q: IntervalQuality, limit: int) -> list[GapOut]:
 def quality_report(eng: Engine, symbols: list[str] | None = None, gaps: int = 3) -> QualityReport:
     """Quality of the given symbols (default: all), the first ``gaps`` gaps of each interval;
     SessionStateError without a session (an empty table would read as nothing wrong)."""
-    if eng.replay.book is None:
-        from trader_cli.core.errors import SessionStateError
-        from trader_cli.core.lifecycle import NO_SESSION
-
-        raise SessionStateError(NO_SESSION)
+    queries.need_session(eng)
     names = [check_symbol(s) for s in symbols] if symbols else sorted(eng.session.symbols)
     rows = []
     for sym in names:

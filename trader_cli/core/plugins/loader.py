@@ -93,13 +93,9 @@ def find_class(module: ModuleType, kind: str, cls_name: str | None, path: Path) 
         if not (isinstance(found, type) and issubclass(found, base)):
             raise PluginError(f"{path} has no {base.__name__} subclass named {cls_name} ({_listing(module, base)})")
         return found
-    own = [
-        v
-        for v in vars(module).values()
-        if isinstance(v, type) and issubclass(v, base) and v is not base and v.__module__ == module.__name__
-    ]
+    own = _own(module, base)
     if not own:
-        other = next((k for k, b in KINDS.items() if b is not base and _defines(module, b)), None)
+        other = next((k for k, b in KINDS.items() if b is not base and _own(module, b)), None)
         if other is not None:  # a strategy file given to scanner load, or the other way round
             raise PluginError(f"{path} holds a {other}, not a {kind}: load it with: {other} load {path}")
     if len(own) != 1:
@@ -110,12 +106,13 @@ def find_class(module: ModuleType, kind: str, cls_name: str | None, path: Path) 
     return own[0]
 
 
-def _defines(module: ModuleType, base: type) -> bool:
-    """True when the module defines a subclass of ``base`` (not one it imported)."""
-    return any(
-        isinstance(v, type) and issubclass(v, base) and v is not base and v.__module__ == module.__name__
+def _own(module: ModuleType, base: type[Plugin]) -> list[type[Plugin]]:
+    """The subclasses of ``base`` the module defines (not those it imported)."""
+    return [
+        v
         for v in vars(module).values()
-    )
+        if isinstance(v, type) and issubclass(v, base) and v is not base and v.__module__ == module.__name__
+    ]
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
