@@ -52,6 +52,7 @@ from trader_cli.live.fetch_store import FetchedSymbol, plan_fetch, store_bars, s
 if TYPE_CHECKING:
     from trader_cli.core.calendar import MarketCalendar
     from trader_cli.core.store import DataManager
+    from trader_cli.core.store_merge import FileChange
 
 NY = ZoneInfo("America/New_York")
 KEY_VARS = ALPACA_KEY_VARS
@@ -187,7 +188,7 @@ def fetch(
     result = FetchResult(last_day=last)
     got: dict[str, list[Bars]] = {s: [] for s in syms}
     counters: list[list[int]] = []
-    rows: dict[str, int] = {}
+    changes: dict[str, FileChange] = {}  # what the last write did to each file (its rows: the summary's)
 
     def one(job: Job) -> dict[str, Bars]:
         (a, b), members = job
@@ -203,7 +204,7 @@ def fetch(
         ready = {s: bars for s, bars in batch.items() if s not in held}
         done = store_bars(store, ready, iv, feed, got, replace=False)
         if done is not None:
-            rows.update(done.rows)  # what each file holds now (the summary needs no footer read)
+            changes.update(done.changes)
         result.requests += 1
         return len(ready) == len(batch)
 
@@ -211,11 +212,9 @@ def fetch(
         _download(jobs, one, write, progress)
     finally:
         result.calls = sum(c[0] for c in counters)
-    changes = write_held(store, plan, iv, feed, got, replace)
+    changes.update(write_held(store, plan, iv, feed, got, replace))
     for s in syms:
-        line = summary(
-            store, s, iv, len(lacking[s]), got[s], s in plan.skipped, changes.get(s), notes.get(s), rows.get(s)
-        )
+        line = summary(store, s, iv, len(lacking[s]), got[s], s in plan.skipped, changes.get(s), notes.get(s))
         result.symbols.append(line)
     return result
 

@@ -180,17 +180,14 @@ def summary(
     skipped: bool,
     change: FileChange | None,
     note: str | None,
-    rows: int | None = None,
 ) -> FetchedSymbol:
-    """One symbol's line of the result, from what was fetched for it; ``rows``: what its file
-    holds after the fetch's writes (read from its footer when not given)."""
+    """One symbol's line of the result, from what was fetched for it (``change``: what the
+    fetch's last write did to its file; None when nothing was written: its footer is read)."""
     from trader_cli.core.calendar import ny_dates
 
     days_got = {int(o) for x in fetched for o in np.unique(ny_dates(x.ts)).tolist()}
     if change is not None:
         stored = change.rows  # what the write left in the file
-    elif rows is not None:
-        stored = rows
     else:
         stored = next((c.rows for c in store.coverage(symbol) if c.interval == iv.name), 0)  # footers only
     return FetchedSymbol(
