@@ -18,19 +18,25 @@ from trader_cli.shell.completer import CommandCompleter
 from .conftest import DEFAULT_CONFIG, ROOT
 
 
-@pytest.fixture(scope="module")
-def completer() -> Iterator[CommandCompleter]:
-    """A completer on a paused session that also holds rsi_14_5m on AAPL."""
+def session_completer(*lines: str) -> Iterator[CommandCompleter]:
+    """A completer on a paused session of the default config after ``lines`` ran (each must
+    succeed); the session is shut down after."""
     out = io.StringIO()
     obj = make_context(renderer=Renderer(out=out, err=out, width=120), config_path=str(DEFAULT_CONFIG))
     obj.data_dir_option = str(ROOT / "data")
     try:
-        assert run_line(obj, "system start --paused") == 0, out.getvalue()
-        assert run_line(obj, "add indicator AAPL rsi 14 --interval 5m") == 0, out.getvalue()
+        for line in ("system start --paused", *lines):
+            assert run_line(obj, line) == 0, out.getvalue()
         yield CommandCompleter(obj)
     finally:
         if obj.has_coordinator:
             obj.coordinator.shutdown()
+
+
+@pytest.fixture(scope="module")
+def completer() -> Iterator[CommandCompleter]:
+    """A completer on a paused session that also holds rsi_14_5m on AAPL."""
+    yield from session_completer("add indicator AAPL rsi 14 --interval 5m")
 
 
 def offered(completer: CommandCompleter, text: str) -> list[str]:

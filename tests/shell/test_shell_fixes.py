@@ -18,14 +18,12 @@ from typing import Any
 import pexpect
 import pytest
 
-from trader_cli.app import make_context
 from trader_cli.core.results import Tabular
-from trader_cli.dispatch import run_line
 from trader_cli.render import OutputMode, Renderer
 from trader_cli.shell.completer import CommandCompleter
 
 from .conftest import ANY_PROMPT, DEFAULT_CONFIG, ROOT, SHELL_ENV, SLOW, TRADER_CLI, Repl, run, shell_env
-from .test_completer import offered
+from .test_completer import offered, session_completer
 
 HELP_DONE = r"help COMMAND for details"  # the caption under the commands table: printed last
 STRATEGY = ROOT / "examples" / "strategies" / "ema_cross.py"
@@ -216,17 +214,7 @@ def test_an_empty_indicator_range_in_a_pipe_keeps_its_title_and_caption_whole(tm
 @pytest.fixture(scope="module")
 def completer() -> Iterator[CommandCompleter]:
     """A completer on a paused session with the example strategy loaded and rsi_14_5m on AAPL."""
-    out = io.StringIO()
-    obj = make_context(renderer=Renderer(out=out, err=out, width=120), config_path=str(DEFAULT_CONFIG))
-    obj.data_dir_option = str(ROOT / "data")
-    try:
-        assert run_line(obj, "system start --paused") == 0, out.getvalue()
-        assert run_line(obj, "add indicator AAPL rsi 14 --interval 5m") == 0, out.getvalue()
-        assert run_line(obj, f"strategy load {STRATEGY}") == 0, out.getvalue()
-        yield CommandCompleter(obj)
-    finally:
-        if obj.has_coordinator:
-            obj.coordinator.shutdown()
+    yield from session_completer("add indicator AAPL rsi 14 --interval 5m", f"strategy load {STRATEGY}")
 
 
 def test_plugin_status_offers_the_loaded_plugins_not_indicators(completer: CommandCompleter) -> None:
@@ -311,15 +299,11 @@ class SlowNeeds(Strategy):
 """
 
 
-@pytest.mark.parametrize("keep_going", [False, True])
-def test_ctrl_c_while_a_plugins_needs_runs_cancels_the_load_and_the_script(tmp_path: Path, keep_going: bool) -> None:
-    marker = tmp_path / "in_needs"
-    plugin = tmp_path / "slowneeds.py"
-    plugin.write_text(SLOW_NEEDS.format(marker=str(marker)))
-    script = tmp_path / "s.trader"
-    script.write_text(f"system start --config {DEFAULT_CONFIG} --paused\nstrategy load {plugin}\nstrategy status\n")
-    args = [str(TRADER_CLI), "-q", "run", str(script), *(["-k"] if keep_going else [])]
-    proc = subprocess.Popen(args, env=shell_env(tmp_path), cwd=str(tmp_path), stdout=subprocess.PIPE,
+def _ctrl_c_once_in_needs(args: list[str], marker: Path) -> tuple[int, str, str]:
+    """Run trader-cli ``args`` (in ``marker``'s folder), Ctrl-C it once the plugin's needs() has
+    written ``marker``; (exit code, stdout, stderr)."""
+    folder = marker.parent
+    proc = subprocess.Popen([str(TRADER_CLI), *args], env=shell_env(folder), cwd=str(folder), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         end = time.monotonic() + SLOW
@@ -330,7 +314,18 @@ def test_ctrl_c_while_a_plugins_needs_runs_cancels_the_load_and_the_script(tmp_p
         out, err = proc.communicate(timeout=SLOW)
     finally:
         proc.kill()
-    assert proc.returncode == 130, (out, err)
+    return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("keep_going", [False, True])
+def test_ctrl_c_while_a_plugins_needs_runs_cancels_the_load_and_the_script(tmp_path: Path, keep_going: bool) -> None:
+    marker = tmp_path / "in_needs"
+    plugin = tmp_path / "slowneeds.py"
+    plugin.write_text(SLOW_NEEDS.format(marker=str(marker)))
+    script = tmp_path / "s.trader"
+    script.write_text(f"system start --config {DEFAULT_CONFIG} --paused\nstrategy load {plugin}\nstrategy status\n")
+    code, out, err = _ctrl_c_once_in_needs(["-q", "run", str(script), *(["-k"] if keep_going else [])], marker)
+    assert code == 130, (out, err)
     assert "slowneeds: needs() interrupted (Ctrl-C); nothing was loaded" in err, err
     assert "raised KeyboardInterrupt" not in err and "Traceback" not in err, err
     assert "plugins" not in out  # the script stopped there (strategy status did not run), -k too
@@ -345,18 +340,8 @@ def test_ctrl_c_while_a_configs_plugin_loads_abandons_the_start(tmp_path: Path) 
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     script = tmp_path / "s.trader"
     script.write_text(f"system start --config {tmp_path / 'cfg.json'} --paused\nsystem status\n")
-    proc = subprocess.Popen([str(TRADER_CLI), "-q", "run", str(script), "-k"], env=shell_env(tmp_path),
-                            cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        end = time.monotonic() + SLOW
-        while not marker.exists():
-            assert proc.poll() is None and time.monotonic() < end, proc.communicate()
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=SLOW)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, (out, err)
+    code, out, err = _ctrl_c_once_in_needs(["-q", "run", str(script), "-k"], marker)
+    assert code == 130, (out, err)
     assert "needs() interrupted (Ctrl-C); nothing was loaded" in err and "PluginError" not in err, err
     assert "Traceback" not in err and "state" not in out, (out, err)  # system status did not run
 
