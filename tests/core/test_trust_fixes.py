@@ -14,6 +14,7 @@ import pytest
 from tests.core import test_broker_rules
 from tests.core.test_broker_rules import run, write_config
 from tests.test_app import Shell
+from trader_cli.core.broker.models import money
 from trader_cli.core.intervals import Interval
 from trader_cli.core.quality import measure
 
@@ -189,6 +190,7 @@ def test_an_opening_fills_price_is_the_positions_average_exactly(sample: Path, t
         run(sh, "time until 10:00")
         paid: dict[str, float] = {}
         held: dict[str, float] = {}
+        kept: dict[str, float] = {}
         for qty in (3, 7, 41, 49, 100, 333):
             run(sh, f"order buy AAPL {qty}")  # two in one minute: filled at once
             run(sh, f"order buy TSLA {qty}")
@@ -197,6 +199,8 @@ def test_an_opening_fills_price_is_the_positions_average_exactly(sample: Path, t
             run(sh, "time advance 1m")
             broker = sh.obj.coordinator.engine.broker
             paid |= {f"{f.symbol} {qty}": f.price for f in broker.fills[-3:]}
+            lanes = {s: d.lane for s, d in sh.obj.coordinator.engine.session.symbols.items()}
+            kept |= {f"{f.symbol} {qty}": float(broker.avg[lanes[f.symbol]]) for f in broker.fills[-3:]}
             held |= {
                 f"{p['symbol']} {qty}": p["avg_price"] for p in json.loads(run(sh, "positions -o json"))["positions"]
             }
@@ -207,4 +211,5 @@ def test_an_opening_fills_price_is_the_positions_average_exactly(sample: Path, t
     finally:
         sh.obj.coordinator.shutdown()
     assert len(paid) == 18
-    assert held == paid  # x * q / q is not always x: exactly the fill's price
+    assert kept == paid  # x * q / q is not always x: the broker keeps exactly the fill's price
+    assert held == {k: money(v) for k, v in paid.items()}  # and shows it as the fill's shown price

@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from trader_cli.core.broker.models import Account, EquityPoint, Fill, Order, Position, Report
+from trader_cli.core.broker.models import Account, EquityPoint, Fill, Order, Position, Report, money
 from trader_cli.core.calendar import to_ny
 from trader_cli.core.jsonsafe import csv_cell, finite
 from trader_cli.core.jsonstream import LazyArray
@@ -55,7 +55,7 @@ def _equity_chunks(eng: Engine) -> Iterator[list[dict[str, Any]]]:
     b = eng.broker
     for lo in range(0, len(b.eq_time), CHUNK):
         yield [
-            {"time": to_ny(t).isoformat(), "equity": finite(e)}
+            {"time": to_ny(t).isoformat(), "equity": finite(money(e))}
             for t, e in zip(b.eq_time[lo : lo + CHUNK], b.eq_value[lo : lo + CHUNK], strict=True)
         ]
 

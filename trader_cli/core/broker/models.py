@@ -6,15 +6,29 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop", "stop_limit"]
 TimeInForce = Literal["day", "gtc"]
 OrderStatus = Literal["open", "partially_filled", "filled", "canceled", "expired", "rejected"]
 OPEN_STATUSES: tuple[OrderStatus, ...] = ("open", "partially_filled")
+
+MONEY_PLACES = 8  # an amount to 10^-8 of the currency: sub-cent fees kept, float noise gone
+RATIO_PLACES = 12
+
+
+def money(x: float) -> float:
+    """An amount as shown and exported: ``298.00000000000324`` (prices times shares, summed in
+    binary floating point) is ``298.0``; sub-cent fees and prices keep their digits."""
+    return round(x, MONEY_PLACES)
+
+
+# Amounts and fractions of the models below leave the engine rounded (the records keep every bit).
+Money = Annotated[float, AfterValidator(money)]
+Ratio = Annotated[float, AfterValidator(lambda x: round(x, RATIO_PLACES))]
 
 
 class OrderRequest(BaseModel):
@@ -55,7 +69,7 @@ class Order(BaseModel):
     reason: str | None = None  # why it was rejected, canceled or expired
     filled_at: dt.datetime | None = None  # the start of the bar that filled it (the last one)
     filled_qty: int = 0
-    avg_fill_price: float | None = None
+    avg_fill_price: Money | None = None
     origin: str = "adhoc"
     for_session: dt.date | None = None  # the session it is matched from
 
@@ -72,8 +86,8 @@ class Fill(BaseModel):
     symbol: str
     side: Side
     qty: int
-    price: float
-    fee: float
+    price: Money
+    fee: Money
     time: dt.datetime  # the start of the bar it filled at
 
 
@@ -82,24 +96,24 @@ class Position(BaseModel):
 
     symbol: str
     qty: int
-    avg_price: float | None
-    realized_pnl: float
-    unrealized_pnl: float
-    last_price: float | None
-    market_value: float
+    avg_price: Money | None
+    realized_pnl: Money
+    unrealized_pnl: Money
+    last_price: Money | None
+    market_value: Money
 
 
 class Account(BaseModel):
     """Cash, what it and the positions are worth, and the P&L so far."""
 
-    initial_cash: float
-    cash: float
-    equity: float
-    buying_power: float
-    fees: float
-    realized_pnl: float
-    unrealized_pnl: float
-    day_pnl: float  # equity now minus at the previous session's close (or the start)
+    initial_cash: Money
+    cash: Money
+    equity: Money
+    buying_power: Money
+    fees: Money
+    realized_pnl: Money
+    unrealized_pnl: Money
+    day_pnl: Money  # equity now minus at the previous session's close (or the start)
     open_positions: int
     open_orders: int
 
@@ -108,7 +122,7 @@ class EquityPoint(BaseModel):
     """The account's equity at the end of one session minute."""
 
     time: dt.datetime
-    equity: float
+    equity: Money
 
 
 class RoundTrip(BaseModel):
@@ -119,19 +133,19 @@ class RoundTrip(BaseModel):
     opened_at: dt.datetime
     closed_at: dt.datetime
     minutes: int  # trading minutes held
-    pnl: float
+    pnl: Money
 
 
 class Report(BaseModel):
     """The backtest's performance (see core/broker/report.py for each figure's definition)."""
 
-    initial_cash: float
-    final_equity: float
-    total_return: float
+    initial_cash: Money
+    final_equity: Money
+    total_return: Ratio
     sharpe: float | None
     sortino: float | None
     volatility: float | None
-    max_drawdown: float
+    max_drawdown: Ratio
     max_drawdown_minutes: int
     exposure: float
     turnover: float
@@ -140,10 +154,10 @@ class Report(BaseModel):
     profit_factor: float | None
     expectancy: float | None
     avg_hold_minutes: float | None
-    fees: float
-    pnl_by_symbol: dict[str, float] = Field(default_factory=dict)
-    pnl_by_source: dict[str, float] = Field(default_factory=dict)
-    pnl_by_plugin: dict[str, float] = Field(
+    fees: Money
+    pnl_by_symbol: dict[str, Money] = Field(default_factory=dict)
+    pnl_by_source: dict[str, Money] = Field(default_factory=dict)
+    pnl_by_plugin: dict[str, Money] = Field(
         default_factory=dict, description="by the orders' origin: adhoc (the trader) or strategy:NAME"
     )
     days: int
