@@ -387,6 +387,16 @@ def test_exec_stops_at_a_failure(shell: Shell, good_csv: Path) -> None:
     assert shell.stored() == {"AAA": 3}
 
 
+def test_exec_reads_a_dash_led_argument_as_a_command(shell: Shell, good_csv: Path) -> None:
+    shell(f"data import {good_csv} --symbol AAA")
+    res = shell('exec "-o json data list"')  # not exec's own -o with the value ' json data list'
+    assert res.code == 0, res.err
+    assert json.loads(res.out)[0]["symbol"] == "AAA"
+    res = shell('exec -o json "data list"')  # exec's own -o still is one
+    assert res.code == 0, res.err
+    assert json.loads(res.out)[0]["symbol"] == "AAA"
+
+
 def test_exit_raises_shell_exit(shell: Shell) -> None:
     with pytest.raises(ShellExit):
         shell("exit")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from typer import _click as click  # typer 0.29 vendors click (pinned ~=0.29.2)
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from trader_cli.commands.common import OutputOpt, app_ctx, output_as_default
 from trader_cli.dispatch import ShellExit, run_script
@@ -18,6 +18,16 @@ from trader_cli.render import OutputMode
 YesOpt = Annotated[
     bool, typer.Option("--yes", "-y", help="Leave without asking (a session active, a backtest not exported).")
 ]
+
+
+class ExecCommand(TyperCommand):
+    """``exec "-o json report"``: an argument holding a space is a command line, even when it
+    starts with a dash (click would read it as exec's own ``-o`` with the value ' json report')."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """A dash-led word with a space in it gets a leading space: a command, not an option
+        (a command line's leading space is nothing)."""
+        return super().parse_args(ctx, [" " + a if a[:1] == "-" and any(c.isspace() for c in a) else a for a in args])
 
 
 def register(app: typer.Typer) -> None:
@@ -103,7 +113,7 @@ def register(app: typer.Typer) -> None:
         with output_as_default(obj):
             return run_to_end(obj, lambda: run_script(obj, lines, name, keep_going, params))
 
-    @app.command("exec")
+    @app.command("exec", cls=ExecCommand)
     def exec_(
         ctx: typer.Context,
         commands: Annotated[list[str], typer.Argument(help="Commands, one per argument.")],
