@@ -122,7 +122,7 @@ def run_repl(obj: AppContext, warm_up: bool = False) -> int:
         completer=CommandCompleter(obj),
         complete_in_thread=True,
         complete_while_typing=False,
-        bottom_toolbar=lambda: toolbar_text(obj),
+        bottom_toolbar=lambda: _toolbar(obj),
         refresh_interval=0.5,
     )
     if warm_up:
@@ -172,6 +172,38 @@ def _loop(obj: AppContext, session: Any, history: ShellHistory) -> int:
             continue
         if line.strip():
             history.note_outcome(line, failed=code != 0)
+        _warm_up_statistics(obj)
+
+
+def _toolbar(obj: AppContext) -> str:
+    """The toolbar (redrawn every half second), and the statistics warm-up once a backtest that
+    ran while the trader sat at the prompt has finished."""
+    _warm_up_statistics(obj)
+    return toolbar_text(obj)
+
+
+_statistics_warm = False
+
+
+def _warm_up_statistics(obj: AppContext) -> None:
+    """Once a backtest has finished, import the report's statistics library (empyrical: pandas
+    and scipy, ~0.8 s) in a thread while the trader reads the result, so the ``report`` or
+    ``session export`` that usually follows does not wait for it. Not at start-up: there its
+    import held the GIL while prompt_toolkit loaded the history."""
+    global _statistics_warm
+    if _statistics_warm or not obj.has_coordinator or obj.coordinator.state.value != "finished":
+        return
+    _statistics_warm = True
+    import importlib
+    import threading
+
+    def load() -> None:
+        try:
+            importlib.import_module("empyrical")
+        except ImportError:  # the report says so when it is asked for
+            return
+
+    threading.Thread(target=load, name="warm-up-statistics", daemon=True).start()
 
 
 def _leave(obj: AppContext) -> int:
