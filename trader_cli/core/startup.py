@@ -7,6 +7,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 
+from trader_cli.core.calendar import NS_PER_MINUTE
 from trader_cli.core.config import SessionConfig
 from trader_cli.core.engine import Engine
 from trader_cli.core.errors import SessionStateError, ValidationFailed
@@ -121,7 +122,11 @@ def abandon(eng: Engine) -> None:
 
 
 def finish(eng: Engine) -> None:
-    """The backtest's last minute has been stepped: finished, with the end-of-run summary."""
+    """The backtest's last minute has been stepped: finished, with the end-of-run summary (a
+    live session's orders open at Alpaca settled first)."""
+    book = eng.replay.book
+    if book is not None:
+        eng.broker.end_live(book.close_ns - NS_PER_MINUTE)
     eng.clock.finish()
     eng.events.emit("finished", eng.replay.finished_summary(len(eng.session.symbols), eng.clock.replay_wall))
 

@@ -96,7 +96,8 @@ def start_live(
     eng.clock.transition(SessionState.provisioning)
     eng.config = config
     eng.broker.reset(live_broker(config.broker, account))
-    eng.broker.remote = RemoteDesk(orders, stale=feed.stale_orders)  # no old bar's signal traded now
+    # no old bar's signal traded now; orders judged by the market's clock, ahead of a paused session's
+    eng.broker.remote = RemoteDesk(orders, stale=feed.stale_orders, now_ns=clock.now_ns)
     eng.timeline.start([today])
     derived = {Interval.parse(iv) for iv in sd.derived_intervals} - {Interval.parse(sd.base_interval)}
     eng.replay.reset(DayBook(cal, today, sorted(derived), len(sd.symbols)), derived)

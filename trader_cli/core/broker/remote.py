@@ -71,6 +71,8 @@ class RemoteOrders(Protocol):
 
 
 UNCONFIRMED_S = 30.0  # wall seconds an unanswered submission is looked for before it counts as not placed
+FINAL_WAIT_S = 5.0  # wall seconds the session's end waits for the remote's last word on its open orders
+FINAL_POLL_S = 0.5  # wall seconds between those polls
 REMOTE_ENDED = {"canceled": "canceled", "expired": "expired", "rejected": "rejected", "done_for_day": "expired"}
 FINAL = ("filled", "canceled", "expired", "rejected", "replaced", "done_for_day")  # Alpaca's last word on an order
 AFTER = ", after "  # a canceled order's reason, then what the remote filled of it before the cancel
@@ -87,15 +89,22 @@ def fill_minute(update: RemoteUpdate, now: int) -> int:
 class RemoteDesk:
     """A session's orders at the remote broker (see the module doc)."""
 
-    def __init__(self, orders: RemoteOrders, stale: Callable[[], str | None] = lambda: None) -> None:
+    def __init__(
+        self,
+        orders: RemoteOrders,
+        stale: Callable[[], str | None] = lambda: None,
+        now_ns: Callable[[], int] | None = None,
+    ) -> None:
         self.orders = orders
         self.stale = stale  # why a plugin's order placed now is not sent (the session catches up), or None
+        self.now_ns = now_ns  # the market's clock (the live clock), ahead of the session's while it is paused
         self.ids: dict[str, str] = {}  # order id -> the remote's order id
         self._refs: dict[str, int] = {}  # the remote's order id -> index into SimBroker.orders
         self._due: list[RemoteUpdate] = []  # the remote's fills of a minute not stepped yet
         self._unconfirmed: dict[str, tuple[int, float]] = {}  # order id -> (its index, monotonic time sent)
         self._canceling: set[int] = set()  # canceled here, the remote's final word not in yet (it may fill)
         self.unconfirmed_s = UNCONFIRMED_S
+        self.final_wait_s = FINAL_WAIT_S
 
     def ended(self, close_ns: int) -> str:
         """Why an order placed after the live session's close is refused."""
@@ -237,6 +246,53 @@ class RemoteDesk:
                 self._apply(broker, update, at)
         self._due = waiting
         broker._flush_fills()
+
+    def final(self, broker: SimBroker, last_ns: int) -> None:
+        """The live session's end (its last minute, starting at ``last_ns``, stepped): poll the
+        remote until every order open there has its last word or ``final_wait_s`` passed, and
+        book what it filled (in the minute it filled, at the latest the last one), also fills a
+        failed poll had not brought. An order the remote has not ended by then (a GTC one stays
+        open there) is untracked from here on: said, with what to do."""
+        deadline = time.monotonic() + self.final_wait_s
+        failed: str | None = None
+        while True:
+            if self._unconfirmed:
+                self._confirm(broker)
+            if not (self._canceling or self._due or self._open(broker)):
+                break
+            try:
+                self._due.extend(self.orders.poll())
+                failed = None
+            except RemoteError as err:
+                failed = str(err)
+            for update in sorted(self._due, key=lambda u: fill_minute(u, last_ns)):
+                self._apply(broker, update, min(fill_minute(update, last_ns), last_ns))
+            self._due = []
+            broker._flush_fills()
+            if not (self._canceling or self._open(broker)) or time.monotonic() >= deadline:
+                break
+            time.sleep(FINAL_POLL_S)
+        self._left_open(broker, failed)
+
+    def _open(self, broker: SimBroker) -> list[int]:
+        return [i for i in self._refs.values() if broker.orders[i].is_open] + [
+            i for i, _ in self._unconfirmed.values() if broker.orders[i].is_open
+        ]
+
+    def _left_open(self, broker: SimBroker, failed: str | None) -> None:
+        """The orders the remote had not ended at the session's end: said, left as they are (what
+        became of them is Alpaca's to say: one may still fill, a DAY one ends there soon)."""
+        left = sorted(set(self._open(broker)) | self._canceling)
+        if not left:
+            return
+        why = f"Alpaca did not answer ({failed})" if failed else f"Alpaca had not ended them {self.final_wait_s:g} s on"
+        names = ", ".join(f"{broker.orders[i].id} ({broker.orders[i].tif})" for i in left)
+        broker._engine().events.emit(
+            "warning",
+            f"orders still open at Alpaca when the session ended: {names}; {why}. What they fill from now on is "
+            "not in this session's positions, report or export: see Alpaca's dashboard (cancel a GTC order there "
+            "if it should not stay)",
+        )
 
     def _apply(self, broker: SimBroker, update: RemoteUpdate, t: int) -> None:
         """One remote order's new state: the shares it filled since (at the price that makes the

@@ -23,7 +23,7 @@ from trader_cli.core.broker.models import (
     Position,
     TripRecord,
 )
-from trader_cli.core.calendar import ny_at
+from trader_cli.core.calendar import NS_PER_MINUTE, ny_at
 from trader_cli.core.config import BrokerConfig
 from trader_cli.core.errors import SessionStateError
 
@@ -120,7 +120,7 @@ class SimBroker:
         the earlier ones leave it (one look at the book for the batch; see checks.Ledger)."""
         from trader_cli.core.broker.checks import Ledger, refusal
 
-        eng, state, when, late, start, day_close, session = self._window()
+        eng, state, when, late, start, day_close, session = self._window(all(r.origin == "adhoc" for r in reqs))
         ledger = Ledger.of(self)
         self.active = True
         placed: list[OrderRecord] = []
@@ -178,10 +178,12 @@ class SimBroker:
             f"{first.qty:,}: {first.reason}{more}",
         )
 
-    def _window(self) -> tuple[Engine, str, dt.datetime, bool, int, int, dt.date]:
+    def _window(self, trader: bool = False) -> tuple[Engine, str, dt.datetime, bool, int, int, dt.date]:
         """(engine, state, now in New York, late, start, day close, session) of an order placed
-        now: late when no bar is left today and no session after it; placed after the day's
-        last bar, an order is for the next session (its first bar and close)."""
+        now: late when no bar is left today and no session after it (live: or the market has
+        closed); placed after the day's last bar, an order is for the next session (its first
+        bar and close). ``trader``: the trader's own orders, live, are stamped with the market's
+        minute (a plugin's with the bar it answers)."""
         eng = self._engine()
         book = eng.replay.book
         state = eng.clock.state.value
@@ -190,6 +192,11 @@ class SimBroker:
         now = book.now_ns
         tl = eng.timeline
         late = book.done and tl.is_last
+        market = self.remote.now_ns() if self.remote is not None and self.remote.now_ns is not None else None
+        if market is not None:  # live: the market's clock (the session's lags it while paused, catching up)
+            late = late or market >= book.close_ns
+            if trader:  # placed now, not at a bar the session steps; a fill's time is its minute's
+                now = max(now, min(market, book.close_ns) // NS_PER_MINUTE * NS_PER_MINUTE)
         if book.done and not late:
             nxt = tl.pos + 1
             return eng, state, ny_at(now), late, tl.bound(nxt, 0), tl.bound(nxt, 1), tl.days[nxt]
@@ -375,8 +382,18 @@ class SimBroker:
                 self.exposure_sum += float(gross_shares @ marks) / equity
         self.eq_time.append(minute.start_ns)
         self.eq_value.append(equity)
-        if minute.book.done:
+        if minute.book.done and self.remote is None:  # live: the remote says (RemoteDesk.final)
             self._expire(minute.book.close_ns)
+
+    def end_live(self, last_ns: int) -> None:
+        """A live session's last minute stepped: the remote's last word on the orders open there
+        (RemoteDesk.final), and the last equity point marked again with what it filled."""
+        if self.remote is None:
+            return
+        self.remote.final(self, last_ns)
+        if self.eq_value:
+            lanes, shares, _ = self._held_lanes()
+            self.eq_value[-1] = self.cash + (float(shares @ self.mark[lanes]) if len(lanes) else 0.0)
 
     def _held_lanes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(lanes held, their signed shares, their absolute shares) as floats; rebuilt only
