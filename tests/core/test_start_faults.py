@@ -35,5 +35,6 @@ def test_a_symbol_whose_file_has_nulls_is_dropped_and_the_rest_start(tmp_path: P
         msft = next(v for v in res.validations if v.symbol == "MSFT")
         assert not msft.can_proceed and "null" in msft.reason
         assert any(e.kind == "dropped" and "MSFT" in e.text for e in coord.events)
+        assert any("(the others start; add it later with: add symbol MSFT)" in e.text for e in coord.events)
     finally:
         coord.shutdown()

@@ -64,6 +64,28 @@ def test_a_429_is_retried(server: LoopbackAlpaca, tmp_path: Path) -> None:
     assert_bars_equal(store.read("AAPL", "1m"), _window("AAPL", "1m", FIRST, FIRST))  # type: ignore[arg-type]
 
 
+def test_a_503_between_pages_is_asked_again_and_loses_and_repeats_nothing(
+    server: LoopbackAlpaca, tmp_path: Path
+) -> None:
+    """The SDK retries only 429 and 504; a passing 5xx asks for the whole request again."""
+    store = DataManager(tmp_path / "store")
+    server.fail_at(2, 503)  # the third request: a page-token request
+    res = fetch(store, ["AAPL", "MSFT"], "1m", FIRST, LAST, data_url=server.data_url, environ=KEYS)
+    assert "page_token" not in server.requests[3]  # the request from its first page again
+    for sym in ("AAPL", "MSFT"):
+        assert_bars_equal(store.read(sym, "1m"), _window(sym, "1m", FIRST, LAST))  # type: ignore[arg-type]
+    assert res.symbols and all(f.bars == 1950 for f in res.symbols)
+
+
+def test_a_5xx_that_stays_is_one_line_after_three_tries(server: LoopbackAlpaca, tmp_path: Path) -> None:
+    store = DataManager(tmp_path / "store")
+    server.fail_next(500, times=3)
+    with pytest.raises(DataError) as err:
+        fetch(store, ["AAPL"], "1m", FIRST, FIRST, data_url=server.data_url, environ=KEYS)
+    assert "Alpaca answered 500" in str(err.value) and "3 times" in str(err.value), err.value
+    assert len(server.requests) == 3 and store.symbols("1m") == []
+
+
 def test_a_429_between_pages_loses_and_repeats_nothing(server: LoopbackAlpaca, tmp_path: Path) -> None:
     """The SDK re-asks the page it was on: the bars on both sides of the refusal are all there once."""
     store = DataManager(tmp_path / "store")

@@ -2,8 +2,9 @@
 
 Through ``alpaca-py``'s ``StockHistoricalDataClient`` (raw data), which pages through
 ``next_page_token`` and retries 429 and 504 three times, 3 s apart, re-asking the page it was on
-(so a retry neither loses nor repeats a bar). What the SDK does not do is time out: every HTTP
-call here is bounded (``timeout_s``: connect and each read) through the client's session.
+(so a retry neither loses nor repeats a bar); a 500, 502 or 503 is asked again here, twice, 0.5
+and 1.5 s on (the whole request). What the SDK does not do is time out: every HTTP call here is
+bounded (``timeout_s``: connect and each read) through the client's session.
 
 The range ends at today (New York): a later ``--to`` is cut to today, a later ``--from`` refused,
 and a range outside the NYSE calendar's years refused rather than cut. For each symbol its missing
@@ -36,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -60,6 +62,7 @@ DEFAULT_TIMEOUT_S = 30.0
 FEEDS = ("iex", "sip")
 CHUNK = 10  # symbols a request at most: pages of several symbols, and requests to run side by side
 WORKERS = 4  # requests at once (Alpaca allows 200 a minute on the free plan)
+RETRY_5XX_S = (0.5, 1.5)  # wall seconds before asking again after a 500, 502 or 503
 BAD_KEY_TEXT = (
     "APCA_API_KEY_ID / APCA_API_SECRET_KEY hold a character a header cannot carry "
     "(a space or line break at either end?)"
@@ -316,7 +319,7 @@ def request_bars(
     )
     where = url or "Alpaca's data API"
     try:
-        raw: dict[str, list[dict[str, Any]]] = c.get_stock_bars(req)
+        raw: dict[str, list[dict[str, Any]]] = _with_5xx_retries(lambda: c.get_stock_bars(req))
     except APIError as err:
         raise DataError(_api_error_text(err, feed, a, b)) from None
     except requests.Timeout:
@@ -331,6 +334,23 @@ def request_bars(
     except requests.RequestException as err:  # its text may quote the request, keys and all
         raise DataError(f"the request to {where} failed ({type(err).__name__}) for {a}..{b}") from None
     return raw
+
+
+def _with_5xx_retries(call: Callable[[], Any]) -> Any:
+    """``call()``, asked again after a 500, 502 or 503 (``RETRY_5XX_S`` apart: a server's
+    passing fault; the SDK retries only 429 and 504). A request asks for all its pages again, so
+    a retry neither loses nor repeats a bar."""
+    from alpaca.common.exceptions import APIError
+
+    from trader_cli.live.http import api_message
+
+    for wait in (*RETRY_5XX_S, None):
+        try:
+            return call()
+        except APIError as err:
+            if wait is None or api_message(err)[0] not in (500, 502, 503):
+                raise
+            time.sleep(wait)
 
 
 def _reason(err: BaseException) -> str:
@@ -352,6 +372,9 @@ def _api_error_text(err: Any, feed: str, a: dt.date, b: dt.date) -> str:
         return f"Alpaca refused {feed} bars for {a}..{b} (403: {message}){hint}"
     if status == 429:
         return f"Alpaca kept answering 429 (rate limit) after the SDK's retries ({a}..{b}): wait a minute, then re-run"
+    if status in (500, 502, 503):
+        tries = len(RETRY_5XX_S) + 1
+        return f"Alpaca answered {status} ({message}) for {a}..{b}, {tries} times: a fault at Alpaca; try again later"
     return f"Alpaca answered {status} ({message}) for {a}..{b}"
 
 

@@ -39,6 +39,9 @@ class ProvisioningReport(BaseModel):
     message: str = ""
 
 
+UNCHANGED = "; the session is unchanged"  # how a failed addition's line ends
+
+
 def execute(engine: Engine, req: ProvisioningRequirements) -> ProvisioningReport:
     """Run ``req.provisioning_steps`` (the caller holds the symbol lock)."""
     report = ProvisioningReport(symbol=req.symbol, operation=req.operation, outcome=req.outcome, ok=True)
@@ -56,7 +59,7 @@ def execute(engine: Engine, req: ProvisioningRequirements) -> ProvisioningReport
                 restore()
             report.ok = False
             report.total_ms = _ms(started)
-            report.message = f"{req.symbol}: step {step.label} failed: {err}; the session is unchanged"
+            report.message = f"{req.symbol}: step {step.label} failed: {err}{UNCHANGED}"
             raise ProvisioningError(report.message) from err
         except BaseException:  # Ctrl-C, or anything else mid-step: the session as it was, then on up
             for restore in reversed(undo):

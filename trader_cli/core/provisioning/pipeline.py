@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from trader_cli.core.errors import ProvisioningError, SessionStateError, TraderCliError, ValidationFailed
 from trader_cli.core.lifecycle import SessionState
 from trader_cli.core.provenance import Source
-from trader_cli.core.provisioning.executor import ProvisioningReport, execute
+from trader_cli.core.provisioning.executor import UNCHANGED, ProvisioningReport, execute
 from trader_cli.core.provisioning.requirements import Operation, ProvisioningRequirements, analyze_requirements
 from trader_cli.core.provisioning.steps import drop_symbol
 
@@ -126,9 +126,11 @@ def provision_config(
             with eng.clock.exclusive():
                 reports.append(execute(eng, req))
         except ProvisioningError as err:  # e.g. a stored file that fails its checks: drop it
-            reason = str(err).removeprefix(f"{sym}: ")
+            reason = str(err).removeprefix(f"{sym}: ").removesuffix(UNCHANGED)
             validations[-1] = validations[-1].model_copy(update={"can_proceed": False, "reason": reason})
-            eng.events.emit("dropped", f"{sym} dropped: {reason}")
+            eng.events.emit(
+                "dropped", f"{sym} dropped: {reason} (the others start; add it later with: add symbol {sym})"
+            )
     return validations, reports
 
 
