@@ -106,3 +106,22 @@ def test_a_day_roll_into_a_bad_day_is_an_error_event_and_the_rest_go_on(
     _, sess = coord.bars("AAPL", "1m")
     assert len(sess) == 60
     assert sorted(coord.session.symbols) == ["AAPL", "MSFT"]
+
+
+def test_a_bad_day_empties_that_day_alone_not_the_days_read_with_it(coord: SessionCoordinator, sample: Path) -> None:
+    """The replay reads days in windows (feed.FEED_DAYS): a window a symbol's file refuses is
+    read again a day at a time, so only the bad day is without its bars."""
+    spoil(sample, "MSFT", dt.date(2024, 12, 5), "low", -3.0)
+    cfg = parse_config(
+        {
+            "mode": "backtest",
+            "backtest_config": {"start_date": "2024-12-02", "end_date": "2024-12-06", "speed_multiplier": 0},
+            "session_data_config": {"symbols": ["AAPL", "MSFT"], "historical": {"trailing_days": 1}},
+        }
+    )
+    coord.start(cfg, sample, paused=True)
+    coord.advance_to(nyse().open_close(dt.date(2024, 12, 6))[1])
+    days = coord.engine.replay.days_without_data
+    assert days == {dt.date(2024, 12, 5): ["MSFT"]}, days
+    errors = [e.text for e in coord.events if e.kind == "error"]
+    assert len(errors) == 1 and "MSFT: no bars for 2024-12-05: " in errors[0], errors

@@ -199,7 +199,7 @@ def test_a_file_with_the_wrong_schema_is_a_store_error(store: DataManager, table
     path = store.path_for("BAD", "1m")
     path.parent.mkdir(parents=True)
     pq.write_table(table, path)
-    with pytest.raises(StoreError, match=r"BAD\.parquet: the wrong schema .*re-import"):
+    with pytest.raises(StoreError, match=r"BAD\.parquet: the wrong schema .*start the file over with: .* --replace$"):
         store.read("BAD", "1m")
     (row,) = store.coverage()  # listed, with its problem
     assert (row.symbol, row.rows) == ("BAD", 0) and "wrong schema" in row.problem
@@ -229,7 +229,7 @@ def test_a_corrupt_file_is_a_store_error(filled_store: DataManager, damage: str)
     else:
         path.write_bytes(b"")
     with pytest.raises(
-        StoreError, match=r"AAPL\.parquet: the file is corrupt .*; re-import the symbol with: data import"
+        StoreError, match=r"AAPL\.parquet: the file is corrupt .*; start the file over with: data import .* --replace$"
     ):
         fresh.read("AAPL", "1m")
 

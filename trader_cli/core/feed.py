@@ -202,9 +202,23 @@ class ParquetFeed:
                     self.on_error(f"{symbol}: no bars for {span}: {err}")
                 continue
             for symbol, why in got.refused.items():
-                self.on_error(f"{symbol}: no bars for {span}: {why}")
+                self._day_by_day(symbol, chunk[symbol], books, why)
             if got.symbols:
                 lane_of = np.repeat(np.array([chunk[s] for s in got.symbols], dtype=np.int64), got.sizes)
                 for b in books:
                     b.fill_fresh(lane_of, got.bars)
         self._ahead.update({first + i: b for i, b in enumerate(books)})
+
+    def _day_by_day(self, symbol: str, lane: int, books: list[DayBook], why: object) -> None:
+        """A symbol whose window of days could not be read, read a day at a time: a damaged day
+        is that day's error and an empty lane, not its neighbours' too."""
+        if len(books) == 1:
+            self.on_error(f"{symbol}: no bars for {books[0].day}: {why}")
+            return
+        for b in books:
+            try:
+                bars = self.store.read(symbol, BASE_1M, b.open_ns, b.close_ns)
+            except TraderCliError as err:
+                self.on_error(f"{symbol}: no bars for {b.day}: {err}")
+                continue
+            b.fill_lane(lane, bars, fresh=True)

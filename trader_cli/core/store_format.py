@@ -57,23 +57,30 @@ class FileIndex:
     checked: np.ndarray  # row groups whose rows passed the content checks (this file version)
 
 
-def reimport_hint(path: Path) -> str:
-    """What repairs a bad file: importing the symbol again (the import replaces the file)."""
+def reimport_hint(path: Path, whole: bool = False) -> str:
+    """What repairs a bad file: importing the symbol again (the days it holds replace the
+    damaged ones); ``whole``: a file whose footer cannot be used, which only ``--replace``
+    starts over (its bars cannot even be counted, so no import replaces it unasked)."""
+    if whole:
+        return (
+            f"start the file over with: data import FILE.csv --symbol {path.stem} --interval {path.parent.name} "
+            "--replace"
+        )
     return f"re-import the symbol with: data import FILE.csv --symbol {path.stem} --interval {path.parent.name}"
 
 
-def refused(path: Path, problem: str) -> StoreError:
-    """The error for a file whose content breaks a rule."""
-    return StoreError(f"{path}: {problem}; {reimport_hint(path)}")
+def refused(path: Path, problem: str, whole: bool = False) -> StoreError:
+    """The error for a file whose content breaks a rule (``whole``: the file as a whole)."""
+    return StoreError(f"{path}: {problem}; {reimport_hint(path, whole)}")
 
 
-def unreadable(path: Path, err: Exception) -> StoreError:
+def unreadable(path: Path, err: Exception, whole: bool = False) -> StoreError:
     """The error for a file that cannot be read: what the system said (permissions, a symlink
     loop, an I/O error), or that the file is corrupt when Parquet cannot decode it."""
     if isinstance(err, OSError) and err.errno is not None:
         return StoreError(f"cannot read {path}: {read_reason(err)}")
     detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return refused(path, f"the file is corrupt ({detail})")
+    return refused(path, f"the file is corrupt ({detail})", whole)
 
 
 def read_reason(err: OSError) -> str:
@@ -92,7 +99,11 @@ def read_reason(err: OSError) -> str:
 def problem_text(err: StoreError, path: Path) -> str:
     """What a refused file breaks, without its path in front or the re-import hint after."""
     text = str(err)
-    text = text.removeprefix(f"{path}: ").removesuffix(f"; {reimport_hint(path)}")
+    text = (
+        text.removeprefix(f"{path}: ")
+        .removesuffix(f"; {reimport_hint(path)}")
+        .removesuffix(f"; {reimport_hint(path, whole=True)}")
+    )
     return text
 
 
@@ -116,17 +127,18 @@ def read_index(path: Path, stamp: tuple[int, int]) -> tuple[FileIndex, Any]:
         md = pf.metadata
         got = md.schema.to_arrow_schema()
     except (OSError, pa.ArrowException) as err:
-        raise unreadable(path, err) from err
+        raise unreadable(path, err, whole=True) from err
     if [(f.name, f.type) for f in got] != [(f.name, f.type) for f in schema()]:
         shown = ", ".join(f"{f.name}:{f.type}" for f in got)
         raise refused(
             path,
             f"the wrong schema ({shown}); expected ts:timestamp[ns, tz=UTC], open, high, low, close, volume as double",
+            whole=True,
         )
     mins, maxs, rows = _ts_bounds(path, md)
     filled = mins <= maxs
     if np.any(maxs[filled][:-1] >= mins[filled][1:]):
-        raise refused(path, "row groups out of time order (not written by trader-cli)")
+        raise refused(path, "row groups out of time order (not written by trader-cli)", whole=True)
     first_rows = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(np.int64)
     checked = np.zeros(len(rows), dtype=bool)
     return FileIndex(stamp, int(md.num_rows), md, mins, maxs, rows, first_rows, _file_info(md), checked), pf
@@ -293,7 +305,7 @@ def _ts_bounds(path: Path, md: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]
             continue
         stats = group.column(0).statistics
         if stats is None or not stats.has_min_max:
-            raise refused(path, f"no ts statistics in row group {i} (not written by trader-cli)")
+            raise refused(path, f"no ts statistics in row group {i} (not written by trader-cli)", whole=True)
         mins[i], maxs[i] = int(stats.min_raw), int(stats.max_raw)
     return mins, maxs, rows
 
