@@ -370,13 +370,14 @@ def run_words(obj: AppContext, words: list[str], text: str) -> int:
     """Run one command line already split into words; ``text`` is the line as it is kept (in
     the session log and a recording) when it changed the session."""
     before, changes = _sim_now(obj), obj.coordinator.changes if obj.has_coordinator else 0
+    live = in_live_session(obj)  # a line of a live session (system stop ends it)
     code = run_args(obj, words)
     if code == 0:
         # A change took effect at the minute the coordinator applied it (a running clock may
         # have moved on since the line was typed).
         changed = obj.has_coordinator and obj.coordinator.changes != changes
         at = obj.coordinator.changed_at_ns if changed else before
-        note_line(obj, text, at, _sim_now(obj))
+        note_line(obj, text, at, _sim_now(obj), live or in_live_session(obj))
     return code
 
 
@@ -393,12 +394,30 @@ def _log_crash() -> Path:
     return append_log("crash.log", traceback.format_exc())  # secrets never reach a log
 
 
-def note_line(obj: AppContext, line: str, at_ns: int | None, after_ns: int | None) -> None:
+def in_live_session(obj: AppContext) -> bool:
+    """True while a live session is active (started, not stopped)."""
+    if not obj.has_coordinator or obj.coordinator.state.value == "stopped":
+        return False
+    config = obj.coordinator.engine.config
+    return config is not None and config.mode == "live"
+
+
+def note_line(obj: AppContext, line: str, at_ns: int | None, after_ns: int | None, live: bool = False) -> None:
     """Keep a successful line that changed the session: in the session log (reset by each
-    ``system start``, so it holds what built the session) and in an active recording."""
+    ``system start``, so it holds what built the session) and in an active recording; not a
+    ``live`` session's line (it started, ran in or stopped one)."""
     from trader_cli.recording import LoggedLine, changes_session, is_start, start_line, words_of
 
     if not changes_session(line):
+        return
+    if live:  # a live session's lines replay nothing: its minutes do not come again
+        obj.session_log = []
+        rec = obj.recording
+        if rec is not None and not rec.left_out_live:
+            rec.left_out_live = True
+            obj.renderer.note(
+                f"the recording to {rec.path} leaves out the live session (a recording replays a backtest)"
+            )
         return
     text = line.strip()
     if is_start(text):

@@ -303,6 +303,7 @@ class Recording:
     target: Path
     journal: Journal  # its ``.partial`` file: each line is there as soon as it is recorded
     lines: list[LoggedLine] = field(default_factory=list)
+    left_out_live: bool = False  # a live session's lines were left out (said once)
 
     def add(self, entry: LoggedLine) -> None:
         """Keep a line, in memory and on disk."""

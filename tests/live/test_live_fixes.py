@@ -252,3 +252,28 @@ def test_an_order_answered_with_a_5xx_is_looked_up_not_rejected_nor_sent_twice(
     (alpaca,) = server.desk.orders.values()
     assert alpaca["status"] == "filled" and alpaca["filled_qty"] == "3"
     assert [(o["id"], o["status"], o["filled_qty"]) for o in orders] == [("o000001", "filled", 3)]
+
+
+def test_a_recording_leaves_out_a_live_session_and_cannot_start_in_one(
+    server: LoopbackAlpaca, keys: None, tmp_path: Path
+) -> None:
+    """A recording replays a backtest: in a live session ``record start`` is refused saying why;
+    one started before leaves the live session's lines out (its orders would go to Alpaca again)."""
+    sh = _live_shell(tmp_path, server)
+    script = tmp_path / "rec.trader"
+    try:
+        assert sh(f"record start {script}").code == 0
+        assert sh("system start").code == 0, sh.err.getvalue()
+        assert sh("order buy AAPL 1").code == 0
+        again = sh(f"record start {tmp_path / 'other.trader'}")
+        assert again.code == 1 and "already recording" in again.err
+        assert sh("record stop").code == 0, sh.err.getvalue()
+        refused = sh(f"record start {tmp_path / 'other.trader'}")
+        assert sh("system stop").code == 0
+    finally:
+        sh("system stop")
+    assert refused.code == 1 and "a recording replays a backtest" in refused.err, refused.err
+    assert not (tmp_path / "other.trader").exists()
+    assert "leaves out the live session" in sh.err.getvalue()
+    lines = [ln for ln in script.read_text().splitlines() if ln and not ln.startswith("#")]
+    assert lines == [], lines  # no start, no order: nothing that would trade again

@@ -4,7 +4,6 @@ while the trader reads the result), so the first ``report`` does not wait for it
 from __future__ import annotations
 
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,6 @@ import pytest
 from tests.core.test_broker_rules import run, sample, write_config  # noqa: F401 (a fixture)
 from tests.test_app import Shell
 from trader_cli.shell import repl
-
-
-def _warm_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "warm-up-statistics"]
 
 
 def test_the_statistics_are_imported_once_a_backtest_finished(
@@ -28,18 +23,16 @@ def test_the_statistics_are_imported_once_a_backtest_finished(
     sh = Shell(sample)
     sh.obj.config_path = str(write_config(tmp_path))
     try:
-        repl._warm_up_statistics(sh.obj)  # no session: nothing to report yet
+        assert repl._warm_up_statistics(sh.obj) is None  # no session: nothing to report yet
         run(sh, "system start --paused")
-        repl._warm_up_statistics(sh.obj)  # paused: not yet
-        assert not _warm_threads() and not repl._statistics_warm
+        assert repl._warm_up_statistics(sh.obj) is None  # paused: not yet
+        assert not repl._statistics_warm
         run(sh, "system resume")
         run(sh, "system wait")
-        repl._warm_up_statistics(sh.obj)
-        threads = _warm_threads()
-        assert len(threads) == 1
-        repl._warm_up_statistics(sh.obj)  # once a shell
-        assert _warm_threads() in ([], threads)
-        threads[0].join(30)
+        thread = repl._warm_up_statistics(sh.obj)
+        assert thread is not None and thread.name == "warm-up-statistics"
+        assert repl._warm_up_statistics(sh.obj) is None  # once a shell
+        thread.join(30)
         assert "empyrical" in sys.modules
     finally:
         sh.obj.coordinator.shutdown()

@@ -33,6 +33,16 @@ def start(
     obj = app_ctx(ctx)
     if obj.recording is not None:
         raise TraderCliError(f"already recording to {obj.recording.path} (stop with: record stop)")
+    from trader_cli.dispatch import in_live_session
+
+    if in_live_session(obj):
+        from trader_cli.core.errors import SessionStateError
+
+        raise SessionStateError(
+            "a recording replays a backtest; a live session's minutes do not come again and its orders "
+            "would go to Alpaca again (record a backtest instead: system stop, record start FILE, then "
+            "system start a backtest config)"
+        )
     replaces = Path(path).is_file()
     obj.recording = Recording.begin(path, list(obj.session_log), warn=obj.renderer.note)
     held = f" (from the session's start: {len(obj.session_log)} command(s) so far)" if obj.session_log else ""

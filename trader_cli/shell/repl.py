@@ -16,6 +16,8 @@ from trader_cli.context import AppContext
 from trader_cli.core.lifecycle import SessionState
 
 if TYPE_CHECKING:
+    import threading
+
     from trader_cli.shell.history import ShellHistory
 
 
@@ -185,14 +187,14 @@ def _toolbar(obj: AppContext) -> str:
 _statistics_warm = False
 
 
-def _warm_up_statistics(obj: AppContext) -> None:
+def _warm_up_statistics(obj: AppContext) -> threading.Thread | None:
     """Once a backtest has finished, import the report's statistics library (empyrical: pandas
     and scipy, ~0.8 s) in a thread while the trader reads the result, so the ``report`` or
     ``session export`` that usually follows does not wait for it. Not at start-up: there its
     import held the GIL while prompt_toolkit loaded the history."""
     global _statistics_warm
     if _statistics_warm or not obj.has_coordinator or obj.coordinator.state.value != "finished":
-        return
+        return None
     _statistics_warm = True
     import importlib
     import threading
@@ -203,7 +205,9 @@ def _warm_up_statistics(obj: AppContext) -> None:
         except ImportError:  # the report says so when it is asked for
             return
 
-    threading.Thread(target=load, name="warm-up-statistics", daemon=True).start()
+    thread = threading.Thread(target=load, name="warm-up-statistics", daemon=True)
+    thread.start()
+    return thread
 
 
 def _leave(obj: AppContext) -> int:
