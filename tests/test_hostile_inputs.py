@@ -59,7 +59,7 @@ def test_a_watch_interval_out_of_range_is_refused_before_any_run(sh: Shell, seco
 def test_the_longest_watch_interval_is_taken(sh: Shell) -> None:
     res = sh("watch --count 1 86400 time now")  # one run: no wait follows the last one
     assert res.code == 0, res.err
-    assert "watch stopped after 1 run(s)" in res.out
+    assert "watch stopped after 1 run(s)" in res.err
 
 
 # -- watch: the watched command ----------------------------------------------------------------

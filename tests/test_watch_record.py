@@ -33,10 +33,16 @@ def out(o: AppContext) -> str:
     return o.renderer.out_file.getvalue()  # type: ignore[union-attr]
 
 
+def o_err(o: AppContext) -> str:
+    return o.renderer.err_file.getvalue()  # type: ignore[union-attr]
+
+
 def test_watch_reruns_a_read_only_command(obj: AppContext) -> None:
     assert run_line(obj, "watch --count 3 0.1 time now -o json") == 0
     assert out(obj).count('"state"') == 3
-    assert "watch stopped after 3 run(s)" in out(obj)
+    docs = [json.loads(d) for d in out(obj).replace("}\n{", "}\x00{").split("\x00")]
+    assert len(docs) == 3 and all("state" in d for d in docs)  # the runs' documents alone on stdout
+    assert "watch stopped after 3 run(s)" in o_err(obj)
 
 
 def test_watch_reruns_the_trading_views(obj: AppContext) -> None:

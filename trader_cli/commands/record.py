@@ -138,7 +138,6 @@ def register_watch(root: typer.Typer) -> None:
         """Re-run a read-only command every SECONDS until Ctrl-C (options go before SECONDS).
         A failing run is shown and watching goes on at the prompt; in a script it stops watching
         and fails the line. Example: watch 2 data session   ·   watch --count 3 1 system status"""
-        from trader_cli.core.results import Message
 
         obj = app_ctx(ctx)
         check_watch(obj, seconds, list(command))
@@ -149,7 +148,8 @@ def register_watch(root: typer.Typer) -> None:
             return code  # the exit code of the last failing run
         if interrupted and obj.script_depth > 0:
             return INTERRUPTED  # Ctrl-C stops a script, as it does during any other command
-        return Message(text=f"watch stopped after {runs} run(s)")
+        obj.renderer.note(f"watch stopped after {runs} run(s)")  # a diagnostic: stdout holds the runs' output alone
+        return None
 
 
 def check_watch(obj: AppContext, seconds: float, command: list[str]) -> None:
