@@ -213,3 +213,34 @@ def test_an_opening_fills_price_is_the_positions_average_exactly(sample: Path, t
     assert len(paid) == 18
     assert kept == paid  # x * q / q is not always x: the broker keeps exactly the fill's price
     assert held == {k: money(v) for k, v in paid.items()}  # and shows it as the fill's shown price
+
+
+def test_the_trading_views_csv_is_their_json_as_rows(sample: Path, tmp_path: Path) -> None:
+    """``-o csv`` of orders, positions and system status: typed rows under the JSON's own field
+    names (as the export's tables), not the screen's table text."""
+    import csv
+    import io
+
+    sh = Shell(sample)
+    sh.obj.config_path = str(write_config(tmp_path))
+    try:
+        run(sh, "system start --paused")
+        run(sh, "time until 10:00")
+        run(sh, "order buy AAPL 10")
+        run(sh, "order buy TSLA 5 --limit 1 --tif gtc")
+        run(sh, "time advance 1m")
+        as_json = json.loads(run(sh, "orders --all -o json"))["orders"]
+        rows = list(csv.DictReader(io.StringIO(run(sh, "orders --all -o csv"))))
+        assert [list(r) for r in rows] == [list(o) for o in as_json]
+        assert [r["submitted_at"] for r in rows] == [o["submitted_at"] for o in as_json]  # ISO 8601, offset
+        assert [float(r["avg_fill_price"] or "nan") for r in rows][:1] == [as_json[0]["avg_fill_price"]]
+        positions, account = run(sh, "positions -o csv").split("\n\n")
+        held = list(csv.DictReader(io.StringIO(positions)))
+        assert [(r["symbol"], int(r["qty"])) for r in held] == [("AAPL", 10)]
+        (acct,) = csv.DictReader(io.StringIO(account))
+        assert float(acct["equity"]) == json.loads(run(sh, "account -o json"))["equity"]
+        (status,) = csv.DictReader(io.StringIO(run(sh, "system status -o csv")))
+        assert list(status) == list(json.loads(run(sh, "system status -o json")))
+        assert status["state"] == "paused" and status["plugins"] == "[]"  # a list as JSON, not Python's repr
+    finally:
+        sh.obj.coordinator.shutdown()

@@ -159,6 +159,11 @@ def status(ctx: typer.Context, output: OutputOpt = None) -> object:
 
     obj = app_ctx(ctx)
     st = obj.coordinator.status()
-    if (obj.output_request or obj.output).value == "json":
+    mode = (obj.output_request or obj.output).value
+    if mode == "json":
         return Document(data=st.model_dump(mode="json"))
+    if mode == "csv":  # one typed row: the JSON's fields
+        from trader_cli.render.trade import record_table
+
+        return record_table(st, "status")
     return status_table(st)

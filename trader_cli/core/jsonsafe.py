@@ -44,9 +44,12 @@ def dumps(value: Any, indent: int | None = None, default: Callable[[Any], Any] |
 
 
 def csv_cell(value: Any) -> Any:
-    """A CSV cell: None, NaN and ±inf as an empty cell; anything else as it is."""
+    """A CSV cell: None, NaN and ±inf as an empty cell; a list or dict as its JSON (not Python's
+    repr); anything else as it is."""
     if value is None:
         return ""
     if isinstance(value, float) and not math.isfinite(value):
         return ""
+    if isinstance(value, list | tuple | dict):
+        return dumps(value)
     return value

@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from trader_cli.core.broker.models import Account, Order
+from trader_cli.core.broker.models import Account, Order, Position
 from trader_cli.core.broker.views import OrdersView, PositionsView, ReportView
 from trader_cli.core.results import Tabular
 from trader_cli.render.tables import FitTabular
@@ -236,10 +236,21 @@ def _kv(make: Any) -> Any:
     return lambda r: [table_of(make(r))]
 
 
-register_view(Placed, _kv(order_table), lambda r: [order_table(r)])
-register_view(Order, _kv(order_table), lambda r: [order_table(r)])
-register_view(OrdersView, _kv(orders_table), lambda r: [orders_table(r)])
-register_view(PositionsView, _kv(positions_table), lambda r: [positions_table(r)])
+def records(title: str, models: list[Any], columns: list[str]) -> Tabular:
+    """Models as CSV rows, their JSON fields and values (the export's tables, the commands' JSON)."""
+    rows = [list(m.model_dump(mode="json").values()) for m in models]
+    return Tabular(title=title, columns=columns, rows=rows)
+
+
+ORDER_FIELDS, POSITION_FIELDS = list(Order.model_fields), list(Position.model_fields)
+register_view(Placed, _kv(order_table), lambda r: [records("order", [r], ORDER_FIELDS)])
+register_view(Order, _kv(order_table), lambda r: [records("order", [r], ORDER_FIELDS)])
+register_view(OrdersView, _kv(orders_table), lambda r: [records("orders", r.orders, ORDER_FIELDS)])
+register_view(
+    PositionsView,
+    _kv(positions_table),
+    lambda r: [records("positions", r.positions, POSITION_FIELDS), record_table(r.account, "account")],
+)
 register_view(Account, _kv(account_table), lambda r: [record_table(r, "account")])
 
 
