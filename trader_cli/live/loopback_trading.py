@@ -161,7 +161,8 @@ class Desk:
             "time_in_force": req["time_in_force"],
             "limit_price": str(req["limit_price"]) if kind == "limit" else None, "stop_price": None,
             "status": "accepted", "extended_hours": False, "legs": None, "trail_percent": None,
-            "trail_price": None, "hwm": None, "_submitted_ns": now, "_next_ns": now,
+            "trail_price": None, "hwm": None, "_submitted_ns": now,
+            "_next_ns": now // MINUTE * MINUTE,  # from the bar in progress: the simulator's next bar
         }  # fmt: skip
         return oid
 
@@ -226,7 +227,7 @@ class Desk:
             if hit is not None:
                 ts, price = hit
                 o.update(status="filled", filled_qty=o["qty"], filled_avg_price=str(price))
-                o["filled_at"] = o["updated_at"] = rfc3339_ns(ts)
+                o["filled_at"] = o["updated_at"] = rfc3339_ns(max(ts, o["_submitted_ns"]))  # not before it came
                 continue
             if bars is not None and len(bars):
                 o["_next_ns"] = int(bars.ts[-1]) + 1
