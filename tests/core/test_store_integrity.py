@@ -141,8 +141,10 @@ def test_a_damaged_data_page_with_a_valid_footer_is_refused(store: DataManager) 
     fresh = DataManager(store.data_dir)
     o, c = nyse().open_close(MONDAY)
     assert len(fresh.read("MSFT", "1m", o, c)) == 390
-    with pytest.raises(StoreError, match=r"MSFT\.parquet: the file is corrupt"):
+    corrupt = r"MSFT\.parquet: the file is corrupt in its bars of (\S+) \(rows 390\.\.779: "
+    with pytest.raises(StoreError, match=corrupt) as err:
         fresh.read("MSFT", "1m")
+    assert f"of {TUESDAY} " in str(err.value)  # the damaged day named, with its rows
 
 
 def test_writes_refuse_what_reads_would_refuse(store: DataManager) -> None:

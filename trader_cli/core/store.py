@@ -53,7 +53,7 @@ from trader_cli.core.store_format import (
     read_index,
     read_reason,
     salvage_group,
-    unreadable,
+    where_damaged,
     window,
     write_temp,
 )
@@ -252,7 +252,7 @@ class DataManager:
         try:
             table = self._open(path, idx).read_row_groups(sel.tolist(), use_threads=False)
         except (OSError, pa.ArrowException) as err:
-            raise unreadable(path, err) from err
+            raise where_damaged(path, self._open(path, idx), idx, sel, err) from err
         return checked_bars(path, idx, sel, table, interval, content), idx, sel
 
     def read_batch(self, symbols: list[str], interval: Interval | str, start_ns: int, end_ns: int) -> ReadBatch:

@@ -19,7 +19,7 @@ import numpy as np
 
 from trader_cli.core.bar_checks import first_problem
 from trader_cli.core.bars import FIELDS, Bars
-from trader_cli.core.calendar import iso_utc, ny_dates
+from trader_cli.core.calendar import iso_utc, ny_dates, ordinal_to_date
 from trader_cli.core.errors import DataError, StoreError
 from trader_cli.core.intervals import Interval
 
@@ -81,6 +81,24 @@ def unreadable(path: Path, err: Exception, whole: bool = False) -> StoreError:
         return StoreError(f"cannot read {path}: {read_reason(err)}")
     detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return refused(path, f"the file is corrupt ({detail})", whole)
+
+
+def where_damaged(path: Path, pf: Any, idx: FileIndex, groups: np.ndarray, err: Exception) -> StoreError:
+    """The error of a read of row groups ``groups`` that failed, naming the first that does not
+    decode on its own (a New York day of 1m bars): its day and rows, when one can be told."""
+    import pyarrow as pa
+
+    if isinstance(err, OSError) and err.errno is not None:
+        return unreadable(path, err)
+    for g in groups.tolist():
+        try:
+            pf.read_row_group(g, use_threads=False)
+        except (OSError, pa.ArrowException) as bad:
+            first, last = int(idx.first_rows[g]), int(idx.first_rows[g] + idx.group_rows[g]) - 1
+            day = ordinal_to_date(int(ny_dates(idx.mins[g : g + 1])[0]))
+            detail = str(bad).strip().splitlines()[0] if str(bad).strip() else type(bad).__name__
+            return refused(path, f"the file is corrupt in its bars of {day} (rows {first}..{last}: {detail})")
+    return unreadable(path, err)
 
 
 def read_reason(err: OSError) -> str:
