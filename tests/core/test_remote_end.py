@@ -111,3 +111,17 @@ def test_an_order_after_the_markets_close_is_refused_while_the_session_lags(samp
         assert list(alpaca.state) == ["A1"]  # the second never went to Alpaca
     finally:
         sh.obj.coordinator.shutdown()
+
+
+def test_a_stop_names_the_orders_left_open_at_alpaca(sample: Path, tmp_path: Path) -> None:
+    sh = _one_day(sample, tmp_path)
+    try:
+        eng = sh.obj.coordinator.engine
+        eng.broker.remote = RemoteDesk(_Alpaca())
+        run(sh, "order buy AAPL 10 --limit 1 --tif gtc")  # rests at Alpaca
+        res = sh("system stop")
+        assert res.code == 0
+        said = [ln for ln in res.err.splitlines() if "still open at Alpaca" in ln]
+        assert len(said) == 1 and "o000001 (gtc)" in said[0] and "the session stopped with them open" in said[0], said
+    finally:
+        sh.obj.coordinator.shutdown()

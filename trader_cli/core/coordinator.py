@@ -168,6 +168,10 @@ class SessionCoordinator:
         """Stop the session and drop its data (a plugin callback stuck in the running clock is
         stopped first: it holds the session)."""
         self.engine.plugins.interrupt_stuck()
+        remote = self.engine.broker.remote
+        if remote is not None and self.engine.replay.book is not None:
+            with self.exclusive():
+                remote.stopping(self.engine.broker)  # what stays open at Alpaca, said before it is dropped
         startup.stop(self.engine)
         self._end_live()
         self.exported_minutes = None

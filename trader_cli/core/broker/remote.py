@@ -105,6 +105,7 @@ class RemoteDesk:
         self._canceling: set[int] = set()  # canceled here, the remote's final word not in yet (it may fill)
         self.unconfirmed_s = UNCONFIRMED_S
         self.final_wait_s = FINAL_WAIT_S
+        self.left_said = False  # the orders left open at Alpaca said (at the end, or the stop)
 
     def ended(self, close_ns: int) -> str:
         """Why an order placed after the live session's close is refused."""
@@ -279,13 +280,21 @@ class RemoteDesk:
             i for i, _ in self._unconfirmed.values() if broker.orders[i].is_open
         ]
 
-    def _left_open(self, broker: SimBroker, failed: str | None) -> None:
+    def stopping(self, broker: SimBroker) -> None:
+        """``system stop`` of a live session: the orders still open at the remote, said (once a
+        session: its end may have said them already)."""
+        self._left_open(broker, None, "the session stopped with them open")
+
+    def _left_open(self, broker: SimBroker, failed: str | None, why: str | None = None) -> None:
         """The orders the remote had not ended at the session's end: said, left as they are (what
         became of them is Alpaca's to say: one may still fill, a DAY one ends there soon)."""
         left = sorted(set(self._open(broker)) | self._canceling)
-        if not left:
+        if not left or self.left_said:
             return
-        why = f"Alpaca did not answer ({failed})" if failed else f"Alpaca had not ended them {self.final_wait_s:g} s on"
+        self.left_said = True
+        if why is None:
+            why = f"Alpaca had not ended them {self.final_wait_s:g} s on"
+            why = f"Alpaca did not answer ({failed})" if failed else why
         names = ", ".join(f"{broker.orders[i].id} ({broker.orders[i].tif})" for i in left)
         broker._engine().events.emit(
             "warning",
