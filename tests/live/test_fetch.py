@@ -378,3 +378,49 @@ def test_the_command_says_a_bad_data_url_in_a_line(tmp_path: Path, monkeypatch: 
     res = Shell(tmp_path / "store")("data fetch AAPL --from 2024-12-02 --data-url notaurl")
     assert res.code == 1 and "--data-url 'notaurl' is not an http(s) URL" in res.err
     assert "Traceback" not in res.err and SECRET not in res.err
+
+
+def _seeded_gap(tmp_path: Path) -> DataManager:
+    """A store holding AAPL's second day only: a fetch of the week is two requests, one day
+    (one page) and three days (two pages)."""
+    store = DataManager(tmp_path / "store")
+    day = DataManager(SAMPLE_DATA).read("AAPL", "1m", *nyse().open_close(dt.date(2024, 12, 3)))
+    store.write("AAPL", "1m", day, source="seed")
+    return store
+
+
+def _days(store: DataManager) -> set[dt.date]:
+    from trader_cli.core.calendar import ny_dates, ordinal_to_date
+
+    return {ordinal_to_date(int(d)) for d in set(ny_dates(store.read("AAPL", "1m").ts).tolist())}
+
+
+def test_each_request_is_written_as_soon_as_it_comes(server: LoopbackAlpaca, tmp_path: Path) -> None:
+    store = _seeded_gap(tmp_path)
+    server.faults.delay_s = 0.3  # the one-page request ends first, the two-page one a page later
+    seen: list[tuple[int, set[dt.date]]] = []
+    fetch(
+        store, ["AAPL"], "1m", FIRST, LAST, data_url=server.data_url, environ=KEYS,
+        progress=lambda done, total, _: seen.append((done, _days(DataManager(store.data_dir)))),
+    )  # fmt: skip
+    assert seen[0] == (1, {dt.date(2024, 12, 2), dt.date(2024, 12, 3)})  # on disk while the other runs
+    assert seen[-1][0] == 2 and len(seen[-1][1]) == 5
+
+
+def test_ctrl_c_keeps_the_requests_written_and_a_rerun_fetches_the_rest(server: LoopbackAlpaca, tmp_path: Path) -> None:
+    from trader_cli.live.fetch import FetchInterrupted
+
+    store = _seeded_gap(tmp_path)
+    server.faults.delay_s = 0.3
+
+    def ctrl_c(done: int, total: int, text: str) -> None:
+        raise KeyboardInterrupt  # as the main thread gets it, between two requests' answers
+
+    with pytest.raises(FetchInterrupted, match=r"1 of 2 request\(s\) were written before this; re-run"):
+        fetch(store, ["AAPL"], "1m", FIRST, LAST, data_url=server.data_url, environ=KEYS, progress=ctrl_c)
+    assert _days(DataManager(store.data_dir)) == {dt.date(2024, 12, 2), dt.date(2024, 12, 3)}
+    server.faults.delay_s = 0.0
+    server.requests.clear()
+    res = fetch(store, ["AAPL"], "1m", FIRST, LAST, data_url=server.data_url, environ=KEYS)
+    assert res.requests == 1 and len(server.requests) == 2  # the three days left: two pages
+    assert_bars_equal(store.read("AAPL", "1m"), _window("AAPL", "1m", FIRST, LAST))  # type: ignore[arg-type]

@@ -162,7 +162,7 @@ def fetch_(
     from trader_cli.core.calendar import iso_ny
     from trader_cli.core.errors import UsageError
     from trader_cli.core.results import Tabular
-    from trader_cli.live.fetch import fetch
+    from trader_cli.live.fetch import FetchInterrupted, fetch
     from trader_cli.render.progress import progress_for
 
     if not from_:
@@ -172,19 +172,23 @@ def fetch_(
         raise UsageError(f"--timeout {timeout:g}: give seconds above 0, up to 600")
     obj = app_ctx(ctx)
     store = obj.store()
-    with progress_for(obj.renderer, f"fetching {len(symbols)} symbol(s) from Alpaca") as bar:
-        res = fetch(
-            store,
-            symbols,
-            interval,
-            first,
-            last,
-            feed=feed,
-            data_url=data_url,
-            timeout_s=timeout,
-            progress=bar,
-            replace=replace,
-        )
+    try:
+        with progress_for(obj.renderer, f"fetching {len(symbols)} symbol(s) from Alpaca") as bar:
+            res = fetch(
+                store,
+                symbols,
+                interval,
+                first,
+                last,
+                feed=feed,
+                data_url=data_url,
+                timeout_s=timeout,
+                progress=bar,
+                replace=replace,
+            )
+    except FetchInterrupted as stopped:
+        obj.renderer.note(str(stopped))  # what was kept; the cancel itself is said as every Ctrl-C's
+        raise
     rows = [
         [
             f.symbol,

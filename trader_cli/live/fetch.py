@@ -15,10 +15,11 @@ the same days share requests (up to ten symbols each; more than ten are split ev
 multiple of four groups, so the four requests that run at once, each with its own client, end
 together rather than leave one running alone), one per run of consecutive missing days (midnight
 to midnight New York, extended hours included as Alpaca sends them).
-Each request's bars are checked like an import's and written at once — all of its symbols or
-none (the store's journal) — so an error stops the fetch with the requests that finished kept
-(the error says how many), and a re-run asks only for what is still missing (nothing when the
-store has every day).
+Each request's bars are checked like an import's and written as soon as the request ends — all
+of its symbols or none (the store's journal) — so an error stops the fetch with the requests
+that finished kept (the error says how many), Ctrl-C too (at once: the running requests stop at
+their next page), and a re-run asks only for what is still missing (nothing when the store has
+every day).
 
 A stored file that is damaged (``core/store_merge.py``) keeps its readable days: its damaged
 days count as missing, and when they all lie in the range its bars are written once every
@@ -37,6 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,9 +112,11 @@ def _runs(days: list[dt.date], all_days: list[dt.date]) -> list[tuple[dt.date, d
     return runs
 
 
-def client(data_url: str | None, timeout_s: float, keys: tuple[str, str]) -> tuple[Any, list[int]]:
+def client(
+    data_url: str | None, timeout_s: float, keys: tuple[str, str], stop: threading.Event | None = None
+) -> tuple[Any, list[int]]:
     """A ``StockHistoricalDataClient`` whose every HTTP call is bounded by ``timeout_s``, and a
-    one-item list counting its calls."""
+    one-item list counting its calls; once ``stop`` is set its next answer ends the request."""
     from alpaca.data.historical import StockHistoricalDataClient
 
     from trader_cli.live.http import bound
@@ -124,6 +128,8 @@ def client(data_url: str | None, timeout_s: float, keys: tuple[str, str]) -> tup
 
     def count(response: Any, *args: Any, **kwargs: Any) -> Any:
         calls[0] += 1
+        if stop is not None and stop.is_set():
+            raise _Stopped
         return response
 
     session.hooks["response"].append(count)
@@ -192,10 +198,11 @@ def fetch(
     got: dict[str, list[Bars]] = {s: [] for s in syms}
     counters: list[list[int]] = []
     changes: dict[str, FileChange] = {}  # what the last write did to each file (its rows: the summary's)
+    stop = threading.Event()  # set: every request ends at its next page (Ctrl-C)
 
     def one(job: Job) -> dict[str, Bars]:
         (a, b), members = job
-        c, calls = client(data_url, timeout_s, keys)  # one client a request: a session is one thread's
+        c, calls = client(data_url, timeout_s, keys, stop)  # one client a request: a session is one thread's
         counters.append(calls)
         raw = request_bars(c, members, iv, *day_span(a, b), feed, data_url, timeout_s)
         batch = {s: to_bars(s, raw.get(s) or [], iv) for s in members}
@@ -212,7 +219,7 @@ def fetch(
         return len(ready) == len(batch)
 
     try:
-        _download(jobs, one, write, progress)
+        _download(jobs, one, write, progress, stop)
     finally:
         result.calls = sum(c[0] for c in counters)
     changes.update(write_held(store, plan, iv, feed, got, replace))
@@ -242,40 +249,57 @@ def _split(members: list[str]) -> list[list[str]]:
     return [members[a:b] for a, b in itertools.pairwise(bounds)]
 
 
+class FetchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a fetch: the requests written before it are kept (the text says how many)."""
+
+
+class _Stopped(Exception):
+    """A request stopped at its next page: the fetch was interrupted."""
+
+
 def _download(
     jobs: list[Job],
     one: Callable[[Job], dict[str, Bars]],
     write: Callable[[dict[str, Bars]], bool],
     progress: Callable[[int, int, str], None] | None,
+    stop: threading.Event,
 ) -> None:
-    """Run ``one`` on the jobs, ``WORKERS`` at once, and ``write`` each result as it comes (it
-    says whether the result reached the store, or was held). On the first error: ask nothing
-    more, write the requests that had finished, and raise the error saying how many requests
-    were written."""
-    from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+    """Run ``one`` on the jobs, ``WORKERS`` at once, and ``write`` each result as soon as it
+    comes (it says whether the result reached the store, or was held). On the first error: ask
+    nothing more, write the requests that finish (each is bounded), and raise the error saying
+    how many requests were written; on Ctrl-C the same at once (FetchInterrupted), the running
+    requests stopped at their next page (``stop``)."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
     written = 0
-    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="fetch") as pool:
-        pending: set[Future[dict[str, Bars]]] = {pool.submit(one, job) for job in jobs}
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                failed = [f for f in done if f.exception() is not None]
-                for fut in done:
-                    if fut.exception() is None:
-                        written += write(fut.result())
-                if failed:
-                    pool.shutdown(wait=True, cancel_futures=True)  # the running ones end (each is bounded)
-                    for fut in pending:
-                        if not fut.cancelled() and fut.exception() is None:
-                            written += write(fut.result())
-                    raise failed[0].exception()  # type: ignore[misc]
-                if progress is not None:
-                    progress(written, len(jobs), f"{written} of {len(jobs)} request(s)")
-        except DataError as err:
-            for fut in pending:
-                fut.cancel()
-            raise DataError(f"{err}; {_written_text(written, len(jobs))}") from None
+    failed: BaseException | None = None
+    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="fetch")
+    pending: set[Future[dict[str, Bars]]] = {pool.submit(one, job) for job in jobs}
+    try:
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                err = None if fut.cancelled() else fut.exception()
+                if fut.cancelled() or isinstance(err, _Stopped):
+                    continue
+                if err is None:
+                    written += write(fut.result())
+                elif failed is None:
+                    failed = err
+            if failed is not None:  # nothing more is asked; the running requests end and are written
+                for fut in pending:
+                    fut.cancel()
+            if progress is not None:
+                progress(written, len(jobs), f"{written} of {len(jobs)} request(s)")
+    except KeyboardInterrupt:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)  # the running requests end at their next page
+        raise FetchInterrupted(f"data fetch interrupted: {_written_text(written, len(jobs))}") from None
+    pool.shutdown(wait=True)
+    if isinstance(failed, DataError):
+        raise DataError(f"{failed}; {_written_text(written, len(jobs))}") from None
+    if failed is not None:
+        raise failed
 
 
 def _written_text(written: int, total: int) -> str:
