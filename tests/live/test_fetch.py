@@ -182,9 +182,10 @@ def test_the_command_in_the_shell_and_keys_never_written(
     assert bad.code == 2 and "--from 2024-12-06 is after --to 2024-12-02" in bad.err
     assert sh("data fetch AAPL --from 2024-12-02 --interval 5m").code == 1
     assert sh("data fetch AAPL").code != 0
-    none = sh(f"data fetch ZZZZ --from 2024-12-02 --data-url {server.data_url}")
-    said = " ".join(none.out.split())  # the caption wraps
-    assert none.code == 0 and "Alpaca has no 1m bars of ZZZZ for those days on the iex feed" in said, none.out
+    none = sh(f"data fetch ZZZZ --from 2024-12-02 --data-url {server.data_url} --output json")
+    (row,) = json.loads(none.out)
+    assert none.code == 0 and "Alpaca has no 1m bars of it for those days on the iex feed" in row["note"], row
+    assert [r["note"] for r in rows] == [None, None]  # nothing to say of a plain fetch
     assert "give seconds above 0, up to 600" in sh("data fetch AAPL --from 2024-12-02 --timeout 0").err
     written = [p for p in (tmp_path).rglob("*") if p.is_file()]
     assert written

@@ -189,6 +189,21 @@ def fetch_(
     except FetchInterrupted as stopped:
         obj.renderer.note(str(stopped))  # what was kept; the cancel itself is said as every Ctrl-C's
         raise
+
+    def note(f: Any) -> str | None:
+        if f.repaired:
+            return f"repaired its damaged {f.repaired}; its other days were kept"
+        if f.started_over:
+            return f"started its {f.interval} file over (--replace); it held {f.started_over}"
+        if f.damaged:
+            return str(f.damaged)
+        if f.missing_days and not f.bars and not f.stored_rows and not f.skipped:
+            return (
+                f"Alpaca has no {interval} bars of it for those days on the {feed} feed (check the ticker and "
+                "the dates; nothing is stored, so the next fetch asks again)"
+            )
+        return None
+
     rows = [
         [
             f.symbol,
@@ -199,6 +214,7 @@ def fetch_(
             f.stored_rows,
             iso_ny(f.first_ns) if f.first_ns is not None else None,
             iso_ny(f.last_ns) if f.last_ns is not None else None,
+            note(f),
         ]
         for f in res.symbols
     ]
@@ -208,19 +224,8 @@ def fetch_(
         if lacking
         else "the store has every trading day already: nothing fetched"
     )
-    notes = [f"repaired {f.symbol}'s damaged {f.repaired}; its other days were kept" for f in res.symbols if f.repaired]
-    notes += [
-        f"started {f.symbol}'s {f.interval} file over (--replace); it held {f.started_over}"
-        for f in res.symbols
-        if f.started_over
-    ]
-    notes += [f.damaged for f in res.symbols if f.damaged]
-    nothing = [f.symbol for f in res.symbols if f.missing_days and not f.bars and not f.stored_rows and not f.skipped]
-    if nothing:
-        notes.append(
-            f"Alpaca has no {interval} bars of {', '.join(nothing)} for those days on the {feed} feed "
-            "(check the ticker and the dates; nothing is stored, so the next fetch asks again)"
-        )
+    noted = [r[0] for r in rows if r[-1]]
+    notes = [f"see the note of {', '.join(noted)}"] if noted else []
     if res.last_day is not None and res.last_day != last:
         notes.append(f"--to {last} is after today: fetched through {res.last_day}")
     last = res.last_day or last
@@ -228,7 +233,7 @@ def fetch_(
         said += " — " + "; ".join(notes)
     return Tabular(
         title=f"fetched {first}..{last} ({feed})",
-        columns=["symbol", "interval", "missing_days", "fetched", "empty_days", "stored", "first", "last"],
+        columns=["symbol", "interval", "missing_days", "fetched", "empty_days", "stored", "first", "last", "note"],
         rows=rows,
         caption=f"{said} — data dir: {store.data_dir}",
     )

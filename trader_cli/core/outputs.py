@@ -85,6 +85,7 @@ class FetchRow(BaseModel):
     stored: int
     first: str | None
     last: str | None
+    note: str | None = None  # what else became of it: repaired, started over, skipped (damaged), no bars
 
 
 class CommandRow(BaseModel):
