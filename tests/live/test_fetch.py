@@ -7,6 +7,7 @@ store; every fetched bar is compared with what that store holds."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import re
 import time
@@ -425,3 +426,15 @@ def test_ctrl_c_keeps_the_requests_written_and_a_rerun_fetches_the_rest(server: 
     res = fetch(store, ["AAPL"], "1m", FIRST, LAST, data_url=server.data_url, environ=KEYS)
     assert res.requests == 1 and len(server.requests) == 2  # the three days left: two pages
     assert_bars_equal(store.read("AAPL", "1m"), _window("AAPL", "1m", FIRST, LAST))  # type: ignore[arg-type]
+
+
+def test_a_long_run_of_days_is_several_requests_of_a_month_at_most() -> None:
+    from trader_cli.live.fetch import RUN_DAYS, _runs
+
+    days = nyse().trading_days(dt.date(2024, 9, 3), dt.date(2024, 11, 29))
+    runs = _runs(days, days)
+    size = [days.index(b) - days.index(a) + 1 for a, b in runs]
+    assert sum(size) == len(days) and max(size) == RUN_DAYS and all(s <= RUN_DAYS for s in size)
+    assert all(days.index(b) + 1 == days.index(a2) for (_, b), (a2, _) in itertools.pairwise(runs))
+    gap = [d for d in days[:10] if d != days[4]]  # a day held: two runs
+    assert _runs(gap, days) == [(days[0], days[3]), (days[5], days[9])]

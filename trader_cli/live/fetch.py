@@ -14,7 +14,7 @@ its last stored day when that holds fewer regular-session bars than the calendar
 the same days share requests (up to ten symbols each; more than ten are split evenly into a
 multiple of four groups, so the four requests that run at once, each with its own client, end
 together rather than leave one running alone), one per run of consecutive missing days (midnight
-to midnight New York, extended hours included as Alpaca sends them).
+to midnight New York, extended hours included as Alpaca sends them), a month of days at most.
 Each request's bars are checked like an import's and written as soon as the request ends — all
 of its symbols or none (the store's journal) — so an error stops the fetch with the requests
 that finished kept (the error says how many), Ctrl-C too (at once: the running requests stop at
@@ -64,6 +64,7 @@ DEFAULT_TIMEOUT_S = 30.0
 FEEDS = ("iex", "sip")
 CHUNK = 10  # symbols a request at most: pages of several symbols, and requests to run side by side
 WORKERS = 4  # requests at once (Alpaca allows 200 a minute on the free plan)
+RUN_DAYS = 21  # trading days a request at most (a month: 10 symbols' extended-hours 1m bars are ~20 pages)
 RETRY_5XX_S = (0.5, 1.5)  # wall seconds before asking again after a 500, 502 or 503
 BAD_KEY_TEXT = (
     "APCA_API_KEY_ID / APCA_API_SECRET_KEY hold a character a header cannot carry "
@@ -101,11 +102,12 @@ def keys_from_env(environ: dict[str, str] | None = None) -> tuple[str, str]:
 
 
 def _runs(days: list[dt.date], all_days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """Runs of consecutive trading days (by their index in ``all_days``)."""
+    """Runs of consecutive trading days (by their index in ``all_days``), ``RUN_DAYS`` at most:
+    a request's pages are written together, so a long one failing late would lose them all."""
     pos = {d: i for i, d in enumerate(all_days)}
     runs: list[tuple[dt.date, dt.date]] = []
     for d in days:
-        if runs and pos[d] == pos[runs[-1][1]] + 1:
+        if runs and pos[d] == pos[runs[-1][1]] + 1 and pos[d] - pos[runs[-1][0]] < RUN_DAYS:
             runs[-1] = (runs[-1][0], d)
         else:
             runs.append((d, d))
