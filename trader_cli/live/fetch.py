@@ -398,6 +398,8 @@ def _api_error_text(err: Any, feed: str, a: dt.date, b: dt.date) -> str:
         return f"Alpaca refused {feed} bars for {a}..{b} (403: {message}){hint}"
     if status == 429:
         return f"Alpaca kept answering 429 (rate limit) after the SDK's retries ({a}..{b}): wait a minute, then re-run"
+    if status == 504:
+        return f"Alpaca answered 504 ({message}) for {a}..{b} after the SDK's retries: try again later"
     if status in (500, 502, 503):
         tries = len(RETRY_5XX_S) + 1
         return f"Alpaca answered {status} ({message}) for {a}..{b}, {tries} times: a fault at Alpaca; try again later"
