@@ -224,7 +224,7 @@ def fetch_(
         if lacking
         else "the store has every trading day already: nothing fetched"
     )
-    noted = [r[0] for r in rows if r[-1]]
+    noted = [str(r[0]) for r in rows if r[-1]]
     notes = [f"see the note of {', '.join(noted)}"] if noted else []
     if res.last_day is not None and res.last_day != last:
         notes.append(f"--to {last} is after today: fetched through {res.last_day}")
