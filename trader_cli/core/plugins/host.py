@@ -54,7 +54,15 @@ from trader_cli.core.plugins.loader import (
     validate_params,
 )
 from trader_cli.core.plugins.needs import provision
-from trader_cli.core.plugins.sources import ScannerSource, StrategySource, bank_lanes_of, current_values, owned
+from trader_cli.core.plugins.sources import (
+    ScannerSource,
+    StrategySource,
+    bank_lanes_of,
+    current_values,
+    forget_moved,
+    initial_previous,
+    owned,
+)
 
 if TYPE_CHECKING:
     from trader_cli.core.engine import Engine
@@ -353,6 +361,8 @@ class PluginHost:
             lanes = np.array([session.symbols[s].lane for s in held], dtype=np.int64)
             symbols = np.array(held, dtype=object)
             lanes.flags.writeable = symbols.flags.writeable = False
+            if cached is not None:  # a lane another symbol holds now keeps no 'previous' of the one before
+                forget_moved(slot.prev, cached[1], cached[2], lanes, held)
             cached = (session.generation, lanes, symbols, int(lanes.max(initial=-1)))
             slot._lanes = cached
         return cached[1], cached[2], cached[3]
@@ -371,6 +381,7 @@ class PluginHost:
         else:
             symbols = symbols.view()  # read-only like its base, which it cannot make writable
         slot.now = {}
+        source = StrategySource(self, slot, lanes, top)
         view = BarsView(
             interval=grid.interval.name,
             time=ny_at(int(grid.ts[row])),
@@ -381,10 +392,13 @@ class PluginHost:
             low=owned(cols["low"][row, lanes]),
             close=owned(close),
             volume=owned(cols["volume"][row, lanes]),
-            _source=StrategySource(self, slot, lanes, top),
+            _source=source,
         )
         call = slot.instance.on_bars  # type: ignore[attr-defined]
-        self._timed(slot, "on_bars" if slot.vectorised else "on_bar", call, view)
+        try:
+            self._timed(slot, "on_bars" if slot.vectorised else "on_bar", call, view)
+        finally:
+            source.ended = f"{view.time:%Y-%m-%d %H:%M}"  # a view kept for later is refused
         self._remember(slot, lanes, top, grid.interval)
 
     def current(self, slot: Slot, key: str, stream: Any, lanes: np.ndarray) -> dict[str, np.ndarray]:
@@ -399,23 +413,8 @@ class PluginHost:
 
     def _init_previous(self, slot: Slot) -> None:
         """Each key's value at the last completed bar, as the 'previous' of the next callback."""
-        if slot.kind != "strategy":
-            return
-        slot.prev = {}
-        lanes, _, _ = self._lanes(slot)
-        for key in slot.keys:
-            stream = self.eng.hub.streams.get(key)
-            if stream is None:
-                continue
-            size = max(len(self.eng.broker.qty), int(lanes.max(initial=-1)) + 1)
-            store = {o: np.full(size, np.nan) for o in stream.outputs}
-            member = [(lane, stream.members[lane]) for lane in lanes.tolist() if lane in stream.members]
-            if member:
-                ls = np.array([a for a, _ in member])
-                latest = stream.bank.latest_of(np.array([b for _, b in member]))
-                for o in stream.outputs:
-                    store[o][ls] = latest[o]
-            slot.prev[key] = store
+        if slot.kind == "strategy":
+            slot.prev = initial_previous(self.eng, slot.keys, self._lanes(slot)[0])
 
     def _remember(self, slot: Slot, lanes: np.ndarray, top: int, interval: Interval) -> None:
         """After a callback: this bar's values become the previous ones of its lanes (``top``:

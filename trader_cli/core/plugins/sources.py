@@ -5,7 +5,7 @@ through the pipeline). Everything handed out is a read-only copy."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -66,12 +66,55 @@ def current_values(stream: Any, blanes: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def initial_previous(eng: Any, keys: Iterable[str], lanes: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """Each indicator key's value at the last completed bar for ``lanes`` (key -> output -> by
+    lane), as the 'previous' of a strategy's next callback."""
+    prev: dict[str, dict[str, np.ndarray]] = {}
+    for key in keys:
+        stream = eng.hub.streams.get(key)
+        if stream is None:
+            continue
+        size = max(len(eng.broker.qty), int(lanes.max(initial=-1)) + 1)
+        store = {o: np.full(size, np.nan) for o in stream.outputs}
+        member = [(lane, stream.members[lane]) for lane in lanes.tolist() if lane in stream.members]
+        if member:
+            ls = np.array([a for a, _ in member])
+            latest = stream.bank.latest_of(np.array([b for _, b in member]))
+            for o in stream.outputs:
+                store[o][ls] = latest[o]
+        prev[key] = store
+    return prev
+
+
+def forget_moved(
+    prev: dict[str, dict[str, np.ndarray]], old_lanes: np.ndarray, old_symbols: np.ndarray, lanes: np.ndarray,
+    symbols: list[str],
+) -> None:  # fmt: skip
+    """The 'previous' values of the lanes that hold another symbol than they did (a symbol
+    removed and another added in its lane) forgotten: NaN, as for a symbol just added."""
+    was = dict(zip(old_lanes.tolist(), old_symbols.tolist(), strict=True))
+    moved = [lane for lane, s in zip(lanes.tolist(), symbols, strict=True) if was.get(lane) != s]
+    for store in prev.values():
+        for arr in store.values():
+            arr[[lane for lane in moved if lane < len(arr)]] = np.nan
+
+
 class StrategySource:
     """What a strategy's ``BarsView`` reads and does through (one callback's; ``top``: the
     highest lane there may be)."""
 
     def __init__(self, host: PluginHost, slot: Slot, lanes: np.ndarray, top: int) -> None:
         self.host, self.slot, self.lanes, self.top = host, slot, lanes, top
+        self.ended: str | None = None  # the callback it was for has returned (its bar's time)
+
+    def _current(self) -> None:
+        """PluginError for a view kept from a callback that has returned: its arrays are by the
+        lanes of then, which a removed and re-added symbol may since hold for another."""
+        if self.ended is not None:
+            raise PluginError(
+                f"the bars of the {self.ended} callback were used after it returned: read and place orders "
+                "through the bars handed to the callback running now"
+            )
 
     def _stream(self, key: str) -> Any:
         stream = self.host.eng.hub.streams.get(key) if isinstance(key, str) else None
@@ -89,6 +132,7 @@ class StrategySource:
         return out
 
     def indicator(self, view: BarsView, key: str, output: str | None, previous: bool) -> np.ndarray:
+        self._current()
         stream = self._stream(key)
         out = self._output(stream, key, output)
         if not previous:
@@ -104,12 +148,14 @@ class StrategySource:
         return owned(vals)
 
     def positions(self, view: BarsView) -> np.ndarray:
+        self._current()
         broker = self.host.eng.broker
         if len(self.lanes):
             broker._ensure(self.top)
         return owned(broker.qty[self.lanes])
 
     def avg_prices(self, view: BarsView) -> np.ndarray:
+        self._current()
         broker = self.host.eng.broker
         if len(self.lanes):
             broker._ensure(self.top)
@@ -121,6 +167,7 @@ class StrategySource:
         return self.host.eng.broker.account()
 
     def open_orders(self, view: BarsView, which: Any) -> list[Order]:
+        self._current()
         broker = self.host.eng.broker
         origin = self.slot.origin
         chosen = None if which is None else set(view.symbols[selected(which, view.symbols)].tolist())
@@ -132,6 +179,7 @@ class StrategySource:
         return out
 
     def cancel(self, view: BarsView, orders: Any) -> list[Order]:
+        self._current()
         broker = self.host.eng.broker
         origin = self.slot.origin
         ids = order_ids(orders)
@@ -166,6 +214,7 @@ class StrategySource:
         return bars.slice(max(0, len(bars) - last)) if last is not None else bars
 
     def order(self, view: BarsView, side: str, which: Any, qty: Any, limit: Any, stop: Any, tif: str) -> list[Order]:
+        self._current()
         from trader_cli.core.broker.models import OrderRequest
 
         idx = selected(which, view.symbols)

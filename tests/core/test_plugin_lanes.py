@@ -1,0 +1,105 @@
+"""A strategy's arrays are by lane, and lanes are reused: a symbol removed and another added
+takes its lane. 'previous' values follow the symbol (a lane that holds another symbol now has
+none, as a symbol just added), and the bars of a callback that has returned cannot be used (their
+lanes may hold other symbols since: an order would go to one symbol at another's price)."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.core import test_plugins
+from tests.core.test_plugins import config, run
+from tests.test_app import Shell
+
+sample = test_plugins.sample  # the sample store copied into tmp_path (a fixture)
+
+pytestmark = pytest.mark.filterwarnings("ignore:Series.values returning an ndarray")
+
+PREVIOUS = """
+from trader_cli.plugins import Needs, Strategy
+
+class PrevCheck(Strategy):
+    name = "prevcheck"
+    seen = []
+
+    def needs(self):
+        return Needs(symbols=["AAPL", "MSFT", "NVDA"], intervals=["5m"], indicators=[("sma", [3], "5m")])
+
+    def on_bars(self, bars):
+        if bars.interval != "5m":
+            return
+        cur, prev = bars.indicator("sma_3_5m"), bars.previous("sma_3_5m")
+        type(self).seen.append(
+            {s: (float(p), float(c)) for s, p, c in zip(bars.symbols.tolist(), prev.tolist(), cur.tolist())}
+        )
+"""
+
+KEPT = """
+import os
+from trader_cli.plugins import Needs, Strategy
+
+class Keeper(Strategy):
+    name = "keeper"
+
+    def needs(self):
+        return Needs(symbols=["AAPL", "MSFT"], intervals=["5m"])
+
+    def on_bars(self, bars):
+        if not hasattr(self, "kept"):
+            self.kept = bars
+        elif os.environ.get("KEEPER_GO"):
+            self.kept.buy(["MSFT"], 1)
+"""
+
+
+def _shell(sample: Path, tmp_path: Path, code: str, name: str) -> Shell:
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(code))
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL", "MSFT", "NVDA"], last="2024-12-02"))
+    run(sh, "system start --paused")
+    run(sh, f"strategy load {path}")
+    return sh
+
+
+def test_previous_follows_the_symbol_when_lanes_are_reused(sample: Path, tmp_path: Path) -> None:
+    sh = _shell(sample, tmp_path, PREVIOUS, "prevcheck")
+    try:
+        run(sh, "time until 09:45")
+        for line in ("remove symbol MSFT", "remove symbol NVDA", "add symbol NVDA", "add symbol MSFT"):
+            run(sh, line)  # NVDA takes MSFT's lane, MSFT NVDA's
+        run(sh, "add indicator NVDA sma 3 --interval 5m")
+        run(sh, "add indicator MSFT sma 3 --interval 5m")
+        run(sh, "time until 10:15")
+        seen = sh.obj.coordinator.engine.plugins.slots["prevcheck"].instance.seen  # type: ignore[attr-defined]
+    finally:
+        sh.obj.coordinator.shutdown()
+    checked = 0
+    for before, now in zip(seen, seen[1:], strict=False):
+        for sym, (prev, _) in now.items():
+            if sym in before and not math.isnan(prev):
+                assert prev == before[sym][1], (sym, prev, before[sym][1])  # its own last value, no other's
+                checked += 1
+    assert checked > 10 and {"MSFT", "NVDA"} <= set(seen[-1])
+
+
+def test_the_bars_of_a_callback_that_returned_cannot_be_used(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sh = _shell(sample, tmp_path, KEPT, "keeper")
+    try:
+        run(sh, "time until 09:40")
+        for line in ("remove symbol MSFT", "add symbol AMD", "add symbol MSFT"):  # AMD takes MSFT's lane
+            run(sh, line)
+        monkeypatch.setenv("KEEPER_GO", "1")
+        run(sh, "time until 10:00")
+        slot = sh.obj.coordinator.engine.plugins.slots["keeper"]
+        orders = sh.obj.coordinator.engine.broker.orders
+    finally:
+        sh.obj.coordinator.shutdown()
+    assert slot.state == "failed" and "were used after it returned" in (slot.last_error or ""), slot.last_error
+    assert orders == []  # nothing bought at another symbol's price
