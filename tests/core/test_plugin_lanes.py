@@ -5,6 +5,7 @@ lanes may hold other symbols since: an order would go to one symbol at another's
 
 from __future__ import annotations
 
+import itertools
 import math
 import textwrap
 from pathlib import Path
@@ -79,7 +80,7 @@ def test_previous_follows_the_symbol_when_lanes_are_reused(sample: Path, tmp_pat
     finally:
         sh.obj.coordinator.shutdown()
     checked = 0
-    for before, now in zip(seen, seen[1:], strict=False):
+    for before, now in itertools.pairwise(seen):
         for sym, (prev, _) in now.items():
             if sym in before and not math.isnan(prev):
                 assert prev == before[sym][1], (sym, prev, before[sym][1])  # its own last value, no other's
