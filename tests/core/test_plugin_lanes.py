@@ -104,3 +104,27 @@ def test_the_bars_of_a_callback_that_returned_cannot_be_used(
         sh.obj.coordinator.shutdown()
     assert slot.state == "failed" and "were used after it returned" in (slot.last_error or ""), slot.last_error
     assert orders == []  # nothing bought at another symbol's price
+
+
+def test_a_schedule_option_changes_that_field_of_the_scanners_own(sample: Path, tmp_path: Path) -> None:
+    """``scanner load … --pre-session`` adds the pre-session run to gap_scanner's 09:45 (it
+    replaced the whole schedule: the 09:45 run was gone and the scanner added nothing)."""
+    import json
+
+    from tests.conftest import REPO
+
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL", "MSFT"], last="2024-12-03"))
+    try:
+        run(sh, "system start --paused")
+        gap = REPO / "examples" / "scanners" / "gap_scanner.py"
+        loaded = json.loads(run(sh, f"scanner load {gap} min_gap_pct=1.5 max_adds=2 --pre-session -o json"))
+        assert loaded["schedule"] == {"pre_session": True, "every": None, "start": "09:45", "end": None}
+        run(sh, "time advance 1 session")
+        slot = sh.obj.coordinator.engine.plugins.slots["gap_scanner"]
+        assert slot.callbacks == 2 and slot.adds == 2  # 09:45, then the next day's pre-session run
+        run(sh, "scanner unload gap_scanner")
+        ended = json.loads(run(sh, f"scanner load {gap} --end 12:00 -o json"))
+        assert ended["schedule"] == {"pre_session": False, "every": None, "start": "09:45", "end": "12:00"}
+    finally:
+        sh.obj.coordinator.shutdown()

@@ -101,15 +101,14 @@ def scanner_load(
     pre_session: Annotated[bool, typer.Option("--pre-session", help="Also run before each open.")] = False,
     output: OutputOpt = None,
 ) -> object:
-    """Load a scanner with its schedule (default: the scanner's own; options replace it).
+    """Load a scanner with its schedule (the scanner's own; each option changes that field of it).
     Example: scanner load examples/scanners/gap_scanner.py min_gap_pct=1.5   ·   scanner load my.py --every 15m"""
-    from trader_cli.core.plugins.api import Schedule
     from trader_cli.core.plugins.loader import parse_assignments
 
     raw = parse_assignments(params or [])
-    given = every or start or end or pre_session
-    sched = Schedule(pre_session=pre_session, every=every, start=start, end=end) if given else None
-    return _loaded(app_ctx(ctx).coordinator.load_plugin("scanner", spec, raw, sched))
+    given = {"every": every, "start": start, "end": end, "pre_session": pre_session or None}
+    changes = {k: v for k, v in given.items() if v is not None}
+    return _loaded(app_ctx(ctx).coordinator.load_plugin("scanner", spec, raw, changes or None))
 
 
 def register(app: typer.Typer) -> None:

@@ -256,7 +256,9 @@ class SessionCoordinator:
             return self.engine.broker.cancel(order_id).model()
 
     # -- plugins ----------------------------------------------------------------------------------
-    def load_plugin(self, kind: Kind, spec: str, params: dict[str, Any], schedule: Schedule | None = None) -> Slot:
+    def load_plugin(
+        self, kind: Kind, spec: str, params: dict[str, Any], schedule: Schedule | dict[str, Any] | None = None
+    ) -> Slot:
         """Load a strategy or scanner file (relative paths: from the working dir) into the session."""
         with self.exclusive():
             slot = self.engine.plugins.load(kind, spec, params, schedule)

@@ -24,7 +24,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -159,11 +159,11 @@ class PluginHost:
         kind: Kind,
         spec: str,
         raw: dict[str, Any] | None = None,
-        schedule: Schedule | None = None,
+        schedule: Schedule | dict[str, Any] | None = None,
         base: Path | None = None,
     ) -> Slot:
-        """Import ``FILE[:CLASS]``, check its params, provision what it needs (a strategy) or set
-        its schedule (a scanner); the new slot, running."""
+        """Import ``FILE[:CLASS]``, check its params, provision what it needs (a strategy) or set its
+        schedule (a scanner: ``schedule``, or its own with a dict's fields changed); the new slot."""
         from trader_cli.core.provisioning.pipeline import require_session
 
         require_session(self.eng)
@@ -185,7 +185,8 @@ class PluginHost:
             slot.vectorised = type(instance).on_bars is not Strategy.on_bars
             provision(self.eng, slot, instance)
         elif isinstance(instance, Scanner):
-            slot.schedule = schedule or self._call_schedule(instance, name)
+            own = schedule if isinstance(schedule, Schedule) else self._call_schedule(instance, name)
+            slot.schedule = replace(own, **schedule) if isinstance(schedule, dict) else own
             check_schedule(slot.schedule, name)
         self.slots[name] = slot
         self._init_previous(slot)
