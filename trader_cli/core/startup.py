@@ -72,7 +72,6 @@ def load_config_plugins(eng: Engine, config: SessionConfig) -> None:
     """The config's strategies, then its scanners (paths relative to the config file); one that
     does not load fails the start with its reason."""
     from trader_cli.core.errors import PluginError
-    from trader_cli.core.plugins.api import Schedule
 
     for i, spec in enumerate(config.strategies):
         try:
@@ -80,7 +79,7 @@ def load_config_plugins(eng: Engine, config: SessionConfig) -> None:
         except PluginError as err:
             raise PluginError(f"strategies.{i} ({spec.file}): {err}") from err
     for i, sc in enumerate(config.scanners):
-        sched = Schedule(**sc.schedule.model_dump()) if sc.schedule is not None else None
+        sched = sc.schedule.model_dump(exclude_unset=True) if sc.schedule is not None else None  # the keys given
         try:
             eng.plugins.load("scanner", sc.spec, sc.params, sched, base=config.base_dir)
         except PluginError as err:
