@@ -5,6 +5,7 @@ lanes may hold other symbols since: an order would go to one symbol at another's
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import math
 import textwrap
@@ -128,3 +129,40 @@ def test_a_schedule_option_changes_that_field_of_the_scanners_own(sample: Path, 
         assert ended["schedule"] == {"pre_session": False, "every": None, "start": "09:45", "end": "12:00"}
     finally:
         sh.obj.coordinator.shutdown()
+
+
+HOURLY = """
+from trader_cli.plugins import Scanner, Schedule
+
+class Hourly(Scanner):
+    name = "hourly"
+    seen = []
+
+    def default_schedule(self):
+        return Schedule(every="30m", start="15:00", end="16:00")
+
+    def scan(self, ctx):
+        hours = ctx.read(["AAPL"], "1h", days=1)["AAPL"]
+        seconds = ctx.read(["AAPL"], "1s", days=1)
+        type(self).seen.append((str(ctx.now), [str(t) for t in hours.ts[-2:].tolist()], seconds))
+"""
+
+
+def test_a_scanners_read_at_the_close_has_the_short_last_bar_and_no_1s_made_up(sample: Path, tmp_path: Path) -> None:
+    from trader_cli.core.calendar import nyse
+
+    path = tmp_path / "hourly.py"
+    path.write_text(textwrap.dedent(HOURLY))
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL"], last="2024-12-03"))
+    try:
+        run(sh, "system start --paused")
+        run(sh, f"scanner load {path}")
+        run(sh, "time advance 1 session")
+        seen = sh.obj.coordinator.engine.plugins.slots["hourly"].instance.seen  # type: ignore[attr-defined]
+    finally:
+        sh.obj.coordinator.shutdown()
+    open_ns = nyse().open_close(dt.date(2024, 12, 2))[0]
+    assert len(seen) == 3, seen  # 15:00, 15:30, 16:00
+    assert seen[-1][1][-1] == str(open_ns + 6 * 3_600_000_000_000), seen  # the 15:30-16:00 bar: ended at the close
+    assert all(got == {} for _, _, got in seen)  # no 1s bars stored: none made up from 1m

@@ -278,8 +278,8 @@ class ScannerSource:
         iv = Interval.parse(interval)
         back = eng.calendar.trading_days_back(book.day, max(0, days - 1))
         start = eng.calendar.open_close(back[0] if back else book.day)[0]
-        if iv.is_intraday:
-            end = book.now_ns - iv.seconds * 1_000_000_000 + 1  # bars that ended by now
+        if iv.is_intraday:  # bars that ended by now (at the close every bar has, a short last one too)
+            end = book.close_ns if book.now_ns >= book.close_ns else book.now_ns - iv.seconds * 1_000_000_000 + 1
         else:  # a daily bar is stamped at its day's New York midnight: today's only once closed
             midnight = book.open_ns - OPEN_AFTER_MIDNIGHT_NS
             end = midnight + 1 if book.now_ns >= book.close_ns else midnight
@@ -289,7 +289,7 @@ class ScannerSource:
             stored = eng.feed.intervals_for(sym)
             if iv.name in stored:
                 bars = eng.feed.read(sym, iv, start if iv.is_intraday else None, end)
-            elif "1m" in stored:  # built from the 1m bars, as the session builds its own
+            elif "1m" in stored and iv.seconds >= 60:  # built from the 1m bars, as the session builds its own
                 closed = book.now_ns >= book.close_ns
                 upto = book.now_ns if iv.is_intraday else (book.close_ns if closed else book.open_ns)
                 base = session_bars(eng.feed.read(sym, BASE_1M, start if iv.is_intraday else None, upto), eng.calendar)
