@@ -166,3 +166,37 @@ def test_a_scanners_read_at_the_close_has_the_short_last_bar_and_no_1s_made_up(s
     assert len(seen) == 3, seen  # 15:00, 15:30, 16:00
     assert seen[-1][1][-1] == str(open_ns + 6 * 3_600_000_000_000), seen  # the 15:30-16:00 bar: ended at the close
     assert all(got == {} for _, _, got in seen)  # no 1s bars stored: none made up from 1m
+
+
+RESTS = """
+from trader_cli.plugins import Needs, Strategy
+
+class Rests(Strategy):
+    name = "rests"
+
+    def needs(self):
+        return Needs(symbols=["AAPL"])
+
+    def on_bars(self, bars):
+        if not bars.open_orders():
+            bars.buy(["AAPL"], 1, limit=1.0, tif="gtc")
+"""
+
+
+def test_an_unloaded_plugin_stays_in_the_export_and_its_open_orders_are_said(sample: Path, tmp_path: Path) -> None:
+    import json
+
+    sh = _shell(sample, tmp_path, RESTS, "rests")
+    out = tmp_path / "x.json"
+    try:
+        run(sh, "time advance 2m")
+        res = sh("strategy unload rests")
+        assert res.code == 0
+        assert "unloaded with 1 open order(s) (o000001): they stay in the book" in res.err, res.err
+        run(sh, f"session export {out}")
+    finally:
+        sh.obj.coordinator.shutdown()
+    doc = json.loads(out.read_text())
+    (plugin,) = doc["plugins"]
+    assert (plugin["name"], plugin["state"], plugin["orders"]) == ("rests", "unloaded", 1)
+    assert [o["origin"] for o in doc["orders"]] == ["strategy:rests"]

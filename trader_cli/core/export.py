@@ -312,7 +312,7 @@ def _document(coord: SessionCoordinator, with_bars: bool, progress: Progress | N
         },
         "symbols": LazyObject(symbols()),
         **trading_document(eng),
-        "plugins": [finite(p.model_dump(mode="json")) for p in plugins_view(eng).plugins],
+        "plugins": [finite(p.model_dump(mode="json")) for p in plugins_view(eng, unloaded=True).plugins],
     }
 
 

@@ -26,12 +26,12 @@ import traceback
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from trader_cli.core.calendar import ny_at, ny_wall, to_ny
-from trader_cli.core.errors import PluginError
+from trader_cli.core.errors import PluginError, few
 from trader_cli.core.intervals import BASE_1M, Interval
 from trader_cli.core.plugins.api import (
     BarsView,
@@ -54,6 +54,7 @@ from trader_cli.core.plugins.loader import (
     validate_params,
 )
 from trader_cli.core.plugins.needs import provision
+from trader_cli.core.plugins.running import STUCK_S, Running, Stopped
 from trader_cli.core.plugins.sources import (
     ScannerSource,
     StrategySource,
@@ -140,6 +141,7 @@ class PluginHost:
     def __init__(self, eng: Engine) -> None:
         self.eng = eng
         self.slots: dict[str, Slot] = {}
+        self.unloaded: list[Slot] = []  # unloaded this session, in that order (the export lists them)
         # The callback running now: a second Ctrl-C while the same one runs, in the plugin's own
         # code, is raised in it (commands/time.py); a stop of a stuck one, in its thread.
         self.in_callback: Running | None = None
@@ -147,6 +149,7 @@ class PluginHost:
     def reset(self) -> None:
         """A new session: no plugins."""
         self.slots = {}
+        self.unloaded = []
 
     @property
     def running(self) -> list[Slot]:
@@ -235,6 +238,14 @@ class PluginHost:
         """Forget a plugin (its symbols, positions and orders stay in the session)."""
         slot = self.slots.pop(self.get(name, kind).name)
         slot.state = "unloaded"
+        self.unloaded.append(slot)  # the export still lists it: its orders and P&L name it
+        left = [o.id for o in self.eng.broker.orders if o.is_open and o.origin == slot.origin]
+        if left:
+            self.eng.events.emit(
+                "plugin",
+                f"{kind} {slot.name} unloaded with {len(left)} open order(s) ({few(left)}): they stay in the "
+                f"book (cancel one with: order cancel {left[0]})",
+            )
         return slot
 
     def reload(self, name: str, kind: Kind) -> Slot:
@@ -473,25 +484,6 @@ def _offset(text: str, day: dt.date, open_ns: int) -> int:
     """Minutes from the open to ``text`` (New York wall clock) on ``day``."""
     hhmm(text, "time")  # a bad time says so as the plugin checks do
     return int((int(ny_wall(day, text).timestamp()) * 1_000_000_000 - open_ns) // MINUTE_NS)
-
-
-STUCK_S = 1.0  # a callback running this long when the trader stops its plugin is stuck
-
-
-class Running(NamedTuple):
-    """A plugin callback under way: the plugin, its file (as its frames carry it), when it
-    started (perf_counter; it tells two calls apart) and the thread it runs in."""
-
-    name: str
-    file: str
-    started: float
-    thread: int
-
-
-class Stopped(KeyboardInterrupt):
-    """Raised in a plugin's callback that did not return when the trader stopped the plugin (a
-    KeyboardInterrupt: a plugin's own ``except Exception`` does not swallow it, and should it
-    land in the session's code just as the callback returned, the clock halts with one line)."""
 
 
 @functools.lru_cache(maxsize=256)

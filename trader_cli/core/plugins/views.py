@@ -73,10 +73,12 @@ def status_of(slot: Slot) -> PluginStatus:
     )
 
 
-def plugins_view(eng: Engine, kind: str | None = None, name: str | None = None) -> PluginsView:
-    """Every loaded plugin (of ``kind``; only ``name``, PluginError if not loaded), in load order."""
+def plugins_view(eng: Engine, kind: str | None = None, name: str | None = None, unloaded: bool = False) -> PluginsView:
+    """Every loaded plugin (of ``kind``; only ``name``, PluginError if not loaded), in load order;
+    ``unloaded``: after them, the ones unloaded this session (the export's: orders name them)."""
     if name is not None:
         slot = eng.plugins.slots.get(name)
         want = cast("Kind", kind or (slot.kind if slot else "strategy"))
         return PluginsView(plugins=[status_of(eng.plugins.get(name, want))])
-    return PluginsView(plugins=[status_of(s) for s in eng.plugins.slots.values() if kind in (None, s.kind)])
+    slots = [*eng.plugins.slots.values(), *(eng.plugins.unloaded if unloaded else [])]
+    return PluginsView(plugins=[status_of(s) for s in slots if kind in (None, s.kind)])
