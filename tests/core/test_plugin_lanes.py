@@ -200,3 +200,41 @@ def test_an_unloaded_plugin_stays_in_the_export_and_its_open_orders_are_said(sam
     (plugin,) = doc["plugins"]
     assert (plugin["name"], plugin["state"], plugin["orders"]) == ("rests", "unloaded", 1)
     assert [o["origin"] for o in doc["orders"]] == ["strategy:rests"]
+
+
+SPIN = """
+from trader_cli.plugins import Needs, Strategy
+
+class Spin(Strategy):
+    name = "spin"
+
+    def needs(self):
+        return Needs(symbols=["AAPL"])
+
+    def on_bars(self, bars):
+        while True:
+            pass
+"""
+
+
+@pytest.mark.slow
+def test_a_command_waiting_behind_a_stuck_callback_says_so(sample: Path, tmp_path: Path) -> None:
+    """A callback that never returns holds the running clock and the session: a command that
+    needs the session says which plugin holds it and how to stop it (it waited for ever: a
+    script cannot press Ctrl-C)."""
+    import time
+
+    sh = _shell(sample, tmp_path, SPIN, "spin")
+    try:
+        run(sh, "system resume")
+        waited = sh("system wait --timeout 2")
+        assert waited.code == 1 and "strategy spin's callback has held the session for" in waited.err, waited.err
+        t0 = time.monotonic()
+        status = sh("strategy status")
+        assert status.code == 1 and "stop it with: strategy stop spin" in status.err, status.err
+        assert time.monotonic() - t0 < 8
+        run(sh, "strategy stop spin")
+        assert sh.obj.coordinator.engine.plugins.slots["spin"].state in ("stopped", "failed")
+        run(sh, "strategy status")  # the session answers again
+    finally:
+        sh.obj.coordinator.shutdown()

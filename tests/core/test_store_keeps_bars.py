@@ -285,12 +285,14 @@ def test_fetch_replace_starts_a_file_over_even_an_unreadable_one(
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not parquet" * 40)
     url = server.data_url
-    res = shell(f"data fetch AAPL --from 2024-12-02 --to 2024-12-03 --data-url {url}")
+    res = shell(f"data fetch AAPL --from 2024-12-02 --to 2024-12-03 --data-url {url} --output json")
     assert res.code == 0, res.err
-    flat = " ".join(res.out.split())
-    assert "AAPL's stored 1m file cannot be read" in flat and "skipped" in flat and "--replace" in flat
+    (row,) = json.loads(res.out)
+    note = row["note"] or ""
+    assert "AAPL's stored 1m file cannot be read" in note and "skipped" in note and "--replace" in note, note
     assert path.read_bytes() == b"not parquet" * 40 and server.requests == []
-    res = shell(f"data fetch AAPL --from 2024-12-02 --to 2024-12-03 --data-url {url} --replace")
+    res = shell(f"data fetch AAPL --from 2024-12-02 --to 2024-12-03 --data-url {url} --replace --output json")
     assert res.code == 0, res.err
-    assert "started AAPL's 1m file over (--replace); it held an unreadable file" in " ".join(res.out.split())
+    (row,) = json.loads(res.out)
+    assert "started its 1m file over (--replace); it held an unreadable file" in (row["note"] or ""), row
     assert_bars_equal(DataManager(shell.data_dir).read("AAPL", "1m"), sample_window("AAPL", MON, TUE))

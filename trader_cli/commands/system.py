@@ -121,7 +121,12 @@ def wait(
         )
         return clock_report(coord, "wait", text, interrupted=True)
     if not finished:
-        raise SessionStateError(f"still running after {timeout:g} s (at {coord.status().time_text})")
+        from trader_cli.core.plugins.running import STUCK_S, holding
+
+        held = holding(coord.engine.plugins, STUCK_S)
+        raise SessionStateError(
+            f"still running after {timeout:g} s (at {coord.status().time_text})" + (f"; {held}" if held else "")
+        )
     st = coord.status()
     return clock_report(coord, "wait", f"{st.state.value} at {st.time_text} ({st.bars_replayed:,} bars replayed)")
 

@@ -38,6 +38,7 @@ class ReplayClock:
         self.replay_wall = 0.0
         self._finishing = False
         self._want = 0
+        self.held_by: Callable[[], str | None] = lambda: None  # why the lock is held this long, if a plugin does
         self._pace_epoch = 0
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -74,7 +75,10 @@ class ReplayClock:
         """Hold the symbol lock between two replay minutes (the clock yields to waiters)."""
         self._want += 1
         try:
-            self.lock.acquire()
+            while not self.lock.acquire(timeout=1.0):
+                held = self.held_by()  # a plugin's callback that does not return holds the session
+                if held is not None:
+                    raise SessionStateError(held)
         finally:
             self._want -= 1
         try:

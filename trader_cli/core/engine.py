@@ -88,7 +88,10 @@ class Engine:
     config: SessionConfig | None = None
 
     def __post_init__(self) -> None:
+        from trader_cli.core.plugins.running import holding
+
         self.plugins = PluginHost(self)
+        self.clock.held_by = lambda: holding(self.plugins)
 
     @classmethod
     def wired(cls, feed: ParquetFeed, on_last_minute: Callable[[], None]) -> Engine:
