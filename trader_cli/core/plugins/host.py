@@ -298,10 +298,10 @@ class PluginHost:
         if isinstance(err, Stopped):
             slot.last_error = f"{where} was stopped after {ran_s:.1f} s without returning"
         log = append_log("plugins.log", f"{slot.kind} {slot.name}: {where}\n{traceback.format_exc()}")
+        gone = self.slots.get(slot.name) is not slot  # the trader unloaded it meanwhile
+        then = f"{slot.kind} load {slot.file}" if gone else f"{slot.kind} reload {slot.name}"
         self.eng.events.emit(
-            "error",
-            f"{slot.kind} {slot.name} stopped: {slot.last_error} (traceback in {log}; "
-            f"fix it, then: {slot.kind} reload {slot.name})",
+            "error", f"{slot.kind} {slot.name} stopped: {slot.last_error} (traceback in {log}; fix it, then: {then})"
         )
 
     def _timed(self, slot: Slot, where: str, call: Any, *args: Any) -> None:
