@@ -238,3 +238,34 @@ def test_a_command_waiting_behind_a_stuck_callback_says_so(sample: Path, tmp_pat
         run(sh, "strategy status")  # the session answers again
     finally:
         sh.obj.coordinator.shutdown()
+
+
+WORDY = """
+from trader_cli.plugins import Scanner, Schedule
+
+class Wordy(Scanner):
+    name = "wordy"
+
+    def default_schedule(self):
+        return Schedule(start="09:45")
+
+    def scan(self, ctx):
+        ctx.add_indicator("AMD", "sma", [20], "5m", rule="because\\n" + "x" * 5000)
+"""
+
+
+def test_a_scanner_adds_rule_is_kept_on_one_line_and_cut(sample: Path, tmp_path: Path) -> None:
+    from trader_cli.core.plugins.sources import RULE_CHARS
+
+    path = tmp_path / "wordy.py"
+    path.write_text(textwrap.dedent(WORDY))
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL"], last="2024-12-02"))
+    try:
+        run(sh, "system start --paused")
+        run(sh, f"scanner load {path}")
+        run(sh, "time until 10:00")
+        rule = sh.obj.coordinator.engine.session.symbols["AMD"].metadata.rule or ""
+    finally:
+        sh.obj.coordinator.shutdown()
+    assert rule.startswith("because x") and "\n" not in rule and len(rule) <= RULE_CHARS, rule[:100]

@@ -32,6 +32,8 @@ from trader_cli.core.plugins.arguments import (
 from trader_cli.core.plugins.needs import added
 from trader_cli.core.provenance import Source
 
+RULE_CHARS = 200  # a scanner add's rule as kept and shown, at most
+
 if TYPE_CHECKING:
     from trader_cli.core.broker.models import Account, OrderRecord, Side, TimeInForce
     from trader_cli.core.broker.models import OrderSnapshot as Order
@@ -332,5 +334,6 @@ class ScannerSource:
             self.slot.add_failures += 1
             self.slot.last_error = f"add {operation} {symbol.upper()}: {err}"
             return False
-        added(self.host.eng, self.slot, result, rule or f"{self.slot.name} at {view.now:%H:%M}")
+        why = clipped(str(rule), RULE_CHARS) if rule else f"{self.slot.name} at {view.now:%H:%M}"
+        added(self.host.eng, self.slot, result, why)  # the rule on one line, cut: data symbol and the export show it
         return True
