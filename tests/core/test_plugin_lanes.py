@@ -58,13 +58,17 @@ class Keeper(Strategy):
 """
 
 
-def _shell(sample: Path, tmp_path: Path, code: str, name: str) -> Shell:
+def _shell(
+    sample: Path, tmp_path: Path, code: str, name: str, kind: str = "strategy", symbols: tuple[str, ...] = ()
+) -> Shell:
+    """A paused one-day backtest (2024-12-02, AAPL MSFT NVDA unless ``symbols``) with the plugin
+    ``code`` loaded from ``name``.py."""
     path = tmp_path / f"{name}.py"
     path.write_text(textwrap.dedent(code))
     sh = Shell(sample)
-    sh.obj.config_path = str(config(tmp_path, ["AAPL", "MSFT", "NVDA"], last="2024-12-02"))
+    sh.obj.config_path = str(config(tmp_path, list(symbols or ("AAPL", "MSFT", "NVDA")), last="2024-12-02"))
     run(sh, "system start --paused")
-    run(sh, f"strategy load {path}")
+    run(sh, f"{kind} load {path}")
     return sh
 
 
@@ -151,14 +155,9 @@ class Hourly(Scanner):
 def test_a_scanners_read_at_the_close_has_the_short_last_bar_and_no_1s_made_up(sample: Path, tmp_path: Path) -> None:
     from trader_cli.core.calendar import nyse
 
-    path = tmp_path / "hourly.py"
-    path.write_text(textwrap.dedent(HOURLY))
-    sh = Shell(sample)
-    sh.obj.config_path = str(config(tmp_path, ["AAPL"], last="2024-12-03"))
+    sh = _shell(sample, tmp_path, HOURLY, "hourly", "scanner", ("AAPL",))
     try:
-        run(sh, "system start --paused")
-        run(sh, f"scanner load {path}")
-        run(sh, "time advance 1 session")
+        run(sh, "time until 16:00")
         seen = sh.obj.coordinator.engine.plugins.slots["hourly"].instance.seen  # type: ignore[attr-defined]
     finally:
         sh.obj.coordinator.shutdown()
@@ -257,13 +256,8 @@ class Wordy(Scanner):
 def test_a_scanner_adds_rule_is_kept_on_one_line_and_cut(sample: Path, tmp_path: Path) -> None:
     from trader_cli.core.plugins.sources import RULE_CHARS
 
-    path = tmp_path / "wordy.py"
-    path.write_text(textwrap.dedent(WORDY))
-    sh = Shell(sample)
-    sh.obj.config_path = str(config(tmp_path, ["AAPL"], last="2024-12-02"))
+    sh = _shell(sample, tmp_path, WORDY, "wordy", "scanner", ("AAPL",))
     try:
-        run(sh, "system start --paused")
-        run(sh, f"scanner load {path}")
         run(sh, "time until 10:00")
         rule = sh.obj.coordinator.engine.session.symbols["AMD"].metadata.rule or ""
     finally:
