@@ -263,3 +263,31 @@ def test_a_scanner_adds_rule_is_kept_on_one_line_and_cut(sample: Path, tmp_path:
     finally:
         sh.obj.coordinator.shutdown()
     assert rule.startswith("because x") and "\n" not in rule and len(rule) <= RULE_CHARS, rule[:100]
+
+
+WRITES = """
+from trader_cli.plugins import Needs, Strategy
+
+class Writes(Strategy):
+    name = "writes"
+    seen = []
+
+    def needs(self):
+        return Needs(symbols=["AAPL"])
+
+    def on_bars(self, bars):
+        type(self).seen.append(bars.account.cash)
+        bars.account.cash = 1e12
+"""
+
+
+def test_the_account_a_strategy_is_handed_is_read_only(sample: Path, tmp_path: Path) -> None:
+    sh = _shell(sample, tmp_path, WRITES, "writes", symbols=("AAPL",))
+    try:
+        run(sh, "time advance 2m")
+        slot = sh.obj.coordinator.engine.plugins.slots["writes"]
+        cash = sh.obj.coordinator.engine.broker.cash
+    finally:
+        sh.obj.coordinator.shutdown()
+    assert slot.state == "failed" and "frozen" in (slot.last_error or ""), slot.last_error
+    assert slot.instance.seen == [cash]  # type: ignore[attr-defined]

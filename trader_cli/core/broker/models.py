@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop", "stop_limit"]
@@ -116,6 +116,13 @@ class Account(BaseModel):
     day_pnl: Money  # equity now minus at the previous session's close (or the start)
     open_positions: int
     open_orders: int
+
+
+class AccountSnapshot(Account):
+    """The account as a plugin is handed it: read-only (it is a copy; writing to it is an error,
+    as to an order snapshot, rather than a change that goes nowhere)."""
+
+    model_config = ConfigDict(frozen=True)
 
 
 class EquityPoint(BaseModel):

@@ -166,7 +166,9 @@ class StrategySource:
         return owned(avg)
 
     def account(self) -> Account:
-        return self.host.eng.broker.account()
+        from trader_cli.core.broker.models import AccountSnapshot
+
+        return AccountSnapshot.model_validate(self.host.eng.broker.account(), from_attributes=True)
 
     def open_orders(self, view: BarsView, which: Any) -> list[Order]:
         self._current()
