@@ -410,7 +410,8 @@ def test_a_start_that_fails_at_the_configs_plugins_changes_nothing(sample: Path,
     sh.obj.config_path = str(good)
     try:
         res = sh(f"system start --config {bad} --paused")
-        assert res.code == 1 and "in the config already (remove one of the two entries)" in res.err, res.err
+        said = 'in the config already (remove one of the two, or give one a "name")'
+        assert res.code == 1 and said in res.err, res.err
         st = json.loads(run(sh, "system status -o json"))
         assert st["state"] == "stopped" and st["config"] is None, st
         assert sh.obj.config_path == str(good)  # the shell's config stays

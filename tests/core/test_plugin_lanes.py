@@ -291,3 +291,39 @@ def test_the_account_a_strategy_is_handed_is_read_only(sample: Path, tmp_path: P
         sh.obj.coordinator.shutdown()
     assert slot.state == "failed" and "frozen" in (slot.last_error or ""), slot.last_error
     assert slot.instance.seen == [cash]  # type: ignore[attr-defined]
+
+
+def test_one_strategy_class_runs_twice_under_two_names(sample: Path, tmp_path: Path) -> None:
+    """``--as NAME`` (and a config entry's ``name``): ema_cross with two parameter sets, each its
+    own plugin with its own orders and P&L."""
+    import json
+
+    from tests.conftest import REPO
+
+    ema = REPO / "examples" / "strategies" / "ema_cross.py"
+    sh = Shell(sample)
+    cfg = config(
+        tmp_path, ["AAPL", "MSFT", "NVDA"], last="2024-12-03",
+        strategies=[{"file": str(ema), "params": {"fast": 5, "slow": 20}, "name": "ema_fast"}],
+    )  # fmt: skip
+    sh.obj.config_path = str(cfg)
+    out = tmp_path / "x.json"
+    try:
+        run(sh, "system start --paused")
+        run(sh, f"strategy load {ema} fast=8 slow=21")  # ema_cross: the class's own name
+        again = sh(f"strategy load {ema} fast=10 slow=30")
+        assert again.code == 1 and "load this one under another name: --as NAME" in again.err, again.err
+        run(sh, f"strategy load {ema} fast=10 slow=30 --as ema_slow")
+        bad = sh(f"strategy load {ema} --as 'two words'")
+        assert bad.code == 1 and "one word of letters" in bad.err, bad.err
+        run(sh, "system resume")
+        run(sh, "system wait")
+        run(sh, f"session export {out}")
+    finally:
+        sh.obj.coordinator.shutdown()
+    doc = json.loads(out.read_text())
+    plugins = {p["name"]: p for p in doc["plugins"]}
+    assert set(plugins) == {"ema_fast", "ema_cross", "ema_slow"}
+    origins = {o["origin"] for o in doc["orders"]}
+    assert {"strategy:ema_fast", "strategy:ema_cross", "strategy:ema_slow"} <= origins
+    assert plugins["ema_fast"]["params"]["fast"] == 5 and plugins["ema_slow"]["params"]["fast"] == 10

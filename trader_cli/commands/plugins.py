@@ -63,6 +63,10 @@ def _group(kind: str, example: str, extra: str) -> typer.Typer:
     return group
 
 
+AsOpt = Annotated[
+    str | None, typer.Option("--as", help="Its name in the session (default: the class's): one class, two params sets.")
+]
+
 strategy_app = _group(
     "strategy",
     "ema_cross",
@@ -80,14 +84,15 @@ def strategy_load(
     ctx: typer.Context,
     spec: Annotated[str, typer.Argument(help="FILE[:CLASS] of a Python file with a Strategy subclass.")],
     params: ParamsArg = None,
+    as_name: AsOpt = None,
     output: OutputOpt = None,
 ) -> object:
     """Load a strategy and provision what it needs (source strategy).
-    Example: strategy load examples/strategies/ema_cross.py fast=10 slow=30"""
+    Example: strategy load examples/strategies/ema_cross.py fast=10 slow=30   ·   … fast=5 --as ema_fast"""
     from trader_cli.core.plugins.loader import parse_assignments
 
     raw = parse_assignments(params or [])
-    return _loaded(app_ctx(ctx).coordinator.load_plugin("strategy", spec, raw))
+    return _loaded(app_ctx(ctx).coordinator.load_plugin("strategy", spec, raw, as_name=as_name))
 
 
 @scanner_app.command("load")
@@ -99,6 +104,7 @@ def scanner_load(
     start: Annotated[str | None, typer.Option("--start", help="First run, New York HH:MM, e.g. 09:45.")] = None,
     end: Annotated[str | None, typer.Option("--end", help="No run after this New York HH:MM.")] = None,
     pre_session: Annotated[bool, typer.Option("--pre-session", help="Also run before each open.")] = False,
+    as_name: AsOpt = None,
     output: OutputOpt = None,
 ) -> object:
     """Load a scanner with its schedule (the scanner's own; each option changes that field of it).
@@ -108,7 +114,7 @@ def scanner_load(
     raw = parse_assignments(params or [])
     given = {"every": every, "start": start, "end": end, "pre_session": pre_session or None}
     changes = {k: v for k, v in given.items() if v is not None}
-    return _loaded(app_ctx(ctx).coordinator.load_plugin("scanner", spec, raw, changes or None))
+    return _loaded(app_ctx(ctx).coordinator.load_plugin("scanner", spec, raw, changes or None, as_name))
 
 
 def register(app: typer.Typer) -> None:

@@ -212,6 +212,7 @@ class PluginSpec(_Strict):
     file: str = Field(min_length=1)
     class_: str | None = Field(default=None, alias="class")
     params: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = Field(default=None, description="the plugin's name in the session (default: its class's)")
 
     @property
     def spec(self) -> str:

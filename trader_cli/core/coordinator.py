@@ -257,11 +257,16 @@ class SessionCoordinator:
 
     # -- plugins ----------------------------------------------------------------------------------
     def load_plugin(
-        self, kind: Kind, spec: str, params: dict[str, Any], schedule: Schedule | dict[str, Any] | None = None
+        self,
+        kind: Kind,
+        spec: str,
+        params: dict[str, Any],
+        schedule: Schedule | dict[str, Any] | None = None,
+        as_name: str | None = None,
     ) -> Slot:
         """Load a strategy or scanner file (relative paths: from the working dir) into the session."""
         with self.exclusive():
-            slot = self.engine.plugins.load(kind, spec, params, schedule)
+            slot = self.engine.plugins.load(kind, spec, params, schedule, as_name=as_name)
             self._mark_change()
         return slot
 

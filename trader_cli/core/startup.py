@@ -75,13 +75,13 @@ def load_config_plugins(eng: Engine, config: SessionConfig) -> None:
 
     for i, spec in enumerate(config.strategies):
         try:
-            eng.plugins.load("strategy", spec.spec, spec.params, base=config.base_dir)
+            eng.plugins.load("strategy", spec.spec, spec.params, base=config.base_dir, as_name=spec.name)
         except PluginError as err:
             raise PluginError(f"strategies.{i} ({spec.file}): {err}") from err
     for i, sc in enumerate(config.scanners):
         sched = sc.schedule.model_dump(exclude_unset=True) if sc.schedule is not None else None  # the keys given
         try:
-            eng.plugins.load("scanner", sc.spec, sc.params, sched, base=config.base_dir)
+            eng.plugins.load("scanner", sc.spec, sc.params, sched, base=config.base_dir, as_name=sc.name)
         except PluginError as err:
             raise PluginError(f"scanners.{i} ({sc.file}): {err}") from err
 

@@ -164,6 +164,7 @@ class PluginHost:
         raw: dict[str, Any] | None = None,
         schedule: Schedule | dict[str, Any] | None = None,
         base: Path | None = None,
+        as_name: str | None = None,
     ) -> Slot:
         """Import ``FILE[:CLASS]``, check its params, provision what it needs (a strategy) or set its
         schedule (a scanner: ``schedule``, or its own with a dict's fields changed); the new slot."""
@@ -175,12 +176,17 @@ class PluginHost:
         if base is not None and not path.is_absolute():
             path = base / path
         cls = find_class(import_file(path), kind, cls_name, path)
-        name = plugin_name(cls, path)
+        name = plugin_name(cls, path, as_name)
         if name in self.slots:
             have = self.slots[name].kind
             if base is not None:  # from the config: two of its entries
-                raise PluginError(f"a {have} named {name} is in the config already (remove one of the two entries)")
-            raise PluginError(f"a {have} named {name} is loaded already (unload it first: {have} unload {name})")
+                raise PluginError(
+                    f'a {have} named {name} is in the config already (remove one of the two, or give one a "name")'
+                )
+            raise PluginError(
+                f"a {have} named {name} is loaded already (unload it first: {have} unload {name}; or load this "
+                "one under another name: --as NAME)"
+            )
         params = validate_params(cls, dict(raw or {}), name)
         instance = self._construct(cls, params, name)
         slot = Slot(name, kind, str(path), cls.__name__, params, instance)

@@ -118,9 +118,14 @@ def _own(module: ModuleType, base: type[Plugin]) -> list[type[Plugin]]:
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
-def plugin_name(cls: type[Plugin], path: Path) -> str:
-    """The plugin's name: its class's ``name``, else the file's stem — a word the commands can
+def plugin_name(cls: type[Plugin], path: Path, given: str | None = None) -> str:
+    """The plugin's name: ``given`` (``--as``, the config's ``name``: one class loaded twice with
+    other params), else its class's ``name``, else the file's stem — a word the commands can
     take (PluginError otherwise)."""
+    if given is not None:
+        if not isinstance(given, str) or not _NAME.fullmatch(given):
+            raise PluginError(f"the name {given!r}: a plugin's name is one word of letters, digits, _, - or .")
+        return given
     name = cls.name or path.stem
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         whose = f"{cls.__name__}.name" if cls.name else f"the file name {path.name}"
