@@ -109,6 +109,8 @@ def test_an_order_after_the_markets_close_is_refused_while_the_session_lags(samp
             order.reason or ""
         )
         assert list(alpaca.state) == ["A1"]  # the second never went to Alpaca
+        short = sh("order sell AAPL 40")  # would go short too: the session's end is the reason given
+        assert short.code == 1 and "the live session has ended" in short.err and "short" not in short.err
     finally:
         sh.obj.coordinator.shutdown()
 

@@ -128,7 +128,7 @@ def record_table(model: Any, title: str = "") -> Tabular:
 
 def pct(x: float | None) -> str | None:
     """A fraction as a percentage with two decimals (None stays None)."""
-    return None if x is None else f"{100 * x:.2f}%"
+    return None if x is None else f"{round(100 * x, 2) + 0.0:.2f}%"  # + 0.0: never "-0.00%"
 
 
 def ratio(x: float | None) -> str | None:

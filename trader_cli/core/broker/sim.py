@@ -134,7 +134,7 @@ class SimBroker:
             )
         for req in reqs:
             why, px, held = refusal(self, req, eng, ledger)
-            if why is None:
+            if over is not None:  # no session left: that is the reason, whatever else the order breaks
                 why = over
             # Rejected orders number apart (r000001…): accepted ids stay the same whether or not
             # a replay of the session repeats the refused lines.
