@@ -79,8 +79,12 @@ def unreadable(path: Path, err: Exception, whole: bool = False) -> StoreError:
     loop, an I/O error), or that the file is corrupt when Parquet cannot decode it."""
     if isinstance(err, OSError) and err.errno is not None:
         return StoreError(f"cannot read {path}: {read_reason(err)}")
-    detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return refused(path, f"the file is corrupt ({detail})", whole)
+    return refused(path, f"the file is corrupt ({_first_line(err)})", whole)
+
+
+def _first_line(err: Exception) -> str:
+    """What a decoder said, its first line (its type when it said nothing)."""
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 def where_damaged(path: Path, pf: Any, idx: FileIndex, groups: np.ndarray, err: Exception) -> StoreError:
@@ -96,8 +100,7 @@ def where_damaged(path: Path, pf: Any, idx: FileIndex, groups: np.ndarray, err: 
         except (OSError, pa.ArrowException) as bad:
             first, last = int(idx.first_rows[g]), int(idx.first_rows[g] + idx.group_rows[g]) - 1
             day = ordinal_to_date(int(ny_dates(idx.mins[g : g + 1])[0]))
-            detail = str(bad).strip().splitlines()[0] if str(bad).strip() else type(bad).__name__
-            return refused(path, f"the file is corrupt in its bars of {day} (rows {first}..{last}: {detail})")
+            return refused(path, f"the file is corrupt in its bars of {day} (rows {first}..{last}: {_first_line(bad)})")
     return unreadable(path, err)
 
 

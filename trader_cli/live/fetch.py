@@ -65,7 +65,8 @@ FEEDS = ("iex", "sip")
 CHUNK = 10  # symbols a request at most: pages of several symbols, and requests to run side by side
 WORKERS = 4  # requests at once (Alpaca allows 200 a minute on the free plan)
 RUN_DAYS = 21  # trading days a request at most (a month: 10 symbols' extended-hours 1m bars are ~20 pages)
-RETRY_5XX_S = (0.5, 1.5)  # wall seconds before asking again after a 500, 502 or 503
+RETRIED_5XX = (500, 502, 503)  # a server's passing fault: asked again here (the SDK retries 429 and 504)
+RETRY_5XX_S = (0.5, 1.5)  # wall seconds before asking again after one of them
 BAD_KEY_TEXT = (
     "APCA_API_KEY_ID / APCA_API_SECRET_KEY hold a character a header cannot carry "
     "(a space or line break at either end?)"
@@ -374,7 +375,7 @@ def _with_5xx_retries(call: Callable[[], Any]) -> Any:
         try:
             return call()
         except APIError as err:
-            if wait is None or api_message(err)[0] not in (500, 502, 503):
+            if wait is None or api_message(err)[0] not in RETRIED_5XX:
                 raise
             time.sleep(wait)
 
@@ -400,7 +401,7 @@ def _api_error_text(err: Any, feed: str, a: dt.date, b: dt.date) -> str:
         return f"Alpaca kept answering 429 (rate limit) after the SDK's retries ({a}..{b}): wait a minute, then re-run"
     if status == 504:
         return f"Alpaca answered 504 ({message}) for {a}..{b} after the SDK's retries: try again later"
-    if status in (500, 502, 503):
+    if status in RETRIED_5XX:
         tries = len(RETRY_5XX_S) + 1
         return f"Alpaca answered {status} ({message}) for {a}..{b}, {tries} times: a fault at Alpaca; try again later"
     return f"Alpaca answered {status} ({message}) for {a}..{b}"

@@ -7,8 +7,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from trader_cli.core.broker.models import Account, Order, Position
+from trader_cli.core.broker.models import Account, Order
 from trader_cli.core.broker.views import OrdersView, PositionsView, ReportView
+from trader_cli.core.export_trading import ORDER_COLUMNS, POSITION_COLUMNS
 from trader_cli.core.results import Tabular
 from trader_cli.render.tables import FitTabular
 from trader_cli.render.views import register_view, table_of
@@ -242,14 +243,13 @@ def records(title: str, models: list[Any], columns: list[str]) -> Tabular:
     return Tabular(title=title, columns=columns, rows=rows)
 
 
-ORDER_FIELDS, POSITION_FIELDS = list(Order.model_fields), list(Position.model_fields)
-register_view(Placed, _kv(order_table), lambda r: [records("order", [r], ORDER_FIELDS)])
-register_view(Order, _kv(order_table), lambda r: [records("order", [r], ORDER_FIELDS)])
-register_view(OrdersView, _kv(orders_table), lambda r: [records("orders", r.orders, ORDER_FIELDS)])
+register_view(Placed, _kv(order_table), lambda r: [records("order", [r], ORDER_COLUMNS)])
+register_view(Order, _kv(order_table), lambda r: [records("order", [r], ORDER_COLUMNS)])
+register_view(OrdersView, _kv(orders_table), lambda r: [records("orders", r.orders, ORDER_COLUMNS)])
 register_view(
     PositionsView,
     _kv(positions_table),
-    lambda r: [records("positions", r.positions, POSITION_FIELDS), record_table(r.account, "account")],
+    lambda r: [records("positions", r.positions, POSITION_COLUMNS), record_table(r.account, "account")],
 )
 register_view(Account, _kv(account_table), lambda r: [record_table(r, "account")])
 

@@ -273,7 +273,8 @@ class RemoteDesk:
             if not (self._canceling or self._open(broker)) or time.monotonic() >= deadline:
                 break
             time.sleep(FINAL_POLL_S)
-        self._left_open(broker, failed)
+        waited = f"Alpaca had not ended them {self.final_wait_s:g} s on"
+        self._left_open(broker, f"Alpaca did not answer ({failed})" if failed else waited)
 
     def _open(self, broker: SimBroker) -> list[int]:
         return [i for i in self._refs.values() if broker.orders[i].is_open] + [
@@ -283,18 +284,15 @@ class RemoteDesk:
     def stopping(self, broker: SimBroker) -> None:
         """``system stop`` of a live session: the orders still open at the remote, said (once a
         session: its end may have said them already)."""
-        self._left_open(broker, None, "the session stopped with them open")
+        self._left_open(broker, "the session stopped with them open")
 
-    def _left_open(self, broker: SimBroker, failed: str | None, why: str | None = None) -> None:
+    def _left_open(self, broker: SimBroker, why: str) -> None:
         """The orders the remote had not ended at the session's end: said, left as they are (what
         became of them is Alpaca's to say: one may still fill, a DAY one ends there soon)."""
         left = sorted(set(self._open(broker)) | self._canceling)
         if not left or self.left_said:
             return
         self.left_said = True
-        if why is None:
-            why = f"Alpaca had not ended them {self.final_wait_s:g} s on"
-            why = f"Alpaca did not answer ({failed})" if failed else why
         names = ", ".join(f"{broker.orders[i].id} ({broker.orders[i].tif})" for i in left)
         broker._engine().events.emit(
             "warning",

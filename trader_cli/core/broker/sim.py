@@ -392,8 +392,7 @@ class SimBroker:
             return
         self.remote.final(self, last_ns)
         if self.eq_value:
-            lanes, shares, _ = self._held_lanes()
-            self.eq_value[-1] = self.cash + (float(shares @ self.mark[lanes]) if len(lanes) else 0.0)
+            self.eq_value[-1] = self.equity_now()
 
     def _held_lanes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(lanes held, their signed shares, their absolute shares) as floats; rebuilt only
