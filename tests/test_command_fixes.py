@@ -189,3 +189,12 @@ def test_the_pnl_figures_say_whether_fees_are_in(sh: Shell) -> None:
     assert "P&L by symbol" in report and "pnl after fees" in report
     assert "P&L by who added the symbol" in report and "added by" in report
     assert "realized before fees" in " ".join(sh("positions").out.split())
+
+
+def test_status_shows_the_equity_from_the_start_not_only_once_an_order_was_placed(sh: Shell) -> None:
+    assert json.loads(sh("system status --output json").out)["equity"] is None  # no session
+    assert sh("system start --paused").code == 0
+    st = json.loads(sh("system status --output json").out)
+    assert st["equity"] == 100_000.0 and st["day_pnl"] == 0.0
+    res = sh("system status")
+    assert "100,000.00" in res.out and "+0.00" in res.out, res.out

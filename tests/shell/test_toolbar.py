@@ -112,7 +112,7 @@ def test_an_order_placed_while_paused_fills_after_resume_above_the_prompt(tmp_pa
         term.wait_for("advanced 30 minute(s)")
         child.sendline("order buy AAPL 100")
         term.wait_for("order o000001")
-        bar = term.wait_toolbar("equity 100,000.00")  # a broker is active now
+        bar = term.wait_toolbar("equity 100,000.00")  # the initial cash until a fill
         assert "day P&L +0.00" in bar, bar
         child.sendline("system speed 60")
         term.wait_for("speed 60x (paused")

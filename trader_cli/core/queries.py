@@ -72,7 +72,7 @@ class SessionStatus(BaseModel):
     bars_replayed: int
     speed: float
     symbols: int
-    equity: float | None = None  # once an order was placed (the broker is active)
+    equity: float | None = None  # the broker's: cash plus positions at their marks (None without a session)
     day_pnl: float | None = None
     alpaca_keys: Literal["set", "not set"] = Field(
         "not set", description="APCA_API_KEY_ID and APCA_API_SECRET_KEY in the environment (never their values)"
@@ -98,7 +98,7 @@ def status(eng: Engine) -> SessionStatus:
     total = tl.total_minutes if book is not None else 0
     done = eng.clock.minutes_done
     cfg = eng.config
-    equity, day_start = eng.broker.snapshot() if eng.broker.active else (None, 0.0)
+    equity, day_start = eng.broker.snapshot() if book is not None else (None, 0.0)
     live = _live_status(eng)
     return SessionStatus(
         state=eng.clock.state,

@@ -142,7 +142,10 @@ register_view(ProvisioningRequirements, lambda r: [table_of(plan_table(r))], lam
 def status_table(status: SessionStatus) -> Tabular:
     """The session status as key/value rows (times in New York)."""
     rows: list[list[Any]] = [[k, v] for k, v in status.model_dump().items()]
-    shown = {"state": status.state.value, "time": status.time_text, "day": status.day_text}
+    shown: dict[str, Any] = {"state": status.state.value, "time": status.time_text, "day": status.day_text}
+    if status.equity is not None:  # dollars and cents, as account shows them
+        shown["equity"] = f"{status.equity:,.2f}"
+        shown["day_pnl"] = f"{status.day_pnl or 0.0:+,.2f}"
     if status.live is not None:
         shown["live"] = str(status.live)
     rows = [[k, shown.get(k, v)] for k, v in rows if k != "days"]
