@@ -43,6 +43,7 @@ def test_a_failing_line_of_piped_stdin_gives_its_status_and_line(tmp_path: Path)
     res = _run(["--config", str(CONFIG)], "system start --paused\nadd symbol 123BAD\ntime now\n", tmp_path)
     assert res.returncode == 1
     assert "<stdin>:2" in res.stderr
+    assert "<stdin>: 2 command(s) run, 1 failed (<stdin>:2)" in res.stderr  # the summary, as exec's
     assert "2024-12-02 09:30 ET ·" not in res.stdout  # the script stopped at line 2
 
 

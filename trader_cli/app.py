@@ -144,6 +144,8 @@ def _shell_or_script(obj: AppContext) -> int:
     script (whatever the options), run to its end, after which an active session is stopped."""
     if not sys.stdin.isatty():
         summary = run_script(obj, sys.stdin, "<stdin>", keep_going=False, params={})
+        if summary.failed:  # as exec: the summary line when a command failed
+            obj.renderer.note(summary.line())
         return int(summary.exit_code)
     if not sys.stdout.isatty():
         obj.renderer.error(
