@@ -198,3 +198,14 @@ def test_status_shows_the_equity_from_the_start_not_only_once_an_order_was_place
     assert st["equity"] == 100_000.0 and st["day_pnl"] == 0.0
     res = sh("system status")
     assert "100,000.00" in res.out and "+0.00" in res.out, res.out
+
+
+def test_start_with_a_data_dir_that_does_not_exist_says_so_once(sh: Shell, tmp_path: Path) -> None:
+    raw = json.loads((ROOT / "configs" / "default.json").read_text(encoding="utf-8"))
+    raw["data_dir"] = "no-such-folder"
+    cfg = tmp_path / "typo.json"
+    cfg.write_text(json.dumps(raw), encoding="utf-8")
+    res = sh(f"system start --config {cfg}")
+    assert res.code == 1 and len(res.err_lines) == 1, res.err
+    assert f"data dir {tmp_path / 'no-such-folder'} does not exist" in res.err and "dropped" not in res.err
+    assert sh("system status --output json").code == 0 and sh.obj.coordinator.state.value == "stopped"

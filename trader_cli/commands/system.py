@@ -42,8 +42,15 @@ def start(
             raise ConfigError("no session config (give --config FILE or set TRADER_CLI_CONFIG)")
         from trader_cli.render.progress import progress_for
 
+        data_dir = obj.data_dir()
+        if cfg.mode == "backtest" and not data_dir.is_dir():  # not "no bars stored" for every symbol
+            from trader_cli.core.config_check import data_dir_problems
+            from trader_cli.core.errors import DataError
+
+            said = data_dir_problems(data_dir, obj.data_dir_option, cfg)[0].problem
+            raise DataError(f"{said}: give the folder that holds bars/ (--data-dir, or the config's data_dir)")
         with progress_for(obj.renderer, f"loading {len(cfg.session_data_config.symbols)} symbol(s)") as bar:
-            return obj.coordinator.start(cfg, obj.data_dir(), paused=paused, speed=speed, progress=bar)
+            return obj.coordinator.start(cfg, data_dir, paused=paused, speed=speed, progress=bar)
     except BaseException:
         obj.config_path = before
         raise

@@ -139,7 +139,7 @@ def check_config(path: str | Path, data_dir_option: str | None = None) -> Config
 def _problems(cfg: SessionConfig, path: Path, data_dir_option: str | None) -> tuple[Path, list[ConfigProblem]]:
     """(the data dir it would use, the problems the start would meet) of a config that validates."""
     data_dir = resolve_data_dir(data_dir_option, cfg, path)
-    found = _start_problems(cfg) + _plugin_problems(cfg) + _data_dir_problems(data_dir, data_dir_option, cfg)
+    found = _start_problems(cfg) + _plugin_problems(cfg) + data_dir_problems(data_dir, data_dir_option, cfg)
     return data_dir, found
 
 
@@ -223,7 +223,7 @@ def _start_problems(cfg: SessionConfig) -> list[ConfigProblem]:
     return found
 
 
-def _data_dir_problems(data_dir: Path, option: str | None, cfg: SessionConfig) -> list[ConfigProblem]:
+def data_dir_problems(data_dir: Path, option: str | None, cfg: SessionConfig) -> list[ConfigProblem]:
     """The data dir must exist and hold a bars/ folder (it says where the dir came from)."""
     if option:
         source = "--data-dir"
