@@ -66,6 +66,17 @@ class Ledger:
         self.busy.add(lane)
 
 
+def usd(x: float) -> str:
+    """Dollars with cents, the sign before them: $1,234.50, -$3,511.65."""
+    return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
+
+
+def per_share(x: float) -> str:
+    """A price as the broker uses it, to the cent or the 1/100 cent it has: $223.10, $223.1015."""
+    text = f"{x:,.4f}".rstrip("0")
+    return "$" + (text + "0" * (2 - len(text.split(".")[1])))
+
+
 def buying_power(broker: SimBroker) -> float:
     """Cash less what open orders hold back and twice the short positions' value (module doc)."""
     shorts = broker.qty < 0
@@ -155,7 +166,7 @@ def refusal(broker: SimBroker, req: OrderRequest, eng: Engine, ledger: Ledger) -
         cost = opening * ref + fee
         if opening and cost > power:
             return (
-                f"not enough buying power: {opening:,} x ${ref:,.2f} + fee = ${cost:,.2f} > ${power:,.2f} available",
+                f"not enough buying power: {opening:,} x {per_share(ref)} + fee = {usd(cost)} > {usd(power)} available",
                 0.0,
                 0.0,
             )
@@ -170,8 +181,8 @@ def refusal(broker: SimBroker, req: OrderRequest, eng: Engine, ledger: Ledger) -
             return f"{held}; selling {req.qty:,} would go short, which allow_short (false) forbids", 0.0, 0.0
         if short and short * ref > power:
             return (
-                f"not enough buying power to short {short:,} x ${ref:,.2f} = ${short * ref:,.2f} "
-                f"(${power:,.2f} available; a short holds back its value)",
+                f"not enough buying power to short {short:,} x {per_share(ref)} = {usd(short * ref)} "
+                f"({usd(power)} available; a short holds back its value)",
                 0.0,
                 0.0,
             )
@@ -188,11 +199,11 @@ def _limits(
     cfg = broker.cfg
     notional = req.qty * ref
     if cfg.max_per_trade is not None and notional > cfg.max_per_trade:
-        return f"{req.qty:,} x ${ref:,.2f} = ${notional:,.2f} is above max_per_trade ${cfg.max_per_trade:,.2f}"
+        return f"{req.qty:,} x {per_share(ref)} = {usd(notional)} is above max_per_trade {usd(cfg.max_per_trade)}"
     if cfg.max_per_symbol is not None and abs(after) > abs(before) and abs(after) * ref > cfg.max_per_symbol:
         return (
-            f"{req.symbol} would hold ${abs(after) * ref:,.2f} with its open orders, "
-            f"above max_per_symbol ${cfg.max_per_symbol:,.2f}"
+            f"{req.symbol} would hold {usd(abs(after) * ref)} with its open orders, "
+            f"above max_per_symbol {usd(cfg.max_per_symbol)}"
         )
     cap = cfg.max_open_positions
     if cap is not None and before == 0 and after != 0 and len(ledger.busy - {lane}) >= cap:

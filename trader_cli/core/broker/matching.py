@@ -32,6 +32,7 @@ import numpy as np
 from trader_cli.core.broker.accounting import apply_fills
 
 if TYPE_CHECKING:
+    from trader_cli.core.broker.models import OrderRecord
     from trader_cli.core.broker.sim import SimBroker
     from trader_cli.core.step import Minute
 
@@ -104,16 +105,73 @@ def _filled(broker: SimBroker, rows: np.ndarray, qtys: np.ndarray, prices: np.nd
     """Book the fills of open-book ``rows`` at the bar starting ``t``, then take what is
     done off the book (a part-filled stop's rest turns market, a stop-limit's a limit)."""
     b = broker.book
-    apply_fills(broker, rows, qtys, prices, t)
-    broker._flush_fills()
-    b.left[rows] -= qtys
+    unfunded: list[int] = []
+    if (b.sign[rows] > 0).any():
+        rows, qtys, prices, unfunded = _funded(broker, rows, qtys, prices)
+    if len(rows):
+        apply_fills(broker, rows, qtys, prices, t)
+        broker._flush_fills()
+        b.left[rows] -= qtys
     rest = rows[b.left[rows] > 0]
     for row in rest.tolist():
         if b.kind[row] == 2:  # a triggered stop's rest: a market order from the next bar
             b.to_market(row)
         elif b.kind[row] == 3 and not b.triggered[row]:  # a triggered stop-limit's rest: a limit order
             b.trigger(row)
-    if not len(rest) and len(rows) == b.n:  # every open order filled (a strategy's, usually)
+    if unfunded:  # once the rows above are done with: they index the book as it was
+        b.keep((b.left > 0) & ~np.isin(b.ref, unfunded))
+    elif not len(rest) and len(rows) == b.n:  # every open order filled (a strategy's, usually)
         b.clear()
     elif len(rest) < len(rows):
         b.keep(b.left > 0)
+
+
+def _funded(
+    broker: SimBroker, rows: np.ndarray, qtys: np.ndarray, prices: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """The fills the cash pays for, in placement order (a sale's proceeds before a later buy),
+    and the orders of the buys it cannot: a market or stop buy was checked at the last close, and
+    a gap (the next session's open) can move its fill past the cash. Those are canceled at the
+    fill, with why, instead of taking the cash below zero."""
+    from trader_cli.core.broker.accounting import fee_for
+    from trader_cli.core.broker.checks import per_share, usd
+
+    b, cfg = broker.book, broker.cfg
+    signs = b.sign[rows]
+    buys = signs > 0
+    worst_fees = np.maximum(cfg.fee_min, cfg.fee_per_share * qtys)  # a part fill pays no more
+    if broker.cash - float((qtys[buys] * prices[buys] + worst_fees[buys]).sum()) >= 0:
+        return rows, qtys, prices, []
+    keep, unfunded, cash = [], [], broker.cash
+    for k, (ref, sign, q, px) in enumerate(
+        zip(b.ref[rows].tolist(), signs.tolist(), qtys.tolist(), prices.tolist(), strict=True)
+    ):
+        order = broker.orders[ref]
+        fee = fee_for(broker, order.filled_qty, q)
+        flow = sign * q * px + fee
+        if sign > 0 and cash - flow < 0:
+            order.status = "canceled"
+            order.reason = (
+                f"not enough cash at the fill: {q:,} x {per_share(px)} + fee = {usd(q * px + fee)} > {usd(cash)} "
+                "(it was checked at the last close; the price moved past it)"
+            )
+            unfunded.append(ref)
+            continue
+        cash -= flow
+        keep.append(k)
+    _note_unfunded(broker, [broker.orders[r] for r in unfunded])
+    at = np.array(keep, np.int64)
+    return rows[at], qtys[at], prices[at], unfunded
+
+
+def _note_unfunded(broker: SimBroker, gone: list[OrderRecord]) -> None:
+    """One line for each of the trader's orders canceled at the fill, one a plugin's minute."""
+    events = broker._engine().events
+    mine = [o for o in gone if o.origin == "adhoc"]
+    for o in mine:
+        events.emit("order", f"order {o.id} canceled: {o.reason}")
+    theirs = [o for o in gone if o.origin != "adhoc"]
+    if theirs:
+        more = f" ({len(theirs) - 1} more)" if len(theirs) > 1 else ""
+        first = theirs[0]
+        events.emit("order", f"{first.origin}: {first.id} {first.symbol} buy canceled: {first.reason}{more}")

@@ -159,7 +159,7 @@ class Report(BaseModel):
     round_trips: int
     win_rate: float | None
     profit_factor: float | None
-    expectancy: float | None
+    expectancy: Money | None  # dollars a round trip
     avg_hold_minutes: float | None
     fees: Money
     pnl_by_symbol: dict[str, Money] = Field(default_factory=dict)

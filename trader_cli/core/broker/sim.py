@@ -415,14 +415,14 @@ class SimBroker:
 
     # -- reading ---------------------------------------------------------------------------------
     def positions(self) -> list[Position]:
-        """Every symbol held (and flat ones with realized P&L), by symbol."""
+        """Every symbol held (and flat ones traded: realized P&L or fees paid), by symbol."""
         eng = self._engine()
         out = []
         for sym, data in sorted(eng.session.symbols.items()):
             lane = data.lane
             self._ensure(lane)
             q, r = int(self.qty[lane]), float(self.realized[lane])
-            if q == 0 and r == 0:
+            if q == 0 and r == 0 and not self.lane_fees[lane]:  # never traded (a round trip at cost still paid)
                 continue
             mark = float(self.mark[lane]) if self.mark[lane] == self.mark[lane] else None
             avg = float(self.avg[lane]) if q else None
@@ -445,7 +445,17 @@ class SimBroker:
         minute's recorded equity, one list item read at once, never a half-applied fill."""
         values = self.eq_value
         equity = values[-1] if values else float(self.cfg.initial_cash)
-        return equity, self.day_start_equity
+        return equity, self._day_start()
+
+    def _day_start(self) -> float:
+        """The equity the day's P&L counts from: the last close's; at a new session's open, before
+        its first bar stepped, the last point recorded (the day before's close)."""
+        eng = self.engine
+        book = eng.replay.book if eng is not None else None
+        times, values = self.eq_time, self.eq_value
+        if book is not None and times and values and times[-1] < book.open_ns:
+            return values[-1]
+        return self.day_start_equity
 
     def equity_now(self) -> float:
         """Cash plus the positions at their marks."""
@@ -468,7 +478,7 @@ class SimBroker:
             fees=self.fees,
             realized_pnl=realized,
             unrealized_pnl=unreal,
-            day_pnl=equity - self.day_start_equity,
+            day_pnl=equity - self._day_start(),
             open_positions=int(np.count_nonzero(held)),
             open_orders=len(self.book),
         )
