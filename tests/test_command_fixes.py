@@ -209,3 +209,28 @@ def test_start_with_a_data_dir_that_does_not_exist_says_so_once(sh: Shell, tmp_p
     assert res.code == 1 and len(res.err_lines) == 1, res.err
     assert f"data dir {tmp_path / 'no-such-folder'} does not exist" in res.err and "dropped" not in res.err
     assert sh("system status --output json").code == 0 and sh.obj.coordinator.state.value == "stopped"
+
+
+def test_quality_counts_no_bars_before_the_store_begins_whatever_an_indicator_warms_up_on(
+    sh: Shell, tmp_path: Path
+) -> None:
+    cfgs = {}
+    for name in ("sma", "ema"):  # an EMA's warmup reaches back further than the store's first day
+        raw = {
+            "name": name, "mode": "backtest", "data_dir": str(ROOT / "data"),
+            "backtest_config": {"start_date": "2024-11-06", "end_date": "2024-11-06", "speed_multiplier": 0},
+            "session_data_config": {
+                "symbols": ["AAPL"], "base_interval": "1m", "derived_intervals": ["5m"],
+                "historical": {"trailing_days": 2}, "indicators": [{"name": name, "params": [20], "interval": "5m"}],
+            },
+        }  # fmt: skip
+        cfgs[name] = tmp_path / f"{name}.json"
+        cfgs[name].write_text(json.dumps(raw), encoding="utf-8")
+    seen = {}
+    for name, cfg in cfgs.items():
+        assert sh(f"system start --config {cfg}").code == 0 and sh("system wait").code == 0
+        rows = json.loads(sh("data quality --output json").out)["rows"]
+        seen[name] = {(r["interval"], r["present"], r["expected"]) for r in rows}
+        assert sh("system stop").code == 0
+    for name in cfgs:  # every bar is there, whichever indicator the 5m bars carry
+        assert all(present == expected for _, present, expected in seen[name]), seen

@@ -182,10 +182,28 @@ def expected(eng: Engine, data: SymbolSessionData, interval: Interval) -> np.nda
     assert book is not None
     tl = eng.timeline
     joined = tl.days[data.since_pos]
-    days = eng.calendar.trading_days_back(joined, data.history_days.get(interval, 0)) + tl.days[data.since_pos : tl.pos]
+    wanted = eng.calendar.trading_days_back(joined, data.history_days.get(interval, 0))
+    days = _could_hold(eng, data, interval, wanted) + tl.days[data.since_pos : tl.pos]
     return np.concatenate(
         [*(tl.slot_ts(interval, d) for d in days), expected_starts(eng.calendar, [book.day], interval, book.now_ns)]
     )
+
+
+def _could_hold(eng: Engine, data: SymbolSessionData, interval: Interval, days: list[dt.date]) -> list[dt.date]:
+    """The history days the source could hold bars on: from the first it has bars on, unless it
+    holds bars from before them all. Days before a symbol's stored bars begin are a shorter
+    history (validation and the warmups say so), not missing bars: an indicator whose warmup
+    reaches further back does not make its interval's bars look gappier than their 1m bars."""
+    if not days:
+        return days
+    feed, cal = eng.feed, eng.calendar
+    src = interval if str(interval) in feed.intervals_for(data.symbol) else data.base_interval
+    if feed.has_bars(data.symbol, src, -(2**62), cal.open_close(days[0])[0]):
+        return days
+    for k, d in enumerate(days):
+        if feed.has_bars(data.symbol, src, *cal.open_close(d)):
+            return days[k:]
+    return []
 
 
 def quality(eng: Engine, symbol: str) -> list[IntervalQuality]:
