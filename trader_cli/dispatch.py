@@ -350,7 +350,7 @@ def _show(obj: AppContext, rv: Any) -> int:
         if failed:
             obj.renderer.error(failed)
             return 1
-        if getattr(rv, "interrupted", False) and obj.script_depth > 0:  # Ctrl-C stops a script
+        if getattr(rv, "interrupted", False) and (obj.script_depth > 0 or not obj.interactive):  # Ctrl-C: 130
             return INTERRUPTED
     return 0
 

@@ -243,3 +243,81 @@ def test_an_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
         err = _one_line(Shell(DATA)(_line(config(tmp_path), out, f"--param fast=5 {extra}")))
         assert f"--out {out} is a file, not a folder" in err
     assert out.read_text() == "mine"
+
+
+def test_a_strategy_that_raises_mid_run_is_that_tasks_error_not_a_result(tmp_path: Path) -> None:
+    boom = tmp_path / "boom.py"
+    boom.write_text(
+        EMA.read_text(encoding="utf-8").replace(
+            "    def on_bars(self, bars: BarsView) -> None:\n",
+            "    def on_bars(self, bars: BarsView) -> None:\n"
+            "        self.__dict__['n'] = self.__dict__.get('n', 0) + 1\n"
+            "        if self.fast == 7 and self.n > 60:\n"
+            "            raise ZeroDivisionError('boom mid-run')\n",
+        ),
+        encoding="utf-8",
+    )
+    assert "boom mid-run" in boom.read_text(encoding="utf-8")
+    res = Shell(DATA)(f"sweep {config(tmp_path)} --strategy {boom} --param fast=5,7 --workers 1 --out {tmp_path / 'o'}")
+    assert res.code == 0, res.err  # one of two failed: the sweep is not
+    rows = {r["params"]["fast"]: r for r in _rows(tmp_path / "o")}  # type: ignore[index]
+    assert rows[5]["error"] is None and rows[5]["report"]
+    assert rows[7]["report"] is None
+    assert "strategy ema_cross failed: on_bars raised ZeroDivisionError: boom mid-run" in str(rows[7]["error"])
+
+
+def test_an_edited_strategy_file_is_not_resumed_from_the_old_rows(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.py"
+    shutil.copy(EMA, mine)
+    line = f"sweep {config(tmp_path)} --strategy {mine} --param fast=5 --workers 1 --out {tmp_path / 'o'} -o json"
+    sh = Shell(DATA)
+    first = sh(line)
+    assert first.code == 0, first.err
+    again = sh(line)
+    assert again.code == 0 and json.loads(again.out) == json.loads(first.out)  # resumed: nothing ran again
+    mine.write_text(mine.read_text(encoding="utf-8").replace('Param("qty", int, 100,', 'Param("qty", int, 1000,'))
+    refused = _one_line(sh(line))  # its rows are of another file: the folder is another sweep's
+    assert "the strategy file was edited since" in refused and "--replace" in refused, refused
+    edited = sh(f"{line} --replace")
+    assert edited.code == 0, edited.err
+    assert len(_rows(tmp_path / "o")) == 1
+    (old,), (new,) = json.loads(first.out), json.loads(edited.out)
+    assert new["total_return"] != old["total_return"] and new["spec_hash"] != old["spec_hash"]  # ten times the shares
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_sweep_exits_130_in_one_line_and_the_workers_say_nothing(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.shell.conftest import TRADER_CLI, shell_env
+
+    out = tmp_path / "o"
+    grid = "--param fast=3:9:1 --param slow=20,30 --workers 2"
+    proc = subprocess.Popen(
+        [str(TRADER_CLI), *_line(config(tmp_path), out, grid).split()],
+        env=shell_env(tmp_path), cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not ((out / "results.jsonl").exists() and _rows(out)):
+            time.sleep(0.05)
+        assert _rows(out), "no task finished in 60 s"
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert "interrupted (Ctrl-C)" in stdout + stderr
+    hashes = [r["spec_hash"] for r in _rows(out)]
+    assert len(hashes) == len(set(hashes)) < 14  # nothing twice, the rest cancelled
+    assert (
+        sys.platform != "linux"
+        or not subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.strip()
+    )  # no worker left behind in its session

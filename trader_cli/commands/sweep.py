@@ -126,6 +126,7 @@ def register(app: typer.Typer) -> None:
         tail = "; re-run the same sweep to finish it" if interrupted else ""
         res.caption = f"{head}{ran} run, {skipped} already in {folder / 'results.jsonl'}; {res.caption or ''}{tail}"
         res.failed_text = _all_failed(folder, metric)
+        res.interrupted = interrupted
         return res
 
 

@@ -67,6 +67,7 @@ class Tabular(BaseModel):
     # A result that reports a failure (config check's problems): shown, then this one error
     # line, and the command exits 1 ("" for a success).
     failed_text: str = ""
+    interrupted: bool = False  # Ctrl-C stopped the command early (what it shows is what it got to)
 
     def records(self) -> list[dict[str, Any]]:
         """Rows as objects keyed by column name."""

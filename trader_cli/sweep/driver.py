@@ -23,6 +23,7 @@ backtests on an engine (engines.py), results streamed to ``DIR/results.jsonl``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -41,7 +42,7 @@ from trader_cli.sweep.grid import rankable as rankable
 from trader_cli.sweep.records import META, RESULTS, Rows, ends_cut, not_a_definition, read_meta, read_rows, write_meta
 from trader_cli.sweep.tasks import spec_hash
 
-SPEC_KEYS = ("config", "config_dir", "data_dir", "from", "to", "strategy")  # a spec but its params
+SPEC_KEYS = ("config", "config_dir", "data_dir", "from", "to", "strategy", "strategy_sha256")  # a spec but its params
 DEFINITION = (*SPEC_KEYS, "grid", "search", "metric")  # what one folder's results are of
 
 
@@ -76,6 +77,7 @@ def build_specs(
             "from": first,
             "to": last,
             "strategy": spec_file,
+            "strategy_sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],  # an edited file: not resumed
             "params": combo,
         }
         for combo in combos
@@ -115,6 +117,9 @@ def _differences(there: dict[str, Any], here: dict[str, Any]) -> list[str]:
             continue  # a grid's rows are the same whatever ranks them: a re-run re-ranks
         if key in known and a[key] != b[key]:
             said.append(f"{label} {a[key]} there, {b[key]} here")
+    if "strategy_sha256" in known and a["strategy_sha256"] != b["strategy_sha256"]:
+        was, now = a["strategy_sha256"], b["strategy_sha256"]
+        said.append(f"the strategy file was edited since (sha256 {was} there, {now} here)")
     if "grid" in known and a["grid"] != b["grid"]:
         said.append(f"grid {' '.join(there['grid']) or '(none)'} there, {' '.join(here['grid']) or '(none)'} here")
     return said
@@ -256,7 +261,7 @@ def board(out: Path, metric: str | None = None) -> Board:
 
 def _spec_of(meta: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The spec of the sweep in sweep.json with ``params``: the one its row ran."""
-    return {k: meta[k] for k in SPEC_KEYS} | {"params": params}
+    return {k: meta[k] for k in SPEC_KEYS if k in meta} | {"params": params}  # a sweep before a key was kept
 
 
 def best_config(found: Board) -> dict[str, Any]:

@@ -55,7 +55,7 @@ class LocalEngine:
                 yield run_task(spec)
             return
         retry: list[dict[str, Any]] = []
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(specs) or 1))
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(specs) or 1), initializer=_quiet_on_ctrl_c)
         running = {pool.submit(run_task, s): s for s in specs}
         try:
             for fut in as_completed(running):
@@ -68,13 +68,21 @@ class LocalEngine:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         for spec in retry:  # each alone in a fresh worker: the one that dies again is the culprit
-            alone = ProcessPoolExecutor(max_workers=1)
+            alone = ProcessPoolExecutor(max_workers=1, initializer=_quiet_on_ctrl_c)
             try:
                 yield alone.submit(run_task, spec).result()
             except BrokenProcessPool:
                 yield failed_row(spec, "its worker process died, also when run alone (killed or out of memory)")
             finally:
                 alone.shutdown(wait=False, cancel_futures=True)
+
+
+def _quiet_on_ctrl_c() -> None:
+    """A worker's Ctrl-C (the terminal sends it to the whole process group) ends it at once and
+    silently: the driver cancels the sweep and says so; the results are the driver's to write."""
+    import signal
+
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
 
 
 def failed_row(spec: dict[str, Any], why: str) -> dict[str, Any]:

@@ -82,6 +82,11 @@ def _backtest(spec: dict[str, Any]) -> dict[str, Any]:
         coord.start(cfg, data_dir, paused=True)
         coord.load_plugin("strategy", spec["strategy"], dict(spec.get("params", {})))
         coord.advance(10**9)
+        failed = [s for s in coord.engine.plugins.slots.values() if s.state == "failed"]
+        if failed:  # a strategy that raised stopped there: what it did so far is not this backtest
+            from trader_cli.core.errors import PluginError
+
+            raise PluginError(f"strategy {failed[0].name} failed: {failed[0].last_error}")
         report = coord.read(build_report)
     finally:
         coord.shutdown()
