@@ -89,3 +89,40 @@ def test_an_unreachable_scheduler_is_one_line_within_8_s(tmp_path: Path) -> None
     res = sh(f"sweep {config(tmp_path)} --strategy {EMA} --param fast=5 --engine dask --address bogus://h:1")
     assert res.code == 2 and "--address bogus://h:1: unknown address scheme" in res.err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("greeting", "says"),
+    [(b"", "no Dask scheduler answered at"), (b"SSH-2.0-x\r\n", "did not answer as a Dask scheduler")],
+)
+def test_a_port_where_something_else_listens_is_one_line_not_a_hang(tmp_path: Path, greeting: bytes, says: str) -> None:
+    import socket
+    import threading
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    held: list[socket.socket] = []
+
+    def serve() -> None:  # accepts, says its greeting (or nothing), never speaks Dask
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            conn.sendall(greeting)
+            held.append(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        res = Shell(ROOT / "data")(
+            f"sweep {config(tmp_path)} --strategy {EMA} --param fast=5 --engine dask "
+            f"--address tcp://127.0.0.1:{port} --out {tmp_path / 'o'}"
+        )
+    finally:
+        srv.close()
+        for conn in held:
+            conn.close()
+    assert res.code == 1 and res.err.count("\n") == 1, (res.code, res.err)
+    assert says in res.err and "out of memory" not in res.err, res.err
+    assert not (tmp_path / "o").exists()

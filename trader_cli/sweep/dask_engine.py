@@ -52,7 +52,7 @@ class DaskEngine:
             )
         try:
             if address or scheduler_file:
-                self.client = Client(address=address, scheduler_file=scheduler_file, timeout=CONNECT_TIMEOUT_S)
+                self.client = _joined(Client, address, scheduler_file)
             else:
                 self.cluster = LocalCluster(
                     n_workers=workers or 2, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -63,6 +63,12 @@ class DaskEngine:
             if not address:
                 raise
             raise UsageError(f"--address {address}: {err} (write it as tcp://HOST:PORT)") from None
+        except MemoryError:  # distributed read a length out of another service's first bytes
+            if not address:
+                raise
+            raise ClusterError(
+                f"{address} did not answer as a Dask scheduler: check the address (its port, 8786 by default)"
+            ) from None
         except (OSError, TimeoutError) as err:
             where = address or scheduler_file or "a local cluster"
             raise ClusterError(
@@ -104,3 +110,31 @@ class DaskEngine:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _joined(client: Any, address: str | None, scheduler_file: str | None) -> Any:
+    """A Client of a running cluster, or a ClusterError once ``CONNECT_TIMEOUT_S`` (and 2 s more)
+    passed: distributed's own timeout covers the TCP connect, not the handshake, so a
+    port where something else listens (the dashboard's, an HTTP server) would wait for ever."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = client(address=address, scheduler_file=scheduler_file, timeout=CONNECT_TIMEOUT_S)
+        except BaseException as err:  # handed to the caller's thread, which raises it
+            box["error"] = err
+
+    worker = threading.Thread(target=connect, name="dask-connect", daemon=True)  # a stuck one ends with us
+    worker.start()
+    worker.join(CONNECT_TIMEOUT_S + 2)
+    if worker.is_alive():
+        where = address or scheduler_file
+        raise ClusterError(
+            f"no Dask scheduler answered at {where} within {CONNECT_TIMEOUT_S + 2} s (something listens there, "
+            "but not a scheduler: its port is 8786 by default, the dashboard's 8787)"
+        )
+    if "error" in box:
+        raise box["error"]
+    return box["client"]
