@@ -196,13 +196,18 @@ def _could_hold(eng: Engine, data: SymbolSessionData, interval: Interval, days: 
     reaches further back does not make its interval's bars look gappier than their 1m bars."""
     if not days:
         return days
+    from trader_cli.core.errors import StoreError
+
     feed, cal = eng.feed, eng.calendar
     src = interval if str(interval) in feed.intervals_for(data.symbol) else data.base_interval
-    if feed.has_bars(data.symbol, src, -(2**62), cal.open_close(days[0])[0]):
+    try:
+        if feed.has_bars(data.symbol, src, -(2**62), cal.open_close(days[0])[0]):
+            return days
+        for k, d in enumerate(days):
+            if feed.has_bars(data.symbol, src, *cal.open_close(d)):
+                return days[k:]
+    except StoreError:  # its file is gone or unreadable since: every day it wanted is missing
         return days
-    for k, d in enumerate(days):
-        if feed.has_bars(data.symbol, src, *cal.open_close(d)):
-            return days[k:]
     return []
 
 
