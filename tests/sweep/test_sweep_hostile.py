@@ -321,3 +321,8 @@ def test_ctrl_c_mid_sweep_exits_130_in_one_line_and_the_workers_say_nothing(tmp_
         sys.platform != "linux"
         or not subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.strip()
     )  # no worker left behind in its session
+
+
+def test_a_grid_error_shows_the_text_as_typed_never_as_emoji(tmp_path: Path) -> None:
+    res = Shell(DATA)(_line(config(tmp_path), tmp_path / "o", "--param fast=a:b:c"))
+    assert "'fast=a:b:c'" in _one_line(res)  # rich read :b: as an emoji code

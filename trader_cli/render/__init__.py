@@ -122,7 +122,11 @@ class Renderer:
                     raise BrokenPipeError
 
             self._out = _Out(
-                file=self._out_file, width=self._width, height=self._height, force_terminal=self._force_terminal
+                file=self._out_file,
+                width=self._width,
+                height=self._height,
+                force_terminal=self._force_terminal,
+                emoji=False,  # a user's text (a grid's fast=a:b:c) is shown as typed, never as emoji
             )
             if self._width is None and not self._out.is_terminal:
                 # A file or a pipe has no screen edge: tables keep each row on one line.
@@ -135,7 +139,9 @@ class Renderer:
         if self._err is None:
             from rich.console import Console
 
-            self._err = Console(file=self._err_file, stderr=True, width=self._width, highlight=False, soft_wrap=True)
+            self._err = Console(
+                file=self._err_file, stderr=True, width=self._width, highlight=False, soft_wrap=True, emoji=False
+            )
         return self._err
 
     def result(self, result: Any, mode: OutputMode) -> None:
