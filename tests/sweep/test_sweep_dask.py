@@ -126,3 +126,16 @@ def test_a_port_where_something_else_listens_is_one_line_not_a_hang(tmp_path: Pa
     assert res.code == 1 and res.err.count("\n") == 1, (res.code, res.err)
     assert says in res.err and "out of memory" not in res.err, res.err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_task_whose_dask_worker_died_is_a_short_row_a_resume_runs_again() -> None:
+    from distributed.scheduler import KilledWorker
+
+    from trader_cli.sweep.dask_engine import _why
+    from trader_cli.sweep.driver import _died
+
+    killed = KilledWorker("run_task-1f2e", "tcp://127.0.0.1:40111", "see https://distributed.dask.org/en/" + "x" * 300)
+    row = {"error": _why(killed)}
+    assert _died(row) and len(row["error"]) < 120 and "http" not in row["error"], row  # as the local pool's
+    other = {"error": _why(RuntimeError("line one\nline two " + "y" * 500))}
+    assert not _died(other) and "\n" not in other["error"] and len(other["error"]) < 260, other

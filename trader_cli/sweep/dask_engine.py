@@ -98,8 +98,7 @@ class DaskEngine:
             for fut in as_completed(futures):
                 spec = futures[fut]
                 if fut.status == "error":
-                    why = f"the Dask task failed: {type(fut.exception()).__name__}: {fut.exception()}"
-                    yield failed_row(spec, why)
+                    yield failed_row(spec, _why(fut.exception()))
                     continue
                 yield fut.result()
         finally:
@@ -138,3 +137,13 @@ def _joined(client: Any, address: str | None, scheduler_file: str | None) -> Any
     if "error" in box:
         raise box["error"]
     return box["client"]
+
+
+def _why(err: BaseException | None) -> str:
+    """A task's failure on the cluster in one short line. A worker that died under it, on its
+    retry too (KilledWorker), says "worker process died" as the local pool's does: a resume
+    runs it again."""
+    if type(err).__name__ == "KilledWorker":
+        return "its Dask worker process died, also on its retry (killed or out of memory)"
+    text = " ".join(str(err).split())
+    return f"the Dask task failed: {type(err).__name__}: {text[:200]}{'…' if len(text) > 200 else ''}"
