@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from trader_cli.live.assembler import MINUTE_NS, MinuteAssembler, StreamBar
@@ -106,6 +106,48 @@ def test_any_arrival_order_closes_each_minute_once_in_order(arrivals: list[tuple
     placed = sum(len(m.bars) for m in closed) + sum(len(v) for v in a._pending.values())
     dropped = sum(a.counts.late.values()) + sum(a.counts.duplicates.values())
     assert placed + dropped == len(arrivals)
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.sampled_from(["A", "B", "C", "X"]), st.integers(-1, 3), st.booleans()),
+            max_size=12,
+        ),
+        max_size=6,
+    ),
+    st.integers(0, 2),
+)
+@example(  # a joining symbol's bar first in a minute's message: the others' must not replace it
+    messages=[[("A", 0, False), ("B", 0, False)], [("C", 1, False), ("A", 1, False)]], close_after=0
+)
+def test_a_messages_bars_at_once_are_the_same_as_one_by_one(
+    messages: list[list[tuple[str, int, bool]]], close_after: int
+) -> None:
+    """The stream hands a message's bars over at once (``add_many``): whatever they hold (the
+    next minute's, later ones, repeats, an unknown symbol, extended hours, a joining symbol),
+    what closes and what is counted is what the same bars one by one give."""
+    hours = (T0 - MINUTE_NS, T0 + 3 * MINUTE_NS)  # minute 3 is after the close
+    one, many = (MinuteAssembler({"A", "B"}, T0, GRACE, hours) for _ in range(2))
+    for a in (one, many):
+        a.join("C", T0 + MINUTE_NS)
+    closed: tuple[list, list] = ([], [])
+    for k, msg in enumerate(messages):
+        bars = [bar(sym, m, 100.0 + k) for sym, m, _ in msg]
+        for b, (_, _, updated) in zip(bars, msg, strict=True):
+            one.add(b, updated)
+        for updated in (False, True):  # the stream's way: a message's bars, then its corrections
+            many.add_many([b for b, (_, _, u) in zip(bars, msg, strict=True) if u is updated], updated)
+        if k % 3 == close_after:
+            for a, out in zip((one, many), closed, strict=True):
+                now = a.next_ns + MINUTE_NS
+                if a.ready(now):
+                    out.append(a.close_next(now))
+    assert [(m.ts_ns, m.bars, m.by_timeout) for m in closed[0]] == [(m.ts_ns, m.bars, m.by_timeout) for m in closed[1]]
+    assert one._pending == many._pending
+    c1, c2 = one.counts, many.counts
+    assert (c1.late, c1.duplicates, c1.unknown, c1.outside) == (c2.late, c2.duplicates, c2.unknown, c2.outside)
+    assert sorted(c1.revisions) == sorted(c2.revisions)
 
 
 def test_wait_next_across_threads_with_a_fast_live_clock() -> None:

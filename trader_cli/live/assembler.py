@@ -83,23 +83,46 @@ class MinuteAssembler:
 
     # -- the stream's side ---------------------------------------------------------------------
     def add(self, bar: StreamBar, updated: bool = False) -> None:
-        """A bar from the stream (``updated``: an ``updatedBars`` correction). Hundreds come at
-        once each minute: the lock is taken as a plain lock, and the clock's side woken only
-        when the minute it waits for may be whole."""
-        sym, ts = bar[0], bar[1]
+        """A bar from the stream (``updated``: an ``updatedBars`` correction)."""
+        self.add_many([bar], updated)
+
+    def add_many(self, bars: list[StreamBar], updated: bool = False) -> None:
+        """The bars of one stream message, in order (``updated``: ``updatedBars`` corrections).
+        Hundreds come at once each minute: the lock is taken once, the usual bar (the minute
+        to close next, a subscribed symbol) takes the short way, and the clock's side is woken
+        only when the minute it waits for may be whole."""
         with self._lock:
-            usual = ts == self.next_ns and sym in self._symbols and self._lo <= ts < self._hi and not updated
-            if not usual and not self._for_open_minute(sym, ts, bar, updated):
-                return
-            slot = self._pending.get(ts)
-            if slot is None:
-                slot = self._pending[ts] = {}
-            elif sym in slot:
-                self.counts.duplicates[sym] = self.counts.duplicates.get(sym, 0) + 1
-                return
-            slot[sym] = bar
-            if ts == self.next_ns and len(slot) >= len(self._symbols):  # may be whole: look
+            nxt, symbols, pending = self.next_ns, self._symbols, self._pending
+            usual = not updated and self._lo <= nxt < self._hi
+            slot = pending.get(nxt)
+            for bar in bars:
+                sym = bar[0]
+                if usual and bar[1] == nxt and sym in symbols:
+                    if slot is None:
+                        slot = pending[nxt] = {}
+                    elif sym in slot:
+                        self.counts.duplicates[sym] = self.counts.duplicates.get(sym, 0) + 1
+                        continue
+                    slot[sym] = bar
+                else:
+                    self._add_other(bar, updated)
+                    slot = pending.get(nxt)
+            if slot is not None and len(slot) >= len(symbols):  # may be whole: look
                 self._cv.notify_all()
+
+    def _add_other(self, bar: StreamBar, updated: bool) -> None:
+        """A bar off the short way (lock held): a later minute's, a joining symbol's, or one
+        only counted (see ``_for_open_minute``)."""
+        sym, ts = bar[0], bar[1]
+        if not self._for_open_minute(sym, ts, bar, updated):
+            return
+        slot = self._pending.get(ts)
+        if slot is None:
+            slot = self._pending[ts] = {}
+        elif sym in slot:
+            self.counts.duplicates[sym] = self.counts.duplicates.get(sym, 0) + 1
+            return
+        slot[sym] = bar
 
     def _for_open_minute(self, sym: str, ts: int, bar: StreamBar, updated: bool) -> bool:
         """True for a bar of a minute still open (a later one, or a joining symbol's); the

@@ -387,7 +387,7 @@ class LiveFeed:
         self.stream_from_ns, self._next_ns = first, open_ns
         grace = int(self.live.grace_seconds * 1e9)
         self.assembler = MinuteAssembler(set(symbols), first, grace, (open_ns, book.close_ns))
-        self._stream = BarStream(self.keys, self.live, self.assembler.add)
+        self._stream = BarStream(self.keys, self.live, self.assembler.add_many)
         self._stream.start(symbols)
         # Connecting takes a while (seconds at worst: minutes of a fast demo clock): the minutes
         # whose deadline passed meanwhile come from REST too, not one by one at their close.
@@ -424,7 +424,7 @@ class LiveFeed:
             old.close()
         assembler = self.assembler
         assert assembler is not None
-        stream = BarStream(self.keys, self.live, assembler.add)
+        stream = BarStream(self.keys, self.live, assembler.add_many)
         symbols = sorted(self._sym_lane)
         stream.start(symbols)  # up to 10 s, without the lock: a join meanwhile is subscribed below
         with self._stream_lock:
