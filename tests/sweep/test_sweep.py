@@ -49,6 +49,10 @@ def test_the_grid() -> None:
     for bad in ("fast", "fast=", "=1", "slow=30:10:5", "slow=a:b:c", "x=1:2:0"):
         with pytest.raises(UsageError):
             parse_param(bad)
+    for twice, value in (("fast=5,10,5", "5"), ("fast=5,5.0", "5"), ("fast=05,5", "5"), ("mode=a,b,a", "a")):
+        with pytest.raises(UsageError, match=f": {value} is given twice; give each value once"):
+            parse_param(twice)  # the same backtest twice
+    assert parse_param("mode=a,A") == ("mode", ["a", "A"])
 
 
 def test_a_sweep_on_two_workers_resumes_and_each_row_equals_a_single_backtest(tmp_path: Path) -> None:

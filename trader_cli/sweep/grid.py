@@ -2,8 +2,8 @@
 report keys a leaderboard can rank by.
 
 ``--param fast=5,10,20`` lists values, ``--param slow=30:120:30`` is a range (start:stop:step,
-stop included); each NAME is given once (its values in that one ``--param``); the grid is the
-product of the parameters' values.
+stop included); each NAME is given once (its values in that one ``--param``, each value once:
+``5,5.0`` is one value twice); the grid is the product of the parameters' values.
 """
 
 from __future__ import annotations
@@ -51,7 +51,15 @@ def parse_param(text: str) -> tuple[str, list[Any]]:
         if n > 10_000:
             raise UsageError(f"--param '{text}': {n:,} values; a sweep takes at most 10,000 a parameter")
         return name, [_number(a + k * step) for k in range(n)]
-    return name, [_value(v.strip()) for v in values.split(",") if v.strip()]
+    out: list[Any] = []
+    for v in values.split(","):
+        if not v.strip():
+            continue
+        value = _value(v.strip())
+        if value in out:  # 5,5 or 5,5.0: the same backtest twice
+            raise UsageError(f"--param '{text}': {value} is given twice; give each value once")
+        out.append(value)
+    return name, out
 
 
 def _number(x: float) -> int | float:
