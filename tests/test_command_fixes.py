@@ -234,3 +234,19 @@ def test_quality_counts_no_bars_before_the_store_begins_whatever_an_indicator_wa
         assert sh("system stop").code == 0
     for name in cfgs:  # every bar is there, whichever indicator the 5m bars carry
         assert all(present == expected for _, present, expected in seen[name]), seen
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("order buy AAPL 10 --limit 220 --limit 221", "--limit is given twice: give it once"),
+        ("order sell AAPL 10 --tif gtc --tif=day", "--tif is given twice: give it once"),
+        ("data bars AAPL --last 5 --last 6", "--last is given twice: give it once"),
+    ],
+)
+def test_an_option_given_twice_is_refused_not_the_last_taken(sh: Shell, line: str, says: str) -> None:
+    assert sh("system start --paused").code == 0
+    res = sh(line)
+    assert res.code == 2 and len(res.err_lines) == 1 and says in res.err, res.err
+    assert sh("orders --all --output json").out.count('"id"') == 0  # nothing placed
+    assert sh("order buy AAPL 10 --limit 220 --tif gtc").code == 0  # once each: as before

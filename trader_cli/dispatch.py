@@ -210,6 +210,7 @@ def refuse_unknown_options(tree: Any, args: list[str]) -> None:
     if found is None:
         return
     ctx, cmd, rest = found
+    _refuse_repeated_options(ctx, cmd, rest)
     settings = cmd.context_settings
     if not settings.get("ignore_unknown_options") or not settings.get("allow_interspersed_args", True):
         return  # ``watch 5 data bars …``: the words after the command are another command's
@@ -228,6 +229,22 @@ def refuse_unknown_options(tree: Any, args: list[str]) -> None:
 
             longs = sorted(n for n in known if n.startswith("--"))
             raise click.exceptions.NoSuchOption(name, possibilities=difflib.get_close_matches(name, longs), ctx=ctx)
+
+
+def _refuse_repeated_options(ctx: Any, cmd: Any, rest: list[str]) -> None:
+    """UsageError for an option given twice (``order buy AAPL 10 --limit 220 --limit 221``):
+    click would take the last one silently."""
+    try:
+        _, _, order = cmd.make_parser(ctx).parse_args(args=list(rest))
+    except click.exceptions.UsageError:
+        return  # the real parse says why
+    seen: set[str] = set()
+    for param in order:
+        if param.param_type_name != "option" or getattr(param, "multiple", False) or getattr(param, "count", False):
+            continue
+        if param.name in seen:
+            raise click.exceptions.UsageError(f"{param.opts[0]} is given twice: give it once", ctx=ctx)
+        seen.add(param.name)
 
 
 def _leaf_command(tree: Any, args: list[str]) -> tuple[Any, Any, list[str]] | None:
