@@ -198,6 +198,25 @@ def test_the_line_of_a_bad_byte_is_right_in_a_large_file(sh: Shell, tmp_path: Pa
     assert res.code == 1 and f"(line {rows + 2}: byte 0xe9 at offset" in one_line(res), res.err
 
 
+@pytest.mark.parametrize(
+    "short", ["2024-12-02T09:33:00-05:00,1,2,0.5", '"2024-12-02T09:33:00-05:00",1,"2,5",0.5,1,2,3,4']
+)
+def test_a_row_with_too_few_or_many_columns_names_its_line(sh: Shell, tmp_path: Path, short: str) -> None:
+    """The reader names the row's text only; the line number is where to look in a big file
+    (a blank line and a quoted comma do not move it)."""
+    good = tmp_path / "good.csv"
+    good.write_text(GOOD_CSV, encoding="utf-8")
+    assert sh(f"data import {good} --symbol AAPL").code == 0
+    before = _store_files(sh.data_dir)
+    rows = GOOD_CSV.strip().splitlines()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([rows[0], rows[1], "", '"' + rows[2].replace(",", '",', 1), short, *rows[3:]]) + "\n")
+    res = sh(f"data import {bad} --symbol AAPL")
+    line = one_line(res)
+    assert res.code == 1 and "bad.csv line 5: Expected " in line and "fix or remove that row" in line, line
+    assert _store_files(sh.data_dir) == before
+
+
 # -- configs that are not a JSON object ---------------------------------------------------------
 @pytest.mark.parametrize(
     "text, found",

@@ -82,7 +82,26 @@ def _read_table(path: Path) -> Any:
         if _first_non_utf8(path) is not None:  # Arrow says only "invalid UTF8 data"
             raise DataError(_not_utf8(path)) from err
         _refuse_layout(path)  # Arrow names its own limits ("block", "straddling object")
-        raise DataError(f"{path} is not a readable CSV file ({str(err).splitlines()[0]})") from err
+        why = str(err).splitlines()[0]
+        line = _uneven_line(path) if "columns, got" in why else None  # Arrow names the row, not its line
+        if line is not None:
+            why = why.removeprefix("CSV parse error: ")
+            raise DataError(f"{path} line {line:,}: {why}; fix or remove that row, then import again") from err
+        raise DataError(f"{path} is not a readable CSV file ({why})") from err
+
+
+def _uneven_line(path: Path) -> int | None:
+    """The line number of the first row with another number of columns than the header (read
+    only on that error: the reader names the row's text, not where it is)."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        rows = csv.reader(f)
+        header = next(rows, None)
+        for row in rows:
+            if header is not None and row and len(row) != len(header):
+                return rows.line_num
+    return None
 
 
 def _refuse_layout(path: Path) -> None:
