@@ -181,3 +181,22 @@ def test_a_horizon_the_store_does_not_hold_is_said(coord: SessionCoordinator) ->
     info = detail.indicators[0]
     assert info.ready and not info.converged and info.bars_seen < info.converge_bars
     assert info.progress_text == f"ready, not converged ({info.bars_seen:,} of {info.converge_bars:,} bars)"
+
+
+def test_a_daily_historys_days_are_counted_in_the_stored_1d_file(coord: SessionCoordinator) -> None:
+    """A 1d ATR's 326 days are read from the 1d file (2024 on), not from the 1m one (Nov on):
+    validation counts them where they are read, as load_historical loads them."""
+    import pyarrow.parquet as pq
+
+    from trader_cli.core.calendar import nyse
+
+    coord.start(config(["AAPL"]), DATA, paused=True)
+    req = coord.analyze("indicator", "MSFT", "adhoc", indicator=("atr", [14], "1d"))
+    v = req.validation
+    assert v is not None and v.history_days_wanted == req.historical_days
+    day = coord.engine.replay.book.day
+    back = nyse().trading_days_back(day, req.historical_days)
+    stamps = pq.read_table(DATA / "bars" / "1d" / "MSFT.parquet").column(0).to_pylist()
+    stored = {s.date() for s in stamps} & set(back)  # daily bars are stamped on their date
+    assert v.history_days_present == len(stored) > 200, (v.history_days_present, len(stored))
+    assert f"bars on {len(stored)} of the {len(back)} trading days wanted" in v.reason

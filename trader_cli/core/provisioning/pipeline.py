@@ -56,7 +56,9 @@ def analyze(
         return req
     cfg_iv = eng.config.intervals() if operation == "symbol" else None
     back = eng.calendar.trading_days_back(joined, req.historical_days) if req.historical_days else []
-    v = validate_symbol(eng.feed, eng.calendar, sym, req.required_intervals, book.day, back, cfg_iv)
+    v = validate_symbol(
+        eng.feed, eng.calendar, sym, req.required_intervals, book.day, back, cfg_iv, req.history_days_by_interval
+    )
     req.validation, req.can_proceed = v, v.can_proceed
     if not v.can_proceed:
         req.validation_errors.append(v.reason)

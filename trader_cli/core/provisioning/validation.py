@@ -54,17 +54,19 @@ def validate_symbol(
     session_day: dt.date,
     history_days: list[dt.date],
     config_intervals: list[Interval] | None = None,
+    days_by_interval: dict[Interval, int] | None = None,
 ) -> SymbolValidationResult:
     """Check the source holds the base data for ``required`` intervals on the session day, and
-    how many of ``history_days`` it has bars on; never raises for a bad symbol or an unreadable
-    file (the reason says what is wrong)."""
+    how many of ``history_days`` it has bars on (``days_by_interval``: how many of the latest of
+    them each interval wants; a daily history is read from a stored 1d file, so its days count
+    there); never raises for a bad symbol or an unreadable file (the reason says what is wrong)."""
     try:
         sym = check_symbol(symbol)
     except DataError as err:
         return SymbolValidationResult(symbol=symbol, reason=str(err))
     res = SymbolValidationResult(symbol=sym, data_source=source.name)
     try:
-        return _check(res, source, calendar, required, session_day, history_days, config_intervals)
+        return _check(res, source, calendar, required, session_day, history_days, config_intervals, days_by_interval)
     except DataError as err:  # a corrupt or foreign file: the symbol cannot be provisioned
         res.can_proceed = False
         res.reason = str(err)
@@ -79,6 +81,7 @@ def _check(
     session_day: dt.date,
     history_days: list[dt.date],
     config_intervals: list[Interval] | None,
+    days_by_interval: dict[Interval, int] | None = None,
 ) -> SymbolValidationResult:
     sym = res.symbol
     stored = source.intervals_for(sym)
@@ -109,7 +112,7 @@ def _check(
         res.reason = f"no {base} bars for {sym} on {session_day} (the store has {source.span_text(sym)})"
         return res
     res.history_days_wanted = len(history_days)
-    res.history_days_present = len(source.days_with_bars(sym, base, history_days)) if history_days else 0
+    res.history_days_present = _days_present(source, sym, base, stored, history_days, days_by_interval or {})
     res.has_historical_data = res.history_days_present > 0 or not history_days
     wanted = config_intervals if config_intervals is not None else required
     res.meets_config_requirements = all(iv in res.intervals_supported for iv in wanted)
@@ -124,3 +127,22 @@ def _check(
     else:
         res.reason = "ok (no history before the session day: indicators warm up in-session)"
     return res
+
+
+def _days_present(
+    source: BarSource, sym: str, base: Interval, stored: list[str], days: list[dt.date], wanted: dict[Interval, int]
+) -> int:
+    """How many of ``days`` hold what is wanted on them: the base's bars, but on the days only a
+    daily history wants, the stored 1d file's when there is one (daily history is read from it)."""
+    if not days:
+        return 0
+    daily = Interval.parse("1d")
+    if "1d" not in stored or base == daily or not wanted.get(daily):
+        return len(source.days_with_bars(sym, base, days))
+    intraday = max([0, *(n for iv, n in wanted.items() if iv != daily)])
+    need_base = days[len(days) - intraday :] if intraday else []
+    need_daily = days[len(days) - wanted[daily] :]
+    have_base = set(source.days_with_bars(sym, base, need_base)) if need_base else set()
+    have_daily = set(source.days_with_bars(sym, daily, need_daily))
+    base_from, daily_from = set(need_base), set(need_daily)
+    return sum(1 for d in days if (d not in base_from or d in have_base) and (d not in daily_from or d in have_daily))
