@@ -250,3 +250,23 @@ def test_an_option_given_twice_is_refused_not_the_last_taken(sh: Shell, line: st
     assert res.code == 2 and len(res.err_lines) == 1 and says in res.err, res.err
     assert sh("orders --all --output json").out.count('"id"') == 0  # nothing placed
     assert sh("order buy AAPL 10 --limit 220 --tif gtc").code == 0  # once each: as before
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("order buy AAPL 1_000", "bad quantity '1_000'"),
+        ("order buy AAPL ٣", "bad quantity '٣'"),
+        ("order buy AAPL 10 --limit 2_20", "bad --limit price '2_20' (a price in dollars, e.g. 189.50)"),
+        ("order sell AAPL 10 --stop nan", "bad --stop price 'nan'"),
+        ("order buy AAPL 10 --limit inf", "bad --limit price 'inf'"),
+    ],
+)
+def test_a_quantity_or_price_python_would_stretch_to_read_is_refused(sh: Shell, line: str, says: str) -> None:
+    """int() reads 1_000 and other scripts' digits, float() nan and inf: an order says what it is."""
+    assert sh("system start --paused").code == 0
+    res = sh(line)
+    assert res.code == 2 and len(res.err_lines) == 1 and says in res.err, res.err
+    assert sh("orders --all --output json").out.count('"id"') == 0  # nothing placed, nothing recorded
+    placed = sh("order buy AAPL 10 --limit .5 --output json")
+    assert placed.code == 0 and '"limit": 0.5' in placed.out, placed.out + placed.err

@@ -3,6 +3,7 @@ broker (the simulator in a backtest; see ``help order buy`` for its fill rules).
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -26,25 +27,28 @@ class Tif(StrEnum):
 SymbolArg = Annotated[str, typer.Argument(help="Ticker (in the session).")]
 QtyArg = Annotated[str, typer.Argument(help="Shares, a whole number above 0.")]
 LimitOpt = Annotated[
-    float | None, typer.Option("--limit", help="Limit price (a limit order; with --stop a stop-limit).")
+    str | None, typer.Option("--limit", metavar="PRICE", help="Limit price (a limit order; with --stop a stop-limit).")
 ]
-StopOpt = Annotated[float | None, typer.Option("--stop", help="Stop price (a stop order).")]
+StopOpt = Annotated[str | None, typer.Option("--stop", metavar="PRICE", help="Stop price (a stop order).")]
+SHARES = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: int() also reads 1_000 and other scripts' digits
+PRICE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 TifOpt = Annotated[Tif, typer.Option("--tif", help="day (expires at the close) or gtc (rests across days).")]
 
 
-def _place(
-    ctx: typer.Context, side: str, symbol: str, qty: str, limit: float | None, stop: float | None, tif: Tif
-) -> Any:
+def _place(ctx: typer.Context, side: str, symbol: str, qty: str, limit: str | None, stop: str | None, tif: Tif) -> Any:
     from trader_cli.core.broker.models import OrderRequest
     from trader_cli.core.errors import UsageError
     from trader_cli.core.store import check_symbol
 
     _views()
-    try:
-        shares = int(qty)
-    except ValueError as err:
-        raise UsageError(f"bad quantity '{qty}' (a whole number of shares above 0, e.g. 100)") from err
-    req = OrderRequest(symbol=check_symbol(symbol), side=side, qty=shares, limit=limit, stop=stop, tif=tif.value)  # type: ignore[arg-type]
+    if not SHARES.fullmatch(qty):
+        raise UsageError(f"bad quantity '{qty}' (a whole number of shares above 0, e.g. 100)")
+    prices = {}
+    for name, text in (("limit", limit), ("stop", stop)):
+        if text is not None and not PRICE.fullmatch(text):
+            raise UsageError(f"bad --{name} price '{text}' (a price in dollars, e.g. 189.50)")
+        prices[name] = float(text) if text is not None else None
+    req = OrderRequest(symbol=check_symbol(symbol), side=side, qty=int(qty), tif=tif.value, **prices)  # type: ignore[arg-type]
     from trader_cli.render.trade import Placed
 
     return Placed.of(app_ctx(ctx).coordinator.submit(req))
