@@ -62,9 +62,9 @@ def two_days() -> Bars:
 
 
 # -- content rules on every read ---------------------------------------------------------------
-UNSORTED = r"ts not strictly increasing at 2024-12-02T14:31:00Z \(row 2\)"
-DUPLICATE = r"ts not strictly increasing at 2024-12-02T15:30:00Z \(row 61\)"
-OFF_GRID = r"timestamp is not on a 1m boundary at 2024-12-02T14:30:30Z"
+UNSORTED = r"ts not strictly increasing at 2024-12-02T09:31:00-05:00 \(row 2\)"
+DUPLICATE = r"ts not strictly increasing at 2024-12-02T10:30:00-05:00 \(row 61\)"
+OFF_GRID = r"timestamp is not on a 1m boundary at 2024-12-02T09:30:30-05:00"
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ OFF_GRID = r"timestamp is not on a 1m boundary at 2024-12-02T14:30:30Z"
     [
         (lambda b: b.take(np.r_[0, 2, 1, 3 : len(b)]), UNSORTED),
         (lambda b: b.take(np.r_[0:61, 60, 61 : len(b)]), DUPLICATE),
-        (lambda b: with_value(b, "close", 61, np.nan), r"close is NaN or infinite at 2024-12-02T15:31:00Z \(row 61\)"),
+        (lambda b: with_value(b, "close", 61, np.nan), r"close is NaN or infinite at 2024-12-02T10:31:00-05:00 \(row 61\)"),
         (lambda b: with_value(b, "high", 5, np.inf), r"high is NaN or infinite at .* \(row 5\)"),
         (lambda b: with_value(b, "low", 7, -1.0), r"low is negative at .* \(row 7\)"),
         (lambda b: with_value(with_value(b, "high", 3, 1e308), "close", 3, 1e308), r"high 1e\+308 is above the limit"),
@@ -113,7 +113,7 @@ def test_nulls_name_the_file_and_the_column(store: DataManager) -> None:
     path = write_foreign(store, "MSFT", table)
     with pytest.raises(StoreError) as info:
         store.read("MSFT", "1m")
-    assert str(info.value) == f"{path}: null close at 2024-12-02T14:35:00Z (row 5); {REIMPORT}"
+    assert str(info.value) == f"{path}: null close at 2024-12-02T09:35:00-05:00 (row 5); {REIMPORT}"
 
 
 def silently_damaged(path: Path, row_group: int, column: int) -> bytes:

@@ -40,7 +40,7 @@ import numpy as np
 from trader_cli.core.atomic import os_error_text, sweep_stale
 from trader_cli.core.bar_checks import first_problem
 from trader_cli.core.bars import FIELDS, Bars
-from trader_cli.core.calendar import iso_utc, ny_dates
+from trader_cli.core.calendar import iso_ny, ny_dates
 from trader_cli.core.errors import DataError, IntervalError, StoreError
 from trader_cli.core.file_limits import open_files_cap
 from trader_cli.core.intervals import Interval
@@ -495,4 +495,4 @@ def _check_bars(symbol: str, bars: Bars, interval: Interval) -> None:
     if problem is not None:
         row, why = problem
         hint = " (sort the bars and drop duplicate timestamps first)" if why.startswith("ts not") else ""
-        raise DataError(f"cannot store {symbol}: {why} at {iso_utc(int(bars.ts[row]))} (row {row}){hint}")
+        raise DataError(f"cannot store {symbol}: {why} at {iso_ny(int(bars.ts[row]))} (row {row}){hint}")

@@ -19,7 +19,7 @@ import numpy as np
 
 from trader_cli.core.bar_checks import first_problem
 from trader_cli.core.bars import FIELDS, Bars
-from trader_cli.core.calendar import iso_utc, ny_dates, ordinal_to_date
+from trader_cli.core.calendar import iso_ny, ny_dates, ordinal_to_date
 from trader_cli.core.errors import DataError, StoreError
 from trader_cli.core.intervals import Interval
 
@@ -182,7 +182,7 @@ def checked_bars(
         name, col = next((n, c) for n, c in zip(FIELDS, cols, strict=True) if c.null_count)
         row = int(pc.index(pc.is_null(col), True).as_py())
         stamp = cols[0][row]
-        where = f" at {iso_utc(stamp.value)}" if stamp.is_valid else ""
+        where = f" at {iso_ny(stamp.value)}" if stamp.is_valid else ""
         raise refused(path, f"null {name}{where} (row {_file_row(idx, groups, starts, row)})")
     bars = Bars(_column(cols[0], np.int64), *(_column(c, np.float64) for c in cols[1:]))
     if idx.checked[groups].all():
@@ -203,7 +203,7 @@ def check_content(path: Path, idx: FileIndex, groups: np.ndarray, bars: Bars, in
         row, why = problem
         sizes = idx.group_rows[groups]
         starts = np.cumsum(sizes) - sizes
-        raise refused(path, f"{why} at {iso_utc(int(bars.ts[row]))} (row {_file_row(idx, groups, starts, row)})")
+        raise refused(path, f"{why} at {iso_ny(int(bars.ts[row]))} (row {_file_row(idx, groups, starts, row)})")
     idx.checked[groups] = True
 
 
