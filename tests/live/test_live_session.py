@@ -199,6 +199,41 @@ def test_a_closed_market_day_is_refused(server: LoopbackAlpaca, keys: None, tmp_
     assert res.code == 1 and "the market is closed on 2024-12-01; the next session is 2024-12-02" in res.err
 
 
+@pytest.mark.parametrize(
+    ("start", "says"),
+    [
+        ("2024-12-02T16:30:00-05:00", "the market closed at 16:00 on 2024-12-02; the next session is 2024-12-03"),
+        ("2024-11-29T13:30:00-05:00", "the market closed at 13:00 on 2024-11-29; the next session is 2024-12-02"),
+    ],
+)
+def test_after_the_close_the_refusal_names_the_next_session(
+    server: LoopbackAlpaca, keys: None, tmp_path: Path, start: str, says: str
+) -> None:
+    path = _config(tmp_path, server, ["AAPL"])
+    cfg = json.loads(path.read_text())
+    cfg["live_config"]["clock"]["start"] = start
+    path.write_text(json.dumps(cfg))
+    res = _shell(tmp_path, path)("system start")
+    assert res.code == 1 and says in res.err and res.err.count("\n") == 1, res.err
+
+
+def test_a_speed_given_to_a_live_start_is_refused(server: LoopbackAlpaca, keys: None, tmp_path: Path) -> None:
+    sh = _shell(tmp_path, _config(tmp_path, server, ["AAPL"]))
+    res = sh("system start --speed 10")
+    assert res.code == 1 and "a live session runs on the market's clock" in res.err, res.err
+    assert json.loads(sh("system status --output json").out)["state"] == "stopped"  # nothing started
+
+
+def test_keys_of_only_spaces_are_not_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    sh = Shell(tmp_path / "data")
+    monkeypatch.setenv("APCA_API_KEY_ID", "  ")
+    monkeypatch.setenv("APCA_API_SECRET_KEY", "\t")
+    assert json.loads(sh("system status --output json").out)["alpaca_keys"] == "not set"
+    monkeypatch.setenv("APCA_API_KEY_ID", "k")
+    monkeypatch.setenv("APCA_API_SECRET_KEY", "s")
+    assert json.loads(sh("system status --output json").out)["alpaca_keys"] == "set"
+
+
 def test_validation_asks_the_trading_api_about_each_asset(server: LoopbackAlpaca, keys: None, tmp_path: Path) -> None:
     server.inactive = {"MSFT"}
     server.play(LiveClock(int(START.timestamp() * 1e9), SPEED))

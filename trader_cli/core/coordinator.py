@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from trader_cli.core.plugins.host import Kind, Slot
 
 R = TypeVar("R")
+LIVE_PACE = "a live session runs on the market's clock (its pace is live_config.clock.speed, for demos and tests)"
 
 __all__ = ["AdditionBatch", "AdditionResult", "Event", "SessionCoordinator", "StartResult"]
 
@@ -136,6 +137,9 @@ class SessionCoordinator:
             if config.mode == "live":
                 from trader_cli.live.session import start_live
 
+                if speed is not None:
+                    raise SessionStateError(LIVE_PACE)
+
                 result = start_live(self.engine, self.feed, config, paused, progress)
             else:
                 self._end_live()
@@ -159,9 +163,7 @@ class SessionCoordinator:
         """Change the replay speed (also while running); a live session runs on the market's clock."""
         cfg = self.engine.config
         if cfg is not None and cfg.mode == "live" and self.engine.clock.active:
-            raise SessionStateError(
-                "a live session runs on the market's clock (its pace is live_config.clock.speed, for demos and tests)"
-            )
+            raise SessionStateError(LIVE_PACE)
         return self.engine.clock.set_speed(speed)
 
     def stop(self) -> None:

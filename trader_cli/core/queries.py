@@ -99,7 +99,7 @@ def status(eng: Engine) -> SessionStatus:
     done = eng.clock.minutes_done
     cfg = eng.config
     equity, day_start = eng.broker.snapshot() if book is not None else (None, 0.0)
-    live = _live_status(eng)
+    live = _live_status(eng, done)
     return SessionStatus(
         state=eng.clock.state,
         mode=cfg.mode if cfg else None,
@@ -116,15 +116,20 @@ def status(eng: Engine) -> SessionStatus:
         symbols=len(eng.session.symbols),
         equity=equity,
         day_pnl=equity - day_start if equity is not None else None,
-        alpaca_keys="set" if all(os.environ.get(k) for k in ALPACA_KEY_VARS) else "not set",
+        alpaca_keys="set" if all(os.environ.get(k, "").strip() for k in ALPACA_KEY_VARS) else "not set",
         live=live,
         plugins=[s.name for s in list(eng.plugins.slots.values()) if s.state == "running"],
     )
 
 
-def _live_status(eng: Engine) -> LiveStatus | None:
+def _live_status(eng: Engine, done: int) -> LiveStatus | None:
+    """The live counts; read without the lock, so a minute the feed has taken but the step has
+    not finished is not counted as stepped from REST yet (``done``: the minutes stepped)."""
     counts = eng.feed.live_counts()
-    return LiveStatus(**counts) if counts is not None else None
+    if counts is None:
+        return None
+    counts["minutes_from_rest"] = min(counts["minutes_from_rest"], done)
+    return LiveStatus(**counts)
 
 
 def need_session(eng: Engine) -> None:

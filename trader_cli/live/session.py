@@ -70,8 +70,10 @@ def start_live(
         raise SessionStateError(f"the market is closed on {today}; the next session is {nxt} (a backtest runs any day)")
     close_ns = cal.open_close(today)[1]
     if clock.now_ns() >= close_ns:
+        nxt = cal.next_trading_day(today)
         raise SessionStateError(
-            f"the market closed at {to_ny(close_ns):%H:%M} on {today}; start again on the next session"
+            f"the market closed at {to_ny(close_ns):%H:%M} on {today}; the next session is {nxt} "
+            "(start it then; a backtest runs any day)"
         )
     t0 = time.perf_counter()
     orders = AlpacaOrders(keys, live.trading_url, paper=live.paper)
