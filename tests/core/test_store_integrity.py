@@ -72,7 +72,10 @@ OFF_GRID = r"timestamp is not on a 1m boundary at 2024-12-02T09:30:30-05:00"
     [
         (lambda b: b.take(np.r_[0, 2, 1, 3 : len(b)]), UNSORTED),
         (lambda b: b.take(np.r_[0:61, 60, 61 : len(b)]), DUPLICATE),
-        (lambda b: with_value(b, "close", 61, np.nan), r"close is NaN or infinite at 2024-12-02T10:31:00-05:00 \(row 61\)"),
+        (
+            lambda b: with_value(b, "close", 61, np.nan),
+            r"close is NaN or infinite at 2024-12-02T10:31:00-05:00 \(row 61\)",
+        ),
         (lambda b: with_value(b, "high", 5, np.inf), r"high is NaN or infinite at .* \(row 5\)"),
         (lambda b: with_value(b, "low", 7, -1.0), r"low is negative at .* \(row 7\)"),
         (lambda b: with_value(with_value(b, "high", 3, 1e308), "close", 3, 1e308), r"high 1e\+308 is above the limit"),

@@ -247,3 +247,24 @@ def test_validation_asks_the_trading_api_about_each_asset(server: LoopbackAlpaca
         assert [s["symbol"] for s in json.loads(sh("data session --output json").out)["symbols"]] == ["AAPL"]
     finally:
         sh("system stop")
+
+
+def test_before_the_open_status_shows_the_market_clock(server: LoopbackAlpaca, keys: None, tmp_path: Path) -> None:
+    """The session's time is its next bar (09:30) until the bell; the status says the market's
+    own time and that it has not opened yet, then that it has."""
+    path = _config(tmp_path, server, ["AAPL"])
+    cfg = json.loads(path.read_text())
+    cfg["live_config"]["clock"] = {"start": "2024-12-02T09:29:00-05:00", "speed": SPEED}
+    path.write_text(json.dumps(cfg))
+    server.play(LiveClock(int(dt.datetime(2024, 12, 2, 9, 29, tzinfo=NY).timestamp() * 1e9), SPEED))
+    sh = _shell(tmp_path, path)
+    try:
+        assert sh("system start").code == 0, sh.err.getvalue()
+        live = json.loads(sh("system status --output json").out)["live"]
+        assert live["before_open"] and "09:29:00" <= live["market_time"] < "09:30:00", live
+        assert "before the open" in sh("system status").out
+        _until(sh, "09:31")
+        live = json.loads(sh("system status --output json").out)["live"]
+        assert not live["before_open"] and live["market_time"] >= "09:30:00", live
+    finally:
+        sh("system stop")

@@ -33,6 +33,8 @@ class LiveStatus(BaseModel):
 
     feed: str
     clock_speed: float
+    market_time: str = ""  # HH:MM:SS, New York: the live clock (the session's time is the last bar stepped)
+    before_open: bool = False  # the market has not opened yet: the session steps from 09:30
     minutes_closed: int  # by the stream's minute assembler
     minutes_from_rest: int = 0  # stepped from today's REST bars (a session started after the open)
     closed_by_timeout: int  # minutes some symbol had no streamed bar for by the deadline
@@ -46,7 +48,9 @@ class LiveStatus(BaseModel):
 
     def __str__(self) -> str:
         return (
-            f"{self.feed} stream, clock x{self.clock_speed:g}; "
+            f"{self.feed} stream, market clock {self.market_time} x{self.clock_speed:g}"
+            + (" (before the open: the session steps from the opening bell)" if self.before_open else "")
+            + "; "
             + (f"{self.minutes_from_rest} minute(s) from REST at start, " if self.minutes_from_rest else "")
             + f"{self.minutes_closed} minute(s) closed "
             f"({self.closed_by_timeout} by timeout), {self.backfilled} bar(s) backfilled over REST, "

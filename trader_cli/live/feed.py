@@ -350,9 +350,15 @@ class LiveFeed:
         a = self.assembler
         if a is None:
             return None
+        from trader_cli.core.calendar import to_ny
+
+        now = self.clock.now_ns()
+        opens = self.parquet.calendar.open_close(self.day)[0] if self.day is not None else None
         return {
             "feed": self.live.feed,
             "clock_speed": self.clock.speed,
+            "market_time": f"{to_ny(now):%H:%M:%S}",
+            "before_open": opens is not None and now < opens,
             "minutes_closed": self.minutes_closed,
             "minutes_from_rest": self.minutes_from_rest,
             "closed_by_timeout": self.closed_by_timeout,
