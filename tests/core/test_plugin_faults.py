@@ -449,9 +449,11 @@ def test_a_scanners_add_with_a_bad_interval_is_a_failed_add_not_a_crash(sample: 
         sh.obj.coordinator.shutdown()
 
 
-def test_strategy_stop_stops_a_callback_stuck_in_the_running_clock(sample: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stuck_for", [1.2, 0.0])
+def test_strategy_stop_stops_a_callback_stuck_in_the_clock(sample: Path, tmp_path: Path, stuck_for: float) -> None:
     """The running clock's thread holds the session while a callback does not return: stopping
-    the plugin stops that callback (raised in it), the minute ends, and the backtest goes on."""
+    the plugin stops that callback (raised in it), the minute ends, and the backtest goes on —
+    also a stop typed before the callback has run a second (it waits for that second)."""
     import time
 
     marker = tmp_path / "stuck"
@@ -484,7 +486,7 @@ def test_strategy_stop_stops_a_callback_stuck_in_the_running_clock(sample: Path,
         while not marker.exists():
             assert time.monotonic() < end
             time.sleep(0.02)
-        time.sleep(1.2)  # stuck for more than a second
+        time.sleep(stuck_for)  # stuck for more than a second, or just begun
         res = sh("strategy stop hang")
         assert res.code == 0, res.err
         st = status(sh)["hang"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -486,3 +487,25 @@ def test_config_plugins_are_checked_and_a_bad_one_fails_the_start(sample: Path, 
     res = sh("system start --paused")
     assert res.code == 1 and "strategies.0" in res.err and "fast=-1" in res.err
     assert json.loads(run(sh, "time now -o json"))["state"] == "stopped"  # nothing started
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("BAD!", "parameter universe: bad symbol 'BAD!'"),
+        ('["AMZN", 5]', "parameter universe: 5 is not a ticker"),
+        ("[AMZN,RIVN", "parameter universe=[AMZN,RIVN: write universe=AMZN,RIVN (or a JSON list)"),
+    ],
+)
+def test_a_list_parameter_takes_tickers_typed_or_as_json(value: str, says: str) -> None:
+    """universe=["AMZN","RIVN"] was read as ['[AMZN', 'RIVN]'] (and BAD! taken): the scanner then
+    added nothing, saying nothing."""
+    from trader_cli.core.errors import PluginError
+    from trader_cli.core.plugins.api import Param
+    from trader_cli.core.plugins.loader import _from_text
+
+    universe = Param("universe", list, None)
+    assert _from_text(universe, '["amzn", "RIVN"]') == ["AMZN", "RIVN"]
+    assert _from_text(universe, "amzn, RIVN") == _from_text(universe, "[AMZN,RIVN]") == ["AMZN", "RIVN"]
+    with pytest.raises(PluginError, match=re.escape(says)):
+        _from_text(universe, value)

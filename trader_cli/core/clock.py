@@ -71,11 +71,14 @@ class ReplayClock:
         self._finishing = False
 
     @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """Hold the symbol lock between two replay minutes (the clock yields to waiters)."""
+    def exclusive(self, waiting: Callable[[], object] | None = None) -> Iterator[None]:
+        """Hold the symbol lock between two replay minutes (the clock yields to waiters);
+        ``waiting`` is called every 0.1 s meanwhile (a stop: it stops a stuck callback)."""
         self._want += 1
         try:
-            while not self.lock.acquire(timeout=1.0):
+            while not self.lock.acquire(timeout=1.0 if waiting is None else 0.1):
+                if waiting is not None:
+                    waiting()
                 held = self.held_by()  # a plugin's callback that does not return holds the session
                 if held is not None:
                     raise SessionStateError(held)

@@ -11,6 +11,7 @@ import datetime as dt
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -277,10 +278,12 @@ class SessionCoordinator:
         has not returned for a second or more holds the running clock (and the session): stopping
         or unloading it stops that callback first."""
         host = self.engine.plugins
+        waiting = None
         if action in ("stop", "unload"):
             host.get(name, kind)  # one line if there is no such plugin
             host.interrupt_stuck(name)
-        with self.exclusive():
+            waiting = partial(host.interrupt_stuck, name)  # one that reaches a second while this waits, too
+        with self.engine.clock.exclusive(waiting):
             slot: Slot = getattr(host, action)(name, kind)
             self._mark_change()
         return slot

@@ -49,8 +49,9 @@ CONFIG_SYMBOLS = "config"  # Needs.symbols: the session config's symbols
 
 @dataclass(frozen=True)
 class Param:
-    """A declared parameter: name, type (int, float, str or bool), default, and optional range
-    (``min``/``max``) or ``choices``; values are validated when the plugin loads."""
+    """A declared parameter: name, type (int, float, str, bool, or list: a list of tickers, typed
+    ``AMZN,RIVN`` or as a JSON list), default, and optional range (``min``/``max``) or
+    ``choices``; values are validated when the plugin loads."""
 
     name: str
     type: type

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationError, create_model
 
-from trader_cli.core.errors import Interrupted, PluginError
+from trader_cli.core.errors import DataError, Interrupted, PluginError
 from trader_cli.core.plugins.api import Param, Plugin, Scanner, Schedule, Strategy
 
 KINDS: dict[str, type[Plugin]] = {"strategy": Strategy, "scanner": Scanner}
@@ -209,14 +209,40 @@ def _from_text(p: Param, value: Any) -> Any:
     if isinstance(value, bool) and p.type in (int, float):
         raise PluginError(f"parameter {p.name}={str(value).lower()}: give a number")
     if isinstance(value, list) and p.type is list:
-        return [v.strip().upper() if isinstance(v, str) else v for v in value]
+        return _tickers(p, [v.strip().upper() if isinstance(v, str) else v for v in value])
     if not isinstance(value, str):
         return value
     if value.lower() in ("null", "none") and p.default is None:
         return None
     if p.type is list:
-        return [v.strip().upper() for v in value.split(",") if v.strip()]
+        text = value.strip()
+        if text.startswith("[") or text.endswith("]"):  # universe=["AMZN","RIVN"]: as JSON
+            import json
+
+            try:
+                items = json.loads(text)
+            except ValueError:  # [AMZN,RIVN]: the shell took the quotes
+                inner = text[1:-1] if text.startswith("[") and text.endswith("]") else None
+                items = [v.strip().strip("'\"") for v in inner.split(",") if v.strip()] if inner is not None else None
+            if not isinstance(items, list):
+                raise PluginError(f"parameter {p.name}={value}: write {p.name}=AMZN,RIVN (or a JSON list)") from None
+            return _from_text(p, items)
+        return _tickers(p, [v.strip().upper() for v in value.split(",") if v.strip()])
     return value
+
+
+def _tickers(p: Param, items: list[Any]) -> list[Any]:
+    """A list parameter's values: tickers (a list of symbols, as the plugins' lists are)."""
+    from trader_cli.core.store import check_symbol
+
+    for v in items:
+        if not isinstance(v, str):
+            raise PluginError(f"parameter {p.name}: {v!r} is not a ticker (give symbols, e.g. {p.name}=AMZN,RIVN)")
+        try:
+            check_symbol(v)
+        except DataError as err:
+            raise PluginError(f"parameter {p.name}: {err}") from None
+    return items
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:
@@ -297,6 +323,6 @@ def check_schedule(sched: Any, name: str) -> None:
     if "start" in times and "end" in times and times["start"] > times["end"]:
         raise PluginError(f"{name}: schedule start {sched.start} is after its end {sched.end}: it would never run")
     if times.get("start", 0) >= 16 * 60 and not sched.pre_session:
-        raise PluginError(f"{name}: schedule start {sched.start} is after the close (16:00): it would never run")
+        raise PluginError(f"{name}: schedule start {sched.start} is at or after the close (16:00): it would never run")
     if "end" in times and times["end"] <= 9 * 60 + 30 and not sched.pre_session:
         raise PluginError(f"{name}: schedule end {sched.end} is before the open (09:30): it would never run")
