@@ -529,3 +529,35 @@ def test_a_plugins_error_text_never_shows_a_secret(
     for text in (status, out.read_text(), events):
         assert "ZQX81" not in text and "KJH27" not in text
     assert "auth with ***:***" in status
+
+
+@pytest.mark.parametrize("where", ["init", "needs"])
+def test_a_plugin_raising_while_it_loads_names_its_line_and_logs_the_traceback(
+    sample: Path, tmp_path: Path, where: str
+) -> None:
+    path = plugin(
+        tmp_path,
+        "loadboom",
+        """
+        class L(Strategy):
+            name = "loadboom"
+            params = (Param("where", str, "init"),)
+            def __init__(self, **kw):
+                super().__init__(**kw)
+                if self.where == "init":
+                    raise RuntimeError("init broke")
+            def needs(self):
+                raise ValueError("needs broke")
+        """,
+    )
+    line = 10 if where == "init" else 12  # the raise in the file as written (after the imports)
+    assert "raise" in path.read_text().splitlines()[line - 1], path.read_text()
+    sh = shell(sample, tmp_path)
+    try:
+        res = sh(f"strategy load {path} where={where}")
+        assert res.code == 1 and res.err.count("\n") == 1 and status(sh) == {}, res.err
+        assert f"broke at loadboom.py line {line} (traceback in " in res.err, res.err
+        log = tmp_path / "home" / "state" / "trader-cli" / "plugins.log"
+        assert f'loadboom.py", line {line}' in log.read_text()
+    finally:
+        sh.obj.coordinator.shutdown()

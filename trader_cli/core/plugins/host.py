@@ -20,6 +20,7 @@ import datetime as dt
 import functools
 import os
 import statistics
+import sys
 import threading
 import time
 import traceback
@@ -54,7 +55,7 @@ from trader_cli.core.plugins.loader import (
     validate_params,
 )
 from trader_cli.core.plugins.needs import provision
-from trader_cli.core.plugins.running import STUCK_S, Running, Stopped
+from trader_cli.core.plugins.running import STUCK_S, Running, Stopped, load_error
 from trader_cli.core.plugins.sources import (
     ScannerSource,
     StrategySource,
@@ -208,7 +209,8 @@ class PluginHost:
             return cls(**params)
         except USER_ERRORS as err:  # a user's constructor: reported, not raised
             cancel_on_ctrl_c(err, f"{name}: its constructor")
-            raise PluginError(f"{name}: its constructor raised {type(err).__name__}: {err}") from err
+            file = getattr(sys.modules.get(cls.__module__), "__file__", None)
+            raise PluginError(load_error(f"{name}: its constructor", err, _real(file) if file else None)) from err
 
     def _call_schedule(self, scanner: Scanner, name: str) -> Schedule:
         try:

@@ -4,6 +4,7 @@ and ``added``: an addition a plugin made, counted and named in the symbol's meta
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from trader_cli.core.errors import PluginError, TraderCliError
@@ -63,7 +64,9 @@ def _needs(
         needs = strategy.needs()
     except USER_ERRORS as err:  # user code
         cancel_on_ctrl_c(err, f"{slot.name}: needs()")
-        raise PluginError(f"{slot.name}: needs() raised {type(err).__name__}: {err}") from err
+        from trader_cli.core.plugins.running import load_error
+
+        raise PluginError(load_error(f"{slot.name}: needs()", err, os.path.realpath(slot.file))) from err
     if not isinstance(needs, Needs):
         raise PluginError(
             f"{slot.name}: needs() returned {type(needs).__name__}; return Needs(symbols=…, intervals=…, indicators=…)"

@@ -41,3 +41,18 @@ def holding(host: PluginHost, at_least: float = HOLDS_S) -> str | None:
         f"{kind} {run.name}'s callback has held the session for {time.perf_counter() - run.started:.0f} s "
         f"without returning; stop it with: {kind} stop {run.name}"
     )
+
+
+def load_error(where: str, err: BaseException, file: str | None) -> str:
+    """The line for user code that raised while a plugin loads (its constructor, ``needs()``):
+    where in ``file`` it raised, and its traceback written to the plugins' log, as a running
+    plugin's is."""
+    import os
+    import traceback
+
+    from trader_cli.core.logs import append_log
+
+    log = append_log("plugins.log", f"{where}\n{''.join(traceback.format_exception(err))}")
+    mine = [f for f in traceback.extract_tb(err.__traceback__) if file and os.path.realpath(f.filename) == file]
+    at = f" at {os.path.basename(file or '')} line {mine[-1].lineno}" if mine else ""
+    return f"{where} raised {type(err).__name__}: {err}{at} (traceback in {log})"
