@@ -111,9 +111,9 @@ class SessionCoordinator:
         return self.engine.replay.now_ns()
 
     @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """Hold the symbol lock between two replay minutes."""
-        with self.engine.clock.exclusive():
+    def exclusive(self, waiting: Callable[[], object] | None = None) -> Iterator[None]:
+        """Hold the symbol lock between two replay minutes (``waiting``: ReplayClock.exclusive's)."""
+        with self.engine.clock.exclusive(waiting):
             yield
 
     def _mark_change(self) -> None:  # the caller holds the lock: the time is the change's
@@ -281,9 +281,8 @@ class SessionCoordinator:
         waiting = None
         if action in ("stop", "unload"):
             host.get(name, kind)  # one line if there is no such plugin
-            host.interrupt_stuck(name)
-            waiting = partial(host.interrupt_stuck, name)  # one that reaches a second while this waits, too
-        with self.engine.clock.exclusive(waiting):
+            waiting = partial(host.interrupt_stuck, name)  # while this waits for the session
+        with self.exclusive(waiting):
             slot: Slot = getattr(host, action)(name, kind)
             self._mark_change()
         return slot

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from trader_cli.core.errors import TraderCliError, UsageError
+from trader_cli.core.errors import TraderCliError, UsageError, clip
 from trader_cli.sweep.engines import failed_row
 from trader_cli.sweep.tasks import run_task, version
 
@@ -145,5 +145,4 @@ def _why(err: BaseException | None) -> str:
     runs it again."""
     if type(err).__name__ == "KilledWorker":
         return "its Dask worker process died, also on its retry (killed or out of memory)"
-    text = " ".join(str(err).split())
-    return f"the Dask task failed: {type(err).__name__}: {text[:200]}{'…' if len(text) > 200 else ''}"
+    return f"the Dask task failed: {type(err).__name__}: {clip(' '.join(str(err).split()), 200)}"

@@ -12,6 +12,7 @@ from trader_cli.core.intervals import BASE_1M, Interval
 from trader_cli.core.plugins.api import CONFIG_SYMBOLS, Strategy, indicator_key
 from trader_cli.core.plugins.arguments import shown
 from trader_cli.core.plugins.loader import USER_ERRORS, cancel_on_ctrl_c
+from trader_cli.core.plugins.running import load_error
 from trader_cli.core.provenance import Source
 
 if TYPE_CHECKING:
@@ -64,8 +65,6 @@ def _needs(
         needs = strategy.needs()
     except USER_ERRORS as err:  # user code
         cancel_on_ctrl_c(err, f"{slot.name}: needs()")
-        from trader_cli.core.plugins.running import load_error
-
         raise PluginError(load_error(f"{slot.name}: needs()", err, os.path.realpath(slot.file))) from err
     if not isinstance(needs, Needs):
         raise PluginError(
