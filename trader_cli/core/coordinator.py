@@ -281,7 +281,8 @@ class SessionCoordinator:
         waiting = None
         if action in ("stop", "unload"):
             host.get(name, kind)  # one line if there is no such plugin
-            waiting = partial(host.interrupt_stuck, name)  # while this waits for the session
+            host.interrupt_stuck(name)  # stuck already: stopped before the wait looks at who holds the session
+            waiting = partial(host.interrupt_stuck, name)  # one that reaches a second while this waits, too
         with self.exclusive(waiting):
             slot: Slot = getattr(host, action)(name, kind)
             self._mark_change()
