@@ -11,9 +11,15 @@ class MyStrategy(Strategy):
     def on_bars(self, bars) -> None:
         rsi = bars.indicator("rsi_14_5m")
         bars.buy((rsi < 30) & (bars.position == 0), self.qty)
+
+A plugin refuses its parameters beyond what ``Param`` checks by raising ``PluginError("…")``
+from its constructor, ``needs()`` or ``default_schedule()``: the load is refused with that
+one line, after the plugin's name (any other exception there is reported with its file's line
+and a traceback in the plugins' log).
 """
 
 from trader_cli.core.broker.models import Account, OrderSnapshot
+from trader_cli.core.errors import PluginError
 from trader_cli.core.plugins.api import (
     CONFIG_SYMBOLS,
     BarsView,
@@ -35,6 +41,7 @@ __all__ = [
     "Needs",
     "OrderSnapshot",
     "Param",
+    "PluginError",
     "ScanView",
     "Scanner",
     "Schedule",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from trader_cli.plugins import Param, Scanner, ScanView, Schedule
+from trader_cli.plugins import Param, PluginError, Scanner, ScanView, Schedule
 
 
 class GapScanner(Scanner):
@@ -31,6 +31,11 @@ class GapScanner(Scanner):
     universe: list[str] | None
 
     def default_schedule(self) -> Schedule:
+        h, _, m = self.at.partition(":")  # a time that does not read as HH:MM: the schedule's check says so
+        if h.strip().isdigit() and m.strip().isdigit() and (int(h), int(m)) <= (9, 30):
+            raise PluginError(
+                f"at {self.at}: today's 09:30 bar has not ended by then, so no gap can be read; give 09:31 or later"
+            )
         return Schedule(start=self.at)
 
     def scan(self, ctx: ScanView) -> None:

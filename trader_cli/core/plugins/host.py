@@ -17,10 +17,7 @@ session goes on.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import os
 import statistics
-import sys
 import threading
 import time
 import traceback
@@ -44,7 +41,6 @@ from trader_cli.core.plugins.api import (
 )
 from trader_cli.core.plugins.loader import (
     USER_ERRORS,
-    cancel_on_ctrl_c,
     check_schedule,
     every_minutes,
     find_class,
@@ -55,7 +51,7 @@ from trader_cli.core.plugins.loader import (
     validate_params,
 )
 from trader_cli.core.plugins.needs import provision
-from trader_cli.core.plugins.running import STUCK_S, Running, Stopped, load_error
+from trader_cli.core.plugins.running import STUCK_S, Running, Stopped, real_path, user_code
 from trader_cli.core.plugins.sources import (
     ScannerSource,
     StrategySource,
@@ -101,6 +97,7 @@ class Slot:
     last_error: str | None = None
     vectorised: bool = True
     due: dict[dt.date, set[int]] = field(default_factory=dict)  # scanners: clock offsets (minutes)
+    unstored: set[str] = field(default_factory=set)  # scanners: tickers read that have no bars stored (said once)
     prev: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # key -> output -> by lane
     now: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = field(default_factory=dict)  # this callback's
     _banks: dict[str, tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)  # bank_lanes
@@ -205,19 +202,10 @@ class PluginHost:
         return slot
 
     def _construct(self, cls: type[Plugin], params: dict[str, Any], name: str) -> Plugin:
-        try:
-            return cls(**params)
-        except USER_ERRORS as err:  # a user's constructor: reported, not raised
-            cancel_on_ctrl_c(err, f"{name}: its constructor")
-            file = getattr(sys.modules.get(cls.__module__), "__file__", None)
-            raise PluginError(load_error(f"{name}: its constructor", err, _real(file) if file else None)) from err
+        return user_code(cls, name, "its constructor", lambda: cls(**params))
 
     def _call_schedule(self, scanner: Scanner, name: str) -> Schedule:
-        try:
-            return scanner.default_schedule()
-        except USER_ERRORS as err:  # user code
-            cancel_on_ctrl_c(err, f"{name}: default_schedule()")
-            raise PluginError(f"{name}: default_schedule() raised {type(err).__name__}: {err}") from err
+        return user_code(type(scanner), name, "default_schedule()", scanner.default_schedule)
 
     # -- control ------------------------------------------------------------------------------------
     def get(self, name: str, kind: Kind) -> Slot:
@@ -314,7 +302,7 @@ class PluginHost:
 
     def _timed(self, slot: Slot, where: str, call: Any, *args: Any) -> None:
         t0 = time.perf_counter()
-        self.in_callback = Running(slot.name, _real(slot.file), t0, threading.get_ident())
+        self.in_callback = Running(slot.name, real_path(slot.file), t0, threading.get_ident())
         try:
             call(*args)
         except USER_ERRORS as err:  # a plugin that raises (or exits) is stopped; the session goes on
@@ -481,8 +469,7 @@ class PluginHost:
         return due
 
     def _scan(self, slot: Slot) -> None:
-        eng = self.eng
-        book = eng.replay.book
+        book = self.eng.replay.book
         assert book is not None
         view = ScanView(now=to_ny(book.now_ns), day=book.day, _source=ScannerSource(self, slot))
         self._timed(slot, "scan", slot.instance.scan, view)  # type: ignore[attr-defined]
@@ -492,9 +479,3 @@ def _offset(text: str, day: dt.date, open_ns: int) -> int:
     """Minutes from the open to ``text`` (New York wall clock) on ``day``."""
     hhmm(text, "time")  # a bad time says so as the plugin checks do
     return int((int(ny_wall(day, text).timestamp()) * 1_000_000_000 - open_ns) // MINUTE_NS)
-
-
-@functools.lru_cache(maxsize=256)
-def _real(path: str) -> str:
-    """A plugin file's real path (what its code's frames carry, resolved the same way)."""
-    return os.path.realpath(path)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
 import time
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
+
+from trader_cli.core.errors import PluginError
+from trader_cli.core.plugins.loader import USER_ERRORS, cancel_on_ctrl_c
 
 if TYPE_CHECKING:
+    from trader_cli.core.plugins.api import Plugin
     from trader_cli.core.plugins.host import PluginHost
 
 HOLDS_S = 5.0  # a callback running this long makes a command that waits for the session say so
@@ -44,15 +52,36 @@ def holding(host: PluginHost, at_least: float = HOLDS_S) -> str | None:
 
 
 def load_error(where: str, err: BaseException, file: str | None) -> str:
-    """The line for user code that raised while a plugin loads (its constructor, ``needs()``):
-    where in ``file`` it raised, and its traceback written to the plugins' log, as a running
-    plugin's is."""
-    import os
+    """The line for user code that raised while a plugin loads (``where``: "NAME: its
+    constructor", "NAME: needs()", …): where in ``file`` it raised, and its traceback written to
+    the plugins' log, as a running plugin's is. A ``PluginError`` is the plugin refusing its
+    parameters on purpose (or an API call's own refusal): its text alone, after the name."""
     import traceback
 
     from trader_cli.core.logs import append_log
 
+    if isinstance(err, PluginError):
+        return f"{where.split(': ')[0]}: {err}"
     log = append_log("plugins.log", f"{where}\n{''.join(traceback.format_exception(err))}")
     mine = [f for f in traceback.extract_tb(err.__traceback__) if file and os.path.realpath(f.filename) == file]
     at = f" at {os.path.basename(file or '')} line {mine[-1].lineno}" if mine else ""
     return f"{where} raised {type(err).__name__}: {err}{at} (traceback in {log})"
+
+
+_T = TypeVar("_T")
+
+
+def user_code(cls: type[Plugin], name: str, what: str, call: Callable[[], _T]) -> _T:
+    """``call()``: a plugin's own code while it loads; what it raises is one line (running.load_error)."""
+    try:
+        return call()
+    except USER_ERRORS as err:
+        cancel_on_ctrl_c(err, f"{name}: {what}")
+        file = getattr(sys.modules.get(cls.__module__), "__file__", None)
+        raise PluginError(load_error(f"{name}: {what}", err, real_path(file) if file else None)) from err
+
+
+@functools.lru_cache(maxsize=256)
+def real_path(path: str) -> str:
+    """A plugin file's real path (what its code's frames carry, resolved the same way)."""
+    return os.path.realpath(path)

@@ -300,8 +300,9 @@ class ScannerSource:
                 bars = aggregate(base, iv, eng.calendar)
                 if iv.is_intraday:  # only bars that ended by now
                     bars = bars.slice(0, int(np.searchsorted(bars.ts, end, "left")))
-            else:
-                continue  # nothing stored for it: left out (the scanner sees no bars)
+            else:  # nothing stored for it: left out (the scanner sees no bars), said once
+                self._unstored(sym, iv.name)
+                continue
             out[sym] = bars if iv.is_intraday else bars.slice(max(0, len(bars) - days))
         return out
 
@@ -317,9 +318,24 @@ class ScannerSource:
         out = {}
         for raw in symbols:
             sym = raw.upper()
-            bars = eng.feed.read(sym, BASE_1M, o, c) if "1m" in eng.feed.intervals_for(sym) else Bars.empty()
+            if "1m" in eng.feed.intervals_for(sym):
+                bars = eng.feed.read(sym, BASE_1M, o, c)
+            else:
+                bars = Bars.empty()
+                self._unstored(sym, "1m")
             out[sym] = float(bars.close[-1]) if len(bars) else float("nan")
         return out
+
+    def _unstored(self, symbol: str, interval: str) -> None:
+        """One line, the first time the scanner reads a symbol the store has no bars of."""
+        if symbol in self.slot.unstored:
+            return
+        self.slot.unstored.add(symbol)
+        self.host.eng.events.emit(
+            "plugin",
+            f"{self.slot.name}: {clipped(symbol)} has no {interval} bars in the store, so its scans skip it "
+            "(data list shows what is stored; data import FILE.csv adds bars)",
+        )
 
     def add(self, view: ScanView, operation: str, symbol: str, rule: str, **kw: Any) -> bool:
         from trader_cli.core.provisioning.pipeline import add

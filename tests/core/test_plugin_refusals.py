@@ -1,0 +1,78 @@
+"""A plugin that refuses its own parameters on purpose, gap_scanner's ``at`` before the first bar
+has ended, and a scanner told once about a universe ticker the store has no bars of."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.core.test_plugin_faults import plugin, sample, shell, status  # noqa: F401 (sample: a fixture)
+from tests.core.test_plugins import REPO, run
+
+GAP = REPO / "examples" / "scanners" / "gap_scanner.py"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(isolated: Path) -> None:
+    """Each test in a HOME and working directory of its own (tests/conftest.py)."""
+
+
+@pytest.mark.parametrize("where", ["init", "needs", "schedule"])
+def test_a_plugin_error_raised_while_loading_is_its_one_line(sample: Path, tmp_path: Path, where: str) -> None:  # noqa: F811
+    kind = "scanner" if where == "schedule" else "strategy"
+    path = plugin(
+        tmp_path,
+        "picky",
+        f"""
+        class P({"Scanner" if kind == "scanner" else "Strategy"}):
+            name = "picky"
+            params = (Param("n", int, 3),)
+            def __init__(self, **kw):
+                super().__init__(**kw)
+                if "{where}" == "init":
+                    raise PluginError(f"n={{self.n}} must be even")
+            def needs(self):
+                raise PluginError(f"n={{self.n}} must be even")
+            def default_schedule(self):
+                raise PluginError(f"n={{self.n}} must be even")
+        """,
+    )
+    sh = shell(sample, tmp_path)
+    try:
+        res = sh(f"{kind} load {path}")
+        assert res.code == 1 and status(sh, kind) == {}, res.err
+        assert res.err.strip() == "error: picky: n=3 must be even", res.err  # no traceback pointer, no "raised"
+        assert not (tmp_path / "home" / "state" / "trader-cli" / "plugins.log").exists()
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+@pytest.mark.parametrize("at", ["09:30", "08:00", "9:15"])
+def test_gap_scanner_refuses_a_scan_before_the_first_bar_has_ended(sample: Path, tmp_path: Path, at: str) -> None:  # noqa: F811
+    sh = shell(sample, tmp_path)
+    try:
+        res = sh(f"scanner load {GAP} at={at}")
+        assert res.code == 1 and status(sh, "scanner") == {}, res.err
+        assert f"gap_scanner: at {at}: today's 09:30 bar has not ended by then" in res.err, res.err
+        assert "give 09:31 or later" in res.err
+        run(sh, f"scanner load {GAP} at=09:31 min_gap_pct=0")  # the first minute it can read a gap
+        run(sh, "time advance 2m")
+        assert status(sh, "scanner")["gap_scanner"]["adds"] == 5
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+def test_a_universe_ticker_without_stored_bars_is_said_once(sample: Path, tmp_path: Path) -> None:  # noqa: F811
+    sh = shell(sample, tmp_path)
+    try:
+        run(sh, f"scanner load {GAP} universe=ZZZZ,AMZN min_gap_pct=0")
+        first = sh("time advance 1d")
+        second = sh("time advance 1d")
+        said = "gap_scanner: ZZZZ has no 1m bars in the store, so its scans skip it"
+        assert (first.out + first.err).count(said) == 1, first.out
+        assert said not in second.out + second.err  # once, not every day
+        assert "AMZN" in run(sh, "data session")  # the stored one is scanned and added
+        assert status(sh, "scanner")["gap_scanner"]["add_failures"] == 0
+    finally:
+        sh.obj.coordinator.shutdown()
