@@ -278,3 +278,27 @@ def test_a_recording_leaves_out_a_live_session_and_cannot_start_in_one(
     assert "leaves out the live session" in sh.err.getvalue()
     lines = [ln for ln in script.read_text().splitlines() if ln and not ln.startswith("#")]
     assert lines == [], lines  # no start, no order: nothing that would trade again
+
+
+def test_before_the_bell_the_prompt_toolbar_and_an_order_show_the_markets_clock(
+    server: LoopbackAlpaca, keys: None, tmp_path: Path
+) -> None:
+    """Live before the open the session's time is its first bar (09:30); the prompt and the
+    toolbar show the market's clock instead, and an order typed then is stamped with it (it
+    fills at the open)."""
+    from trader_cli.shell.repl import prompt_text, toolbar_text
+
+    sh = _live_shell(tmp_path, server, start=dt.datetime(2024, 12, 2, 9, 20, tzinfo=NY))
+    try:
+        assert sh("system start").code == 0, sh.err.getvalue()
+        prompt, bar = prompt_text(sh.obj), toolbar_text(sh.obj)
+        assert sh("order buy AAPL 1").code == 0, sh.err.getvalue()
+        (placed,) = _json(sh, "orders --all")["orders"]
+        assert "pre-open" in prompt and " 09:2" in prompt and "09:30" not in prompt, prompt
+        assert "before the open (the session steps from 09:30)" in bar and " 09:2" in bar, bar
+        assert "T09:2" in placed["submitted_at"], placed
+        _until(sh, "09:31")
+        assert "pre-open" not in prompt_text(sh.obj) and "before the open" not in toolbar_text(sh.obj)
+        _wait_held(sh, "AAPL", 1)
+    finally:
+        sh("system stop")

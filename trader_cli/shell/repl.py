@@ -38,6 +38,8 @@ def prompt_text(obj: AppContext) -> str:
     if st.state is SessionState.stopped:
         return "trader> "
     when = (st.time_text or "").removesuffix(" ET")
+    if st.live is not None and st.live.before_open:  # live before the bell: the market's clock, not the first bar's
+        when = f"{when[:10]} {st.live.market_time[:5]} pre-open"
     return f"{st.mode}·{st.state.value} {when} > "
 
 
@@ -50,8 +52,11 @@ def toolbar_text(obj: AppContext) -> str:
     speed = "max" if not st.speed else f"{st.speed:g}x"
     account = "" if st.equity is None else f" │ equity {st.equity:,.2f} │ day P&L {st.day_pnl or 0:+,.2f}"
     plugins = f" │ running {', '.join(st.plugins)}" if st.plugins else ""
+    when = st.time_text
+    if st.live is not None and st.live.before_open and when:
+        when = f"{when[:10]} {st.live.market_time} ET, before the open (the session steps from 09:30)"
     return (
-        f" {st.time_text} │ day {st.day_text} │ {st.progress_pct:.1f}% │ speed {speed} │ "
+        f" {when} │ day {st.day_text} │ {st.progress_pct:.1f}% │ speed {speed} │ "
         f"{st.symbols} symbols{account}{plugins} │ {hints}"
     )
 

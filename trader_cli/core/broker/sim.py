@@ -193,14 +193,17 @@ class SimBroker:
         tl = eng.timeline
         late = book.done and tl.is_last
         market = self.remote.now_ns() if self.remote is not None and self.remote.now_ns is not None else None
+        stamp = now
         if market is not None:  # live: the market's clock (the session's lags it while paused, catching up)
             late = late or market >= book.close_ns
             if trader:  # placed now, not at a bar the session steps; a fill's time is its minute's
-                now = max(now, min(market, book.close_ns) // NS_PER_MINUTE * NS_PER_MINUTE)
+                minute = min(market, book.close_ns) // NS_PER_MINUTE * NS_PER_MINUTE
+                now = max(now, minute)
+                stamp = minute if minute < book.open_ns else now  # before the bell: stamped with the market's minute
         if book.done and not late:
             nxt = tl.pos + 1
             return eng, state, ny_at(now), late, tl.bound(nxt, 0), tl.bound(nxt, 1), tl.days[nxt]
-        return eng, state, ny_at(now), late, now, book.close_ns, book.day
+        return eng, state, ny_at(stamp), late, now, book.close_ns, book.day
 
     def submit_market(
         self, symbols: list[str], lanes: np.ndarray, side: Side, qty: np.ndarray, tif: TimeInForce, origin: str
