@@ -54,6 +54,12 @@ def test_a_mid_session_add_warms_up_over_rest_and_joins_the_stream(
     assert st["late_bars"] >= 1 and st["revisions"] == 1
     export = json.loads(out.read_text())
     assert_bars_as_served(export, ("AAPL", "AMZN"), "09:54")  # the late and the updated bar changed nothing
+    live = export["session"]["live"]  # the export says what the stream dropped and revised, as the status does
+    assert live["late_by_symbol"].get("AAPL", 0) >= 1 and live["revisions_by_symbol"] == {"AAPL": 1}, live
+    assert live["revised_bars"] == [
+        {"symbol": "AAPL", "timestamp": "2024-12-02T14:41:00Z", "open": 2.0, "high": 2.0, "low": 2.0, "close": 2.0,
+         "volume": 2.0}
+    ]  # fmt: skip
     # AMZN's warmup came over REST into the session's own store (trailing 2 days)
     store = DataManager(tmp_path / "store")
     days = {int(x) for x in __import__("numpy").unique(store.read("AMZN", "1m").ts // (86_400 * 10**9))}

@@ -27,7 +27,9 @@ CSV: one file of tables separated by a blank line, each with a header row:
    (one row), equity (one row a session minute), the report's figures and its P&L breakdown.
 
 JSON also carries ``plugins``: each strategy and scanner loaded (file, class, params, state,
-counters); each order's ``origin`` names the plugin that placed it.
+counters); each order's ``origin`` names the plugin that placed it. ``session.live`` is a live
+session's stream as ``system status`` gives it (late bars dropped and revisions by symbol) with
+the revised bars themselves (null in a backtest).
 
 Timestamps are bar starts in ISO 8601 UTC (``2024-12-02T14:30:00Z``). A number that is not
 finite (NaN, ±inf) is null in JSON and an empty cell in CSV.
@@ -57,6 +59,7 @@ from trader_cli.core.jsonsafe import finite, finite_list
 from trader_cli.core.jsonstream import LazyArray, LazyObject, materialize, write_json
 from trader_cli.core.plugins.views import PluginStatus, plugins_view
 from trader_cli.core.quality import IntervalQuality
+from trader_cli.core.queries import LiveStatus
 from trader_cli.core.results import ExportFormat, ExportReport
 
 if TYPE_CHECKING:
@@ -151,14 +154,38 @@ class SymbolOut(_Model):
     metadata: MetadataOut
 
 
+class RevisedBarOut(_Model):
+    """A live stream's correction of a closed minute (updatedBars): kept, never re-stepped."""
+
+    symbol: str
+    timestamp: str
+    open: float | None
+    high: float | None
+    low: float | None
+    close: float | None
+    volume: float | None
+
+
+class LiveOut(LiveStatus):
+    """A live session's stream figures (as ``system status`` gives them) and its revised bars."""
+
+    revised_bars: list[RevisedBarOut] = Field(default_factory=list)
+
+
 class SessionOut(_Model):
-    """The session at export time: mode, lifecycle state, simulated time, trading day, config name."""
+    """The session at export time: mode, lifecycle state, simulated time, trading day, config
+    name, and a live session's stream figures (null in a backtest)."""
 
     mode: str | None
     state: str
     current_time: str | None
     trading_date: str | None
     config: str | None
+    live: LiveOut | None = Field(
+        None,
+        description="a live session's stream: minutes closed, late bars dropped and revisions by symbol, "
+        "the revised bars (null in a backtest)",
+    )
 
 
 class SessionExport(_Model):
@@ -309,11 +336,25 @@ def _document(coord: SessionCoordinator, with_bars: bool, progress: Progress | N
             "current_time": iso_utc(now) if now is not None else None,
             "trading_date": str(book.day) if book else None,
             "config": coord.config.name if coord.config else None,
+            "live": _live(eng),
         },
         "symbols": LazyObject(symbols()),
         **trading_document(eng),
         "plugins": [finite(p.model_dump(mode="json")) for p in plugins_view(eng, unloaded=True).plugins],
     }
+
+
+def _live(eng: Engine) -> dict[str, Any] | None:
+    """The export's ``session.live`` (LiveOut): None in a backtest."""
+    status = queries.live_status(eng, eng.clock.minutes_done)
+    if status is None:
+        return None
+    revised = [
+        {"symbol": sym, "timestamp": iso_utc(ts), "open": o, "high": h, "low": lo, "close": c, "volume": v}
+        for sym, ts, o, h, lo, c, v in eng.feed.revised_bars()
+    ]
+    out: dict[str, Any] = finite({**status.model_dump(mode="json"), "revised_bars": revised})
+    return out
 
 
 def build_export(

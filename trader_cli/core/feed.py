@@ -94,6 +94,11 @@ class BarSource(Protocol):
         """A live source's stream figures for the status (``queries.LiveStatus``); None in a backtest."""
         ...
 
+    def revised_bars(self) -> list[tuple[str, int, float, float, float, float, float]]:
+        """A live stream's corrections of closed minutes, kept and never re-stepped: (symbol, bar
+        start UTC ns, open, high, low, close, volume) in arrival order; none in a backtest."""
+        ...
+
 
 class ParquetFeed:
     """A backtest's bar source: the Parquet store, read ahead by day (see the module doc)."""
@@ -171,6 +176,10 @@ class ParquetFeed:
     def live_counts(self) -> dict[str, Any] | None:
         """No stream in a backtest."""
         return None
+
+    def revised_bars(self) -> list[tuple[str, int, float, float, float, float, float]]:
+        """No stream in a backtest."""
+        return []
 
     def next_book(self, pos: int, capacity: int, derived: Iterable[Interval], lanes: dict[str, int]) -> DayBook:
         """Day ``pos``'s book, reading the next window first when that day has not been read."""

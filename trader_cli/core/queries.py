@@ -103,7 +103,7 @@ def status(eng: Engine) -> SessionStatus:
     done = eng.clock.minutes_done
     cfg = eng.config
     equity, day_start = eng.broker.snapshot() if book is not None else (None, 0.0)
-    live = _live_status(eng, done)
+    live = live_status(eng, done)
     return SessionStatus(
         state=eng.clock.state,
         mode=cfg.mode if cfg else None,
@@ -126,7 +126,7 @@ def status(eng: Engine) -> SessionStatus:
     )
 
 
-def _live_status(eng: Engine, done: int) -> LiveStatus | None:
+def live_status(eng: Engine, done: int) -> LiveStatus | None:
     """The live counts; read without the lock, so a minute the feed has taken but the step has
     not finished is not counted as stepped from REST yet (``done``: the minutes stepped)."""
     counts = eng.feed.live_counts()

@@ -371,6 +371,13 @@ class LiveFeed:
             "revisions_by_symbol": _per_symbol(a.counts.revisions),
         }
 
+    def revised_bars(self) -> list[tuple[str, int, float, float, float, float, float]]:
+        """The stream's updatedBars so far (core/feed.BarSource.revised_bars)."""
+        a = self.assembler
+        if a is None:
+            return []
+        return list(a.counts.revisions)  # one copy under the GIL: the stream's thread only appends
+
     def reset(self) -> None:
         """Stop the stream and forget the day."""
         self.close()
