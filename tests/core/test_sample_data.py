@@ -116,3 +116,29 @@ def test_sample_script_is_deterministic(tmp_path: Path) -> None:
     other = load_script()
     other.write_sample(tmp_path / "c", seed=8, symbols=["SPY"])
     assert not np.array_equal(DataManager(tmp_path / "c").read("SPY", "1m").close, a.read("SPY", "1m").close)
+
+
+def test_the_shipped_files_carry_page_checksums(tmp_path: Path) -> None:
+    """A flipped bit inside any data page of a shipped file is refused on read, not read as a
+    changed price: every file was written with page CRCs (the store's format), as the script
+    writes it now."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from trader_cli.core.errors import DataError
+
+    files = sorted((SAMPLE / "bars").rglob("*.parquet"))
+    assert len(files) == 2 * len(SAMPLE_SYMBOLS)
+    for src in files:
+        meta = pq.ParquetFile(src).metadata
+        chunk = meta.row_group(0).column(meta.num_columns - 2)  # a price column (close), past its page header
+        at = chunk.data_page_offset + chunk.total_compressed_size // 2
+        dst = tmp_path / src.parent.name / "bars" / src.parent.name / src.name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dst)
+        raw = bytearray(dst.read_bytes())
+        raw[at] ^= 0x01
+        dst.write_bytes(bytes(raw))
+        with pytest.raises(DataError):
+            DataManager(tmp_path / src.parent.name).read(src.stem, src.parent.name)
