@@ -76,3 +76,43 @@ def test_a_universe_ticker_without_stored_bars_is_said_once(sample: Path, tmp_pa
         assert status(sh, "scanner")["gap_scanner"]["add_failures"] == 0
     finally:
         sh.obj.coordinator.shutdown()
+
+
+def test_a_symbol_removed_and_added_back_gets_its_strategys_needs_again(sample: Path, tmp_path: Path) -> None:  # noqa: F811
+    """The bars and indicators a strategy needs left with the symbol; added back (typed, or a
+    scanner's), it is in the strategy's bars again, so they come back with it."""
+    seen = tmp_path / "seen.txt"
+    path = plugin(
+        tmp_path,
+        "hourly",
+        f"""
+        import math
+        class H(Strategy):
+            name = "hourly"
+            def needs(self):
+                return Needs(intervals=["1h"], indicators=[("sma", [3], "1h")])
+            def on_bars(self, bars):
+                values = bars.indicator("sma_3_1h")
+                for s in bars.symbols:
+                    bars.history(s)  # a symbol without its 1h bars would stop the strategy here
+                pairs = " ".join(f"{{s}}={{v}}" for s, v in zip(bars.symbols, values))
+                with open({str(seen)!r}, "a") as fh:
+                    fh.write(f"{{bars.time:%H:%M}} {{pairs}}\\n")
+        """,
+    )
+    sh = shell(sample, tmp_path)
+    try:
+        run(sh, f"strategy load {path}")
+        run(sh, "time advance 70m")
+        run(sh, "remove symbol MSFT")
+        run(sh, "time advance 5m")
+        back = sh("add symbol MSFT")
+        assert back.code == 0, back.err
+        run(sh, "time advance 2h")
+        detail = run(sh, "data symbol MSFT -o json")
+        assert "sma_3_1h" in detail and '"1h"' in detail, detail
+        assert status(sh)["hourly"]["state"] == "running", status(sh)["hourly"]
+    finally:
+        sh.obj.coordinator.shutdown()
+    last = seen.read_text().splitlines()[-1]
+    assert last.startswith("11:30 ") and "MSFT=" in last and "MSFT=nan" not in last, seen.read_text()

@@ -50,7 +50,7 @@ from trader_cli.core.plugins.loader import (
     split_spec,
     validate_params,
 )
-from trader_cli.core.plugins.needs import provision
+from trader_cli.core.plugins.needs import provide, provision
 from trader_cli.core.plugins.running import STUCK_S, Running, Stopped, real_path, user_code
 from trader_cli.core.plugins.sources import (
     ScannerSource,
@@ -85,6 +85,7 @@ class Slot:
     symbols: list[str] = field(default_factory=list)  # strategies: the symbols it trades
     intervals: list[Interval] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)  # indicator keys it asked for
+    indicators: list[tuple[str, list[float], Interval]] = field(default_factory=list)  # and their specs
     state: Literal["running", "stopped", "failed", "unloaded"] = "running"
     callbacks: int = 0
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
@@ -206,6 +207,13 @@ class PluginHost:
 
     def _call_schedule(self, scanner: Scanner, name: str) -> Schedule:
         return user_code(type(scanner), name, "default_schedule()", scanner.default_schedule)
+
+    def symbol_added(self, symbol: str) -> None:
+        """A symbol new to the session (typed, a scanner's, …): each loaded strategy that trades
+        it (one removed and added back) gets its bars and indicators again; they left with it."""
+        for slot in list(self.slots.values()):
+            if slot.kind == "strategy" and symbol in slot.symbols:
+                provide(self.eng, slot, symbol)
 
     # -- control ------------------------------------------------------------------------------------
     def get(self, name: str, kind: Kind) -> Slot:

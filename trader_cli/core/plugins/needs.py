@@ -50,8 +50,31 @@ def provision(eng: Engine, slot: Slot, strategy: Strategy, verb: str = "loaded")
     slot.symbols = [s for s in symbols if s in eng.session.symbols]
     slot.intervals = intervals
     slot.keys = [indicator_key(name, params, iv.name) for name, params, iv in indicators]
+    slot.indicators = indicators
     slot._lanes = None  # the symbols may differ from a previous load's
     slot._banks = {}
+
+
+def provide(eng: Engine, slot: Slot, symbol: str) -> None:
+    """A loaded strategy's bars and indicators for one of its symbols that came back to the
+    session, source strategy; what cannot be added is said in one line (its values stay NaN)."""
+    from trader_cli.core.provisioning.pipeline import add
+
+    planned: list[tuple[str, dict[str, Any]]] = [("bar", {"interval": iv}) for iv in slot.intervals if iv != BASE_1M]
+    planned += [("indicator", {"indicator": spec}) for spec in slot.indicators]
+    failures = []
+    for operation, kw in planned:
+        try:
+            added(eng, slot, add(eng, operation, symbol, Source.strategy, **kw), f"needed by {slot.name}")  # type: ignore[arg-type]
+        except TraderCliError as err:
+            failures.append(f"{operation} {symbol}: {err}")
+    if failures:
+        eng.events.emit(
+            "warning",
+            f"strategy {slot.name} trades {symbol} again, but not all it needs could be added "
+            f"({'; '.join(failures[:2])}); its values for {symbol} stay NaN until they are (add them, or: "
+            f"strategy reload {slot.name})",
+        )
 
 
 def _needs(

@@ -77,6 +77,8 @@ def add(eng: Engine, operation: Operation, symbol: str, source: Source | str, **
             return AdditionResult(req, None)
         report = execute(eng, req)
     eng.events.emit("added", f"{req.operation} {req.symbol}: {req.outcome} ({report.total_ms:.1f} ms)")
+    if req.outcome == "create":  # new to the session: the strategies that trade it get their needs again
+        eng.plugins.symbol_added(req.symbol)
     return AdditionResult(req, report)
 
 
