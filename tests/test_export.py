@@ -298,3 +298,29 @@ def test_every_top_level_key_is_required_and_written(tmp_path: Path) -> None:
     finally:
         sh.obj.coordinator.shutdown()
     jsonschema.validate(json.loads(out.read_text()), schema)
+
+
+def test_an_indicators_values_start_where_it_was_computed_from() -> None:
+    """An adhoc indicator on a symbol added by it (no history) starts at today's first bar; the
+    symbol's upgrade later loads its trailing days: those bars are exported, the indicator's
+    values there are null, and ``computed_from`` says where its values begin (as the session
+    computed them), while a config indicator starts at the first bar held."""
+    c = SessionCoordinator(DataManager)
+    try:
+        c.start(config(["AAPL"]), SAMPLE, paused=True)
+        c.advance(10)
+        c.add("indicator", "MSFT", "adhoc", indicator=("vwap", [], "1m"))
+        c.advance(20)
+        c.add("symbol", "MSFT", "adhoc")
+        c.advance(30)
+        doc = build_export(c, with_bars=True)
+    finally:
+        c.shutdown()
+    vwap = doc["symbols"]["MSFT"]["indicators"]["vwap_1m"]
+    assert vwap["computed_from"] == "2024-12-02T14:30:00Z", vwap["computed_from"]
+    before = [v for v in vwap["values"] if v["timestamp"] < vwap["computed_from"]]
+    after = [v for v in vwap["values"] if v["timestamp"] >= vwap["computed_from"]]
+    assert len(before) == 390 + 210 and all(v["value"] is None for v in before)  # 11-27 and 11-29 (early close)
+    assert len(after) == 60 and all(v["value"] is not None for v in after)  # vwap: ready at its first bar
+    sma = doc["symbols"]["AAPL"]["indicators"]["sma_20_5m"]
+    assert sma["computed_from"] == doc["symbols"]["AAPL"]["intervals"]["5m"]["first"]

@@ -115,7 +115,7 @@ class IndicatorOut(_Model):
     (``ready``) and whether they no longer depend on where its series started (``converged``:
     it has seen ``converge_bars`` bars; ``bars_seen`` of them so far); its latest outputs (null
     while not ready); with --bars, its value at every bar of its interval the symbol holds, from
-    its first history bar on (null where not ready)."""
+    its first history bar on (null where not ready, and before ``computed_from``)."""
 
     name: str
     params: list[float | int]
@@ -126,6 +126,11 @@ class IndicatorOut(_Model):
     bars_seen: int
     warmup_bars: int
     converge_bars: int
+    computed_from: str | None = Field(
+        None,
+        description="the first bar its values were computed from, as the session computed them (bars held from "
+        "before it, history loaded later by an upgrade or a longer warmup on its interval, have null values)",
+    )
     values: list[dict[str, str | float | None]] | None = None
 
 
@@ -291,6 +296,7 @@ def _symbol_out(eng: Engine, sym: str, with_bars: bool) -> dict[str, Any]:
             "bars_seen": info.bars_seen,
             "warmup_bars": info.warmup_bars,
             "converge_bars": info.converge_bars,
+            "computed_from": queries.computed_from(eng, data, key),
         }
         if with_bars:
             ind["values"] = LazyArray(_value_chunks(*queries.indicator_series(eng, data, key)))
@@ -336,25 +342,12 @@ def _document(coord: SessionCoordinator, with_bars: bool, progress: Progress | N
             "current_time": iso_utc(now) if now is not None else None,
             "trading_date": str(book.day) if book else None,
             "config": coord.config.name if coord.config else None,
-            "live": _live(eng),
+            "live": queries.live_export(eng),
         },
         "symbols": LazyObject(symbols()),
         **trading_document(eng),
         "plugins": [finite(p.model_dump(mode="json")) for p in plugins_view(eng, unloaded=True).plugins],
     }
-
-
-def _live(eng: Engine) -> dict[str, Any] | None:
-    """The export's ``session.live`` (LiveOut): None in a backtest."""
-    status = queries.live_status(eng, eng.clock.minutes_done)
-    if status is None:
-        return None
-    revised = [
-        {"symbol": sym, "timestamp": iso_utc(ts), "open": o, "high": h, "low": lo, "close": c, "volume": v}
-        for sym, ts, o, h, lo, c, v in eng.feed.revised_bars()
-    ]
-    out: dict[str, Any] = finite({**status.model_dump(mode="json"), "revised_bars": revised})
-    return out
 
 
 def build_export(

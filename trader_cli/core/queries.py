@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from trader_cli.core.bars import Bars
-from trader_cli.core.calendar import to_ny
+from trader_cli.core.calendar import iso_utc, to_ny
 from trader_cli.core.config import ALPACA_KEY_VARS
 from trader_cli.core.errors import SessionStateError, few
 from trader_cli.core.intervals import Interval
+from trader_cli.core.jsonsafe import finite
 from trader_cli.core.lifecycle import NO_SESSION, SessionState
 from trader_cli.core.quality import IntervalQuality, expected_starts, measure
 from trader_cli.core.session import SymbolSessionData
@@ -316,3 +317,31 @@ def indicator_info(eng: Engine, data: SymbolSessionData, key: str) -> IndicatorI
         warmup_bars=warmup,
         converge_bars=converge,
     )
+
+
+def computed_from(eng: Engine, data: SymbolSessionData, key: str) -> str | None:
+    """The first bar an indicator's values were computed from, as ISO UTC (``indicator_series`` is NaN
+    before it: bars held from earlier were loaded after it was registered); None: no bar yet."""
+    seeded = eng.hub.seeded(key, data.lane)
+    iv = data.indicators[key].request.interval
+    first = seeded.end_ns if seeded.first_ns is None else seeded.first_ns
+    held = eng.history.whole(data, iv).ts
+    at = int(np.searchsorted(held, first, "left"))
+    if at < len(held):
+        return iso_utc(int(held[at]))
+    book = eng.replay.book
+    today = book.session_bars(data.lane, iv).ts if book is not None else held[:0]
+    return iso_utc(int(today[0])) if len(today) else None
+
+
+def live_export(eng: Engine) -> dict[str, Any] | None:
+    """The export's ``session.live`` (export.LiveOut): the status's figures and the revised bars; None in a backtest."""
+    status = live_status(eng, eng.clock.minutes_done)
+    if status is None:
+        return None
+    revised = [
+        {"symbol": sym, "timestamp": iso_utc(ts), "open": o, "high": h, "low": lo, "close": c, "volume": v}
+        for sym, ts, o, h, lo, c, v in eng.feed.revised_bars()
+    ]
+    out: dict[str, Any] = finite({**status.model_dump(mode="json"), "revised_bars": revised})
+    return out
