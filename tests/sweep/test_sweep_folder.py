@@ -155,3 +155,36 @@ def test_a_grid_re_run_with_another_metric_resumes_and_re_ranks(tmp_path: Path) 
     assert res.code == 0, res.err
     assert (out / "results.jsonl").read_bytes() == lines  # nothing ran again
     assert json.loads((out / "sweep.json").read_text())["metric"] == "total_return"
+
+
+def test_failed_rows_and_rows_without_the_metric_are_not_ranked(tmp_path: Path) -> None:
+    """A failed task is never ranked, not even first when nothing has a value; a finished row
+    without a value of the metric (a strategy that never traded: no sharpe) comes after the
+    ranked ones with no rank, and the caption counts both. expectancy (money) ranks too."""
+    boom = tmp_path / "boom.py"
+    boom.write_text(
+        "from trader_cli.plugins import Needs, Param, Strategy\n"
+        "class Boom(Strategy):\n"
+        "    name = 'boom'\n"
+        "    params = (Param('after', int, 1), Param('qty', int, 0))\n"
+        "    calls = 0\n"
+        "    def needs(self):\n"
+        "        return Needs(intervals=['5m'])\n"
+        "    def on_bars(self, bars):\n"
+        "        self.calls += 1\n"
+        "        if self.qty and self.calls == 3:\n"
+        "            bars.buy([0], self.qty)\n"
+        "        if self.calls >= self.after:\n"
+        "            raise ZeroDivisionError('boom')\n"
+    )
+    cfg, out, sh = config(tmp_path), tmp_path / "o", Shell(DATA)
+    res = sh(f"sweep {cfg} --strategy {boom} --param after=1,100000 --param qty=0,10 --workers 1 --out {out}")
+    assert res.code == 0, res.err
+    rows = json.loads(sh(f"sweep show {out} -o json").out)
+    by = {r["params"]: r for r in rows}
+    assert [r["rank"] for r in rows] == [1, None, None, None], rows
+    assert rows[0]["params"] == "after=100000 qty=10"  # the one that traded and finished
+    assert by["after=100000 qty=0"]["error"] is None and by["after=100000 qty=0"]["sharpe"] is None
+    assert all(r["error"] for r in rows[2:]), rows[2:]  # the failed ones last
+    assert "2 failed, 1 without a sharpe value (not ranked)" in sh(f"sweep show {out}").out
+    assert sh(f"sweep show {out} --metric expectancy").code == 0

@@ -182,7 +182,7 @@ def _figures(metric: str, others: tuple[str, ...]) -> list[str]:
 
 def _show(folder: Path, metric: str | None, top: int, renderer: Any) -> Any:
     from trader_cli.core.results import Tabular
-    from trader_cli.sweep.driver import board
+    from trader_cli.sweep.driver import board, ranked_value
     from trader_cli.sweep.records import malformed_note
 
     found = board(folder, metric)
@@ -192,17 +192,20 @@ def _show(folder: Path, metric: str | None, top: int, renderer: Any) -> Any:
     key = metric or meta["metric"]
     figures = _figures(key, ("total_return", "max_drawdown", "round_trips"))
     failed = sum(1 for r in rows if r.get("error"))
+    unranked = sum(1 for r in rows if not r.get("error") and ranked_value(r, key) is None)
     table = []
-    for rank, r in enumerate(rows[:top], start=1):
+    for rank, r in enumerate(rows[:top], start=1):  # ranked rows come first: a rank is their place
         rep = r.get("report") or {}
         params = " ".join(f"{k}={v}" for k, v in r["params"].items())
-        table.append([rank, params, *(rep.get(c) for c in figures), r.get("seconds"), r.get("error"), r["spec_hash"]])
+        place = rank if ranked_value(r, key) is not None else None  # failed, or no value to rank by
+        table.append([place, params, *(rep.get(c) for c in figures), r.get("seconds"), r.get("error"), r["spec_hash"]])
     left_out = f"; {found.foreign} row(s) of another sweep left out" if found.foreign else ""
+    no_value = f", {unranked} without a {key} value (not ranked)" if unranked else ""
     return Tabular(
         title=f"sweep {folder} by {key}",
         columns=["rank", "params", *figures, "seconds", "error", "spec_hash"],
         rows=table,
-        caption=f"{len(rows)} result(s), {failed} failed, of {meta.get('tasks', '?')} task(s){left_out}",
+        caption=f"{len(rows)} result(s), {failed} failed{no_value}, of {meta.get('tasks', '?')} task(s){left_out}",
     )
 
 

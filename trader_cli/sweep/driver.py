@@ -180,15 +180,24 @@ def read_results(out: Path) -> Rows:
 
 
 def leaderboard(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
-    """Rows ranked by ``metric`` (higher first; rows without it, or failed, last)."""
+    """Rows ranked by ``metric`` (higher first), then the finished rows without a value of it (a
+    sortino with no losing day, a sharpe with no trade: not ranked), then the failed ones."""
 
     def key(row: dict[str, Any]) -> tuple[int, float]:
-        value = (row.get("report") or {}).get(metric)
-        if isinstance(value, int | float) and math.isfinite(value):  # NaN sorts nowhere: last
-            return (0, -float(value))
-        return (1, 0.0)
+        if row.get("error") is not None:
+            return (2, 0.0)
+        value = ranked_value(row, metric)
+        return (1, 0.0) if value is None else (0, -value)
 
     return sorted(rows, key=key)
+
+
+def ranked_value(row: dict[str, Any], metric: str) -> float | None:
+    """A finished row's ``metric`` as it ranks (None: failed, or no finite value: not ranked)."""
+    value = (row.get("report") or {}).get(metric)
+    if row.get("error") is None and isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def run_sweep(

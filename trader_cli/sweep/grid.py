@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import types
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from trader_cli.core.errors import UsageError
 
@@ -21,6 +21,7 @@ def rankable() -> list[str]:
 
     def numeric(kind: Any) -> bool:
         parts = get_args(kind) if get_origin(kind) in (Union, types.UnionType) else (kind,)
+        parts = tuple(get_args(p)[0] if get_origin(p) is Annotated else p for p in parts)  # Money: a float
         return all(p in (int, float, type(None)) for p in parts) and any(p in (int, float) for p in parts)
 
     return [name for name, field in Report.model_fields.items() if numeric(field.annotation)]
