@@ -153,3 +153,30 @@ def test_the_report_equals_independent_computations(tmp_path: Path) -> None:
     assert sum(report["pnl_by_symbol"].values()) == pytest.approx(equity[-1] - INITIAL)
     # exposure: the average gross value held over equity, minute by minute
     assert 0 < report["exposure"] < 1
+
+
+def test_a_break_even_round_trip_is_neither_a_win_nor_a_loss() -> None:
+    """Round trips whose P&L is 0 but for float noise (20 x $0.10 gross less $2.00 of fees comes
+    out at ±1e-13) count the same way every time: neither won nor lost."""
+    from trader_cli.core.broker.models import TripRecord
+    from trader_cli.core.broker.report import build_report
+    from trader_cli.core.config import load_config
+    from trader_cli.core.coordinator import SessionCoordinator
+    from trader_cli.core.store import DataManager
+
+    repo = Path(__file__).resolve().parents[2]
+    coord = SessionCoordinator(DataManager)
+    try:
+        coord.start(load_config(repo / "examples" / "week.json"), repo / "data", paused=True)
+        coord.advance(5)
+        at = dt.datetime(2024, 12, 2, 9, 31, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+        noise = 20 * (221.2 - 221.1) - 2.0  # 2.0000000000011369 - 2.0 in floats
+        assert noise != 0.0 and abs(noise) < 1e-9
+        for pnl in (noise, -noise, 5.0, -3.0, 0.004, -0.004):
+            coord.engine.broker.trips.append(TripRecord("AAPL", "long", at, at, 1, pnl))
+        report = build_report(coord.engine)
+    finally:
+        coord.shutdown()
+    assert report.round_trips == 6
+    assert report.win_rate == pytest.approx(1 / 6)  # the 5.00 alone
+    assert report.profit_factor == pytest.approx(5.0 / 3.0)

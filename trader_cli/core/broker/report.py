@@ -10,7 +10,9 @@
 - ``turnover``: the value traded (Σ |shares × price| of the fills) ÷ the average equity;
 - ``round_trips``: positions from flat back to flat (a flip closes one and opens the next);
   ``win_rate`` the share of them with a P&L above 0 after fees, ``profit_factor`` their gross
-  profit ÷ gross loss (None without a loss), ``expectancy`` their average P&L,
+  profit ÷ gross loss (None without a loss), both counting a trip within half a cent of 0 as
+  break-even, neither won nor lost (its float sum of prices and fees is 0 only to ~1e-13),
+  ``expectancy`` their average P&L,
   ``avg_hold_minutes`` their average trading minutes held;
 - ``pnl_by_symbol``: realized + unrealized − fees per symbol (removed ones included);
   ``pnl_by_source``: the same summed by who added the symbol (config, strategy, scanner, adhoc);
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from trader_cli.core.engine import Engine
 
 TRADING_DAYS = 252
+BREAK_EVEN = 0.005  # dollars: a round trip within half a cent of 0 is neither a win nor a loss
 
 # a live session's fills are Alpaca's: none of the simulator's rules made them
 LIVE_FILLS = (
@@ -84,7 +87,7 @@ def build_report(eng: Engine) -> Report:
     max_dd, dd_minutes = drawdown(initial, equity)
     traded = sum(abs(f.qty * f.price) for f in b.fills)
     pnls = [t.pnl for t in b.trips]
-    wins, losses = [p for p in pnls if p > 0], [p for p in pnls if p < 0]
+    wins, losses = [p for p in pnls if p >= BREAK_EVEN], [p for p in pnls if p <= -BREAK_EVEN]
     by_symbol, by_source = pnl_by_symbol(eng)
     return Report(
         initial_cash=initial,
