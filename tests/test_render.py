@@ -237,3 +237,16 @@ def test_column_blocks_draw_what_one_row_a_line_draws(terminal: bool) -> None:
             console.print(FittedTable(t).table(120, console, blocks=blocks))
             drawn.append(re.sub(r"\x1b\[[0-9;]*m", "", buf.getvalue()))
         assert drawn[0] == drawn[1]
+
+
+def test_a_gap_through_a_close_shows_the_day_it_ends() -> None:
+    """A quality gap over two days reads as such, not as an impossible one-day gap."""
+    import datetime as dt
+
+    from trader_cli.render.reports import _gap_text
+
+    ny = dt.timezone(dt.timedelta(hours=-5))
+    day = dt.datetime(2024, 11, 20, 9, 30, tzinfo=ny)
+    assert _gap_text(day, day, 1) == "11-20 09:30 (1)"
+    assert _gap_text(day, day.replace(minute=40), 11) == "11-20 09:30–09:40 (11)"
+    assert _gap_text(day, dt.datetime(2024, 11, 21, 15, 55, tzinfo=ny), 156) == "11-20 09:30–11-21 15:55 (156)"

@@ -93,8 +93,13 @@ def session_csv(t: SessionTable) -> Tabular:
 
 # -- data quality ------------------------------------------------------------------------------------
 def _gap_text(start: dt.datetime, end: dt.datetime, missing: int) -> str:
-    """'11-22 09:36 (1)' or '11-22 09:36–09:40 (5)'."""
-    span = f"{start:%m-%d %H:%M}" if start == end else f"{start:%m-%d %H:%M}–{end:%H:%M}"
+    """'11-22 09:36 (1)', '11-22 09:36–09:40 (5)', or over days '11-20 09:30–11-21 15:55 (156)'."""
+    if start == end:
+        span = f"{start:%m-%d %H:%M}"
+    elif start.date() == end.date():
+        span = f"{start:%m-%d %H:%M}–{end:%H:%M}"
+    else:  # a gap through a close: its end's day too
+        span = f"{start:%m-%d %H:%M}–{end:%m-%d %H:%M}"
     return f"{span} ({missing})"
 
 
