@@ -185,3 +185,25 @@ def test_system_wait_until_a_time_of_the_session_day(sh: Shell) -> None:
     late = sh("system wait --until 09:45")
     assert late.code == 1 and "has passed already" in late.err
     assert sh("system wait --until 9h").code == 2
+
+
+@pytest.mark.parametrize(
+    ("line", "cut"),
+    [
+        ("time advance 1000 sessions", True),
+        ("time advance 100h", True),
+        ("time until 2024-12-30T10:00", True),
+        ("time until 2024-12-03T16:00", False),  # the last close itself: reached
+        ("time advance 5 sessions", True),  # 11-26 .. 12-03: five on would be 12-04 09:30
+    ],
+)
+def test_a_step_the_backtests_end_cuts_short_says_so(sh: Shell, line: str, cut: bool) -> None:
+    assert sh("system start --paused").code == 0  # 2024-11-26 09:30, five sessions to 2024-12-03
+    res = sh(line)
+    assert res.code == 0, res.err
+    out = " ".join(res.out.split())  # as wrapped to the terminal's width
+    assert ("the backtest ends there, at its last close: short of the" in out) is cut, out
+    assert "2024-12-03 16:00 ET" in out and "state finished" in out
+    if cut:
+        asked = line.removeprefix("time advance ").removeprefix("time until ")
+        assert f"short of the {asked} asked for" in out

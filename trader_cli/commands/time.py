@@ -73,13 +73,23 @@ def ctrl_c_between_steps(in_plugin: Callable[[], Any] = lambda: None) -> Iterato
         signal.signal(signal.SIGINT, old)
 
 
-def _stepped(ctx: typer.Context, action: ClockAction, step: Callable[[Callable[[], bool]], int]) -> object:
+def _stepped(
+    ctx: typer.Context,
+    action: ClockAction,
+    step: Callable[[Callable[[], bool]], int],
+    asked: str = "",
+    reached: Callable[[int], bool] = lambda done: True,
+) -> object:
+    """Step (``step(should_stop)`` → minutes done) and say where it got to; a step the backtest's
+    end cut short (``reached(done)`` False once finished) says so."""
     coord = app_ctx(ctx).coordinator
     with ctrl_c_between_steps(lambda: coord.engine.plugins.in_callback) as stop:
         done = step(stop)
         interrupted = stop()
     st = coord.status()
     tail = " (interrupted by Ctrl-C)" if interrupted else ""
+    if not interrupted and st.state.value == "finished" and not reached(done):
+        tail = f" (the backtest ends there, at its last close: short of the {asked} asked for)"
     text = f"advanced {done} minute(s) to {st.time_text}{tail}; state {st.state.value}"
     return clock_report(coord, action, text, minutes=done, interrupted=interrupted)
 
@@ -121,10 +131,12 @@ def advance(
     n, unit = parse_duration(" ".join(duration))
     coord = app_ctx(ctx).coordinator
     _refuse_finished(coord, "time advance")
+    asked = " ".join(duration)
     if unit == "sessions":
-        target = coord.session_target(n)
-        return _stepped(ctx, "advance", lambda stop: coord.advance_to(target, stop, "time advance"))
-    return _stepped(ctx, "advance", lambda stop: coord.advance(n, should_stop=stop))
+        target, within = coord.session_target(n), n <= coord.sessions_left()
+        step = lambda stop: coord.advance_to(target, stop, "time advance")  # noqa: E731
+        return _stepped(ctx, "advance", step, asked, lambda _: within)
+    return _stepped(ctx, "advance", lambda stop: coord.advance(n, should_stop=stop), asked, lambda done: done >= n)
 
 
 @app.command("until")
@@ -162,4 +174,5 @@ def until(
                 f"bad time '{when}' (use HH:MM or YYYY-MM-DDTHH:MM, New York time, or open, close, next-open)"
             ) from err
         target = int(local.replace(tzinfo=ZoneInfo("America/New_York")).timestamp()) * 1_000_000_000
-    return _stepped(ctx, "until", lambda stop: coord.advance_to(target, should_stop=stop))
+    step = lambda stop: coord.advance_to(target, should_stop=stop)  # noqa: E731
+    return _stepped(ctx, "until", step, when.strip(), lambda _: (coord.now_ns() or 0) >= target)

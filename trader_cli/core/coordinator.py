@@ -221,6 +221,11 @@ class SessionCoordinator:
         """Where ``time advance N session(s)`` goes (see Timeline.session_target)."""
         return self.engine.timeline.session_target(stepping.book_of(self.engine), sessions)
 
+    def sessions_left(self) -> int:
+        """The backtest's sessions after the current one."""
+        tl = self.engine.timeline
+        return len(tl.days) - 1 - tl.pos
+
     def named_target(self, name: str) -> int:
         """Where ``time until open|close|next-open`` goes (see Timeline.named_target)."""
         return self.engine.timeline.named_target(stepping.book_of(self.engine), name)
