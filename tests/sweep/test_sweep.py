@@ -198,3 +198,18 @@ def test_ctrl_c_keeps_the_finished_results_and_a_rerun_finishes(tmp_path: Path) 
     assert len((tmp_path / "o" / "results.jsonl").read_text().splitlines()) == 2
     ran, skipped = run_sweep(specs, tmp_path / "o", LocalEngine(1), {"metric": "sharpe"})
     assert (ran, skipped) == (2, 2)
+
+
+def test_tpe_counts_its_own_repeats_apart_from_the_folders_rows(tmp_path: Path) -> None:
+    """TPE may ask again a combination it tried in this run: that is told, not run twice, and
+    not counted as found in results.jsonl from before (a new folder has none)."""
+    cfg, sh, out = config(tmp_path), Shell(DATA), tmp_path / "t"
+    line = f"sweep {cfg} --strategy {EMA} --param fast=5:8:1 --search tpe --trials 9 --workers 1 --out {out}"
+    res = sh(line)
+    assert res.code == 0, res.err
+    text = " ".join(res.out.split())
+    rows = len((out / "results.jsonl").read_text().splitlines())
+    assert rows <= 4 and f"{rows} run, 0 already in" in text, text  # 4 combinations, 9 trials
+    assert f"{9 - rows} suggested again by TPE" in text, text
+    again = " ".join(sh(line).out.split())  # the same seed: every trial found in the folder now
+    assert "0 run, 9 already in" in again and "suggested again" not in again, again  # each trial told from a row

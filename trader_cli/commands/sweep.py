@@ -106,14 +106,16 @@ def register(app: typer.Typer) -> None:
             runner = LocalEngine(workers)
         board = _LiveBoard(obj.renderer, metric, tasks)
         interrupted = False
-        ran = skipped = 0
+        ran = skipped = repeated = 0
         try:
             with board:
                 if search == "tpe":
                     from trader_cli.sweep.driver import run_tpe
 
                     grid = list(param or [])
-                    ran, skipped = run_tpe(specs, grid, tasks, metric, folder, runner, meta, board.add, replace=replace)
+                    ran, skipped, repeated = run_tpe(
+                        specs, grid, tasks, metric, folder, runner, meta, board.add, replace=replace
+                    )
                 else:
                     ran, skipped = run_sweep(specs, folder, runner, meta, board.add, replace=replace)
         except KeyboardInterrupt:  # the pending tasks were cancelled; what finished is in results.jsonl
@@ -124,7 +126,10 @@ def register(app: typer.Typer) -> None:
         res = _show(folder, metric, top, obj.renderer)
         head = "interrupted (Ctrl-C): the pending tasks were cancelled; " if interrupted else ""
         tail = "; re-run the same sweep to finish it" if interrupted else ""
-        res.caption = f"{head}{ran} run, {skipped} already in {folder / 'results.jsonl'}; {res.caption or ''}{tail}"
+        again = f", {repeated} suggested again by TPE (told its result, not run twice)" if repeated else ""
+        res.caption = (
+            f"{head}{ran} run, {skipped} already in {folder / 'results.jsonl'}{again}; {res.caption or ''}{tail}"
+        )
         res.failed_text = _all_failed(folder, metric)
         res.interrupted = interrupted
         return res

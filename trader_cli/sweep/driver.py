@@ -310,12 +310,13 @@ def run_tpe(
     on_result: Callable[[dict[str, Any], int, int], None] | None = None,
     seed: int = 0,
     replace: bool = False,
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """``--search tpe``: Optuna's TPE sampler (ask/tell, in the driver) over the grid's values as
     categorical choices, ``trials`` trials in batches of the engine's workers; every trial's
     result goes to results.jsonl like a grid row (a combination already there is told, not run
     again: a re-run resumes; one whose worker died runs again, as in a grid; the folder is
-    checked, or replaced, as ``run_sweep``'s). (ran, reused)."""
+    checked, or replaced, as ``run_sweep``'s). (ran, found in results.jsonl from before, suggested
+    again in this run: TPE may ask a combination it has tried; it is told, not run again)."""
     try:
         import optuna
     except ImportError:
@@ -327,11 +328,12 @@ def run_tpe(
     by_combo = {json.dumps(s["params"], sort_keys=True): s for s in specs}
     _prepare(out, meta, replace)
     known = _results(out)
+    before = set(known)
     dists: dict[str, optuna.distributions.BaseDistribution] = {
         k: optuna.distributions.CategoricalDistribution(v) for k, v in by_name.items()
     }
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    ran = reused = 0
+    ran = reused = repeated = 0
     while ran + reused < trials:
         batch = [study.ask(dists) for _ in range(min(max(1, engine.workers), trials - ran - reused))]
         todo: dict[str, tuple[dict[str, Any], list[Any]]] = {}  # spec hash -> (spec, the trials asking it)
@@ -342,6 +344,7 @@ def run_tpe(
             if row is not None:
                 _tell(study, trial, _metric_of(row, metric))
                 reused += 1
+                repeated += h not in before
             else:
                 todo.setdefault(h, (spec, []))[1].append(trial)
         with closing(_appended(engine, [spec for spec, _ in todo.values()], out)) as rows:
@@ -352,9 +355,10 @@ def run_tpe(
                     _tell(study, trial, _metric_of(row, metric))
                 ran += 1
                 reused += len(asking) - 1
+                repeated += len(asking) - 1
                 if on_result is not None:
                     on_result(row, ran + reused, trials)
-    return ran, reused
+    return ran, reused - repeated, repeated
 
 
 def _tell(study: Any, trial: Any, value: float | None) -> None:
