@@ -304,6 +304,29 @@ def test_an_unknown_key_does_not_hide_the_problems_behind_it(no_env: pytest.Monk
     assert "smaa" in found["session_data_config.indicators.0"], found
 
 
+@pytest.mark.parametrize(
+    "backtest_config",
+    [
+        {"start_date": "2024-12-07", "end_date": "2024-12-01"},  # a check of its own (the order of the dates)
+        {"start_date": "2024-12-02", "end_date": "2024-12-06", "speed_multiplier": -1},  # a field's bound
+    ],
+)
+def test_a_bad_part_does_not_hide_the_problems_of_the_others(
+    no_env: pytest.MonkeyPatch, tmp_path: Path, backtest_config: dict[str, Any]
+) -> None:
+    """Bad dates or speed are one problem; the indicators and the data dir are still checked,
+    and the part left out adds no problem of its own stand-in."""
+    sd = {"symbols": ["AAPL"], "indicators": [{"name": "foo", "params": [3]}, {"name": "sma", "params": [0]}]}
+    found = problems_of(good(tmp_path, backtest_config=backtest_config, session_data_config=sd, data_dir="nowhere"))
+    assert set(found) == {
+        "backtest_config" + (".speed_multiplier" if "speed_multiplier" in backtest_config else ""),
+        "session_data_config.indicators.0",
+        "session_data_config.indicators.1",
+        "data_dir",
+    }, found
+    assert "unknown indicator 'foo'" in found["session_data_config.indicators.0"]
+
+
 def test_behind_an_unknown_key_plugins_and_the_data_dir_are_checked_where_the_config_is(
     no_env: pytest.MonkeyPatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

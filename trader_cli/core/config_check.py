@@ -123,9 +123,10 @@ def check_config(path: str | Path, data_dir_option: str | None = None) -> Config
         cfg = SessionConfig.model_validate(data)
     except ValidationError as err:
         check.problems += [_problem_of(e) for e in err.errors()]
-        rest = _without_unknown_keys(data, err)  # unknown keys alone: the rest is checked too
+        rest, replaced = _without_bad_parts(data, err)  # the checks behind the schema errors run too
         if rest is not None:
-            check.problems += _problems(rest.located(check.path), check.path, data_dir_option)[1]
+            found = _problems(rest.located(check.path), check.path, data_dir_option)[1]
+            check.problems += [p for p in found if p.location.split(".")[0] not in replaced]
         return check
     except RecursionError:
         check.problems.append(ConfigProblem("(file)", _TOO_DEEP))
@@ -143,25 +144,38 @@ def _problems(cfg: SessionConfig, path: Path, data_dir_option: str | None) -> tu
     return data_dir, found
 
 
-def _without_unknown_keys(data: Any, err: ValidationError) -> SessionConfig | None:
-    """The config with its unknown keys dropped, when they were its only schema errors (so
-    ``config check`` lists the problems behind them too), else None."""
+def _without_bad_parts(data: Any, err: ValidationError) -> tuple[SessionConfig | None, set[str]]:
+    """The config with its unknown keys dropped and each top-level part holding another schema
+    error left at its default (the dates: a stand-in), so ``config check`` lists the problems of
+    the other parts too; (that config or None, the parts left out: their own checks' problems are
+    not listed, the schema's are)."""
     import copy
 
     errors = err.errors()
-    if not errors or any(e["type"] != "extra_forbidden" for e in errors):
-        return None
+    if not errors or not isinstance(data, dict):
+        return None, set()
     rest = copy.deepcopy(data)
+    replaced: set[str] = set()
     for e in errors:
-        *path, key = e["loc"]
+        loc = e["loc"]
+        if not loc or not isinstance(loc[0], str):  # the whole config's (mode backtest without dates): no rest
+            return None, set()
+        if e["type"] != "extra_forbidden":
+            replaced.add(loc[0])
+            continue
+        *path, key = loc
         node = rest
         for part in path:
             node = node[part]
         node.pop(key, None)
+    for key in replaced:
+        rest.pop(key, None)
+    if "backtest_config" in replaced and rest.get("mode", "backtest") == "backtest":
+        rest["backtest_config"] = {"start_date": "2024-01-02", "end_date": "2024-01-02"}  # its checks left out
     try:
-        return SessionConfig.model_validate(rest)
-    except ValidationError:
-        return None
+        return SessionConfig.model_validate(rest), replaced
+    except (ValidationError, KeyError, TypeError, IndexError):
+        return None, set()
 
 
 def _plugin_problems(cfg: SessionConfig) -> list[ConfigProblem]:
