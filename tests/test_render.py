@@ -250,3 +250,22 @@ def test_a_gap_through_a_close_shows_the_day_it_ends() -> None:
     assert _gap_text(day, day, 1) == "11-20 09:30 (1)"
     assert _gap_text(day, day.replace(minute=40), 11) == "11-20 09:30–09:40 (11)"
     assert _gap_text(day, dt.datetime(2024, 11, 21, 15, 55, tzinfo=ny), 156) == "11-20 09:30–11-21 15:55 (156)"
+
+
+def test_data_symbol_as_csv_is_typed(session80: Shell) -> None:
+    """CSV is data: times ISO 8601 with the New York offset, quality a number, each indicator
+    output a row of its own (the table's display strings are the shell's)."""
+    import csv as csv_mod
+    import datetime as dt
+
+    res = session80("data symbol MSFT -o csv")
+    assert res.code == 0, res.err
+    meta, ivs, inds = (list(csv_mod.reader(part.splitlines())) for part in res.out.strip().split("\n\n"))
+    assert dict(meta[1:])["added_by"] == "adhoc" and dt.datetime.fromisoformat(dict(meta[1:])["added_at"]).tzinfo
+    assert ivs[0] == ["interval", "history", "session", "first", "last", "quality_pct", "gaps"]
+    for row in ivs[1:]:
+        assert dt.datetime.fromisoformat(row[3]).utcoffset() == dt.timedelta(hours=-5), row
+        assert 0 <= float(row[5]) <= 100 and int(row[1]) >= 0 and int(row[6]) >= 0, row
+    (head, sma) = inds
+    assert head[-2:] == ["output", "value"] and sma[0] == "sma_20_5m" and sma[7] == "value", sma
+    assert float(sma[8]) > 0
