@@ -116,3 +116,97 @@ def test_a_symbol_removed_and_added_back_gets_its_strategys_needs_again(sample: 
         sh.obj.coordinator.shutdown()
     last = seen.read_text().splitlines()[-1]
     assert last.startswith("11:30 ") and "MSFT=" in last and "MSFT=nan" not in last, seen.read_text()
+
+
+@pytest.mark.parametrize("every_at_load", [None, "10m"])
+def test_a_scanner_reload_takes_its_edited_schedule_keeping_what_the_load_changed(
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+    every_at_load: str | None,
+) -> None:
+    seen = tmp_path / "scans.txt"
+    body = f"""
+        EVERY = "15m"
+        class S(Scanner):
+            name = "every"
+            def default_schedule(self):
+                return Schedule(start="10:00", every=EVERY)
+            def scan(self, ctx):
+                with open({str(seen)!r}, "a") as fh:
+                    fh.write(f"{{ctx.now:%H:%M}}\\n")
+        """
+    path = plugin(tmp_path, "every", body)
+    sh = shell(sample, tmp_path)
+    try:
+        run(sh, f"scanner load {path}" + (f" --every {every_at_load}" if every_at_load else ""))
+        run(sh, "time until 10:31")
+        path.write_text(path.read_text().replace('EVERY = "15m"', 'EVERY = "30m"'))
+        res = sh("scanner reload every")
+        assert res.code == 0, res.err
+        run(sh, "time until 11:31")
+        sched = status(sh, "scanner")["every"]["schedule"]
+    finally:
+        sh.obj.coordinator.shutdown()
+    said = " ".join((res.out + res.err).split())
+    times = seen.read_text().split()
+    if every_at_load is None:  # the file's new schedule, said
+        assert "scanner every reloaded; its schedule is now from 10:00 every 30m" in said, said
+        assert sched["every"] == "30m" and times == ["10:00", "10:15", "10:30", "11:00", "11:30"], times
+    else:  # --every given at load stays what it was
+        assert "its schedule is now" not in said and sched["every"] == "10m"
+        assert times == ["10:00", "10:10", "10:20", "10:30", "10:40", "10:50", "11:00", "11:10", "11:20", "11:30"]
+
+
+def test_history_refusals_are_plugin_errors_and_a_snapshot_says_it_is_read_only(
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """What the API documents: a bad call raises PluginError (a plugin can catch it); writing to
+    an order says it is a read-only snapshot and what to call instead."""
+    seen = tmp_path / "seen.txt"
+    path = plugin(
+        tmp_path,
+        "careful",
+        f"""
+        class C(Strategy):
+            name = "careful"
+            def needs(self):
+                return Needs(intervals=["5m"])
+            def on_bars(self, bars):
+                out = []
+                try:
+                    bars.history("ZZZZ", last=2)
+                except PluginError as err:
+                    out.append(str(err))
+                order = bars.buy([0], 1)[0]
+                try:
+                    order.status = "filled"
+                except AttributeError as err:
+                    out.append(str(err))
+                with open({str(seen)!r}, "w") as fh:
+                    fh.write("\\n".join(out))
+        """,
+    )
+    sh = shell(sample, tmp_path)
+    try:
+        run(sh, f"strategy load {path}")
+        run(sh, "time advance 6m")
+        assert status(sh)["careful"]["state"] == "running", status(sh)["careful"]
+    finally:
+        sh.obj.coordinator.shutdown()
+    missing, snapshot = seen.read_text().splitlines()
+    assert missing.startswith("history('ZZZZ'): ZZZZ is not in the session"), missing
+    assert snapshot.startswith("an order is a read-only snapshot (its status cannot be set)"), snapshot
+
+
+def test_a_reload_after_the_class_was_renamed_says_the_way_out(sample: Path, tmp_path: Path) -> None:  # noqa: F811
+    path = plugin(tmp_path, "rn", "class Rl(Strategy):\n    name = 'rn'\n")
+    sh = shell(sample, tmp_path)
+    try:
+        run(sh, f"strategy load {path}")
+        path.write_text(path.read_text().replace("class Rl(", "class Rl2("))
+        res = sh("strategy reload rn")
+    finally:
+        sh.obj.coordinator.shutdown()
+    assert res.code == 1 and "has no Strategy subclass named Rl (found: Rl2)" in res.err, res.err
+    assert f"strategy unload rn, then strategy load {path}:CLASS --as rn" in " ".join(res.err.split()), res.err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trader_cli.core.plugins.views import PluginStatus, PluginsView
+from trader_cli.core.plugins.views import PluginStatus, PluginsView, schedule_text
 from trader_cli.core.results import Tabular
 from trader_cli.render.tables import FitTabular
 from trader_cli.render.views import register_view, table_of
@@ -15,17 +15,7 @@ def _params(p: PluginStatus) -> str:
 
 
 def _schedule(p: PluginStatus) -> str | None:
-    s = p.schedule
-    if not s:
-        return None
-    parts = ["pre-session"] if s.get("pre_session") else []
-    if s.get("start"):
-        parts.append(f"from {s['start']}")
-    if s.get("every"):
-        parts.append(f"every {s['every']}")
-    if s.get("end"):
-        parts.append(f"until {s['end']}")
-    return " ".join(parts)
+    return schedule_text(p.schedule) if p.schedule else None
 
 
 def plugin_table(p: PluginStatus) -> Tabular:

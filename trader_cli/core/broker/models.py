@@ -241,6 +241,12 @@ class OrderSnapshot(NamedTuple):
         """True while it may still fill (when it was handed out)."""
         return self.status in OPEN_STATUSES
 
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(
+            f"an order is a read-only snapshot (its {name} cannot be set): cancel it with bars.cancel(order), "
+            "read its state now with bars.open_orders()"
+        )
+
 
 @dataclass(slots=True)
 class FillRecord:

@@ -22,7 +22,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -41,7 +41,6 @@ from trader_cli.core.plugins.api import (
 )
 from trader_cli.core.plugins.loader import (
     USER_ERRORS,
-    check_schedule,
     every_minutes,
     find_class,
     hhmm,
@@ -51,7 +50,7 @@ from trader_cli.core.plugins.loader import (
     validate_params,
 )
 from trader_cli.core.plugins.needs import provide, provision
-from trader_cli.core.plugins.running import STUCK_S, Running, Stopped, real_path, user_code
+from trader_cli.core.plugins.running import STUCK_S, Running, Stopped, real_path, scanner_schedule, user_code
 from trader_cli.core.plugins.sources import (
     ScannerSource,
     StrategySource,
@@ -61,6 +60,7 @@ from trader_cli.core.plugins.sources import (
     initial_previous,
     owned,
 )
+from trader_cli.core.plugins.views import schedule_text
 
 if TYPE_CHECKING:
     from trader_cli.core.engine import Engine
@@ -82,6 +82,7 @@ class Slot:
     params: dict[str, Any]
     instance: Plugin
     schedule: Schedule | None = None  # scanners
+    schedule_given: Schedule | dict[str, Any] | None = None  # as loaded: its own schedule's fields changed, or one
     symbols: list[str] = field(default_factory=list)  # strategies: the symbols it trades
     intervals: list[Interval] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)  # indicator keys it asked for
@@ -193,9 +194,7 @@ class PluginHost:
             slot.vectorised = type(instance).on_bars is not Strategy.on_bars
             provision(self.eng, slot, instance)
         elif isinstance(instance, Scanner):
-            own = schedule if isinstance(schedule, Schedule) else self._call_schedule(instance, name)
-            slot.schedule = replace(own, **schedule) if isinstance(schedule, dict) else own
-            check_schedule(slot.schedule, name)
+            slot.schedule, slot.schedule_given = scanner_schedule(instance, name, schedule), schedule
         self.slots[name] = slot
         self._init_previous(slot)
         shown = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "no params"
@@ -204,9 +203,6 @@ class PluginHost:
 
     def _construct(self, cls: type[Plugin], params: dict[str, Any], name: str) -> Plugin:
         return user_code(cls, name, "its constructor", lambda: cls(**params))
-
-    def _call_schedule(self, scanner: Scanner, name: str) -> Schedule:
-        return user_code(type(scanner), name, "default_schedule()", scanner.default_schedule)
 
     def symbol_added(self, symbol: str) -> None:
         """A symbol new to the session (typed, a scanner's, …): each loaded strategy that trades
@@ -261,20 +257,34 @@ class PluginHost:
         old = self.get(name, kind)
         require_session(self.eng)
         path = Path(old.file)
-        cls = find_class(import_file(path), kind, old.cls_name, path)
+        module = import_file(path)
+        try:
+            cls = find_class(module, kind, old.cls_name, path)
+        except PluginError as err:  # the class was renamed or removed: reload keeps the one it loaded
+            raise PluginError(
+                f"{err}; a reload runs the class it loaded ({old.cls_name}): to run another, "
+                f"{kind} unload {name}, then {kind} load {old.file}:CLASS --as {name}"
+            ) from None
         params = validate_params(cls, old.params, name)
         instance = self._construct(cls, params, name)
         if isinstance(instance, Strategy):
             trial = Slot(old.name, old.kind, old.file, old.cls_name, params, instance)
             provision(self.eng, trial, instance, "reloaded (the one loaded runs on)")  # raises before ``old`` changes
-            old.symbols, old.intervals, old.keys = trial.symbols, trial.intervals, trial.keys
+            for part in ("symbols", "intervals", "keys", "indicators"):
+                setattr(old, part, getattr(trial, part))
             old.adds += trial.adds
             old._lanes, old._banks = None, {}
             old.vectorised = type(instance).on_bars is not Strategy.on_bars
+        note = ""
+        if isinstance(instance, Scanner):  # its schedule as its code now says (what was changed at load kept)
+            sched = scanner_schedule(instance, name, old.schedule_given)
+            if sched != old.schedule:
+                note = f"; its schedule is now {schedule_text(asdict(sched))}"
+                old.schedule, old.due = sched, {}
         old.instance, old.params = instance, params
         old.state, old.last_error = "running", None
         self._init_previous(old)
-        self.eng.events.emit("plugin", f"{kind} {name} reloaded")
+        self.eng.events.emit("plugin", f"{kind} {name} reloaded{note}")
         return old
 
     def interrupt_stuck(self, name: str | None = None) -> bool:

@@ -7,13 +7,14 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from trader_cli.core.errors import PluginError
-from trader_cli.core.plugins.loader import USER_ERRORS, cancel_on_ctrl_c
+from trader_cli.core.plugins.api import Schedule
+from trader_cli.core.plugins.loader import USER_ERRORS, cancel_on_ctrl_c, check_schedule
 
 if TYPE_CHECKING:
-    from trader_cli.core.plugins.api import Plugin
+    from trader_cli.core.plugins.api import Plugin, Scanner
     from trader_cli.core.plugins.host import PluginHost
 
 HOLDS_S = 5.0  # a callback running this long makes a command that waits for the session say so
@@ -79,6 +80,20 @@ def user_code(cls: type[Plugin], name: str, what: str, call: Callable[[], _T]) -
         cancel_on_ctrl_c(err, f"{name}: {what}")
         file = getattr(sys.modules.get(cls.__module__), "__file__", None)
         raise PluginError(load_error(f"{name}: {what}", err, real_path(file) if file else None)) from err
+
+
+def scanner_schedule(scanner: Scanner, name: str, given: Schedule | dict[str, Any] | None) -> Schedule:
+    """A scanner's schedule: ``given``, or its own (``default_schedule()``) with ``given``'s fields
+    changed (``scanner load --every …``, a config's ``schedule``), checked."""
+    from dataclasses import replace
+
+    if isinstance(given, Schedule):
+        own = given
+    else:
+        own = user_code(type(scanner), name, "default_schedule()", scanner.default_schedule)
+    sched = replace(own, **given) if isinstance(given, dict) else own
+    check_schedule(sched, name)
+    return sched
 
 
 @functools.lru_cache(maxsize=256)

@@ -213,7 +213,10 @@ class StrategySource:
         if last is not None:
             last = count(last, "last", "history(symbol, last=N) gives the latest N bars; leave it out for all")
         eng = self.host.eng
-        data, iv = queries.holding(eng, symbol, interval)
+        try:
+            data, iv = queries.holding(eng, symbol, interval)
+        except TraderCliError as err:  # not in the session, or not of that interval (a PluginError, as documented)
+            raise PluginError(f"history({clipped(symbol)!r}): {err}") from None
         bars = queries.series(eng, data, iv)
         return bars.slice(max(0, len(bars) - last)) if last is not None else bars
 

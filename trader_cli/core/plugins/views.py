@@ -12,6 +12,18 @@ if TYPE_CHECKING:
     from trader_cli.core.plugins.host import Kind, Slot
 
 
+def schedule_text(s: dict[str, Any]) -> str:
+    """A scanner's schedule in words: 'pre-session from 09:45 every 15m until 15:30'."""
+    parts = ["pre-session"] if s.get("pre_session") else []
+    if s.get("start"):
+        parts.append(f"from {s['start']}")
+    if s.get("every"):
+        parts.append(f"every {s['every']}")
+    if s.get("end"):
+        parts.append(f"until {s['end']}")
+    return " ".join(parts)
+
+
 class PluginStatus(BaseModel):
     """One plugin: what it is, how it runs, what it did."""
 
