@@ -179,3 +179,89 @@ def test_a_recording_names_the_config_found_in_the_working_directory(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert run_line(obj, f"run {script}") == 0, obj.renderer.err_file.getvalue()  # type: ignore[union-attr]
+
+
+def _replayed(obj: AppContext, script: Path, tmp_path: Path, name: str) -> dict[str, object]:
+    """The session ``script`` replays to, run from another folder (as a recording may be)."""
+    obj.coordinator.stop()
+    obj.interactive = False
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    import os
+
+    here = Path.cwd()
+    os.chdir(elsewhere)
+    try:
+        code = run_line(obj, f"run {script}")
+    finally:
+        os.chdir(here)
+    assert code == 0, o_err(obj)
+    return _export(obj, tmp_path / name)
+
+
+def test_a_recording_keeps_what_a_partly_failed_add_added_and_plugin_files_absolute(
+    obj: AppContext, tmp_path: Path
+) -> None:
+    """``add symbol AMD ZZZZ`` fails (ZZZZ has no data) but adds AMD: the recording keeps that;
+    a plugin loaded by a relative path replays from any folder; a recording of a backtest run
+    to its end and exported replays to its end (exit 0), not past it."""
+    obj.interactive = True
+    script = tmp_path / "rec.trader"
+    (tmp_path / "mine.py").write_text((REPO / "examples" / "strategies" / "ema_cross.py").read_text())
+    lines = [
+        f"record start {script}",
+        "system start --paused",
+        "strategy load mine.py",
+        "time advance 30m",
+        "add symbol AMD ZZZZ",
+        "system resume",
+        "system wait",
+        f"session export {tmp_path / 'x.json'}",
+        "record stop",
+    ]
+    codes = [run_line(obj, line) for line in lines]
+    assert codes == [0, 0, 0, 0, 1, 0, 0, 0, 0], o_err(obj)
+    kept = [ln for ln in script.read_text().splitlines() if ln and not ln.startswith("#")]
+    assert "add symbol AMD --source strategy" in kept and not any("ZZZZ" in ln for ln in kept), kept
+    assert f"strategy load {tmp_path / 'mine.py'}" in kept, kept
+    assert kept[-1].startswith("session export"), kept  # at the end already: no resume and wait after it
+    first = _export(obj, tmp_path / "a.json")
+    second = _replayed(obj, script, tmp_path, "b.json")
+    clocked = ("file", "median_ms", "max_ms")  # the file as given (relative, then absolute), wall-clock times
+    for doc in (first, second):
+        doc["plugins"] = [{k: v for k, v in p.items() if k not in clocked} for p in doc["plugins"]]  # type: ignore[attr-defined]
+    assert first == second
+    assert "AMD" in second["symbols"]  # type: ignore[operator]
+
+
+def test_a_step_ctrl_c_stopped_is_kept_as_where_it_got_to(obj: AppContext, tmp_path: Path) -> None:
+    """An interrupted ``time advance`` is recorded as ``time until`` the minute it reached (the
+    typed words would replay it to its end)."""
+    import os
+    import signal
+    import threading
+
+    slow = tmp_path / "slow.py"
+    slow.write_text(
+        "import time\nfrom trader_cli.plugins import Needs, Strategy\n"
+        "class Slow(Strategy):\n    name = 'slow'\n"
+        "    def needs(self):\n        return Needs(intervals=['1m'])\n"
+        "    def on_bars(self, bars):\n        time.sleep(0.002)\n"
+    )
+    obj.interactive = True
+    script = tmp_path / "rec.trader"
+    for line in (f"record start {script}", "system start --paused", f"strategy load {slow}"):
+        assert run_line(obj, line) == 0, o_err(obj)
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        code = run_line(obj, "time advance 5 sessions")
+    finally:
+        timer.cancel()
+    assert code == 0 and "interrupted by Ctrl-C" in out(obj), (code, out(obj), o_err(obj))
+    reached = obj.coordinator.now_ns()
+    assert obj.coordinator.state.value == "paused" and run_line(obj, "record stop") == 0
+    kept = [ln for ln in script.read_text().splitlines() if ln and not ln.startswith("#")]
+    from trader_cli.recording import until_line
+
+    assert kept[-1] == until_line(reached) and not any("5 sessions" in ln for ln in kept), kept

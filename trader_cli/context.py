@@ -43,6 +43,7 @@ class AppContext:
     open_shell: bool = False  # the command line asked for the shell (global options only)
     script_depth: int = 0  # scripts running inside one another (run, exec, stdin)
     session_log: list[LoggedLine] = field(default_factory=list)  # what built the session (recording.py)
+    recorded_as: str | None = None  # a line that failed in part: what it changed, as a line to keep
     recording: Recording | None = None
     tree: Callable[[], Any] | None = None  # builds the command tree (trader_cli.app.command_tree)
     _store: DataManager | None = None

@@ -366,9 +366,16 @@ def _show(obj: AppContext, rv: Any) -> int:
         failed = getattr(rv, "failed_text", None)  # a result reporting a failure: shown, then one line
         if failed:
             obj.renderer.error(failed)
+            obj.recorded_as = getattr(rv, "recorded_as", None)  # what it did change (add symbol A ZZZZ: A)
             return 1
-        if getattr(rv, "interrupted", False) and (obj.script_depth > 0 or not obj.interactive):  # Ctrl-C: 130
-            return INTERRUPTED
+        if getattr(rv, "interrupted", False):
+            from trader_cli.recording import until_line
+
+            now = _sim_now(obj)
+            if getattr(rv, "action", None) in ("advance", "until") and now is not None:  # a step Ctrl-C stopped: kept
+                obj.recorded_as = until_line(now)  # as where it got to (a replay must not run it to the end)
+            if obj.script_depth > 0 or not obj.interactive:  # Ctrl-C: 130
+                return INTERRUPTED
     return 0
 
 
@@ -388,13 +395,15 @@ def run_words(obj: AppContext, words: list[str], text: str) -> int:
     the session log and a recording) when it changed the session."""
     before, changes = _sim_now(obj), obj.coordinator.changes if obj.has_coordinator else 0
     live = in_live_session(obj)  # a line of a live session (system stop ends it)
+    obj.recorded_as = None
     code = run_args(obj, words)
-    if code == 0:
+    partly, obj.recorded_as = obj.recorded_as, None  # a line that failed in part: what it changed
+    if code == 0 or partly:
         # A change took effect at the minute the coordinator applied it (a running clock may
         # have moved on since the line was typed).
         changed = obj.has_coordinator and obj.coordinator.changes != changes
         at = obj.coordinator.changed_at_ns if changed else before
-        note_line(obj, text, at, _sim_now(obj), live or in_live_session(obj))
+        note_line(obj, partly or text, at, _sim_now(obj), live or in_live_session(obj))
     return code
 
 
@@ -423,7 +432,7 @@ def note_line(obj: AppContext, line: str, at_ns: int | None, after_ns: int | Non
     """Keep a successful line that changed the session: in the session log (reset by each
     ``system start``, so it holds what built the session) and in an active recording; not a
     ``live`` session's line (it started, ran in or stopped one)."""
-    from trader_cli.recording import LoggedLine, changes_session, is_start, start_line, words_of
+    from trader_cli.recording import LoggedLine, changes_session, is_start, plugin_line, start_line, words_of
 
     if not changes_session(line):
         return
@@ -436,7 +445,7 @@ def note_line(obj: AppContext, line: str, at_ns: int | None, after_ns: int | Non
                 f"the recording to {rec.path} leaves out the live session (a recording replays a backtest)"
             )
         return
-    text = line.strip()
+    text = plugin_line(line.strip())
     if is_start(text):
         data_dir = str(obj.data_dir()) if obj.has_coordinator else None
         text = start_line(text, obj.config_file(), data_dir)

@@ -13,8 +13,10 @@ started mid-session holds what built the session; ``record stop`` writes a scrip
 
 Failed lines are not kept (a refused order included: rejected orders number apart, r000001…, so
 the accepted orders keep their ids, o000001…, in the replay and its ``order cancel`` lines
-cancel the same orders). Lines holding a secret environment value are never written
-(core/secrets.py).
+cancel the same orders); a line that failed in part is kept as what it did (dispatch's
+``recorded_as``: ``add symbol AMD ZZZZ`` → ``add symbol AMD``), and a step Ctrl-C stopped as
+``time until`` where it got to. Plugin files are made absolute (``plugin_line``), as the start's
+config is. Lines holding a secret environment value are never written (core/secrets.py).
 
 Nothing recorded is lost. ``record start`` checks the place first (a folder, a missing folder, a
 place it cannot write: one line, nothing started; an existing file is replaced at the end, as
@@ -124,6 +126,32 @@ def start_line(line: str, config_path: str | None, data_dir: str | None) -> str:
     return shlex.join([*parts, "--paused", *kept])
 
 
+def plugin_line(line: str) -> str:
+    """``strategy|scanner load FILE[:CLASS] …`` with FILE made absolute (a recording replays from
+    any folder, as its start names the config absolute); any other line as it is."""
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        return line
+    loads = (["strategy", "load"], ["scanner", "load"])
+    at = next((i for i in range(len(words) - 1) if words[i : i + 2] in loads), None)
+    if at is None or at + 2 >= len(words) or words[at + 2].startswith("-"):
+        return line
+    spec = words[at + 2]
+    path, sep, cls = spec.rpartition(":")
+    file, tail = (path, sep + cls) if sep and path and cls.isidentifier() else (spec, "")
+    where = Path(file).expanduser()
+    if where.is_absolute() or not where.is_file():
+        return line
+    words[at + 2] = str(where.resolve()) + tail
+    return shlex.join(words)
+
+
+def until_line(ns: int) -> str:
+    """``time until`` the minute ``ns`` (how a step Ctrl-C stopped is kept: where it got to)."""
+    return _at(ns)
+
+
 def _at(ns: int) -> str:
     from trader_cli.core.calendar import to_ny  # lazy: numpy stays out of the app's import
 
@@ -157,8 +185,10 @@ class ScriptWriter:
         return out
 
     def tail(self, end_ns: int | None, finished: bool) -> list[str]:
-        """The closing lines: run to the end of a finished backtest, else to the clock's end."""
-        if finished and self.written:
+        """The closing lines: run to the end of a finished backtest (unless a step went there
+        already), else to the clock's end."""
+        at_end = self.clock is not None and end_ns is not None and self.clock >= end_ns
+        if finished and self.written and not at_end:
             return ["system resume", "system wait"]
         if self.clock is not None and end_ns is not None and end_ns > self.clock:
             return [_at(end_ns)]

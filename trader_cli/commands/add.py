@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from enum import StrEnum
 from typing import Annotated
 
@@ -93,7 +94,11 @@ def add_symbol(
     _views()
     import trader_cli.render.additions  # noqa: F401 - registers the batch view
 
-    return app_ctx(ctx).coordinator.add_many("symbol", tickers, source.value)
+    batch = app_ctx(ctx).coordinator.add_many("symbol", tickers, source.value)
+    if batch.failures and batch.results:  # what was added is kept in a recording: its replay adds it too
+        added = [r.requirements.symbol for r in batch.results]
+        batch.recorded_as = shlex.join(["add", "symbol", *added, "--source", source.value])
+    return batch
 
 
 def well_formed(names: list[str]) -> list[str]:

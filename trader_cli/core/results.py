@@ -121,6 +121,7 @@ class AdditionBatch:
 
     results: list[AdditionResult]
     failures: list[tuple[str, str]]
+    recorded_as: str | None = None  # failed in part: the line a recording keeps (what was added)
 
     @property
     def failed_text(self) -> str:
