@@ -119,3 +119,16 @@ def test_schema_command_prints_each(command: str) -> None:
     res = sh(f"schema {command} --output json")
     assert res.code == 0, res.err
     assert json.loads(res.out) == output_schema(command)
+
+
+def test_the_status_rounds_equity_and_day_pnl_as_the_account_does() -> None:
+    """Float sums of fills are not exact: -45.90000000000873 is shown (and exported) as -45.9."""
+    from trader_cli.core.lifecycle import SessionState
+    from trader_cli.core.queries import SessionStatus
+
+    st = SessionStatus(
+        state=SessionState.paused, mode="backtest", config="c", trading_day=None, day=None, days=0, time=None,
+        minutes_replayed=0, minutes_total=0, progress_pct=0.0, bars_replayed=0, speed=0.0, symbols=0,
+        equity=100_045.90000000000873, day_pnl=-45.90000000000873,
+    )  # fmt: skip
+    assert (st.equity, st.day_pnl) == (100_045.9, -45.9)

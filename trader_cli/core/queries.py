@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from trader_cli.core.bars import Bars
+from trader_cli.core.broker.models import Money
 from trader_cli.core.calendar import iso_utc, to_ny
 from trader_cli.core.config import ALPACA_KEY_VARS
 from trader_cli.core.errors import SessionStateError, few
@@ -77,8 +78,8 @@ class SessionStatus(BaseModel):
     bars_replayed: int
     speed: float
     symbols: int
-    equity: float | None = None  # the broker's: cash plus positions at their marks (None without a session)
-    day_pnl: float | None = None
+    equity: Money | None = None  # the broker's: cash plus positions at their marks (None without a session)
+    day_pnl: Money | None = None  # rounded as the account's (float sums are not exact)
     alpaca_keys: Literal["set", "not set"] = Field(
         "not set", description="APCA_API_KEY_ID and APCA_API_SECRET_KEY in the environment (never their values)"
     )
