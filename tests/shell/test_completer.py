@@ -94,3 +94,14 @@ def test_plan_add_indicator_offers_the_parameter_defaults(completer: CommandComp
 def test_a_command_with_all_its_arguments_offers_no_more_values(completer: CommandCompleter) -> None:
     assert offered(completer, "remove symbol AAPL ") == []
     assert offered(completer, "add bar AAPL 15m ") == []
+
+
+def test_watch_offers_only_what_it_re_runs(completer: CommandCompleter) -> None:
+    """watch re-runs read-only commands: after ``watch 2`` the commands that change things are
+    not offered (watch would refuse them), and a group offers only its read-only commands."""
+    top = offered(completer, "watch 2 ")
+    assert {"positions", "orders", "account", "report", "data", "system"} <= set(top), top
+    assert not {"add", "exit", "exec", "demo", "order", "remove", "record"} & set(top), top
+    assert offered(completer, "watch 2 system ") == ["status"]
+    assert "session" in offered(completer, "watch 2 data ") and "import" not in offered(completer, "watch 2 data ")
+    assert offered(completer, "watch 2 data symbol ") == ["AAPL", "RIVN"]  # its arguments as usual

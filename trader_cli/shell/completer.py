@@ -254,8 +254,9 @@ class CommandCompleter(Completer):
             return word in options and _takes_value(options[word])
 
         positional = [w for i, w in enumerate(rest) if not w.startswith("-") and not (i and takes_value(rest[i - 1]))]
-        if path == ("watch",) and positional:  # watch SECONDS COMMAND…: the rest is a command line
-            yield from self._complete(rest[rest.index(positional[0]) + 1 :], current, event)
+        if path == ("watch",) and positional:  # watch SECONDS COMMAND…: the rest is a read-only command line
+            nested = rest[rest.index(positional[0]) + 1 :]
+            yield from (c for c in self._complete(nested, current, event) if _watchable(nested, c.text))
             return
         args = [p for p in cmd.params if p.param_type_name == "argument"]
         target, typed = _next_argument(args, positional)
@@ -327,3 +328,15 @@ def _next_argument(args: list[Any], positional: list[str]) -> tuple[Any | None, 
 
 def _short(cmd: Any) -> str:
     return str(cmd.get_short_help_str(limit=45))
+
+
+def _watchable(words: list[str], candidate: str) -> bool:
+    """True when ``candidate`` after ``words`` can still make a command ``watch`` re-runs (one
+    that only reads: recording.read_only); arguments and options pass."""
+    from trader_cli.recording import READ_ONLY, READ_ONLY_WORDS
+
+    if not words:
+        return candidate in READ_ONLY_WORDS or any(group == candidate for group, _ in READ_ONLY)
+    if len(words) == 1 and any(group == words[0] for group, _ in READ_ONLY):
+        return (words[0], candidate) in READ_ONLY
+    return True
