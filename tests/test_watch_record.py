@@ -265,3 +265,58 @@ def test_a_step_ctrl_c_stopped_is_kept_as_where_it_got_to(obj: AppContext, tmp_p
     from trader_cli.recording import until_line
 
     assert kept[-1] == until_line(reached) and not any("5 sessions" in ln for ln in kept), kept
+
+
+def test_plugin_lines_are_made_absolute_past_options_and_keep_a_symlinks_name(tmp_path: Path) -> None:
+    from trader_cli.recording import plugin_line
+
+    (tmp_path / "lib").mkdir()
+    real = tmp_path / "lib" / "v3.py"
+    real.write_text("# a plugin\n")
+    (tmp_path / "mine.py").symlink_to(real)
+    import os
+
+    here = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        assert plugin_line("strategy load mine.py fast=5") == f"strategy load {tmp_path / 'mine.py'} fast=5"
+        assert plugin_line("strategy load --as fast mine.py:Ema") == f"strategy load --as fast {tmp_path / 'mine.py'}:Ema"
+        assert plugin_line("scanner load --pre-session --every=15m lib/v3.py") == (
+            f"scanner load --pre-session --every=15m {real}"
+        )
+        assert plugin_line("strategy load nowhere.py") == "strategy load nowhere.py"  # no such file: as typed
+        assert plugin_line("add symbol TSLA") == "add symbol TSLA"
+    finally:
+        os.chdir(here)
+
+
+def test_a_step_ctrl_c_stopped_before_any_minute_is_not_kept(obj: AppContext, tmp_path: Path) -> None:
+    """Interrupted before its first minute: nothing moved, nothing is kept (its typed words
+    would run it in the replay, a ``time until`` now would be refused there)."""
+    from trader_cli.commands import time as time_cmd
+
+    obj.interactive = True
+    script = tmp_path / "rec.trader"
+    for line in (f"record start {script}", "system start --paused"):
+        assert run_line(obj, line) == 0, o_err(obj)
+    real = time_cmd.ctrl_c_between_steps
+
+    def at_once(in_plugin):  # type: ignore[no-untyped-def]  # Ctrl-C lands before the first step
+        import contextlib
+
+        @contextlib.contextmanager
+        def cm():  # type: ignore[no-untyped-def]
+            with real(in_plugin):
+                yield lambda: True
+
+        return cm()
+
+    time_cmd.ctrl_c_between_steps = at_once  # type: ignore[assignment]
+    try:
+        assert run_line(obj, "time advance 2 sessions") == 0
+    finally:
+        time_cmd.ctrl_c_between_steps = real  # type: ignore[assignment]
+    assert "advanced 0 minute(s)" in out(obj) and "interrupted by Ctrl-C" in out(obj), out(obj)
+    assert run_line(obj, "record stop") == 0
+    kept = [ln for ln in script.read_text().splitlines() if ln and not ln.startswith("#")]
+    assert not any(ln.startswith("time") for ln in kept), kept

@@ -373,7 +373,8 @@ def _show(obj: AppContext, rv: Any) -> int:
 
             now = _sim_now(obj)
             if getattr(rv, "action", None) in ("advance", "until") and now is not None:  # a step Ctrl-C stopped: kept
-                obj.recorded_as = until_line(now)  # as where it got to (a replay must not run it to the end)
+                # as where it got to (a replay must not run it to the end); one that moved nothing: not at all
+                obj.recorded_as = until_line(now) if getattr(rv, "minutes", None) else ""
             if obj.script_depth > 0 or not obj.interactive:  # Ctrl-C: 130
                 return INTERRUPTED
     return 0
@@ -397,8 +398,8 @@ def run_words(obj: AppContext, words: list[str], text: str) -> int:
     live = in_live_session(obj)  # a line of a live session (system stop ends it)
     obj.recorded_as = None
     code = run_args(obj, words)
-    partly, obj.recorded_as = obj.recorded_as, None  # a line that failed in part: what it changed
-    if code == 0 or partly:
+    partly, obj.recorded_as = obj.recorded_as, None  # a line that failed in part: what it changed ('': nothing)
+    if (code == 0 and partly is None) or partly:
         # A change took effect at the minute the coordinator applied it (a running clock may
         # have moved on since the line was typed).
         changed = obj.has_coordinator and obj.coordinator.changes != changes

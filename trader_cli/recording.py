@@ -135,15 +135,20 @@ def plugin_line(line: str) -> str:
         return line
     loads = (["strategy", "load"], ["scanner", "load"])
     at = next((i for i in range(len(words) - 1) if words[i : i + 2] in loads), None)
-    if at is None or at + 2 >= len(words) or words[at + 2].startswith("-"):
+    if at is None:
         return line
-    spec = words[at + 2]
+    i = at + 2
+    while i < len(words) and words[i].startswith("-"):  # options before FILE (--as NAME, --every 15m, …)
+        i += 1 if "=" in words[i] or words[i] == "--pre-session" else 2
+    if i >= len(words):
+        return line
+    spec = words[i]
     path, sep, cls = spec.rpartition(":")
     file, tail = (path, sep + cls) if sep and path and cls.isidentifier() else (spec, "")
     where = Path(file).expanduser()
     if where.is_absolute() or not where.is_file():
         return line
-    words[at + 2] = str(where.resolve()) + tail
+    words[i] = str(where.absolute()) + tail  # not resolved: a symlink keeps its name (the plugin's, by default)
     return shlex.join(words)
 
 

@@ -416,3 +416,28 @@ def test_an_unreadable_or_invalid_file_is_one_problem(tmp_path: Path) -> None:
     broken.write_text('{\n  "name": "x",\n  oops\n}\n')
     (problem,) = check_config(broken).problems
     assert problem.location == "line 3 column 3"
+
+
+def test_config_check_meets_the_plugins_as_the_start_does(no_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A strategy's constructor runs (its PluginError is a problem), and a scanner's schedule in
+    the config changes the fields it gives of the scanner's own, as at the start."""
+    (tmp_path / "picky.py").write_text(
+        "from trader_cli.plugins import Param, PluginError, Strategy\n"
+        "class P(Strategy):\n    name = 'picky'\n    params = (Param('n', int, 3),)\n"
+        "    def __init__(self, **kw):\n        super().__init__(**kw)\n"
+        "        if self.n % 2:\n            raise PluginError(f'n={self.n} must be even')\n"
+    )
+    (tmp_path / "window.py").write_text(
+        "from trader_cli.plugins import Scanner, Schedule\n"
+        "class W(Scanner):\n    name = 'window'\n"
+        "    def default_schedule(self):\n        return Schedule(start='09:45', end='10:00')\n"
+    )
+    found = problems_of(
+        good(
+            tmp_path,
+            strategies=[{"file": "picky.py"}],
+            scanners=[{"file": "window.py", "schedule": {"start": "11:00"}}],  # after its own end: never runs
+        )
+    )
+    assert found["strategies.0"] == "n=3 must be even", found
+    assert "schedule start 11:00 is after its end 10:00" in found["scanners.0"], found

@@ -180,7 +180,6 @@ def _without_bad_parts(data: Any, err: ValidationError) -> tuple[SessionConfig |
 
 def _plugin_problems(cfg: SessionConfig) -> list[ConfigProblem]:
     """Each configured plugin: its file imports, its class is there, its params validate."""
-    from trader_cli.core.plugins.api import Schedule
     from trader_cli.core.plugins.loader import check_spec
 
     found = []
@@ -188,8 +187,8 @@ def _plugin_problems(cfg: SessionConfig) -> list[ConfigProblem]:
     for kind, specs in (("strategy", cfg.strategies), ("scanner", cfg.scanners)):
         for i, spec in enumerate(specs):
             where = f"{'strategies' if kind == 'strategy' else 'scanners'}.{i}"
-            raw_schedule = getattr(spec, "schedule", None)
-            schedule = Schedule(**raw_schedule.model_dump()) if raw_schedule is not None else None
+            raw_schedule = getattr(spec, "schedule", None)  # the keys given change the scanner's own (as at start)
+            schedule = raw_schedule.model_dump(exclude_unset=True) if raw_schedule is not None else None
             name, why = check_spec(kind, spec.spec, spec.params, cfg.base_dir, schedule)
             if why:
                 found.append(ConfigProblem(where, why))

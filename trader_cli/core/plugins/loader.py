@@ -259,11 +259,14 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
 
 
 def check_spec(
-    kind: str, spec: str, raw: dict[str, Any], base: Path, schedule: Schedule | None = None
+    kind: str, spec: str, raw: dict[str, Any], base: Path, schedule: dict[str, Any] | None = None
 ) -> tuple[str, str | None]:
     """A configured plugin's (name, what is wrong with it — None: it would load): the file
-    imports, the class is there, the params validate, a scanner's schedule runs. The name is
-    the class's ``name``, else the file's stem (the stem too when the file does not load)."""
+    imports, the class is there, the params validate, its constructor takes them, a scanner's
+    schedule runs (its own with ``schedule``'s fields changed, as the start makes it). The name
+    is the class's ``name``, else the file's stem (the stem too when the file does not load)."""
+    from dataclasses import replace
+
     file, cls_name = split_spec(spec)
     path = Path(file).expanduser()
     if not path.is_absolute():
@@ -273,11 +276,10 @@ def check_spec(
         cls = find_class(import_file(path), kind, cls_name, path)
         name = plugin_name(cls, path)
         params = validate_params(cls, dict(raw), name)
+        inst = cls(**params)
         if kind == "scanner":
-            if schedule is None:
-                inst = cls(**params)
-                schedule = inst.default_schedule()  # type: ignore[attr-defined]
-            check_schedule(schedule, name)
+            own = inst.default_schedule()  # type: ignore[attr-defined]
+            check_schedule(replace(own, **schedule) if schedule and isinstance(own, Schedule) else own, name)
     except PluginError as err:
         return name, str(err)
     except USER_ERRORS as err:  # the scanner's own constructor or default_schedule()
