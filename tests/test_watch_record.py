@@ -280,7 +280,8 @@ def test_plugin_lines_are_made_absolute_past_options_and_keep_a_symlinks_name(tm
     os.chdir(tmp_path)
     try:
         assert plugin_line("strategy load mine.py fast=5") == f"strategy load {tmp_path / 'mine.py'} fast=5"
-        assert plugin_line("strategy load --as fast mine.py:Ema") == f"strategy load --as fast {tmp_path / 'mine.py'}:Ema"
+        mine = tmp_path / "mine.py"
+        assert plugin_line("strategy load --as fast mine.py:Ema") == f"strategy load --as fast {mine}:Ema"
         assert plugin_line("scanner load --pre-session --every=15m lib/v3.py") == (
             f"scanner load --pre-session --every=15m {real}"
         )
