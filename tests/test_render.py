@@ -269,3 +269,30 @@ def test_data_symbol_as_csv_is_typed(session80: Shell) -> None:
     (head, sma) = inds
     assert head[-2:] == ["output", "value"] and sma[0] == "sma_20_5m" and sma[7] == "value", sma
     assert float(sma[8]) > 0
+
+
+def test_every_csv_is_typed_data_not_the_tables_text(session80: Shell, tmp_path: Path) -> None:
+    """A clock step, an export, a plan, a plugin's status and config check as CSV: their JSON
+    fields a column each (times ISO 8601 with the New York offset, lists and objects as JSON)."""
+    import csv as csv_mod
+    import datetime as dt
+
+    def table(line: str) -> list[dict[str, str]]:
+        res = session80(f"{line} -o csv")
+        assert res.code == 0, res.err
+        return list(csv_mod.DictReader(res.out.splitlines()))
+
+    (step,) = table("time advance 5m")
+    assert step["action"] == "advance" and step["minutes"] == "5" and step["state"] == "paused", step
+    assert dt.datetime.fromisoformat(step["time"]).utcoffset() == dt.timedelta(hours=-5)
+    (export,) = table(f"session export {tmp_path / 'x.json'}")
+    assert export["path"] == str(tmp_path / "x.json") and export["format"] == "json"
+    (plan,) = table("plan add indicator AAPL rsi 14 --interval 5m")
+    assert json.loads(plan["required_intervals"]) == ["1m", "5m"] and int(plan["historical_bars"]) > 0, plan
+    ema = ROOT / "examples" / "strategies" / "ema_cross.py"
+    (loaded,) = table(f"strategy load {ema}")
+    assert json.loads(loaded["params"])["fast"] == 10 and "AAPL" in json.loads(loaded["symbols"]), loaded
+    (status,) = table("strategy status")
+    assert status["name"] == "ema_cross" and json.loads(status["indicators"]) == ["ema_10_5m", "ema_30_5m"]
+    (check,) = table(f"config check {DEFAULT_CONFIG}")
+    assert check["valid"] == "True" and json.loads(check["problems"]) == [], check

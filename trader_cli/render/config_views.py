@@ -7,7 +7,7 @@ from typing import Any
 
 from trader_cli.core.config_check import ConfigCheckOut, PluginOut
 from trader_cli.core.results import Tabular
-from trader_cli.render.views import register_view, table_of
+from trader_cli.render.views import register_view, table_of, typed_rows
 
 
 def _plugins(specs: list[PluginOut]) -> str:
@@ -38,4 +38,4 @@ def check_table(r: ConfigCheckOut) -> Tabular:
     return Tabular(title=f"{r.file}: valid", columns=["key", "value"], rows=rows, show_header=False)
 
 
-register_view(ConfigCheckOut, lambda r: [table_of(check_table(r))], lambda r: [check_table(r)])
+register_view(ConfigCheckOut, lambda r: [table_of(check_table(r))], lambda r: [typed_rows([r])])

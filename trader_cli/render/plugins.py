@@ -7,7 +7,7 @@ from typing import Any
 from trader_cli.core.plugins.views import PluginStatus, PluginsView, schedule_text
 from trader_cli.core.results import Tabular
 from trader_cli.render.tables import FitTabular
-from trader_cli.render.views import register_view, table_of
+from trader_cli.render.views import register_view, table_of, typed_rows
 
 
 def _params(p: PluginStatus) -> str:
@@ -63,5 +63,5 @@ def plugins_table(v: PluginsView) -> Tabular:
     )  # fmt: skip
 
 
-register_view(PluginStatus, lambda r: [table_of(plugin_table(r))], lambda r: [plugin_table(r)])
-register_view(PluginsView, lambda r: [table_of(plugins_table(r))], lambda r: [plugins_table(r)])
+register_view(PluginStatus, lambda r: [table_of(plugin_table(r))], lambda r: [typed_rows([r])])
+register_view(PluginsView, lambda r: [table_of(plugins_table(r))], lambda r: [typed_rows(r.plugins)])

@@ -13,7 +13,7 @@ from trader_cli.core.provisioning.requirements import ProvisioningRequirements
 from trader_cli.core.provisioning.validation import SymbolValidationResult
 from trader_cli.core.queries import SessionStatus
 from trader_cli.core.results import Message, Tabular
-from trader_cli.render.views import register_view, renderables, table_of
+from trader_cli.render.views import register_view, renderables, table_of, typed_rows
 
 
 def ny(ts: int | None) -> str | None:
@@ -134,9 +134,21 @@ def _start_view(res: StartResult) -> list[RenderableType]:
     return out
 
 
-register_view(AdditionResult, _addition_view, _addition_tables)
-register_view(StartResult, _start_view, _start_tables)
-register_view(ProvisioningRequirements, lambda r: [table_of(plan_table(r))], lambda r: [plan_table(r)])
+def _addition_csv(res: AdditionResult) -> list[Tabular]:
+    """The plan and the step report as typed rows (their JSON fields)."""
+    data = res.to_json()
+    return [typed_rows([data["requirements"]]), *([typed_rows([data["report"]])] if data["report"] else [])]
+
+
+def _start_csv(res: StartResult) -> list[Tabular]:
+    """Validation (a row a symbol) and provisioning (a row a symbol) as typed rows."""
+    data = res.to_json()
+    return [typed_rows(data["validation"]), typed_rows(data["provisioning"])]
+
+
+register_view(AdditionResult, _addition_view, _addition_csv)
+register_view(StartResult, _start_view, _start_csv)
+register_view(ProvisioningRequirements, lambda r: [table_of(plan_table(r))], lambda r: [typed_rows([r])])
 
 
 def status_table(status: SessionStatus) -> Tabular:

@@ -68,8 +68,19 @@ def _(result: Tabular) -> list[Tabular]:
     return [result]
 
 
+def typed_rows(items: list[Any]) -> Tabular:
+    """Models (or JSON objects) as one CSV table of their JSON data: one row each, a column a
+    field; a list or an object in a cell as JSON (the display tables' text is the shell's)."""
+    data = [i.model_dump(mode="json") if hasattr(i, "model_dump") else i for i in items]
+    columns = list(data[0]) if data else []
+    rows = [[dumps(d.get(c)) if isinstance(d.get(c), (dict, list)) else d.get(c) for c in columns] for d in data]
+    return Tabular(columns=columns, rows=rows)
+
+
 @as_tables.register
 def _(result: Message) -> list[Tabular]:
+    if type(result) is not Message:  # a report with data (a clock step, an export): its fields, typed
+        return [typed_rows([result])]
     return [Tabular(columns=["message"], rows=[[result.text]])]
 
 
