@@ -604,3 +604,13 @@ def shell_ok(sh: Shell, line: str) -> bool:
     res = sh(line)
     assert res.code == 0, (line, res.err)
     return True
+
+
+def test_a_failing_line_names_its_script_as_it_was_given(shell: Shell, tmp_path: Path) -> None:
+    """Two scripts of one name in two folders are told apart: the path as run names the line."""
+    (tmp_path / "sub").mkdir()
+    inner = _script(tmp_path / "sub", "inner.trader", "data list\nconfig check missing.json\n")
+    outer = _script(tmp_path, "inner.trader", f"data list\nrun {inner}\n")
+    res = shell(f"run {outer}")
+    assert res.code == 1
+    assert f"{inner}:2: failed" in " ".join(res.err.split()) and f"{outer}:2" in " ".join(res.err.split()), res.err

@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
                 raise DataError(f"no script at {path!r} (give the path of a file of commands)") from err
             except (OSError, UnicodeDecodeError, ValueError) as err:
                 raise DataError(f"cannot read script {path!r}: {err}") from err
-            name = p.name
+            name = path  # as given: two scripts of one name in two folders are told apart
         with output_as_default(obj):
             return run_to_end(obj, lambda: run_script(obj, lines, name, keep_going, params))
 
