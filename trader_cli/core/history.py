@@ -5,8 +5,9 @@ days before the day it joined, one ``DayBlock`` per interval and day, kept for t
 later addition that needs more puts older days in front, never replacing what is held) and the
 session days replayed since it joined, whose books are kept here, every one of them
 (the whole-run series). Finished books keep only their 1m grid; a derived interval of a past
-day is rebuilt from it when read (the last few are cached), so a past bar costs its five
-numbers once.
+day is worked out from it when read: for one symbol from its own minutes (``day_bars``,
+``present``: what every symbol's table or export reads), for every lane at once when a whole
+grid is asked for (``grid``, the last few cached), so a past bar costs its five numbers once.
 
 ``window`` is the trailing history an indicator or a table sees (the config's trailing days
 before the session day); ``whole`` is everything since the first history bar (exports, charts).
@@ -21,7 +22,7 @@ import numpy as np
 
 from trader_cli.core.bars import Bars
 from trader_cli.core.intervals import BASE_1M, Interval
-from trader_cli.core.replay import DayBook, Grid
+from trader_cli.core.replay import DayBook, Grid, bar_slots
 from trader_cli.core.session import DayBlock, SymbolSessionData
 from trader_cli.core.timeline import Timeline
 
@@ -61,9 +62,24 @@ class History:
         return hit
 
     def day_bars(self, pos: int, book: DayBook, lane: int, interval: Interval) -> Bars:
-        """One lane's bars of a past day."""
-        g = self.grid(pos, book, interval)
-        return g.lane_bars(lane, len(g.ts))
+        """One lane's bars of a past day (a derived interval not built: worked out for the lane
+        alone, so reading every symbol's history costs each its own minutes)."""
+        if self._built(pos, book, interval):
+            g = self.grid(pos, book, interval)
+            return g.lane_bars(lane, len(g.ts))
+        return book.lane_derived(interval, lane)
+
+    def present(self, pos: int, book: DayBook, lane: int, interval: Interval) -> np.ndarray:
+        """Which of a past day's bars of ``interval`` the lane has (one bool a bar slot)."""
+        if self._built(pos, book, interval):
+            built: np.ndarray = ~np.isnan(self.grid(pos, book, interval).cols["close"][:, lane])
+            return built
+        _, starts, _, _ = bar_slots(interval, book.open_ns, book.n_min)
+        present: np.ndarray = np.logical_or.reduceat(~np.isnan(book.base.cols["high"][: book.n_min, lane]), starts)
+        return present
+
+    def _built(self, pos: int, book: DayBook, interval: Interval) -> bool:
+        return interval == BASE_1M or book.has(interval) or (pos, interval.name) in self._derived
 
     def window(self, data: SymbolSessionData, interval: Interval, day: dt.date) -> Bars:
         """The symbol's trailing history of ``interval`` before ``day``: its trailing days of
@@ -89,8 +105,8 @@ class History:
         parts = [b.present_ts() for b in data.loaded.get(interval, [])]
         for pos, book in self.past:
             if pos >= data.since_pos:
-                g = self.grid(pos, book, interval)
-                parts.append(g.ts[~np.isnan(g.cols["close"][:, data.lane])])
+                have = self.present(pos, book, data.lane, interval)
+                parts.append(bar_slots(interval, book.open_ns, book.n_min)[3][have])
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
     def blocks(self, bars: Bars, interval: Interval, days: list[dt.date]) -> list[DayBlock]:

@@ -24,6 +24,7 @@ from trader_cli.core.intervals import Interval
 from trader_cli.core.jsonsafe import finite
 from trader_cli.core.lifecycle import NO_SESSION, SessionState
 from trader_cli.core.quality import IntervalQuality, expected_starts, measure
+from trader_cli.core.replay import bar_slots
 from trader_cli.core.session import SymbolSessionData
 
 if TYPE_CHECKING:
@@ -260,9 +261,8 @@ def indicator_series(eng: Engine, data: SymbolSessionData, key: str) -> tuple[np
         record = eng.hub.past_day(key, data.lane, pos)
         if record is None:
             continue
-        g = eng.history.grid(pos, day_book, iv)
-        have = ~np.isnan(g.cols["close"][:, data.lane])
-        times.append(g.ts[have])
+        have = eng.history.present(pos, day_book, data.lane, iv)
+        times.append(bar_slots(iv, day_book.open_ns, day_book.n_min)[3][have])
         parts.append({o: v[: len(have)][have] for o, v in record.items()})
     book = eng.replay.book
     assert book is not None

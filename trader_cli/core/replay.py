@@ -216,6 +216,44 @@ class DayBook:
         g.completed = len(g.ts)
         return g
 
+    def lane_derived(self, interval: Interval, lane: int) -> Bars:
+        """One lane's bars of a derived interval worked out from its 1m bars alone, as the
+        day's whole grid (``build_derived``) would hold them, bit for bit: a finished day's
+        history read for one symbol costs its own minutes, not every lane's."""
+        assert self.done and self.base.cols, "only a finished day with its 1m grid builds derived bars"
+        m, starts, ends, ts = bar_slots(interval, self.open_ns, self.n_min)
+        c = {f: self.base.cols[f][: self.n_min, lane] for f in PRICE_FIELDS}
+        have = ~np.isnan(c["high"])
+        present = np.logical_or.reduceat(have, starts)
+        if not present.any():
+            return Bars.empty()
+        rows = np.arange(self.n_min)
+        first = np.minimum.reduceat(np.where(have, rows, self.n_min), starts)
+        last = np.maximum.reduceat(np.where(have, rows, -1), starts)
+        with np.errstate(invalid="ignore"):
+            high, low = np.fmax.reduceat(c["high"], starts), np.fmin.reduceat(c["low"], starts)
+        volume = np.empty(len(starts))
+        whole = len(starts) if ends[-1] - starts[-1] == m else len(starts) - 1  # a short last bar apart
+        if whole:
+            volume[:whole] = self._summed(c["volume"][: whole * m].reshape(whole, m).T)
+        if whole < len(starts):
+            volume[whole:] = self._summed(c["volume"][starts[-1] :].reshape(-1, 1))
+        at = present
+        return Bars(ts[at], c["open"][first[at]], high[at], low[at], c["close"][last[at]], volume[at])
+
+    def _summed(self, minutes: np.ndarray) -> np.ndarray:
+        """Each column's minutes summed (NaN as 0) in the order ``_complete`` sums a bar's rows
+        for every lane: a (minutes × lanes) C-ordered array reduced down its rows, so a volume
+        that is not a whole number comes out the same to the last bit."""
+        k = minutes.shape[1]
+        if self.capacity == 1:  # the grid's one column is reduced as a line (pairwise): each column so
+            lines: np.ndarray = np.nansum(np.ascontiguousarray(minutes.T), axis=1)
+            return lines
+        block = np.zeros((minutes.shape[0], max(k, 2)))  # one column alone would be reduced as a line
+        block[:, :k] = minutes
+        out: np.ndarray = np.nansum(block, axis=0)[:k]
+        return out
+
     def has(self, interval: str) -> bool:
         """True when the book holds bars of ``interval`` (see ``keep_only``)."""
         return bool(self.base.cols) if interval == "1m" else interval in self.derived
