@@ -111,3 +111,17 @@ def test_a_one_lane_day_too() -> None:
                     np.testing.assert_array_equal(got.close, want.close)
     finally:
         coord.shutdown()
+
+
+def test_window_counts_are_the_windows_lengths(past: SessionCoordinator) -> None:
+    """The session table counts a symbol's bars without building them: the same numbers."""
+    from trader_cli.core import queries, reports
+
+    eng = past.engine
+    book = eng.replay.book
+    table = {s.symbol: {c.interval: (c.history, c.session) for c in s.bars} for s in reports.session_table(eng).symbols}
+    for sym, data in past.session.symbols.items():
+        for iv in data.intervals:
+            hist, today = queries.bars(eng, data, iv)
+            assert eng.history.window_count(data, iv, book.day) == len(hist), (sym, iv)
+            assert table[sym][iv] == (len(hist), len(today)), (sym, iv)

@@ -93,6 +93,20 @@ class History:
             recent.append(self.day_bars(pos, book, data.lane, interval))
         return Bars.concat(parts + recent[::-1])
 
+    def window_count(self, data: SymbolSessionData, interval: Interval, day: dt.date) -> int:
+        """``len(window(...))`` without building the bars (a table's counts of every symbol)."""
+        cut = self.timeline.cutoff(day, data.history_days.get(interval, 0), interval)
+        n = 0
+        for b in data.loaded.get(interval, []):
+            if b.last_ns >= cut:
+                ts = b.present_ts()
+                n += len(ts) - int(np.searchsorted(ts, cut)) if b.ts[0] < cut else len(ts)
+        for pos, book in reversed(self.past):
+            if pos < data.since_pos or book.close_ns <= cut:
+                break
+            n += int(np.count_nonzero(self.present(pos, book, data.lane, interval)))
+        return n
+
     def whole(self, data: SymbolSessionData, interval: Interval) -> Bars:
         """Every bar of ``interval`` the symbol held before today: all its loaded blocks and
         every day replayed since it joined."""

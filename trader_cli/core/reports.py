@@ -77,9 +77,12 @@ def session_table(eng: Engine) -> SessionTable:
     for sym in sorted(eng.session.symbols):
         d = eng.session.symbols[sym]
         counts = []
-        for iv in d.intervals:
-            h, s = queries.bars(eng, d, iv)
-            counts.append(BarCount(interval=iv, history=len(h), session=len(s)))
+        book = eng.replay.book
+        assert book is not None
+        for iv in d.intervals:  # counted, not built: a 500-symbol table reads no prices
+            g = book.grid(iv)
+            today = g.count(d.lane, book.cursor if g is book.base else g.completed)
+            counts.append(BarCount(interval=iv, history=eng.history.window_count(d, iv, book.day), session=today))
         worst = min((q.ratio for q in queries.quality(eng, sym)), default=None)
         m = d.metadata
         rows.append(
