@@ -153,11 +153,8 @@ def plugin_line(line: str) -> str:
 
 
 def until_line(ns: int) -> str:
-    """``time until`` the minute ``ns`` (how a step Ctrl-C stopped is kept: where it got to)."""
-    return _at(ns)
-
-
-def _at(ns: int) -> str:
+    """``time until`` the minute ``ns`` (how the replay's clock is brought to where a line ran, and
+    how a step Ctrl-C stopped is kept: where it got to)."""
     from trader_cli.core.calendar import to_ny  # lazy: numpy stays out of the app's import
 
     return f"time until {to_ny(ns):%Y-%m-%dT%H:%M}"
@@ -180,7 +177,7 @@ class ScriptWriter:
             return []
         out: list[str] = []
         if self.clock is not None and entry.at_ns is not None and entry.at_ns > self.clock:
-            out.append(_at(entry.at_ns))
+            out.append(until_line(entry.at_ns))
         out.append(entry.text)
         # time advance/until move the clock themselves; anything else leaves it where the
         # command took effect (a running clock went on, but the replay is paused).
@@ -196,7 +193,7 @@ class ScriptWriter:
         if finished and self.written and not at_end:
             return ["system resume", "system wait"]
         if self.clock is not None and end_ns is not None and end_ns > self.clock:
-            return [_at(end_ns)]
+            return [until_line(end_ns)]
         return []
 
 

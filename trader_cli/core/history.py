@@ -22,7 +22,7 @@ import numpy as np
 
 from trader_cli.core.bars import Bars
 from trader_cli.core.intervals import BASE_1M, Interval
-from trader_cli.core.replay import DayBook, Grid, bar_slots
+from trader_cli.core.replay import DayBook, Grid
 from trader_cli.core.session import DayBlock, SymbolSessionData
 from trader_cli.core.timeline import Timeline
 
@@ -74,9 +74,7 @@ class History:
         if self._built(pos, book, interval):
             built: np.ndarray = ~np.isnan(self.grid(pos, book, interval).cols["close"][:, lane])
             return built
-        _, starts, _, _ = bar_slots(interval, book.open_ns, book.n_min)
-        present: np.ndarray = np.logical_or.reduceat(~np.isnan(book.base.cols["high"][: book.n_min, lane]), starts)
-        return present
+        return book.lane_present(interval, lane)
 
     def _built(self, pos: int, book: DayBook, interval: Interval) -> bool:
         return interval == BASE_1M or book.has(interval) or (pos, interval.name) in self._derived
@@ -119,8 +117,7 @@ class History:
         parts = [b.present_ts() for b in data.loaded.get(interval, [])]
         for pos, book in self.past:
             if pos >= data.since_pos:
-                have = self.present(pos, book, data.lane, interval)
-                parts.append(bar_slots(interval, book.open_ns, book.n_min)[3][have])
+                parts.append(self.timeline.slot_ts(interval, book.day)[self.present(pos, book, data.lane, interval)])
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
     def blocks(self, bars: Bars, interval: Interval, days: list[dt.date]) -> list[DayBlock]:

@@ -24,7 +24,6 @@ from trader_cli.core.intervals import Interval
 from trader_cli.core.jsonsafe import finite
 from trader_cli.core.lifecycle import NO_SESSION, SessionState
 from trader_cli.core.quality import IntervalQuality, expected_starts, measure
-from trader_cli.core.replay import bar_slots
 from trader_cli.core.session import SymbolSessionData
 
 if TYPE_CHECKING:
@@ -262,7 +261,7 @@ def indicator_series(eng: Engine, data: SymbolSessionData, key: str) -> tuple[np
         if record is None:
             continue
         have = eng.history.present(pos, day_book, data.lane, iv)
-        times.append(bar_slots(iv, day_book.open_ns, day_book.n_min)[3][have])
+        times.append(eng.timeline.slot_ts(iv, day_book.day)[have])
         parts.append({o: v[: len(have)][have] for o, v in record.items()})
     book = eng.replay.book
     assert book is not None

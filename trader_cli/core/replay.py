@@ -224,8 +224,8 @@ class DayBook:
         m, starts, ends, ts = bar_slots(interval, self.open_ns, self.n_min)
         c = {f: self.base.cols[f][: self.n_min, lane] for f in PRICE_FIELDS}
         have = ~np.isnan(c["high"])
-        present = np.logical_or.reduceat(have, starts)
-        if not present.any():
+        at = np.logical_or.reduceat(have, starts)  # the bars the lane has
+        if not at.any():
             return Bars.empty()
         rows = np.arange(self.n_min)
         first = np.minimum.reduceat(np.where(have, rows, self.n_min), starts)
@@ -238,8 +238,13 @@ class DayBook:
             volume[:whole] = self._summed(c["volume"][: whole * m].reshape(whole, m).T)
         if whole < len(starts):
             volume[whole:] = self._summed(c["volume"][starts[-1] :].reshape(-1, 1))
-        at = present
         return Bars(ts[at], c["open"][first[at]], high[at], low[at], c["close"][last[at]], volume[at])
+
+    def lane_present(self, interval: Interval, lane: int) -> np.ndarray:
+        """Which bars of a derived interval one lane has (a bool a bar slot), from its 1m bars."""
+        starts = bar_slots(interval, self.open_ns, self.n_min)[1]
+        present: np.ndarray = np.logical_or.reduceat(~np.isnan(self.base.cols["high"][: self.n_min, lane]), starts)
+        return present
 
     def _summed(self, minutes: np.ndarray) -> np.ndarray:
         """Each column's minutes summed (NaN as 0) in the order ``_complete`` sums a bar's rows
@@ -274,13 +279,16 @@ class DayBook:
     def session_bars(self, lane: int, interval: Interval) -> Bars:
         """The lane's bars of ``interval`` that have completed by now (never later ones)."""
         g = self.grid(interval)
-        rows = self.cursor if g is self.base else g.completed
-        return g.lane_bars(lane, rows)
+        return g.lane_bars(lane, self._rows(g))
+
+    def _rows(self, g: Grid) -> int:
+        """The rows of a grid that have completed by now."""
+        return self.cursor if g is self.base else g.completed
 
     def session_count(self, lane: int, interval: Interval) -> int:
         """How many bars of ``interval`` the lane holds so far today."""
         g = self.grid(interval)
-        return g.count(lane, self.cursor if g is self.base else g.completed)
+        return g.count(lane, self._rows(g))
 
     def expected_so_far(self, interval: Interval) -> int:
         """Bars of ``interval`` the calendar expects by now today."""

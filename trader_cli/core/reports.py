@@ -74,15 +74,15 @@ class SessionTable(BaseModel):
 def session_table(eng: Engine) -> SessionTable:
     """One summary per symbol, sorted by ticker."""
     rows = []
+    book = eng.replay.book
+    assert book is not None
     for sym in sorted(eng.session.symbols):
         d = eng.session.symbols[sym]
-        counts = []
-        book = eng.replay.book
-        assert book is not None
-        for iv in d.intervals:  # counted, not built: a 500-symbol table reads no prices
-            g = book.grid(iv)
-            today = g.count(d.lane, book.cursor if g is book.base else g.completed)
-            counts.append(BarCount(interval=iv, history=eng.history.window_count(d, iv, book.day), session=today))
+        held = eng.history.window_count
+        counts = [  # counted, not built: a 500-symbol table reads no prices
+            BarCount(interval=iv, history=held(d, iv, book.day), session=book.session_count(d.lane, iv))
+            for iv in d.intervals
+        ]
         worst = min((q.ratio for q in queries.quality(eng, sym)), default=None)
         m = d.metadata
         rows.append(

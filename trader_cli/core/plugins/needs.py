@@ -4,15 +4,13 @@ and ``added``: an addition a plugin made, counted and named in the symbol's meta
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from trader_cli.core.errors import PluginError, TraderCliError
 from trader_cli.core.intervals import BASE_1M, Interval
 from trader_cli.core.plugins.api import CONFIG_SYMBOLS, Strategy, indicator_key
 from trader_cli.core.plugins.arguments import shown
-from trader_cli.core.plugins.loader import USER_ERRORS, cancel_on_ctrl_c
-from trader_cli.core.plugins.running import load_error
+from trader_cli.core.plugins.running import user_code
 from trader_cli.core.provenance import Source
 
 if TYPE_CHECKING:
@@ -24,24 +22,15 @@ def provision(eng: Engine, slot: Slot, strategy: Strategy, verb: str = "loaded")
     """A strategy's needs through the pipeline, source strategy: every addition is analyzed
     and validated first, and any that cannot go ahead fails the load with nothing added
     (all or an error); then the slot takes the symbols, intervals and indicator keys."""
-    from trader_cli.core.provisioning.pipeline import add
-
     assert eng.config is not None
     symbols, intervals, indicators = _needs(eng, slot, strategy)
-    rule = f"needed by {slot.name}"
-    planned: list[tuple[str, str, dict[str, Any]]] = [("symbol", sym, {}) for sym in symbols]
-    planned += [("bar", sym, {"interval": iv}) for sym in symbols for iv in intervals if iv != BASE_1M]
-    planned += [("indicator", sym, {"indicator": spec}) for sym in symbols for spec in indicators]
+    planned: list[Planned] = [("symbol", sym, {}) for sym in symbols]
+    planned += _bars_and_indicators(symbols, intervals, indicators)
     problems = _precheck(eng, planned)
     if problems:
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
         raise PluginError(f"{slot.name}: not {verb}, nothing added: {'; '.join(problems[:3])}{more}")
-    failures: list[str] = []
-    for operation, sym, kw in planned:
-        try:
-            added(eng, slot, add(eng, operation, sym, Source.strategy, **kw), rule)  # type: ignore[arg-type]
-        except TraderCliError as err:
-            failures.append(f"{operation} {sym}: {err}")
+    failures = _add_all(eng, slot, planned)
     if failures:
         raise PluginError(
             f"{slot.name}: not loaded; provisioning failed after its checks passed ({'; '.join(failures[:3])}); "
@@ -58,16 +47,7 @@ def provision(eng: Engine, slot: Slot, strategy: Strategy, verb: str = "loaded")
 def provide(eng: Engine, slot: Slot, symbol: str) -> None:
     """A loaded strategy's bars and indicators for one of its symbols that came back to the
     session, source strategy; what cannot be added is said in one line (its values stay NaN)."""
-    from trader_cli.core.provisioning.pipeline import add
-
-    planned: list[tuple[str, dict[str, Any]]] = [("bar", {"interval": iv}) for iv in slot.intervals if iv != BASE_1M]
-    planned += [("indicator", {"indicator": spec}) for spec in slot.indicators]
-    failures = []
-    for operation, kw in planned:
-        try:
-            added(eng, slot, add(eng, operation, symbol, Source.strategy, **kw), f"needed by {slot.name}")  # type: ignore[arg-type]
-        except TraderCliError as err:
-            failures.append(f"{operation} {symbol}: {err}")
+    failures = _add_all(eng, slot, _bars_and_indicators([symbol], slot.intervals, slot.indicators))
     if failures:
         eng.events.emit(
             "warning",
@@ -77,6 +57,30 @@ def provide(eng: Engine, slot: Slot, symbol: str) -> None:
         )
 
 
+Planned = tuple[str, str, dict[str, Any]]  # (operation, symbol, the addition's arguments)
+
+
+def _bars_and_indicators(
+    symbols: list[str], intervals: list[Interval], indicators: list[tuple[str, list[float], Interval]]
+) -> list[Planned]:
+    """The additions of a strategy's derived bars and indicators for ``symbols``."""
+    planned: list[Planned] = [("bar", sym, {"interval": iv}) for sym in symbols for iv in intervals if iv != BASE_1M]
+    return planned + [("indicator", sym, {"indicator": spec}) for sym in symbols for spec in indicators]
+
+
+def _add_all(eng: Engine, slot: Slot, planned: list[Planned]) -> list[str]:
+    """Each planned addition through the pipeline, source strategy, named in the metadata; what failed."""
+    from trader_cli.core.provisioning.pipeline import add
+
+    failures = []
+    for operation, sym, kw in planned:
+        try:
+            added(eng, slot, add(eng, operation, sym, Source.strategy, **kw), f"needed by {slot.name}")  # type: ignore[arg-type]
+        except TraderCliError as err:
+            failures.append(f"{operation} {sym}: {err}")
+    return failures
+
+
 def _needs(
     eng: Engine, slot: Slot, strategy: Strategy
 ) -> tuple[list[str], list[Interval], list[tuple[str, list[float], Interval]]]:
@@ -84,11 +88,7 @@ def _needs(
     from trader_cli.core.plugins.api import Needs
 
     assert eng.config is not None
-    try:
-        needs = strategy.needs()
-    except USER_ERRORS as err:  # user code
-        cancel_on_ctrl_c(err, f"{slot.name}: needs()")
-        raise PluginError(load_error(f"{slot.name}: needs()", err, os.path.realpath(slot.file))) from err
+    needs = user_code(type(strategy), slot.name, "needs()", strategy.needs)
     if not isinstance(needs, Needs):
         raise PluginError(
             f"{slot.name}: needs() returned {type(needs).__name__}; return Needs(symbols=…, intervals=…, indicators=…)"

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from trader_cli.core.errors import PluginError
@@ -85,8 +86,6 @@ def user_code(cls: type[Plugin], name: str, what: str, call: Callable[[], _T]) -
 def scanner_schedule(scanner: Scanner, name: str, given: Schedule | dict[str, Any] | None) -> Schedule:
     """A scanner's schedule: ``given``, or its own (``default_schedule()``) with ``given``'s fields
     changed (``scanner load --every …``, a config's ``schedule``), checked."""
-    from dataclasses import replace
-
     if isinstance(given, Schedule):
         own = given
     else:
