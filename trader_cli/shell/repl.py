@@ -112,11 +112,10 @@ def _warm_up(obj: AppContext) -> None:
 
 def run_repl(obj: AppContext, warm_up: bool = False) -> int:
     """Read lines until exit or Ctrl-D; a user error prints one line and the prompt comes back."""
-    from prompt_toolkit.patch_stdout import patch_stdout
-
     from trader_cli.shell.completer import CommandCompleter
     from trader_cli.shell.history import ShellHistory, SuggestFromSucceeded
     from trader_cli.shell.keys import ShellPrompt, shell_key_bindings
+    from trader_cli.shell.output import patched_output
 
     obj.interactive = True
     obj.renderer.pager = True
@@ -137,7 +136,7 @@ def run_repl(obj: AppContext, warm_up: bool = False) -> int:
     # Plain write: rich is imported later, when the first result is shown.
     sys.stderr.write("trader-cli — type 'help' for commands, 'exit' or Ctrl-D to leave\n")
     _name_unfinished_recordings()
-    with patch_stdout(raw=True):
+    with patched_output():
         return _loop(obj, session, history)
 
 
