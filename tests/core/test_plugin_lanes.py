@@ -327,3 +327,53 @@ def test_one_strategy_class_runs_twice_under_two_names(sample: Path, tmp_path: P
     origins = {o["origin"] for o in doc["orders"]}
     assert {"strategy:ema_fast", "strategy:ema_cross", "strategy:ema_slow"} <= origins
     assert plugins["ema_fast"]["params"]["fast"] == 5 and plugins["ema_slow"]["params"]["fast"] == 10
+
+
+TWO_DAYS = """
+from trader_cli.plugins import Scanner, Schedule
+
+class TwoDays(Scanner):
+    name = "twodays"
+    seen = []
+
+    def default_schedule(self):
+        return Schedule(start="09:45", end="09:45")
+
+    def scan(self, ctx):
+        got = ctx.read(["AAPL"], "1m", days=2)["AAPL"], ctx.read(["AAPL"], "5m", days=2)["AAPL"]
+        type(self).seen.append(got)
+"""
+
+
+def test_a_scanners_1m_read_over_days_holds_the_regular_sessions_only(sample: Path, tmp_path: Path) -> None:
+    """A 1m read over two sessions held the previous day's after-hours and today's pre-market
+    bars (a stored interval was read as a raw time window), while the 5m read left them out."""
+    import numpy as np
+
+    from trader_cli.core.bars import Bars
+    from trader_cli.core.calendar import nyse
+    from trader_cli.core.store import DataManager
+
+    store = DataManager(sample)
+    cal = nyse()
+    for day, at in ((dt.date(2024, 12, 2), "close"), (dt.date(2024, 12, 3), "open")):
+        o, c = cal.open_close(day)
+        bars = store.read("AAPL", "1m", o - 6 * 3_600_000_000_000, c + 5 * 3_600_000_000_000)
+        minute = 60_000_000_000
+        ts = c + minute * np.arange(30) if at == "close" else o - minute * np.arange(30, 0, -1)
+        extra = Bars(ts, *(np.full(30, float(bars.close[-1])) for _ in range(4)), np.full(30, 1e6))
+        store.write("AAPL", "1m", Bars.concat([bars, extra]).take(np.argsort(np.r_[bars.ts, ts])), source="test")
+    path = tmp_path / "twodays.py"
+    path.write_text(textwrap.dedent(TWO_DAYS))
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["MSFT"], first="2024-12-03", last="2024-12-03"))
+    try:
+        run(sh, "system start --paused")
+        run(sh, f"scanner load {path}")
+        run(sh, "time until 09:50")
+        (one, five), *_ = sh.obj.coordinator.engine.plugins.slots["twodays"].instance.seen  # type: ignore[attr-defined]
+    finally:
+        sh.obj.coordinator.shutdown()
+    assert len(one) == 390 + 15, len(one)  # 12-02's session and 12-03's first quarter hour
+    assert bool(cal.session_of(one.ts)[1].all())
+    assert len(five) == 78 + 3 and float(one.volume.sum()) == float(five.volume.sum())

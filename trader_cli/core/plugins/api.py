@@ -339,8 +339,9 @@ class ScanView:
 
     def read(self, symbols: Sequence[str], interval: str = "1m", days: int = 2) -> dict[str, Bars]:
         """Each symbol's bars of ``interval`` over the last ``days`` sessions (≥ 1) up to now
-        (today's bars that ended by now included; nothing at or after the clock); ``symbols``: a
-        list of names, or one name."""
+        (today's bars that ended by now included; nothing at or after the clock); intraday bars
+        are the regular sessions' (no pre-market or after-hours bar); ``symbols``: a list of
+        names, or one name."""
         return self._source.read(symbols, interval, days)
 
     def previous_close(self, symbols: Sequence[str]) -> dict[str, float]:

@@ -294,8 +294,9 @@ class ScannerSource:
         for raw in symbols:
             sym = raw.upper()
             stored = eng.feed.intervals_for(sym)
-            if iv.name in stored:
+            if iv.name in stored:  # intraday: the regular sessions' bars, as the session's own
                 bars = eng.feed.read(sym, iv, start if iv.is_intraday else None, end)
+                bars = session_bars(bars, eng.calendar) if iv.is_intraday else bars
             elif "1m" in stored and iv.seconds >= 60:  # built from the 1m bars, as the session builds its own
                 closed = book.now_ns >= book.close_ns
                 upto = book.now_ns if iv.is_intraday else (book.close_ns if closed else book.open_ns)
