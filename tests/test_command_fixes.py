@@ -159,6 +159,14 @@ def test_the_trading_views_need_a_session_and_say_what_stop_drops(sh: Shell, lin
     assert res.code == 1 and "no session, so no" in res.err and "report or export before stopping" in res.err
 
 
+def test_the_session_table_with_no_session_is_empty_not_an_internal_error(sh: Shell) -> None:
+    """``data session`` before a start and after a stop said "internal error: AssertionError"."""
+    for _ in range(2):
+        res = sh("data session -o json")
+        assert res.code == 0 and json.loads(res.out)["symbols"] == [], res.err
+        assert sh("system start --paused").code == 0 and sh("system stop").code == 0
+
+
 def test_a_leading_tilde_is_the_home_folder_as_in_a_shell(
     sh: Shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

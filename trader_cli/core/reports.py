@@ -75,8 +75,8 @@ def session_table(eng: Engine) -> SessionTable:
     """One summary per symbol, sorted by ticker."""
     rows = []
     book = eng.replay.book
-    assert book is not None
     for sym in sorted(eng.session.symbols):
+        assert book is not None  # symbols are held only while a session's day is open
         d = eng.session.symbols[sym]
         held = eng.history.window_count
         counts = [  # counted, not built: a 500-symbol table reads no prices
