@@ -257,3 +257,21 @@ def test_a_config_that_is_not_utf8_says_so(sh: Shell, tmp_path: Path) -> None:
         res = sh(line)
         said = one_line(res)
         assert res.code == 1 and "not UTF-8 text (byte 0xe9 at offset 13): save it as UTF-8" in said, said
+
+
+def test_a_failed_script_line_is_echoed_with_its_secret_masked(tmp_path: Path) -> None:
+    """The error line masked a key given on a script's line, the "failed" echo under it did not."""
+    script = tmp_path / "s.trader"
+    script.write_text("config check $1\n")
+    env = {**env_for(tmp_path), "APCA_API_SECRET_KEY": "sekrit-VALUE-991"}
+    proc = subprocess.run(
+        [str(TRADER_CLI), "run", str(script), "sekrit-VALUE-991"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "s.trader:1: failed (exit 1): config check ***\n" in proc.stderr, proc.stderr
+    assert "VALUE-991" not in proc.stderr + proc.stdout

@@ -117,6 +117,7 @@ def run_script(obj: AppContext, lines: Iterable[str], name: str, keep_going: boo
     """Run script lines through ``run_words``; stop at the first failure unless keep_going."""
     from trader_cli.core.errors import UsageError
     from trader_cli.core.results import ScriptSummary
+    from trader_cli.core.secrets import redact
     from trader_cli.render import clip
 
     depth = obj.script_depth
@@ -148,7 +149,7 @@ def run_script(obj: AppContext, lines: Iterable[str], name: str, keep_going: boo
                     shown = strip_comment(text) if given == words else shlex.join(given)
                     code = run_words(obj, given, shown)
                     if code:
-                        obj.renderer.note(f"{name}:{lineno}: failed (exit {code}): {clip(shown)}")
+                        obj.renderer.note(redact(f"{name}:{lineno}: failed (exit {code}): {clip(shown)}"))
             if code:
                 failed += 1
                 failures.append(f"{name}:{lineno}")

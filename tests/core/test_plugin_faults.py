@@ -505,9 +505,10 @@ def test_a_plugins_error_text_never_shows_a_secret(
     path = tmp_path / "leaky.py"
     path.write_text(
         "import os\n"
-        "from trader_cli.plugins import Needs, Strategy\n"
+        "from trader_cli.plugins import Needs, Param, Strategy\n"
         "class Leaky(Strategy):\n"
         "    name = 'leaky'\n"
+        "    params = (Param('tag', str, 'x'),)\n"
         "    def needs(self):\n"
         "        return Needs(symbols=['AAPL'])\n"
         "    def on_bars(self, bars):\n"
@@ -519,16 +520,16 @@ def test_a_plugins_error_text_never_shows_a_secret(
     out = tmp_path / "x.json"
     try:
         assert sh("system start --paused").code == 0
-        assert sh(f"strategy load {path}").code == 0
+        assert sh(f"strategy load {path} tag=secret-KJH27").code == 0  # a parameter holding a key: masked too
         assert sh("time advance 2m").code == 0
-        status = sh("strategy status -o json").out
+        status = sh("strategy status -o json").out + sh("strategy status").out
         assert sh(f"session export {out}").code == 0
         events = " ".join(e.text for e in sh.obj.coordinator.engine.events.events)
     finally:
         sh.obj.coordinator.shutdown()
     for text in (status, out.read_text(), events):
         assert "ZQX81" not in text and "KJH27" not in text
-    assert "auth with ***:***" in status
+    assert "auth with ***:***" in status and '"tag": "***"' in status
 
 
 @pytest.mark.parametrize("where", ["init", "needs"])

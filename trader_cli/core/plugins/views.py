@@ -62,12 +62,17 @@ def status_of(slot: Slot) -> PluginStatus:
     from trader_cli.core.secrets import redact
 
     median, worst = slot.timing()
+    masked = {  # a parameter's value may hold a key (tag=$APCA_API_SECRET_KEY): masked as the load line does
+        k: redact(v) if isinstance(v, str) else [redact(x) if isinstance(x, str) else x for x in v]
+        if isinstance(v, list) else v
+        for k, v in slot.params.items()
+    }  # fmt: skip
     return PluginStatus(
         name=slot.name,
         kind=slot.kind,
-        file=slot.file,
+        file=redact(slot.file),
         class_name=slot.cls_name,
-        params=dict(slot.params),
+        params=masked,
         state=slot.state,
         schedule=asdict(slot.schedule) if slot.schedule is not None else None,
         symbols=list(slot.symbols),
