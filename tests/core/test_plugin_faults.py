@@ -562,3 +562,42 @@ def test_a_plugin_raising_while_it_loads_names_its_line_and_logs_the_traceback(
         assert f'loadboom.py", line {line}' in log.read_text()
     finally:
         sh.obj.coordinator.shutdown()
+
+
+def test_an_exception_whose_str_raises_is_still_the_plugins_one_line(sample: Path, tmp_path: Path) -> None:
+    """An exception class whose __str__ raised broke out of the containment: from on_bars it
+    stopped the replay ("the replay stopped at …: str failed") naming no plugin; from the
+    constructor it was an internal error."""
+    path = plugin(
+        tmp_path,
+        "evil",
+        """
+        class E(Exception):
+            def __str__(self):
+                raise RuntimeError("str failed")
+
+        class Evil(Strategy):
+            name = "evil"
+            params = (Param("where", str, "bars"),)
+            def __init__(self, **kw):
+                super().__init__(**kw)
+                if self.where == "init":
+                    raise E()
+            def needs(self):
+                return Needs(symbols=["AAPL"])
+            def on_bars(self, bars):
+                raise E()
+        """,
+    )
+    sh = shell(sample, tmp_path)
+    try:
+        res = sh(f"strategy load {path} where=init")
+        assert res.code == 1 and "evil: its constructor raised E: (its str() raised RuntimeError)" in res.err, res.err
+        assert "internal error" not in res.err and status(sh) == {}
+        run(sh, f"strategy load {path}")
+        res = sh("time advance 10m")
+        assert res.code == 0 and "strategy evil stopped: on_bars raised E: (its str() raised" in res.err, res.err
+        assert json.loads(run(sh, "time now -o json"))["time"].endswith("09:40:00-05:00")
+        assert status(sh)["evil"]["state"] == "failed"
+    finally:
+        sh.obj.coordinator.shutdown()

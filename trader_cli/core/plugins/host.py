@@ -46,6 +46,7 @@ from trader_cli.core.plugins.loader import (
     hhmm,
     import_file,
     plugin_name,
+    raised,
     split_spec,
     validate_params,
 )
@@ -308,7 +309,7 @@ class PluginHost:
         from trader_cli.core.plugins.arguments import error_line
 
         slot.state = "failed"  # its error masked, then on one line and cut (the whole of it in the log)
-        slot.last_error = error_line(f"{where} raised {type(err).__name__}: {err}", self.eng.events.secrets)
+        slot.last_error = error_line(f"{where} raised {raised(err)}", self.eng.events.secrets)
         if isinstance(err, Stopped):
             slot.last_error = f"{where} was stopped after {ran_s:.1f} s without returning"
         log = append_log("plugins.log", f"{slot.kind} {slot.name}: {where}\n{traceback.format_exc()}")

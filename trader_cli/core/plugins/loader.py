@@ -32,6 +32,16 @@ KINDS: dict[str, type[Plugin]] = {"strategy": Strategy, "scanner": Scanner}
 USER_ERRORS: tuple[type[BaseException], ...] = (BaseException,)
 
 
+def raised(err: BaseException) -> str:
+    """``ZeroDivisionError: division by zero``: what user code raised, on one line, even when
+    the exception's own ``str()`` raises (it is user code too)."""
+    try:
+        text = str(err)
+    except USER_ERRORS as inner:  # its __str__ broke: the class name still says what it was
+        text = f"(its str() raised {type(inner).__name__})"
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
 def cancel_on_ctrl_c(err: BaseException, what: str) -> None:
     """Raise ``Interrupted`` for a KeyboardInterrupt caught from a plugin's code while it loads
     (``what``: its import, constructor, ``needs()``, ``default_schedule()``): that code runs in
@@ -81,7 +91,7 @@ def _where(err: BaseException, path: Path) -> str:
         if Path(frame.filename).resolve() == path.resolve():
             line = frame.lineno
             break
-    text = f"{type(err).__name__}: {err}".strip()
+    text = raised(err).strip()
     return f"{text} (line {line})" if line else text
 
 

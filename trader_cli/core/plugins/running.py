@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from trader_cli.core.errors import PluginError
 from trader_cli.core.plugins.api import Schedule
-from trader_cli.core.plugins.loader import USER_ERRORS, cancel_on_ctrl_c, check_schedule
+from trader_cli.core.plugins.loader import USER_ERRORS, cancel_on_ctrl_c, check_schedule, raised
 
 if TYPE_CHECKING:
     from trader_cli.core.plugins.api import Plugin, Scanner
@@ -67,7 +67,7 @@ def load_error(where: str, err: BaseException, file: str | None) -> str:
     log = append_log("plugins.log", f"{where}\n{''.join(traceback.format_exception(err))}")
     mine = [f for f in traceback.extract_tb(err.__traceback__) if file and os.path.realpath(f.filename) == file]
     at = f" at {os.path.basename(file or '')} line {mine[-1].lineno}" if mine else ""
-    return f"{where} raised {type(err).__name__}: {err}{at} (traceback in {log})"
+    return f"{where} raised {raised(err)}{at} (traceback in {log})"
 
 
 _T = TypeVar("_T")
