@@ -601,3 +601,37 @@ def test_an_exception_whose_str_raises_is_still_the_plugins_one_line(sample: Pat
         assert status(sh)["evil"]["state"] == "failed"
     finally:
         sh.obj.coordinator.shutdown()
+
+
+def test_a_reload_keeps_a_stopped_plugin_stopped_and_runs_a_failed_one_again(sample: Path, tmp_path: Path) -> None:
+    """``strategy reload`` of a stopped strategy set it running: it traded again unasked."""
+    path = plugin(
+        tmp_path,
+        "flaky",
+        """
+        class Flaky(Strategy):
+            name = "flaky"
+            params = (Param("boom", bool, False),)
+            def needs(self):
+                return Needs(symbols=["AAPL"])
+            def on_bars(self, bars):
+                if self.boom:
+                    raise ValueError("boom")
+        """,
+    )
+    sh = shell(sample, tmp_path)
+    try:
+        run(sh, f"strategy load {path}")
+        run(sh, "strategy stop flaky")
+        res = sh("strategy reload flaky")
+        assert res.code == 0 and "reloaded; it stays stopped (start it with: strategy start flaky)" in res.err, res.err
+        assert status(sh)["flaky"]["state"] == "stopped"
+        run(sh, "strategy start flaky")
+        run(sh, "strategy unload flaky")
+        run(sh, f"strategy load {path} boom=true")
+        run(sh, "time advance 2m")
+        assert status(sh)["flaky"]["state"] == "failed"
+        run(sh, "strategy reload flaky")
+        assert status(sh)["flaky"]["state"] == "running"
+    finally:
+        sh.obj.coordinator.shutdown()

@@ -131,9 +131,7 @@ class Slot:
 
     def timing(self) -> tuple[float | None, float | None]:
         """(median, max) milliseconds of its callbacks."""
-        if not self.durations:
-            return None, None
-        return statistics.median(self.durations) * 1000, self.max_ms
+        return (statistics.median(self.durations) * 1000, self.max_ms) if self.durations else (None, None)
 
 
 class PluginHost:
@@ -230,8 +228,7 @@ class PluginHost:
     def start(self, name: str, kind: Kind) -> Slot:
         """Let a stopped (or failed) plugin's callbacks run again."""
         slot = self.get(name, kind)
-        slot.state = "running"
-        slot.last_error = None
+        slot.state, slot.last_error = "running", None
         self._init_previous(slot)
         return slot
 
@@ -282,8 +279,10 @@ class PluginHost:
             if sched != old.schedule:
                 note = f"; its schedule is now {schedule_text(asdict(sched))}"
                 old.schedule, old.due = sched, {}
-        old.instance, old.params = instance, params
-        old.state, old.last_error = "running", None
+        old.instance, old.params, old.last_error = instance, params, None
+        kept = old.state == "stopped"  # the trader's stop holds; a failed one runs again (as its error line says)
+        old.state = "stopped" if kept else "running"
+        note += f"; it stays stopped (start it with: {kind} start {name})" if kept else ""
         self._init_previous(old)
         self.eng.events.emit("plugin", f"{kind} {name} reloaded{note}")
         return old
