@@ -141,6 +141,10 @@ def test_reloads_all_or_nothing_and_follow_changed_needs(sample: Path, tmp_path:
         assert res.code == 1 and "not reloaded (the one loaded runs on), nothing added" in res.err
         run(sh, "time advance 5m")
         assert log.read_text().splitlines()[-1] == "V1 AAPL"  # the old one still runs
+        plugin(tmp_path, "rl", v1 + "\ndef broken(:\n")  # an edit that no longer imports: said so, too
+        res = sh("strategy reload rl")
+        assert res.code == 1 and "cannot import" in res.err, res.err
+        assert res.err.rstrip().endswith(") (not reloaded: the one loaded runs on)"), res.err
         plugin(
             tmp_path, "rl", v1.replace("V1", "V3").replace('["AAPL"]', '["MSFT"]').replace('"sma", [5]', '"ema", [3]')
         )

@@ -21,7 +21,7 @@ from trader_cli.core.broker.models import Order, OrderRequest
 from trader_cli.core.calendar import nyse
 from trader_cli.core.config import SessionConfig
 from trader_cli.core.engine import Engine, Event
-from trader_cli.core.errors import SessionStateError
+from trader_cli.core.errors import PluginError, SessionStateError
 from trader_cli.core.feed import ParquetFeed
 from trader_cli.core.lifecycle import SessionState
 from trader_cli.core.provenance import Source
@@ -285,11 +285,17 @@ class SessionCoordinator:
         host = self.engine.plugins
         waiting = None
         if action in ("stop", "unload"):
-            host.get(name, kind)  # one line if there is no such plugin
+            host.get(name, kind)
             host.interrupt_stuck(name)  # stuck already: stopped before the wait looks at who holds the session
             waiting = partial(host.interrupt_stuck, name)  # one that reaches a second while this waits, too
+        host.get(name, kind)  # one line if there is no such plugin (before a reload's failure says it runs on)
         with self.exclusive(waiting):
-            slot: Slot = getattr(host, action)(name, kind)
+            try:
+                slot: Slot = getattr(host, action)(name, kind)
+            except PluginError as err:  # a reload that fails (an edited file that no longer imports, …)
+                if action != "reload" or "runs on" in str(err):
+                    raise
+                raise PluginError(f"{err} (not reloaded: the one loaded runs on)") from None
             self._mark_change()
         return slot
 
