@@ -435,7 +435,7 @@ def test_a_plugin_that_raises_is_stopped_and_the_session_goes_on(sample: Path, t
         (f"strategy load {GAP_SCANNER}", "holds a scanner, not a strategy: load it with: scanner load"),
         (f"scanner load {EMA_CROSS}", "holds a strategy, not a scanner: load it with: strategy load"),
         (f"strategy load {EMA_CROSS}:Missing", "has no Strategy subclass named Missing (found: EmaCross)"),
-        (f"strategy load {REPO / 'trader_cli' / 'live' / '__init__.py'}", "defines no Strategy subclasses (none found"),
+        (f"strategy load {REPO / 'trader_cli' / 'live' / '__init__.py'}", "defines no Strategy subclass: write one"),
         (f"scanner load {GAP_SCANNER} --every 1d", "give whole minutes or hours"),
         (f"scanner load {GAP_SCANNER} --start 25:00", "give a New York time as HH:MM"),
         (f"scanner load {GAP_SCANNER} --every 1s", "schedule every '1s': give whole minutes or hours"),
@@ -509,3 +509,48 @@ def test_a_list_parameter_takes_tickers_typed_or_as_json(value: str, says: str) 
     assert _from_text(universe, "amzn, RIVN") == _from_text(universe, "[AMZN,RIVN]") == ["AMZN", "RIVN"]
     with pytest.raises(PluginError, match=re.escape(says)):
         _from_text(universe, value)
+
+
+TWO_CLASSES = """
+from trader_cli.plugins import Needs, Strategy
+
+class A(Strategy):
+    name = "a"
+
+    def needs(self):
+        return Needs(symbols=["AAPL"])
+
+    def on_bars(self, bars):
+        pass
+
+class B(A):
+    name = "b"
+"""
+
+
+def test_a_bad_class_name_or_a_file_without_a_plugin_says_so(sample: Path, tmp_path: Path) -> None:
+    """``FILE:my-class`` said "no plugin file FILE:my-class" of a file that is there; a file with
+    no plugin class was told to name one."""
+    two = tmp_path / "two.py"
+    two.write_text(TWO_CLASSES)
+    empty = tmp_path / "empty.py"
+    empty.write_text("x = 1\n")
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL"], last="2024-12-02"))
+    try:
+        run(sh, "system start --paused")
+        for spec in (f"{two}:my-class", f"{two}:"):
+            res = sh(f"strategy load {spec}")
+            assert res.code == 1 and f"after {two}: is not a Python class name (e.g. {two}:EmaCross)" in res.err
+        res = sh(f"strategy load {empty}")
+        assert res.code == 1 and "defines no Strategy subclass: write one (class MyPlugin(" in res.err, res.err
+        assert "name one" not in res.err
+        assert json.loads(run(sh, "strategy status -o json"))["plugins"] == []
+    finally:
+        sh.obj.coordinator.shutdown()
+    for entry, says in (
+        ({"file": str(two), "class": "not a class"}, "class 'not a class' is not a Python class name"),
+        ({"file": f"{two}:A", "class": "B"}, "the class is named twice"),
+    ):
+        res = Shell(sample)(f"config check {config(tmp_path, ['AAPL'], strategies=[entry])}")
+        assert res.code == 1 and says in res.out + res.err, res.out + res.err

@@ -214,6 +214,14 @@ class PluginSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     name: str | None = Field(default=None, description="the plugin's name in the session (default: its class's)")
 
+    @model_validator(mode="after")
+    def _one_class(self) -> PluginSpec:
+        if self.class_ is not None and not self.class_.isidentifier():
+            raise ValueError(f'class {self.class_!r} is not a Python class name (e.g. "class": "EmaCross")')
+        if self.class_ is not None and self.file.rpartition(":")[2].isidentifier():  # file.py:A and "class": B
+            raise ValueError(f'the class is named twice ({self.file!r} and "class": {self.class_!r}): give it once')
+        return self
+
     @property
     def spec(self) -> str:
         """``FILE[:CLASS]``."""

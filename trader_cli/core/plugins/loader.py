@@ -59,6 +59,8 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     path, sep, cls = spec.rpartition(":")
     if sep and path and cls.isidentifier():
         return path, cls
+    if sep and path.lower().endswith(".py"):  # FILE:my-class, FILE: — not a path with a colon in it
+        raise PluginError(f"{cls!r} after {path}: is not a Python class name (e.g. {path}:EmaCross)")
     return spec, None
 
 
@@ -108,6 +110,12 @@ def find_class(module: ModuleType, kind: str, cls_name: str | None, path: Path) 
         other = next((k for k, b in KINDS.items() if b is not base and _own(module, b)), None)
         if other is not None:  # a strategy file given to scanner load, or the other way round
             raise PluginError(f"{path} holds a {other}, not a {kind}: load it with: {other} load {path}")
+    if not own and not _listing(module, base).startswith("found"):
+        example = "strategies/ema_cross.py" if kind == "strategy" else "scanners/gap_scanner.py"
+        raise PluginError(
+            f"{path} defines no {base.__name__} subclass: write one (class MyPlugin(trader_cli.plugins."
+            f"{base.__name__}): …; see examples/{example})"
+        )
     if len(own) != 1:
         what = "no" if not own else f"{len(own)}"
         raise PluginError(
