@@ -554,3 +554,55 @@ def test_a_bad_class_name_or_a_file_without_a_plugin_says_so(sample: Path, tmp_p
     ):
         res = Shell(sample)(f"config check {config(tmp_path, ['AAPL'], strategies=[entry])}")
         assert res.code == 1 and says in res.out + res.err, res.out + res.err
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ('params = (Param("iv", str, "7m", choices=("1m", "5m")),)', "parameter iv's default '7m': must be one of"),
+        ('params = (Param("qty", int, 5), Param("qty", int, 7))', "two parameters are named qty"),
+    ],
+)
+def test_a_bad_declaration_is_the_classs_not_the_users(sample: Path, tmp_path: Path, body: str, says: str) -> None:
+    """A default outside its choices was reported as if typed (iv='7m'); a parameter declared
+    twice was taken, the last winning."""
+    path = tmp_path / "decl.py"
+    path.write_text(
+        "from trader_cli.plugins import Needs, Param, Strategy\n"
+        f"class D(Strategy):\n    name = 'decl'\n    {body}\n"
+        "    def on_bars(self, bars):\n        pass\n"
+    )
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL"], last="2024-12-02"))
+    try:
+        run(sh, "system start --paused")
+        res = sh(f"strategy load {path}")
+        assert res.code == 1 and f"decl: {says}" in res.err, res.err
+        assert json.loads(run(sh, "strategy status -o json"))["plugins"] == []
+    finally:
+        sh.obj.coordinator.shutdown()
+
+
+def test_a_plugin_without_a_callback_is_loaded_with_a_warning(sample: Path, tmp_path: Path) -> None:
+    """A misspelt on_bars (or scan) loaded and 'ran' doing nothing, saying nothing."""
+    strategy, scanner = tmp_path / "typo.py", tmp_path / "noscan.py"
+    strategy.write_text(
+        "from trader_cli.plugins import Strategy\nclass T(Strategy):\n    name = 'typo'\n"
+        "    def on_bar_(self, bars):\n        pass\n"
+    )
+    scanner.write_text(
+        "from trader_cli.plugins import Scanner, Schedule\nclass N(Scanner):\n    name = 'noscan'\n"
+        "    schedule = Schedule(every='15m')\n"
+    )
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL"], last="2024-12-02"))
+    try:
+        run(sh, "system start --paused")
+        res = sh(f"strategy load {strategy}")
+        assert res.code == 0 and "warning: T defines no on_bars(self, bars) or on_bar(self, symbol, bar)" in res.err
+        res = sh(f"scanner load {scanner}")
+        assert res.code == 0 and "warning: N defines no scan(self, ctx), so it never runs" in res.err, res.err
+        res = sh(f"strategy load {EMA_CROSS}")
+        assert res.code == 0 and "warning" not in res.err, res.err
+    finally:
+        sh.obj.coordinator.shutdown()

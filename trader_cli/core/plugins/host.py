@@ -44,6 +44,7 @@ from trader_cli.core.plugins.loader import (
     every_minutes,
     find_class,
     hhmm,
+    idle_note,
     import_file,
     plugin_name,
     raised,
@@ -197,7 +198,7 @@ class PluginHost:
         self.slots[name] = slot
         self._init_previous(slot)
         shown = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "no params"
-        self.eng.events.emit("plugin", f"{kind} {name} loaded ({cls.__name__}, {shown})")
+        self.eng.events.emit("plugin", f"{kind} {name} loaded ({cls.__name__}, {shown}){idle_note(cls, kind)}")
         return slot
 
     def _construct(self, cls: type[Plugin], params: dict[str, Any], name: str) -> Plugin:

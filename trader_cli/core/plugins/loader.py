@@ -97,8 +97,17 @@ def _where(err: BaseException, path: Path) -> str:
     return f"{text} (line {line})" if line else text
 
 
+def idle_note(cls: type[Plugin], kind: str) -> str:
+    """What the load line adds for a class with no callback of its own (a misspelt ``on_bars``
+    loads and never runs): empty when it has one."""
+    own = ("on_bars", "on_bar") if kind == "strategy" else ("scan",)
+    if any(getattr(cls, c) is not getattr(KINDS[kind], c) for c in own):
+        return ""
+    what = "on_bars(self, bars) or on_bar(self, symbol, bar)" if kind == "strategy" else "scan(self, ctx)"
+    return f"; warning: {cls.__name__} defines no {what}, so it never runs"
+
+
 def find_class(module: ModuleType, kind: str, cls_name: str | None, path: Path) -> type[Plugin]:
-    """The plugin class: ``cls_name`` or the file's one subclass of the kind's base."""
     base = KINDS[kind]
     if cls_name is not None:
         found = getattr(module, cls_name, None)
@@ -198,7 +207,8 @@ def validate_params(cls: type[Plugin], raw: dict[str, Any], name: str) -> dict[s
     for p in cls.params:
         if p.choices is not None and checked[p.name] not in p.choices and checked[p.name] is not None:
             allowed = ", ".join(repr(c) for c in p.choices)
-            raise PluginError(f"{name}: parameter {p.name}={checked[p.name]!r}: must be one of {allowed}")
+            given = f"={checked[p.name]!r}" if p.name in values else f"'s default {p.default!r}"  # the class's own
+            raise PluginError(f"{name}: parameter {p.name}{given}: must be one of {allowed}")
     return checked
 
 
@@ -207,9 +217,13 @@ def _check_declared(cls: type[Plugin], name: str) -> None:
     params = getattr(cls, "params", ())
     if not isinstance(params, (tuple, list)) or not all(isinstance(p, Param) for p in params):
         raise PluginError(f"{name}: params is {params!r}; declare a tuple of Param(name, type, default, …)")
+    seen: set[str] = set()
     for p in params:
         if not isinstance(p.name, str) or not p.name.isidentifier():
             raise PluginError(f"{name}: a parameter is named {p.name!r}; give each Param a name like fast")
+        if p.name in seen:
+            raise PluginError(f"{name}: two parameters are named {p.name}; give each Param its own name")
+        seen.add(p.name)
         ranged = p.min is not None or p.max is not None
         if ranged and p.type not in (int, float):
             what = getattr(p.type, "__name__", p.type)
