@@ -606,3 +606,41 @@ def test_a_plugin_without_a_callback_is_loaded_with_a_warning(sample: Path, tmp_
         assert res.code == 0 and "warning" not in res.err, res.err
     finally:
         sh.obj.coordinator.shutdown()
+
+
+NEEDS_BOOM = """
+from trader_cli.plugins import Needs, Strategy
+
+class NB(Strategy):
+    name = "nb"
+
+    def needs(self):
+        return Needs(indicators=[("foo", [3], "15m")]) if self.which == "foo" else 1 / 0
+
+    def on_bars(self, bars):
+        pass
+"""
+
+
+def test_config_check_meets_names_and_needs_as_the_start_does(sample: Path, tmp_path: Path) -> None:
+    """config check passed a config whose "name" was not a word, two plugins given one name,
+    and a needs() that raised or named an unknown indicator: the start refused each."""
+    boom, foo = tmp_path / "boom.py", tmp_path / "foo.py"
+    boom.write_text(NEEDS_BOOM.replace("self.which", '"boom"'))
+    foo.write_text(NEEDS_BOOM.replace("self.which", '"foo"'))
+    gap = REPO / "examples" / "scanners" / "gap_scanner.py"
+    cases = [
+        ({"strategies": [{"file": str(EMA_CROSS), "name": "bad name"}]}, "strategies.0", "a plugin's name is one word"),
+        (
+            {"strategies": [{"file": str(EMA_CROSS), "name": "x"}], "scanners": [{"file": str(gap), "name": "x"}]},
+            "scanners.0",
+            "a second plugin named x (as strategies.0)",
+        ),
+        ({"strategies": [{"file": str(boom)}]}, "strategies.0", "needs() raised ZeroDivisionError: division by zero"),
+        ({"strategies": [{"file": str(foo)}]}, "strategies.0", "nb: needs(): unknown indicator 'foo'"),
+    ]
+    for extra, where, says in cases:
+        cfg = config(tmp_path, ["AAPL"], last="2024-12-02", **extra)
+        res = Shell(sample)(f"config check {cfg} -o json")
+        problems = {p["location"]: p["problem"] for p in json.loads(res.out)["problems"]}
+        assert res.code == 1 and says in problems.get(where, ""), problems

@@ -189,7 +189,7 @@ def _plugin_problems(cfg: SessionConfig) -> list[ConfigProblem]:
             where = f"{'strategies' if kind == 'strategy' else 'scanners'}.{i}"
             raw_schedule = getattr(spec, "schedule", None)  # the keys given change the scanner's own (as at start)
             schedule = raw_schedule.model_dump(exclude_unset=True) if raw_schedule is not None else None
-            name, why = check_spec(kind, spec.spec, spec.params, cfg.base_dir, schedule)
+            name, why = check_spec(kind, spec.spec, spec.params, cfg.base_dir, schedule, spec.name)
             if why:
                 found.append(ConfigProblem(where, why))
                 continue

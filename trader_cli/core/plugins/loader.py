@@ -291,33 +291,66 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
 
 
 def check_spec(
-    kind: str, spec: str, raw: dict[str, Any], base: Path, schedule: dict[str, Any] | None = None
+    kind: str,
+    spec: str,
+    raw: dict[str, Any],
+    base: Path,
+    schedule: dict[str, Any] | None = None,
+    as_name: str | None = None,
 ) -> tuple[str, str | None]:
     """A configured plugin's (name, what is wrong with it — None: it would load): the file
-    imports, the class is there, the params validate, its constructor takes them, a scanner's
-    schedule runs (its own with ``schedule``'s fields changed, as the start makes it). The name
-    is the class's ``name``, else the file's stem (the stem too when the file does not load)."""
+    imports, the class is there, its name is one word, the params validate, its constructor
+    takes them, a strategy's ``needs()`` returns and names indicators and intervals there are,
+    a scanner's schedule runs (its own with ``schedule``'s fields changed, as the start makes
+    it). The name is ``as_name`` (the config's "name"), else the class's ``name``, else the
+    file's stem (the stem too when the file does not load)."""
     from dataclasses import replace
 
-    file, cls_name = split_spec(spec)
+    try:
+        file, cls_name = split_spec(spec)
+    except PluginError as err:
+        return as_name or Path(spec.rpartition(":")[0]).stem, str(err)
     path = Path(file).expanduser()
     if not path.is_absolute():
         path = base / path
-    name = path.stem
+    name, where = as_name or path.stem, ""
     try:
         cls = find_class(import_file(path), kind, cls_name, path)
-        name = plugin_name(cls, path)
+        name = plugin_name(cls, path, as_name)
         params = validate_params(cls, dict(raw), name)
         inst = cls(**params)
+        if isinstance(inst, Strategy):
+            where = "needs()"
+            _check_needs(inst.needs(), name)
         if kind == "scanner":
             own = inst.default_schedule()  # type: ignore[attr-defined]
             check_schedule(replace(own, **schedule) if schedule and isinstance(own, Schedule) else own, name)
     except PluginError as err:
         return name, str(err)
-    except USER_ERRORS as err:  # the scanner's own constructor or default_schedule()
+    except USER_ERRORS as err:  # the plugin's own constructor, needs() or default_schedule()
         cancel_on_ctrl_c(err, f"checking {spec}")
-        return name, f"{spec}: {type(err).__name__}: {err}"
+        return name, f"{spec}: {where} raised {raised(err)}" if where else f"{spec}: {raised(err)}"
     return name, None
+
+
+def _check_needs(needs: Any, name: str) -> None:
+    """A strategy's ``needs()`` as far as it can be read without a session: a ``Needs`` whose
+    intervals and indicators exist (the symbols are checked against the session's at start)."""
+    from trader_cli.core.errors import TraderCliError
+    from trader_cli.core.indicators import IndicatorRequest
+    from trader_cli.core.intervals import Interval
+    from trader_cli.core.plugins.api import Needs
+
+    if not isinstance(needs, Needs):
+        raise PluginError(f"{name}: needs() returned {type(needs).__name__}; return Needs(symbols=…, …)")
+    try:
+        for iv in needs.intervals if isinstance(needs.intervals, (list, tuple)) else ():
+            Interval.parse(iv)
+        for item in needs.indicators if isinstance(needs.indicators, (list, tuple)) else ():
+            if isinstance(item, (list, tuple)) and len(item) == 3 and isinstance(item[1], (list, tuple)):
+                IndicatorRequest.parse(item[0], list(item[1]), item[2])
+    except TraderCliError as err:
+        raise PluginError(f"{name}: needs(): {err}") from None
 
 
 def every_minutes(text: str, what: str) -> int:
