@@ -445,10 +445,13 @@ def test_a_scanners_add_with_a_bad_interval_is_a_failed_add_not_a_crash(sample: 
     sh = shell(sample, tmp_path)
     try:
         run(sh, f"scanner load {path}")
-        run(sh, "time advance 2m")
+        res = sh("time advance 2m")
         assert json.loads(got.read_text()) == [False, False, False]
         st = status(sh, "scanner")["adder"]
         assert st["state"] == "running" and st["add_failures"] == 3, st
+        said = [line for line in res.err.splitlines() if line.startswith("» scanner adder: add ")]  # one line each
+        assert len(said) == 3 and all(line.endswith("(nothing added)") for line in said), res.err
+        assert "unknown indicator 'nosuch'" in said[2], said
     finally:
         sh.obj.coordinator.shutdown()
 

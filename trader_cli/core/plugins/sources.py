@@ -354,7 +354,10 @@ class ScannerSource:
             result = add(self.host.eng, operation, symbol, Source.scanner, **kw)  # type: ignore[arg-type]
         except (TraderCliError, SessionStateError) as err:
             self.slot.add_failures += 1
-            self.slot.last_error = f"add {operation} {symbol.upper()}: {err}"
+            self.slot.last_error = clipped(f"add {operation} {symbol.upper()}: {err}", 400)
+            self.host.eng.events.emit(  # the scanner goes on (its call returned False); the trader is told
+                "warning", f"{self.slot.kind} {self.slot.name}: {self.slot.last_error} (nothing added)"
+            )
             return False
         why = clipped(str(rule), RULE_CHARS) if rule else f"{self.slot.name} at {view.now:%H:%M}"
         added(self.host.eng, self.slot, result, why)  # the rule on one line, cut: data symbol and the export show it
