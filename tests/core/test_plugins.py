@@ -644,3 +644,22 @@ def test_config_check_meets_names_and_needs_as_the_start_does(sample: Path, tmp_
         res = Shell(sample)(f"config check {cfg} -o json")
         problems = {p["location"]: p["problem"] for p in json.loads(res.out)["problems"]}
         assert res.code == 1 and says in problems.get(where, ""), problems
+
+
+def test_the_toolbar_names_the_running_plugins_before_the_account(sample: Path, tmp_path: Path) -> None:
+    """The running plugins came after equity and day P&L: at 100 columns they were cut off."""
+    from trader_cli.shell.repl import toolbar_text
+
+    sh = Shell(sample)
+    sh.obj.config_path = str(config(tmp_path, ["AAPL", "MSFT"], last="2024-12-02"))
+    try:
+        run(sh, "system start --paused")
+        assert "running" not in toolbar_text(sh.obj)
+        run(sh, f"strategy load {EMA_CROSS}")
+        bar = toolbar_text(sh.obj)
+        assert "│ 2 symbols │ running ema_cross │ equity 10,000,000.00 │" in bar, bar
+        assert bar.index(" │ equity") < 90, bar  # shown at the widths a terminal has
+        run(sh, "strategy stop ema_cross")
+        assert "running" not in toolbar_text(sh.obj)
+    finally:
+        sh.obj.coordinator.shutdown()

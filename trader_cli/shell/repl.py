@@ -44,7 +44,8 @@ def prompt_text(obj: AppContext) -> str:
 
 
 def toolbar_text(obj: AppContext) -> str:
-    """Simulated time, progress %, speed, symbols, and key hints."""
+    """Simulated time, progress %, speed, symbols, the running plugins, equity and day P&L, and
+    key hints (in that order: a narrow terminal cuts it from the right)."""
     hints = "Tab complete · ↑/Ctrl-R history · Ctrl-C cancel · Ctrl-D exit"
     if not obj.has_coordinator or obj.coordinator.state.value == "stopped":
         return f" no session (system start) │ {hints}"
@@ -57,7 +58,7 @@ def toolbar_text(obj: AppContext) -> str:
         when = f"{when[:10]} {st.live.market_time} ET, before the open (the session steps from 09:30)"
     return (
         f" {when} │ day {st.day_text} │ {st.progress_pct:.1f}% │ speed {speed} │ "
-        f"{st.symbols} symbols{account}{plugins} │ {hints}"
+        f"{st.symbols} symbols{plugins}{account} │ {hints}"
     )
 
 
