@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -204,6 +205,25 @@ def test_a_line_longer_than_the_reader_takes_is_named(store: DataManager, tmp_pa
         f"{path} line 3 is longer than 1 MiB, the most a line of bars may be (is it a CSV of bars?); "
         "nothing was imported"
     )
+
+
+@pytest.mark.parametrize(
+    ("header", "says"),
+    [
+        (HEADER.rstrip("\n") + "," + "n" * 140_000 + "\n", "line 1 is not a header of bars (field larger than"),
+        (HEADER.rstrip("\n") + " " * 1_200_000 + "\n", "line 1 is longer than 1 MiB"),
+    ],
+)
+def test_a_header_of_a_huge_field_or_line_is_named_not_an_internal_error(
+    store: DataManager, tmp_path: Path, header: str, says: str
+) -> None:
+    """The header was read with the csv module first: a field over its 128 KiB limit raised
+    csv.Error ("internal error"), before the reader's own line limit was looked at."""
+    path = tmp_path / "hdr.csv"
+    path.write_text(header + "2024-12-02T09:30:00-05:00,10,11,9,10.5,100\n")
+    with pytest.raises(DataError, match=re.escape(says)):
+        import_csv(store, path, "1m", symbol="SPY")
+    assert not store.path_for("SPY", "1m").exists()
 
 
 @pytest.mark.parametrize(

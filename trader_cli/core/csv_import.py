@@ -171,7 +171,15 @@ def _all_strings(path: Path) -> dict[str, Any]:
 
     # utf-8-sig: the reader drops a byte-order mark (Excel writes one), so the names must too.
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        header = next(csv.reader(fh), [])
+        first = fh.readline(BLOCK + 1)  # bounded: a "header" of megabytes is no CSV of bars
+    if len(first) > BLOCK:
+        _refuse_layout(path)
+    try:
+        header = next(csv.reader([first]), [])
+    except csv.Error as err:  # a field over the csv module's limit (128 KiB): no column name is that long
+        raise DataError(
+            f"{path} line 1 is not a header of bars ({err}); expected header: {','.join(REQUIRED)}[,symbol]"
+        ) from None
     return {name: pa.string() for name in header}
 
 
