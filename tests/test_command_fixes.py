@@ -265,6 +265,7 @@ def test_an_option_given_twice_is_refused_not_the_last_taken(sh: Shell, line: st
     [
         ("order buy AAPL 1_000", "bad quantity '1_000'"),
         ("order buy AAPL ٣", "bad quantity '٣'"),
+        ("order buy AAPL " + "9" * 5000, "… (5,000 characters)' (a whole number of shares"),  # int() refused it
         ("order buy AAPL 10 --limit 2_20", "bad --limit price '2_20' (a price in dollars, e.g. 189.50)"),
         ("order sell AAPL 10 --stop nan", "bad --stop price 'nan'"),
         ("order buy AAPL 10 --limit inf", "bad --limit price 'inf'"),
@@ -278,3 +279,15 @@ def test_a_quantity_or_price_python_would_stretch_to_read_is_refused(sh: Shell, 
     assert sh("orders --all --output json").out.count('"id"') == 0  # nothing placed, nothing recorded
     placed = sh("order buy AAPL 10 --limit .5 --output json")
     assert placed.code == 0 and '"limit": 0.5' in placed.out, placed.out + placed.err
+
+
+def test_an_orders_prices_are_shown_in_full_not_to_six_digits(sh: Shell) -> None:
+    """The order card printed 1234567.89 as 1.23457e+06 and 220.4567 as 220.457, and a refusal
+    said "(got 1e+07)" of 10,000,001: a price that reads as inside the range."""
+    assert sh("system start --paused").code == 0
+    res = sh("order buy AAPL 1 --stop 1234567.89 --limit 1234599.99")
+    assert "stop_limit (stop $1,234,567.89 limit $1,234,599.99)" in res.out, res.out
+    assert "limit (limit $220.4567)" in sh("order buy AAPL 1 --limit 220.4567").out
+    res = sh("order buy AAPL 5 --limit 10000001")
+    assert res.code == 1 and "must be from 0.0001 to 10,000,000 (got 10,000,001)" in res.err, res.err
+    assert "(limit inf)" in sh("order buy AAPL 1 --limit 1e400").out

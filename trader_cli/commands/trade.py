@@ -41,8 +41,10 @@ def _place(ctx: typer.Context, side: str, symbol: str, qty: str, limit: str | No
     from trader_cli.core.store import check_symbol
 
     _views()
-    if not SHARES.fullmatch(qty):
-        raise UsageError(f"bad quantity '{qty}' (a whole number of shares above 0, e.g. 100)")
+    digits = qty.lstrip("+-").lstrip("0")
+    if not SHARES.fullmatch(qty) or len(digits) > 100:  # int() refuses over 4,300 digits; no order is that big
+        shown = qty if len(qty) <= 40 else f"{qty[:40]}… ({len(qty):,} characters)"
+        raise UsageError(f"bad quantity '{shown}' (a whole number of shares above 0, e.g. 100)")
     prices = {}
     for name, text in (("limit", limit), ("stop", stop)):
         if text is not None and not PRICE.fullmatch(text):

@@ -76,15 +76,25 @@ def value_problems(bars: Bars) -> list[Problem]:
         problems += [(int(i), f"{name} is NaN or infinite") for i in np.flatnonzero(~finite)]
         problems += [(int(i), f"{name} is negative") for i in np.flatnonzero(finite & (col < 0))]
         problems += [
-            (int(i), f"{name} {col[i]:g} is above the limit {limit:g}") for i in np.flatnonzero(finite & (col > limit))
+            (int(i), f"{name} {_full(col[i])} is above the limit {limit:g}")
+            for i in np.flatnonzero(finite & (col > limit))
         ]
     h, lo = bars.high, bars.low
-    problems += [(int(i), f"high {h[i]:g} < low {lo[i]:g}") for i in np.flatnonzero(h < lo)]
+    problems += [(int(i), f"high {_full(h[i])} < low {_full(lo[i])}") for i in np.flatnonzero(h < lo)]
     for name in ("open", "close"):
         col = getattr(bars, name)
         outside = np.flatnonzero((h >= lo) & ((col > h) | (col < lo)))
-        problems += [(int(i), f"{name} {col[i]:g} outside low..high {lo[i]:g}..{h[i]:g}") for i in outside]
+        problems += [
+            (int(i), f"{name} {_full(col[i])} outside low..high {_full(lo[i])}..{_full(h[i])}") for i in outside
+        ]
     return problems
+
+
+def _full(x: float) -> str:
+    """A value in full (the shortest text that reads back as it: ``:g`` made 1220.124 < 1220.125
+    read "high 1220.12 < low 1220.12")."""
+    text = repr(float(x))
+    return text.removesuffix(".0")
 
 
 def order_problem(ts: np.ndarray) -> Problem | None:

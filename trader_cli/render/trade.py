@@ -35,11 +35,20 @@ def ny(when: dt.datetime | None) -> str | None:
 
 
 def _price(o: Order) -> str | None:
+    """The order's prices as the broker holds them (``:g`` showed 1234567.89 as 1.23457e+06)."""
+    import math
+
+    from trader_cli.core.broker.checks import MAX_PRICE, MIN_PRICE, as_typed, per_share
+
+    def px(x: float | None) -> str:  # a rejected order's price may be out of range: shown as given
+        x = 0.0 if x is None else x
+        return per_share(x) if math.isfinite(x) and MIN_PRICE <= x <= MAX_PRICE else as_typed(x)
+
     if o.type == "stop_limit":
-        return f"stop {o.stop:g} limit {o.limit:g}"
+        return f"stop {px(o.stop)} limit {px(o.limit)}"
     if o.type == "limit":
-        return f"limit {o.limit:g}"
-    return f"stop {o.stop:g}" if o.type == "stop" else None
+        return f"limit {px(o.limit)}"
+    return f"stop {px(o.stop)}" if o.type == "stop" else None
 
 
 def order_table(o: Order) -> Tabular:

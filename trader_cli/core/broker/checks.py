@@ -77,6 +77,13 @@ def per_share(x: float) -> str:
     return "$" + (text + "0" * (2 - len(text.split(".")[1])))
 
 
+def as_typed(x: float) -> str:
+    """A number in full, as a trader would type it: 10,000,001 (``:g`` made it 1e+07), 0.00005."""
+    if not math.isfinite(x) or x == 0 or not 1e-4 <= abs(x) < 1e15:
+        return f"{x:g}"
+    return f"{x:,.10f}".rstrip("0").rstrip(".")
+
+
 def buying_power(broker: SimBroker) -> float:
     """Cash less what open orders hold back and twice the short positions' value (module doc)."""
     shorts = broker.qty < 0
@@ -148,7 +155,7 @@ def refusal(broker: SimBroker, req: OrderRequest, eng: Engine, ledger: Ledger) -
         return f"{req.symbol} is not in the session (add it with: add symbol {req.symbol})", 0.0, 0.0
     for name, price in (("limit", req.limit), ("stop", req.stop)):
         if price is not None and not (math.isfinite(price) and MIN_PRICE <= price <= MAX_PRICE):
-            return f"the {name} price must be from {MIN_PRICE:g} to {MAX_PRICE:,.0f} (got {price:g})", 0.0, 0.0
+            return f"the {name} price must be from {MIN_PRICE:g} to {MAX_PRICE:,.0f} (got {as_typed(price)})", 0.0, 0.0
     last = last_price(eng, req.symbol, broker)
     if last is None:
         return f"{req.symbol} has no bar yet to price the order at (advance the clock first)", 0.0, 0.0
