@@ -284,11 +284,10 @@ class SessionCoordinator:
         or unloading it stops that callback first."""
         host = self.engine.plugins
         waiting = None
+        host.get(name, kind)  # one line if there is no such plugin (before a reload's failure says it runs on)
         if action in ("stop", "unload"):
-            host.get(name, kind)
             host.interrupt_stuck(name)  # stuck already: stopped before the wait looks at who holds the session
             waiting = partial(host.interrupt_stuck, name)  # one that reaches a second while this waits, too
-        host.get(name, kind)  # one line if there is no such plugin (before a reload's failure says it runs on)
         with self.exclusive(waiting):
             try:
                 slot: Slot = getattr(host, action)(name, kind)

@@ -108,6 +108,7 @@ def idle_note(cls: type[Plugin], kind: str) -> str:
 
 
 def find_class(module: ModuleType, kind: str, cls_name: str | None, path: Path) -> type[Plugin]:
+    """The plugin class: ``cls_name`` or the file's one subclass of the kind's base."""
     base = KINDS[kind]
     if cls_name is not None:
         found = getattr(module, cls_name, None)
@@ -119,7 +120,7 @@ def find_class(module: ModuleType, kind: str, cls_name: str | None, path: Path) 
         other = next((k for k, b in KINDS.items() if b is not base and _own(module, b)), None)
         if other is not None:  # a strategy file given to scanner load, or the other way round
             raise PluginError(f"{path} holds a {other}, not a {kind}: load it with: {other} load {path}")
-    if not own and not _listing(module, base).startswith("found"):
+    if not own and not _subclasses(module, base):
         example = "strategies/ema_cross.py" if kind == "strategy" else "scanners/gap_scanner.py"
         raise PluginError(
             f"{path} defines no {base.__name__} subclass: write one (class MyPlugin(trader_cli.plugins."
@@ -163,8 +164,13 @@ def plugin_name(cls: type[Plugin], path: Path, given: str | None = None) -> str:
     return name
 
 
+def _subclasses(module: ModuleType, base: type) -> list[str]:
+    """The names of the module's subclasses of ``base`` (its own and imported ones), sorted."""
+    return sorted(n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, base) and v is not base)
+
+
 def _listing(module: ModuleType, base: type) -> str:
-    names = sorted(n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, base) and v is not base)
+    names = _subclasses(module, base)
     return "found: " + ", ".join(names) if names else f"none found: subclass trader_cli.plugins.{base.__name__}"
 
 
@@ -334,23 +340,18 @@ def check_spec(
 
 
 def _check_needs(needs: Any, name: str) -> None:
-    """A strategy's ``needs()`` as far as it can be read without a session: a ``Needs`` whose
-    intervals and indicators exist (the symbols are checked against the session's at start)."""
+    """A strategy's ``needs()`` as far as it can be read without a session (``needs.read_needs``)
+    and its indicators exist (the symbols are checked against the session's at start)."""
     from trader_cli.core.errors import TraderCliError
     from trader_cli.core.indicators import IndicatorRequest
-    from trader_cli.core.intervals import Interval
-    from trader_cli.core.plugins.api import Needs
+    from trader_cli.core.intervals import BASE_1M
+    from trader_cli.core.plugins.needs import read_needs
 
-    if not isinstance(needs, Needs):
-        raise PluginError(f"{name}: needs() returned {type(needs).__name__}; return Needs(symbols=…, …)")
-    try:
-        for iv in needs.intervals if isinstance(needs.intervals, (list, tuple)) else ():
-            Interval.parse(iv)
-        for item in needs.indicators if isinstance(needs.indicators, (list, tuple)) else ():
-            if isinstance(item, (list, tuple)) and len(item) == 3 and isinstance(item[1], (list, tuple)):
-                IndicatorRequest.parse(item[0], list(item[1]), item[2])
-    except TraderCliError as err:
-        raise PluginError(f"{name}: needs(): {err}") from None
+    for ind, params, iv in read_needs(needs, name, BASE_1M.name)[2]:
+        try:
+            IndicatorRequest.parse(ind, params, iv)
+        except TraderCliError as err:
+            raise PluginError(f"{name}: needs(): {err}") from None
 
 
 def every_minutes(text: str, what: str) -> int:

@@ -85,35 +85,45 @@ def _needs(
     eng: Engine, slot: Slot, strategy: Strategy
 ) -> tuple[list[str], list[Interval], list[tuple[str, list[float], Interval]]]:
     """What ``needs()`` returned, checked: (symbols, intervals, indicators)."""
-    from trader_cli.core.plugins.api import Needs
-
     assert eng.config is not None
     needs = user_code(type(strategy), slot.name, "needs()", strategy.needs)
+    cfg = eng.config.session_data_config
+    named, intervals, indicators = read_needs(needs, slot.name, cfg.base_interval)
+    symbols = [s for s in cfg.symbols if s in eng.session.symbols] if named is None else named
+    if not symbols:
+        raise PluginError(f"{slot.name}: it needs no symbol the session has (Needs.symbols={shown(needs.symbols)})")
+    return symbols, intervals, indicators
+
+
+def read_needs(
+    needs: Any, name: str, base_interval: str
+) -> tuple[list[str] | None, list[Interval], list[tuple[str, list[float], Interval]]]:
+    """``needs()``'s value read without a session (``config check`` reads it so too): (its
+    tickers, None for the config's symbols; intervals, ``base_interval`` when none; indicators),
+    PluginError for any part that is not what ``Needs`` takes."""
+    from trader_cli.core.plugins.api import Needs
+
     if not isinstance(needs, Needs):
         raise PluginError(
-            f"{slot.name}: needs() returned {type(needs).__name__}; return Needs(symbols=…, intervals=…, indicators=…)"
+            f"{name}: needs() returned {type(needs).__name__}; return Needs(symbols=…, intervals=…, indicators=…)"
         )
-    cfg = eng.config.session_data_config
     if needs.symbols == CONFIG_SYMBOLS:
-        symbols = [s for s in cfg.symbols if s in eng.session.symbols]
+        symbols = None
     elif isinstance(needs.symbols, (list, tuple)) and all(isinstance(x, str) for x in needs.symbols):
         symbols = list(dict.fromkeys(x.strip().upper() for x in needs.symbols))
     else:
-        raise PluginError(
-            f'{slot.name}: Needs.symbols must be a list of tickers or "config" (got {shown(needs.symbols)})'
-        )
+        raise PluginError(f'{name}: Needs.symbols must be a list of tickers or "config" (got {shown(needs.symbols)})')
     if not isinstance(needs.intervals, (list, tuple, set, frozenset)) or not all(
         isinstance(x, str) for x in needs.intervals
     ):
-        raise PluginError(f'{slot.name}: Needs.intervals must be a list such as ["5m"] (got {shown(needs.intervals)})')
+        raise PluginError(f'{name}: Needs.intervals must be a list such as ["5m"] (got {shown(needs.intervals)})')
     try:
-        intervals = sorted({Interval.parse(iv) for iv in needs.intervals} or {Interval.parse(cfg.base_interval)})
+        intervals = sorted({Interval.parse(iv) for iv in needs.intervals} or {Interval.parse(base_interval)})
     except TraderCliError as err:
-        raise PluginError(f"{slot.name}: Needs.intervals: {err}") from None
+        raise PluginError(f"{name}: Needs.intervals: {err}") from None
     if not isinstance(needs.indicators, (list, tuple)):
         raise PluginError(
-            f'{slot.name}: Needs.indicators must be a list such as [("ema", [10], "5m")] '
-            f"(got {shown(needs.indicators)})"
+            f'{name}: Needs.indicators must be a list such as [("ema", [10], "5m")] (got {shown(needs.indicators)})'
         )
     indicators = []
     for item in needs.indicators:
@@ -121,15 +131,13 @@ def _needs(
         ok = ok and isinstance(item[1], (list, tuple)) and isinstance(item[2], str)
         if not ok:
             raise PluginError(
-                f'{slot.name}: each of Needs.indicators is (name, params, interval), e.g. ("ema", [10], "5m") '
+                f'{name}: each of Needs.indicators is (name, params, interval), e.g. ("ema", [10], "5m") '
                 f"(got {shown(item)})"
             )
         try:
             indicators.append((item[0], list(item[1]), Interval.parse(item[2])))
         except TraderCliError as err:
-            raise PluginError(f"{slot.name}: indicator {shown(item)}: {err}") from None
-    if not symbols:
-        raise PluginError(f"{slot.name}: it needs no symbol the session has (Needs.symbols={shown(needs.symbols)})")
+            raise PluginError(f"{name}: indicator {shown(item)}: {err}") from None
     return symbols, intervals, indicators
 
 

@@ -62,17 +62,16 @@ def status_of(slot: Slot) -> PluginStatus:
     from trader_cli.core.secrets import redact
 
     median, worst = slot.timing()
-    masked = {  # a parameter's value may hold a key (tag=$APCA_API_SECRET_KEY): masked as the load line does
-        k: redact(v) if isinstance(v, str) else [redact(x) if isinstance(x, str) else x for x in v]
-        if isinstance(v, list) else v
-        for k, v in slot.params.items()
-    }  # fmt: skip
+
+    def masked(v: Any) -> Any:  # a parameter may hold a key (tag=$APCA_API_SECRET_KEY): masked as the load line does
+        return redact(v) if isinstance(v, str) else [masked(x) for x in v] if isinstance(v, list) else v
+
     return PluginStatus(
         name=slot.name,
         kind=slot.kind,
         file=redact(slot.file),
         class_name=slot.cls_name,
-        params=masked,
+        params={k: masked(v) for k, v in slot.params.items()},
         state=slot.state,
         schedule=asdict(slot.schedule) if slot.schedule is not None else None,
         symbols=list(slot.symbols),
