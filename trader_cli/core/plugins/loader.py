@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ConfigDict, Field, ValidationError, create_model
 
 from trader_cli.core.errors import DataError, Interrupted, PluginError
+from trader_cli.core.intervals import Interval
 from trader_cli.core.plugins.api import Param, Plugin, Scanner, Schedule, Strategy
 
 KINDS: dict[str, type[Plugin]] = {"strategy": Strategy, "scanner": Scanner}
@@ -345,13 +346,60 @@ def _check_needs(needs: Any, name: str) -> None:
     from trader_cli.core.errors import TraderCliError
     from trader_cli.core.indicators import IndicatorRequest
     from trader_cli.core.intervals import BASE_1M
-    from trader_cli.core.plugins.needs import read_needs
 
     for ind, params, iv in read_needs(needs, name, BASE_1M.name)[2]:
         try:
             IndicatorRequest.parse(ind, params, iv)
         except TraderCliError as err:
             raise PluginError(f"{name}: needs(): {err}") from None
+
+
+def read_needs(
+    needs: Any, name: str, base_interval: str
+) -> tuple[list[str] | None, list[Interval], list[tuple[str, list[float], Interval]]]:
+    """``needs()``'s value read without a session (``config check`` reads it so too): (its
+    tickers, None for the config's symbols; intervals, ``base_interval`` when none; indicators),
+    PluginError for any part that is not what ``Needs`` takes."""
+    from trader_cli.core.errors import TraderCliError
+    from trader_cli.core.plugins.api import CONFIG_SYMBOLS, Needs
+    from trader_cli.core.plugins.arguments import shown
+
+    if not isinstance(needs, Needs):
+        raise PluginError(
+            f"{name}: needs() returned {type(needs).__name__}; return Needs(symbols=…, intervals=…, indicators=…)"
+        )
+    if needs.symbols == CONFIG_SYMBOLS:
+        symbols = None
+    elif isinstance(needs.symbols, (list, tuple)) and all(isinstance(x, str) for x in needs.symbols):
+        symbols = list(dict.fromkeys(x.strip().upper() for x in needs.symbols))
+    else:
+        raise PluginError(f'{name}: Needs.symbols must be a list of tickers or "config" (got {shown(needs.symbols)})')
+    if not isinstance(needs.intervals, (list, tuple, set, frozenset)) or not all(
+        isinstance(x, str) for x in needs.intervals
+    ):
+        raise PluginError(f'{name}: Needs.intervals must be a list such as ["5m"] (got {shown(needs.intervals)})')
+    try:
+        intervals = sorted({Interval.parse(iv) for iv in needs.intervals} or {Interval.parse(base_interval)})
+    except TraderCliError as err:
+        raise PluginError(f"{name}: Needs.intervals: {err}") from None
+    if not isinstance(needs.indicators, (list, tuple)):
+        raise PluginError(
+            f'{name}: Needs.indicators must be a list such as [("ema", [10], "5m")] (got {shown(needs.indicators)})'
+        )
+    indicators = []
+    for item in needs.indicators:
+        ok = isinstance(item, (list, tuple)) and len(item) == 3 and isinstance(item[0], str)
+        ok = ok and isinstance(item[1], (list, tuple)) and isinstance(item[2], str)
+        if not ok:
+            raise PluginError(
+                f'{name}: each of Needs.indicators is (name, params, interval), e.g. ("ema", [10], "5m") '
+                f"(got {shown(item)})"
+            )
+        try:
+            indicators.append((item[0], list(item[1]), Interval.parse(item[2])))
+        except TraderCliError as err:
+            raise PluginError(f"{name}: indicator {shown(item)}: {err}") from None
+    return symbols, intervals, indicators
 
 
 def every_minutes(text: str, what: str) -> int:
